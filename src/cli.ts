@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from './config.js';
+import { createGateway } from './gateway.js';
+import { createLogger } from './log.js';
+import { listen } from './server.js';
+import { productionAdapters } from './adapters/index.js';
+
+// `mdmgw serve`: the whole gateway in one process on embedded defaults
+// (SQLite in ./data, a generated CA, an admin token written to ./data).
+
+const program = new Command()
+  .name('mdmgw')
+  .description('mdm-gateway: SCEP server, CRP and MDM adapters that put client certificates on managed devices');
+
+const portArg = (v: string) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be a port number');
+  return v;
+};
+
+program
+  .command('serve')
+  .description('run the gateway')
+  .option('-p, --port <port>', 'listen port (env MDMGW_PORT, default 8080)', portArg)
+  .option('-H, --host <host>', 'listen address (env MDMGW_HOST, default 127.0.0.1)')
+  .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
+  .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM) and request device certificates')
+  .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string }) => {
+    let config;
+    try {
+      config = loadConfig({ flags: opts, env: process.env, cwd: process.cwd() });
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`mdmgw: ${e.message}\n`);
+        process.exit(2);
+      }
+      throw e;
+    }
+    const log = createLogger(config.logLevel);
+    const gw = await createGateway(config, log, productionAdapters());
+    const running = await listen(gw);
+    log.info(
+      {
+        url: running.url,
+        publicUrl: config.publicUrl,
+        scepUrl: gw.scepUrl,
+        dataDir: config.dataDir,
+        adminToken: gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN',
+      },
+      `mdm-gateway listening on ${running.url}; admin token ${gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN'}`,
+    );
+    const stop = async (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      await running.close();
+      await gw.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`mdmgw: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,113 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+// Configuration comes from flags, then environment, then defaults. It is
+// validated once at start so a bad value stops the gateway with a message
+// that names the field, instead of failing later mid-enrollment.
+
+
+export interface ConfigInput {
+  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+const portSchema = z.coerce
+  .number({ message: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0..65535')
+  .max(65535, 'must be 0..65535');
+
+const urlSchema = z
+  .string()
+  .url('must be an absolute URL such as https://mdm.example.com')
+  .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
+
+const schema = z.object({
+  host: z.string().min(1, 'must not be empty'),
+  port: portSchema,
+  dataDir: z.string().min(1, 'must not be empty'),
+  databaseUrl: z
+    .string()
+    .refine((u) => /^(sqlite:|file:|postgres(ql)?:\/\/)/.test(u), 'must start with sqlite:, file: or postgres://')
+    .optional(),
+  publicUrl: urlSchema.optional(),
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  caPassphrase: z.string().min(8, 'must be at least 8 characters').optional(),
+  challengeTtlSeconds: z.coerce.number().int('must be a whole number').min(60, 'must be at least 60').max(7 * 24 * 3600, 'must be at most 604800').default(3600),
+  clientCertHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').optional(),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  organization: z.string().min(1).max(64).default('mdm-gateway'),
+});
+
+/**
+ * The validated configuration. publicUrl is the base URL devices reach us at
+ * and goes into every payload; clientCertHeader names the header a trusted
+ * TLS-terminating proxy puts the client certificate in.
+ */
+export type Config = Omit<z.infer<typeof schema>, 'publicUrl'> & { publicUrl: string };
+
+const ENV_NAMES: Record<string, string> = {
+  host: 'MDMGW_HOST / --host',
+  port: 'MDMGW_PORT / --port',
+  dataDir: 'MDMGW_DATA_DIR / --data-dir',
+  databaseUrl: 'MDMGW_DATABASE_URL',
+  publicUrl: 'MDMGW_PUBLIC_URL',
+  adminToken: 'MDMGW_ADMIN_TOKEN',
+  caPassphrase: 'MDMGW_CA_PASSPHRASE',
+  challengeTtlSeconds: 'MDMGW_CHALLENGE_TTL_SECONDS',
+  clientCertHeader: 'MDMGW_CLIENT_CERT_HEADER',
+  tlsCert: 'MDMGW_TLS_CERT / --tls-cert',
+  tlsKey: 'MDMGW_TLS_KEY / --tls-key',
+  logLevel: 'MDMGW_LOG_LEVEL',
+  organization: 'MDMGW_ORGANIZATION',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const blankToUndefined = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v);
+
+export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
+  const raw = {
+    host: flags.host ?? blankToUndefined(env.MDMGW_HOST) ?? '127.0.0.1',
+    port: flags.port ?? blankToUndefined(env.MDMGW_PORT) ?? '8080',
+    dataDir: flags.dataDir ?? blankToUndefined(env.MDMGW_DATA_DIR) ?? 'data',
+    databaseUrl: blankToUndefined(env.MDMGW_DATABASE_URL),
+    publicUrl: blankToUndefined(env.MDMGW_PUBLIC_URL),
+    adminToken: blankToUndefined(env.MDMGW_ADMIN_TOKEN),
+    caPassphrase: blankToUndefined(env.MDMGW_CA_PASSPHRASE),
+    challengeTtlSeconds: blankToUndefined(env.MDMGW_CHALLENGE_TTL_SECONDS),
+    clientCertHeader: blankToUndefined(env.MDMGW_CLIENT_CERT_HEADER),
+    tlsCert: flags.tlsCert ?? blankToUndefined(env.MDMGW_TLS_CERT),
+    tlsKey: flags.tlsKey ?? blankToUndefined(env.MDMGW_TLS_KEY),
+    logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
+    organization: blankToUndefined(env.MDMGW_ORGANIZATION),
+  };
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const field = String(i.path[0] ?? '');
+        return `${ENV_NAMES[field] ?? field}: ${i.message}`;
+      }),
+    );
+  }
+  const c = parsed.data;
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+    throw new ConfigError(['--tls-cert and --tls-key: give both or neither']);
+  }
+  const scheme = c.tlsCert ? 'https' : 'http';
+  const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
+  return {
+    ...c,
+    dataDir: path.resolve(cwd, c.dataDir),
+    publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
+  };
+}

@@ -1,0 +1,57 @@
+import type { AssignmentTarget, Device, Profile, Target } from './model.js';
+import type { Storage } from './storage/storage.js';
+
+// Which profiles apply to whom. One rule, used both when a device checks in
+// (what to deliver) and when the CRP re-checks an enrollment (is it still
+// assigned): a profile applies through an assignment to
+//   - the device, or a group the device is in,
+//   - the user the certificate is for (the device's primary user at check-in),
+//     or a group that user is in.
+// Groups are flat (no nesting).
+
+async function refsFor(storage: Storage, deviceId: string | null, userId: string | null): Promise<AssignmentTarget[]> {
+  const refs: AssignmentTarget[] = [];
+  if (deviceId !== null) {
+    refs.push({ deviceId });
+    for (const groupId of await storage.groupsOf({ deviceId })) refs.push({ groupId });
+  }
+  if (userId !== null) {
+    refs.push({ userId });
+    for (const groupId of await storage.groupsOf({ userId })) refs.push({ groupId });
+  }
+  return refs;
+}
+
+/** Current versions of every profile that applies to the device, each once, in assignment order. */
+export async function assignedProfiles(storage: Storage, device: Device): Promise<Profile[]> {
+  const refs = await refsFor(storage, device.id, device.userId);
+  const assignments = await storage.assignmentsFor(refs);
+  const ids = [...new Set(assignments.map((a) => a.profileId))];
+  const profiles: Profile[] = [];
+  for (const id of ids) {
+    const p = await storage.getProfile(id);
+    if (p) profiles.push(p);
+  }
+  return profiles;
+}
+
+/**
+ * Whether the profile applies to the target by the rule above. A device target
+ * counts the device's current primary user; a user target counts that user
+ * and, when it names a device, the device (the CRP separately refuses a
+ * device whose primary user is no longer the target user). A user target
+ * without a device counts only user and user-group assignments.
+ */
+export async function isAssigned(storage: Storage, profileId: string, target: Target): Promise<boolean> {
+  let refs: AssignmentTarget[];
+  if (target.kind === 'device') {
+    const device = await storage.getDevice(target.deviceId);
+    if (!device) return false;
+    refs = await refsFor(storage, device.id, device.userId);
+  } else {
+    refs = await refsFor(storage, target.deviceId, target.userId);
+  }
+  if (refs.length === 0) return false;
+  const assignments = await storage.assignmentsFor(refs);
+  return assignments.some((a) => a.profileId === profileId);
+}

@@ -1,0 +1,9 @@
+import type { Check } from './context.js';
+
+/** The CSR's self-signature verifies (proof of possession of the key). */
+export const checkCsrSignature: Check = {
+  name: 'csrSignature',
+  async run({ request }) {
+    return request.csr.signatureValid ? null : { code: 'CSR_SIGNATURE_INVALID' };
+  },
+};

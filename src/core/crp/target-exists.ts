@@ -1,0 +1,39 @@
+import { need, type Check } from './context.js';
+
+/**
+ * The target device and/or user exist. For a user's certificate on a device,
+ * that device's primary user must still be that user: a device that changed
+ * hands does not get the previous owner's certificate.
+ */
+export const checkTargetExists: Check = {
+  name: 'targetExists',
+  async run(ctx) {
+    const { target } = need(ctx.basis, this.name, 'what the request is for');
+    const { storage } = ctx.deps;
+    if (target.kind === 'device') {
+      const device = await storage.getDevice(target.deviceId);
+      if (!device) return { code: 'TARGET_UNKNOWN', detail: `device ${target.deviceId} does not exist` };
+      ctx.targetDevice = device;
+      ctx.targetUser = device.userId ? await storage.getUser(device.userId) : null;
+      return null;
+    }
+    const user = await storage.getUser(target.userId);
+    if (!user) return { code: 'TARGET_UNKNOWN', detail: `user ${target.userId} does not exist` };
+    ctx.targetUser = user;
+    ctx.targetDevice = null;
+    if (target.deviceId !== null) {
+      const device = await storage.getDevice(target.deviceId);
+      if (!device) return { code: 'TARGET_UNKNOWN', detail: `device ${target.deviceId} does not exist` };
+      if (device.userId !== user.id) {
+        return {
+          code: 'TARGET_PRIMARY_USER_CHANGED',
+          detail: `device ${device.id}`,
+          expected: user.id,
+          received: device.userId,
+        };
+      }
+      ctx.targetDevice = device;
+    }
+    return null;
+  },
+};

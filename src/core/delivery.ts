@@ -1,0 +1,96 @@
+import type { KeyObject } from 'node:crypto';
+import { assignedProfiles } from './assignments.js';
+import { mintChallenge } from './challenge/token.js';
+import type { Device, Profile, ResolvedRequest, Target, User } from './model.js';
+import { resolveRequest } from './policy/resolve.js';
+import type { Storage } from './storage/storage.js';
+
+// What a device gets at check-in: for every profile that applies to it, the
+// resolved request and a freshly minted challenge, plus where to enroll and
+// which root to trust. A profile that cannot be resolved for this device (a
+// missing attribute, no primary user for a user-scope profile) is an error
+// entry for that profile only; the others are still delivered.
+
+export interface DeliveryDeps {
+  storage: Storage;
+  /** The Ed25519 challenge-signing private key. */
+  challengeKey: KeyObject;
+  ttlSeconds: number;
+  /** Used when a profile lists no SCEP server URLs. */
+  gatewayScepUrl: string;
+  /** Trusted root for profiles that name none. */
+  caCertificatePem: string;
+  /** [0, 1); Math.random by default. Picks among a profile's SCEP URLs. */
+  random?: () => number;
+  now?: () => Date;
+}
+
+export type DeliveryErrorCode = 'ATTRIBUTE_MISSING' | 'NO_PRIMARY_USER';
+
+export type Delivery =
+  | {
+      profile: Profile;
+      ok: true;
+      resolved: ResolvedRequest;
+      /** The challengePassword. Secret: log challengeFingerprint() of it, never the value. */
+      challenge: string;
+      challengeExpiresAt: Date;
+      scepUrl: string;
+      trustedRootPem: string;
+    }
+  | { profile: Profile; ok: false; error: { code: DeliveryErrorCode; message: string } };
+
+export async function prepareDeliveries(deps: DeliveryDeps, device: Device): Promise<Delivery[]> {
+  const profiles = await assignedProfiles(deps.storage, device);
+  const primaryUser = device.userId ? await deps.storage.getUser(device.userId) : null;
+  return profiles.map((profile) => prepareOne(deps, device, primaryUser, profile));
+}
+
+function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null, profile: Profile): Delivery {
+  let target: Target;
+  if (profile.scope === 'user') {
+    if (!primaryUser) {
+      return {
+        profile,
+        ok: false,
+        error: { code: 'NO_PRIMARY_USER', message: `profile "${profile.name}" is user-scoped and device ${device.id} has no primary user` },
+      };
+    }
+    target = { kind: 'user', userId: primaryUser.id, deviceId: device.id };
+  } else {
+    target = { kind: 'device', deviceId: device.id };
+  }
+  const r = resolveRequest(profile, target, { user: primaryUser, device });
+  if (!r.ok) {
+    return {
+      profile,
+      ok: false,
+      error: {
+        code: 'ATTRIBUTE_MISSING',
+        message: `profile "${profile.name}": {{${r.error.variable}}} in ${r.error.field} has no value for device ${device.id}`,
+      },
+    };
+  }
+  const minted = mintChallenge(deps.challengeKey, {
+    kind: 'profile',
+    resolved: r.resolved,
+    ttlSeconds: deps.ttlSeconds,
+    ...(deps.now && { now: deps.now() }),
+  });
+  return {
+    profile,
+    ok: true,
+    resolved: r.resolved,
+    challenge: minted.token,
+    challengeExpiresAt: minted.expiresAt,
+    scepUrl: pickUrl(profile.scepServerUrls, deps.gatewayScepUrl, deps.random ?? Math.random),
+    trustedRootPem: profile.trustedRootCertificate ?? deps.caCertificatePem,
+  };
+}
+
+function pickUrl(urls: readonly string[], fallback: string, random: () => number): string {
+  if (urls.length === 0) return fallback;
+  const i = Math.min(urls.length - 1, Math.max(0, Math.floor(random() * urls.length)));
+  return urls[i]!;
+}
+

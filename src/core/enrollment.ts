@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import type { CsrInfo } from './csr.js';
+import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
+import type { Logger } from '../log.js';
+import type { Enrollment, ResolvedRequest } from './model.js';
+import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
+import { REASONS, type Refusal } from './reasons.js';
+import type { NewCertificate, Storage } from './storage/storage.js';
+
+// The enrollment service is what the SCEP server calls once a pkiMessage is
+// decoded: it remembers transactions (so a retried PKCSReq gets the same
+// answer), asks the policy module, has the CA issue, and records the
+// certificate in the same transaction that spends the challenge, before the
+// certificate is handed back. It knows nothing of SCEP encoding or HTTP.
+
+export type EnrollmentOutcome =
+  | { status: 'issued'; certificate: Uint8Array }
+  | { status: 'pending' }
+  | { status: 'rejected'; refusal: Refusal };
+
+export interface EnrollmentDeps {
+  storage: Storage;
+  policy: PolicyModule;
+  issuer: CertificateIssuer;
+  parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
+  log: Logger;
+}
+
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export class EnrollmentService {
+  constructor(private readonly deps: EnrollmentDeps) {}
+
+  /** PKCSReq and RenewalReq. */
+  async enroll(req: PolicyRequest): Promise<EnrollmentOutcome> {
+    const { transactionId } = req;
+    const csrSha256 = sha256Hex(req.csr.der);
+    await this.audit(transactionId, 'scep.received', null, {
+      messageType: req.messageType,
+      subject: req.csr.subject,
+      subjectAltNames: req.csr.subjectAltNames,
+      publicKey: { algorithm: req.csr.publicKey.algorithm, bits: req.csr.publicKey.bits },
+      csrSha256,
+    });
+
+    const previous = await this.deps.storage.getEnrollment(transactionId);
+    if (previous) return this.answerRetry(previous, csrSha256);
+
+    const decision = await this.deps.policy.evaluate(req);
+    if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused');
+    await this.audit(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind });
+
+    const outcome = await this.commit(req, csrSha256, decision.approval);
+    if (outcome === 'transaction-exists') {
+      // Another request with this transactionID won the race: answer as a retry.
+      const winner = await this.deps.storage.getEnrollment(transactionId);
+      if (winner) return this.answerRetry(winner, csrSha256);
+    }
+    if (outcome === 'challenge-used' || outcome === 'transaction-exists') {
+      return this.refuse(transactionId, { code: 'CHALLENGE_ALREADY_USED', detail: 'spent by a concurrent request' }, 'crp.refused');
+    }
+    return outcome;
+  }
+
+  /** CertPoll / GetCertInitial. */
+  async poll(transactionId: string): Promise<EnrollmentOutcome> {
+    const e = await this.deps.storage.getEnrollment(transactionId);
+    if (!e) return this.refuse(transactionId, { code: 'TRANSACTION_UNKNOWN' }, 'scep.poll.refused');
+    await this.audit(transactionId, 'scep.poll', null, { status: e.status });
+    return this.stateOf(e);
+  }
+
+  /** GetCert: a certificate we issued, by serial number. */
+  async certificate(serialNumber: string): Promise<Uint8Array | null> {
+    const c = await this.deps.storage.getCertificate(serialNumber);
+    return c ? c.der : null;
+  }
+
+  /** Admin approval of a PENDING enrollment: issue now, so CertPoll finds it. */
+  async approve(transactionId: string, actor: string): Promise<'issued' | 'not-found' | 'not-pending'> {
+    const e = await this.deps.storage.getEnrollment(transactionId);
+    if (!e) return 'not-found';
+    if (e.status !== 'pending' || !e.resolved) return 'not-pending';
+    const csr = await this.deps.parseCsr(e.csrDer);
+    const cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki);
+    const done = await this.deps.storage.completeEnrollment(transactionId, this.certificateRecord(e.kind, transactionId, e.resolved, cert));
+    if (!done) return 'not-pending';
+    await this.audit(transactionId, 'ca.issued', null, { serialNumber: cert.serialNumber, subject: cert.subject, approvedBy: actor }, actor);
+    return 'issued';
+  }
+
+  async reject(transactionId: string, actor: string): Promise<'rejected' | 'not-found' | 'not-pending'> {
+    const e = await this.deps.storage.getEnrollment(transactionId);
+    if (!e) return 'not-found';
+    if (!(await this.deps.storage.rejectEnrollment(transactionId))) return 'not-pending';
+    await this.audit(transactionId, 'admin.enrollment.rejected', 'ENROLLMENT_REJECTED', {}, actor);
+    return 'rejected';
+  }
+
+  // ---- internals
+
+  private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | 'challenge-used' | 'transaction-exists'> {
+    const { transactionId } = req;
+    const { resolved } = approval;
+    const enrollment = {
+      transactionId,
+      status: approval.requireApproval ? ('pending' as const) : ('issued' as const),
+      kind: approval.kind,
+      challengeId: approval.challenge?.id ?? null,
+      profileId: resolved.profileId,
+      profileVersion: resolved.profileVersion,
+      deviceId: resolved.target.deviceId,
+      userId: resolved.target.kind === 'user' ? resolved.target.userId : null,
+      csrSha256,
+      csrDer: req.csr.der,
+      resolved,
+    };
+    if (approval.requireApproval) {
+      const r = await this.deps.storage.recordEnrollment(approval.challenge, enrollment, null);
+      if (!r.ok) return r.reason;
+      await this.audit(transactionId, 'scep.pending', null, { reason: 'the profile requires administrator approval' });
+      return { status: 'pending' };
+    }
+    // Sign first (about a millisecond), then spend the challenge and record the
+    // certificate in one transaction: if that fails the certificate was never
+    // handed out, so nothing issued is lost.
+    const cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki);
+    const r = await this.deps.storage.recordEnrollment(
+      approval.challenge,
+      enrollment,
+      this.certificateRecord(approval.kind, transactionId, resolved, cert),
+    );
+    if (!r.ok) return r.reason;
+    await this.audit(transactionId, 'ca.issued', null, {
+      serialNumber: cert.serialNumber,
+      subject: cert.subject,
+      notAfter: cert.notAfter.toISOString(),
+      thumbprint: cert.thumbprint,
+    });
+    return { status: 'issued', certificate: cert.der };
+  }
+
+  private certificateRecord(kind: Enrollment['kind'], transactionId: string, resolved: ResolvedRequest, cert: IssuedCertificateData): NewCertificate {
+    return {
+      serialNumber: cert.serialNumber,
+      kind,
+      subject: cert.subject,
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      thumbprint: cert.thumbprint,
+      sha256: cert.sha256,
+      transactionId,
+      profileId: resolved.profileId,
+      profileVersion: resolved.profileVersion,
+      deviceId: resolved.target.deviceId,
+      userId: resolved.target.kind === 'user' ? resolved.target.userId : null,
+      der: cert.der,
+    };
+  }
+
+  private async answerRetry(previous: Enrollment, csrSha256: string): Promise<EnrollmentOutcome> {
+    if (previous.csrSha256 !== csrSha256) {
+      return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused');
+    }
+    await this.audit(previous.transactionId, 'scep.retry', null, { status: previous.status });
+    return this.stateOf(previous);
+  }
+
+  private async stateOf(e: Enrollment): Promise<EnrollmentOutcome> {
+    if (e.status === 'pending') return { status: 'pending' };
+    if (e.status === 'rejected') return { status: 'rejected', refusal: { code: 'ENROLLMENT_REJECTED' } };
+    const cert = e.certificateSerial ? await this.deps.storage.getCertificate(e.certificateSerial) : null;
+    if (!cert) return { status: 'rejected', refusal: { code: 'INTERNAL_ERROR', detail: 'issued enrollment without certificate' } };
+    return { status: 'issued', certificate: cert.der };
+  }
+
+  private async refuse(transactionId: string, refusal: Refusal, type: string): Promise<EnrollmentOutcome> {
+    this.deps.log.warn({ transactionId, reason: refusal.code, detail: refusal.detail }, REASONS[refusal.code].text);
+    await this.audit(transactionId, type, refusal.code, {
+      text: REASONS[refusal.code].text,
+      ...(refusal.detail !== undefined && { detail: refusal.detail }),
+      ...(refusal.expected !== undefined && { expected: refusal.expected }),
+      ...(refusal.received !== undefined && { received: refusal.received }),
+    });
+    return { status: 'rejected', refusal };
+  }
+
+  private async audit(transactionId: string, type: string, reasonCode: Refusal['code'] | null, details: Record<string, unknown>, actor = 'scep') {
+    await this.deps.storage.appendAudit({ transactionId, type, reasonCode, actor, details });
+  }
+}

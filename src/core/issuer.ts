@@ -1,0 +1,19 @@
+import type { ResolvedRequest } from './model.js';
+
+// What core needs from a CA: turn an approved, resolved request and the
+// device's public key into a certificate. The built-in CA (src/scep/ca)
+// implements it; an external CA connector could too.
+
+export interface IssuedCertificateData {
+  der: Uint8Array;
+  serialNumber: string;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+  thumbprint: string;
+  sha256: string;
+}
+
+export interface CertificateIssuer {
+  issue(resolved: ResolvedRequest, spki: Uint8Array): Promise<IssuedCertificateData>;
+}

@@ -1,0 +1,200 @@
+// Domain model shared by every part of the gateway. Plain data, no behaviour:
+// storage backends persist it, the policy module reads it, adapters render it.
+
+export const PLATFORMS = ['windows', 'ios', 'macos', 'android'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+/** Free-form directory attributes (custom template variables), string-valued. */
+export type Attributes = Record<string, string>;
+
+export interface User {
+  id: string; // UUID
+  userPrincipalName: string;
+  email: string;
+  displayName: string;
+  attributes: Attributes;
+  createdAt: string; // ISO-8601
+}
+
+export interface Device {
+  id: string; // UUID
+  name: string;
+  platform: Platform;
+  serialNumber: string | null;
+  userId: string | null;
+  attributes: Attributes;
+  createdAt: string;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+/** A group member is exactly one of a user or a device. */
+export type MemberRef = { userId: string } | { deviceId: string };
+
+// ---- certificate profiles -------------------------------------------------
+
+export const SAN_TYPES = ['upn', 'email', 'dns', 'uri'] as const;
+export type SanType = (typeof SAN_TYPES)[number];
+export interface SanEntry {
+  type: SanType;
+  value: string;
+}
+
+/** RFC 5280 keyUsage bit names, in bit order (bit 0 first). */
+export const KEY_USAGES = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+] as const;
+export type KeyUsageName = (typeof KEY_USAGES)[number];
+
+export const KEY_SIZES = [1024, 2048, 4096] as const;
+export type KeySize = (typeof KEY_SIZES)[number];
+
+export const HASH_ALGORITHMS = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'] as const;
+export type HashAlgorithm = (typeof HASH_ALGORITHMS)[number];
+
+export const KEY_PROTECTIONS = ['tpmRequired', 'tpmIfPresent', 'software'] as const;
+export type KeyProtection = (typeof KEY_PROTECTIONS)[number];
+
+export type ProfileScope = 'user' | 'device';
+
+/** What an admin writes; templates are unresolved ({{DeviceName}} etc.). */
+export interface ProfileSpec {
+  name: string;
+  scope: ProfileScope;
+  /** Comma-separated TYPE=value RDNs, e.g. `CN={{DeviceName}},OU=MDM,O=Contoso`. */
+  subjectName: string;
+  subjectAlternativeNames: SanEntry[];
+  /** Dotted OIDs, e.g. 1.3.6.1.5.5.7.3.2 (clientAuth). */
+  extendedKeyUsages: string[];
+  keyUsage: KeyUsageName[];
+  /** Policy minimum for the device-generated key. */
+  keySize: KeySize;
+  hashAlgorithm: HashAlgorithm;
+  validityDays: number;
+  renewalThresholdPercent: number;
+  keyProtection: KeyProtection;
+  keyExportable: boolean;
+  /** Empty means: the gateway's own SCEP URL. Several: one picked at random per delivery. */
+  scepServerUrls: string[];
+  /** PEM of the root the device should trust; null means: our own CA root. */
+  trustedRootCertificate: string | null;
+  /** When true, SCEP answers PENDING until an admin approves the enrollment. */
+  requireApproval: boolean;
+}
+
+export interface Profile extends ProfileSpec {
+  id: string;
+  version: number; // starts at 1; every PUT makes a new version
+  createdAt: string;
+  updatedAt: string;
+}
+
+// ---- assignments ----------------------------------------------------------
+
+export type AssignmentTarget = { userId: string } | { deviceId: string } | { groupId: string };
+
+export interface Assignment {
+  id: string;
+  profileId: string;
+  target: AssignmentTarget;
+  createdAt: string;
+}
+
+// ---- resolved requests ------------------------------------------------------
+
+/** One relative distinguished name attribute, e.g. {type: 'CN', value: 'laptop-1'}. */
+export interface RdnAttribute {
+  type: string; // short name (CN, OU, O, L, ST, C, E, SERIALNUMBER, DC, UID) or dotted OID
+  value: string;
+}
+
+/**
+ * Who a challenge (and so a certificate) is for. A user-scope profile delivered
+ * to a device names both: the certificate is the user's, on that device.
+ */
+export type Target =
+  | { kind: 'device'; deviceId: string }
+  | { kind: 'user'; userId: string; deviceId: string | null };
+
+/** A profile with every template filled for one target: what the CSR must match. */
+export interface ResolvedRequest {
+  /** null for the device identity certificate, which no admin profile describes. */
+  profileId: string | null;
+  profileVersion: number | null;
+  target: Target;
+  subject: RdnAttribute[];
+  subjectAlternativeNames: SanEntry[];
+  extendedKeyUsages: string[];
+  keyUsage: KeyUsageName[];
+  keySize: KeySize;
+  hashAlgorithm: HashAlgorithm;
+  validityDays: number;
+}
+
+// ---- issuance -------------------------------------------------------------
+
+export type CertificateKind = 'profile' | 'identity';
+
+export interface IssuedCertificate {
+  serialNumber: string; // lower-case hex, no leading zeros beyond one byte's worth
+  kind: CertificateKind;
+  subject: string; // RFC 4514-ish display string
+  notBefore: string;
+  notAfter: string;
+  thumbprint: string; // SHA-1 of DER, upper-case hex (what Windows and Apple show)
+  sha256: string; // SHA-256 of DER, lower-case hex
+  transactionId: string | null;
+  profileId: string | null;
+  profileVersion: number | null;
+  deviceId: string | null;
+  userId: string | null;
+  der: Uint8Array;
+  issuedAt: string;
+  revokedAt: string | null;
+}
+
+export type EnrollmentStatus = 'pending' | 'issued' | 'rejected';
+
+/** One SCEP transaction as the gateway remembers it. */
+export interface Enrollment {
+  transactionId: string;
+  status: EnrollmentStatus;
+  kind: CertificateKind;
+  challengeId: string | null;
+  profileId: string | null;
+  profileVersion: number | null;
+  deviceId: string | null;
+  userId: string | null;
+  /** SHA-256 hex of the CSR DER: a retried PKCSReq must carry the same CSR. */
+  csrSha256: string;
+  csrDer: Uint8Array;
+  /** The resolved request the CSR was checked against (JSON), kept so approval can issue later. */
+  resolved: ResolvedRequest | null;
+  certificateSerial: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  transactionId: string | null;
+  /** e.g. scep.received, crp.check.failed, ca.issued, admin.profile.created */
+  type: string;
+  /** Stable reason code for refusals (see core/reasons.ts), else null. */
+  reasonCode: string | null;
+  actor: string | null; // 'admin', 'device:<id>', 'scep'
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,35 @@
+import type { CsrInfo } from './csr.js';
+import type { CertificateKind, ResolvedRequest } from './model.js';
+import type { Refusal } from './reasons.js';
+
+// The policy module is the door the SCEP server knocks on before anything is
+// issued (step-ca's provisioners are the model). The built-in one is the CRP
+// (src/core/crp); an external validator (a webhook) implements the same
+// interface and can be chained after it.
+
+export type ScepRequestType = 'PKCSReq' | 'RenewalReq';
+
+export interface PolicyRequest {
+  transactionId: string;
+  messageType: ScepRequestType;
+  csr: CsrInfo;
+  /** DER of the certificate that signed the pkiMessage (self-signed for PKCSReq; ours for RenewalReq). */
+  signerCertificate: Uint8Array;
+  receivedAt: Date;
+}
+
+/** What the policy approved: everything the CA needs, and what must be spent atomically with it. */
+export interface Approval {
+  kind: CertificateKind;
+  resolved: ResolvedRequest;
+  /** The challenge to mark used in the issuance transaction (null for RenewalReq). */
+  challenge: { id: string; expiresAt: string } | null;
+  requireApproval: boolean;
+}
+
+export type PolicyDecision = { allow: true; approval: Approval } | { allow: false; refusal: Refusal };
+
+export interface PolicyModule {
+  readonly name: string;
+  evaluate(req: PolicyRequest): Promise<PolicyDecision>;
+}

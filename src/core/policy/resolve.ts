@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import type { Device, Profile, RdnAttribute, ResolvedRequest, SanEntry, Target, User } from '../model.js';
+import { modelRdnType, parseSubjectTemplate } from './subject.js';
+import { fillTemplate } from './variables.js';
+
+// A profile + a target + the directory = the exact request a CSR must match.
+// Templates are filled one field at a time after the subject template has
+// been split into RDNs, so directory values (a display name "Doe, Jane") are
+// data, never syntax. RDN types leave here in model.ts's vocabulary (CN, OU,
+// O, L, ST, C, E, SERIALNUMBER, DC, UID, else the dotted OID), which is what
+// the CA encodes and the CSR parser reports.
+
+export interface AttributeMissing {
+  code: 'ATTRIBUTE_MISSING';
+  /** The variable without braces, e.g. `SerialNumber` or `user.employeeId`. */
+  variable: string;
+  /** The profile field it is used in, e.g. `subjectName` or `subjectAlternativeNames.0`. */
+  field: string;
+}
+
+export type ResolveResult = { ok: true; resolved: ResolvedRequest } | { ok: false; error: AttributeMissing };
+
+export function resolveRequest(
+  profile: Profile,
+  target: Target,
+  dir: { user: User | null; device: Device | null },
+): ResolveResult {
+  const subject: RdnAttribute[] = [];
+  for (const rdn of parseSubjectTemplate(profile.subjectName)) {
+    const filled = fillTemplate(rdn.value, dir);
+    if (!filled.ok) return missing(filled.missing, 'subjectName');
+    subject.push({ type: modelRdnType(rdn.type), value: filled.value.trim() });
+  }
+  const sans: SanEntry[] = [];
+  for (const [i, san] of profile.subjectAlternativeNames.entries()) {
+    const filled = fillTemplate(san.value, dir);
+    if (!filled.ok) return missing(filled.missing, `subjectAlternativeNames.${i}`);
+    sans.push({ type: san.type, value: filled.value.trim() });
+  }
+  return {
+    ok: true,
+    resolved: {
+      profileId: profile.id,
+      profileVersion: profile.version,
+      target: copyTarget(target),
+      subject,
+      subjectAlternativeNames: sans,
+      extendedKeyUsages: [...profile.extendedKeyUsages],
+      keyUsage: [...profile.keyUsage],
+      keySize: profile.keySize,
+      hashAlgorithm: profile.hashAlgorithm,
+      validityDays: profile.validityDays,
+    },
+  };
+}
+
+function missing(variable: string, field: string): ResolveResult {
+  return { ok: false, error: { code: 'ATTRIBUTE_MISSING', variable, field } };
+}
+
+function copyTarget(t: Target): Target {
+  return t.kind === 'device' ? { kind: 'device', deviceId: t.deviceId } : { kind: 'user', userId: t.userId, deviceId: t.deviceId };
+}
+
+export const IDENTITY_ORGANIZATION = 'mdm-gateway device identity';
+
+/** The device identity certificate: no admin profile; the gateway's fixed shape. */
+export function identityRequest(device: Device): ResolvedRequest {
+  return {
+    profileId: null,
+    profileVersion: null,
+    target: { kind: 'device', deviceId: device.id },
+    subject: [
+      { type: 'CN', value: device.id },
+      { type: 'O', value: IDENTITY_ORGANIZATION },
+    ],
+    subjectAlternativeNames: [],
+    extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
+    keyUsage: ['digitalSignature', 'keyEncipherment'],
+    keySize: 2048,
+    hashAlgorithm: 'SHA-256',
+    validityDays: 365,
+  };
+}
+
+/** JSON with object keys sorted at every level; arrays keep their order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** First 16 bytes of SHA-256 over the canonical JSON: what a challenge commits to. */
+export function requestDigestBytes(r: ResolvedRequest): Buffer {
+  return createHash('sha256').update(canonicalJson(r), 'utf8').digest().subarray(0, 16);
+}
+
+/** requestDigestBytes as base64 (24 characters). */
+export function requestDigest(r: ResolvedRequest): string {
+  return requestDigestBytes(r).toString('base64');
+}

@@ -1,0 +1,773 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import type {
+  Assignment,
+  AssignmentTarget,
+  AuditEvent,
+  CertificateKind,
+  Device,
+  Enrollment,
+  EnrollmentStatus,
+  Group,
+  IssuedCertificate,
+  MemberRef,
+  Platform,
+  Profile,
+  ProfileSpec,
+  ResolvedRequest,
+  User,
+  Attributes,
+} from '../model.js';
+import { migrateToLatest, type SqlDialect } from './migrations.js';
+import type {
+  AssignmentRow,
+  AuditEventRow,
+  CertificateRow,
+  Database,
+  DeviceRow,
+  DevicesTable,
+  EnrollmentRow,
+  GroupRow,
+  NewCertificateRow,
+  TargetKind,
+  UserRow,
+} from './schema.js';
+import {
+  StorageConflictError,
+  type AuditFilter,
+  type CertificateFilter,
+  type ChallengeUse,
+  type ConsumeResult,
+  type DevicePatch,
+  type NewCertificate,
+  type NewDevice,
+  type NewEnrollment,
+  type NewUser,
+  type Storage,
+} from './storage.js';
+
+// The Storage implementation over Kysely. Dialect-independent on purpose: only
+// portable SQL (INSERT/UPDATE/DELETE ... RETURNING, ON CONFLICT DO NOTHING,
+// plain joins), errors classified by both SQLite and PostgreSQL codes, and
+// values converted the same way whatever the driver returns (Buffer -> Uint8Array,
+// int8 strings -> numbers, JSON text -> objects).
+
+export interface KyselyStorageOptions {
+  dialect: SqlDialect;
+  /** Clock for created/updated/used timestamps; tests may inject one. */
+  now?: () => Date;
+}
+
+// ---- error classification -------------------------------------------------
+
+function errorCode(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e) {
+    const code = (e as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** Unique or primary-key violation (better-sqlite3 extended codes, PostgreSQL SQLSTATE 23505). */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = errorCode(e);
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}
+
+/** Foreign-key violation (better-sqlite3, PostgreSQL SQLSTATE 23503). */
+export function isForeignKeyViolation(e: unknown): boolean {
+  const code = errorCode(e);
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+}
+
+/** Thrown inside a transaction to roll it back and hand a result to the caller. */
+class Rollback<T> {
+  constructor(readonly result: T) {}
+}
+
+// ---- value conversion -------------------------------------------------------
+
+/** Normalises a timestamp to Date#toISOString() form so text order is time order. */
+function isoTimestamp(value: string, what: string): string {
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new RangeError(`${what} is not an ISO-8601 timestamp: ${JSON.stringify(value)}`);
+  return new Date(t).toISOString();
+}
+
+function toBuffer(bytes: Uint8Array, what: string): Buffer {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A plain Uint8Array copy (not a Buffer view into a driver-owned pool). */
+function toBytes(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value);
+}
+
+function toNumber(value: number | string | bigint): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`database integer out of range: ${String(value)}`);
+  return n;
+}
+
+function parseJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+function attributesJson(attributes: Attributes | undefined): string {
+  return JSON.stringify(attributes ?? {});
+}
+
+/** The spec as stored: any Profile-only fields a caller passed along are dropped. */
+function specJson(spec: ProfileSpec): string {
+  const { id: _id, version: _version, createdAt: _c, updatedAt: _u, ...rest } = spec as ProfileSpec &
+    Partial<Pick<Profile, 'id' | 'version' | 'createdAt' | 'updatedAt'>>;
+  return JSON.stringify(rest);
+}
+
+function targetOf(t: AssignmentTarget): { kind: TargetKind; id: string } {
+  const keys = (['userId', 'deviceId', 'groupId'] as const).filter((k) => k in t && (t as Record<string, unknown>)[k] != null);
+  if (keys.length !== 1) throw new TypeError('an assignment target names exactly one of userId, deviceId, groupId');
+  const key = keys[0]!;
+  const id = (t as Record<string, unknown>)[key];
+  if (typeof id !== 'string') throw new TypeError(`${key} must be a string`);
+  return { kind: key === 'userId' ? 'user' : key === 'deviceId' ? 'device' : 'group', id };
+}
+
+function memberOf(m: MemberRef): { userId: string | null; deviceId: string | null } {
+  const t = targetOf(m);
+  if (t.kind === 'group') throw new TypeError('a group member is a userId or a deviceId');
+  return t.kind === 'user' ? { userId: t.id, deviceId: null } : { userId: null, deviceId: t.id };
+}
+
+function describeMember(m: { userId: string | null; deviceId: string | null }): string {
+  return m.userId !== null ? `user ${m.userId}` : `device ${m.deviceId}`;
+}
+
+function rowToUser(r: UserRow): User {
+  return {
+    id: r.id,
+    userPrincipalName: r.user_principal_name,
+    email: r.email,
+    displayName: r.display_name,
+    attributes: parseJson<Attributes>(r.attributes),
+    createdAt: r.created_at,
+  };
+}
+
+function rowToDevice(r: DeviceRow): Device {
+  return {
+    id: r.id,
+    name: r.name,
+    platform: r.platform as Platform,
+    serialNumber: r.serial_number,
+    userId: r.user_id,
+    attributes: parseJson<Attributes>(r.attributes),
+    createdAt: r.created_at,
+  };
+}
+
+function rowToGroup(r: GroupRow): Group {
+  return { id: r.id, name: r.name, createdAt: r.created_at };
+}
+
+function rowToAssignment(r: AssignmentRow): Assignment {
+  const target: AssignmentTarget =
+    r.target_kind === 'user'
+      ? { userId: r.target_id }
+      : r.target_kind === 'device'
+        ? { deviceId: r.target_id }
+        : { groupId: r.target_id };
+  return { id: r.id, profileId: r.profile_id, target, createdAt: r.created_at };
+}
+
+function rowToEnrollment(r: EnrollmentRow): Enrollment {
+  return {
+    transactionId: r.transaction_id,
+    status: r.status as EnrollmentStatus,
+    kind: r.kind as CertificateKind,
+    challengeId: r.challenge_id,
+    profileId: r.profile_id,
+    profileVersion: r.profile_version === null ? null : toNumber(r.profile_version),
+    deviceId: r.device_id,
+    userId: r.user_id,
+    csrSha256: r.csr_sha256,
+    csrDer: toBytes(r.csr_der),
+    resolved: r.resolved === null ? null : parseJson<ResolvedRequest>(r.resolved),
+    certificateSerial: r.certificate_serial,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function rowToCertificate(r: CertificateRow): IssuedCertificate {
+  return {
+    serialNumber: r.serial_number,
+    kind: r.kind as CertificateKind,
+    subject: r.subject,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    thumbprint: r.thumbprint,
+    sha256: r.sha256,
+    transactionId: r.transaction_id,
+    profileId: r.profile_id,
+    profileVersion: r.profile_version === null ? null : toNumber(r.profile_version),
+    deviceId: r.device_id,
+    userId: r.user_id,
+    der: toBytes(r.der),
+    issuedAt: r.issued_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function rowToAudit(r: AuditEventRow): AuditEvent {
+  return {
+    id: toNumber(r.id),
+    at: r.at,
+    transactionId: r.transaction_id,
+    type: r.type,
+    reasonCode: r.reason_code,
+    actor: r.actor,
+    details: parseJson<Record<string, unknown>>(r.details),
+  };
+}
+
+interface ProfileJoinRow {
+  id: string;
+  created_at: string;
+  version: number | string;
+  spec: string;
+  version_created_at: string;
+}
+
+function rowToProfile(r: ProfileJoinRow): Profile {
+  return {
+    ...parseJson<ProfileSpec>(r.spec),
+    id: r.id,
+    version: toNumber(r.version),
+    createdAt: r.created_at,
+    // A version is immutable, so "updated" is when this version was written.
+    updatedAt: r.version_created_at,
+  };
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+// ---- the storage --------------------------------------------------------------
+
+export class KyselyStorage implements Storage {
+  readonly dialect: SqlDialect;
+  readonly #now: () => Date;
+  #closed = false;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    options: KyselyStorageOptions,
+  ) {
+    this.dialect = options.dialect;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  #stamp(): string {
+    return this.#now().toISOString();
+  }
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db, this.dialect);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.db.destroy();
+  }
+
+  // ---- directory ----------------------------------------------------------------
+
+  async createUser(u: NewUser): Promise<User> {
+    const row: UserRow = {
+      id: randomUUID(),
+      user_principal_name: u.userPrincipalName,
+      email: u.email,
+      display_name: u.displayName,
+      attributes: attributesJson(u.attributes),
+      created_at: this.#stamp(),
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new StorageConflictError(`a user with userPrincipalName ${u.userPrincipalName} already exists`, 'conflict');
+      }
+      throw e;
+    }
+    return rowToUser(row);
+  }
+
+  async getUser(id: string): Promise<User | null> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToUser(row) : null;
+  }
+
+  async listUsers(): Promise<User[]> {
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToUser);
+  }
+
+  async createDevice(d: NewDevice): Promise<Device> {
+    const row: DeviceRow = {
+      id: randomUUID(),
+      name: d.name,
+      platform: d.platform,
+      serial_number: d.serialNumber ?? null,
+      user_id: d.userId ?? null,
+      attributes: attributesJson(d.attributes),
+      created_at: this.#stamp(),
+    };
+    try {
+      await this.db.insertInto('devices').values(row).execute();
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown user ${row.user_id}`, 'not-found');
+      throw e;
+    }
+    return rowToDevice(row);
+  }
+
+  async getDevice(id: string): Promise<Device | null> {
+    const row = await this.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToDevice(row) : null;
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const rows = await this.db.selectFrom('devices').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToDevice);
+  }
+
+  async updateDevice(id: string, patch: DevicePatch): Promise<Device | null> {
+    const set: Partial<Omit<DevicesTable, 'id' | 'created_at' | 'platform'>> = {};
+    if (patch.name !== undefined) set.name = patch.name;
+    if (patch.serialNumber !== undefined) set.serial_number = patch.serialNumber;
+    if (patch.userId !== undefined) set.user_id = patch.userId;
+    if (patch.attributes !== undefined) set.attributes = attributesJson(patch.attributes);
+    if (Object.keys(set).length === 0) return this.getDevice(id);
+    try {
+      const row = await this.db.updateTable('devices').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+      return row ? rowToDevice(row) : null;
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown user ${String(patch.userId)}`, 'not-found');
+      throw e;
+    }
+  }
+
+  async createGroup(name: string): Promise<Group> {
+    const row: GroupRow = { id: randomUUID(), name, created_at: this.#stamp() };
+    try {
+      await this.db.insertInto('groups').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} already exists`, 'conflict');
+      throw e;
+    }
+    return rowToGroup(row);
+  }
+
+  async getGroup(id: string): Promise<Group | null> {
+    const row = await this.db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToGroup(row) : null;
+  }
+
+  async listGroups(): Promise<Group[]> {
+    const rows = await this.db.selectFrom('groups').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToGroup);
+  }
+
+  async addGroupMember(groupId: string, member: MemberRef): Promise<void> {
+    const m = memberOf(member);
+    const createdAt = this.#stamp();
+    await this.db.transaction().execute(async (trx) => {
+      const group = await trx.selectFrom('groups').select('id').where('id', '=', groupId).executeTakeFirst();
+      if (!group) throw new StorageConflictError(`unknown group ${groupId}`, 'not-found');
+      const exists =
+        m.userId !== null
+          ? await trx.selectFrom('users').select('id').where('id', '=', m.userId).executeTakeFirst()
+          : await trx.selectFrom('devices').select('id').where('id', '=', m.deviceId!).executeTakeFirst();
+      if (!exists) throw new StorageConflictError(`unknown ${describeMember(m)}`, 'not-found');
+      try {
+        await trx
+          .insertInto('group_members')
+          .values({ group_id: groupId, user_id: m.userId, device_id: m.deviceId, created_at: createdAt })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      } catch (e) {
+        // Only reachable when a concurrent transaction deleted the group or member.
+        if (isForeignKeyViolation(e)) {
+          throw new StorageConflictError(`unknown group ${groupId} or ${describeMember(m)}`, 'not-found');
+        }
+        throw e;
+      }
+    });
+  }
+
+  async removeGroupMember(groupId: string, member: MemberRef): Promise<boolean> {
+    const m = memberOf(member);
+    let q = this.db.deleteFrom('group_members').where('group_id', '=', groupId);
+    q = m.userId !== null ? q.where('user_id', '=', m.userId) : q.where('device_id', '=', m.deviceId!);
+    const result = await q.executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async groupsOf(member: MemberRef): Promise<string[]> {
+    const m = memberOf(member);
+    let q = this.db.selectFrom('group_members').select('group_id');
+    q = m.userId !== null ? q.where('user_id', '=', m.userId) : q.where('device_id', '=', m.deviceId!);
+    const rows = await q.orderBy('group_id').execute();
+    return rows.map((r) => r.group_id);
+  }
+
+  // ---- profiles -----------------------------------------------------------------
+
+  #profileQuery(db: Db) {
+    return db
+      .selectFrom('profiles as p')
+      .innerJoin('profile_versions as v', 'v.profile_id', 'p.id')
+      .select(['p.id as id', 'p.created_at as created_at', 'v.version as version', 'v.spec as spec', 'v.created_at as version_created_at']);
+  }
+
+  async createProfile(spec: ProfileSpec): Promise<Profile> {
+    const id = randomUUID();
+    const now = this.#stamp();
+    const json = specJson(spec);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('profiles')
+        .values({ id, current_version: 1, deleted_at: null, created_at: now, updated_at: now })
+        .execute();
+      await trx.insertInto('profile_versions').values({ profile_id: id, version: 1, spec: json, created_at: now }).execute();
+    });
+    return rowToProfile({ id, created_at: now, version: 1, spec: json, version_created_at: now });
+  }
+
+  async updateProfile(id: string, spec: ProfileSpec): Promise<Profile | null> {
+    const now = this.#stamp();
+    const json = specJson(spec);
+    return this.db.transaction().execute(async (trx) => {
+      // The UPDATE takes the row's write lock first, so concurrent updates of one
+      // profile serialise and each gets its own version number.
+      const bumped = await trx
+        .updateTable('profiles')
+        .set((eb) => ({ current_version: eb('current_version', '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .returning(['current_version', 'created_at'])
+        .executeTakeFirst();
+      if (!bumped) return null;
+      const version = toNumber(bumped.current_version);
+      await trx.insertInto('profile_versions').values({ profile_id: id, version, spec: json, created_at: now }).execute();
+      return rowToProfile({ id, created_at: bumped.created_at, version, spec: json, version_created_at: now });
+    });
+  }
+
+  async getProfile(id: string, version?: number): Promise<Profile | null> {
+    let q = this.#profileQuery(this.db).where('p.id', '=', id);
+    q =
+      version === undefined
+        ? q.whereRef('v.version', '=', 'p.current_version').where('p.deleted_at', 'is', null)
+        : q.where('v.version', '=', version);
+    const row = await q.executeTakeFirst();
+    return row ? rowToProfile(row) : null;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    const rows = await this.#profileQuery(this.db)
+      .whereRef('v.version', '=', 'p.current_version')
+      .where('p.deleted_at', 'is', null)
+      .orderBy('p.created_at')
+      .orderBy('p.id')
+      .execute();
+    return rows.map(rowToProfile);
+  }
+
+  async deleteProfile(id: string): Promise<boolean> {
+    const now = this.#stamp();
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await trx
+        .updateTable('profiles')
+        .set({ deleted_at: now, updated_at: now })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(deleted.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('assignments').where('profile_id', '=', id).execute();
+      return true;
+    });
+  }
+
+  // ---- assignments ----------------------------------------------------------------
+
+  async createAssignment(profileId: string, target: AssignmentTarget): Promise<Assignment> {
+    const t = targetOf(target);
+    const row: AssignmentRow = {
+      id: randomUUID(),
+      profile_id: profileId,
+      target_kind: t.kind,
+      target_id: t.id,
+      created_at: this.#stamp(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      const profile = await trx
+        .selectFrom('profiles')
+        .select('id')
+        .where('id', '=', profileId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!profile) throw new StorageConflictError(`unknown profile ${profileId}`, 'not-found');
+      const table = t.kind === 'user' ? 'users' : t.kind === 'device' ? 'devices' : 'groups';
+      const found = await trx.selectFrom(table).select('id').where('id', '=', t.id).executeTakeFirst();
+      if (!found) throw new StorageConflictError(`unknown ${t.kind} ${t.id}`, 'not-found');
+      try {
+        await trx.insertInto('assignments').values(row).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) {
+          throw new StorageConflictError(`profile ${profileId} is already assigned to ${t.kind} ${t.id}`, 'conflict');
+        }
+        if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown profile ${profileId}`, 'not-found');
+        throw e;
+      }
+    });
+    return rowToAssignment(row);
+  }
+
+  async listAssignments(filter?: { profileId?: string }): Promise<Assignment[]> {
+    let q = this.db.selectFrom('assignments').selectAll();
+    if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToAssignment);
+  }
+
+  async deleteAssignment(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('assignments').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]> {
+    const byKind = new Map<TargetKind, Set<string>>();
+    for (const target of targets) {
+      const t = targetOf(target);
+      let ids = byKind.get(t.kind);
+      if (!ids) byKind.set(t.kind, (ids = new Set()));
+      ids.add(t.id);
+    }
+    if (byKind.size === 0) return [];
+    const rows = await this.db
+      .selectFrom('assignments')
+      .selectAll()
+      .where((eb) =>
+        eb.or(
+          [...byKind].map(([kind, ids]) => eb.and([eb('target_kind', '=', kind), eb('target_id', 'in', [...ids])])),
+        ),
+      )
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(rowToAssignment);
+  }
+
+  // ---- enrollments and certificates -------------------------------------------
+
+  #certificateRow(c: NewCertificate, issuedAt: string): NewCertificateRow {
+    return {
+      serial_number: c.serialNumber,
+      kind: c.kind,
+      subject: c.subject,
+      not_before: isoTimestamp(c.notBefore, 'notBefore'),
+      not_after: isoTimestamp(c.notAfter, 'notAfter'),
+      thumbprint: c.thumbprint,
+      sha256: c.sha256,
+      transaction_id: c.transactionId,
+      profile_id: c.profileId,
+      profile_version: c.profileVersion,
+      device_id: c.deviceId,
+      user_id: c.userId,
+      der: toBuffer(c.der, 'certificate.der'),
+      issued_at: issuedAt,
+      revoked_at: null,
+    };
+  }
+
+  async #insertCertificate(trx: Transaction<Database>, row: NewCertificateRow): Promise<void> {
+    try {
+      await trx.insertInto('certificates').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new StorageConflictError(`a certificate with serial number ${row.serial_number} already exists`, 'conflict');
+      }
+      throw e;
+    }
+  }
+
+  async getEnrollment(transactionId: string): Promise<Enrollment | null> {
+    const row = await this.db.selectFrom('enrollments').selectAll().where('transaction_id', '=', transactionId).executeTakeFirst();
+    return row ? rowToEnrollment(row) : null;
+  }
+
+  async recordEnrollment(
+    challenge: ChallengeUse | null,
+    enrollment: NewEnrollment,
+    certificate: NewCertificate | null,
+  ): Promise<ConsumeResult> {
+    if ((certificate !== null) !== (enrollment.status === 'issued')) {
+      throw new TypeError('recordEnrollment: a certificate is given exactly when the enrollment status is "issued"');
+    }
+    if (challenge !== null && enrollment.challengeId != null && enrollment.challengeId !== challenge.id) {
+      throw new TypeError('recordEnrollment: enrollment.challengeId differs from the challenge being spent');
+    }
+    const now = this.#stamp();
+    const challengeRow = challenge && {
+      id: challenge.id,
+      transaction_id: enrollment.transactionId,
+      used_at: now,
+      expires_at: isoTimestamp(challenge.expiresAt, 'challenge.expiresAt'),
+    };
+    const enrollmentRow = {
+      transaction_id: enrollment.transactionId,
+      status: enrollment.status,
+      kind: enrollment.kind,
+      challenge_id: enrollment.challengeId ?? challenge?.id ?? null,
+      profile_id: enrollment.profileId,
+      profile_version: enrollment.profileVersion,
+      device_id: enrollment.deviceId,
+      user_id: enrollment.userId,
+      csr_sha256: enrollment.csrSha256,
+      csr_der: toBuffer(enrollment.csrDer, 'enrollment.csrDer'),
+      resolved: enrollment.resolved === null ? null : JSON.stringify(enrollment.resolved),
+      certificate_serial: certificate?.serialNumber ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    const certificateRow = certificate && this.#certificateRow(certificate, now);
+
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // The enrollment first: a retried request that also re-spends its own
+        // challenge is reported as transaction-exists, which lets the caller
+        // answer from the stored enrollment.
+        try {
+          await trx.insertInto('enrollments').values(enrollmentRow).execute();
+        } catch (e) {
+          if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'transaction-exists' });
+          throw e;
+        }
+        if (challengeRow) {
+          try {
+            await trx.insertInto('used_challenges').values(challengeRow).execute();
+          } catch (e) {
+            if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'challenge-used' });
+            throw e;
+          }
+        }
+        if (certificateRow) await this.#insertCertificate(trx, certificateRow);
+      });
+    } catch (e) {
+      if (e instanceof Rollback) return e.result as ConsumeResult;
+      throw e;
+    }
+    return { ok: true };
+  }
+
+  async completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean> {
+    const now = this.#stamp();
+    const certificateRow = this.#certificateRow(certificate, now);
+    return this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('enrollments')
+        .set({ status: 'issued', certificate_serial: certificate.serialNumber, updated_at: now })
+        .where('transaction_id', '=', transactionId)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return false;
+      await this.#insertCertificate(trx, certificateRow);
+      return true;
+    });
+  }
+
+  async rejectEnrollment(transactionId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('enrollments')
+      .set({ status: 'rejected', updated_at: this.#stamp() })
+      .where('transaction_id', '=', transactionId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async isChallengeUsed(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('used_challenges').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async getCertificate(serialNumber: string): Promise<IssuedCertificate | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('serial_number', '=', serialNumber).executeTakeFirst();
+    return row ? rowToCertificate(row) : null;
+  }
+
+  async listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]> {
+    let q = this.db.selectFrom('certificates').selectAll();
+    if (filter?.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
+    if (filter?.userId !== undefined) q = q.where('user_id', '=', filter.userId);
+    if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
+    if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
+    const rows = await q.orderBy('issued_at').orderBy('serial_number').execute();
+    return rows.map(rowToCertificate);
+  }
+
+  async revokeCertificate(serialNumber: string, at: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('certificates')
+      .set({ revoked_at: isoTimestamp(at, 'revokedAt') })
+      .where('serial_number', '=', serialNumber)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async purgeExpiredChallenges(now: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('used_challenges')
+      .where('expires_at', '<', isoTimestamp(now, 'now'))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  // ---- audit ------------------------------------------------------------------------
+
+  async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
+    await this.db
+      .insertInto('audit_events')
+      .values({
+        at: e.at === undefined ? this.#stamp() : isoTimestamp(e.at, 'audit at'),
+        transaction_id: e.transactionId ?? null,
+        type: e.type,
+        reason_code: e.reasonCode ?? null,
+        actor: e.actor ?? null,
+        details: JSON.stringify(e.details ?? {}),
+      })
+      .execute();
+  }
+
+  async listAudit(filter?: AuditFilter): Promise<AuditEvent[]> {
+    const limit = filter?.limit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new RangeError(`audit limit must be a non-negative integer, got ${limit}`);
+    }
+    if (limit === 0) return [];
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
+    if (filter?.type !== undefined) q = q.where('type', '=', filter.type);
+    if (limit === undefined) {
+      const rows = await q.orderBy('id', 'asc').execute();
+      return rows.map(rowToAudit);
+    }
+    // The newest `limit` events, returned oldest first like the unlimited list.
+    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    return rows.reverse().map(rowToAudit);
+  }
+}

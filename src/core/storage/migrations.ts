@@ -1,0 +1,291 @@
+import { Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+// Versioned schema migrations, written with Kysely's schema builder only so the
+// same list runs on SQLite and PostgreSQL. The only dialect differences are the
+// binary column type (blob / bytea) and the audit sequence column; everything
+// else is portable DDL (CHECK expressions are plain SQL both databases accept).
+//
+// Rules for adding a migration: append a new key that sorts after the last one
+// ('0002_...'); never edit or rename a released migration (the Migrator refuses
+// to run when an executed migration is missing or out of order).
+//
+// Every migration runs inside a transaction (see inTransaction and sqlite.ts). On
+// SQLite that means `PRAGMA foreign_keys = OFF` has no effect inside a migration:
+// a table rebuild must keep foreign keys valid at each statement (or use
+// `PRAGMA defer_foreign_keys = ON`, which does work inside a transaction).
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+// The migrations must not depend on today's Database type: they describe history.
+type AnyDb = Kysely<any>;
+
+/**
+ * Runs a migration body in a transaction unless the Migrator already provides one
+ * (PostgreSQL, and our SQLite dialect, which reports transactional DDL). With a
+ * dialect that does not (Kysely's stock SqliteDialect), each migration is still
+ * all-or-nothing.
+ */
+async function inTransaction(db: AnyDb, body: (db: AnyDb) => Promise<void>): Promise<void> {
+  if (db.isTransaction) {
+    await body(db);
+  } else {
+    await db.transaction().execute(body);
+  }
+}
+
+function initialSchema(dialect: SqlDialect): Migration {
+  const bytes = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        // IF NOT EXISTS everywhere: on SQLite the migration row is written after this
+        // transaction commits, so a crash in between must leave a re-runnable migration.
+        await db.schema
+          .createTable('users')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_principal_name', 'text', (c) => c.notNull().unique())
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('attributes', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('devices')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('serial_number', 'text')
+          .addColumn('user_id', 'text', (c) => c.references('users.id').onDelete('set null'))
+          .addColumn('attributes', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addCheckConstraint('devices_platform_check', sql`platform in ('windows', 'ios', 'macos', 'android')`)
+          .execute();
+        await db.schema.createIndex('devices_user_id_idx').ifNotExists().on('devices').column('user_id').execute();
+
+        await db.schema
+          .createTable('groups')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('group_members')
+          .ifNotExists()
+          .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+          .addColumn('user_id', 'text', (c) => c.references('users.id').onDelete('cascade'))
+          .addColumn('device_id', 'text', (c) => c.references('devices.id').onDelete('cascade'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addCheckConstraint('group_members_one_member', sql`(user_id is null) <> (device_id is null)`)
+          .execute();
+        // NULLs are distinct in unique indexes on both databases, so these two only
+        // constrain the column that is set.
+        await db.schema
+          .createIndex('group_members_user_uq')
+          .ifNotExists()
+          .on('group_members')
+          .columns(['group_id', 'user_id'])
+          .unique()
+          .execute();
+        await db.schema
+          .createIndex('group_members_device_uq')
+          .ifNotExists()
+          .on('group_members')
+          .columns(['group_id', 'device_id'])
+          .unique()
+          .execute();
+        await db.schema.createIndex('group_members_user_idx').ifNotExists().on('group_members').column('user_id').execute();
+        await db.schema
+          .createIndex('group_members_device_idx')
+          .ifNotExists()
+          .on('group_members')
+          .column('device_id')
+          .execute();
+
+        await db.schema
+          .createTable('profiles')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('current_version', 'integer', (c) => c.notNull())
+          .addColumn('deleted_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('profile_versions')
+          .ifNotExists()
+          .addColumn('profile_id', 'text', (c) => c.notNull().references('profiles.id').onDelete('cascade'))
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('profile_versions_pk', ['profile_id', 'version'])
+          .execute();
+
+        await db.schema
+          .createTable('assignments')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('profile_id', 'text', (c) => c.notNull().references('profiles.id').onDelete('cascade'))
+          .addColumn('target_kind', 'text', (c) => c.notNull())
+          // Polymorphic: users.id, devices.id or groups.id. Existence is checked by
+          // the storage layer inside the inserting transaction.
+          .addColumn('target_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addCheckConstraint('assignments_target_kind_check', sql`target_kind in ('user', 'device', 'group')`)
+          .addUniqueConstraint('assignments_target_uq', ['profile_id', 'target_kind', 'target_id'])
+          .execute();
+        await db.schema
+          .createIndex('assignments_target_idx')
+          .ifNotExists()
+          .on('assignments')
+          .columns(['target_kind', 'target_id'])
+          .execute();
+
+        await db.schema
+          .createTable('used_challenges')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('transaction_id', 'text')
+          .addColumn('used_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('used_challenges_expires_at_idx')
+          .ifNotExists()
+          .on('used_challenges')
+          .column('expires_at')
+          .execute();
+
+        // Enrollments and certificates are records of what happened: no foreign keys to
+        // the directory or profiles, so they survive later directory changes.
+        await db.schema
+          .createTable('enrollments')
+          .ifNotExists()
+          .addColumn('transaction_id', 'text', (c) => c.primaryKey())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('challenge_id', 'text')
+          .addColumn('profile_id', 'text')
+          .addColumn('profile_version', 'integer')
+          .addColumn('device_id', 'text')
+          .addColumn('user_id', 'text')
+          .addColumn('csr_sha256', 'text', (c) => c.notNull())
+          .addColumn('csr_der', bytes, (c) => c.notNull())
+          .addColumn('resolved', 'text')
+          .addColumn('certificate_serial', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addCheckConstraint('enrollments_status_check', sql`status in ('pending', 'issued', 'rejected')`)
+          .addCheckConstraint('enrollments_kind_check', sql`kind in ('profile', 'identity')`)
+          .execute();
+        await db.schema
+          .createIndex('enrollments_status_idx')
+          .ifNotExists()
+          .on('enrollments')
+          .column('status')
+          .execute();
+
+        await db.schema
+          .createTable('certificates')
+          .ifNotExists()
+          .addColumn('serial_number', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('not_before', 'text', (c) => c.notNull())
+          .addColumn('not_after', 'text', (c) => c.notNull())
+          .addColumn('thumbprint', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('transaction_id', 'text')
+          .addColumn('profile_id', 'text')
+          .addColumn('profile_version', 'integer')
+          .addColumn('device_id', 'text')
+          .addColumn('user_id', 'text')
+          .addColumn('der', bytes, (c) => c.notNull())
+          .addColumn('issued_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .addCheckConstraint('certificates_kind_check', sql`kind in ('profile', 'identity')`)
+          .execute();
+        for (const column of ['device_id', 'user_id', 'profile_id', 'thumbprint', 'sha256', 'transaction_id'] as const) {
+          await db.schema
+            .createIndex(`certificates_${column}_idx`)
+            .ifNotExists()
+            .on('certificates')
+            .column(column)
+            .execute();
+        }
+
+        let audit = db.schema.createTable('audit_events').ifNotExists();
+        audit =
+          dialect === 'postgres'
+            ? audit.addColumn('id', 'bigint', (c) => c.generatedByDefaultAsIdentity().primaryKey())
+            : // SQLite: AUTOINCREMENT so ids are never reused, even after deleting the newest rows.
+              audit.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await audit
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('transaction_id', 'text')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('reason_code', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('details', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('audit_events_transaction_id_idx')
+          .ifNotExists()
+          .on('audit_events')
+          .column('transaction_id')
+          .execute();
+        await db.schema.createIndex('audit_events_type_idx').ifNotExists().on('audit_events').column('type').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        for (const table of [
+          'audit_events',
+          'certificates',
+          'enrollments',
+          'used_challenges',
+          'assignments',
+          'profile_versions',
+          'profiles',
+          'group_members',
+          'groups',
+          'devices',
+          'users',
+        ]) {
+          await db.schema.dropTable(table).ifExists().execute();
+        }
+      });
+    },
+  };
+}
+
+/** Every migration, by name; names sort in application order. */
+export function migrations(dialect: SqlDialect): Record<string, Migration> {
+  return {
+    '0001_initial': initialSchema(dialect),
+  };
+}
+
+/** Static, in-code provider: no filesystem scanning, so it works from dist/ and from tsx. */
+export function migrationProvider(dialect: SqlDialect): MigrationProvider {
+  const all = migrations(dialect);
+  return { getMigrations: async () => all };
+}
+
+/** Runs pending migrations; throws the first migration error. Idempotent. */
+export async function migrateToLatest(db: AnyDb, dialect: SqlDialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error');
+    const cause = error instanceof Error ? error : new Error(String(error));
+    throw new Error(`storage migration ${failed ? `"${failed.migrationName}" ` : ''}failed: ${cause.message}`, { cause });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

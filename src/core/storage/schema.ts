@@ -1,0 +1,155 @@
+import type { ColumnType, Insertable, Selectable } from 'kysely';
+
+// Kysely table types for the storage schema (see migrations.ts for the DDL).
+//
+// Conventions, identical on SQLite and PostgreSQL:
+// - ids are UUID strings made in TypeScript (crypto.randomUUID), never by the database;
+//   the one exception is audit_events.id, a database sequence that gives the append order;
+// - timestamps are ISO-8601 UTC text as produced by Date#toISOString(), so that text
+//   comparison and ORDER BY are chronological on both databases;
+// - JSON (attributes, profile specs, resolved requests, audit details) is stored as text;
+// - binary columns (DER) are `blob` on SQLite and `bytea` on PostgreSQL. Both drivers
+//   return a Node Buffer; the storage layer hands callers plain Uint8Array copies and
+//   accepts any Uint8Array on write;
+// - there are no boolean columns (better-sqlite3 cannot bind booleans); booleans only
+//   occur inside JSON and round-trip as JSON booleans.
+
+/** Binary column: Buffer on read (both drivers), Buffer/Uint8Array on write. */
+export type Bytes = ColumnType<Buffer, Buffer | Uint8Array, Buffer | Uint8Array>;
+
+/** Database-generated sequence. `pg` returns int8 as a string, better-sqlite3 a number. */
+export type SequenceId = ColumnType<number | string | bigint, never, never>;
+
+export interface UsersTable {
+  id: string;
+  user_principal_name: string; // unique
+  email: string;
+  display_name: string;
+  attributes: string; // JSON object of strings
+  created_at: string;
+}
+
+export interface DevicesTable {
+  id: string;
+  name: string;
+  platform: string; // Platform
+  serial_number: string | null;
+  user_id: string | null; // FK users.id
+  attributes: string; // JSON object of strings
+  created_at: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string; // unique
+  created_at: string;
+}
+
+/** Exactly one of user_id / device_id is set (CHECK constraint). */
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string | null;
+  device_id: string | null;
+  created_at: string;
+}
+
+export interface ProfilesTable {
+  id: string;
+  current_version: number;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProfileVersionsTable {
+  profile_id: string;
+  version: number;
+  spec: string; // JSON ProfileSpec
+  created_at: string;
+}
+
+export type TargetKind = 'user' | 'device' | 'group';
+
+export interface AssignmentsTable {
+  id: string;
+  profile_id: string;
+  target_kind: TargetKind;
+  target_id: string;
+  created_at: string;
+}
+
+export interface UsedChallengesTable {
+  id: string;
+  transaction_id: string | null;
+  used_at: string;
+  expires_at: string;
+}
+
+export interface EnrollmentsTable {
+  transaction_id: string;
+  status: string; // EnrollmentStatus
+  kind: string; // CertificateKind
+  challenge_id: string | null;
+  profile_id: string | null;
+  profile_version: number | null;
+  device_id: string | null;
+  user_id: string | null;
+  csr_sha256: string;
+  csr_der: Bytes;
+  resolved: string | null; // JSON ResolvedRequest
+  certificate_serial: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CertificatesTable {
+  serial_number: string;
+  kind: string; // CertificateKind
+  subject: string;
+  not_before: string;
+  not_after: string;
+  thumbprint: string;
+  sha256: string;
+  transaction_id: string | null;
+  profile_id: string | null;
+  profile_version: number | null;
+  device_id: string | null;
+  user_id: string | null;
+  der: Bytes;
+  issued_at: string;
+  revoked_at: string | null;
+}
+
+export interface AuditEventsTable {
+  id: SequenceId;
+  at: string;
+  transaction_id: string | null;
+  type: string;
+  reason_code: string | null;
+  actor: string | null;
+  details: string; // JSON object
+}
+
+export interface Database {
+  users: UsersTable;
+  devices: DevicesTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  profiles: ProfilesTable;
+  profile_versions: ProfileVersionsTable;
+  assignments: AssignmentsTable;
+  used_challenges: UsedChallengesTable;
+  enrollments: EnrollmentsTable;
+  certificates: CertificatesTable;
+  audit_events: AuditEventsTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type DeviceRow = Selectable<DevicesTable>;
+export type GroupRow = Selectable<GroupsTable>;
+export type AssignmentRow = Selectable<AssignmentsTable>;
+export type EnrollmentRow = Selectable<EnrollmentsTable>;
+export type NewEnrollmentRow = Insertable<EnrollmentsTable>;
+export type CertificateRow = Selectable<CertificatesTable>;
+export type NewCertificateRow = Insertable<CertificatesTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;

@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver } from 'kysely';
+import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
+import { KyselyStorage } from './kysely-storage.js';
+import type { Database } from './schema.js';
+import type { Storage } from './storage.js';
+
+// SQLite backend: better-sqlite3 behind Kysely's SqliteDialect.
+//
+// Transactions are real: Kysely's SQLite driver has exactly one connection and a
+// mutex, so a transaction holds the connection from BEGIN to COMMIT/ROLLBACK and
+// every other query (transactional or not) waits for it. Statements themselves are
+// synchronous in better-sqlite3, so nothing interleaves inside a transaction.
+//
+// Transactions start with BEGIN IMMEDIATE (Kysely's driver says plain BEGIN, i.e.
+// DEFERRED): the write lock is taken up front, so a transaction that reads before
+// it writes cannot fail with SQLITE_BUSY when another process committed in the
+// meantime; busy_timeout then makes other processes wait instead of failing.
+//
+// Migrations: Kysely's SqliteAdapter reports no transactional DDL, so its Migrator
+// would run each migration outside a transaction and take no lock (SQLite "has one
+// connection"), which is not true across processes. SQLite DDL is transactional, so
+// we report it: the Migrator then runs the whole migration pass (reading the
+// executed list, every pending migration, recording them) in one BEGIN IMMEDIATE
+// transaction, which is atomic and excludes a second instance migrating the same file.
+//
+// Use one Storage per database file per process: two connections to the same file
+// inside one process would block each other's thread in busy_timeout.
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/** Opens (creating if needed) an SQLite database file and migrates it. `':memory:'` for tests. */
+export async function openSqliteStorage(file: string): Promise<Storage> {
+  if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new BetterSqlite3(file);
+  try {
+    // WAL: readers never block the writer; ':memory:' answers 'memory' and that is fine.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    // synchronous stays at SQLite's default (FULL): a committed challenge use or
+    // issued certificate must survive a power loss.
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const storage = new KyselyStorage(db, { dialect: 'sqlite' });
+  try {
+    await storage.migrate();
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+  return storage;
+}

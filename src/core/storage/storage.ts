@@ -1,0 +1,164 @@
+import type {
+  Assignment,
+  AssignmentTarget,
+  AuditEvent,
+  Device,
+  Enrollment,
+  Group,
+  IssuedCertificate,
+  MemberRef,
+  Platform,
+  Profile,
+  ProfileSpec,
+  User,
+  Attributes,
+} from '../model.js';
+
+// The one storage interface. Every backend (SQLite now, PostgreSQL next) must
+// pass test/storage/contract.ts. Methods are coarse on purpose: each is one
+// transaction, so "consume the challenge and record the certificate" cannot be
+// half done by a caller that forgets a step.
+//
+// Conventions every backend keeps (test/storage/contract.ts checks them):
+// - list* methods return rows ordered by createdAt, then id (certificates by
+//   issuedAt, then serialNumber; audit events in append order);
+// - timestamps passed in (expiresAt, notBefore/notAfter, revoke `at`, audit `at`,
+//   purge `now`) are stored normalised to Date#toISOString() form, so text order is
+//   time order; an unparsable timestamp throws RangeError;
+// - byte fields come back as plain Uint8Array copies, JSON fields as fresh objects.
+
+export interface NewUser {
+  userPrincipalName: string;
+  email: string;
+  displayName: string;
+  attributes?: Attributes;
+}
+
+export interface NewDevice {
+  name: string;
+  platform: Platform;
+  serialNumber?: string | null;
+  userId?: string | null;
+  attributes?: Attributes;
+}
+
+export type DevicePatch = Partial<Pick<Device, 'name' | 'serialNumber' | 'userId' | 'attributes'>>;
+
+/** The challenge being spent: its id and expiry (so the used-record can be purged later). */
+export interface ChallengeUse {
+  id: string;
+  expiresAt: string;
+}
+
+export interface NewEnrollment extends Omit<Enrollment, 'createdAt' | 'updatedAt' | 'certificateSerial'> {}
+
+export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt'>;
+
+export type ConsumeResult = { ok: true } | { ok: false; reason: 'challenge-used' | 'transaction-exists' };
+
+export interface CertificateFilter {
+  deviceId?: string;
+  userId?: string;
+  profileId?: string;
+  transactionId?: string;
+}
+
+export interface AuditFilter {
+  transactionId?: string;
+  type?: string;
+  limit?: number;
+}
+
+/** Thrown for a foreign key or uniqueness conflict the caller can explain (409/404). */
+export class StorageConflictError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'not-found' | 'conflict',
+  ) {
+    super(message);
+    this.name = 'StorageConflictError';
+  }
+}
+
+export interface Storage {
+  /** Runs pending migrations; idempotent; safe to call from several instances. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // ---- directory
+  createUser(u: NewUser): Promise<User>; // conflict on a duplicate userPrincipalName
+  getUser(id: string): Promise<User | null>;
+  listUsers(): Promise<User[]>;
+  createDevice(d: NewDevice): Promise<Device>; // throws StorageConflictError(not-found) for an unknown userId
+  getDevice(id: string): Promise<Device | null>;
+  listDevices(): Promise<Device[]>;
+  /**
+   * Fields left undefined are untouched; `attributes` replaces the whole map.
+   * null when the device does not exist; not-found for an unknown userId.
+   */
+  updateDevice(id: string, patch: DevicePatch): Promise<Device | null>;
+  createGroup(name: string): Promise<Group>; // conflict on a duplicate name
+  getGroup(id: string): Promise<Group | null>;
+  listGroups(): Promise<Group[]>;
+  /** Idempotent; not-found when the group or member does not exist. */
+  addGroupMember(groupId: string, member: MemberRef): Promise<void>;
+  removeGroupMember(groupId: string, member: MemberRef): Promise<boolean>;
+  /** Ids of the groups the user or device is a direct member of (sorted by id). */
+  groupsOf(member: MemberRef): Promise<string[]>;
+
+  // ---- profiles (versioned: every update is a new immutable version)
+  createProfile(spec: ProfileSpec): Promise<Profile>; // version 1
+  updateProfile(id: string, spec: ProfileSpec): Promise<Profile | null>; // version + 1; null when missing or deleted
+  /**
+   * Without `version`: the current version; null when missing or deleted.
+   * With `version`: that version, also after the profile was deleted (audit and
+   * pending enrollments refer to it); null when no such version exists.
+   * `updatedAt` is when the returned version was written.
+   */
+  getProfile(id: string, version?: number): Promise<Profile | null>;
+  listProfiles(): Promise<Profile[]>; // current versions, not deleted
+  /** Soft delete: old versions stay readable for audit; assignments are removed. False when missing or already deleted. */
+  deleteProfile(id: string): Promise<boolean>;
+
+  // ---- assignments
+  createAssignment(profileId: string, target: AssignmentTarget): Promise<Assignment>; // not-found (also a deleted profile) / conflict (duplicate)
+  listAssignments(filter?: { profileId?: string }): Promise<Assignment[]>;
+  deleteAssignment(id: string): Promise<boolean>;
+  /** Assignments whose target is any of the given refs (the caller expands groups). */
+  assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]>;
+
+  // ---- enrollments and certificates
+  getEnrollment(transactionId: string): Promise<Enrollment | null>;
+  /**
+   * One transaction: mark the challenge used (fails if it already is), insert
+   * the enrollment, and when a certificate is given, insert it and link it.
+   * Nothing is written when the result is not ok.
+   *
+   * The certificate is given exactly when `enrollment.status` is 'issued' (else
+   * TypeError); its serial becomes the enrollment's certificateSerial. When both
+   * the transactionId exists and the challenge is used, the answer is
+   * 'transaction-exists' (a retry: answer from the stored enrollment). A duplicate
+   * certificate serial throws StorageConflictError(conflict), also writing nothing.
+   */
+  recordEnrollment(
+    challenge: ChallengeUse | null,
+    enrollment: NewEnrollment,
+    certificate: NewCertificate | null,
+  ): Promise<ConsumeResult>;
+  /** Pending -> issued, one transaction; false if the enrollment is not pending (nothing written). */
+  completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean>;
+  /** Pending -> rejected; false if not pending. */
+  rejectEnrollment(transactionId: string): Promise<boolean>;
+  isChallengeUsed(id: string): Promise<boolean>;
+  getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
+  listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
+  /** False when unknown or already revoked (the first revocation time is kept). */
+  revokeCertificate(serialNumber: string, at: string): Promise<boolean>;
+  /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
+  purgeExpiredChallenges(now: string): Promise<number>;
+
+  // ---- audit
+  appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
+  /** Append order (oldest first); with `limit`, the newest `limit` matching events, still oldest first. */
+  listAudit(filter?: AuditFilter): Promise<AuditEvent[]>;
+}

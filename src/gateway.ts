@@ -1,0 +1,155 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import express, { type Express } from 'express';
+import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
+import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
+import { ChallengeMinter } from './core/challenges.js';
+import { CertificateRegistrationPoint } from './core/crp/index.js';
+import { prepareDeliveries } from './core/delivery.js';
+import { EnrollmentService } from './core/enrollment.js';
+import type { CertificateIssuer } from './core/issuer.js';
+import { openStorage } from './core/storage/index.js';
+import type { Storage } from './core/storage/storage.js';
+import type { Config } from './config.js';
+import { bearerAuth } from './http/admin/auth.js';
+import { directoryRoutes } from './http/admin/directory.js';
+import { enrollmentRoutes } from './http/admin/enrollment.js';
+import { profileRoutes } from './http/admin/profiles.js';
+import { createDeviceAuthenticator } from './http/device-identity.js';
+import { errorHandler } from './http/errors.js';
+import { scepRoutes } from './http/scep-routes.js';
+import type { Logger } from './log.js';
+import { CertificateAuthority } from './scep/ca/authority.js';
+import { loadOrCreateCaMaterial } from './scep/ca/key-files.js';
+import { parseCsr } from './scep/csr.js';
+import type { KeyedCertificate } from './scep/keys.js';
+import { ScepService } from './scep/service.js';
+import { toPem } from './pem.js';
+
+// The composition root: builds every part from the configuration and wires
+// them together. Nothing else constructs services, so tests build a gateway
+// exactly the way `mdmgw serve` does.
+
+export interface Gateway {
+  config: Config;
+  log: Logger;
+  storage: Storage;
+  root: KeyedCertificate;
+  ra: KeyedCertificate;
+  rootPem: string;
+  adminToken: string;
+  adminTokenFile: string | null;
+  scepUrl: string;
+  enrollment: EnrollmentService;
+  minter: ChallengeMinter;
+  scep: ScepService;
+  app: Express;
+  close(): Promise<void>;
+}
+
+export const SCEP_PATH = '/certsrv/mscep/mscep.dll';
+
+export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = []): Promise<Gateway> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const storage = await openStorage(config.databaseUrl, config.dataDir);
+  try {
+    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+    if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
+    const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
+    const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
+
+    const authority = new CertificateAuthority(ca.root);
+    const issuer: CertificateIssuer = {
+      issue: (resolved, spki) =>
+        authority.issue({
+          subject: resolved.subject,
+          subjectAlternativeNames: resolved.subjectAlternativeNames,
+          extendedKeyUsages: resolved.extendedKeyUsages,
+          keyUsage: resolved.keyUsage,
+          validityDays: resolved.validityDays,
+          hashAlgorithm: resolved.hashAlgorithm,
+          spki,
+        }),
+    };
+    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
+    const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log });
+    const scep = new ScepService(ca.ra, ca.root.certificate, enrollment, {
+      step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message),
+    });
+    const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
+    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds);
+    const rootPem = toPem(ca.root.certificate);
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
+
+    const services: AdapterServices = {
+      log,
+      authenticateDevice: auth.middleware,
+      publicUrl: config.publicUrl,
+      deliveriesFor: (device) =>
+        prepareDeliveries(
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
+          device,
+        ),
+      report: async (device, report) => {
+        await storage.appendAudit({ transactionId: null, type: 'device.report', reasonCode: null, actor: `device:${device.id}`, details: { ...report } });
+      },
+    };
+
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('trust proxy', false);
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    app.use(scepRoutes(scep, log));
+    app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
+    app.use('/api/v1', directoryRoutes(storage), profileRoutes(storage), enrollmentRoutes({ storage, minter, enrollment, scepUrl }));
+    app.get('/api/v1/ca', (_req, res) => {
+      res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
+    });
+    for (const a of adapters) app.use(a.routes(services));
+    app.use('/api/v1', (_req, res) => {
+      res.status(404).json({ error: 'no such API endpoint' });
+    });
+    app.use(errorHandler(log));
+
+    return {
+      config,
+      log,
+      storage,
+      root: ca.root,
+      ra: ca.ra,
+      rootPem,
+      adminToken,
+      adminTokenFile,
+      scepUrl,
+      enrollment,
+      minter,
+      scep,
+      app,
+      close: () => storage.close(),
+    };
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+}
+
+/** MDMGW_ADMIN_TOKEN, or the token in DATA/admin-token, or a new one written there (0600). */
+async function adminTokenFor(config: Config, log: Logger): Promise<{ token: string; file: string | null }> {
+  if (config.adminToken) return { token: config.adminToken, file: null };
+  const file = path.join(config.dataDir, 'admin-token');
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (token.length >= 16) return { token, file };
+    log.warn({ file }, 'admin token file is too short; generating a new token');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { token, file };
+}

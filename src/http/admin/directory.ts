@@ -1,0 +1,99 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { PLATFORMS } from '../../core/model.js';
+import type { Storage } from '../../core/storage/storage.js';
+import { HttpError, notFound, parseBody } from '../errors.js';
+
+// Users, devices and groups: the directory profiles' templates are filled from.
+
+const attributes = z
+  .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'attribute names: letters, digits, _ and -'), z.string().max(1024))
+  .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes')
+  .optional();
+
+const userBody = z.strictObject({
+  userPrincipalName: z.string().trim().regex(/^[^@\s]+@[^@\s]+$/, 'must look like user@domain'),
+  email: z.string().trim().email('must be an email address'),
+  displayName: z.string().trim().min(1, 'must not be empty').max(256),
+  attributes,
+});
+
+const deviceBody = z.strictObject({
+  name: z.string().trim().min(1, 'must not be empty').max(256),
+  platform: z.enum(PLATFORMS, { message: `must be one of ${PLATFORMS.join(', ')}` }),
+  serialNumber: z.string().trim().min(1).max(128).nullable().optional(),
+  userId: z.string().uuid('must be a user id').nullable().optional(),
+  attributes,
+});
+
+const devicePatch = deviceBody.omit({ platform: true }).partial();
+
+const groupBody = z.strictObject({ name: z.string().trim().min(1, 'must not be empty').max(256) });
+
+const memberBody = z.union(
+  [z.strictObject({ userId: z.string().uuid() }), z.strictObject({ deviceId: z.string().uuid() })],
+  { message: 'give exactly one of userId or deviceId' },
+);
+
+export function directoryRoutes(storage: Storage): Router {
+  const r = Router();
+
+  r.post('/users', async (req, res) => {
+    res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
+  });
+  r.get('/users', async (_req, res) => {
+    res.json(await storage.listUsers());
+  });
+  r.get('/users/:id', async (req, res) => {
+    const u = await storage.getUser(req.params.id);
+    if (!u) throw notFound('user');
+    res.json(u);
+  });
+
+  r.post('/devices', async (req, res) => {
+    const body = parseBody(deviceBody, req.body);
+    if (body.userId && !(await storage.getUser(body.userId))) throw new HttpError(404, 'userId: user not found');
+    res.status(201).json(await storage.createDevice(body));
+  });
+  r.get('/devices', async (_req, res) => {
+    res.json(await storage.listDevices());
+  });
+  r.get('/devices/:id', async (req, res) => {
+    const d = await storage.getDevice(req.params.id);
+    if (!d) throw notFound('device');
+    res.json(d);
+  });
+  r.patch('/devices/:id', async (req, res) => {
+    const body = parseBody(devicePatch, req.body);
+    if (body.userId && !(await storage.getUser(body.userId))) throw new HttpError(404, 'userId: user not found');
+    const d = await storage.updateDevice(req.params.id, body);
+    if (!d) throw notFound('device');
+    res.json(d);
+  });
+
+  r.post('/groups', async (req, res) => {
+    res.status(201).json(await storage.createGroup(parseBody(groupBody, req.body).name));
+  });
+  r.get('/groups', async (_req, res) => {
+    res.json(await storage.listGroups());
+  });
+  r.get('/groups/:id', async (req, res) => {
+    const g = await storage.getGroup(req.params.id);
+    if (!g) throw notFound('group');
+    res.json(g);
+  });
+  r.post('/groups/:id/members', async (req, res) => {
+    const member = parseBody(memberBody, req.body);
+    await storage.addGroupMember(req.params.id, member);
+    res.status(201).json({ groupId: req.params.id, ...member });
+  });
+  r.delete('/groups/:id/members/:kind/:memberId', async (req, res) => {
+    const { kind, memberId } = req.params;
+    if (kind !== 'users' && kind !== 'devices') throw new HttpError(404, 'member kind must be users or devices');
+    const removed = await storage.removeGroupMember(req.params.id, kind === 'users' ? { userId: memberId } : { deviceId: memberId });
+    if (!removed) throw notFound('group member');
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,110 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ChallengeMinter } from '../../core/challenges.js';
+import type { EnrollmentService } from '../../core/enrollment.js';
+import type { IssuedCertificate } from '../../core/model.js';
+import type { Storage } from '../../core/storage/storage.js';
+import { formatDn } from '../../scep/csr.js';
+import { toPem } from '../../pem.js';
+import { HttpError, notFound, parseBody } from '../errors.js';
+
+// Challenges, certificates, enrollment timelines and approvals.
+
+export interface EnrollmentRouteDeps {
+  storage: Storage;
+  minter: ChallengeMinter;
+  enrollment: EnrollmentService;
+  scepUrl: string;
+}
+
+const challengeBody = z.union(
+  [z.strictObject({ profileId: z.string().uuid(), deviceId: z.string().uuid() }), z.strictObject({ profileId: z.string().uuid(), userId: z.string().uuid() })],
+  { message: 'give profileId and exactly one of deviceId or userId' },
+);
+
+const uuidOrUndefined = (v: unknown, name: string) => {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !z.string().uuid().safeParse(v).success) throw new HttpError(400, `${name} must be a UUID`);
+  return v;
+};
+
+export function certificateView(c: IssuedCertificate) {
+  const { der, ...rest } = c;
+  return { ...rest, pem: toPem(der) };
+}
+
+export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
+  const r = Router();
+
+  r.post('/challenges', async (req, res) => {
+    const { profileId, ...ref } = parseBody(challengeBody, req.body);
+    const m = await d.minter.forProfile(profileId, ref as { deviceId: string } | { userId: string });
+    if (!m.ok) throw new HttpError(m.status, m.message);
+    await d.storage.appendAudit({ transactionId: null, type: 'admin.challenge.minted', reasonCode: null, actor: 'admin', details: { challengeId: m.id, profileId, ...ref } });
+    res.status(201).json({ challenge: m.token, scepUrl: d.scepUrl, expiresAt: m.expiresAt.toISOString(), subject: formatDn(m.resolved.subject) });
+  });
+
+  r.post('/devices/:id/identity-challenge', async (req, res) => {
+    const device = await d.storage.getDevice(req.params.id);
+    if (!device) throw notFound('device');
+    const m = await d.minter.forIdentity(device);
+    if (!m.ok) throw new HttpError(m.status, m.message);
+    await d.storage.appendAudit({ transactionId: null, type: 'admin.identity-challenge.minted', reasonCode: null, actor: 'admin', details: { challengeId: m.id, deviceId: device.id } });
+    res.status(201).json({ challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), expiresAt: m.expiresAt.toISOString() });
+  });
+
+  r.get('/certificates', async (req, res) => {
+    const filter = {
+      deviceId: uuidOrUndefined(req.query.deviceId, 'deviceId'),
+      userId: uuidOrUndefined(req.query.userId, 'userId'),
+      profileId: uuidOrUndefined(req.query.profileId, 'profileId'),
+    };
+    const list = await d.storage.listCertificates(Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)));
+    res.json(list.map(certificateView));
+  });
+  r.get('/certificates/:serial', async (req, res) => {
+    const c = await d.storage.getCertificate(req.params.serial.toLowerCase());
+    if (!c) throw notFound('certificate');
+    res.json(certificateView(c));
+  });
+  r.post('/certificates/:serial/revoke', async (req, res) => {
+    const serial = req.params.serial.toLowerCase();
+    if (!(await d.storage.revokeCertificate(serial, new Date().toISOString()))) throw notFound('certificate');
+    await d.storage.appendAudit({ transactionId: null, type: 'admin.certificate.revoked', reasonCode: null, actor: 'admin', details: { serialNumber: serial } });
+    res.json(certificateView((await d.storage.getCertificate(serial))!));
+  });
+
+  r.get('/enrollments/:transactionId', async (req, res) => {
+    const { transactionId } = req.params;
+    const [enrollment, events] = await Promise.all([d.storage.getEnrollment(transactionId), d.storage.listAudit({ transactionId })]);
+    if (!enrollment && events.length === 0) throw notFound('enrollment');
+    res.json({
+      transactionId,
+      status: enrollment?.status ?? (events.some((e) => e.reasonCode) ? 'refused' : 'received'),
+      enrollment: enrollment && { ...enrollment, csrDer: undefined },
+      timeline: events.map((e) => ({ at: e.at, type: e.type, reasonCode: e.reasonCode, actor: e.actor, details: e.details })),
+    });
+  });
+  r.post('/enrollments/:transactionId/approve', async (req, res) => {
+    const result = await d.enrollment.approve(req.params.transactionId, 'admin');
+    if (result === 'not-found') throw notFound('enrollment');
+    if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
+    res.json({ transactionId: req.params.transactionId, status: 'issued' });
+  });
+  r.post('/enrollments/:transactionId/reject', async (req, res) => {
+    const result = await d.enrollment.reject(req.params.transactionId, 'admin');
+    if (result === 'not-found') throw notFound('enrollment');
+    if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
+    res.json({ transactionId: req.params.transactionId, status: 'rejected' });
+  });
+
+  r.get('/audit', async (req, res) => {
+    const transactionId = typeof req.query.transactionId === 'string' ? req.query.transactionId : undefined;
+    const type = typeof req.query.type === 'string' ? req.query.type : undefined;
+    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be 1..1000');
+    res.json(await d.storage.listAudit({ transactionId, type, limit }));
+  });
+
+  return r;
+}

@@ -1,0 +1,65 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { parseProfileSpec } from '../../core/policy/profile-schema.js';
+import type { Storage } from '../../core/storage/storage.js';
+import type { AssignmentTarget } from '../../core/model.js';
+import { HttpError, notFound, parseBody } from '../errors.js';
+
+// Certificate profiles (versioned) and their assignments.
+
+function specOrThrow(body: unknown) {
+  const r = parseProfileSpec(body);
+  if (!r.ok) throw new HttpError(400, 'invalid profile', r.issues);
+  return r.spec;
+}
+
+const assignmentBody = z.union(
+  [
+    z.strictObject({ profileId: z.string().uuid(), userId: z.string().uuid() }),
+    z.strictObject({ profileId: z.string().uuid(), deviceId: z.string().uuid() }),
+    z.strictObject({ profileId: z.string().uuid(), groupId: z.string().uuid() }),
+  ],
+  { message: 'give profileId and exactly one of userId, deviceId or groupId' },
+);
+
+export function profileRoutes(storage: Storage): Router {
+  const r = Router();
+
+  r.post('/profiles', async (req, res) => {
+    res.status(201).json(await storage.createProfile(specOrThrow(req.body)));
+  });
+  r.get('/profiles', async (_req, res) => {
+    res.json(await storage.listProfiles());
+  });
+  r.get('/profiles/:id', async (req, res) => {
+    const v = req.query.version === undefined ? undefined : Number(req.query.version);
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new HttpError(400, 'version must be a positive integer');
+    const p = await storage.getProfile(req.params.id, v);
+    if (!p) throw notFound('profile');
+    res.json(p);
+  });
+  r.put('/profiles/:id', async (req, res) => {
+    const p = await storage.updateProfile(req.params.id, specOrThrow(req.body));
+    if (!p) throw notFound('profile');
+    res.json(p);
+  });
+  r.delete('/profiles/:id', async (req, res) => {
+    if (!(await storage.deleteProfile(req.params.id))) throw notFound('profile');
+    res.status(204).end();
+  });
+
+  r.post('/assignments', async (req, res) => {
+    const { profileId, ...rest } = parseBody(assignmentBody, req.body);
+    res.status(201).json(await storage.createAssignment(profileId, rest as AssignmentTarget));
+  });
+  r.get('/assignments', async (req, res) => {
+    const profileId = typeof req.query.profileId === 'string' ? req.query.profileId : undefined;
+    res.json(await storage.listAssignments(profileId ? { profileId } : undefined));
+  });
+  r.delete('/assignments/:id', async (req, res) => {
+    if (!(await storage.deleteAssignment(req.params.id))) throw notFound('assignment');
+    res.status(204).end();
+  });
+
+  return r;
+}

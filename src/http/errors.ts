@@ -1,0 +1,56 @@
+import type { NextFunction, Request, Response } from 'express';
+import { z } from 'zod';
+import { StorageConflictError } from '../core/storage/storage.js';
+import type { Logger } from '../log.js';
+
+// One error shape for the whole API: {error, issues?}. Handlers throw; this
+// turns what they throw into the status a client can act on.
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly issues?: { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new HttpError(404, `${what} not found`);
+
+/** Parses a body with a zod schema, or throws 400 with one issue per bad field. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    throw new HttpError(
+      400,
+      'invalid request body',
+      r.error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message })),
+    );
+  }
+  return r.data;
+}
+
+export function errorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: err.message, ...(err.issues && { issues: err.issues }) });
+      return;
+    }
+    if (err instanceof StorageConflictError) {
+      res.status(err.kind === 'not-found' ? 404 : 409).json({ error: err.message });
+      return;
+    }
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e?.type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'request body is not valid JSON' });
+      return;
+    }
+    if (e?.type === 'entity.too.large') {
+      res.status(413).json({ error: 'request body too large' });
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: 'internal error; see the gateway log' });
+  };
+}

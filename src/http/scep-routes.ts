@@ -1,0 +1,91 @@
+import express, { type Request, type Response, Router } from 'express';
+import { decodeGetMessageParam, ScepMessageError } from '../scep/codec/index.js';
+import type { ScepService } from '../scep/service.js';
+import type { Logger } from '../log.js';
+
+// Thin HTTP binding for the SCEP service at the NDES paths Windows and iOS
+// admins already type. PKIOperation by GET (certmonger) and POST (everyone
+// else), any request Content-Type (clients differ).
+
+export const SCEP_PATHS = ['/certsrv/mscep/mscep.dll', '/certsrv/mscep/mscep.dll/pkiclient.exe', '/scep', '/scep/pkiclient.exe'];
+
+const MAX_MESSAGE = 256 * 1024;
+
+export function scepRoutes(scep: ScepService, log: Logger): Router {
+  const r = Router();
+  const raw = express.raw({ type: () => true, limit: MAX_MESSAGE });
+
+  const handle = async (req: Request, res: Response) => {
+    const operation = String(req.query.operation ?? '');
+    switch (operation) {
+      case 'GetCACaps':
+        res.type('text/plain').send(scep.caCaps());
+        return;
+      case 'GetCACert':
+        res.type('application/x-x509-ca-ra-cert').send(Buffer.from(scep.caCert()));
+        return;
+      case 'PKIOperation':
+        return pkiOperation(req, res);
+      case '':
+        res.status(400).type('text/plain').send('missing ?operation= (GetCACaps, GetCACert or PKIOperation)\n');
+        return;
+      default:
+        res.status(400).type('text/plain').send(`unsupported SCEP operation "${operation.slice(0, 40)}"\n`);
+    }
+  };
+
+  const pkiOperation = async (req: Request, res: Response) => {
+    let der: Uint8Array;
+    if (req.method === 'POST') {
+      der = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    } else {
+      const message = rawQueryParam(req.originalUrl, 'message');
+      if (message === null) {
+        res.status(400).type('text/plain').send('PKIOperation by GET needs a message= parameter\n');
+        return;
+      }
+      try {
+        der = decodeGetMessageParam(message);
+      } catch {
+        res.status(400).type('text/plain').send('message= is not base64\n');
+        return;
+      }
+    }
+    if (der.length === 0) {
+      res.status(400).type('text/plain').send('empty pkiMessage\n');
+      return;
+    }
+    try {
+      const result = await scep.pkiOperation(der);
+      res.type('application/x-pki-message').send(Buffer.from(result.body));
+    } catch (e) {
+      if (e instanceof ScepMessageError) {
+        log.warn({ reason: e.code, detail: e.message }, 'unreadable pkiMessage');
+        res.status(400).type('text/plain').send(`${e.code}: ${e.message}\n`);
+        return;
+      }
+      throw e;
+    }
+  };
+
+  for (const p of SCEP_PATHS) {
+    r.get(p, handle);
+    r.post(p, raw, handle);
+  }
+  return r;
+}
+
+/**
+ * The message parameter straight from the URL, before a query parser turns an
+ * unescaped '+' into a space: base64 from some clients is not URL-encoded.
+ */
+function rawQueryParam(url: string, name: string): string | null {
+  const q = url.indexOf('?');
+  if (q < 0) return null;
+  for (const part of url.slice(q + 1).split('&')) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key === name) return eq < 0 ? '' : part.slice(eq + 1);
+  }
+  return null;
+}

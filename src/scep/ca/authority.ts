@@ -1,0 +1,119 @@
+// The built-in certificate authority: issues end-entity certificates signed by
+// the root key through PrivateKeyOps (software key or PKCS#11 token).
+
+import { createHash } from 'node:crypto';
+import type { HashAlgorithm, KeyUsageName, RdnAttribute, SanEntry } from '../../core/model.js';
+import type { KeyedCertificate } from '../keys.js';
+import { readCertificate, parseTime, subjectKeyIdentifierOf } from './cert-raw.js';
+import { DerError } from './der.js';
+import { encodeName, formatDn } from './names.js';
+import { randomSerialNumber } from './serial.js';
+import {
+  authorityKeyIdentifier,
+  basicConstraints,
+  buildCertificate,
+  extendedKeyUsage,
+  hashName,
+  keyIdentifierFor,
+  keyUsage,
+  subjectAltName,
+  subjectKeyIdentifier,
+  type Extension,
+} from './x509-builder.js';
+
+export interface IssueSpec {
+  subject: RdnAttribute[];
+  subjectAlternativeNames: SanEntry[];
+  extendedKeyUsages: string[];
+  keyUsage: KeyUsageName[];
+  validityDays: number;
+  hashAlgorithm: HashAlgorithm;
+  /** DER SubjectPublicKeyInfo of the requester's key (from the verified CSR). */
+  spki: Uint8Array;
+  /** Defaults to now - 5 minutes (clock skew on devices). */
+  notBefore?: Date;
+}
+
+export interface IssuedCert {
+  der: Uint8Array;
+  serialNumber: string; // lower-case hex
+  subject: string; // formatDn(spec.subject)
+  notBefore: Date;
+  notAfter: Date;
+  thumbprint: string; // SHA-1 of DER, upper-case hex
+  sha256: string; // SHA-256 of DER, lower-case hex
+}
+
+/** Backdating of notBefore so devices with a slightly slow clock accept the certificate at once. */
+export const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export class CertificateAuthority {
+  readonly certificate: Uint8Array;
+  readonly notAfter: Date;
+  private readonly root: KeyedCertificate;
+  private readonly issuerName: Uint8Array;
+  private readonly aki: Extension;
+
+  constructor(root: KeyedCertificate) {
+    this.root = root;
+    this.certificate = root.certificate;
+    const parsed = readCertificate(root.certificate);
+    this.issuerName = parsed.subjectName;
+    this.notAfter = parseTime(parsed.notAfter);
+    // AKI = the root's own SKI bytes, copied (a recomputed identifier can differ
+    // from what the root advertises, and then chain building fails). Only a
+    // root without SKI falls back to the RFC 5280 method (1) value.
+    const ski = subjectKeyIdentifierOf(parsed) ?? keyIdentifierFor(parsed.spki);
+    this.aki = authorityKeyIdentifier(ski);
+  }
+
+  async issue(spec: IssueSpec): Promise<IssuedCert> {
+    if (!(spec.validityDays > 0) || !Number.isFinite(spec.validityDays)) {
+      throw new DerError(`validityDays must be a positive number, got ${spec.validityDays}`);
+    }
+    if (spec.subject.length === 0 && spec.subjectAlternativeNames.length === 0) {
+      throw new DerError('a certificate needs a subject or a subject alternative name');
+    }
+    // Whole seconds: what is encoded is what is returned (and stored).
+    const nb = spec.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
+    const notBefore = new Date(Math.floor(nb.getTime() / 1000) * 1000);
+    let notAfter = new Date(notBefore.getTime() + Math.round(spec.validityDays * DAY_MS));
+    if (notAfter.getTime() > this.notAfter.getTime()) notAfter = this.notAfter;
+    if (notAfter.getTime() <= notBefore.getTime()) {
+      throw new DerError('the CA certificate expires before the requested notBefore');
+    }
+
+    const extensions: Extension[] = [];
+    if (spec.keyUsage.length > 0) extensions.push(keyUsage(spec.keyUsage));
+    if (spec.extendedKeyUsages.length > 0) extensions.push(extendedKeyUsage(spec.extendedKeyUsages));
+    if (spec.subjectAlternativeNames.length > 0) {
+      const san = subjectAltName(spec.subjectAlternativeNames);
+      // RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
+      extensions.push(spec.subject.length === 0 ? { ...san, critical: true } : san);
+    }
+    extensions.push(basicConstraints(false), this.aki, subjectKeyIdentifier(keyIdentifierFor(spec.spki)));
+
+    const serialNumber = randomSerialNumber();
+    const der = await buildCertificate({
+      serialNumber,
+      issuerName: this.issuerName,
+      subjectName: encodeName(spec.subject),
+      notBefore,
+      notAfter,
+      spki: spec.spki,
+      extensions,
+      hash: hashName(spec.hashAlgorithm ?? 'SHA-256'),
+      signer: this.root.key,
+    });
+    return {
+      der,
+      serialNumber,
+      subject: formatDn(spec.subject),
+      notBefore,
+      notAfter,
+      thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+      sha256: createHash('sha256').update(der).digest('hex'),
+    };
+  }
+}

@@ -1,0 +1,109 @@
+// Just enough X.509 to match SignerIdentifier/RecipientIdentifier and to get
+// a verifying or encrypting key. Full certificate handling (validity, chains,
+// policy) belongs to the CA and server layers, not to the codec.
+
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  childrenOf,
+  contextChildren,
+  definiteBytes,
+  integerBytes,
+  isContext,
+  isUniversal,
+  octetsOf,
+  oidOf,
+  parseBer,
+  rawBytes,
+  TAG,
+  type Node,
+} from './ber-reader.js';
+import { sequence, tlv } from './der-writer.js';
+import { malformed } from './errors.js';
+import { SUBJECT_KEY_IDENTIFIER_OID } from './oids.js';
+
+export interface CertificateInfo {
+  der: Uint8Array;
+  /** DER Name, as encoded in the certificate. */
+  issuer: Uint8Array;
+  subject: Uint8Array;
+  /** INTEGER content octets, as encoded. */
+  serialNumber: Uint8Array;
+  /** DER SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+  subjectKeyIdentifier: Uint8Array | null;
+}
+
+export function certificateInfo(der: Uint8Array): CertificateInfo {
+  const what = 'certificate';
+  const [tbs] = childrenOf(parseBer(der, what), TAG.SEQUENCE, what);
+  const fields = childrenOf(tbs, TAG.SEQUENCE, 'tbsCertificate');
+  let i = isContext(fields[0], 0) ? 1 : 0; // [0] EXPLICIT version
+  const serialNumber = integerBytes(fields[i++], 'serialNumber');
+  i++; // signature AlgorithmIdentifier
+  const issuer = nameBytes(fields[i++], 'issuer');
+  i++; // validity
+  const subject = nameBytes(fields[i++], 'subject');
+  const spkiNode = fields[i++];
+  childrenOf(spkiNode, TAG.SEQUENCE, 'subjectPublicKeyInfo');
+  let subjectKeyIdentifier: Uint8Array | null = null;
+  for (const field of fields.slice(i)) {
+    if (isContext(field, 3)) subjectKeyIdentifier = findSki(field);
+  }
+  return { der, issuer, subject, serialNumber, spki: rawBytes(spkiNode as Node), subjectKeyIdentifier };
+}
+
+function nameBytes(node: Node | undefined, what: string): Uint8Array {
+  childrenOf(node, TAG.SEQUENCE, what);
+  // Normalised lengths: a BER-encoded identifier must still match the DER certificate.
+  return definiteBytes(node as Node);
+}
+
+function findSki(extensionsWrapper: Node): Uint8Array | null {
+  const [extensions] = contextChildren(extensionsWrapper, 3, 'extensions');
+  for (const ext of childrenOf(extensions, TAG.SEQUENCE, 'extensions')) {
+    const parts = childrenOf(ext, TAG.SEQUENCE, 'extension');
+    if (oidOf(parts[0], 'extnID') !== SUBJECT_KEY_IDENTIFIER_OID) continue;
+    const value = octetsOf(parts[parts.length - 1], 'extnValue');
+    const inner = parseBer(value, 'subjectKeyIdentifier');
+    return isUniversal(inner, TAG.OCTET_STRING) ? octetsOf(inner, 'subjectKeyIdentifier') : null;
+  }
+  return null;
+}
+
+export function publicKeyOf(info: CertificateInfo): KeyObject {
+  try {
+    return createPublicKey({ key: Buffer.from(info.spki), format: 'der', type: 'spki' });
+  } catch (e) {
+    throw malformed(`certificate public key unreadable: ${(e as Error).message}`);
+  }
+}
+
+/** IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER } */
+export function issuerAndSerialNumber(info: CertificateInfo): Uint8Array {
+  return sequence(info.issuer, tlv(0x02, info.serialNumber));
+}
+
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** Does an IssuerAndSerialNumber / SubjectKeyIdentifier identify this certificate? */
+export function identifies(
+  id: { issuer: Uint8Array; serialNumber: Uint8Array } | { subjectKeyIdentifier: Uint8Array },
+  cert: CertificateInfo,
+): boolean {
+  if ('subjectKeyIdentifier' in id) {
+    return cert.subjectKeyIdentifier !== null && sameBytes(cert.subjectKeyIdentifier, id.subjectKeyIdentifier);
+  }
+  return sameBytes(id.issuer, cert.issuer) && sameBytes(id.serialNumber, cert.serialNumber);
+}
+
+/** Parses a SignerIdentifier / RecipientIdentifier. */
+export function readIdentifier(
+  node: Node | undefined,
+  what: string,
+): { issuer: Uint8Array; serialNumber: Uint8Array } | { subjectKeyIdentifier: Uint8Array } {
+  if (isContext(node, 0)) return { subjectKeyIdentifier: octetsOf(node, what) };
+  const parts = childrenOf(node, TAG.SEQUENCE, what);
+  if (parts.length !== 2) throw malformed(`${what}: expected issuerAndSerialNumber`);
+  return { issuer: nameBytes(parts[0], `${what} issuer`), serialNumber: integerBytes(parts[1], `${what} serial`) };
+}

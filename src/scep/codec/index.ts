@@ -1,0 +1,26 @@
+// Public API of the SCEP codec: bytes in, typed values out; CertRep bytes out.
+// Nothing here knows about HTTP, storage or policy.
+
+export { readPkiMessage } from './read-pki-message.js';
+export { writeCertRep, replyCipher, type CertRepArgs } from './write-cert-rep.js';
+export { readCertsOnly, writeCertsOnly } from './certs-only.js';
+export { decodeGetMessageParam } from './message-param.js';
+export { ScepMessageError } from './errors.js';
+export {
+  readCertRep,
+  verifyCertRep,
+  writePkiRequest,
+  type CertRepHeader,
+  type CertRepResult, type PkiRequestArgs, type PkiRequestPayload } from './client.js';
+export {
+  MESSAGE_TYPE,
+  PKI_STATUS_VALUE,
+  type ContentCipher,
+  type DigestName,
+  type MessageType,
+  type PkiMessage,
+  type PkiPayload,
+  type PkiStatus,
+  type ReplyContext,
+} from './types.js';
+export { CIPHER_OID, CMS, DIGEST_OID, SCEP_ATTR, SIGNATURE_OID } from './oids.js';

@@ -1,0 +1,179 @@
+import { X509Certificate } from 'node:crypto';
+import type { CsrInfo } from '../core/csr.js';
+import type { ScepRequestType } from '../core/policy-module.js';
+import { failInfoFor, REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
+import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
+import type { PkiMessage, ReplyContext } from './codec/index.js';
+import { CsrParseError, parseCsr } from './csr.js';
+import type { KeyedCertificate } from './keys.js';
+
+// The SCEP protocol service (RFC 8894): GetCACaps, GetCACert and PKIOperation
+// as bytes in, bytes out. Like micromdm/scep it knows nothing about HTTP or
+// storage: decisions are delegated to a ScepBackend (the enrollment service).
+
+export type BackendOutcome =
+  | { status: 'issued'; certificate: Uint8Array }
+  | { status: 'pending' }
+  | { status: 'rejected'; refusal: Refusal };
+
+export interface ScepBackend {
+  enroll(req: {
+    transactionId: string;
+    messageType: ScepRequestType;
+    csr: CsrInfo;
+    signerCertificate: Uint8Array;
+    receivedAt: Date;
+  }): Promise<BackendOutcome>;
+  poll(transactionId: string): Promise<BackendOutcome>;
+  certificate(serialNumber: string): Promise<Uint8Array | null>;
+}
+
+export interface ScepEvents {
+  /** One line per protocol step, keyed by transaction id. */
+  step(transactionId: string | null, message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Capabilities are derived from what readPkiMessage/writeCertRep really do. */
+export const CA_CAPABILITIES = ['POSTPKIOperation', 'Renewal', 'SHA-1', 'SHA-256', 'SHA-512', 'AES', 'DES3', 'SCEPStandard'] as const;
+
+export interface PkiOperationResult {
+  /** DER CertRep to send with application/x-pki-message. */
+  body: Uint8Array;
+  transactionId: string;
+  status: 'SUCCESS' | 'FAILURE' | 'PENDING';
+  reason?: ReasonCode;
+}
+
+export class ScepService {
+  private readonly caCertsOnly: Uint8Array;
+
+  constructor(
+    private readonly ra: KeyedCertificate,
+    private readonly caCertificate: Uint8Array,
+    private readonly backend: ScepBackend,
+    private readonly events: ScepEvents,
+  ) {
+    this.caCertsOnly = writeCertsOnly([ra.certificate, caCertificate]);
+  }
+
+  caCaps(): string {
+    return CA_CAPABILITIES.join('\n');
+  }
+
+  /** certs-only PKCS#7 with the RA and the CA (application/x-x509-ca-ra-cert). */
+  caCert(): Uint8Array {
+    return this.caCertsOnly;
+  }
+
+  /**
+   * Every readable request gets a signed CertRep, refusals included (iOS shows
+   * "unknown SCEP problem" for a bare HTTP error). Only a message too broken to
+   * answer (no transactionID, no signer) throws ScepMessageError with context null.
+   */
+  async pkiOperation(der: Uint8Array): Promise<PkiOperationResult> {
+    let msg: PkiMessage;
+    try {
+      msg = await readPkiMessage(der, this.ra);
+    } catch (e) {
+      if (e instanceof ScepMessageError && e.context) {
+        this.events.step(e.context.transactionId, 'pkiMessage refused', { reason: e.code, detail: e.message });
+        return this.fail(e.context, { code: e.code, detail: e.message });
+      }
+      throw e;
+    }
+    const reply = msg.reply;
+    this.events.step(msg.transactionId, 'pkiMessage received', {
+      messageType: msg.messageType,
+      digest: msg.digest,
+      cipher: msg.cipher,
+      signer: subjectOf(msg.signerCertificate),
+    });
+    // The certificate goes back encrypted to the requester's certificate by
+    // RSA key transport (RFC 8894 section 3.3), so an EC requester cannot be
+    // answered with SUCCESS: refuse before anything is issued or spent.
+    if (publicKeyType(msg.signerCertificate) !== 'rsa') {
+      return this.fail(reply, { code: 'UNSUPPORTED_ALGORITHM', detail: 'the requester certificate must have an RSA key: SCEP encrypts the reply to it' });
+    }
+    const outcome = await this.dispatch(msg);
+    return this.answer(reply, outcome);
+  }
+
+  private async dispatch(msg: PkiMessage): Promise<BackendOutcome> {
+    const p = msg.payload;
+    switch (p.type) {
+      case 'PKCSReq':
+      case 'RenewalReq': {
+        let csr: CsrInfo;
+        try {
+          csr = await parseCsr(p.csr);
+        } catch (e) {
+          if (e instanceof CsrParseError) return { status: 'rejected', refusal: { code: 'MESSAGE_MALFORMED', detail: `CSR: ${e.message}` } };
+          throw e;
+        }
+        return this.backend.enroll({
+          transactionId: msg.transactionId,
+          messageType: p.type,
+          csr,
+          signerCertificate: msg.signerCertificate,
+          receivedAt: new Date(),
+        });
+      }
+      case 'CertPoll':
+        return this.backend.poll(msg.transactionId);
+      case 'GetCert': {
+        const serial = Buffer.from(p.serialNumber).toString('hex').replace(/^(00)+(?=.)/, '');
+        const cert = await this.backend.certificate(serial);
+        return cert
+          ? { status: 'issued', certificate: cert }
+          : { status: 'rejected', refusal: { code: 'CERTIFICATE_UNKNOWN', detail: `serial ${serial}` } };
+      }
+    }
+  }
+
+  private async answer(reply: ReplyContext, outcome: BackendOutcome): Promise<PkiOperationResult> {
+    if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal);
+    if (outcome.status === 'pending') {
+      this.events.step(reply.transactionId, 'CertRep PENDING');
+      const body = await writeCertRep({ reply, status: 'PENDING', signer: this.ra, chain: [this.caCertificate] });
+      return { body, transactionId: reply.transactionId, status: 'PENDING' };
+    }
+    const body = await writeCertRep({
+      reply,
+      status: 'SUCCESS',
+      certificates: [outcome.certificate],
+      signer: this.ra,
+      chain: [this.caCertificate],
+    });
+    this.events.step(reply.transactionId, 'CertRep SUCCESS', { cipher: reply.cipher, digest: reply.digest });
+    return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
+  }
+
+  private async fail(reply: ReplyContext, refusal: Refusal): Promise<PkiOperationResult> {
+    const body = await writeCertRep({
+      reply,
+      status: 'FAILURE',
+      failInfo: failInfoFor(refusal.code),
+      failInfoText: `${refusal.code}: ${REASONS[refusal.code].text}`,
+      signer: this.ra,
+      chain: [this.caCertificate],
+    });
+    this.events.step(reply.transactionId, 'CertRep FAILURE', { reason: refusal.code, failInfo: failInfoFor(refusal.code) });
+    return { body, transactionId: reply.transactionId, status: 'FAILURE', reason: refusal.code };
+  }
+}
+
+function publicKeyType(der: Uint8Array): string | undefined {
+  try {
+    return new X509Certificate(der).publicKey.asymmetricKeyType;
+  } catch {
+    return undefined;
+  }
+}
+
+function subjectOf(der: Uint8Array): string {
+  try {
+    return new X509Certificate(der).subject.replace(/\n/g, ', ');
+  } catch {
+    return '(unparseable)';
+  }
+}

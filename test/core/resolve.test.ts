@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import type { Device, Profile, User } from '../../src/core/model.js';
+import { canonicalJson, identityRequest, requestDigest, resolveRequest } from '../../src/core/policy/resolve.js';
+import { spec } from './helpers.js';
+
+const user: User = {
+  id: '11111111-1111-4111-8111-111111111111',
+  userPrincipalName: 'alice@contoso.com',
+  email: 'alice@contoso.com',
+  displayName: 'Doe, Jane',
+  attributes: {},
+  createdAt: '',
+};
+const device: Device = {
+  id: '22222222-2222-4222-8222-222222222222',
+  name: 'LAPTOP-1',
+  platform: 'windows',
+  serialNumber: null,
+  userId: user.id,
+  attributes: {},
+  createdAt: '',
+};
+const profile = (input: Record<string, unknown>): Profile => ({
+  ...spec(input),
+  id: '33333333-3333-4333-8333-333333333333',
+  version: 3,
+  createdAt: '',
+  updatedAt: '',
+});
+
+describe('resolveRequest', () => {
+  it('fills subject RDN values and SANs, keeping directory commas as data', () => {
+    const p = profile({
+      scope: 'user',
+      subjectName: 'CN={{DisplayName}},STREET=Main,T=Eng,O=Contoso',
+      subjectAlternativeNames: [
+        { type: 'upn', value: '{{UserPrincipalName}}' },
+        { type: 'dns', value: '{{DeviceName}}.contoso.com' },
+      ],
+    });
+    const target = { kind: 'user' as const, userId: user.id, deviceId: device.id };
+    const r = resolveRequest(p, target, { user, device });
+    expect(r).toEqual({
+      ok: true,
+      resolved: {
+        profileId: p.id,
+        profileVersion: 3,
+        target,
+        subject: [
+          { type: 'CN', value: 'Doe, Jane' },
+          { type: '2.5.4.9', value: 'Main' },
+          { type: '2.5.4.12', value: 'Eng' },
+          { type: 'O', value: 'Contoso' },
+        ],
+        subjectAlternativeNames: [
+          { type: 'upn', value: 'alice@contoso.com' },
+          { type: 'dns', value: 'LAPTOP-1.contoso.com' },
+        ],
+        extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
+        keyUsage: ['digitalSignature', 'keyEncipherment'],
+        keySize: 2048,
+        hashAlgorithm: 'SHA-256',
+        validityDays: 365,
+      },
+    });
+  });
+
+  it('reports the missing variable and the field it is in', () => {
+    const target = { kind: 'device' as const, deviceId: device.id };
+    expect(resolveRequest(profile({ subjectName: 'CN={{SerialNumber}}' }), target, { user, device })).toEqual({
+      ok: false,
+      error: { code: 'ATTRIBUTE_MISSING', variable: 'SerialNumber', field: 'subjectName' },
+    });
+    const p = profile({ subjectAlternativeNames: [{ type: 'dns', value: 'a' }, { type: 'email', value: '{{EmailAddress}}' }] });
+    expect(resolveRequest(p, target, { user: null, device })).toEqual({
+      ok: false,
+      error: { code: 'ATTRIBUTE_MISSING', variable: 'EmailAddress', field: 'subjectAlternativeNames.1' },
+    });
+  });
+});
+
+describe('requestDigest', () => {
+  it('is 16 bytes of base64, independent of key order, sensitive to every value', () => {
+    const a = identityRequest(device);
+    const reordered = Object.fromEntries(Object.entries(a).reverse()) as typeof a;
+    expect(requestDigest(a)).toBe(requestDigest(reordered));
+    expect(Buffer.from(requestDigest(a), 'base64')).toHaveLength(16);
+    expect(requestDigest({ ...a, validityDays: 366 })).not.toBe(requestDigest(a));
+    expect(requestDigest({ ...a, subject: [{ type: 'CN', value: 'other' }] })).not.toBe(requestDigest(a));
+  });
+
+  it('canonicalJson sorts keys at every level', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
+  });
+});
+
+describe('identityRequest', () => {
+  it('is the fixed identity shape for the device', () => {
+    expect(identityRequest(device)).toEqual({
+      profileId: null,
+      profileVersion: null,
+      target: { kind: 'device', deviceId: device.id },
+      subject: [
+        { type: 'CN', value: device.id },
+        { type: 'O', value: 'mdm-gateway device identity' },
+      ],
+      subjectAlternativeNames: [],
+      extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
+      keyUsage: ['digitalSignature', 'keyEncipherment'],
+      keySize: 2048,
+      hashAlgorithm: 'SHA-256',
+      validityDays: 365,
+    });
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import type { Device, User } from '../../src/core/model.js';
+import { fillTemplate, isKnownVariable, templateVariables } from '../../src/core/policy/variables.js';
+
+const user: User = {
+  id: '11111111-1111-4111-8111-111111111111',
+  userPrincipalName: 'alice@contoso.com',
+  email: 'alice.smith@contoso.com',
+  displayName: 'Smith, Alice',
+  attributes: { OnPremisesDistinguishedName: 'CN=Alice,OU=Staff,DC=contoso,DC=com', employeeId: 'E-42' },
+  createdAt: '2025-01-01T00:00:00.000Z',
+};
+const device: Device = {
+  id: '22222222-2222-4222-8222-222222222222',
+  name: 'LAPTOP-1',
+  platform: 'windows',
+  serialNumber: 'SN123',
+  userId: user.id,
+  attributes: { assetTag: 'A-7' },
+  createdAt: '2025-01-01T00:00:00.000Z',
+};
+
+describe('templateVariables', () => {
+  it('lists each variable once, in order, trimming inner whitespace', () => {
+    expect(templateVariables('CN={{ DeviceName }},OU={{user.dept}},O={{DeviceName}}')).toEqual(['DeviceName', 'user.dept']);
+    expect(templateVariables('no templates')).toEqual([]);
+  });
+});
+
+describe('isKnownVariable', () => {
+  it('knows the built-ins and well-formed custom attributes only', () => {
+    for (const v of ['UserPrincipalName', 'EmailAddress', 'UserName', 'DisplayName', 'DeviceName', 'DeviceId', 'SerialNumber', 'Platform', 'OnPremisesDistinguishedName', 'UserId', 'user.employeeId', 'device.asset-tag_2']) {
+      expect(isKnownVariable(v), v).toBe(true);
+    }
+    for (const v of ['devicename', 'Foo', 'user.', 'user.1abc', 'group.x', 'device.a b', `user.${'a'.repeat(65)}`, 'toString', 'constructor']) {
+      expect(isKnownVariable(v), v).toBe(false);
+    }
+  });
+});
+
+describe('fillTemplate', () => {
+  const ctx = { user, device };
+  it.each([
+    ['{{UserPrincipalName}}', 'alice@contoso.com'],
+    ['{{EmailAddress}}', 'alice.smith@contoso.com'],
+    ['{{UserName}}', 'alice'],
+    ['{{DisplayName}}', 'Smith, Alice'],
+    ['{{DeviceName}}', 'LAPTOP-1'],
+    ['{{DeviceId}}', device.id],
+    ['{{SerialNumber}}', 'SN123'],
+    ['{{Platform}}', 'windows'],
+    ['{{OnPremisesDistinguishedName}}', 'CN=Alice,OU=Staff,DC=contoso,DC=com'],
+    ['{{UserId}}', user.id],
+    ['{{user.employeeId}}', 'E-42'],
+    ['{{device.assetTag}}', 'A-7'],
+    ['{{DeviceName}}.contoso.com', 'LAPTOP-1.contoso.com'],
+  ])('%s -> %s', (template, value) => {
+    expect(fillTemplate(template, ctx)).toEqual({ ok: true, value });
+  });
+
+  it('prefers the UserName attribute over the UPN local part', () => {
+    const u = { ...user, attributes: { UserName: 'asmith' } };
+    expect(fillTemplate('{{UserName}}', { user: u, device })).toEqual({ ok: true, value: 'asmith' });
+  });
+
+  it('reports the first missing variable instead of throwing', () => {
+    expect(fillTemplate('{{DeviceName}}-{{SerialNumber}}', { user, device: { ...device, serialNumber: null } })).toEqual({ ok: false, missing: 'SerialNumber' });
+    expect(fillTemplate('{{UserPrincipalName}}', { user: null, device })).toEqual({ ok: false, missing: 'UserPrincipalName' });
+    expect(fillTemplate('{{DeviceName}}', { user, device: null })).toEqual({ ok: false, missing: 'DeviceName' });
+    expect(fillTemplate('{{user.nope}}', ctx)).toEqual({ ok: false, missing: 'user.nope' });
+    expect(fillTemplate('{{user.toString}}', ctx)).toEqual({ ok: false, missing: 'user.toString' });
+    expect(fillTemplate('{{OnPremisesDistinguishedName}}', { user: { ...user, attributes: {} }, device })).toEqual({
+      ok: false,
+      missing: 'OnPremisesDistinguishedName',
+    });
+  });
+
+  it('treats an empty attribute value as missing', () => {
+    expect(fillTemplate('{{EmailAddress}}', { user: { ...user, email: '' }, device })).toEqual({ ok: false, missing: 'EmailAddress' });
+  });
+});

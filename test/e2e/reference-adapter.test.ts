@@ -1,0 +1,102 @@
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { referenceAdapter } from '../../src/adapters/reference/index.js';
+import { toPem } from '../../src/pem.js';
+import { scepEnroll } from '../../src/sim/scep-client.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+// The adapter contract end to end with the tiny reference adapter: device
+// identity via SCEP, an authenticated check-in that returns rendered
+// deliveries with fresh challenges, a real SCEP enrollment, and a report.
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway({ adapters: [referenceAdapter] });
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+const certHeader = (der: Uint8Array) => ({ 'X-Client-Cert': encodeURIComponent(toPem(der)) });
+
+async function enrollIdentity(deviceId: string) {
+  const id = await t.api.ok('POST', `/devices/${deviceId}/identity-challenge`);
+  expect(id.subject).toContain(deviceId);
+  const r = await scepEnroll({ scepUrl: id.scepUrl, challenge: id.challenge, subject: id.subject });
+  expect(r.status).toBe('SUCCESS');
+  return r.certificate!;
+}
+
+describe('reference adapter through the contract', () => {
+  it('delivers assigned profiles to an authenticated device, which enrolls and reports', async () => {
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: 'lin@contoso.com', email: 'lin@contoso.com', displayName: 'Lin' });
+    const device = await t.api.ok('POST', '/devices', { name: 'phone-9', platform: 'android', userId: user.id });
+    const group = await t.api.ok('POST', '/groups', { name: 'staff' });
+    await t.api.ok('POST', `/groups/${group.id}/members`, { userId: user.id });
+    const profile = await t.api.ok('POST', '/profiles', {
+      name: 'user wifi',
+      scope: 'user',
+      subjectName: 'CN={{UserPrincipalName}},O=Contoso',
+      subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }, { type: 'email', value: '{{EmailAddress}}' }],
+      scepServerUrls: [t.scepUrl],
+    });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, groupId: group.id });
+    // A profile whose template cannot be filled for this device is reported, not delivered.
+    const broken = await t.api.ok('POST', '/profiles', { name: 'needs serial', scope: 'device', subjectName: 'CN={{SerialNumber}}' });
+    await t.api.ok('POST', '/assignments', { profileId: broken.id, deviceId: device.id });
+
+    const identity = await enrollIdentity(device.id);
+    expect((await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).some((c: { kind: string }) => c.kind === 'identity')).toBe(true);
+
+    const res = await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(identity) });
+    expect(res.status).toBe(200);
+    const payload = (await res.json()) as any;
+    expect(payload.deviceId).toBe(device.id);
+    expect(payload.items).toHaveLength(1);
+    expect(payload.errors).toEqual([expect.objectContaining({ profileId: broken.id, code: 'ATTRIBUTE_MISSING' })]);
+    const item = payload.items[0];
+    expect(item.subject).toEqual([
+      { type: 'CN', value: 'lin@contoso.com' },
+      { type: 'O', value: 'Contoso' },
+    ]);
+
+    const enrolled = await scepEnroll({
+      scepUrl: item.scepUrl,
+      challenge: item.challenge,
+      subject: 'CN=lin@contoso.com, O=Contoso',
+      sans: item.subjectAlternativeNames,
+    });
+    expect(enrolled.status).toBe('SUCCESS');
+    const thumbprint = new X509Certificate(enrolled.certificate!).fingerprint.replace(/:/g, '');
+    const rep = await fetch(`${t.url}/reference/v1/report`, {
+      method: 'POST',
+      headers: { ...certHeader(identity), 'content-type': 'application/json' },
+      body: JSON.stringify({ profileId: profile.id, profileVersion: 1, state: 'installed', thumbprint }),
+    });
+    expect(rep.status).toBe(204);
+    const certs = await t.api.ok('GET', `/certificates?userId=${user.id}`);
+    expect(certs.map((c: { thumbprint: string }) => c.thumbprint)).toContain(thumbprint);
+    const reports = await t.api.ok('GET', `/audit?type=device.report`);
+    expect(reports.some((e: { details: { thumbprint?: string } }) => e.details.thumbprint === thumbprint)).toBe(true);
+  });
+
+  it('refuses check-ins without a certificate, with a foreign one, and with a revoked one', async () => {
+    expect((await fetch(`${t.url}/reference/v1/payload`)).status).toBe(401);
+
+    // A certificate our CA issued for a profile (not an identity) does not authenticate.
+    const device = await t.api.ok('POST', '/devices', { name: 'tablet-3', platform: 'ios' });
+    const identity = await enrollIdentity(device.id);
+    const ok = await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(identity) });
+    expect(ok.status).toBe(200);
+
+    const foreign = await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(t.gw.ra.certificate) });
+    expect(foreign.status).toBe(401);
+    expect(((await foreign.json()) as any).error).toMatch(/not (in the issuance record|issued by)/);
+
+    const serial = new X509Certificate(identity).serialNumber.toLowerCase();
+    await t.api.ok('POST', `/certificates/${serial}/revoke`, undefined, 200);
+    const revoked = await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(identity) });
+    expect(revoked.status).toBe(401);
+    expect(((await revoked.json()) as any).error).toMatch(/revoked/);
+  });
+});

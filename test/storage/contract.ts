@@ -1,0 +1,807 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { IssuedCertificate, ProfileSpec, ResolvedRequest } from '../../src/core/model.js';
+import {
+  StorageConflictError,
+  type NewCertificate,
+  type NewEnrollment,
+  type Storage,
+} from '../../src/core/storage/storage.js';
+
+// Backend-independent contract for src/core/storage/storage.ts. Every backend
+// registers it with a factory that returns a fresh, migrated, empty Storage:
+//
+//   storageContract('sqlite :memory:', () => openSqliteStorage(':memory:'));
+//
+// It only talks to the Storage interface, so PostgreSQL runs the same checks.
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function isIso(value: string): boolean {
+  return !Number.isNaN(Date.parse(value)) && new Date(value).toISOString() === value;
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected the promise to reject');
+    },
+    (e: unknown) => e,
+  );
+}
+
+async function expectStorageError(p: Promise<unknown>, kind: 'not-found' | 'conflict'): Promise<void> {
+  const e = await rejection(p);
+  expect(e).toBeInstanceOf(StorageConflictError);
+  expect((e as StorageConflictError).kind).toBe(kind);
+}
+
+function spec(overrides: Partial<ProfileSpec> = {}): ProfileSpec {
+  return {
+    name: 'Wi-Fi client',
+    scope: 'device',
+    subjectName: 'CN={{DeviceName}},OU=MDM,O=Contoso',
+    subjectAlternativeNames: [{ type: 'dns', value: '{{DeviceName}}.corp.example' }],
+    extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
+    keyUsage: ['digitalSignature', 'keyEncipherment'],
+    keySize: 2048,
+    hashAlgorithm: 'SHA-256',
+    validityDays: 365,
+    renewalThresholdPercent: 20,
+    keyProtection: 'tpmIfPresent',
+    keyExportable: false,
+    scepServerUrls: [],
+    trustedRootCertificate: null,
+    requireApproval: false,
+    ...overrides,
+  };
+}
+
+const resolved: ResolvedRequest = {
+  profileId: null,
+  profileVersion: null,
+  target: { kind: 'user', userId: 'u-1', deviceId: null },
+  subject: [
+    { type: 'CN', value: 'alice' },
+    { type: 'O', value: 'Contoso' },
+  ],
+  subjectAlternativeNames: [{ type: 'upn', value: 'alice@contoso.example' }],
+  extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
+  keyUsage: ['digitalSignature'],
+  keySize: 2048,
+  hashAlgorithm: 'SHA-256',
+  validityDays: 30,
+};
+
+function enrollment(transactionId: string, overrides: Partial<NewEnrollment> = {}): NewEnrollment {
+  return {
+    transactionId,
+    status: 'issued',
+    kind: 'profile',
+    challengeId: null,
+    profileId: null,
+    profileVersion: null,
+    deviceId: 'dev-1',
+    userId: null,
+    csrSha256: 'ab'.repeat(32),
+    csrDer: new Uint8Array([0x30, 0x82, 0x00, 0x01, 0xff, 0x00, 0x7f]),
+    resolved,
+    ...overrides,
+  };
+}
+
+function certificate(serialNumber: string, overrides: Partial<NewCertificate> = {}): NewCertificate {
+  return {
+    serialNumber,
+    kind: 'profile',
+    subject: `CN=${serialNumber},O=Contoso`,
+    notBefore: '2026-01-01T00:00:00.000Z',
+    notAfter: '2027-01-01T00:00:00.000Z',
+    thumbprint: serialNumber.toUpperCase().padEnd(40, '0'),
+    sha256: serialNumber.padEnd(64, '0'),
+    transactionId: null,
+    profileId: null,
+    profileVersion: null,
+    deviceId: 'dev-1',
+    userId: null,
+    der: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00, 0xde, 0xad, 0xbe, 0xef]),
+    ...overrides,
+  };
+}
+
+const challenge = (id: string, expiresAt = '2030-01-01T00:00:00.000Z') => ({ id, expiresAt });
+
+function sortedBy<T>(items: T[], key: (t: T) => string): boolean {
+  return items.every((item, i) => i === 0 || key(items[i - 1]!) <= key(item));
+}
+
+export function storageContract(name: string, open: () => Promise<Storage>): void {
+  describe(`storage contract: ${name}`, () => {
+    let s: Storage;
+    let opened: Storage | undefined; // unset when open() failed, so afterEach does not mask the error
+
+    beforeEach(async () => {
+      opened = undefined;
+      s = await open();
+      opened = s;
+    });
+
+    afterEach(async () => {
+      await opened?.close();
+    });
+
+    // ---- lifecycle --------------------------------------------------------------
+
+    it('migrate() is idempotent and keeps data', async () => {
+      const u = await s.createUser({ userPrincipalName: 'a@x', email: 'a@x', displayName: 'A' });
+      await s.migrate();
+      await s.migrate();
+      expect(await s.getUser(u.id)).toEqual(u);
+    });
+
+    // ---- users ------------------------------------------------------------------
+
+    describe('users', () => {
+      it('creates, gets and lists users with attributes', async () => {
+        const alice = await s.createUser({
+          userPrincipalName: 'alice@contoso.example',
+          email: 'alice@contoso.example',
+          displayName: 'Alice',
+          attributes: { department: 'Finance', costCenter: '42' },
+        });
+        const bob = await s.createUser({ userPrincipalName: 'bob@contoso.example', email: 'bob@x', displayName: 'Bob' });
+        expect(alice.id).toMatch(UUID);
+        expect(alice.id).not.toBe(bob.id);
+        expect(isIso(alice.createdAt)).toBe(true);
+        expect(alice.attributes).toEqual({ department: 'Finance', costCenter: '42' });
+        expect(bob.attributes).toEqual({});
+        expect(await s.getUser(alice.id)).toEqual(alice);
+        expect(await s.getUser(bob.id)).toEqual(bob);
+        const all = await s.listUsers();
+        expect(all).toHaveLength(2);
+        expect(all).toEqual(expect.arrayContaining([alice, bob]));
+        expect(sortedBy(all, (u) => u.createdAt)).toBe(true);
+      });
+
+      it('returns null for an unknown user', async () => {
+        expect(await s.getUser('00000000-0000-4000-8000-000000000000')).toBeNull();
+      });
+
+      it('refuses a duplicate userPrincipalName with conflict', async () => {
+        await s.createUser({ userPrincipalName: 'dup@x', email: 'a@x', displayName: 'A' });
+        await expectStorageError(s.createUser({ userPrincipalName: 'dup@x', email: 'b@x', displayName: 'B' }), 'conflict');
+        expect(await s.listUsers()).toHaveLength(1);
+      });
+    });
+
+    // ---- devices ----------------------------------------------------------------
+
+    describe('devices', () => {
+      it('creates devices with and without an owner', async () => {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const d1 = await s.createDevice({ name: 'laptop-1', platform: 'windows', serialNumber: 'SN1', userId: u.id, attributes: { site: 'HQ' } });
+        const d2 = await s.createDevice({ name: 'phone-1', platform: 'ios' });
+        expect(d1).toMatchObject({ name: 'laptop-1', platform: 'windows', serialNumber: 'SN1', userId: u.id, attributes: { site: 'HQ' } });
+        expect(d1.id).toMatch(UUID);
+        expect(isIso(d1.createdAt)).toBe(true);
+        expect(d2).toMatchObject({ serialNumber: null, userId: null, attributes: {} });
+        expect(await s.getDevice(d1.id)).toEqual(d1);
+        expect(await s.getDevice(d2.id)).toEqual(d2);
+        expect(await s.getDevice('nope')).toBeNull();
+        const all = await s.listDevices();
+        expect(all).toHaveLength(2);
+        expect(all).toEqual(expect.arrayContaining([d1, d2]));
+      });
+
+      it('refuses an unknown owner with not-found and writes nothing', async () => {
+        await expectStorageError(s.createDevice({ name: 'x', platform: 'android', userId: 'no-such-user' }), 'not-found');
+        expect(await s.listDevices()).toEqual([]);
+      });
+
+      it('updates only the patched fields', async () => {
+        const u1 = await s.createUser({ userPrincipalName: 'u1@x', email: 'u1@x', displayName: 'U1' });
+        const u2 = await s.createUser({ userPrincipalName: 'u2@x', email: 'u2@x', displayName: 'U2' });
+        const d = await s.createDevice({ name: 'mac', platform: 'macos', serialNumber: 'C02', userId: u1.id, attributes: { a: '1', b: '2' } });
+
+        const renamed = await s.updateDevice(d.id, { name: 'mac-2' });
+        expect(renamed).toEqual({ ...d, name: 'mac-2' });
+
+        const moved = await s.updateDevice(d.id, { userId: u2.id, attributes: { c: '3' } });
+        expect(moved).toEqual({ ...d, name: 'mac-2', userId: u2.id, attributes: { c: '3' } });
+
+        const cleared = await s.updateDevice(d.id, { userId: null, serialNumber: null });
+        expect(cleared).toEqual({ ...d, name: 'mac-2', userId: null, serialNumber: null, attributes: { c: '3' } });
+        expect(await s.getDevice(d.id)).toEqual(cleared);
+
+        expect(await s.updateDevice(d.id, {})).toEqual(cleared);
+      });
+
+      it('returns null when updating an unknown device, not-found for an unknown owner', async () => {
+        expect(await s.updateDevice('no-such-device', { name: 'x' })).toBeNull();
+        const d = await s.createDevice({ name: 'd', platform: 'android' });
+        await expectStorageError(s.updateDevice(d.id, { userId: 'no-such-user', name: 'changed' }), 'not-found');
+        expect(await s.getDevice(d.id)).toEqual(d);
+      });
+    });
+
+    // ---- groups -------------------------------------------------------------------
+
+    describe('groups', () => {
+      it('creates, gets and lists groups; duplicate names conflict', async () => {
+        const g = await s.createGroup('Finance');
+        expect(g.id).toMatch(UUID);
+        expect(g.name).toBe('Finance');
+        expect(isIso(g.createdAt)).toBe(true);
+        expect(await s.getGroup(g.id)).toEqual(g);
+        expect(await s.getGroup('nope')).toBeNull();
+        await expectStorageError(s.createGroup('Finance'), 'conflict');
+        const h = await s.createGroup('HR');
+        const all = await s.listGroups();
+        expect(all).toHaveLength(2);
+        expect(all).toEqual(expect.arrayContaining([g, h]));
+      });
+
+      it('adds and removes users and devices; membership is idempotent', async () => {
+        const g1 = await s.createGroup('g1');
+        const g2 = await s.createGroup('g2');
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const d = await s.createDevice({ name: 'd', platform: 'windows' });
+
+        await s.addGroupMember(g1.id, { userId: u.id });
+        await s.addGroupMember(g1.id, { userId: u.id }); // idempotent
+        await s.addGroupMember(g2.id, { userId: u.id });
+        await s.addGroupMember(g2.id, { deviceId: d.id });
+
+        expect(await s.groupsOf({ userId: u.id })).toEqual([g1.id, g2.id].sort());
+        expect(await s.groupsOf({ deviceId: d.id })).toEqual([g2.id]);
+        // A user id asked as a device id matches nothing.
+        expect(await s.groupsOf({ deviceId: u.id })).toEqual([]);
+
+        expect(await s.removeGroupMember(g1.id, { userId: u.id })).toBe(true);
+        expect(await s.removeGroupMember(g1.id, { userId: u.id })).toBe(false);
+        expect(await s.removeGroupMember(g2.id, { userId: d.id })).toBe(false);
+        expect(await s.groupsOf({ userId: u.id })).toEqual([g2.id]);
+        expect(await s.groupsOf({ deviceId: d.id })).toEqual([g2.id]);
+      });
+
+      it('refuses unknown groups and members with not-found', async () => {
+        const g = await s.createGroup('g');
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        await expectStorageError(s.addGroupMember('no-such-group', { userId: u.id }), 'not-found');
+        await expectStorageError(s.addGroupMember(g.id, { userId: 'no-such-user' }), 'not-found');
+        await expectStorageError(s.addGroupMember(g.id, { deviceId: 'no-such-device' }), 'not-found');
+        expect(await s.groupsOf({ userId: u.id })).toEqual([]);
+      });
+    });
+
+    // ---- profiles -----------------------------------------------------------------
+
+    describe('profiles', () => {
+      it('creates version 1 and round-trips the whole spec', async () => {
+        const input = spec({
+          keyExportable: true,
+          requireApproval: true,
+          scepServerUrls: ['https://a.example/scep', 'https://b.example/scep'],
+          trustedRootCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+        });
+        const p = await s.createProfile(input);
+        expect(p.id).toMatch(UUID);
+        expect(p.version).toBe(1);
+        expect(isIso(p.createdAt)).toBe(true);
+        expect(p.updatedAt).toBe(p.createdAt);
+        const { id: _id, version: _v, createdAt: _c, updatedAt: _u, ...rest } = p;
+        expect(rest).toEqual(input);
+        const got = await s.getProfile(p.id);
+        expect(got).toEqual(p);
+        expect(got?.keyExportable).toBe(true);
+        expect(got?.requireApproval).toBe(true);
+        expect(await s.getProfile(p.id, 1)).toEqual(p);
+      });
+
+      it('returns null for an unknown profile or version', async () => {
+        const p = await s.createProfile(spec());
+        expect(await s.getProfile('no-such-profile')).toBeNull();
+        expect(await s.getProfile('no-such-profile', 1)).toBeNull();
+        expect(await s.getProfile(p.id, 2)).toBeNull();
+        expect(await s.updateProfile('no-such-profile', spec())).toBeNull();
+      });
+
+      it('keeps every version immutable and readable', async () => {
+        const v1 = await s.createProfile(spec({ name: 'v1', validityDays: 30 }));
+        const v2 = await s.updateProfile(v1.id, spec({ name: 'v2', validityDays: 60, keyUsage: ['digitalSignature'] }));
+        expect(v2).not.toBeNull();
+        expect(v2!.id).toBe(v1.id);
+        expect(v2!.version).toBe(2);
+        expect(v2!.createdAt).toBe(v1.createdAt);
+        expect(v2!.updatedAt >= v1.updatedAt).toBe(true);
+        expect(v2!.name).toBe('v2');
+
+        expect(await s.getProfile(v1.id)).toEqual(v2);
+        const old = await s.getProfile(v1.id, 1);
+        expect(old).toEqual(v1);
+        expect(old?.name).toBe('v1');
+        expect(old?.validityDays).toBe(30);
+        expect(old?.keyUsage).toEqual(['digitalSignature', 'keyEncipherment']);
+
+        const v3 = await s.updateProfile(v1.id, spec({ name: 'v3' }));
+        expect(v3?.version).toBe(3);
+        expect((await s.getProfile(v1.id, 2))?.name).toBe('v2');
+        const list = await s.listProfiles();
+        expect(list).toHaveLength(1);
+        expect(list[0]).toEqual(v3);
+      });
+
+      it('stores only the spec when a caller passes a whole Profile back', async () => {
+        const p = await s.createProfile(spec({ name: 'original' }));
+        const edited = { ...p, name: 'edited', version: 99, id: 'forged', createdAt: '1999-01-01T00:00:00.000Z' };
+        const v2 = await s.updateProfile(p.id, edited);
+        expect(v2).toMatchObject({ id: p.id, version: 2, name: 'edited', createdAt: p.createdAt });
+        expect(await s.getProfile(p.id)).toEqual(v2);
+      });
+
+      it('gives concurrent updates distinct consecutive versions', async () => {
+        const p = await s.createProfile(spec());
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => s.updateProfile(p.id, spec({ name: `edit-${i}` }))),
+        );
+        const versions = results.map((r) => r!.version).sort((a, b) => a - b);
+        expect(versions).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        for (const r of results) expect(await s.getProfile(p.id, r!.version)).toEqual(r);
+        expect((await s.getProfile(p.id))?.version).toBe(11);
+      });
+
+      it('lists current versions of live profiles only', async () => {
+        const a = await s.createProfile(spec({ name: 'a' }));
+        const b = await s.createProfile(spec({ name: 'b' }));
+        const c = await s.createProfile(spec({ name: 'c' }));
+        const a2 = await s.updateProfile(a.id, spec({ name: 'a2' }));
+        expect(await s.deleteProfile(c.id)).toBe(true);
+        const list = await s.listProfiles();
+        expect(list).toHaveLength(2);
+        expect(list).toEqual(expect.arrayContaining([a2, b]));
+        expect(sortedBy(list, (p) => p.createdAt)).toBe(true);
+      });
+
+      it('soft-deletes: hidden from get and list, old versions kept for audit, assignments removed', async () => {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const p = await s.createProfile(spec({ name: 'v1' }));
+        const v2 = await s.updateProfile(p.id, spec({ name: 'v2' }));
+        const keep = await s.createProfile(spec({ name: 'keep' }));
+        await s.createAssignment(p.id, { userId: u.id });
+        const kept = await s.createAssignment(keep.id, { userId: u.id });
+
+        expect(await s.deleteProfile(p.id)).toBe(true);
+        expect(await s.deleteProfile(p.id)).toBe(false);
+        expect(await s.deleteProfile('no-such-profile')).toBe(false);
+
+        expect(await s.getProfile(p.id)).toBeNull();
+        expect(await s.getProfile(p.id, 1)).toEqual(p);
+        expect(await s.getProfile(p.id, 2)).toEqual(v2);
+        expect((await s.listProfiles()).map((x) => x.id)).toEqual([keep.id]);
+        expect(await s.updateProfile(p.id, spec({ name: 'v3' }))).toBeNull();
+        expect(await s.getProfile(p.id, 3)).toBeNull();
+
+        expect(await s.listAssignments()).toEqual([kept]);
+        expect(await s.assignmentsFor([{ userId: u.id }])).toEqual([kept]);
+        await expectStorageError(s.createAssignment(p.id, { userId: u.id }), 'not-found');
+      });
+    });
+
+    // ---- assignments ----------------------------------------------------------------
+
+    describe('assignments', () => {
+      async function world() {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const d = await s.createDevice({ name: 'd', platform: 'windows', userId: u.id });
+        const g = await s.createGroup('g');
+        const p = await s.createProfile(spec({ name: 'p' }));
+        const q = await s.createProfile(spec({ name: 'q', scope: 'user' }));
+        return { u, d, g, p, q };
+      }
+
+      it('creates, lists, filters and deletes assignments', async () => {
+        const { u, d, g, p, q } = await world();
+        const a1 = await s.createAssignment(p.id, { userId: u.id });
+        const a2 = await s.createAssignment(p.id, { deviceId: d.id });
+        const a3 = await s.createAssignment(q.id, { groupId: g.id });
+        expect(a1.id).toMatch(UUID);
+        expect(a1).toMatchObject({ profileId: p.id, target: { userId: u.id } });
+        expect(a2.target).toEqual({ deviceId: d.id });
+        expect(a3.target).toEqual({ groupId: g.id });
+        expect(isIso(a1.createdAt)).toBe(true);
+
+        const all = await s.listAssignments();
+        expect(all).toHaveLength(3);
+        expect(all).toEqual(expect.arrayContaining([a1, a2, a3]));
+        const forP = await s.listAssignments({ profileId: p.id });
+        expect(forP).toHaveLength(2);
+        expect(forP).toEqual(expect.arrayContaining([a1, a2]));
+        expect(await s.listAssignments({ profileId: q.id })).toEqual([a3]);
+        expect(await s.listAssignments({ profileId: 'none' })).toEqual([]);
+
+        expect(await s.deleteAssignment(a2.id)).toBe(true);
+        expect(await s.deleteAssignment(a2.id)).toBe(false);
+        expect(await s.listAssignments({ profileId: p.id })).toEqual([a1]);
+      });
+
+      it('refuses duplicates with conflict and unknown references with not-found', async () => {
+        const { u, d, g, p } = await world();
+        await s.createAssignment(p.id, { userId: u.id });
+        await expectStorageError(s.createAssignment(p.id, { userId: u.id }), 'conflict');
+        await expectStorageError(s.createAssignment('no-such-profile', { userId: u.id }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { userId: 'no-such-user' }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { deviceId: 'no-such-device' }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { groupId: 'no-such-group' }), 'not-found');
+        // Ids of the wrong kind are unknown too.
+        await expectStorageError(s.createAssignment(p.id, { groupId: d.id }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { deviceId: g.id }), 'not-found');
+        expect(await s.listAssignments()).toHaveLength(1);
+      });
+
+      it('finds assignments for any of the given targets', async () => {
+        const { u, d, g, p, q } = await world();
+        const other = await s.createUser({ userPrincipalName: 'o@x', email: 'o@x', displayName: 'O' });
+        const au = await s.createAssignment(p.id, { userId: u.id });
+        const ad = await s.createAssignment(q.id, { deviceId: d.id });
+        const ag = await s.createAssignment(q.id, { groupId: g.id });
+        await s.createAssignment(p.id, { userId: other.id });
+
+        expect(await s.assignmentsFor([])).toEqual([]);
+        expect(await s.assignmentsFor([{ userId: u.id }])).toEqual([au]);
+        expect(await s.assignmentsFor([{ deviceId: d.id }])).toEqual([ad]);
+        const mixed = await s.assignmentsFor([{ userId: u.id }, { deviceId: d.id }, { groupId: g.id }, { groupId: g.id }]);
+        expect(mixed).toHaveLength(3);
+        expect(mixed).toEqual(expect.arrayContaining([au, ad, ag]));
+        // The kind matters, not only the id.
+        expect(await s.assignmentsFor([{ groupId: u.id }, { userId: d.id }, { deviceId: g.id }])).toEqual([]);
+        expect(await s.assignmentsFor([{ userId: 'nobody' }])).toEqual([]);
+      });
+    });
+
+    // ---- enrollments -------------------------------------------------------------------
+
+    describe('recordEnrollment', () => {
+      it('records an issued enrollment, its certificate and the spent challenge', async () => {
+        const result = await s.recordEnrollment(
+          challenge('ch-1', '2030-06-01T12:00:00Z'),
+          enrollment('tx-1', { challengeId: 'ch-1', profileId: 'p-1', profileVersion: 3, userId: 'u-1' }),
+          certificate('0a1b', { transactionId: 'tx-1', profileId: 'p-1', profileVersion: 3, userId: 'u-1' }),
+        );
+        expect(result).toEqual({ ok: true });
+
+        const e = await s.getEnrollment('tx-1');
+        expect(e).toMatchObject({
+          transactionId: 'tx-1',
+          status: 'issued',
+          kind: 'profile',
+          challengeId: 'ch-1',
+          profileId: 'p-1',
+          profileVersion: 3,
+          deviceId: 'dev-1',
+          userId: 'u-1',
+          csrSha256: 'ab'.repeat(32),
+          certificateSerial: '0a1b',
+          resolved,
+        });
+        expect(e!.csrDer).toEqual(new Uint8Array([0x30, 0x82, 0x00, 0x01, 0xff, 0x00, 0x7f]));
+        expect(Object.getPrototypeOf(e!.csrDer)).toBe(Uint8Array.prototype);
+        expect(isIso(e!.createdAt)).toBe(true);
+        expect(e!.updatedAt).toBe(e!.createdAt);
+
+        const c = await s.getCertificate('0a1b');
+        expect(c).toMatchObject({
+          serialNumber: '0a1b',
+          kind: 'profile',
+          transactionId: 'tx-1',
+          profileId: 'p-1',
+          profileVersion: 3,
+          deviceId: 'dev-1',
+          userId: 'u-1',
+          revokedAt: null,
+          notBefore: '2026-01-01T00:00:00.000Z',
+        });
+        expect(c!.der).toEqual(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00, 0xde, 0xad, 0xbe, 0xef]));
+        expect(Object.getPrototypeOf(c!.der)).toBe(Uint8Array.prototype);
+        expect(isIso(c!.issuedAt)).toBe(true);
+
+        expect(await s.isChallengeUsed('ch-1')).toBe(true);
+        expect(await s.isChallengeUsed('ch-2')).toBe(false);
+      });
+
+      it('records a pending enrollment without a certificate', async () => {
+        expect(
+          await s.recordEnrollment(challenge('ch-p'), enrollment('tx-p', { status: 'pending', challengeId: 'ch-p' }), null),
+        ).toEqual({ ok: true });
+        const e = await s.getEnrollment('tx-p');
+        expect(e).toMatchObject({ status: 'pending', certificateSerial: null, challengeId: 'ch-p' });
+        expect(await s.listCertificates()).toEqual([]);
+        expect(await s.isChallengeUsed('ch-p')).toBe(true);
+      });
+
+      it('records an enrollment without a challenge (renewal) and a null resolved request', async () => {
+        expect(
+          await s.recordEnrollment(null, enrollment('tx-r', { kind: 'identity', resolved: null }), certificate('11', { kind: 'identity' })),
+        ).toEqual({ ok: true });
+        expect(await s.getEnrollment('tx-r')).toMatchObject({ kind: 'identity', challengeId: null, resolved: null });
+        expect((await s.getCertificate('11'))?.kind).toBe('identity');
+      });
+
+      it('fills challengeId from the challenge being spent', async () => {
+        await s.recordEnrollment(challenge('ch-f'), enrollment('tx-f', { challengeId: null }), certificate('f1'));
+        expect((await s.getEnrollment('tx-f'))?.challengeId).toBe('ch-f');
+      });
+
+      it('returns null for an unknown transaction', async () => {
+        expect(await s.getEnrollment('nope')).toBeNull();
+      });
+
+      it('a second use of a challenge is challenge-used and writes nothing', async () => {
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('01'))).toEqual({ ok: true });
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-2'), certificate('02'))).toEqual({
+          ok: false,
+          reason: 'challenge-used',
+        });
+        expect(await s.getEnrollment('tx-2')).toBeNull();
+        expect(await s.getCertificate('02')).toBeNull();
+        expect((await s.listCertificates()).map((c) => c.serialNumber)).toEqual(['01']);
+        // Also for a pending enrollment without a certificate.
+        expect(
+          await s.recordEnrollment(challenge('ch-1'), enrollment('tx-3', { status: 'pending' }), null),
+        ).toEqual({ ok: false, reason: 'challenge-used' });
+        expect(await s.getEnrollment('tx-3')).toBeNull();
+      });
+
+      it('an existing transactionId is transaction-exists and writes nothing', async () => {
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('01'))).toEqual({ ok: true });
+        const before = await s.getEnrollment('tx-1');
+        expect(
+          await s.recordEnrollment(challenge('ch-2'), enrollment('tx-1', { csrSha256: 'cd'.repeat(32) }), certificate('02')),
+        ).toEqual({ ok: false, reason: 'transaction-exists' });
+        expect(await s.isChallengeUsed('ch-2')).toBe(false);
+        expect(await s.getCertificate('02')).toBeNull();
+        expect(await s.getEnrollment('tx-1')).toEqual(before);
+        // Same transaction and same challenge (a retry): transaction-exists wins.
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('03'))).toEqual({
+          ok: false,
+          reason: 'transaction-exists',
+        });
+        expect(await s.getCertificate('03')).toBeNull();
+      });
+
+      it('rolls everything back when a later statement fails (duplicate certificate serial)', async () => {
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('01'))).toEqual({ ok: true });
+        // The enrollment and the challenge are written before the certificate fails.
+        await expectStorageError(s.recordEnrollment(challenge('ch-2'), enrollment('tx-2'), certificate('01')), 'conflict');
+        expect(await s.getEnrollment('tx-2')).toBeNull();
+        expect(await s.isChallengeUsed('ch-2')).toBe(false);
+        expect(await s.listCertificates()).toHaveLength(1);
+        // The storage is usable afterwards and the challenge is still spendable.
+        expect(await s.recordEnrollment(challenge('ch-2'), enrollment('tx-2'), certificate('02'))).toEqual({ ok: true });
+      });
+
+      it('refuses a certificate/status or challenge id mismatch without writing', async () => {
+        await expect(s.recordEnrollment(challenge('ch-1'), enrollment('tx-1', { status: 'issued' }), null)).rejects.toThrow(TypeError);
+        await expect(
+          s.recordEnrollment(challenge('ch-1'), enrollment('tx-1', { status: 'pending' }), certificate('01')),
+        ).rejects.toThrow(TypeError);
+        await expect(
+          s.recordEnrollment(challenge('ch-1'), enrollment('tx-1', { challengeId: 'some-other-challenge' }), certificate('01')),
+        ).rejects.toThrow(TypeError);
+        expect(await s.getEnrollment('tx-1')).toBeNull();
+        expect(await s.isChallengeUsed('ch-1')).toBe(false);
+      });
+
+      it('20 parallel uses of one challenge: exactly one succeeds', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            s.recordEnrollment(challenge('ch-race'), enrollment(`tx-${i}`, { challengeId: 'ch-race' }), certificate(`c${i}`, { transactionId: `tx-${i}` })),
+          ),
+        );
+        const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+        expect(winners).toHaveLength(1);
+        expect(results.filter((r) => !r.ok && r.reason === 'challenge-used')).toHaveLength(19);
+        const w = winners[0]!;
+        const enrollments = await Promise.all(Array.from({ length: 20 }, (_, i) => s.getEnrollment(`tx-${i}`)));
+        expect(enrollments.filter((e) => e !== null).map((e) => e!.transactionId)).toEqual([`tx-${w}`]);
+        expect((await s.listCertificates()).map((c) => c.serialNumber)).toEqual([`c${w}`]);
+      });
+
+      it('20 parallel requests with one transactionId: exactly one succeeds', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => s.recordEnrollment(challenge(`ch-${i}`), enrollment('tx-same'), certificate(`c${i}`))),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        expect(results.filter((r) => !r.ok && r.reason === 'transaction-exists')).toHaveLength(19);
+        const used = await Promise.all(Array.from({ length: 20 }, (_, i) => s.isChallengeUsed(`ch-${i}`)));
+        expect(used.filter(Boolean)).toHaveLength(1);
+        expect(await s.listCertificates()).toHaveLength(1);
+        const serial = (await s.getEnrollment('tx-same'))!.certificateSerial;
+        expect((await s.listCertificates())[0]!.serialNumber).toBe(serial);
+      });
+    });
+
+    describe('completeEnrollment and rejectEnrollment', () => {
+      async function pending(tx: string): Promise<void> {
+        expect(await s.recordEnrollment(challenge(`ch-${tx}`), enrollment(tx, { status: 'pending' }), null)).toEqual({ ok: true });
+      }
+
+      it('pending -> issued links the certificate, once', async () => {
+        await pending('tx-1');
+        const before = await s.getEnrollment('tx-1');
+        expect(await s.completeEnrollment('tx-1', certificate('aa', { transactionId: 'tx-1' }))).toBe(true);
+        const after = await s.getEnrollment('tx-1');
+        expect(after).toMatchObject({ status: 'issued', certificateSerial: 'aa', createdAt: before!.createdAt });
+        expect(after!.updatedAt >= before!.updatedAt).toBe(true);
+        expect((await s.getCertificate('aa'))?.transactionId).toBe('tx-1');
+
+        expect(await s.completeEnrollment('tx-1', certificate('bb', { transactionId: 'tx-1' }))).toBe(false);
+        expect(await s.getCertificate('bb')).toBeNull();
+        expect((await s.getEnrollment('tx-1'))?.certificateSerial).toBe('aa');
+        expect(await s.rejectEnrollment('tx-1')).toBe(false);
+        expect((await s.getEnrollment('tx-1'))?.status).toBe('issued');
+      });
+
+      it('pending -> rejected, once; a rejected enrollment cannot be completed', async () => {
+        await pending('tx-2');
+        expect(await s.rejectEnrollment('tx-2')).toBe(true);
+        expect(await s.getEnrollment('tx-2')).toMatchObject({ status: 'rejected', certificateSerial: null });
+        expect(await s.rejectEnrollment('tx-2')).toBe(false);
+        expect(await s.completeEnrollment('tx-2', certificate('cc'))).toBe(false);
+        expect(await s.getCertificate('cc')).toBeNull();
+        expect((await s.getEnrollment('tx-2'))?.status).toBe('rejected');
+      });
+
+      it('unknown transactions are neither completed nor rejected', async () => {
+        expect(await s.completeEnrollment('nope', certificate('dd'))).toBe(false);
+        expect(await s.rejectEnrollment('nope')).toBe(false);
+        expect(await s.getCertificate('dd')).toBeNull();
+      });
+
+      it('completing with a duplicate serial conflicts and leaves the enrollment pending', async () => {
+        await s.recordEnrollment(null, enrollment('tx-0'), certificate('ee'));
+        await pending('tx-3');
+        await expectStorageError(s.completeEnrollment('tx-3', certificate('ee')), 'conflict');
+        expect(await s.getEnrollment('tx-3')).toMatchObject({ status: 'pending', certificateSerial: null });
+        expect(await s.completeEnrollment('tx-3', certificate('ff'))).toBe(true);
+      });
+
+      it('parallel completions of one enrollment: exactly one wins', async () => {
+        await pending('tx-4');
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => s.completeEnrollment('tx-4', certificate(`p${i}`))));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await s.listCertificates()).toHaveLength(1);
+      });
+    });
+
+    // ---- certificates ------------------------------------------------------------------
+
+    describe('certificates', () => {
+      it('filters by device, user, profile and transaction', async () => {
+        const rows: Array<[string, Partial<NewCertificate>]> = [
+          ['01', { deviceId: 'd1', userId: null, profileId: 'p1', transactionId: 't1' }],
+          ['02', { deviceId: 'd1', userId: 'u1', profileId: 'p2', transactionId: 't2' }],
+          ['03', { deviceId: 'd2', userId: 'u1', profileId: 'p1', transactionId: 't3' }],
+          ['04', { deviceId: null, userId: 'u2', profileId: null, transactionId: null }],
+        ];
+        for (const [serial, o] of rows) {
+          const tx = o.transactionId ?? `tx-${serial}`;
+          expect(await s.recordEnrollment(null, enrollment(tx), certificate(serial, o))).toEqual({ ok: true });
+        }
+        const serials = (list: IssuedCertificate[]) => list.map((c) => c.serialNumber).sort();
+
+        const all = await s.listCertificates();
+        expect(serials(all)).toEqual(['01', '02', '03', '04']);
+        expect(sortedBy(all, (c) => c.issuedAt)).toBe(true);
+        expect(serials(await s.listCertificates({}))).toEqual(['01', '02', '03', '04']);
+        expect(serials(await s.listCertificates({ deviceId: 'd1' }))).toEqual(['01', '02']);
+        expect(serials(await s.listCertificates({ userId: 'u1' }))).toEqual(['02', '03']);
+        expect(serials(await s.listCertificates({ profileId: 'p1' }))).toEqual(['01', '03']);
+        expect(serials(await s.listCertificates({ transactionId: 't2' }))).toEqual(['02']);
+        expect(serials(await s.listCertificates({ deviceId: 'd1', userId: 'u1' }))).toEqual(['02']);
+        expect(serials(await s.listCertificates({ deviceId: 'd2', profileId: 'p2' }))).toEqual([]);
+        expect(serials(await s.listCertificates({ userId: 'nobody' }))).toEqual([]);
+        expect(await s.getCertificate('99')).toBeNull();
+      });
+
+      it('revokes once and keeps the first revocation time', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
+        await s.recordEnrollment(null, enrollment('tx-2'), certificate('02'));
+        expect(await s.revokeCertificate('01', '2026-03-01T10:00:00.000Z')).toBe(true);
+        expect(await s.revokeCertificate('01', '2026-04-01T10:00:00.000Z')).toBe(false);
+        expect((await s.getCertificate('01'))?.revokedAt).toBe('2026-03-01T10:00:00.000Z');
+        expect((await s.getCertificate('02'))?.revokedAt).toBeNull();
+        expect(await s.revokeCertificate('99', '2026-03-01T10:00:00.000Z')).toBe(false);
+      });
+
+      it('normalises timestamps to toISOString form', async () => {
+        await s.recordEnrollment(
+          null,
+          enrollment('tx-1'),
+          certificate('01', { notBefore: '2026-01-01T01:00:00+01:00', notAfter: '2027-01-01T00:00:00Z' }),
+        );
+        await s.revokeCertificate('01', '2026-05-05T05:05:05Z');
+        const c = await s.getCertificate('01');
+        expect(c?.notBefore).toBe('2026-01-01T00:00:00.000Z');
+        expect(c?.notAfter).toBe('2027-01-01T00:00:00.000Z');
+        expect(c?.revokedAt).toBe('2026-05-05T05:05:05.000Z');
+        await expect(s.revokeCertificate('01', 'yesterday')).rejects.toThrow(RangeError);
+      });
+    });
+
+    // ---- used challenges ----------------------------------------------------------------
+
+    describe('purgeExpiredChallenges', () => {
+      it('deletes only used-challenge records that expired before now', async () => {
+        await s.recordEnrollment(challenge('old', '2026-01-01T00:00:00.000Z'), enrollment('t-old'), certificate('01'));
+        await s.recordEnrollment(challenge('edge', '2026-02-01T00:00:00.000Z'), enrollment('t-edge'), certificate('02'));
+        await s.recordEnrollment(challenge('new', '2026-03-01T00:00:00.000Z'), enrollment('t-new'), certificate('03'));
+
+        expect(await s.purgeExpiredChallenges('2025-12-31T00:00:00.000Z')).toBe(0);
+        expect(await s.purgeExpiredChallenges('2026-02-01T00:00:00.000Z')).toBe(1); // 'edge' expires exactly now: kept
+        expect(await s.isChallengeUsed('old')).toBe(false);
+        expect(await s.isChallengeUsed('edge')).toBe(true);
+        expect(await s.isChallengeUsed('new')).toBe(true);
+        expect(await s.purgeExpiredChallenges('2026-02-01T00:00:00.000Z')).toBe(0);
+        // Compared as instants, not as text: +01:00 is 23:00Z the day before the 'new' expiry.
+        expect(await s.purgeExpiredChallenges('2026-03-01T00:00:00+01:00')).toBe(1);
+        expect(await s.isChallengeUsed('edge')).toBe(false);
+        expect(await s.isChallengeUsed('new')).toBe(true);
+        // Enrollments and certificates are not touched.
+        expect(await s.getEnrollment('t-old')).not.toBeNull();
+        expect(await s.listCertificates()).toHaveLength(3);
+      });
+    });
+
+    // ---- audit ----------------------------------------------------------------------------
+
+    describe('audit', () => {
+      it('appends and lists in order with defaults', async () => {
+        await s.appendAudit({ transactionId: 'tx-1', type: 'scep.received', reasonCode: null, actor: 'scep', details: { size: 1234 } });
+        await s.appendAudit({
+          transactionId: 'tx-1',
+          type: 'crp.check.failed',
+          reasonCode: 'CHALLENGE_MALFORMED',
+          actor: 'scep',
+          details: { nested: { list: [1, 'two', true, null] }, ok: false },
+          at: '2020-01-01T00:00:00Z',
+        });
+        await s.appendAudit({ transactionId: null, type: 'admin.profile.created', reasonCode: null, actor: 'admin', details: {} });
+
+        const all = await s.listAudit();
+        expect(all.map((e) => e.type)).toEqual(['scep.received', 'crp.check.failed', 'admin.profile.created']);
+        expect(all[0]!.id).toBeTypeOf('number');
+        expect(all[0]!.id).toBeLessThan(all[1]!.id);
+        expect(all[1]!.id).toBeLessThan(all[2]!.id);
+        expect(isIso(all[0]!.at)).toBe(true);
+        // Append order, not timestamp order: the explicit old `at` stays second.
+        expect(all[1]!.at).toBe('2020-01-01T00:00:00.000Z');
+        expect(all[0]).toMatchObject({ transactionId: 'tx-1', reasonCode: null, actor: 'scep', details: { size: 1234 } });
+        expect(all[1]).toMatchObject({
+          reasonCode: 'CHALLENGE_MALFORMED',
+          details: { nested: { list: [1, 'two', true, null] }, ok: false },
+        });
+        expect(all[2]).toMatchObject({ transactionId: null, actor: 'admin', details: {} });
+      });
+
+      it('filters by transaction and type, and limits to the newest events', async () => {
+        for (let i = 0; i < 6; i++) {
+          await s.appendAudit({
+            transactionId: i % 2 === 0 ? 'tx-even' : 'tx-odd',
+            type: i < 3 ? 'scep.received' : 'ca.issued',
+            reasonCode: null,
+            actor: 'scep',
+            details: { i },
+          });
+        }
+        const idx = (list: { details: Record<string, unknown> }[]) => list.map((e) => e.details['i']);
+        expect(idx(await s.listAudit({ transactionId: 'tx-even' }))).toEqual([0, 2, 4]);
+        expect(idx(await s.listAudit({ type: 'ca.issued' }))).toEqual([3, 4, 5]);
+        expect(idx(await s.listAudit({ transactionId: 'tx-odd', type: 'scep.received' }))).toEqual([1]);
+        expect(idx(await s.listAudit({ limit: 2 }))).toEqual([4, 5]);
+        expect(idx(await s.listAudit({ transactionId: 'tx-even', limit: 2 }))).toEqual([2, 4]);
+        expect(idx(await s.listAudit({ limit: 100 }))).toEqual([0, 1, 2, 3, 4, 5]);
+        expect(await s.listAudit({ limit: 0 })).toEqual([]);
+        expect(await s.listAudit({ transactionId: 'none' })).toEqual([]);
+      });
+    });
+  });
+}
