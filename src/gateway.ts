@@ -8,6 +8,7 @@ import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
 import { prepareDeliveries } from './core/delivery.js';
+import { recordDeliveryReport } from './core/delivery-reports.js';
 import { EnrollmentService } from './core/enrollment.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import { openStorage } from './core/storage/index.js';
@@ -93,7 +94,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
           device,
         ),
       report: async (device, report) => {
-        await storage.appendAudit({ transactionId: null, type: 'device.report', reasonCode: null, actor: `device:${device.id}`, details: { ...report } });
+        await recordDeliveryReport(storage, device, report);
       },
     };
 

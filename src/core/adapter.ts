@@ -1,7 +1,7 @@
 import type { RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
-import type { Device, Platform } from './model.js';
+import type { DeliveryState, Device, Platform } from './model.js';
 
 // The adapter contract: the one door between a platform adapter and core.
 // An adapter is handed a device's prepared deliveries (profile, resolved
@@ -13,7 +13,7 @@ import type { Device, Platform } from './model.js';
 /** A delivery that is ready to render (the ok branch of core/delivery.ts). */
 export type ReadyDelivery = Extract<Delivery, { ok: true }>;
 
-export type DeliveryState = 'pending' | 'enrolling' | 'installed' | 'failed' | 'removed';
+export type { DeliveryState };
 
 /** What a device said about one profile, recorded and shown in the admin API. */
 export interface DeliveryReport {

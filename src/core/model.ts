@@ -198,3 +198,24 @@ export interface AuditEvent {
   actor: string | null; // 'admin', 'device:<id>', 'scep'
   details: Record<string, unknown>;
 }
+
+// ---- delivery status ----------------------------------------------------------
+
+export const DELIVERY_STATES = ['pending', 'enrolling', 'installed', 'failed', 'removed'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+/** What a device last reported about one profile (per device and profile). */
+export interface DeliveryStatus {
+  deviceId: string;
+  profileId: string;
+  profileVersion: number;
+  state: DeliveryState;
+  /** SHA-1 thumbprint the device reported (upper-case hex). */
+  thumbprint: string | null;
+  /** The certificate we issued with that thumbprint, when it matches one. */
+  certificateSerial: string | null;
+  /** The platform's own error code (Windows HRESULT, Apple error code, agent code). */
+  errorCode: string | null;
+  detail: string | null;
+  updatedAt: string;
+}

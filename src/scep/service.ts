@@ -36,6 +36,13 @@ export interface ScepEvents {
 /** Capabilities are derived from what readPkiMessage/writeCertRep really do. */
 export const CA_CAPABILITIES = ['POSTPKIOperation', 'Renewal', 'SHA-1', 'SHA-256', 'SHA-512', 'AES', 'DES3', 'SCEPStandard'] as const;
 
+/**
+ * FAILURE and PENDING carry no envelope. We send a zero-length eContent (as
+ * micromdm does) rather than none: OpenSSL's PKCS7_verify, which certmonger's
+ * scep-submit uses, refuses a SignedData whose content is absent ("no content").
+ */
+const EMPTY_CONTENT = 'empty' as const;
+
 export interface PkiOperationResult {
   /** DER CertRep to send with application/x-pki-message. */
   body: Uint8Array;
@@ -134,7 +141,7 @@ export class ScepService {
     if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal);
     if (outcome.status === 'pending') {
       this.events.step(reply.transactionId, 'CertRep PENDING');
-      const body = await writeCertRep({ reply, status: 'PENDING', signer: this.ra, chain: [this.caCertificate] });
+      const body = await writeCertRep({ reply, status: 'PENDING', signer: this.ra, chain: [this.caCertificate], emptyContent: EMPTY_CONTENT });
       return { body, transactionId: reply.transactionId, status: 'PENDING' };
     }
     const body = await writeCertRep({
@@ -156,6 +163,7 @@ export class ScepService {
       failInfoText: `${refusal.code}: ${REASONS[refusal.code].text}`,
       signer: this.ra,
       chain: [this.caCertificate],
+      emptyContent: EMPTY_CONTENT,
     });
     this.events.step(reply.transactionId, 'CertRep FAILURE', { reason: refusal.code, failInfo: failInfoFor(refusal.code) });
     return { body, transactionId: reply.transactionId, status: 'FAILURE', reason: refusal.code };

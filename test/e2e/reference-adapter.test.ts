@@ -76,8 +76,18 @@ describe('reference adapter through the contract', () => {
     expect(rep.status).toBe(204);
     const certs = await t.api.ok('GET', `/certificates?userId=${user.id}`);
     expect(certs.map((c: { thumbprint: string }) => c.thumbprint)).toContain(thumbprint);
-    const reports = await t.api.ok('GET', `/audit?type=device.report`);
-    expect(reports.some((e: { details: { thumbprint?: string } }) => e.details.thumbprint === thumbprint)).toBe(true);
+    const statuses = await t.api.ok('GET', `/devices/${device.id}/deliveries`);
+    const serial = new X509Certificate(enrolled.certificate!).serialNumber.toLowerCase();
+    expect(statuses).toEqual([expect.objectContaining({ profileId: profile.id, state: 'installed', thumbprint, certificateSerial: serial })]);
+    // A thumbprint we never issued is kept but not matched.
+    await fetch(`${t.url}/reference/v1/report`, {
+      method: 'POST',
+      headers: { ...certHeader(identity), 'content-type': 'application/json' },
+      body: JSON.stringify({ profileId: profile.id, profileVersion: 1, state: 'failed', errorCode: '0x80070005', thumbprint: 'AB'.repeat(20) }),
+    });
+    const after = await t.api.ok('GET', `/devices/${device.id}/deliveries`);
+    expect(after[0]).toMatchObject({ state: 'failed', errorCode: '0x80070005', certificateSerial: null });
+    expect(after[0].detail).toMatch(/matches no certificate/);
   });
 
   it('refuses check-ins without a certificate, with a foreign one, and with a revoked one', async () => {

@@ -4,7 +4,7 @@
 
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   readCertRep,
   readPkiMessage,
@@ -21,12 +21,14 @@ import { readEnvelope } from '../../src/scep/codec/enveloped-data.js';
 import { readSignedData } from '../../src/scep/codec/signed-data.js';
 import type { HashName } from '../../src/scep/keys.js';
 import { softwareKey } from '../../src/scep/software-key.js';
-import { FIXTURES, fixture, hex, issue, makeCsr, makeRequester, makeTestPki, openssl, parseForBer, pem, type TestIdentity } from './helpers.js';
+import { FIXTURES, fixture, hex, issue, makeCsr, makeRequester, makeTestPki, openssl, removeTempDirs, parseForBer, pem, type TestIdentity } from './helpers.js';
 
 /** XORs one byte in place (noUncheckedIndexedAccess-friendly). */
 const flip = (bytes: Uint8Array, at: number, mask: number): void => {
   bytes[at] = (bytes[at] as number) ^ mask;
 };
+
+afterAll(removeTempDirs);
 
 let ca: TestIdentity;
 let ra: TestIdentity;

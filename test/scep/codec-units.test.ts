@@ -2,12 +2,14 @@
 // the constant-time PKCS#1 unpadding, certificate identifiers, softwareKey.
 
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, verify } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeGetMessageParam, readCertsOnly, ScepMessageError, writeCertsOnly } from '../../src/scep/codec/index.js';
 import { certificateInfo, issuerAndSerialNumber } from '../../src/scep/codec/certificate-info.js';
 import { unpadKeyTransport } from '../../src/scep/codec/pkcs1-unpad.js';
 import { softwareKey } from '../../src/scep/software-key.js';
-import { fixture, hex, makeTestPki, openssl, type TestIdentity } from './helpers.js';
+import { fixture, hex, makeTestPki, openssl, removeTempDirs, type TestIdentity } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 describe('decodeGetMessageParam', () => {
   const bytes = new Uint8Array(Array.from({ length: 200 }, (_, i) => (i * 37 + 11) & 0xff));

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPrivateKey, X509Certificate, type webcrypto as WebCrypto } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyedCertificate } from '../../src/scep/keys.js';
@@ -138,8 +138,15 @@ export const pem = (der: Uint8Array): string => new X509Certificate(der).toStrin
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Runs openssl with files in a fresh temp dir; returns status, stdout and stderr. */
+const tempDirs: string[] = [];
+/** Call from afterAll in suites that use openssl(). */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function openssl(args: string[], files: Record<string, Uint8Array | string>, input?: Uint8Array) {
   const dir = mkdtempSync(join(tmpdir(), 'scep-codec-'));
+  tempDirs.push(dir);
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   try {
     const stdout = execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -803,5 +803,31 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.listAudit({ transactionId: 'none' })).toEqual([]);
       });
     });
+
+    // ---- delivery status --------------------------------------------------------------
+
+    describe('delivery status', () => {
+      it('keeps the latest report per device and profile, and matches thumbprints', async () => {
+        const d = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const base = { deviceId: d.id, profileId: 'p-1', profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        const first = await s.putDeliveryStatus({ ...base, state: 'pending' });
+        expect(isIso(first.updatedAt)).toBe(true);
+        await s.putDeliveryStatus({ ...base, profileVersion: 2, state: 'failed', errorCode: '0x80090016' });
+        await s.putDeliveryStatus({ ...base, profileId: 'p-2', state: 'installed', thumbprint: 'AA'.repeat(20) });
+        const list = await s.listDeliveryStatus({ deviceId: d.id });
+        expect(list).toHaveLength(2);
+        expect(list.find((x) => x.profileId === 'p-1')).toMatchObject({ state: 'failed', profileVersion: 2, errorCode: '0x80090016' });
+        expect(await s.listDeliveryStatus({ profileId: 'p-2' })).toEqual([expect.objectContaining({ state: 'installed', thumbprint: 'AA'.repeat(20) })]);
+        await expectStorageError(s.putDeliveryStatus({ ...base, deviceId: '00000000-0000-4000-8000-000000000000', state: 'pending' }), 'not-found');
+      });
+
+      it('finds an issued certificate by thumbprint, case-insensitively', async () => {
+        const c = certificate('0badc0de');
+        const ok = await s.recordEnrollment(null, enrollment('tx-thumb', { status: 'issued' }), { ...c, transactionId: 'tx-thumb' });
+        expect(ok.ok).toBe(true);
+        expect((await s.findCertificateByThumbprint(c.thumbprint.toLowerCase()))?.serialNumber).toBe('0badc0de');
+        expect(await s.findCertificateByThumbprint('FF'.repeat(20))).toBeNull();
+      });
+    });
   });
 }

@@ -17,6 +17,8 @@ import type {
   ResolvedRequest,
   User,
   Attributes,
+  DeliveryState,
+  DeliveryStatus,
 } from '../model.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import type {
@@ -738,6 +740,54 @@ export class KyselyStorage implements Storage {
   }
 
   // ---- audit ------------------------------------------------------------------------
+
+  async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {
+    const row = {
+      device_id: st.deviceId,
+      profile_id: st.profileId,
+      profile_version: st.profileVersion,
+      state: st.state,
+      thumbprint: st.thumbprint,
+      certificate_serial: st.certificateSerial,
+      error_code: st.errorCode,
+      detail: st.detail,
+      updated_at: this.#stamp(),
+    };
+    try {
+      await this.db
+        .insertInto('delivery_status')
+        .values(row)
+        .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
+        .execute();
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${st.deviceId} not found`, 'not-found');
+      throw e;
+    }
+    return { ...st, updatedAt: row.updated_at };
+  }
+
+  async listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]> {
+    let q = this.db.selectFrom('delivery_status').selectAll();
+    if (filter.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
+    if (filter.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
+    const rows = await q.orderBy('updated_at', 'asc').orderBy('profile_id', 'asc').execute();
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      profileId: r.profile_id,
+      profileVersion: toNumber(r.profile_version),
+      state: r.state as DeliveryState,
+      thumbprint: r.thumbprint,
+      certificateSerial: r.certificate_serial,
+      errorCode: r.error_code,
+      detail: r.detail,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  async findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('thumbprint', '=', thumbprint.toUpperCase()).executeTakeFirst();
+    return row ? rowToCertificate(row) : null;
+  }
 
   async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
     await this.db

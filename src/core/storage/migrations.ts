@@ -241,11 +241,30 @@ function initialSchema(dialect: SqlDialect): Migration {
           .column('transaction_id')
           .execute();
         await db.schema.createIndex('audit_events_type_idx').ifNotExists().on('audit_events').column('type').execute();
+
+        // What each device last said about each profile (adapters report it).
+        await db.schema
+          .createTable('delivery_status')
+          .ifNotExists()
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+          .addColumn('profile_id', 'text', (c) => c.notNull())
+          .addColumn('profile_version', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('thumbprint', 'text')
+          .addColumn('certificate_serial', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('detail', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('delivery_status_pk', ['device_id', 'profile_id'])
+          .addCheckConstraint('delivery_status_state_check', sql`state in ('pending', 'enrolling', 'installed', 'failed', 'removed')`)
+          .execute();
+        await db.schema.createIndex('delivery_status_profile_idx').ifNotExists().on('delivery_status').column('profile_id').execute();
       });
     },
     async down(outer) {
       await inTransaction(outer, async (db) => {
         for (const table of [
+          'delivery_status',
           'audit_events',
           'certificates',
           'enrollments',

@@ -130,6 +130,18 @@ export interface AuditEventsTable {
   details: string; // JSON object
 }
 
+export interface DeliveryStatusTable {
+  device_id: string;
+  profile_id: string;
+  profile_version: number | string;
+  state: string;
+  thumbprint: string | null;
+  certificate_serial: string | null;
+  error_code: string | null;
+  detail: string | null;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -142,6 +154,7 @@ export interface Database {
   enrollments: EnrollmentsTable;
   certificates: CertificatesTable;
   audit_events: AuditEventsTable;
+  delivery_status: DeliveryStatusTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

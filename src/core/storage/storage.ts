@@ -12,6 +12,7 @@ import type {
   ProfileSpec,
   User,
   Attributes,
+  DeliveryStatus,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -156,6 +157,12 @@ export interface Storage {
   revokeCertificate(serialNumber: string, at: string): Promise<boolean>;
   /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
   purgeExpiredChallenges(now: string): Promise<number>;
+
+  // ---- delivery status (what adapters report per device and profile)
+  /** Insert or replace the status for (deviceId, profileId); not-found for an unknown device. */
+  putDeliveryStatus(s: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus>;
+  listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]>;
+  findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
 
   // ---- audit
   appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;

@@ -71,6 +71,11 @@ export function directoryRoutes(storage: Storage): Router {
     res.json(d);
   });
 
+  r.get('/devices/:id/deliveries', async (req, res) => {
+    if (!(await storage.getDevice(req.params.id))) throw notFound('device');
+    res.json(await storage.listDeliveryStatus({ deviceId: req.params.id }));
+  });
+
   r.post('/groups', async (req, res) => {
     res.status(201).json(await storage.createGroup(parseBody(groupBody, req.body).name));
   });
