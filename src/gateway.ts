@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import express, { type Express } from 'express';
-import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
+import type { PlatformAdapter } from './core/adapter.js';
+import { adapterServices, type AdapterServiceDeps } from './adapter-services.js';
+import { EnrollmentTokens } from './core/enrollment-tokens.js';
+import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
-import { prepareDeliveries } from './core/delivery.js';
-import { recordDeliveryReport } from './core/delivery-reports.js';
 import { EnrollmentService } from './core/enrollment.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import { openStorage } from './core/storage/index.js';
@@ -84,18 +85,21 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const rootPem = toPem(ca.root.certificate);
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
-    const services: AdapterServices = {
+    const tokens = new EnrollmentTokens(storage);
+    const serviceDeps: AdapterServiceDeps = {
+      storage,
       log,
-      authenticateDevice: auth.middleware,
       publicUrl: config.publicUrl,
-      deliveriesFor: (device) =>
-        prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
-          device,
-        ),
-      report: async (device, report) => {
-        await recordDeliveryReport(storage, device, report);
-      },
+      scepUrl,
+      caCertificate: ca.root.certificate,
+      caCertificatePem: rootPem,
+      challengeKey: challengeKey.privateKey,
+      challengeTtlSeconds: config.challengeTtlSeconds,
+      minter,
+      tokens,
+      issuer,
+      parseCsr,
+      auth,
     };
 
     const app = express();
@@ -106,11 +110,21 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(scepRoutes(scep, log));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
-    app.use('/api/v1', directoryRoutes(storage), profileRoutes(storage), enrollmentRoutes({ storage, minter, enrollment, scepUrl }));
+    app.use(
+      '/api/v1',
+      directoryRoutes(storage),
+      profileRoutes(storage),
+      enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
+      enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
+    );
     app.get('/api/v1/ca', (_req, res) => {
       res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
     });
-    for (const a of adapters) app.use(a.routes(services));
+    for (const a of adapters) {
+      const services = adapterServices(serviceDeps, a);
+      app.use(a.routes(services));
+      if (a.adminRoutes) app.use('/api/v1', a.adminRoutes(services));
+    }
     app.use('/api/v1', (_req, res) => {
       res.status(404).json({ error: 'no such API endpoint' });
     });

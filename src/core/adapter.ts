@@ -1,14 +1,18 @@
 import type { RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
-import type { DeliveryState, Device, Platform } from './model.js';
+import type { ConsumeFailure } from './enrollment-tokens.js';
+import type { Refusal } from './reasons.js';
+import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, Platform, User } from './model.js';
+import type { DevicePatch, NewDevice } from './storage/storage.js';
 
 // The adapter contract: the one door between a platform adapter and core.
 // An adapter is handed a device's prepared deliveries (profile, resolved
 // request, freshly minted challenge, chosen SCEP URL, trusted root) and turns
-// each into its platform's payload; it mounts its own check-in routes and
-// reports back what the device did. Adapters import from core only through
-// this file and the model types, never from each other. See docs/adapters.md.
+// each into its platform's payload; it mounts its own enrollment and check-in
+// routes and reports back what the device did. Adapters import from core only
+// through this file and the model types, never from each other.
+// See docs/adapters.md.
 
 /** A delivery that is ready to render (the ok branch of core/delivery.ts). */
 export type ReadyDelivery = Extract<Delivery, { ok: true }>;
@@ -27,26 +31,89 @@ export interface DeliveryReport {
   detail?: string;
 }
 
-/** Services core offers every adapter. */
+export interface IdentityChallenge {
+  challenge: string;
+  scepUrl: string;
+  /** RFC 4514-style subject the CSR must carry, e.g. `CN=<device id>,O=mdm-gateway device identity`. */
+  subject: string;
+  subjectRdns: { type: string; value: string }[];
+  expiresAt: Date;
+}
+
+export interface IssuedIdentity {
+  certificate: Uint8Array;
+  serialNumber: string;
+  thumbprint: string;
+  transactionId: string;
+}
+
+/** Services core offers every adapter. State and settings are scoped to the adapter's name. */
 export interface AdapterServices {
   log: Logger;
-  /** Express middleware authenticating a device by its identity certificate; sets res.locals.device. */
+  /** The gateway's public base URL (MDMGW_PUBLIC_URL), for URLs in payloads. */
+  publicUrl: string;
+  /** The gateway's own SCEP URL. */
+  scepUrl: string;
+  /** Our root CA certificate (DER and PEM). */
+  caCertificate: Uint8Array;
+  caCertificatePem: string;
+
+  /** Middleware: verifies the device identity certificate (TLS or trusted proxy header); sets res.locals.device, else 401. */
   authenticateDevice: RequestHandler;
+  /** Verifies a device identity certificate given directly (e.g. Apple's Mdm-Signature header). */
+  verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string }>;
+
+  /** Spends a one-time enrollment token for a platform. */
+  consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
+  /** A one-time SCEP challenge for the device identity certificate. */
+  identityChallenge(device: Device): Promise<IdentityChallenge>;
+  /** Issues the device identity certificate from a CSR the enrollment protocol carried (MS-WSTEP). */
+  issueIdentityCertificate(device: Device, csrDer: Uint8Array): Promise<{ ok: true; identity: IssuedIdentity } | { ok: false; refusal: Refusal }>;
+
+  devices: {
+    get(id: string): Promise<Device | null>;
+    create(d: NewDevice): Promise<Device>;
+    update(id: string, patch: DevicePatch): Promise<Device | null>;
+  };
+  users: { get(id: string): Promise<User | null> };
+
   /** Resolves the device's assigned profiles and mints one challenge per deliverable profile. */
   deliveriesFor(device: Device): Promise<Delivery[]>;
   /** Records a per-profile result; the admin API shows the latest per device and profile. */
   report(device: Device, report: DeliveryReport): Promise<void>;
-  /** The gateway's public base URL (MDMGW_PUBLIC_URL). */
-  publicUrl: string;
+
+  /** The device command queue (one in flight per channel). */
+  commands: {
+    enqueue(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
+    next(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+    update(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
+    list(deviceId: string, status?: CommandStatus): Promise<DeviceCommand[]>;
+  };
+  /** Per-device protocol state (push tokens, DevInfo, agent facts) for this adapter. */
+  state: {
+    get(deviceId: string): Promise<Record<string, unknown> | null>;
+    put(deviceId: string, state: Record<string, unknown>): Promise<void>;
+  };
+  /** Gateway-wide settings for this adapter (e.g. the APNs push certificate). */
+  settings: {
+    get(key: string): Promise<string | null>;
+    put(key: string, value: string): Promise<void>;
+  };
+  /** An audit event, actor `device:<id>` or `adapter:<name>`. */
+  audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }
 
 export interface PlatformAdapter<Payload = unknown> {
-  /** Folder name and route prefix, e.g. 'windows' mounts under /windows when basePath is not given. */
+  /** Folder name; state and settings are kept under it. */
   readonly name: string;
-  /** Device platforms this adapter serves. */
+  /** Device platforms this adapter serves (enrollment tokens for these platforms name its enrollment URL). */
   readonly platforms: readonly Platform[];
   /** Pure: one ready delivery to this platform's payload. Golden files test this. */
   render(device: Device, delivery: ReadyDelivery): Payload;
-  /** Check-in and enrollment routes, mounted at the gateway root. */
+  /** What the admin hands the user with a new enrollment token (a URL, or for Windows the discovery URL). */
+  enrollmentUrl(token: string, publicUrl: string): string;
+  /** Device-facing routes (enrollment, check-in), mounted at the gateway root. */
   routes(services: AdapterServices): Router;
+  /** Optional admin routes, mounted under /api/v1 behind the admin token. */
+  adminRoutes?(services: AdapterServices): Router;
 }

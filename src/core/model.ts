@@ -219,3 +219,36 @@ export interface DeliveryStatus {
   detail: string | null;
   updatedAt: string;
 }
+
+// ---- adapter support: enrollment tokens, command queue, platform state ---------
+
+/** A one-time enrollment token as stored: only its SHA-256 is kept, never the token. */
+export interface EnrollmentToken {
+  id: string;
+  platform: Platform;
+  userId: string | null;
+  deviceId: string | null;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+export const COMMAND_STATUSES = ['queued', 'sent', 'acknowledged', 'error', 'notnow', 'formaterror', 'cancelled'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+/** A command an adapter queued for a device (Apple MDM commands, Windows OMA-DM batches). */
+export interface DeviceCommand {
+  id: string; // UUID; Apple's CommandUUID
+  deviceId: string;
+  /** Which channel of the device: 'device', or e.g. 'user:<UserID>' for the macOS user channel. */
+  channel: string;
+  /** The command's kind, e.g. InstallProfile. */
+  kind: string;
+  payload: Record<string, unknown>;
+  profileId: string | null;
+  profileVersion: number | null;
+  status: CommandStatus;
+  result: Record<string, unknown> | null;
+  createdAt: string;
+  updatedAt: string;
+}

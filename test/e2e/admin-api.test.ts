@@ -96,4 +96,11 @@ describe('admin API', () => {
     expect(r.status).toBe(404);
     expect(r.body.error).toMatch(/no such/);
   });
+
+  it('refuses enrollment tokens for a platform no adapter serves', async () => {
+    const u = await t.api.ok('POST', '/users', { userPrincipalName: 'tok@contoso.com', email: 'tok@contoso.com', displayName: 'Tok' });
+    const r = await t.api.call('POST', '/enrollment-tokens', { userId: u.id, platform: 'ios' });
+    expect(r.status).toBe(409);
+    expect(r.body.error).toMatch(/no adapter/);
+  });
 });

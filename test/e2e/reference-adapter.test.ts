@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { toPem } from '../../src/pem.js';
-import { scepEnroll } from '../../src/sim/scep-client.js';
+import { buildCsr, generateDeviceKey, scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // The adapter contract end to end with the tiny reference adapter: device
@@ -108,5 +108,37 @@ describe('reference adapter through the contract', () => {
     const revoked = await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(identity) });
     expect(revoked.status).toBe(401);
     expect(((await revoked.json()) as any).error).toMatch(/revoked/);
+  });
+
+  it('enrolls with a one-time enrollment token: once, for its platform', async () => {
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: 'kim@contoso.com', email: 'kim@contoso.com', displayName: 'Kim' });
+    const created = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' });
+    expect(created.enrollmentUrl).toBe(`${t.url}/reference/v1/enroll?token=${created.token}`);
+    expect(new Date(created.expiresAt).getTime()).toBeGreaterThan(Date.now());
+    expect(created.token).toMatch(/^[A-Z2-7]{32}$/);
+    expect(JSON.stringify(await t.api.ok('GET', '/audit?type=admin.enrollment-token.created'))).not.toContain(created.token);
+
+    const key = await generateDeviceKey();
+    const csr = Buffer.from(await buildCsr(key, { subject: 'CN=anything' })).toString('base64');
+    const enroll = (token: string, platform = 'android') =>
+      fetch(`${t.url}/reference/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, platform, name: 'pixel-8', csr }) });
+
+    expect((await enroll(created.token, 'ios')).status).toBe(401);
+    const ok = await enroll(created.token);
+    expect(ok.status).toBe(201);
+    const body = (await ok.json()) as { deviceId: string; certificate: string };
+    const cert = new X509Certificate(Buffer.from(body.certificate, 'base64'));
+    expect(cert.subject).toContain(body.deviceId);
+    expect((await t.api.ok('GET', `/devices/${body.deviceId}`)).userId).toBe(user.id);
+    // The identity certificate authenticates check-ins.
+    expect((await fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(cert.raw) })).status).toBe(200);
+
+    const again = await enroll(created.token);
+    expect(again.status).toBe(401);
+    expect(((await again.json()) as any).error).toMatch(/used/);
+    expect((await enroll('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).status).toBe(401);
+    expect((await t.api.call('POST', '/enrollment-tokens', { userId: user.id, platform: 'blackberry' })).status).toBe(400);
+    const dev = await t.api.ok('POST', '/devices', { name: 'win-1', platform: 'windows' });
+    expect((await t.api.call('POST', '/enrollment-tokens', { deviceId: dev.id, platform: 'android' })).status).toBe(400);
   });
 });

@@ -804,6 +804,73 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       });
     });
 
+    // ---- adapter support --------------------------------------------------------------
+
+    describe('enrollment tokens', () => {
+      const sha = (c: string) => c.repeat(64);
+      it('spend once, for their platform, before expiry; say why otherwise', async () => {
+        const t = await s.createEnrollmentToken({ tokenSha256: sha('a'), platform: 'ios', userId: 'u-1', deviceId: null, expiresAt: '2030-01-01T00:00:00.000Z' });
+        expect(t).toMatchObject({ platform: 'ios', userId: 'u-1', usedAt: null });
+        expect(await s.consumeEnrollmentToken(sha('a'), 'android', '2029-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'wrong-platform' });
+        expect(await s.consumeEnrollmentToken(sha('a'), 'ios', '2031-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'expired' });
+        const ok = await s.consumeEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:00.000Z');
+        expect(ok.ok && ok.token.id).toBe(t.id);
+        expect(await s.consumeEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:01.000Z')).toEqual({ ok: false, reason: 'used' });
+        expect(await s.consumeEnrollmentToken(sha('b'), 'ios', '2029-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'unknown' });
+      });
+
+      it('let exactly one of 20 concurrent spends win', async () => {
+        await s.createEnrollmentToken({ tokenSha256: sha('c'), platform: 'windows', userId: null, deviceId: null, expiresAt: '2030-01-01T00:00:00.000Z' });
+        const results = await Promise.all(Array.from({ length: 20 }, () => s.consumeEnrollmentToken(sha('c'), 'windows', '2029-01-01T00:00:00.000Z')));
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+      });
+    });
+
+    describe('device commands', () => {
+      it('queue per channel, one in flight, NotNow offered again, answers recorded', async () => {
+        const d = await s.createDevice({ name: 'mac', platform: 'macos' });
+        const cmd = (kind: string, channel = 'device') => s.enqueueCommand({ deviceId: d.id, channel, kind, payload: { kind }, profileId: null, profileVersion: null });
+        const a = await cmd('InstallProfile');
+        const b = await cmd('ProfileList');
+        const u = await cmd('InstallProfile', 'user:501');
+        expect(a.status).toBe('queued');
+
+        const first = await s.nextCommand(d.id, 'device');
+        expect(first).toMatchObject({ id: a.id, status: 'sent', payload: { kind: 'InstallProfile' } });
+        // Unanswered: offered again before anything else.
+        expect((await s.nextCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect((await s.nextCommand(d.id, 'device', [a.id]))?.id).toBe(b.id);
+
+        expect(await s.updateCommand(a.id, d.id, 'notnow', null)).toMatchObject({ status: 'notnow' });
+        expect(await s.updateCommand(b.id, d.id, 'acknowledged', { Status: 'Acknowledged' })).toMatchObject({ result: { Status: 'Acknowledged' } });
+        expect((await s.nextCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect(await s.updateCommand(a.id, d.id, 'error', { ErrorChain: [{ ErrorCode: 4001 }] })).toMatchObject({ status: 'error' });
+        expect(await s.nextCommand(d.id, 'device')).toBeNull();
+        expect((await s.nextCommand(d.id, 'user:501'))?.id).toBe(u.id);
+
+        expect(await s.updateCommand(a.id, 'someone-else', 'acknowledged', null)).toBeNull();
+        expect((await s.listCommands({ deviceId: d.id })).map((c) => c.status)).toEqual(['error', 'acknowledged', 'sent']);
+        expect(await s.listCommands({ deviceId: d.id, status: 'acknowledged' })).toHaveLength(1);
+        await expectStorageError(s.enqueueCommand({ deviceId: '00000000-0000-4000-8000-000000000000', channel: 'device', kind: 'x', payload: {}, profileId: null, profileVersion: null }), 'not-found');
+      });
+    });
+
+    describe('platform state and settings', () => {
+      it('store JSON per device and adapter, and replace it', async () => {
+        const d = await s.createDevice({ name: 'phone', platform: 'ios' });
+        expect(await s.getPlatformState(d.id, 'apple')).toBeNull();
+        await s.putPlatformState(d.id, 'apple', { token: 'abc', pushMagic: 'm', nested: { ok: true } });
+        await s.putPlatformState(d.id, 'apple', { token: 'def' });
+        expect(await s.getPlatformState(d.id, 'apple')).toEqual({ token: 'def' });
+        expect(await s.getPlatformState(d.id, 'windows')).toBeNull();
+        await expectStorageError(s.putPlatformState('00000000-0000-4000-8000-000000000000', 'apple', {}), 'not-found');
+        expect(await s.getSetting('apple.push')).toBeNull();
+        await s.putSetting('apple.push', 'one');
+        await s.putSetting('apple.push', 'two');
+        expect(await s.getSetting('apple.push')).toBe('two');
+      });
+    });
+
     // ---- delivery status --------------------------------------------------------------
 
     describe('delivery status', () => {

@@ -21,6 +21,7 @@ import type {
   DeliveryStatus,
 } from '../model.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
+import { AdapterSupportStore } from './adapter-support.js';
 import type {
   AssignmentRow,
   AuditEventRow,
@@ -260,6 +261,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 export class KyselyStorage implements Storage {
   readonly dialect: SqlDialect;
   readonly #now: () => Date;
+  readonly #adapters: AdapterSupportStore;
   #closed = false;
 
   constructor(
@@ -268,7 +270,20 @@ export class KyselyStorage implements Storage {
   ) {
     this.dialect = options.dialect;
     this.#now = options.now ?? (() => new Date());
+    this.#adapters = new AdapterSupportStore(db, () => this.#stamp());
   }
+
+  // ---- adapter support (enrollment tokens, command queue, platform state, settings)
+  createEnrollmentToken: Storage['createEnrollmentToken'] = (t) => this.#adapters.createEnrollmentToken(t);
+  consumeEnrollmentToken: Storage['consumeEnrollmentToken'] = (h, p, now) => this.#adapters.consumeEnrollmentToken(h, p, now);
+  enqueueCommand: Storage['enqueueCommand'] = (c) => this.#adapters.enqueueCommand(c);
+  nextCommand: Storage['nextCommand'] = (d, ch, skip) => this.#adapters.nextCommand(d, ch, skip);
+  updateCommand: Storage['updateCommand'] = (id, d, st, r) => this.#adapters.updateCommand(id, d, st, r);
+  listCommands: Storage['listCommands'] = (f) => this.#adapters.listCommands(f);
+  getPlatformState: Storage['getPlatformState'] = (d, a) => this.#adapters.getPlatformState(d, a);
+  putPlatformState: Storage['putPlatformState'] = (d, a, st) => this.#adapters.putPlatformState(d, a, st);
+  getSetting: Storage['getSetting'] = (k) => this.#adapters.getSetting(k);
+  putSetting: Storage['putSetting'] = (k, v) => this.#adapters.putSetting(k, v);
 
   #stamp(): string {
     return this.#now().toISOString();

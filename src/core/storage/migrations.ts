@@ -259,11 +259,71 @@ function initialSchema(dialect: SqlDialect): Migration {
           .addCheckConstraint('delivery_status_state_check', sql`state in ('pending', 'enrolling', 'installed', 'failed', 'removed')`)
           .execute();
         await db.schema.createIndex('delivery_status_profile_idx').ifNotExists().on('delivery_status').column('profile_id').execute();
+
+        // One-time enrollment tokens (every platform): only the SHA-256 of the token is stored.
+        await db.schema
+          .createTable('enrollment_tokens')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('token_sha256', 'text', (c) => c.notNull().unique())
+          .addColumn('platform', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'text')
+          .addColumn('device_id', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .execute();
+
+        // Commands adapters queue for devices (Apple MDM commands and the like).
+        await db.schema
+          .createTable('device_commands')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+          .addColumn('channel', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('profile_id', 'text')
+          .addColumn('profile_version', 'integer')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('result', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addCheckConstraint(
+            'device_commands_status_check',
+            sql`status in ('queued', 'sent', 'acknowledged', 'error', 'notnow', 'formaterror', 'cancelled')`,
+          )
+          .execute();
+        await db.schema.createIndex('device_commands_device_idx').ifNotExists().on('device_commands').columns(['device_id', 'channel', 'status']).execute();
+
+        // Per-device, per-adapter protocol state (push tokens, DevInfo, agent facts) as JSON.
+        await db.schema
+          .createTable('platform_state')
+          .ifNotExists()
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+          .addColumn('adapter', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('platform_state_pk', ['device_id', 'adapter'])
+          .execute();
+
+        // Gateway-wide settings adapters own (e.g. the APNs push certificate).
+        await db.schema
+          .createTable('settings')
+          .ifNotExists()
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
       });
     },
     async down(outer) {
       await inTransaction(outer, async (db) => {
         for (const table of [
+          'settings',
+          'platform_state',
+          'device_commands',
+          'enrollment_tokens',
           'delivery_status',
           'audit_events',
           'certificates',

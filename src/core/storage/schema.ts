@@ -142,6 +142,44 @@ export interface DeliveryStatusTable {
   updated_at: string;
 }
 
+export interface EnrollmentTokensTable {
+  id: string;
+  token_sha256: string;
+  platform: string;
+  user_id: string | null;
+  device_id: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+export interface DeviceCommandsTable {
+  id: string;
+  device_id: string;
+  channel: string;
+  kind: string;
+  payload: string; // JSON
+  profile_id: string | null;
+  profile_version: number | string | null;
+  status: string;
+  result: string | null; // JSON
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PlatformStateTable {
+  device_id: string;
+  adapter: string;
+  state: string; // JSON
+  updated_at: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -155,6 +193,10 @@ export interface Database {
   certificates: CertificatesTable;
   audit_events: AuditEventsTable;
   delivery_status: DeliveryStatusTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  device_commands: DeviceCommandsTable;
+  platform_state: PlatformStateTable;
+  settings: SettingsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

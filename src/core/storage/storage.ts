@@ -13,6 +13,9 @@ import type {
   User,
   Attributes,
   DeliveryStatus,
+  DeviceCommand,
+  CommandStatus,
+  EnrollmentToken,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -163,6 +166,36 @@ export interface Storage {
   putDeliveryStatus(s: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus>;
   listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]>;
   findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
+
+  // ---- enrollment tokens (one-time, per platform; only the SHA-256 is stored)
+  createEnrollmentToken(t: Omit<EnrollmentToken, 'id' | 'createdAt' | 'usedAt'> & { tokenSha256: string }): Promise<EnrollmentToken>;
+  /**
+   * Spends a token atomically: succeeds once, for its platform, before it expires.
+   * Nothing changes when it fails; the reason says why.
+   */
+  consumeEnrollmentToken(
+    tokenSha256: string,
+    platform: EnrollmentToken['platform'],
+    now: string,
+  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }>;
+
+  // ---- device command queue (adapters)
+  enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
+  /**
+   * The next command to send on a channel, oldest first, and marks it sent:
+   * one already sent but unanswered comes first (one in flight), then queued and
+   * NotNow ones. `skip` lists ids not to offer again in this session.
+   */
+  nextCommand(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+  /** Records the device's answer; null if no such command for that device. */
+  updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
+  listCommands(filter: { deviceId: string; status?: CommandStatus }): Promise<DeviceCommand[]>;
+
+  // ---- per-device protocol state and gateway settings (adapters)
+  getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null>;
+  putPlatformState(deviceId: string, adapter: string, state: Record<string, unknown>): Promise<void>;
+  getSetting(key: string): Promise<string | null>;
+  putSetting(key: string, value: string): Promise<void>;
 
   // ---- audit
   appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;

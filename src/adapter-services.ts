@@ -1,0 +1,98 @@
+import type { KeyObject } from 'node:crypto';
+import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
+import type { ChallengeMinter } from './core/challenges.js';
+import type { CsrInfo } from './core/csr.js';
+import { prepareDeliveries } from './core/delivery.js';
+import { recordDeliveryReport } from './core/delivery-reports.js';
+import type { EnrollmentTokens } from './core/enrollment-tokens.js';
+import { issueIdentityCertificate } from './core/identity-issuance.js';
+import type { CertificateIssuer } from './core/issuer.js';
+import type { Storage } from './core/storage/storage.js';
+import type { createDeviceAuthenticator } from './http/device-identity.js';
+import type { Logger } from './log.js';
+import { formatDn } from './scep/csr.js';
+
+// Builds the AdapterServices each adapter is handed: core's services, with
+// per-device state and settings scoped to the adapter's name.
+
+export interface AdapterServiceDeps {
+  storage: Storage;
+  log: Logger;
+  publicUrl: string;
+  scepUrl: string;
+  caCertificate: Uint8Array;
+  caCertificatePem: string;
+  challengeKey: KeyObject;
+  challengeTtlSeconds: number;
+  minter: ChallengeMinter;
+  tokens: EnrollmentTokens;
+  issuer: CertificateIssuer;
+  parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
+  auth: ReturnType<typeof createDeviceAuthenticator>;
+}
+
+export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name'>): AdapterServices {
+  const { storage } = d;
+  const scope = (key: string) => `${adapter.name}.${key}`;
+  return {
+    log: d.log.child({ adapter: adapter.name }),
+    publicUrl: d.publicUrl,
+    scepUrl: d.scepUrl,
+    caCertificate: d.caCertificate,
+    caCertificatePem: d.caCertificatePem,
+    authenticateDevice: d.auth.middleware,
+    verifyDeviceCertificate: async (der) => {
+      const r = await d.auth.verify(der);
+      return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason };
+    },
+    consumeEnrollmentToken: (token, platform) => d.tokens.consume(token, platform),
+    identityChallenge: async (device) => {
+      const m = await d.minter.forIdentity(device);
+      if (!m.ok) throw new Error(m.message);
+      await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
+      return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, expiresAt: m.expiresAt };
+    },
+    issueIdentityCertificate: async (device, csrDer) => {
+      const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
+      if (!r.ok) return r;
+      const c = r.certificate;
+      return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
+    },
+    devices: {
+      get: (id) => storage.getDevice(id),
+      create: (dev) => storage.createDevice(dev),
+      update: (id, patch) => storage.updateDevice(id, patch),
+    },
+    users: { get: (id) => storage.getUser(id) },
+    deliveriesFor: (device) =>
+      prepareDeliveries(
+        { storage, challengeKey: d.challengeKey, ttlSeconds: d.challengeTtlSeconds, gatewayScepUrl: d.scepUrl, caCertificatePem: d.caCertificatePem },
+        device,
+      ),
+    report: async (device, report) => {
+      await recordDeliveryReport(storage, device, report);
+    },
+    commands: {
+      enqueue: (c) => storage.enqueueCommand(c),
+      next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
+      update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
+      list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
+    },
+    state: {
+      get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),
+      put: (deviceId, state) => storage.putPlatformState(deviceId, adapter.name, state),
+    },
+    settings: {
+      get: (key) => storage.getSetting(scope(key)),
+      put: (key, value) => storage.putSetting(scope(key), value),
+    },
+    audit: (type, details, opts = {}) =>
+      storage.appendAudit({
+        transactionId: opts.transactionId ?? null,
+        type,
+        reasonCode: opts.reasonCode ?? null,
+        actor: opts.deviceId ? `device:${opts.deviceId}` : `adapter:${adapter.name}`,
+        details,
+      }),
+  };
+}

@@ -1,0 +1,213 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { CommandStatus, DeviceCommand, EnrollmentToken, Platform } from '../model.js';
+import type { Database, DeviceCommandsTable, EnrollmentTokensTable } from './schema.js';
+import { StorageConflictError } from './storage.js';
+
+// Storage for what platform adapters need beyond the directory and issuance:
+// one-time enrollment tokens, the device command queue, per-device protocol
+// state and gateway settings. Plain Kysely, so it runs on SQLite and PostgreSQL.
+
+type Selectable<T> = { [K in keyof T]: T[K] };
+
+const isFk = (e: unknown) => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+};
+
+function tokenOf(r: Selectable<EnrollmentTokensTable>): EnrollmentToken {
+  return {
+    id: r.id,
+    platform: r.platform as Platform,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    usedAt: r.used_at,
+  };
+}
+
+function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    channel: r.channel,
+    kind: r.kind,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    profileId: r.profile_id,
+    profileVersion: r.profile_version === null ? null : Number(r.profile_version),
+    status: r.status as CommandStatus,
+    result: r.result === null ? null : (JSON.parse(r.result) as Record<string, unknown>),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+let lastMs = 0;
+let counter = 0;
+/**
+ * A UUIDv7 (RFC 9562): 48-bit millisecond time, then a 12-bit counter that
+ * keeps ids made in the same millisecond in order, then random bits. Command
+ * ids therefore sort in creation order, which is the order a queue needs.
+ */
+export function uuidv7(now = Date.now()): string {
+  if (now <= lastMs) {
+    counter = (counter + 1) & 0xfff;
+    if (counter === 0) lastMs += 1;
+    now = lastMs;
+  } else {
+    counter = 0;
+    lastMs = now;
+  }
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = 0x70 | (counter >> 8);
+  b[7] = counter & 0xff;
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export class AdapterSupportStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly stamp: () => string,
+  ) {}
+
+  async createEnrollmentToken(t: Omit<EnrollmentToken, 'id' | 'createdAt' | 'usedAt'> & { tokenSha256: string }): Promise<EnrollmentToken> {
+    const row = {
+      id: randomUUID(),
+      token_sha256: t.tokenSha256,
+      platform: t.platform,
+      user_id: t.userId,
+      device_id: t.deviceId,
+      created_at: this.stamp(),
+      expires_at: new Date(t.expiresAt).toISOString(),
+      used_at: null,
+    };
+    await this.db.insertInto('enrollment_tokens').values(row).execute();
+    return tokenOf(row);
+  }
+
+  async consumeEnrollmentToken(
+    tokenSha256: string,
+    platform: Platform,
+    now: string,
+  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }> {
+    const at = new Date(now).toISOString();
+    // One conditional UPDATE: two devices racing for one token cannot both win.
+    const spent = await this.db
+      .updateTable('enrollment_tokens')
+      .set({ used_at: at })
+      .where('token_sha256', '=', tokenSha256)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', at)
+      .where('platform', '=', platform)
+      .returningAll()
+      .executeTakeFirst();
+    if (spent) return { ok: true, token: tokenOf(spent) };
+    const row = await this.db.selectFrom('enrollment_tokens').selectAll().where('token_sha256', '=', tokenSha256).executeTakeFirst();
+    if (!row) return { ok: false, reason: 'unknown' };
+    if (row.platform !== platform) return { ok: false, reason: 'wrong-platform' };
+    if (row.used_at !== null) return { ok: false, reason: 'used' };
+    return { ok: false, reason: 'expired' };
+  }
+
+  async enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand> {
+    const now = this.stamp();
+    const row = {
+      id: uuidv7(),
+      device_id: c.deviceId,
+      channel: c.channel,
+      kind: c.kind,
+      payload: JSON.stringify(c.payload),
+      profile_id: c.profileId,
+      profile_version: c.profileVersion,
+      status: 'queued',
+      result: null,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.insertInto('device_commands').values(row).execute();
+    } catch (e) {
+      if (isFk(e)) throw new StorageConflictError(`device ${c.deviceId} not found`, 'not-found');
+      throw e;
+    }
+    return commandOf(row);
+  }
+
+  async nextCommand(deviceId: string, channel: string, skip: string[] = []): Promise<DeviceCommand | null> {
+    return this.db.transaction().execute(async (trx) => {
+      let q = trx
+        .selectFrom('device_commands')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('channel', '=', channel)
+        .where('status', 'in', ['sent', 'queued', 'notnow']);
+      if (skip.length) q = q.where('id', 'not in', skip);
+      // 'sent' sorts before the others: an unanswered command is offered again first.
+      const rows = await q.orderBy('id', 'asc').execute();
+      const row = rows.find((r) => r.status === 'sent') ?? rows[0];
+      if (!row) return null;
+      const now = this.stamp();
+      await trx.updateTable('device_commands').set({ status: 'sent', updated_at: now }).where('id', '=', row.id).execute();
+      return commandOf({ ...row, status: 'sent', updated_at: now });
+    });
+  }
+
+  async updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null> {
+    const row = await this.db
+      .updateTable('device_commands')
+      .set({ status, result: result === null ? null : JSON.stringify(result), updated_at: this.stamp() })
+      .where('id', '=', id)
+      .where('device_id', '=', deviceId)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? commandOf(row) : null;
+  }
+
+  async listCommands(filter: { deviceId: string; status?: CommandStatus }): Promise<DeviceCommand[]> {
+    let q = this.db.selectFrom('device_commands').selectAll().where('device_id', '=', filter.deviceId);
+    if (filter.status) q = q.where('status', '=', filter.status);
+    return (await q.orderBy('id', 'asc').execute()).map(commandOf);
+  }
+
+  async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
+    const row = await this.db
+      .selectFrom('platform_state')
+      .select('state')
+      .where('device_id', '=', deviceId)
+      .where('adapter', '=', adapter)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.state) as Record<string, unknown>) : null;
+  }
+
+  async putPlatformState(deviceId: string, adapter: string, state: Record<string, unknown>): Promise<void> {
+    const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: this.stamp() };
+    try {
+      await this.db
+        .insertInto('platform_state')
+        .values(row)
+        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at }))
+        .execute();
+    } catch (e) {
+      if (isFk(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
+      throw e;
+    }
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value ?? null;
+  }
+
+  async putSetting(key: string, value: string): Promise<void> {
+    const row = { key, value, updated_at: this.stamp() };
+    await this.db
+      .insertInto('settings')
+      .values(row)
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at }))
+      .execute();
+  }
+}
