@@ -11,6 +11,8 @@ import type { Storage } from './core/storage/storage.js';
 import type { createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
 import { formatDn } from './scep/csr.js';
+import { writeSignedData } from './scep/codec/signed-data.js';
+import type { KeyedCertificate } from './scep/keys.js';
 
 // Builds the AdapterServices each adapter is handed: core's services, with
 // per-device state and settings scoped to the adapter's name.
@@ -29,6 +31,7 @@ export interface AdapterServiceDeps {
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
   auth: ReturnType<typeof createDeviceAuthenticator>;
+  profileSigner: KeyedCertificate;
 }
 
 export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name'>): AdapterServices {
@@ -86,6 +89,8 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       get: (key) => storage.getSetting(scope(key)),
       put: (key, value) => storage.putSetting(scope(key), value),
     },
+    signAttached: (content) =>
+      writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     audit: (type, details, opts = {}) =>
       storage.appendAudit({
         transactionId: opts.transactionId ?? null,

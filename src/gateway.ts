@@ -25,6 +25,7 @@ import { scepRoutes } from './http/scep-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './scep/ca/authority.js';
 import { loadOrCreateCaMaterial } from './scep/ca/key-files.js';
+import { loadOrCreateProfileSigner } from './scep/ca/profile-signer.js';
 import { parseCsr } from './scep/csr.js';
 import type { KeyedCertificate } from './scep/keys.js';
 import { ScepService } from './scep/service.js';
@@ -86,6 +87,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
     const tokens = new EnrollmentTokens(storage);
+    const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
       log,
@@ -100,6 +102,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       issuer,
       parseCsr,
       auth,
+      profileSigner,
     };
 
     const app = express();

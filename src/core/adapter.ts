@@ -99,6 +99,12 @@ export interface AdapterServices {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
   };
+  /**
+   * CMS SignedData (DER) with the content attached, signed by the gateway's
+   * profile-signing certificate (issued by our CA; chain included). For signed
+   * configuration profiles.
+   */
+  signAttached(content: Uint8Array): Promise<Uint8Array>;
   /** An audit event, actor `device:<id>` or `adapter:<name>`. */
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }
