@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { CsrInfo } from './csr.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
 import type { Logger } from '../log.js';
@@ -32,10 +32,12 @@ export class EnrollmentService {
   constructor(private readonly deps: EnrollmentDeps) {}
 
   /** PKCSReq and RenewalReq. */
-  async enroll(req: PolicyRequest): Promise<EnrollmentOutcome> {
-    const { transactionId } = req;
-    const csrSha256 = sha256Hex(req.csr.der);
+  async enroll(request: PolicyRequest): Promise<EnrollmentOutcome> {
+    const csrSha256 = sha256Hex(request.csr.der);
+    const transactionId = await this.enrollmentKey(request, csrSha256);
+    const req = transactionId === request.transactionId ? request : { ...request, transactionId };
     await this.audit(transactionId, 'scep.received', null, {
+      ...(transactionId !== request.transactionId && { scepTransactionId: request.transactionId }),
       messageType: req.messageType,
       subject: req.csr.subject,
       subjectAltNames: req.csr.subjectAltNames,
@@ -98,6 +100,38 @@ export class EnrollmentService {
   }
 
   // ---- internals
+
+  /**
+   * The key an enrollment is remembered under: the SCEP transactionID, except
+   * for a renewal that reuses the transactionID of another enrollment.
+   * micromdm scepclient and certmonger derive the transactionID from the
+   * public key (as draft-nourse-scep suggested), so renewing with the same key
+   * repeats the transactionID of the enrollment that issued the certificate
+   * now signing the request. That is a new transaction, not a retry: answered
+   * as a retry it would hand back the old certificate (scepclient) or refuse
+   * TRANSACTION_CSR_MISMATCH (certmonger's new CSR). Such a renewal is
+   * remembered under `<transactionID>+<signer serial>`, so retrying IT still
+   * gets the same answer. The CertRep still echoes the client's transactionID.
+   * Known limit: a PENDING renewal stored this way cannot be found by CertPoll.
+   */
+  private async enrollmentKey(req: PolicyRequest, csrSha256: string): Promise<string> {
+    const tid = req.transactionId;
+    if (req.messageType !== 'RenewalReq') return tid;
+    const previous = await this.deps.storage.getEnrollment(tid);
+    if (!previous) return tid;
+    const signer = Buffer.from(req.signerCertificate);
+    const previousCert = previous.certificateSerial ? await this.deps.storage.getCertificate(previous.certificateSerial) : null;
+    const signedByItsOwnResult = previousCert !== null && Buffer.from(previousCert.der).equals(signer);
+    // A retry of a renewal: same CSR, and not signed by what that renewal produced.
+    if (previous.challengeId === null && previous.csrSha256 === csrSha256 && !signedByItsOwnResult) return tid;
+    let serial: string;
+    try {
+      serial = new X509Certificate(signer).serialNumber.toLowerCase();
+    } catch {
+      serial = sha256Hex(signer).slice(0, 32);
+    }
+    return `${tid}+${serial}`;
+  }
 
   private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | 'challenge-used' | 'transaction-exists'> {
     const { transactionId } = req;

@@ -8,7 +8,7 @@
 // failure instead of a SAN the policy can refuse. Signatures are verified
 // with node:crypto.
 
-import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import {
@@ -21,8 +21,9 @@ import {
 } from '@peculiar/asn1-x509';
 import type { CsrInfo, CsrSan } from '../core/csr.js';
 import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.js';
-import { parseTime, readCertificate } from './ca/cert-raw.js';
-import { children, content, decodeOid, decodeString, readWhole, toHex } from './ca/der.js';
+import { fingerprints, parseTime, readCertificate, type CertificateFingerprints } from './ca/cert-raw.js';
+import { toHex } from './asn1/bytes.js';
+import { children, content, decodeOid, decodeString, readWhole } from './asn1/der-reader.js';
 import { formatDn, shortNameForOid } from './ca/names.js';
 
 export { formatDn };
@@ -341,18 +342,21 @@ export async function parseCsr(der: Uint8Array): Promise<CsrInfo> {
 
 // ---- certificates ---------------------------------------------------------------------
 
-export interface CertificateInfo {
+export interface CertificateInfo extends CertificateFingerprints {
   serialNumber: string; // lower-case hex of the INTEGER content bytes
   subject: RdnAttribute[];
   issuer: RdnAttribute[];
   notBefore: Date;
   notAfter: Date;
-  thumbprint: string; // SHA-1 of DER, upper-case hex
-  sha256: string; // SHA-256 of DER, lower-case hex
   spki: Uint8Array;
 }
 
-/** Facts about a DER certificate (renewal, device identity). Throws CsrParseError when malformed. */
+/**
+ * Facts about a DER certificate (renewal, device identity): the one
+ * certificate-facts reader. Built on ca/cert-raw.ts (strict DER slices); the
+ * codec's readCmsCertificate() is a different job (matching CMS identifiers in
+ * BER messages). Throws CsrParseError when malformed.
+ */
 export function certificateInfo(der: Uint8Array): CertificateInfo {
   let c: ReturnType<typeof readCertificate>;
   let notBefore: Date;
@@ -370,8 +374,7 @@ export function certificateInfo(der: Uint8Array): CertificateInfo {
     issuer: parseDnDer(c.issuerName),
     notBefore,
     notAfter,
-    thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
-    sha256: createHash('sha256').update(der).digest('hex'),
+    ...fingerprints(der),
     spki: c.spki,
   };
 }

@@ -4,7 +4,8 @@ import type { ScepRequestType } from '../core/policy-module.js';
 import { failInfoFor, REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
 import type { PkiMessage, ReplyContext } from './codec/index.js';
-import { CsrParseError, parseCsr } from './csr.js';
+import { sameRdnSet } from '../core/policy/subject.js';
+import { certificateInfo, CsrParseError, parseCsr, verifyIssuedBy } from './csr.js';
 import type { KeyedCertificate } from './keys.js';
 
 // The SCEP protocol service (RFC 8894): GetCACaps, GetCACert and PKIOperation
@@ -119,7 +120,7 @@ export class ScepService {
         }
         return this.backend.enroll({
           transactionId: msg.transactionId,
-          messageType: p.type,
+          messageType: p.type === 'PKCSReq' && (await this.isLegacyRenewal(msg.signerCertificate, csr)) ? 'RenewalReq' : p.type,
           csr,
           signerCertificate: msg.signerCertificate,
           receivedAt: new Date(),
@@ -134,6 +135,26 @@ export class ScepService {
           ? { status: 'issued', certificate: cert }
           : { status: 'rejected', refusal: { code: 'CERTIFICATE_UNKNOWN', detail: `serial ${serial}` } };
       }
+    }
+  }
+
+  /**
+   * Renewal before RenewalReq existed (draft-nourse-scep, the "Renewal"
+   * capability): a PKCSReq signed with the certificate being renewed.
+   * certmonger 0.79 renews this way (`getcert resubmit`/`rekey` send
+   * messageType 19 signed by the current certificate). Treated as a
+   * RenewalReq when the signer is a certificate our CA signed and the CSR asks
+   * for the signer's own subject; the CRP's renewal checks then require it to
+   * be one we recorded, unexpired and unrevoked. A PKCSReq signed by one of our
+   * certificates for ANOTHER subject stays a PKCSReq (challenge rules).
+   * The codec has already verified the pkiMessage signature with the signer's key.
+   */
+  private async isLegacyRenewal(signer: Uint8Array, csr: CsrInfo): Promise<boolean> {
+    if (!(await verifyIssuedBy(signer, this.caCertificate))) return false;
+    try {
+      return sameRdnSet(csr.subject, certificateInfo(signer).subject);
+    } catch {
+      return false;
     }
   }
 

@@ -38,6 +38,11 @@ export interface EnrollOptions extends CsrOptions {
   method?: 'POST' | 'GET';
   /** RenewalReq: sign with an existing certificate (and its key) instead of a self-signed one. */
   renewWith?: { certificate: Uint8Array; key: DeviceKey };
+  /**
+   * Override the messageType. With renewWith, 'PKCSReq' sends a PKCSReq signed
+   * by the existing certificate: how draft-era clients (certmonger 0.79) renew.
+   */
+  messageType?: 'PKCSReq' | 'RenewalReq';
   /** Send this CSR instead of building one (tampering tests). */
   csrOverride?: Uint8Array;
 }
@@ -126,7 +131,7 @@ export async function scepEnroll(o: EnrollOptions): Promise<EnrollResult> {
     : { certificate: await selfSigned(key, o.subject), key: softwareKey(key.keyObject) };
   const transactionId = o.transactionId ?? randomBytes(16).toString('hex');
   const req = await writePkiRequest({
-    messageType: o.renewWith ? 'RenewalReq' : 'PKCSReq',
+    messageType: o.messageType ?? (o.renewWith ? 'RenewalReq' : 'PKCSReq'),
     transactionId,
     csr,
     signer,

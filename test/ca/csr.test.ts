@@ -246,6 +246,24 @@ describe('formatDn / parseDnDer / certificateInfo', () => {
     expect(() => parseDnDer(Uint8Array.of(1, 2, 3))).toThrow(CsrParseError);
   });
 
+  it('encodes STREET and T by any spelling the templates accept, and reads them back as the model names them (OIDs)', () => {
+    const der = encodeName([
+      { type: 'STREET', value: '1 Main St' },
+      { type: 'title', value: 'Engineer' },
+      { type: 'S', value: 'Bavaria' },
+    ]);
+    expect(Buffer.from(der).equals(Buffer.from(encodeName([
+      { type: '2.5.4.9', value: '1 Main St' },
+      { type: '2.5.4.12', value: 'Engineer' },
+      { type: 'ST', value: 'Bavaria' },
+    ])))).toBe(true);
+    expect(parseDnDer(der)).toEqual([
+      { type: '2.5.4.9', value: '1 Main St' },
+      { type: '2.5.4.12', value: 'Engineer' },
+      { type: 'ST', value: 'Bavaria' },
+    ]);
+  });
+
   it('reads certificate facts that match OpenSSL', async () => {
     const data = tempDir();
     try {

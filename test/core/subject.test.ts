@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { modelRdnType } from '../../src/core/rdn-types.js';
 import {
   describeRdns,
-  modelRdnType,
   parseCertificateSubject,
   parseSubjectTemplate,
   sameRdnSet,

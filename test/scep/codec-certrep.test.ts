@@ -16,7 +16,7 @@ import {
   type PkiMessage,
 } from '../../src/scep/codec/index.js';
 import { digestFromOid } from '../../src/scep/codec/algorithms.js';
-import { sortDer } from '../../src/scep/codec/der-writer.js';
+import { sortDer } from '../../src/scep/asn1/der.js';
 import { readEnvelope } from '../../src/scep/codec/enveloped-data.js';
 import { readSignedData } from '../../src/scep/codec/signed-data.js';
 import type { HashName } from '../../src/scep/keys.js';

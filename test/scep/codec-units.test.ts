@@ -4,7 +4,7 @@
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeGetMessageParam, readCertsOnly, ScepMessageError, writeCertsOnly } from '../../src/scep/codec/index.js';
-import { certificateInfo, issuerAndSerialNumber } from '../../src/scep/codec/certificate-info.js';
+import { readCmsCertificate, issuerAndSerialNumber } from '../../src/scep/codec/cms-certificate.js';
 import { unpadKeyTransport } from '../../src/scep/codec/pkcs1-unpad.js';
 import { softwareKey } from '../../src/scep/software-key.js';
 import { fixture, hex, makeTestPki, openssl, removeTempDirs, type TestIdentity } from './helpers.js';
@@ -72,7 +72,7 @@ describe('certs-only SignedData', () => {
   });
 
   it('IssuerAndSerialNumber is built from the exact bytes of the certificate', () => {
-    const info = certificateInfo(ra.certificate);
+    const info = readCmsCertificate(ra.certificate);
     const cert = Buffer.from(ra.certificate);
     expect(cert.indexOf(Buffer.from(info.issuer))).toBeGreaterThan(0);
     expect(cert.indexOf(Buffer.from(info.subject))).toBeGreaterThan(0);

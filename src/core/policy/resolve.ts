@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Device, Profile, RdnAttribute, ResolvedRequest, SanEntry, Target, User } from '../model.js';
-import { modelRdnType, parseSubjectTemplate } from './subject.js';
+import { modelRdnType } from '../rdn-types.js';
+import { parseSubjectTemplate } from './subject.js';
 import { fillTemplate } from './variables.js';
 
 // A profile + a target + the directory = the exact request a CSR must match.

@@ -1,13 +1,15 @@
 import type { RdnAttribute } from '../model.js';
+import { normaliseCertificateRdnType, normaliseRdnType, RDN_TYPE_OIDS } from '../rdn-types.js';
 
 // Subject names as admins write them (`CN={{DeviceName}},OU=MDM,O=Contoso`)
 // and as certificates carry them. One normalisation of attribute types is
-// shared by every comparison, so `emailAddress`, `E` and 1.2.840.113549.1.9.1
-// are the same attribute wherever they come from.
+// shared by every comparison (../rdn-types.ts, the same table the CA encodes
+// with), so `emailAddress`, `E` and 1.2.840.113549.1.9.1 are the same
+// attribute wherever they come from.
 //
 // Syntax accepted by parseSubjectTemplate:
 //   - RDNs separated by unescaped commas: TYPE=value, TYPE=value, ...
-//   - TYPE is a short name (case-insensitive, aliases below) or a dotted OID,
+//   - TYPE is a short name (case-insensitive, aliases in ../rdn-types.ts) or a dotted OID,
 //     optionally prefixed `OID.` as Windows writes it.
 //   - value: outer whitespace is trimmed; `\` escapes the next character, or
 //     two hex digits after `\` give one byte (RFC 4514, so `\2C` is a comma);
@@ -19,94 +21,6 @@ export class SubjectSyntaxError extends Error {
     super(message);
     this.name = 'SubjectSyntaxError';
   }
-}
-
-/** Short name → OID, for the names the gateway writes. */
-export const RDN_TYPE_OIDS: Readonly<Record<string, string>> = {
-  CN: '2.5.4.3',
-  OU: '2.5.4.11',
-  O: '2.5.4.10',
-  L: '2.5.4.7',
-  ST: '2.5.4.8',
-  C: '2.5.4.6',
-  E: '1.2.840.113549.1.9.1',
-  SERIALNUMBER: '2.5.4.5',
-  DC: '0.9.2342.19200300.100.1.25',
-  UID: '0.9.2342.19200300.100.1.1',
-  STREET: '2.5.4.9',
-  T: '2.5.4.12',
-};
-
-const OID_TO_SHORT: Record<string, string> = Object.fromEntries(
-  Object.entries(RDN_TYPE_OIDS).map(([short, oid]) => [oid, short]),
-);
-
-/** Other spellings of the same attributes (upper-cased before lookup). */
-const ALIASES: Record<string, string> = {
-  EMAILADDRESS: 'E',
-  EMAIL: 'E',
-  S: 'ST', // Windows certreq writes S= for the state
-  TITLE: 'T',
-  USERID: 'UID',
-  DOMAINCOMPONENT: 'DC',
-  COMMONNAME: 'CN',
-  ORGANIZATIONNAME: 'O',
-  ORGANIZATIONALUNITNAME: 'OU',
-  LOCALITYNAME: 'L',
-  STATEORPROVINCENAME: 'ST',
-  COUNTRYNAME: 'C',
-  STREETADDRESS: 'STREET',
-};
-
-/**
- * OpenSSL short names that are NOT in our list; used only when reading a
- * certificate's subject (node's X509Certificate#subject), mapped to OIDs so a
- * CSR parser that reports the OID compares equal. Deliberately not accepted
- * in templates: `SN` there would be read as "serial number" by half of admins.
- */
-const OPENSSL_EXTRA: Record<string, string> = {
-  SN: '2.5.4.4',
-  GN: '2.5.4.42',
-  INITIALS: '2.5.4.43',
-  GENERATIONQUALIFIER: '2.5.4.44',
-  DNQUALIFIER: '2.5.4.46',
-  PSEUDONYM: '2.5.4.65',
-  POSTALCODE: '2.5.4.17',
-  DESCRIPTION: '2.5.4.13',
-  NAME: '2.5.4.41',
-  BUSINESSCATEGORY: '2.5.4.15',
-  ORGANIZATIONIDENTIFIER: '2.5.4.97',
-};
-
-const OID_RE = /^[0-2](\.(0|[1-9][0-9]*))+$/;
-
-/**
- * The canonical spelling of an attribute type: one of our short names, else
- * the dotted OID; null when the name is not recognised.
- */
-export function normaliseRdnType(type: string): string | null {
-  let t = type.trim();
-  if (/^oid\./i.test(t)) t = t.slice(4);
-  if (OID_RE.test(t)) return OID_TO_SHORT[t] ?? t;
-  const upper = t.toUpperCase();
-  if (upper in RDN_TYPE_OIDS) return upper;
-  return ALIASES[upper] ?? null;
-}
-
-/** The short names model.ts's RdnAttribute (and so the CA) uses; any other type travels as its OID. */
-const MODEL_SHORT_NAMES = new Set(['CN', 'OU', 'O', 'L', 'ST', 'C', 'E', 'SERIALNUMBER', 'DC', 'UID']);
-
-/** normaliseRdnType, then STREET and T (not in the model's vocabulary) as their OIDs. */
-export function modelRdnType(type: string): string {
-  const t = normaliseRdnType(type) ?? type.trim();
-  return MODEL_SHORT_NAMES.has(t) ? t : (RDN_TYPE_OIDS[t] ?? t);
-}
-
-function normaliseCertificateRdnType(type: string): string {
-  const known = normaliseRdnType(type);
-  if (known) return known;
-  const upper = type.trim().toUpperCase();
-  return OPENSSL_EXTRA[upper] ?? upper;
 }
 
 /** Splits on `sep` where it is not escaped and not inside double quotes. */

@@ -1,11 +1,10 @@
 // The built-in certificate authority: issues end-entity certificates signed by
 // the root key through PrivateKeyOps (software key or PKCS#11 token).
 
-import { createHash } from 'node:crypto';
 import type { HashAlgorithm, KeyUsageName, RdnAttribute, SanEntry } from '../../core/model.js';
 import type { KeyedCertificate } from '../keys.js';
-import { readCertificate, parseTime, subjectKeyIdentifierOf } from './cert-raw.js';
-import { DerError } from './der.js';
+import { fingerprints, parseTime, readCertificate, subjectKeyIdentifierOf, type CertificateFingerprints } from './cert-raw.js';
+import { DerError } from '../asn1/der-error.js';
 import { encodeName, formatDn } from './names.js';
 import { randomSerialNumber } from './serial.js';
 import {
@@ -34,14 +33,12 @@ export interface IssueSpec {
   notBefore?: Date;
 }
 
-export interface IssuedCert {
+export interface IssuedCert extends CertificateFingerprints {
   der: Uint8Array;
   serialNumber: string; // lower-case hex
   subject: string; // formatDn(spec.subject)
   notBefore: Date;
   notAfter: Date;
-  thumbprint: string; // SHA-1 of DER, upper-case hex
-  sha256: string; // SHA-256 of DER, lower-case hex
 }
 
 /** Backdating of notBefore so devices with a slightly slow clock accept the certificate at once. */
@@ -112,8 +109,7 @@ export class CertificateAuthority {
       subject: formatDn(spec.subject),
       notBefore,
       notAfter,
-      thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
-      sha256: createHash('sha256').update(der).digest('hex'),
+      ...fingerprints(der),
     };
   }
 }

@@ -1,8 +1,14 @@
 // Exact-byte view of a DER certificate: the pieces the CA copies verbatim
 // (issuer name, subject key identifier) must not go through a decode/re-encode
 // round trip, or a chain can break on a re-encoded string type.
+// Strict DER (../asn1/der-reader.ts). Used by the CA for its own and issued
+// certificates and by certificateInfo()/verifyIssuedBy() in ../csr.ts; the
+// codec reads certificates embedded in SCEP messages with
+// ../codec/cms-certificate.ts instead, which tolerates BER.
 
-import { children, content, decodeOid, DerError, raw, readWhole, type Tlv } from './der.js';
+import { createHash } from 'node:crypto';
+import { DerError } from '../asn1/der-error.js';
+import { children, content, decodeOid, raw, readWhole, type Tlv } from '../asn1/der-reader.js';
 
 export interface RawExtension {
   critical: boolean;
@@ -99,4 +105,17 @@ export function parseTime(tlvBytes: Uint8Array): Date {
     return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
   }
   throw new DerError(`unsupported Time encoding: ${s}`);
+}
+
+/** The two fingerprints the gateway stores and shows for a certificate, over its exact DER. */
+export interface CertificateFingerprints {
+  thumbprint: string; // SHA-1 of DER, upper-case hex (the Windows "thumbprint")
+  sha256: string; // SHA-256 of DER, lower-case hex
+}
+
+export function fingerprints(der: Uint8Array): CertificateFingerprints {
+  return {
+    thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+    sha256: createHash('sha256').update(der).digest('hex'),
+  };
 }

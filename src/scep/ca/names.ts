@@ -1,53 +1,33 @@
-// Distinguished names: short-name <-> OID table, DER encoding for issuance,
-// RFC 4514-like display strings.
+// Distinguished names for the CA and the CSR parser: DER encoding for
+// issuance, attribute OIDs <-> the model's type names, RFC 4514-like display
+// strings. The attribute-type table itself is core/rdn-types.ts, shared with
+// subject templates.
 
 import type { RdnAttribute } from '../../core/model.js';
-import { DerError, ia5String, isIa5String, isPrintableString, oid, printableString, seq, set, utf8String } from './der.js';
+import { modelRdnType, RDN_TYPE_OIDS, rdnTypeOid } from '../../core/rdn-types.js';
+import {
+  DerError,
+  ia5String,
+  isIa5String,
+  isPrintableString,
+  objectIdentifier,
+  printableString,
+  sequence,
+  setOf,
+  utf8String,
+} from '../asn1/der.js';
 
-/** Short names the gateway uses (model.ts RdnAttribute.type), with their OIDs. */
-export const RDN_OIDS: Readonly<Record<string, string>> = {
-  CN: '2.5.4.3',
-  OU: '2.5.4.11',
-  O: '2.5.4.10',
-  L: '2.5.4.7',
-  ST: '2.5.4.8',
-  C: '2.5.4.6',
-  E: '1.2.840.113549.1.9.1',
-  SERIALNUMBER: '2.5.4.5',
-  DC: '0.9.2342.19200300.100.1.25',
-  UID: '0.9.2342.19200300.100.1.1',
-};
-
-/** Accepted spellings on input (case-insensitive) -> canonical short name. */
-const ALIASES: Readonly<Record<string, string>> = {
-  CN: 'CN',
-  OU: 'OU',
-  O: 'O',
-  L: 'L',
-  ST: 'ST',
-  S: 'ST', // Microsoft spelling
-  C: 'C',
-  E: 'E',
-  EMAIL: 'E',
-  EMAILADDRESS: 'E',
-  SERIALNUMBER: 'SERIALNUMBER',
-  DC: 'DC',
-  UID: 'UID',
-};
-
-const OID_TO_SHORT: ReadonlyMap<string, string> = new Map(Object.entries(RDN_OIDS).map(([k, v]) => [v, k]));
-
-/** Short name for an attribute OID, or the dotted OID itself when it has none. */
+/** The model's name for an attribute OID read from DER: a model short name, else the dotted OID. */
 export function shortNameForOid(dotted: string): string {
-  return OID_TO_SHORT.get(dotted) ?? dotted;
+  return modelRdnType(dotted);
 }
 
-/** OID for a short name (any accepted spelling) or dotted OID; throws for unknown names. */
+/** OID for a short name (any accepted spelling, STREET and T included) or dotted OID; throws for unknown names. */
 export function oidForType(type: string): string {
   if (/^[0-2](\.[0-9]+)+$/.test(type)) return type;
-  const canonical = ALIASES[type.toUpperCase()];
-  if (!canonical) throw new DerError(`unsupported RDN attribute type: ${type}`);
-  return RDN_OIDS[canonical]!;
+  const oid = rdnTypeOid(type);
+  if (!oid) throw new DerError(`unsupported RDN attribute type: ${type}`);
+  return oid;
 }
 
 /**
@@ -61,13 +41,13 @@ export function oidForType(type: string): string {
 function encodeValue(attrOid: string, value: string): Uint8Array {
   if (value.length === 0) throw new DerError(`empty value for RDN attribute ${shortNameForOid(attrOid)}`);
   switch (attrOid) {
-    case RDN_OIDS.C:
+    case RDN_TYPE_OIDS.C:
       if (!/^[A-Za-z]{2}$/.test(value)) throw new DerError(`country (C) must be two letters: ${JSON.stringify(value)}`);
       return printableString(value);
-    case RDN_OIDS.SERIALNUMBER:
+    case RDN_TYPE_OIDS.SERIALNUMBER:
       return isPrintableString(value) ? printableString(value) : utf8String(value);
-    case RDN_OIDS.E:
-    case RDN_OIDS.DC:
+    case RDN_TYPE_OIDS.E:
+    case RDN_TYPE_OIDS.DC:
       return isIa5String(value) ? ia5String(value) : utf8String(value);
     default:
       return utf8String(value);
@@ -76,10 +56,12 @@ function encodeValue(attrOid: string, value: string): Uint8Array {
 
 /** Name DER: one single-valued RDN per attribute, in the given order. */
 export function encodeName(rdns: readonly RdnAttribute[]): Uint8Array {
-  return seq(...rdns.map((r) => {
-    const attrOid = oidForType(r.type);
-    return set(seq(oid(attrOid), encodeValue(attrOid, r.value)));
-  }));
+  return sequence(
+    ...rdns.map((r) => {
+      const attrOid = oidForType(r.type);
+      return setOf([sequence(objectIdentifier(attrOid), encodeValue(attrOid, r.value))]);
+    }),
+  );
 }
 
 function escapeDnValue(value: string): string {

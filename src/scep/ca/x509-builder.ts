@@ -1,5 +1,5 @@
 // Writes and signs X.509 v3 certificates (root, RA and issued ones). The TBS
-// is built with the small DER writer in der.ts and signed through
+// is built with the DER writer in ../asn1/der.ts and signed through
 // PrivateKeyOps, so the CA key never has to be a node:crypto KeyObject (a
 // PKCS#11 token can sign instead).
 
@@ -7,25 +7,24 @@ import { createHash } from 'node:crypto';
 import type { HashAlgorithm, KeyUsageName, SanEntry } from '../../core/model.js';
 import { KEY_USAGES } from '../../core/model.js';
 import type { HashName, PrivateKeyOps } from '../keys.js';
+import { fromHex } from '../asn1/bytes.js';
 import {
   bitString,
   bool,
-  children,
-  content,
-  ctx,
+  contextConstructed,
+  contextPrimitive,
   DerError,
-  fromHex,
   ia5String,
+  integer,
   nullValue,
+  objectIdentifier,
   octetString,
-  oid,
-  readWhole,
-  seq,
-  smallInteger,
+  sequence,
   time,
   unsignedInteger,
   utf8String,
-} from './der.js';
+} from '../asn1/der.js';
+import { children, content, readWhole } from '../asn1/der-reader.js';
 
 export const OID = {
   basicConstraints: '2.5.29.19',
@@ -66,7 +65,7 @@ const EC_SIG_OIDS: Readonly<Record<HashName, string>> = {
 /** AlgorithmIdentifier DER for a signature by `keyAlg` with `hash`. */
 export function signatureAlgorithm(keyAlg: 'RSA' | 'EC', hash: HashName): Uint8Array {
   // RSA PKCS#1 v1.5 algorithm identifiers carry an explicit NULL; ECDSA ones omit parameters (RFC 5758).
-  return keyAlg === 'RSA' ? seq(oid(RSA_SIG_OIDS[hash]), nullValue()) : seq(oid(EC_SIG_OIDS[hash]));
+  return keyAlg === 'RSA' ? sequence(objectIdentifier(RSA_SIG_OIDS[hash]), nullValue()) : sequence(objectIdentifier(EC_SIG_OIDS[hash]));
 }
 
 export interface Extension {
@@ -77,12 +76,12 @@ export interface Extension {
 }
 
 export function encodeExtension(e: Extension): Uint8Array {
-  return e.critical ? seq(oid(e.oid), bool(true), octetString(e.value)) : seq(oid(e.oid), octetString(e.value));
+  return e.critical ? sequence(objectIdentifier(e.oid), bool(true), octetString(e.value)) : sequence(objectIdentifier(e.oid), octetString(e.value));
 }
 
 export function basicConstraints(ca: boolean): Extension {
   // CA:FALSE is the DEFAULT, so DER omits it: an empty SEQUENCE.
-  return { oid: OID.basicConstraints, critical: true, value: ca ? seq(bool(true)) : seq() };
+  return { oid: OID.basicConstraints, critical: true, value: ca ? sequence(bool(true)) : sequence() };
 }
 
 /** keyUsage as a named-bit BIT STRING: trailing zero bits removed (DER), always critical. */
@@ -104,7 +103,7 @@ export function keyUsage(names: readonly KeyUsageName[]): Extension {
 }
 
 export function extendedKeyUsage(oids: readonly string[]): Extension {
-  return { oid: OID.extKeyUsage, critical: false, value: seq(...oids.map((o) => oid(o))) };
+  return { oid: OID.extKeyUsage, critical: false, value: sequence(...oids.map((o) => objectIdentifier(o))) };
 }
 
 /** SAN: email -> rfc822Name, dns -> dNSName, uri -> URI, upn -> otherName(UPN, [0] UTF8String). */
@@ -119,12 +118,12 @@ export function subjectAltName(sans: readonly SanEntry[]): Extension {
       case 'uri':
         return ia5String(s.value, 0x86);
       case 'upn':
-        return ctx(0, true, oid(OID.upn), ctx(0, true, utf8String(s.value)));
+        return contextConstructed(0, objectIdentifier(OID.upn), contextConstructed(0, utf8String(s.value)));
       default:
         throw new DerError(`unsupported SAN type: ${String((s as SanEntry).type)}`);
     }
   });
-  return { oid: OID.subjectAltName, critical: false, value: seq(...names) };
+  return { oid: OID.subjectAltName, critical: false, value: sequence(...names) };
 }
 
 export function subjectKeyIdentifier(keyId: Uint8Array): Extension {
@@ -132,7 +131,7 @@ export function subjectKeyIdentifier(keyId: Uint8Array): Extension {
 }
 
 export function authorityKeyIdentifier(keyId: Uint8Array): Extension {
-  return { oid: OID.authorityKeyIdentifier, critical: false, value: seq(ctx(0, false, keyId)) };
+  return { oid: OID.authorityKeyIdentifier, critical: false, value: sequence(contextPrimitive(0, keyId)) };
 }
 
 /** The subjectPublicKey BIT STRING contents (without the unused-bits byte) of a DER SPKI. */
@@ -168,16 +167,16 @@ export interface CertificateParams {
 export async function buildCertificate(p: CertificateParams): Promise<Uint8Array> {
   const sigAlg = signatureAlgorithm(p.signer.algorithm, p.hash);
   const tbsParts: Uint8Array[] = [
-    ctx(0, true, smallInteger(2)), // v3
+    contextConstructed(0, integer(2)), // v3
     unsignedInteger(fromHex(p.serialNumber)),
     sigAlg,
     p.issuerName,
-    seq(time(p.notBefore), time(p.notAfter)),
+    sequence(time(p.notBefore), time(p.notAfter)),
     p.subjectName,
     p.spki,
   ];
-  if (p.extensions.length > 0) tbsParts.push(ctx(3, true, seq(...p.extensions.map(encodeExtension))));
-  const tbs = seq(...tbsParts);
+  if (p.extensions.length > 0) tbsParts.push(contextConstructed(3, sequence(...p.extensions.map(encodeExtension))));
+  const tbs = sequence(...tbsParts);
   const signature = await p.signer.sign(tbs, p.hash);
-  return seq(tbs, sigAlg, bitString(signature));
+  return sequence(tbs, sigAlg, bitString(signature));
 }

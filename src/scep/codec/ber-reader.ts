@@ -2,9 +2,15 @@
 // SCEP peers send BER (Apple: indefinite lengths, constructed OCTET STRINGs),
 // so nothing here assumes DER. Every structural surprise becomes a
 // MESSAGE_MALFORMED error; callers attach the reply context when they know it.
+//
+// Why not the strict reader in ../asn1/der-reader.ts? Different job: that one
+// slices DER the CA relies on and rejects BER; this one must accept BER from
+// devices, so it builds an asn1js tree, and its errors are the codec's
+// MESSAGE_MALFORMED rather than DerError. Writing is shared: ../asn1/der.ts.
 
 import * as asn1js from 'asn1js';
-import { concatBytes, tlv } from './der-writer.js';
+import { concat } from '../asn1/bytes.js';
+import { tlv } from '../asn1/der.js';
 import { malformed } from './errors.js';
 
 /** The parts of an asn1js block we look at, typed once. */
@@ -93,7 +99,7 @@ export function oidOf(node: Node | undefined, what: string): string {
 export function octetsOf(node: Node | undefined, what: string): Uint8Array {
   if (!node) throw malformed(`${what}: missing`);
   if (!node.idBlock.isConstructed) return primitiveContent(node, what);
-  return concatBytes(rawChildren(node).map((c) => octetsOf(expectUniversal(c, TAG.OCTET_STRING, what), what)));
+  return concat(rawChildren(node).map((c) => octetsOf(expectUniversal(c, TAG.OCTET_STRING, what), what)));
 }
 
 export function primitiveContent(node: Node, what: string): Uint8Array {
@@ -134,7 +140,7 @@ export function stringOf(node: Node | undefined, what: string): string {
 // Strings may be BER-constructed too; their chunks share the outer tag.
 function octetsOfString(node: Node, what: string): Uint8Array {
   if (!node.idBlock.isConstructed) return primitiveContent(node, what);
-  return concatBytes(rawChildren(node).map((c) => octetsOfString(c, what)));
+  return concat(rawChildren(node).map((c) => octetsOfString(c, what)));
 }
 
 /**

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { FAIL_INFO_VALUE, type FailInfo } from '../../core/reasons.js';
 import type { HashName, KeyedCertificate } from '../keys.js';
-import { certificateInfo, identifies } from './certificate-info.js';
+import { readCmsCertificate, identifies } from './cms-certificate.js';
 import { readCertsOnly } from './certs-only.js';
-import { sequence, tlv } from './der-writer.js';
+import { sequence, tlv } from '../asn1/der.js';
 import { openEnvelope, readEnvelope, sealEnvelope } from './enveloped-data.js';
 import { malformed, ScepMessageError } from './errors.js';
 import { CMS, SCEP_ATTR } from './oids.js';
@@ -96,7 +96,7 @@ export function verifyCertRep(der: Uint8Array, raCert: Uint8Array): CertRepHeade
 
 function readHeader(sd: SignedDataParts, raCert: Uint8Array): CertRepHeader {
   const { signer } = soleSigner(sd);
-  const ra = certificateInfo(raCert);
+  const ra = readCmsCertificate(raCert);
   if (!identifies(signer.sid, ra)) {
     throw new ScepMessageError('MESSAGE_SIGNATURE_INVALID', null, 'the CertRep is not signed by the RA certificate');
   }

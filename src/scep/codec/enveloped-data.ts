@@ -8,7 +8,7 @@ import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import type { KeyedCertificate } from '../keys.js';
 import { CIPHERS, cipherFromOid } from './algorithms.js';
 import { childrenOf, contextChildren, isContext, isUniversal, octetsOf, oidOf, parseBer, smallInteger, TAG, type Node } from './ber-reader.js';
-import { certificateInfo, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier } from './certificate-info.js';
+import { readCmsCertificate, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier } from './cms-certificate.js';
 import { decryptContent, encryptContent } from './content-cipher.js';
 import {
   algorithmIdentifier,
@@ -20,7 +20,7 @@ import {
   octetString,
   sequence,
   setOf,
-} from './der-writer.js';
+} from '../asn1/der.js';
 import { ENVELOPE_UNREADABLE, malformed, ScepMessageError, unsupportedAlgorithm } from './errors.js';
 import { CMS, KEY_TRANSPORT_OID } from './oids.js';
 import { unpadKeyTransport } from './pkcs1-unpad.js';
@@ -91,7 +91,7 @@ export function openEnvelope(env: EnvelopeParts, recipient: KeyedCertificate): {
   if (!env.iv || env.iv.length !== spec.ivLength) throw malformed(`${cipher}: missing or bad IV`);
   if (!env.encryptedContent) throw malformed('pkcsPKIEnvelope has no encryptedContent');
 
-  const certificate = certificateInfo(recipient.certificate);
+  const certificate = readCmsCertificate(recipient.certificate);
   const ri = env.recipients.find((r) => identifies(r.rid, certificate));
   if (!ri) throw failed('the envelope is not encrypted to the RA certificate');
   if (ri.keyEncryptionOid !== KEY_TRANSPORT_OID.rsaEncryption) {
@@ -124,7 +124,7 @@ export function openEnvelope(env: EnvelopeParts, recipient: KeyedCertificate): {
  * key transport). Returns ContentInfo { envelopedData } DER.
  */
 export function sealEnvelope(content: Uint8Array, recipientCertificate: Uint8Array, cipher: ContentCipher): Uint8Array {
-  const info = certificateInfo(recipientCertificate);
+  const info = readCmsCertificate(recipientCertificate);
   const publicKey = publicKeyOf(info);
   if (publicKey.asymmetricKeyType !== 'rsa') {
     throw unsupportedAlgorithm(`cannot encrypt to a ${String(publicKey.asymmetricKeyType)} key: SCEP key transport needs RSA`);

@@ -4,7 +4,7 @@
 // is exactly the defect singleAttribute() reports.
 
 import { isUniversal, octetsOf, stringOf, TAG } from './ber-reader.js';
-import { attribute, octetString, printableString, utf8String } from './der-writer.js';
+import { attribute, isPrintableString, octetString, printableString, utf8String } from '../asn1/der.js';
 import { malformed } from './errors.js';
 import { SCEP_ATTR } from './oids.js';
 import { singleAttribute, type SignerInfoParts } from './signed-data.js';
@@ -41,8 +41,6 @@ export function readFailInfoText(signer: SignerInfoParts): string | null {
   return node ? stringOf(node, 'failInfoText') : null;
 }
 
-const isPrintable = (s: string): boolean => /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s);
-
 /** Encoders for the attributes we sign. */
 export const scepAttribute = {
   messageType: (n: number): Uint8Array => attribute(SCEP_ATTR.messageType, printableString(String(n))),
@@ -52,7 +50,7 @@ export const scepAttribute = {
   // PrintableString per RFC 8894; an ID outside that alphabet (a sloppy client)
   // is echoed as UTF8String rather than refused, so the client still matches it.
   transactionId: (id: string): Uint8Array =>
-    attribute(SCEP_ATTR.transactionID, isPrintable(id) ? printableString(id) : utf8String(id)),
+    attribute(SCEP_ATTR.transactionID, isPrintableString(id) ? printableString(id) : utf8String(id)),
   senderNonce: (nonce: Uint8Array): Uint8Array => attribute(SCEP_ATTR.senderNonce, octetString(nonce)),
   recipientNonce: (nonce: Uint8Array): Uint8Array => attribute(SCEP_ATTR.recipientNonce, octetString(nonce)),
 };

@@ -30,8 +30,8 @@ import {
   sortDer,
   tlv,
   time,
-} from './der-writer.js';
-import { certificateInfo, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier, type CertificateInfo } from './certificate-info.js';
+} from '../asn1/der.js';
+import { readCmsCertificate, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier, type CmsCertificate } from './cms-certificate.js';
 import { malformed, ScepMessageError, unsupportedAlgorithm } from './errors.js';
 import { CMS } from './oids.js';
 
@@ -117,13 +117,13 @@ function expectOctets(node: Node | undefined): Node {
 }
 
 /** The one signer SCEP messages carry, and its certificate from the SignedData. */
-export function soleSigner(sd: SignedDataParts): { signer: SignerInfoParts; certificate: CertificateInfo | null } {
+export function soleSigner(sd: SignedDataParts): { signer: SignerInfoParts; certificate: CmsCertificate | null } {
   if (sd.signerInfos.length !== 1) throw malformed(`expected exactly one SignerInfo, found ${sd.signerInfos.length}`);
   const signer = sd.signerInfos[0] as SignerInfoParts;
   for (const der of sd.certificates) {
-    let info: CertificateInfo;
+    let info: CmsCertificate;
     try {
-      info = certificateInfo(der);
+      info = readCmsCertificate(der);
     } catch {
       continue; // an unreadable extra certificate does not stop us finding the signer's
     }
@@ -158,7 +158,7 @@ export function signerDigest(signer: SignerInfoParts): HashName {
  * Verifies contentType, messageDigest and the signature with the given
  * certificate's key. Throws UNSUPPORTED_ALGORITHM or MESSAGE_SIGNATURE_INVALID.
  */
-export function verifySigner(sd: SignedDataParts, signer: SignerInfoParts, certificate: CertificateInfo): void {
+export function verifySigner(sd: SignedDataParts, signer: SignerInfoParts, certificate: CmsCertificate): void {
   const digest = signerDigest(signer);
   const keyType = signatureKeyType(signer.signatureAlgorithmOid);
   if (!keyType) throw unsupportedAlgorithm(`signature algorithm ${signer.signatureAlgorithmOid} is not supported`);
@@ -213,7 +213,7 @@ export interface SignArgs {
 
 /** Writes ContentInfo { SignedData } (DER), signed by args.signer with eContentType id-data. */
 export async function writeSignedData(args: SignArgs): Promise<Uint8Array> {
-  const signerInfo = certificateInfo(args.signer.certificate);
+  const signerInfo = readCmsCertificate(args.signer.certificate);
   const content = args.eContent ?? new Uint8Array(0);
   const attrs = [
     attribute(CMS.contentTypeAttr, objectIdentifier(CMS.data)),

@@ -1,6 +1,13 @@
-// Just enough X.509 to match SignerIdentifier/RecipientIdentifier and to get
-// a verifying or encrypting key. Full certificate handling (validity, chains,
-// policy) belongs to the CA and server layers, not to the codec.
+// A certificate as CMS uses it: just enough X.509 to match a
+// SignerIdentifier/RecipientIdentifier and to get a verifying or encrypting
+// key. BER-tolerant like the rest of the codec (it reads certificates
+// embedded in peers' messages through ./ber-reader.ts), with Names re-encoded
+// to definite lengths so a BER identifier still matches a DER certificate.
+//
+// Not the certificate reader for anything else: the CA copies exact DER
+// slices with ../ca/cert-raw.ts (strict DER), and certificate facts for
+// renewal and device identity (serial, names, validity, fingerprints) come
+// from certificateInfo() in ../csr.ts, which is built on cert-raw.
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -17,11 +24,11 @@ import {
   TAG,
   type Node,
 } from './ber-reader.js';
-import { sequence, tlv } from './der-writer.js';
+import { sequence, tlv } from '../asn1/der.js';
 import { malformed } from './errors.js';
 import { SUBJECT_KEY_IDENTIFIER_OID } from './oids.js';
 
-export interface CertificateInfo {
+export interface CmsCertificate {
   der: Uint8Array;
   /** DER Name, as encoded in the certificate. */
   issuer: Uint8Array;
@@ -33,7 +40,7 @@ export interface CertificateInfo {
   subjectKeyIdentifier: Uint8Array | null;
 }
 
-export function certificateInfo(der: Uint8Array): CertificateInfo {
+export function readCmsCertificate(der: Uint8Array): CmsCertificate {
   const what = 'certificate';
   const [tbs] = childrenOf(parseBer(der, what), TAG.SEQUENCE, what);
   const fields = childrenOf(tbs, TAG.SEQUENCE, 'tbsCertificate');
@@ -70,7 +77,7 @@ function findSki(extensionsWrapper: Node): Uint8Array | null {
   return null;
 }
 
-export function publicKeyOf(info: CertificateInfo): KeyObject {
+export function publicKeyOf(info: CmsCertificate): KeyObject {
   try {
     return createPublicKey({ key: Buffer.from(info.spki), format: 'der', type: 'spki' });
   } catch (e) {
@@ -79,7 +86,7 @@ export function publicKeyOf(info: CertificateInfo): KeyObject {
 }
 
 /** IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER } */
-export function issuerAndSerialNumber(info: CertificateInfo): Uint8Array {
+export function issuerAndSerialNumber(info: CmsCertificate): Uint8Array {
   return sequence(info.issuer, tlv(0x02, info.serialNumber));
 }
 
@@ -89,7 +96,7 @@ export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
 /** Does an IssuerAndSerialNumber / SubjectKeyIdentifier identify this certificate? */
 export function identifies(
   id: { issuer: Uint8Array; serialNumber: Uint8Array } | { subjectKeyIdentifier: Uint8Array },
-  cert: CertificateInfo,
+  cert: CmsCertificate,
 ): boolean {
   if ('subjectKeyIdentifier' in id) {
     return cert.subjectKeyIdentifier !== null && sameBytes(cert.subjectKeyIdentifier, id.subjectKeyIdentifier);
