@@ -21,8 +21,9 @@ type SigningAlgorithm = WebCrypto.Algorithm | WebCrypto.EcdsaParams;
 const webcrypto = globalThis.crypto as unknown as WebCrypto.Crypto;
 x509.cryptoProvider.set(webcrypto as never);
 
-export const FIXTURES = '/work/shared/fixtures/scep/';
-export const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(FIXTURES + name));
+// ../shared sits beside the repository (as on developer machines and in CI).
+export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/scep/');
+export const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 
 export interface TestIdentity extends KeyedCertificate {
   keys: CryptoKeyPair;
