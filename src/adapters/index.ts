@@ -1,7 +1,8 @@
 import type { PlatformAdapter } from '../core/adapter.js';
+import { windowsAdapter } from './windows/index.js';
 
-// The adapters `mdmgw serve` mounts. Platform adapters (windows, apple,
-// android) are added here as they land; the reference adapter is for tests.
+// The adapters `mdmgw serve` mounts. Each serves its device platforms'
+// enrollment and check-in routes; the reference adapter is for tests only.
 export function productionAdapters(): PlatformAdapter[] {
-  return [];
+  return [windowsAdapter];
 }

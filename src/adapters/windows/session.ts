@@ -1,0 +1,362 @@
+import type { AdapterServices, ReadyDelivery } from '../../core/adapter.js';
+import type { Device } from '../../core/model.js';
+import { statusesFor } from './command-status.js';
+import { SWV, formForOsVersion, mergeNodes } from './devinfo.js';
+import { formatHresult, hresultMeaning } from './error-codes.js';
+import { type CspCommand, removal, renderWindows, scepNodeFor, statusQueries, windowsProblem } from './render.js';
+import { type SentTag, type SessionState, type TrackedProfile, type WindowsState, readWindowsState, writeWindowsState } from './state.js';
+import { buildMessage } from './syncml-build.js';
+import type { ClientCommand, SyncMLMessage } from './syncml-message.js';
+
+// One OMA-DM message from an authenticated device, answered (MS-MDM over SyncML 1.2):
+// 1. session bookkeeping: a new SessionID (or MsgID 1) starts a session; MsgIDs
+//    must increase; our MsgIDs count from 1 per session (oma-dm-protocol-support.md);
+// 2. Status for the SyncHdr (212 on the first message of the session: the
+//    device authenticated with its identity certificate; 200 afterwards) and for
+//    every client command (command-status.ts);
+// 3. what the device told us: DevInfo/DevDetail values (Replace, Results of our
+//    Get ./DevDetail/SwV), Status and Results for our commands, matched by
+//    MsgRef/CmdRef to what we sent;
+// 4. result tracking: the ClientCertificateInstall CSP answers Exec with 200
+//    before it enrolls, so in a later session we Get Status, ErrorCode and
+//    CertThumbprint and report pending / enrolling / installed / failed;
+// 5. what to send next: status queries, installs of profiles that are new, at a
+//    new version or inside the renewal threshold, and Delete for profiles that
+//    are no longer assigned. Nothing left to send: Status only + Final ends the session.
+
+export interface SessionReply {
+  xml: string;
+  /** True when this reply carries no commands (the session ends). */
+  done: boolean;
+}
+
+const keyOf = (msgId: number | string, cmdId: number | string) => `${msgId}:${cmdId}`;
+
+function newSession(id: string, msgId: number, now: Date): SessionState {
+  return { id, clientMsgId: msgId, serverMsgId: 0, startedAt: now.toISOString(), sent: {}, installed: [], queried: [], deleted: [], answers: {}, itemStatuses: {} };
+}
+
+/** Renewal: re-issue once the certificate has used up (100 - renewalThresholdPercent)% of its validity. */
+export function renewalDue(t: TrackedProfile, now: Date): boolean {
+  if (t.phase !== 'installed' || !t.installedAt) return false;
+  const lifetime = t.validityDays * 86_400_000;
+  return now.getTime() >= new Date(t.installedAt).getTime() + lifetime * (1 - t.renewalThresholdPercent / 100);
+}
+
+export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now = new Date()): Promise<SessionReply> {
+  const state = await readWindowsState(s, device.id);
+  const profiles = (state.profiles ??= {});
+  state.nodes ??= {};
+  const { hdr } = msg;
+  const source = `${s.publicUrl}/ManagementServer/MDM.svc`;
+
+  const isNew = !state.session || state.session.id !== hdr.sessionId || hdr.msgId === 1;
+  if (!isNew && hdr.msgId <= state.session!.clientMsgId) {
+    // A repeated or out-of-order MsgID: refuse the message, keep the session.
+    const session = state.session!;
+    session.serverMsgId += 1;
+    await writeWindowsState(s, device.id, state);
+    const { xml } = buildMessage({
+      sessionId: hdr.sessionId,
+      msgId: session.serverMsgId,
+      target: hdr.source,
+      source,
+      statuses: [{ msgRef: String(hdr.msgId), cmdRef: '0', cmd: 'SyncHdr', code: 400, targetRef: hdr.target, sourceRef: hdr.source }],
+      commands: [],
+    });
+    return { xml, done: true };
+  }
+  const session = isNew ? newSession(hdr.sessionId, hdr.msgId, now) : state.session!;
+  state.session = session;
+  session.clientMsgId = hdr.msgId;
+  session.serverMsgId += 1;
+  const serverMsgId = session.serverMsgId;
+
+  const statuses = [
+    { msgRef: String(hdr.msgId), cmdRef: '0', cmd: 'SyncHdr', code: isNew ? 212 : 200, targetRef: hdr.target, sourceRef: hdr.source },
+    ...statusesFor(hdr.msgId, msg.commands),
+  ];
+  if (hdr.source) state.nodes['./DevInfo/DevId'] ??= hdr.source;
+
+  let aborted = false;
+  const touched = new Set<string>();
+  const failedInstalls = new Set<string>();
+  for (const c of msg.commands) {
+    if (c.cmdId === undefined && c.name !== 'Status') continue;
+    switch (c.name) {
+      case 'Alert':
+        if (c.data === '1223') aborted = true;
+        if (c.data === '1224') {
+          const login = c.items.find((i) => i.metaType === 'com.microsoft/MDM/LoginStatus');
+          if (login?.data) session.loginStatus = login.data.toLowerCase();
+        }
+        break;
+      case 'Replace':
+        for (const i of c.items) mergeNodes(state.nodes, i.source ?? i.target, i.data);
+        break;
+      case 'Results':
+        onResults(session, state, c, touched);
+        break;
+      case 'Status':
+        await onStatus(s, device, session, state, c, touched, failedInstalls);
+        break;
+    }
+  }
+  if (state.nodes[SWV]) state.osVersion = state.nodes[SWV];
+
+  // Atomic installs that failed: decide retry (node existed / was missing) or failure.
+  for (const profileId of failedInstalls) {
+    const t = profiles[profileId];
+    if (!t) continue;
+    const items = session.itemStatuses[profileId] ?? [];
+    const addExists = items.some((i) => i.cmd === 'Add' && i.target === t.scepNode && i.code === 418);
+    const replaceMissing = items.some((i) => i.cmd === 'Replace' && i.code === 404);
+    if (addExists || replaceMissing) {
+      t.nodeExists = addExists;
+      t.phase = 'retry';
+      continue;
+    }
+    const worst = items.find((i) => i.code >= 300 && i.code !== 216);
+    t.phase = 'failed';
+    t.errorCode = `SyncML ${worst?.code ?? 507}`;
+    await s.report(device, {
+      profileId,
+      profileVersion: t.version,
+      state: 'failed',
+      errorCode: t.errorCode,
+      detail: worst ? `the device refused ${worst.cmd} ${worst.target} with status ${worst.code}` : 'the device refused the Atomic install',
+    });
+  }
+
+  for (const profileId of touched) await evaluateAnswers(s, device, session, profiles, profileId, now);
+
+  const commands: CspCommand[] = [];
+  const tags = new Map<CspCommand, SentTag>();
+  if (!aborted) await plan(s, device, state, session, commands, tags, now);
+
+  const { xml, emitted } = buildMessage({ sessionId: hdr.sessionId, msgId: serverMsgId, target: hdr.source, source, statuses, commands });
+  for (const e of emitted) {
+    const tag = tags.get(e.command);
+    if (tag) session.sent[keyOf(serverMsgId, e.cmdId)] = tag;
+    else if (e.parent && e.command.cmd !== 'Atomic') {
+      const parentTag = tags.get(e.parent);
+      if (parentTag?.kind === 'install') session.sent[keyOf(serverMsgId, e.cmdId)] = { kind: 'install-item', profileId: parentTag.profileId, cmd: e.command.cmd, target: e.command.target };
+    }
+  }
+  if (aborted) delete state.session;
+  await writeWindowsState(s, device.id, state);
+  return { xml, done: commands.length === 0 };
+}
+
+function onResults(session: SessionState, state: WindowsState, c: ClientCommand, touched: Set<string>): void {
+  const tag = c.msgRef && c.cmdRef ? session.sent[keyOf(c.msgRef, c.cmdRef)] : undefined;
+  if (!tag) return;
+  const data = c.items[0]?.data ?? '';
+  if (tag.kind === 'query') {
+    (session.answers[tag.profileId] ??= {})[tag.node] = { data };
+    touched.add(tag.profileId);
+  } else if (tag.kind === 'devdetail') {
+    mergeNodes(state.nodes!, c.items[0]?.source ?? tag.target, data);
+  }
+}
+
+async function onStatus(
+  s: AdapterServices,
+  device: Device,
+  session: SessionState,
+  state: WindowsState,
+  c: ClientCommand,
+  touched: Set<string>,
+  failedInstalls: Set<string>,
+): Promise<void> {
+  const tag = c.msgRef && c.cmdRef ? session.sent[keyOf(c.msgRef, c.cmdRef)] : undefined;
+  const code = Number(c.data);
+  if (!tag || !Number.isInteger(code)) return;
+  const profiles = state.profiles!;
+  switch (tag.kind) {
+    case 'install': {
+      const t = profiles[tag.profileId];
+      if (!t) return;
+      if (code === 200) {
+        // Exec accepted: the device enrolls in the background; Status tells later.
+        t.phase = 'enrolling';
+        t.nodeExists = true;
+        await s.report(device, { profileId: tag.profileId, profileVersion: t.version, state: 'enrolling', detail: 'Exec Enroll accepted; waiting for the device to report Status' });
+      } else failedInstalls.add(tag.profileId);
+      return;
+    }
+    case 'install-item':
+      (session.itemStatuses[tag.profileId] ??= []).push({ cmd: tag.cmd, target: tag.target, code });
+      return;
+    case 'query':
+      if (code !== 200) {
+        (session.answers[tag.profileId] ??= {})[tag.node] = { status: code };
+        touched.add(tag.profileId);
+      }
+      return;
+    case 'delete': {
+      if (!tag.profileId) return;
+      const t = profiles[tag.profileId];
+      if (!t) return;
+      if (code === 200 || code === 404) {
+        delete profiles[tag.profileId];
+        await s.report(device, { profileId: tag.profileId, profileVersion: t.version, state: 'removed', detail: code === 404 ? 'the SCEP node was already gone' : 'Delete of the SCEP node accepted' });
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+async function evaluateAnswers(s: AdapterServices, device: Device, session: SessionState, profiles: Record<string, TrackedProfile>, profileId: string, now: Date): Promise<void> {
+  const t = profiles[profileId];
+  const a = session.answers[profileId];
+  if (!t || !a?.Status || t.phase !== 'enrolling') return;
+  if (a.Status.status !== undefined) {
+    // The SCEP node is gone (e.g. the device was reset or an admin removed it): install again.
+    t.phase = 'retry';
+    t.nodeExists = a.Status.status !== 404;
+    return;
+  }
+  const status = Number(a.Status.data);
+  const thumbprint = a.CertThumbprint?.data?.trim();
+  if (status === 1 && thumbprint && /^[0-9A-Fa-f]{40}$/.test(thumbprint)) {
+    t.phase = 'installed';
+    t.thumbprint = thumbprint.toUpperCase();
+    t.installedAt = now.toISOString();
+    delete t.errorCode;
+    await s.report(device, { profileId, profileVersion: t.version, state: 'installed', thumbprint: t.thumbprint });
+  } else if (status === 1) {
+    // "CertThumbprint ... empty if it became invalid": enroll again.
+    t.phase = 'retry';
+  } else if (status === 2) {
+    await s.report(device, { profileId, profileVersion: t.version, state: 'enrolling', detail: 'the SCEP server answered PENDING; the device retries (Status 2)' });
+  } else if (status === 16) {
+    const code = formatHresult(a.ErrorCode?.data) ?? 'unknown';
+    t.phase = 'failed';
+    t.errorCode = code;
+    const meaning = hresultMeaning(code);
+    await s.report(device, { profileId, profileVersion: t.version, state: 'failed', errorCode: code, detail: `the device reports Status 16 (failed)${meaning ? `: ${meaning}` : ''}` });
+  }
+  // 32 (unknown) or anything else: still enrolling; ask again next session.
+}
+
+async function plan(
+  s: AdapterServices,
+  device: Device,
+  state: WindowsState,
+  session: SessionState,
+  commands: CspCommand[],
+  tags: Map<CspCommand, SentTag>,
+  now: Date,
+): Promise<void> {
+  const profiles = state.profiles!;
+  const push = (c: CspCommand, tag?: SentTag) => {
+    commands.push(c);
+    if (tag) tags.set(c, tag);
+  };
+  // OS version: asked once per session (it picks the rendering form).
+  if (!session.askedSwV) {
+    session.askedSwV = true;
+    push({ cmd: 'Get', target: SWV }, { kind: 'devdetail', target: SWV });
+    if (!state.osVersion) return; // decide what to install once we know the OS version
+  }
+  // Result tracking: Status/ErrorCode/CertThumbprint of installs from earlier sessions.
+  const awaiting = new Set<string>();
+  for (const [profileId, t] of Object.entries(profiles)) {
+    if (t.phase !== 'enrolling' || t.sentSession === session.id || session.queried.includes(profileId)) continue;
+    session.queried.push(profileId);
+    awaiting.add(profileId);
+    for (const q of statusQueries(t.scepNode)) push(q.cmd, { kind: 'query', profileId, node: q.node });
+  }
+  for (const profileId of session.queried) if (!session.answers[profileId]?.Status) awaiting.add(profileId);
+
+  const deliveries = await s.deliveriesFor(device);
+  const assigned = new Set(deliveries.map((d) => d.profile.id));
+  const form = formForOsVersion(state.osVersion);
+  const undeliverable = (state.undeliverable ??= {});
+
+  for (const d of deliveries) {
+    const profileId = d.profile.id;
+    if (awaiting.has(profileId) || session.installed.includes(profileId)) continue;
+    if (!d.ok) {
+      const mark = `${d.profile.version}:${d.error.code}`;
+      if (undeliverable[profileId] !== mark) {
+        undeliverable[profileId] = mark;
+        await s.report(device, { profileId, profileVersion: d.profile.version, state: 'failed', errorCode: d.error.code, detail: d.error.message });
+      }
+      continue;
+    }
+    const problem = windowsProblem(d);
+    if (problem) {
+      const mark = `${d.profile.version}:UNSUPPORTED`;
+      if (undeliverable[profileId] !== mark) {
+        undeliverable[profileId] = mark;
+        await s.report(device, { profileId, profileVersion: d.profile.version, state: 'failed', errorCode: 'PROFILE_UNSUPPORTED_ON_WINDOWS', detail: problem });
+      }
+      continue;
+    }
+    delete undeliverable[profileId];
+    const t = profiles[profileId];
+    const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
+    const due = !t || t.phase === 'retry' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now);
+    if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
+    // User-scoped nodes need the enrolled user signed in (1224 LoginStatus "user").
+    if (d.profile.scope === 'user' && session.loginStatus && session.loginStatus !== 'user') continue;
+    install(device, d, t, form, session, profiles, push, now);
+    await s.report(device, {
+      profileId,
+      profileVersion: d.profile.version,
+      state: 'pending',
+      detail: t && t.phase === 'installed' && t.version === d.profile.version ? 'renewal: inside the renewal threshold' : 'sent to the device',
+    });
+  }
+
+  // Removal: profiles we installed that are no longer assigned.
+  for (const [profileId, t] of Object.entries(profiles)) {
+    if (assigned.has(profileId) || session.deleted.includes(profileId)) continue;
+    session.deleted.push(profileId);
+    t.phase = 'removing';
+    push(removal(t.scepNode), { kind: 'delete', profileId, target: t.scepNode });
+  }
+}
+
+function install(
+  device: Device,
+  d: ReadyDelivery,
+  t: TrackedProfile | undefined,
+  form: 'modern' | 'legacy',
+  session: SessionState,
+  profiles: Record<string, TrackedProfile>,
+  push: (c: CspCommand, tag?: SentTag) => void,
+  now: Date,
+): void {
+  const profileId = d.profile.id;
+  const node = scepNodeFor(profileId, d.profile.scope, form);
+  if (t && t.scepNode !== node && t.nodeExists) {
+    // Scope or OS form changed: the old node is elsewhere; remove it, start fresh.
+    push(removal(t.scepNode), { kind: 'delete', profileId: null, target: t.scepNode });
+  }
+  const nodeExists = !!t && t.scepNode === node && t.nodeExists;
+  const payload = renderWindows(device, d, { form, mode: nodeExists ? 'replace' : 'add' });
+  const [root, atomic] = payload.commands;
+  push(root!, { kind: 'root', profileId });
+  push(atomic!, { kind: 'install', profileId });
+  session.installed.push(profileId);
+  profiles[profileId] = {
+    uniqueId: payload.uniqueId,
+    version: d.profile.version,
+    scope: d.profile.scope,
+    form,
+    scepNode: node,
+    phase: 'sent',
+    nodeExists,
+    sentSession: session.id,
+    sentAt: now.toISOString(),
+    validityDays: d.resolved.validityDays,
+    renewalThresholdPercent: d.profile.renewalThresholdPercent,
+    ...(t?.thumbprint && { thumbprint: t.thumbprint }),
+    ...(t?.installedAt && { installedAt: t.installedAt }),
+  };
+}

@@ -1,0 +1,105 @@
+import { XMLParser } from 'fast-xml-parser';
+
+// Safe XML reading for the SOAP (MS-MDE2) and SyncML (MS-MDM) messages.
+// Devices are untrusted: no DTDs (a `<!DOCTYPE` is refused outright, so no
+// entity expansion or external entities can happen), entity processing in the
+// parser is off, and only the five predefined XML entities plus numeric
+// character references are decoded here, by hand. Namespace prefixes are
+// dropped: the Windows client's messages mix prefixes freely (s:, a:, wsse:,
+// wst:, ac:), and the element names alone identify what we need.
+
+export interface El {
+  name: string; // local name, prefix removed
+  attrs: Record<string, string>; // local names, prefix removed
+  children: El[];
+  text: string; // concatenated direct text, trimmed
+}
+
+export class XmlError extends Error {}
+
+const MAX_XML_BYTES = 512 * 1024;
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  removeNSPrefix: true,
+  processEntities: false,
+  htmlEntities: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  commentPropName: false,
+});
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** Decodes the predefined entities and character references; anything else is an error (no DTD, so no other entity can exist). */
+export function decodeEntities(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);|&/g, (m, ref: string | undefined) => {
+    if (ref === undefined) throw new XmlError('a bare & in text');
+    if (ref.startsWith('#x')) return String.fromCodePoint(parseInt(ref.slice(2), 16));
+    if (ref.startsWith('#')) return String.fromCodePoint(parseInt(ref.slice(1), 10));
+    const v = PREDEFINED[ref];
+    if (v === undefined) throw new XmlError(`undeclared entity &${ref};`);
+    return v;
+  });
+}
+
+type Raw = Record<string, unknown>;
+
+function convert(node: Raw): El | null {
+  const name = Object.keys(node).find((k) => k !== ':@');
+  if (name === undefined || name === '#text' || name.startsWith('?')) return null;
+  const attrsRaw = (node[':@'] ?? {}) as Record<string, unknown>;
+  const attrs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attrsRaw)) if (!k.startsWith('xmlns')) attrs[k] = decodeEntities(String(v));
+  const children: El[] = [];
+  let text = '';
+  for (const c of (node[name] ?? []) as Raw[]) {
+    if (Object.hasOwn(c, '#text')) text += String(c['#text']);
+    else {
+      const el = convert(c);
+      if (el) children.push(el);
+    }
+  }
+  return { name, attrs, children, text: decodeEntities(text).trim() };
+}
+
+/** Parses one XML document to its root element, or throws XmlError. */
+export function parseXml(input: string): El {
+  if (input.length > MAX_XML_BYTES) throw new XmlError('message too large');
+  if (/<!DOCTYPE/i.test(input)) throw new XmlError('DOCTYPE is not allowed');
+  if (/<!ENTITY/i.test(input)) throw new XmlError('ENTITY declarations are not allowed');
+  let raw: Raw[];
+  try {
+    raw = parser.parse(input, true) as Raw[];
+  } catch (e) {
+    throw new XmlError(`not well-formed XML: ${(e as Error).message}`);
+  }
+  const roots = raw.map(convert).filter((e): e is El => e !== null);
+  if (roots.length !== 1) throw new XmlError('expected exactly one root element');
+  return roots[0]!;
+}
+
+export function child(el: El | undefined, name: string): El | undefined {
+  return el?.children.find((c) => c.name === name);
+}
+
+export function childrenNamed(el: El | undefined, name: string): El[] {
+  return el ? el.children.filter((c) => c.name === name) : [];
+}
+
+/** Follows a path of local names; undefined when any step is missing. */
+export function path(el: El | undefined, ...names: string[]): El | undefined {
+  let cur = el;
+  for (const n of names) cur = child(cur, n);
+  return cur;
+}
+
+export function textAt(el: El | undefined, ...names: string[]): string | undefined {
+  return path(el, ...names)?.text;
+}

@@ -1,0 +1,259 @@
+import { X509Certificate, createPublicKey } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { windowsAdapter } from '../../../src/adapters/windows/index.js';
+import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { WindowsSimulator } from './simulator.js';
+import { textAt } from '../../../src/adapters/windows/xml.js';
+
+// A simulated Windows client against a real gateway: MS-MDE2 enrollment with a
+// one-time token, OMA-DM sessions, a real SCEP enrollment from the CSP values
+// we sent, and the admin API showing what the device reported.
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway({ adapters: [windowsAdapter] });
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+let n = 0;
+async function userWithToken() {
+  const upn = `user${++n}@contoso.com`;
+  const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: `User ${n}` });
+  const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+  return { user, upn, token };
+}
+
+async function enrolledDevice(opts: { osVersion?: string } = {}) {
+  const { user, upn, token } = await userWithToken();
+  const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token, ...opts });
+  const r = await sim.enroll();
+  expect(r.fault).toBeUndefined();
+  const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+  return { sim, user, upn, deviceId };
+}
+
+describe('Windows enrollment (MS-MDE2)', () => {
+  it('answers the discovery probe and the Discover request with OnPremise and our service URLs', async () => {
+    const { upn, token } = await userWithToken();
+    expect(token.enrollmentUrl).toBe(`${t.url}/EnrollmentServer/Discovery.svc`);
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    const d = await sim.discover();
+    expect(d).toEqual({ authPolicy: 'OnPremise', policyUrl: `${t.url}/EnrollmentServer/Policy.svc`, enrollmentUrl: `${t.url}/EnrollmentServer/Enrollment.svc` });
+    const p = await sim.getPolicies(d.policyUrl);
+    expect(p.status).toBe(200);
+    expect(p.minimalKeyLength).toBe(2048);
+  });
+
+  it('enrolls with UPN + token: identity certificate, trusted root, DMClient pointing at MDM.svc, device record', async () => {
+    const { sim, user, deviceId } = await enrolledDevice();
+    expect(sim.managementUrl).toBe(`${t.url}/ManagementServer/MDM.svc`);
+    expect(Buffer.from(sim.root!).equals(Buffer.from(t.gw.root.certificate))).toBe(true);
+    const cert = new X509Certificate(sim.identity!);
+    expect(cert.checkIssued(new X509Certificate(t.gw.root.certificate))).toBe(true);
+    // The identity certificate certifies the key the device generated for its PKCS#10.
+    expect(cert.publicKey.export({ format: 'der', type: 'spki' }).equals(createPublicKey(sim.key!.keyObject).export({ format: 'der', type: 'spki' }))).toBe(true);
+    const device = await t.api.ok('GET', `/devices/${deviceId}`);
+    expect(device).toMatchObject({ platform: 'windows', userId: user.id, name: 'DESKTOP-SIM' });
+    const certs = await t.api.ok('GET', `/certificates?deviceId=${deviceId}`);
+    expect(certs.some((c: { kind: string }) => c.kind === 'identity')).toBe(true);
+    expect(sim.provisioningDoc).toContain('<parm name="PROVIDER-ID" value="mdm-gateway"/>');
+    expect(sim.provisioningDoc).toMatch(/<characteristic type="DMClient"><characteristic type="Provider"><characteristic type="mdm-gateway">/);
+  });
+
+  it('refuses a bad token, a reused token and a wrong UPN with MS-MDE2 faults', async () => {
+    const { upn, token } = await userWithToken();
+    const bad = new WindowsSimulator({ baseUrl: t.url, upn, password: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    const r1 = await bad.enroll();
+    expect(r1.status).toBe(401);
+    expect(r1.fault).toEqual({ subcode: 's:Authentication', reason: expect.stringMatching(/unknown/) });
+
+    const wrongUpn = new WindowsSimulator({ baseUrl: t.url, upn: 'mallory@contoso.com', password: token.token });
+    const r2 = await wrongUpn.enroll();
+    expect(r2.status).toBe(403);
+    expect(r2.fault?.subcode).toBe('s:Authorization');
+
+    const { upn: upn3, token: token3 } = await userWithToken();
+    const ok = new WindowsSimulator({ baseUrl: t.url, upn: upn3.toUpperCase(), password: token3.token.toLowerCase() });
+    expect((await ok.enroll()).fault).toBeUndefined();
+    const again = new WindowsSimulator({ baseUrl: t.url, upn: upn3, password: token3.token });
+    const r3 = await again.enroll();
+    expect(r3.fault).toEqual({ subcode: 's:Authentication', reason: expect.stringMatching(/used/) });
+  });
+
+  it('answers malformed and hostile enrollment messages with a MessageFormat fault, not a 500', async () => {
+    const url = `${t.url}/EnrollmentServer/Enrollment.svc`;
+    for (const body of ['not xml at all <', '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>']) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml' }, body });
+      expect(res.status).toBe(400);
+      const text = await res.text();
+      expect(text).toContain('s:MessageFormat');
+    }
+  });
+
+  it('refuses a CSR that does not meet the identity policy with a CertificateRequest fault', async () => {
+    const { upn, token } = await userWithToken();
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    const d = await sim.discover();
+    const r = await sim.requestSecurityToken(d.enrollmentUrl, Buffer.from('not a csr').toString('base64'));
+    expect(r.fault?.subcode).toBe('s:CertificateRequest');
+  });
+});
+
+describe('OMA-DM sessions', () => {
+  it('delivers a profile, the device enrolls over SCEP, and the next session reports installed with our thumbprint', async () => {
+    const { sim, user, deviceId } = await enrolledDevice();
+    const group = await t.api.ok('POST', '/groups', { name: `win-staff-${n}` });
+    await t.api.ok('POST', `/groups/${group.id}/members`, { userId: user.id });
+    const profile = await t.api.ok('POST', '/profiles', {
+      name: 'wifi user cert',
+      scope: 'user',
+      subjectName: 'CN={{UserPrincipalName}},OU=Staff,O=Contoso',
+      subjectAlternativeNames: [
+        { type: 'upn', value: '{{UserPrincipalName}}' },
+        { type: 'email', value: '{{EmailAddress}}' },
+      ],
+      scepServerUrls: [t.scepUrl],
+    });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, groupId: group.id });
+
+    const s1 = await sim.session();
+    const first = s1.messages[0]!;
+    // SyncHdr status 212 on the authenticated first message; a Status per client command.
+    const hdrStatus = first.statuses[0]!;
+    expect(textAt(hdrStatus, 'Cmd')).toBe('SyncHdr');
+    expect(textAt(hdrStatus, 'Data')).toBe('212');
+    expect(first.statuses.map((s) => `${textAt(s, 'CmdRef')}:${textAt(s, 'Cmd')}:${textAt(s, 'Data')}`)).toEqual(['0:SyncHdr:212', '1:Alert:200', '2:Alert:200', '3:Replace:200']);
+    expect(first.raw).toContain(`./User/Vendor/MSFT/ClientCertificateInstall/SCEP/mdmgw-${profile.id}/Install/Enroll`);
+    expect(s1.enrolled).toHaveLength(1);
+    expect(s1.enrolled[0]!.status).toBe(1);
+    const thumbprint = s1.enrolled[0]!.thumbprint!;
+    // Exec accepted proves nothing: after session 1 the admin sees "enrolling".
+    let statuses = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    expect(statuses).toEqual([expect.objectContaining({ profileId: profile.id, state: 'enrolling', thumbprint: null })]);
+
+    const s2 = await sim.session();
+    expect(s2.messages[0]!.raw).toContain(`SCEP/mdmgw-${profile.id}/CertThumbprint`);
+    expect(s2.enrolled).toHaveLength(0); // nothing re-sent
+    statuses = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    const certs = await t.api.ok('GET', `/certificates?deviceId=${deviceId}`);
+    const issued = certs.find((c: { kind: string; profileId: string }) => c.kind === 'profile' && c.profileId === profile.id);
+    expect(issued.thumbprint).toBe(thumbprint);
+    expect(statuses).toEqual([expect.objectContaining({ profileId: profile.id, profileVersion: 1, state: 'installed', thumbprint, certificateSerial: issued.serialNumber })]);
+
+    // A third session is quiet: Status only, then Final (plus the SwV query).
+    const s3 = await sim.session();
+    expect(s3.messages.at(-1)!.commands).toHaveLength(0);
+    expect(s3.messages.flatMap((m) => m.commands).map((c) => c.name)).toEqual(['Get']);
+
+    // Device facts landed in the per-device state.
+    const state = await t.gw.storage.getPlatformState(deviceId, 'windows');
+    expect((state as any).nodes['./DevInfo/Man']).toBe('Contoso Hardware');
+    expect((state as any).osVersion).toBe('10.0.19045.0');
+  });
+
+  it('refuses unauthenticated OMA-DM with 401 and malformed SyncML with 400, and answers unknown commands with SyncML statuses', async () => {
+    const { sim } = await enrolledDevice();
+    const msg = sim.message('77', 1, sim.firstPackage());
+    expect((await sim.post(msg, {})).status).toBe(401);
+    expect((await sim.post('<SyncML><SyncHdr/>', sim.certHeader())).status).toBe(400);
+    expect((await sim.post('<!DOCTYPE SyncML><SyncML/>', sim.certHeader())).status).toBe(400);
+    expect((await sim.post(sim.message('', 1, ''), sim.certHeader())).status).toBe(400);
+    const odd = sim.message(
+      '78',
+      1,
+      [
+        '<Alert><CmdID>1</CmdID><Data>1201</Data></Alert>',
+        '<Frobnicate><CmdID>2</CmdID></Frobnicate>',
+        '<Get><CmdID>3</CmdID><Item><Target><LocURI>./Vendor/MSFT/X</LocURI></Target></Item></Get>',
+        '<Alert><Data>1201</Data></Alert>',
+        '<Alert><CmdID>5</CmdID><Data>9999</Data></Alert>',
+      ].join(''),
+    );
+    const r = await sim.post(odd);
+    expect(r.status).toBe(200);
+    expect(r.msg!.statuses.map((s) => `${textAt(s, 'CmdRef') ?? ''}:${textAt(s, 'Cmd')}:${textAt(s, 'Data')}`)).toEqual([
+      '0:SyncHdr:212',
+      '1:Alert:200',
+      '2:Frobnicate:400',
+      '3:Get:501',
+      ':Alert:400',
+      '5:Alert:406',
+    ]);
+    // MsgIDs continue the session (200 on later messages); a repeated MsgID is refused at the header.
+    const second = await sim.post(sim.message('78', 2, ''));
+    expect(textAt(second.msg!.statuses[0]!, 'Data')).toBe('200');
+    expect(textAt(second.msg!.root, 'SyncHdr', 'MsgID')).toBe('2');
+    const stale = await sim.post(sim.message('78', 2, ''));
+    expect(textAt(stale.msg!.statuses[0]!, 'Data')).toBe('400');
+    expect(stale.msg!.commands).toHaveLength(0);
+  });
+
+  it('re-issues on a new profile version (Replace on the existing node), removes an unassigned profile with Delete', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    const spec = { name: 'device cert', scope: 'device', subjectName: 'CN={{DeviceName}},O=Contoso', scepServerUrls: [t.scepUrl] };
+    const profile = await t.api.ok('POST', '/profiles', spec);
+    const assignment = await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    expect(s1.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    const v1 = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0];
+    expect(v1).toMatchObject({ state: 'installed', profileVersion: 1 });
+
+    await t.api.ok('PUT', `/profiles/${profile.id}`, { ...spec, subjectName: 'CN={{DeviceName}},OU=v2,O=Contoso' }, 200);
+    const s3 = await sim.session();
+    const sent = s3.messages.map((m) => m.raw).join('');
+    expect(sent).toContain(`<Replace>`);
+    expect(sent).toContain('CN=DESKTOP-SIM,OU=v2,O=Contoso');
+    expect(sent).not.toMatch(new RegExp(`<Add>\\s*<CmdID>\\d+</CmdID>\\s*<Item>\\s*<Target>\\s*<LocURI>[^<]*SCEP/mdmgw-${profile.id}</LocURI>`));
+    expect(s3.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    const v2 = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0];
+    expect(v2).toMatchObject({ state: 'installed', profileVersion: 2, thumbprint: s3.enrolled[0]!.thumbprint });
+    expect(v2.thumbprint).not.toBe(v1.thumbprint);
+    expect(v2.certificateSerial).not.toBeNull();
+
+    await t.api.ok('DELETE', `/assignments/${assignment.id}`, undefined, 204);
+    const s5 = await sim.session();
+    expect(s5.messages[0]!.raw).toContain(`<Delete>`);
+    expect([...sim.tree.keys()].some((k) => k.includes(`mdmgw-${profile.id}`))).toBe(false);
+    const removed = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0];
+    expect(removed).toMatchObject({ profileId: profile.id, state: 'removed' });
+    // Nothing more to remove next time.
+    const s6 = await sim.session();
+    expect(s6.messages.flatMap((m) => m.commands).map((c) => c.name)).toEqual(['Get']);
+  });
+
+  it('reports a device-side failure with its HRESULT and meaning, and an undeliverable profile once', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'fails', scope: 'device', subjectName: 'CN={{DeviceName}}', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const broken = await t.api.ok('POST', '/profiles', { name: 'needs serial', scope: 'device', subjectName: 'CN={{SerialNumber}}' });
+    await t.api.ok('POST', '/assignments', { profileId: broken.id, deviceId });
+    sim.scepBehaviour = 'unreachable';
+    await sim.session();
+    await sim.session();
+    const statuses = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    const byProfile = Object.fromEntries(statuses.map((x: { profileId: string }) => [x.profileId, x]));
+    expect(byProfile[profile.id]).toMatchObject({ state: 'failed', errorCode: '0x80072EFD' });
+    expect(byProfile[profile.id].detail).toMatch(/ERROR_INTERNET_CANNOT_CONNECT/);
+    expect(byProfile[broken.id]).toMatchObject({ state: 'failed', errorCode: 'ATTRIBUTE_MISSING' });
+    const reports = await t.api.ok('GET', '/audit?type=device.report');
+    expect(reports.filter((e: any) => e.details.profileId === broken.id)).toHaveLength(1);
+  });
+
+  it('uses the CertificateStore form for Windows 8.1, and the device enrolls with it', async () => {
+    const { sim, deviceId } = await enrolledDevice({ osVersion: '6.3.9600.0' });
+    const profile = await t.api.ok('POST', '/profiles', { name: 'legacy', scope: 'device', subjectName: 'CN={{DeviceName}}', hashAlgorithm: 'SHA-1', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    sim.tree.set('./DevDetail/SwV', '6.3.9600.0');
+    const s1 = await sim.session();
+    const raw = s1.messages.map((m) => m.raw).join('');
+    expect(raw).toContain(`./Vendor/MSFT/CertificateStore/My/SCEP/mdmgw-${profile.id}/Install/HashAlgrithm`);
+    expect(raw).not.toContain('ClientCertificateInstall');
+    expect(s1.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: s1.enrolled[0]!.thumbprint });
+  });
+});
