@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { HashAlgorithm, KeyProtection, KeyUsageName, RdnAttribute, SanEntry, SanType } from '../../core/model.js';
 
 // Value encodings of the ClientCertificateInstall SCEP Install nodes, exactly as
-// /work/shared/reference/windows/clientcertificateinstall-scep.md restates them
+// ../shared/reference/windows/clientcertificateinstall-scep.md restates them
 // from Microsoft's clientcertificateinstall-csp.md (and its DDF page). Pure.
 
 /**

@@ -20,7 +20,7 @@ import {
 //   ./User/Vendor/MSFT/ClientCertificateInstall/SCEP/<UniqueID>     (user scope)
 // Windows 8.1 / Windows Phone 8.1 ('legacy'): CertificateStore CSP under
 //   ./Vendor/MSFT/CertificateStore/My/SCEP/<UniqueID>  (HashAlgrithm spelled so in that CSP)
-// Node names, formats and value encodings: /work/shared/reference/windows/clientcertificateinstall-scep.md.
+// Node names, formats and value encodings: ../shared/reference/windows/clientcertificateinstall-scep.md.
 // "SCEP commands must be wrapped in atomic commands ... The Enroll command must
 // be the last item in the atomic block": the Install nodes and Exec Enroll are
 // one Atomic, in the order of Microsoft's own example. The trusted root goes

@@ -4,7 +4,7 @@ import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 
 // SOAP 1.2 envelopes and faults for the MS-MDE2 enrollment services.
 // Namespaces and fault codes follow the Microsoft pages copied in
-// /work/shared/reference/windows/microsoft-docs/ (on-premise-authentication-device-enrollment.md
+// ../shared/reference/windows/microsoft-docs/ (on-premise-authentication-device-enrollment.md
 // for the envelopes, mobile-device-enrollment.md "Enrollment error messages"
 // for the fault subcodes and the MENROLL_E_* HRESULTs the client shows).
 

@@ -1,0 +1,88 @@
+import type { AdapterServices, DeliveryReport, ReadyDelivery } from '../../core/adapter.js';
+import type { Device } from '../../core/model.js';
+import type { AgentState } from './agent-state.js';
+import { canonicalJson, sha256Hex, strongEtag } from './canonical.js';
+import { decideChallenge } from './challenge-reuse.js';
+import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './policy-document.js';
+import { policyAction } from './renewal.js';
+
+// A check-in, without the I/O: from core's deliveries and the stored agent
+// state to the document to serve, its ETag, and the state to store. The same
+// inputs give the same document, so an agent that polls an unchanged policy
+// gets a 304.
+
+type Delivery = Awaited<ReturnType<AdapterServices['deliveriesFor']>>[number];
+
+export interface CheckinResult {
+  document: PolicyDocumentV1;
+  etag: string;
+  state: AgentState;
+  /** Deliveries core could not prepare for this device (missing attribute, no primary user). */
+  unavailable: { profileId: string; code: string; message: string }[];
+  /** Delivery reports to record for the admin: newly unavailable profiles (once per profile version and code). */
+  reports: DeliveryReport[];
+}
+
+export function checkin(device: Device, deliveries: Delivery[], before: AgentState, version: number, now: Date): CheckinResult {
+  const state: AgentState = structuredClone(before);
+  const ready = deliveries.filter((d): d is ReadyDelivery => d.ok);
+  const policies: CertificatePolicyV1[] = ready.map((d) => {
+    const id = d.profile.id;
+    const installed = state.installed[id];
+    const action = policyAction(d.profile, installed, now);
+    state.served[id] = { profileVersion: d.profile.version, validityDays: d.resolved.validityDays };
+    const scepUrl = stickyScepUrl(d, state.scepUrls[id]);
+    state.scepUrls[id] = scepUrl;
+    if (action === 'keep') {
+      delete state.challenges[id];
+      return renderCertificatePolicy(d, { action, scepUrl });
+    }
+    const decision = decideChallenge(d, state.challenges[id], installed, state.results[id]?.at, now);
+    const chosen = decision.reuse ? decision.stored : { ...decision.fresh, scepUrl };
+    state.challenges[id] = chosen;
+    return renderCertificatePolicy(d, { action, challenge: { value: chosen.challenge, expiresAt: new Date(chosen.expiresAt), scepUrl: chosen.scepUrl } });
+  });
+  // Challenges and URLs of profiles no longer delivered are dropped.
+  const live = new Set(ready.map((d) => d.profile.id));
+  for (const id of Object.keys(state.challenges)) if (!live.has(id)) delete state.challenges[id];
+  for (const id of Object.keys(state.scepUrls)) if (!live.has(id)) delete state.scepUrls[id];
+
+  if (version !== 1) throw new Error(`policy schema version ${version} has no renderer`);
+  const content = policyContentV1(device, policies);
+  const contentHash = sha256Hex(canonicalJson(content));
+  const key = String(version);
+  const mark = state.documents[key];
+  const generatedAt = mark && mark.contentHash === contentHash ? mark.generatedAt : now.toISOString();
+  state.documents[key] = { contentHash, generatedAt };
+  const document = policyDocumentV1(content, generatedAt);
+
+  // The agent never hears of a profile core could not prepare, so the admin
+  // would not either: report it failed on the device's behalf, once.
+  const unavailable = deliveries.flatMap((d) => (d.ok ? [] : [{ profileId: d.profile.id, profileVersion: d.profile.version, code: d.error.code, message: d.error.message }]));
+  const reports: DeliveryReport[] = [];
+  for (const u of unavailable) {
+    const seen = state.unavailable[u.profileId];
+    if (seen && seen.code === u.code && seen.profileVersion === u.profileVersion) continue;
+    state.unavailable[u.profileId] = { code: u.code, profileVersion: u.profileVersion };
+    reports.push({ profileId: u.profileId, profileVersion: u.profileVersion, state: 'failed', errorCode: u.code, detail: `not delivered to the agent: ${u.message}` });
+  }
+  for (const id of Object.keys(state.unavailable)) if (!unavailable.some((u) => u.profileId === id)) delete state.unavailable[id];
+
+  return {
+    document,
+    etag: strongEtag(document),
+    state,
+    unavailable: unavailable.map(({ profileId, code, message }) => ({ profileId, code, message })),
+    reports,
+  };
+}
+
+/** The SCEP URL served before, while the profile still lists it; else the one core picked this time. */
+export function stickyScepUrl(d: ReadyDelivery, previous: string | undefined): string {
+  return previous !== undefined && d.profile.scepServerUrls.includes(previous) ? previous : d.scepUrl;
+}
+
+/** Whether the state changed enough to be written back. */
+export function stateChanged(a: AgentState, b: AgentState): boolean {
+  return canonicalJson(a) !== canonicalJson(b);
+}

@@ -1,0 +1,16 @@
+import type { Profile } from '../../core/model.js';
+import type { InstalledCertificate } from './agent-state.js';
+import type { PolicyAction } from './policy-document.js';
+
+// Whether a certificate policy needs the agent to enroll: no certificate
+// installed for the current profile version, or the installed one has less
+// than renewalThresholdPercent of its lifetime left.
+
+export function policyAction(profile: Pick<Profile, 'version' | 'renewalThresholdPercent'>, installed: InstalledCertificate | undefined, now: Date): PolicyAction {
+  if (!installed || installed.profileVersion !== profile.version) return 'enroll';
+  const from = Date.parse(installed.notBefore);
+  const to = Date.parse(installed.notAfter);
+  if (!(to > from)) return 'renew';
+  const remaining = (to - now.getTime()) / (to - from);
+  return remaining * 100 <= profile.renewalThresholdPercent ? 'renew' : 'keep';
+}

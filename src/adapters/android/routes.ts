@@ -1,0 +1,134 @@
+import express, { Router, type Response } from 'express';
+import type { AdapterServices } from '../../core/adapter.js';
+import type { Device } from '../../core/model.js';
+import { emptyState, readAgentState } from './agent-state.js';
+import { ifNoneMatchHits } from './canonical.js';
+import { checkin, stateChanged } from './checkin.js';
+import { enrollmentAnswer } from './enrollment-answer.js';
+import { defaultDeviceName, parseEnrollRequest } from './enrollment-request.js';
+import { parseStatusRequest, toDeliveryReport } from './status-request.js';
+import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_VERSIONS } from './versions.js';
+
+// The agent-facing HTTP surface. Thin: parse, call core services and the pure
+// modules, answer.
+//   POST /android/v1/enroll       one-time token + device facts -> identity SCEP details
+//   GET  /android/v1/policy       (identity certificate) -> policy document, ETag / 304
+//   POST /android/v1/status       (identity certificate) -> per-policy results
+//   GET  /android/v1/schema.json  the policy document's JSON Schema
+
+const DAY_MS = 24 * 3600_000;
+
+export function androidRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
+  const r = Router();
+
+  r.post('/android/v1/enroll', express.json({ limit: '64kb' }), async (req, res) => {
+    const parsed = parseEnrollRequest(req.body, req.query.token);
+    if (!parsed.ok) {
+      res.status(400).json({ error: 'invalid enrollment request', issues: parsed.issues });
+      return;
+    }
+    const spent = await s.consumeEnrollmentToken(parsed.token, 'android');
+    if (!spent.ok) {
+      await s.audit('android.enroll.refused', { reason: spent.reason });
+      res.status(401).json({ error: `enrollment token ${spent.reason}`, reason: spent.reason });
+      return;
+    }
+    const t = spent.token;
+    const facts = parsed.facts;
+    let device: Device | null;
+    if (t.deviceId) {
+      device = await s.devices.get(t.deviceId);
+      if (device && facts.serialNumber && !device.serialNumber) device = await s.devices.update(device.id, { serialNumber: facts.serialNumber });
+    } else {
+      device = await s.devices.create({ name: defaultDeviceName(facts), platform: 'android', userId: t.userId, serialNumber: facts.serialNumber ?? null });
+    }
+    if (!device) {
+      res.status(409).json({ error: 'the device this token was made for no longer exists' });
+      return;
+    }
+    const now = clock().toISOString();
+    // A new enrollment is a new agent: nothing it was handed before counts.
+    await s.state.put(device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });
+    const identity = await s.identityChallenge(device);
+    const version = chooseVersion(null, parsed.supportedSchemaVersions ?? undefined);
+    await s.audit('android.enrolled', { deviceId: device.id, tokenId: t.id, model: facts.model, osVersion: facts.osVersion, securityPatchLevel: facts.securityPatchLevel }, { deviceId: device.id });
+    res.status(201).json(
+      enrollmentAnswer({ deviceId: device.id, schemaVersion: version.ok ? version.version : 1, identity, caCertificate: s.caCertificate, publicUrl: s.publicUrl }),
+    );
+  });
+
+  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
+    const device = res.locals.device!;
+    const before = readAgentState(await s.state.get(device.id));
+    const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
+    if (!choice.ok) {
+      notAcceptable(res, choice.asked);
+      return;
+    }
+    const result = checkin(device, await s.deliveriesFor(device), before, choice.version, clock());
+    if (stateChanged(before, result.state)) await s.state.put(device.id, result.state);
+    for (const report of result.reports) await s.report(device, report);
+    res.setHeader('ETag', result.etag);
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.setHeader('Vary', 'Accept');
+    if (ifNoneMatchHits(req.headers['if-none-match'], result.etag)) {
+      res.status(304).end();
+      return;
+    }
+    res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
+  });
+
+  r.post('/android/v1/status', s.authenticateDevice, express.json({ limit: '256kb' }), async (req, res) => {
+    const device = res.locals.device!;
+    const parsed = parseStatusRequest(req.body);
+    if (!parsed.ok) {
+      res.status(400).json({ error: 'invalid status report', issues: parsed.issues });
+      return;
+    }
+    const state = readAgentState(await s.state.get(device.id));
+    const unknown = parsed.results.flatMap((x, i) => (state.served[x.policyId] ? [] : [{ path: `results.${i}.policyId`, message: 'is not a policy this device was given' }]));
+    if (unknown.length > 0) {
+      res.status(400).json({ error: 'invalid status report', issues: unknown });
+      return;
+    }
+    const now = clock();
+    parsed.results.forEach((x, i) => {
+      const id = x.policyId;
+      state.results[id] = { state: x.state, profileVersion: x.policyVersion, at: now.toISOString() };
+      if (x.state === 'installed') {
+        const cert = parsed.certificates.get(i);
+        const validityDays = state.served[id]!.validityDays;
+        state.installed[id] = {
+          profileVersion: x.policyVersion,
+          thumbprint: x.thumbprint.toUpperCase(),
+          alias: x.alias,
+          reportedAt: now.toISOString(),
+          notBefore: cert?.notBefore ?? now.toISOString(),
+          notAfter: cert?.notAfter ?? new Date(now.getTime() + validityDays * DAY_MS).toISOString(),
+        };
+      }
+      if (x.state === 'removed') delete state.installed[id];
+      // installed or failed: the challenge handed out may be spent; the next fetch mints afresh.
+      if (x.state === 'installed' || x.state === 'failed') delete state.challenges[id];
+    });
+    await s.state.put(device.id, state);
+    for (const x of parsed.results) await s.report(device, toDeliveryReport(x));
+    res.status(204).end();
+  });
+
+  r.get('/android/v1/schema.json', (req, res) => {
+    const asked = requestedVersion(req.query.schemaVersion, undefined);
+    // Without a version: the newest schema, what a new agent should be built against.
+    const choice = asked === null ? { ok: true as const, version: Math.max(...SUPPORTED_VERSIONS) } : chooseVersion(asked, undefined);
+    if (!choice.ok) {
+      notAcceptable(res, choice.asked);
+      return;
+    }
+    res.type('application/schema+json').send(JSON.stringify(SCHEMAS[choice.version], null, 2));
+  });
+
+  function notAcceptable(res: Response, asked: string) {
+    res.status(406).json({ error: `policy schema version ${asked} is not served by this gateway`, supported: SUPPORTED_VERSIONS });
+  }
+  return r;
+}

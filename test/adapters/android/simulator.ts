@@ -1,0 +1,159 @@
+import { X509Certificate, createHash } from 'node:crypto';
+import type { EnrollmentAnswer } from '../../../src/adapters/android/enrollment-answer.js';
+import type { CertificatePolicyV1, PolicyDocumentV1 } from '../../../src/adapters/android/policy-document.js';
+import { toPem } from '../../../src/pem.js';
+import { getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
+
+// Plays the Android agent app (the role Intune's Company Portal plays) over
+// real HTTP: enroll with the one-time token and device facts, enroll the
+// device identity over SCEP with a real key, fetch the policy with the
+// identity certificate (honouring ETags), generate a real key pair and do
+// SCEP for each certificate policy that carries a challenge, "install" it
+// under its KeyChain alias, and report per-policy results.
+
+export interface DeviceFactsInput {
+  name?: string;
+  manufacturer?: string;
+  model: string;
+  osVersion: string;
+  sdkInt: number;
+  securityPatchLevel: string;
+  hardwareBackedKeystore: boolean;
+  strongBox: boolean;
+  serialNumber?: string;
+}
+
+export const PIXEL_8: DeviceFactsInput = {
+  manufacturer: 'Google',
+  model: 'Pixel 8',
+  osVersion: '14',
+  sdkInt: 34,
+  securityPatchLevel: '2024-05-05',
+  hardwareBackedKeystore: true,
+  strongBox: true,
+};
+
+export interface InstalledKey {
+  policyId: string;
+  policyVersion: number;
+  alias: string;
+  certificate: Uint8Array;
+  key: DeviceKey;
+  thumbprint: string;
+}
+
+export interface PolicyFetch {
+  status: number;
+  etag: string | null;
+  contentType: string | null;
+  document: PolicyDocumentV1 | null;
+  body: unknown;
+}
+
+// X500Principal keywords the peculiar parser (what the simulator builds CSRs with) names differently.
+const toPeculiarSubject = (s: string) => s.replace(/(^|,)EMAILADDRESS=/g, '$1E=');
+
+export const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export class AndroidAgentSim {
+  deviceId: string | null = null;
+  identity: Uint8Array | null = null;
+  etag: string | null = null;
+  /** The KeyChain, as far as this simulated agent is concerned: alias -> installed key. */
+  readonly keyChain = new Map<string, InstalledKey>();
+
+  constructor(readonly baseUrl: string) {}
+
+  /** POST the enrollment URL the admin handed out; returns the raw response. */
+  async postEnroll(enrollmentUrl: string, facts: unknown, extra: Record<string, unknown> = {}): Promise<Response> {
+    return fetch(enrollmentUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device: facts, ...extra }) });
+  }
+
+  /** Enrolls: token + facts, then the device identity certificate over real SCEP. */
+  async enroll(enrollmentUrl: string, facts: DeviceFactsInput = PIXEL_8): Promise<EnrollmentAnswer> {
+    const res = await this.postEnroll(enrollmentUrl, facts, { supportedSchemaVersions: [1] });
+    if (res.status !== 201) throw new Error(`enroll: HTTP ${res.status}: ${await res.text()}`);
+    const answer = (await res.json()) as EnrollmentAnswer;
+    const id = answer.identity;
+    // Pin the CA: the GetCACert answer must hold the CA the enrollment answer named.
+    const { ca } = await getCaCerts(id.scepUrl);
+    if (sha256Hex(ca) !== id.caFingerprint) throw new Error('CA_FINGERPRINT_MISMATCH on the identity SCEP server');
+    const r = await scepEnroll({ scepUrl: id.scepUrl, challenge: id.challenge, subject: id.subject, keySize: id.keySize });
+    if (r.status !== 'SUCCESS' || !r.certificate) throw new Error(`identity SCEP: ${r.status} ${r.failInfo ?? ''}`);
+    this.deviceId = answer.deviceId;
+    this.identity = r.certificate;
+    return answer;
+  }
+
+  authHeaders(): Record<string, string> {
+    if (!this.identity) throw new Error('not enrolled');
+    return { 'X-Client-Cert': encodeURIComponent(toPem(this.identity)) };
+  }
+
+  async fetchPolicy(opts: { conditional?: boolean; query?: string; accept?: string; authenticated?: boolean } = {}): Promise<PolicyFetch> {
+    const headers: Record<string, string> = opts.authenticated === false ? {} : this.authHeaders();
+    if (opts.conditional && this.etag) headers['if-none-match'] = this.etag;
+    if (opts.accept) headers.accept = opts.accept;
+    const res = await fetch(`${this.baseUrl}/android/v1/policy${opts.query ?? ''}`, { headers });
+    const text = await res.text();
+    const body = text ? JSON.parse(text) : null;
+    const etag = res.headers.get('etag');
+    if (res.status === 200) this.etag = etag;
+    return { status: res.status, etag, contentType: res.headers.get('content-type'), document: res.status === 200 ? (body as PolicyDocumentV1) : null, body };
+  }
+
+  /** Real key generation and SCEP enrollment for one certificate policy. */
+  async enrollPolicy(p: CertificatePolicyV1): Promise<InstalledKey> {
+    if (!p.scep.challenge) throw new Error(`policy ${p.id} carries no challenge`);
+    const { ca } = await getCaCerts(p.scep.url);
+    if (sha256Hex(ca) !== p.scep.caFingerprint) throw new Error('CA_FINGERPRINT_MISMATCH');
+    const r = await scepEnroll({
+      scepUrl: p.scep.url,
+      challenge: p.scep.challenge,
+      subject: toPeculiarSubject(p.scep.subject),
+      sans: p.scep.subjectAltNames as SimSan[],
+      extendedKeyUsages: p.scep.extendedKeyUsages,
+      keyAlgorithm: p.scep.keyAlgorithm,
+      keySize: p.scep.keySize,
+    });
+    if (r.status !== 'SUCCESS' || !r.certificate) throw new Error(`SCEP for ${p.id}: ${r.status} ${r.failInfo ?? ''} ${r.failInfoText ?? ''}`);
+    const installed: InstalledKey = {
+      policyId: p.id,
+      policyVersion: p.version,
+      alias: p.keyStore.alias,
+      certificate: r.certificate,
+      key: r.key,
+      thumbprint: new X509Certificate(r.certificate).fingerprint.replace(/:/g, ''),
+    };
+    this.keyChain.set(p.keyStore.alias, installed);
+    return installed;
+  }
+
+  async postStatus(body: unknown): Promise<Response> {
+    return fetch(`${this.baseUrl}/android/v1/status`, {
+      method: 'POST',
+      headers: { ...this.authHeaders(), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Enrolls every policy that carries a challenge and reports each one installed. */
+  async applyPolicy(doc: PolicyDocumentV1): Promise<InstalledKey[]> {
+    const installed: InstalledKey[] = [];
+    for (const p of doc.policies) if (p.action !== 'keep') installed.push(await this.enrollPolicy(p));
+    if (installed.length > 0) {
+      const res = await this.postStatus({
+        results: installed.map((k) => ({
+          policyId: k.policyId,
+          policyVersion: k.policyVersion,
+          state: 'installed',
+          thumbprint: k.thumbprint,
+          alias: k.alias,
+          certificate: Buffer.from(k.certificate).toString('base64'),
+        })),
+      });
+      if (res.status !== 204) throw new Error(`status: HTTP ${res.status}: ${await res.text()}`);
+    }
+    return installed;
+  }
+}
