@@ -48,6 +48,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       const r = await d.auth.verify(der);
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason };
     },
+    peekEnrollmentToken: (token, platform) => d.tokens.peek(token, platform),
     consumeEnrollmentToken: (token, platform) => d.tokens.consume(token, platform),
     identityChallenge: async (device) => {
       const m = await d.minter.forIdentity(device);
@@ -67,6 +68,10 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       update: (id, patch) => storage.updateDevice(id, patch),
     },
     users: { get: (id) => storage.getUser(id) },
+    certificates: {
+      byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
+      list: (filter) => storage.listCertificates(filter),
+    },
     deliveriesFor: (device) =>
       prepareDeliveries(
         { storage, challengeKey: d.challengeKey, ttlSeconds: d.challengeTtlSeconds, gatewayScepUrl: d.scepUrl, caCertificatePem: d.caCertificatePem },

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
 import type { ConsumeFailure } from './enrollment-tokens.js';
 import type { Refusal } from './reasons.js';
-import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, Platform, User } from './model.js';
+import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
 import type { DevicePatch, NewDevice } from './storage/storage.js';
 
 // The adapter contract: the one door between a platform adapter and core.
@@ -63,6 +63,8 @@ export interface AdapterServices {
   /** Verifies a device identity certificate given directly (e.g. Apple's Mdm-Signature header). */
   verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string }>;
 
+  /** The verdict consumeEnrollmentToken would give, without spending the token. */
+  peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
   /** Spends a one-time enrollment token for a platform. */
   consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
   /** A one-time SCEP challenge for the device identity certificate. */
@@ -76,6 +78,11 @@ export interface AdapterServices {
     update(id: string, patch: DevicePatch): Promise<Device | null>;
   };
   users: { get(id: string): Promise<User | null> };
+  /** Certificates this gateway issued (read-only), e.g. to time renewals from the real notAfter. */
+  certificates: {
+    byThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
+    list(filter: { deviceId: string; profileId?: string }): Promise<IssuedCertificate[]>;
+  };
 
   /** Resolves the device's assigned profiles and mints one challenge per deliverable profile. */
   deliveriesFor(device: Device): Promise<Delivery[]>;

@@ -32,6 +32,14 @@ function newToken(): string {
   return out;
 }
 
+export type TokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure };
+
+/** Tokens are base32; anything else cannot be one of ours. Case and spaces are forgiven (typed passwords). */
+function digestOf(token: string): string | null {
+  const normalised = token.trim().toUpperCase();
+  return /^[A-Z2-7]{16,64}$/.test(normalised) ? sha256(normalised) : null;
+}
+
 export class EnrollmentTokens {
   constructor(
     private readonly storage: Storage,
@@ -52,9 +60,19 @@ export class EnrollmentTokens {
   }
 
   /** Spends the token for a platform; exactly one caller ever gets ok. */
-  async consume(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }> {
-    const normalised = token.trim().toUpperCase();
-    if (!/^[A-Z2-7]{16,64}$/.test(normalised)) return { ok: false, reason: 'unknown' };
-    return this.storage.consumeEnrollmentToken(sha256(normalised), platform, this.now().toISOString());
+  async consume(token: string, platform: Platform): Promise<TokenVerdict> {
+    const digest = digestOf(token);
+    if (!digest) return { ok: false, reason: 'unknown' };
+    return this.storage.consumeEnrollmentToken(digest, platform, this.now().toISOString());
+  }
+
+  /**
+   * The verdict consume() would give, without spending: lets a protocol check
+   * the rest of a request (Windows compares the UPN) before the token is gone.
+   */
+  async peek(token: string, platform: Platform): Promise<TokenVerdict> {
+    const digest = digestOf(token);
+    if (!digest) return { ok: false, reason: 'unknown' };
+    return this.storage.peekEnrollmentToken(digest, platform, this.now().toISOString());
   }
 }

@@ -812,10 +812,15 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const t = await s.createEnrollmentToken({ tokenSha256: sha('a'), platform: 'ios', userId: 'u-1', deviceId: null, expiresAt: '2030-01-01T00:00:00.000Z' });
         expect(t).toMatchObject({ platform: 'ios', userId: 'u-1', usedAt: null });
         expect(await s.consumeEnrollmentToken(sha('a'), 'android', '2029-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'wrong-platform' });
+        // Peeking says what consuming would, and spends nothing.
+        expect(await s.peekEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:00.000Z')).toMatchObject({ ok: true, token: { id: t.id } });
+        expect(await s.peekEnrollmentToken(sha('a'), 'ios', '2031-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'expired' });
+        expect(await s.peekEnrollmentToken(sha('a'), 'android', '2029-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'wrong-platform' });
         expect(await s.consumeEnrollmentToken(sha('a'), 'ios', '2031-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'expired' });
         const ok = await s.consumeEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:00.000Z');
         expect(ok.ok && ok.token.id).toBe(t.id);
         expect(await s.consumeEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:01.000Z')).toEqual({ ok: false, reason: 'used' });
+        expect(await s.peekEnrollmentToken(sha('a'), 'ios', '2029-01-01T00:00:01.000Z')).toEqual({ ok: false, reason: 'used' });
         expect(await s.consumeEnrollmentToken(sha('b'), 'ios', '2029-01-01T00:00:00.000Z')).toEqual({ ok: false, reason: 'unknown' });
       });
 

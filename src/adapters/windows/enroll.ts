@@ -6,16 +6,13 @@ import { provisioningDoc } from './provisioning-doc.js';
 import { readWindowsState, writeWindowsState } from './state.js';
 
 // The enrollment decision for one RequestSecurityToken (MS-WSTEP over the
-// OnPremise auth policy): spend the one-time enrollment token, check the UPN
-// against the token's user (or the token's device's user), create or link the
-// device record, issue the identity certificate from the device's PKCS#10 and
-// build the provisioning document. Every refusal is a SOAP fault with the
-// MS-MDE2 subcode (mobile-device-enrollment.md), never an exception.
-//
-// The token is spent before the UPN is compared: the contract offers no way to
-// look a token up without spending it, so a wrong UPN burns the token (fail
-// closed: whoever holds the password but not the right account must ask the
-// admin for a new token). See docs/windows.md.
+// OnPremise auth policy): look the one-time enrollment token up, check the UPN
+// against the token's user (or the token's device's user), then spend the
+// token, create or link the device record, issue the identity certificate from
+// the device's PKCS#10 and build the provisioning document. Every refusal is a
+// SOAP fault with the MS-MDE2 subcode (mobile-device-enrollment.md), never an
+// exception. The token is only spent once the UPN matched, so a typo in the
+// account name does not burn it.
 
 export type EnrollOutcome = { ok: true; device: Device; provisioningDoc: string; thumbprint: string } | { ok: false; fault: SoapFault };
 
@@ -28,12 +25,13 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   if (rst.requestType && !/\/Issue$/.test(rst.requestType)) {
     return { ok: false, fault: { code: 'MessageFormat', reason: `RequestType ${rst.requestType} is not supported (only Issue)` } };
   }
-  const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
-  if (!spent.ok) {
-    await s.audit('windows.enrollment.refused', { upn: creds.username, reason: `token-${spent.reason}` }, { reasonCode: 'ENROLLMENT_TOKEN_INVALID' });
-    return { ok: false, fault: { code: 'Authentication', reason: `the enrollment token is ${spent.reason === 'wrong-platform' ? 'not for Windows' : spent.reason}` } };
-  }
-  const token = spent.token;
+  const tokenFault = async (reason: 'unknown' | 'used' | 'expired' | 'wrong-platform'): Promise<EnrollOutcome> => {
+    await s.audit('windows.enrollment.refused', { upn: creds.username, reason: `token-${reason}` }, { reasonCode: 'ENROLLMENT_TOKEN_INVALID' });
+    return { ok: false, fault: { code: 'Authentication', reason: `the enrollment token is ${reason === 'wrong-platform' ? 'not for Windows' : reason}` } };
+  };
+  const found = await s.peekEnrollmentToken(creds.password, 'windows');
+  if (!found.ok) return tokenFault(found.reason);
+  const token = found.token;
   let device: Device | null = token.deviceId ? await s.devices.get(token.deviceId) : null;
   if (token.deviceId && !device) return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the device this enrollment token was made for no longer exists' } };
   const userId = token.userId ?? device?.userId ?? null;
@@ -44,6 +42,10 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
       return { ok: false, fault: { code: 'Authorization', reason: 'this user is not authorized to enroll with this enrollment token' } };
     }
   }
+
+  // Everything checked: spend the token now (a concurrent request may have won it).
+  const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
+  if (!spent.ok) return tokenFault(spent.reason);
 
   const hardwareId = contextValue(rst, 'DeviceID');
   const deviceName = (contextValue(rst, 'DeviceName') ?? '').slice(0, 256) || 'Windows device';

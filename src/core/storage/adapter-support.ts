@@ -106,11 +106,22 @@ export class AdapterSupportStore {
       .returningAll()
       .executeTakeFirst();
     if (spent) return { ok: true, token: tokenOf(spent) };
+    const verdict = await this.peekEnrollmentToken(tokenSha256, platform, at);
+    // Not spent above, so peek cannot say ok unless it expired in between: report that.
+    return verdict.ok ? { ok: false, reason: 'expired' } : verdict;
+  }
+
+  async peekEnrollmentToken(
+    tokenSha256: string,
+    platform: Platform,
+    now: string,
+  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }> {
     const row = await this.db.selectFrom('enrollment_tokens').selectAll().where('token_sha256', '=', tokenSha256).executeTakeFirst();
     if (!row) return { ok: false, reason: 'unknown' };
     if (row.platform !== platform) return { ok: false, reason: 'wrong-platform' };
     if (row.used_at !== null) return { ok: false, reason: 'used' };
-    return { ok: false, reason: 'expired' };
+    if (row.expires_at <= new Date(now).toISOString()) return { ok: false, reason: 'expired' };
+    return { ok: true, token: tokenOf(row) };
   }
 
   async enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand> {

@@ -276,6 +276,7 @@ export class KyselyStorage implements Storage {
   // ---- adapter support (enrollment tokens, command queue, platform state, settings)
   createEnrollmentToken: Storage['createEnrollmentToken'] = (t) => this.#adapters.createEnrollmentToken(t);
   consumeEnrollmentToken: Storage['consumeEnrollmentToken'] = (h, p, now) => this.#adapters.consumeEnrollmentToken(h, p, now);
+  peekEnrollmentToken: Storage['peekEnrollmentToken'] = (h, p, now) => this.#adapters.peekEnrollmentToken(h, p, now);
   enqueueCommand: Storage['enqueueCommand'] = (c) => this.#adapters.enqueueCommand(c);
   nextCommand: Storage['nextCommand'] = (d, ch, skip) => this.#adapters.nextCommand(d, ch, skip);
   updateCommand: Storage['updateCommand'] = (id, d, st, r) => this.#adapters.updateCommand(id, d, st, r);

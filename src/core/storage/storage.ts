@@ -179,6 +179,13 @@ export interface Storage {
     now: string,
   ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }>;
 
+  /** The same verdict as consumeEnrollmentToken, without spending the token. */
+  peekEnrollmentToken(
+    tokenSha256: string,
+    platform: EnrollmentToken['platform'],
+    now: string,
+  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }>;
+
   // ---- device command queue (adapters)
   enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
   /**

@@ -73,6 +73,9 @@ describe('Windows enrollment (MS-MDE2)', () => {
     const r2 = await wrongUpn.enroll();
     expect(r2.status).toBe(403);
     expect(r2.fault?.subcode).toBe('s:Authorization');
+    // A wrong account name does not burn the token: the right one still enrolls with it.
+    const rightUpn = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    expect((await rightUpn.enroll()).fault).toBeUndefined();
 
     const { upn: upn3, token: token3 } = await userWithToken();
     const ok = new WindowsSimulator({ baseUrl: t.url, upn: upn3.toUpperCase(), password: token3.token.toLowerCase() });
