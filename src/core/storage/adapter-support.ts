@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { CommandStatus, DeviceCommand, EnrollmentToken, Platform } from '../model.js';
 import type { Database, DeviceCommandsTable, EnrollmentTokensTable } from './schema.js';
+import { isForeignKeyViolation } from './db-errors.js';
 import { StorageConflictError } from './storage.js';
 
 // Storage for what platform adapters need beyond the directory and issuance:
@@ -10,10 +11,6 @@ import { StorageConflictError } from './storage.js';
 
 type Selectable<T> = { [K in keyof T]: T[K] };
 
-const isFk = (e: unknown) => {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
-};
 
 function tokenOf(r: Selectable<EnrollmentTokensTable>): EnrollmentToken {
   return {
@@ -142,7 +139,7 @@ export class AdapterSupportStore {
     try {
       await this.db.insertInto('device_commands').values(row).execute();
     } catch (e) {
-      if (isFk(e)) throw new StorageConflictError(`device ${c.deviceId} not found`, 'not-found');
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${c.deviceId} not found`, 'not-found');
       throw e;
     }
     return commandOf(row);
@@ -203,7 +200,7 @@ export class AdapterSupportStore {
         .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at }))
         .execute();
     } catch (e) {
-      if (isFk(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
       throw e;
     }
   }

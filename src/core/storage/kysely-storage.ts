@@ -22,6 +22,9 @@ import type {
 } from '../model.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
+import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
+
+export { isForeignKeyViolation, isUniqueViolation };
 import type {
   AssignmentRow,
   AuditEventRow,
@@ -61,27 +64,6 @@ export interface KyselyStorageOptions {
   now?: () => Date;
 }
 
-// ---- error classification -------------------------------------------------
-
-function errorCode(e: unknown): string | undefined {
-  if (typeof e === 'object' && e !== null && 'code' in e) {
-    const code = (e as { code: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
-}
-
-/** Unique or primary-key violation (better-sqlite3 extended codes, PostgreSQL SQLSTATE 23505). */
-export function isUniqueViolation(e: unknown): boolean {
-  const code = errorCode(e);
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
-}
-
-/** Foreign-key violation (better-sqlite3, PostgreSQL SQLSTATE 23503). */
-export function isForeignKeyViolation(e: unknown): boolean {
-  const code = errorCode(e);
-  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
-}
 
 /** Thrown inside a transaction to roll it back and hand a result to the caller. */
 class Rollback<T> {
