@@ -209,7 +209,6 @@ export class EnrollmentService {
   }
 
   private async refuse(transactionId: string, refusal: Refusal, type: string): Promise<EnrollmentOutcome> {
-    this.deps.log.warn({ transactionId, reason: refusal.code, detail: refusal.detail }, REASONS[refusal.code].text);
     await this.audit(transactionId, type, refusal.code, {
       text: REASONS[refusal.code].text,
       ...(refusal.detail !== undefined && { detail: refusal.detail }),
@@ -219,7 +218,10 @@ export class EnrollmentService {
     return { status: 'rejected', refusal };
   }
 
+  /** One audit record per step, and one log line with the same transactionId to trace it. */
   private async audit(transactionId: string, type: string, reasonCode: Refusal['code'] | null, details: Record<string, unknown>, actor = 'scep') {
     await this.deps.storage.appendAudit({ transactionId, type, reasonCode, actor, details });
+    if (reasonCode) this.deps.log.warn({ transactionId, step: type, reason: reasonCode, actor }, REASONS[reasonCode].text);
+    else this.deps.log.info({ transactionId, step: type, actor }, type);
   }
 }
