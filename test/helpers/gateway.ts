@@ -31,7 +31,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startTestGateway(opts: { env?: Record<string, string>; adapters?: PlatformAdapter[]; dataDir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  opts: { env?: Record<string, string>; adapters?: PlatformAdapter[]; dataDir?: string; logTo?: NodeJS.WritableStream } = {},
+): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'mdmgw-test-')));
   const port = await freePort();
   const config = loadConfig({
@@ -39,7 +41,7 @@ export async function startTestGateway(opts: { env?: Record<string, string>; ada
     env: { MDMGW_LOG_LEVEL: process.env.MDMGW_TEST_LOG_LEVEL ?? 'silent', MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', ...opts.env },
     cwd: dataDir,
   });
-  const gw = await createGateway(config, createLogger(config.logLevel), opts.adapters ?? []);
+  const gw = await createGateway(config, createLogger(opts.logTo ? 'trace' : config.logLevel, opts.logTo), opts.adapters ?? []);
   const running = await listen(gw);
   return {
     gw,
