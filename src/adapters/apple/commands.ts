@@ -1,0 +1,43 @@
+import type { AdapterServices } from '../../core/adapter.js';
+import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
+import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
+import { renderProfile } from './render.js';
+
+// A queued command to the plist the device receives. InstallProfile is
+// rendered and signed when it is sent, not when it is queued, so its SCEP
+// challenge is fresh even if the device answered NotNow for hours. null: the
+// command is obsolete (its profile version is no longer what the device should
+// get) and should be cancelled.
+
+export const COMMAND_KINDS = ['InstallProfile', 'RemoveProfile', 'ProfileList', 'CertificateList'] as const;
+export type CommandKind = (typeof COMMAND_KINDS)[number];
+
+export async function commandPlist(s: AdapterServices, device: Device, cmd: DeviceCommand): Promise<{ plist: PlistDict; subject?: RdnAttribute[] } | null> {
+  const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
+  switch (cmd.kind) {
+    case 'InstallProfile': {
+      const deliveries = await s.deliveriesFor(device);
+      const d = deliveries.find((x) => x.profile.id === cmd.profileId);
+      if (!d || !d.ok || d.profile.version !== cmd.profileVersion) return null;
+      const signed = await s.signAttached(toXmlBytes(renderProfile(device, d)));
+      return { ...wrap({ RequestType: 'InstallProfile', Payload: signed }), subject: d.resolved.subject };
+    }
+    case 'RemoveProfile':
+      return wrap({ RequestType: 'RemoveProfile', Identifier: String(cmd.payload.identifier) });
+    case 'ProfileList':
+    case 'CertificateList':
+      return wrap({ RequestType: cmd.kind, ManagedOnly: true });
+    default:
+      return null;
+  }
+}
+
+/** A plist value as JSON (data as base64) for the command's stored result. */
+export function jsonSafe(v: PlistValue | undefined): unknown {
+  if (v === undefined || v === null) return null;
+  if (v instanceof Uint8Array) return { base64: Buffer.from(v).toString('base64') };
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  return v;
+}

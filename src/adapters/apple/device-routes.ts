@@ -1,0 +1,206 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { AdapterServices } from '../../core/adapter.js';
+import type { Device, Platform } from '../../core/model.js';
+import { matchCertificateList } from './certificate-match.js';
+import { applyCheckin, devicePatch, userAuthenticateAnswer } from './checkin.js';
+import { nextCommand } from './dispatch.js';
+import { enrollmentProfile } from './enrollment-profile.js';
+import { authenticateMessage } from './message-auth.js';
+import { connectMessage, issues } from './messages.js';
+import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
+import type { Pusher } from './pusher.js';
+import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
+import { DEVICE_CHANNEL, loadState, saveState, userChannel, type AppleState } from './state.js';
+import { syncDevice } from './sync.js';
+
+// The device-facing routes, thin over the pure modules:
+//   GET /mdm/enroll?token=   signed enrollment profile (.mobileconfig)
+//   PUT /mdm/checkin         Authenticate, TokenUpdate, CheckOut
+//   PUT /mdm/connect         Idle / command results -> next command
+
+export const MOBILECONFIG_TYPE = 'application/x-apple-aspen-config';
+const APPLE_PLATFORMS: readonly Platform[] = ['ios', 'macos'];
+/** Bodies are taken as they come, whatever the Content-Type says. */
+const rawBody = express.raw({ type: () => true, limit: '1mb' });
+
+export interface DeviceRouteDeps {
+  pusher: Pusher;
+  now: () => Date;
+}
+
+const bodyOf = (req: Request): Uint8Array => (Buffer.isBuffer(req.body) ? new Uint8Array(req.body) : new Uint8Array(0));
+
+export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
+  const r = Router();
+
+  r.get('/mdm/enroll', async (req, res) => {
+    const token = typeof req.query.token === 'string' ? req.query.token : '';
+    if (!token) {
+      res.status(400).json({ error: 'token query parameter required' });
+      return;
+    }
+    // Checked before the token is spent, so a misconfigured gateway does not burn tokens.
+    const push = await d.pusher.pushCertificate();
+    if (!push) {
+      res.status(503).json({ error: 'no APNs push certificate is configured: upload one with PUT /api/v1/apple/push-certificate' });
+      return;
+    }
+    // The URL does not say the platform; a token is tried as iOS, then macOS (a wrong-platform try does not spend it).
+    let spent = await s.consumeEnrollmentToken(token, 'ios');
+    if (!spent.ok && spent.reason === 'wrong-platform') spent = await s.consumeEnrollmentToken(token, 'macos');
+    if (!spent.ok) {
+      await s.audit('apple.enroll.refused', { reason: spent.reason }, { reasonCode: `ENROLLMENT_TOKEN_${spent.reason.toUpperCase().replace(/-/g, '_')}` });
+      res.status(spent.reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${spent.reason}` });
+      return;
+    }
+    const t = spent.token;
+    let device: Device | null;
+    let created = false;
+    if (t.deviceId) device = await s.devices.get(t.deviceId);
+    else {
+      device = await s.devices.create({ name: t.platform === 'macos' ? 'Mac' : 'iPhone or iPad', platform: t.platform, userId: t.userId });
+      created = true;
+    }
+    if (!device) {
+      res.status(409).json({ error: 'the device this token was made for no longer exists' });
+      return;
+    }
+    const identity = await s.identityChallenge(device);
+    const state = await loadState(s, device.id);
+    if (created) state.nameFromDevice = true;
+    state.profileIssuedAt = d.now().toISOString();
+    await saveState(s, device.id, state);
+    const profile = enrollmentProfile({ publicUrl: s.publicUrl, platform: device.platform, deviceId: device.id, topic: push.topic, identity, rootPem: s.caCertificatePem });
+    const signed = await s.signAttached(toXmlBytes(profile));
+    await s.audit('apple.enrollment-profile.issued', { tokenId: t.id, platform: device.platform, created }, { deviceId: device.id });
+    res.status(200).type(MOBILECONFIG_TYPE).setHeader('content-disposition', 'attachment; filename="enroll.mobileconfig"');
+    res.send(Buffer.from(signed));
+  });
+
+  /** Authenticates and parses a check-in/connect body; answers the refusal itself and returns null. */
+  async function accept(req: Request, res: Response): Promise<{ device: Device; msg: PlistDict } | null> {
+    const body = bodyOf(req);
+    const device = await authenticateMessage(s, req, res, body);
+    if (!device) return null;
+    if (!APPLE_PLATFORMS.includes(device.platform)) {
+      res.status(403).json({ error: `device ${device.id} is a ${device.platform} device, not an Apple one` });
+      return null;
+    }
+    try {
+      return { device, msg: parseDict(body) };
+    } catch (e) {
+      res.status(400).json({ error: e instanceof PlistError ? e.message : 'unreadable body' });
+      return null;
+    }
+  }
+
+  const pushLater = (deviceId: string, channel: string) => {
+    void d.pusher.notify(deviceId, channel).catch((e: Error) => s.log.warn({ deviceId, channel, err: e.message }, 'push failed'));
+  };
+
+  r.put('/mdm/checkin', rawBody, async (req, res) => {
+    const got = await accept(req, res);
+    if (!got) return;
+    const { device, msg } = got;
+    const before = await loadState(s, device.id);
+    if (msg.MessageType === 'UserAuthenticate') {
+      const ua = userAuthenticateAnswer(before, msg);
+      if (!ua.ok) res.status(ua.status).json({ error: ua.error });
+      else if (ua.body) res.status(200).type('application/xml').send(toXml(ua.body));
+      else res.status(200).end();
+      return;
+    }
+    const out = applyCheckin(before, msg, d.now());
+    if (!out.ok) {
+      await s.audit('apple.checkin.refused', { messageType: String(msg.MessageType ?? ''), error: out.error }, { deviceId: device.id });
+      res.status(out.status).json({ error: out.error });
+      return;
+    }
+    await saveState(s, device.id, out.state);
+    await s.audit(`apple.checkin.${String(msg.MessageType).toLowerCase()}`, { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null }, { deviceId: device.id });
+    if (out.effect === 'authenticated') {
+      const patch = devicePatch(device, out.state);
+      if (Object.keys(patch).length) await s.devices.update(device.id, patch);
+    } else if (out.effect === 'token-updated') {
+      const touched = await syncDevice(s, device);
+      const pending = await pendingChannels(s, device.id);
+      for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
+    } else if (out.effect === 'checked-out' && out.channel === DEVICE_CHANNEL) {
+      await checkedOut(s, device, before);
+    }
+    res.status(200).end();
+  });
+
+  r.put('/mdm/connect', rawBody, async (req, res) => {
+    const got = await accept(req, res);
+    if (!got) return;
+    const { device, msg: raw } = got;
+    const m = connectMessage.safeParse(raw);
+    if (!m.success) {
+      res.status(400).json({ error: issues(m.error).join('; ') });
+      return;
+    }
+    const msg = m.data;
+    const state = await loadState(s, device.id);
+    if (!state.enrolled) {
+      res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
+      return;
+    }
+    if (state.udid !== msg.UDID) {
+      res.status(403).json({ error: 'UDID does not match the enrolled device' });
+      return;
+    }
+    const channel = msg.UserID ? userChannel(msg.UserID) : DEVICE_CHANNEL;
+    if (msg.Status === 'Idle') {
+      const ch = state.channels[channel];
+      if (ch) ch.notNow = [];
+      await saveState(s, device.id, state);
+      await syncDevice(s, device);
+    } else {
+      const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
+      if (!cmd) {
+        s.log.warn({ deviceId: device.id, commandUuid: msg.CommandUUID, status: msg.Status }, 'result for a command this channel was not sent');
+      } else {
+        await recordAnswer(s, device, cmd, msg, raw);
+        const fx = applyResult(state, cmd, msg, channel);
+        if (cmd.kind === 'CertificateList' && msg.Status === 'Acknowledged') fx.reports.push(...matchCertificateList(state, raw.CertificateList));
+        const missing = cmd.kind === 'ProfileList' && msg.Status === 'Acknowledged' ? reconcileProfileList(state, raw.ProfileList, channel) : [];
+        fx.reports.push(...missing);
+        await saveState(s, device.id, state);
+        for (const rep of fx.reports) await s.report(device, rep);
+        // Profiles missing from the device are queued again in this same session.
+        if (missing.length) await syncDevice(s, device);
+        if (fx.followUps.length) {
+          const waiting = (await s.commands.list(device.id)).filter((c) => c.channel === channel && (c.status === 'queued' || c.status === 'notnow'));
+          for (const kind of fx.followUps) {
+            // One CertificateList answers for every profile installed before it runs.
+            if (!waiting.some((c) => c.kind === kind)) await s.commands.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
+          }
+        }
+      }
+    }
+    const next = await nextCommand(s, device, channel);
+    if (next) res.status(200).type('application/xml').send(toXml(next));
+    else res.status(200).end();
+  });
+
+  return r;
+}
+
+async function pendingChannels(s: AdapterServices, deviceId: string): Promise<string[]> {
+  const cmds = await s.commands.list(deviceId);
+  return [...new Set(cmds.filter((c) => c.status === 'queued' || c.status === 'notnow' || c.status === 'sent').map((c) => c.channel))];
+}
+
+/** CheckOut (the MDM profile was removed): every managed profile went with it, and nothing queued will ever be fetched. */
+async function checkedOut(s: AdapterServices, device: Device, before: AppleState): Promise<void> {
+  for (const c of await s.commands.list(device.id)) {
+    if (c.status === 'queued' || c.status === 'sent' || c.status === 'notnow') await s.commands.update(c.id, device.id, 'cancelled', { reason: 'device checked out' });
+  }
+  for (const [profileId, rec] of Object.entries(before.profiles)) {
+    if (rec.status === 'installed' || rec.status === 'sent') await s.report(device, { profileId, profileVersion: rec.version, state: 'removed', detail: 'the device checked out (MDM profile removed)' });
+  }
+  const after = await loadState(s, device.id);
+  after.profiles = {};
+  await saveState(s, device.id, after);
+}

@@ -1,0 +1,43 @@
+import type { Router } from 'express';
+import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
+import { adminRoutes } from './admin-routes.js';
+import { deviceRoutes } from './device-routes.js';
+import type { PlistDict } from './plist-codec.js';
+import { DEFAULT_APNS_URL, Pusher } from './pusher.js';
+import { renderProfile } from './render.js';
+
+// The Apple adapter (iOS, iPadOS, macOS): enrollment profile, check-in,
+// command queue with signed configuration profiles carrying SCEP and root
+// payloads, APNs MDM pushes. See docs/apple.md.
+
+export interface AppleAdapterOptions {
+  /** APNs base URL; default MDMGW_APNS_URL, else https://api.push.apple.com. */
+  apnsUrl?: string;
+  /** Extra roots to trust for the APNs connection (tests, a private relay). */
+  apnsCa?: string | string[];
+  now?: () => Date;
+}
+
+export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter<PlistDict> {
+  // One pusher (one APNs connection) per gateway the adapter is mounted in.
+  const pushers = new WeakMap<AdapterServices, Pusher>();
+  const now = o.now ?? (() => new Date());
+  const pusherFor = (s: AdapterServices) => {
+    let p = pushers.get(s);
+    if (!p) {
+      p = new Pusher(s, { apnsUrl: o.apnsUrl ?? process.env.MDMGW_APNS_URL ?? DEFAULT_APNS_URL, ...(o.apnsCa && { apnsCa: o.apnsCa }), now });
+      pushers.set(s, p);
+    }
+    return p;
+  };
+  return {
+    name: 'apple',
+    platforms: ['ios', 'macos'],
+    render: renderProfile,
+    enrollmentUrl: (token, publicUrl) => `${publicUrl}/mdm/enroll?token=${encodeURIComponent(token)}`,
+    routes: (s): Router => deviceRoutes(s, { pusher: pusherFor(s), now }),
+    adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), now),
+  };
+}
+
+export const appleAdapter: PlatformAdapter<PlistDict> = createAppleAdapter();

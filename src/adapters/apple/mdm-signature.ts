@@ -1,0 +1,117 @@
+import { X509Certificate, createHash, timingSafeEqual, verify } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+
+// The Mdm-Signature header (SignMessage true in the enrollment profile):
+// base64 of a CMS SignedData over the request body, content detached, signed
+// by the device identity key with the identity certificate included. This
+// module only proves "this body was signed by the key of this certificate";
+// whether the certificate is one of our device identities is the caller's
+// question (services.verifyDeviceCertificate).
+
+const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
+const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
+const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
+const OID_DATA = '1.2.840.113549.1.7.1';
+
+const DIGESTS: Record<string, string> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+/** Signature algorithms we verify: RSA PKCS#1 v1.5 (bare or with a hash) and ECDSA. RSA-PSS is refused. */
+const SIGNATURES = new Set([
+  '1.2.840.113549.1.1.1',
+  '1.2.840.113549.1.1.5',
+  '1.2.840.113549.1.1.11',
+  '1.2.840.113549.1.1.12',
+  '1.2.840.113549.1.1.13',
+  '1.2.840.10045.4.3.2',
+  '1.2.840.10045.4.3.3',
+  '1.2.840.10045.4.3.4',
+]);
+
+export type SignatureCheck = { ok: true; signerCertificate: Uint8Array } | { ok: false; reason: string };
+
+const fail = (reason: string): SignatureCheck => ({ ok: false, reason });
+
+export function verifyMdmSignature(headerValue: string, body: Uint8Array): SignatureCheck {
+  const b64 = headerValue.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return fail('Mdm-Signature is not base64');
+  const der = Buffer.from(b64, 'base64');
+  let sd: pkijs.SignedData;
+  let rawCerts: Uint8Array[];
+  try {
+    const asn = asn1js.fromBER(new Uint8Array(der));
+    if (asn.offset === -1) return fail('Mdm-Signature is not BER');
+    const ci = new pkijs.ContentInfo({ schema: asn.result });
+    if (ci.contentType !== OID_SIGNED_DATA) return fail('Mdm-Signature is not a CMS SignedData');
+    sd = new pkijs.SignedData({ schema: ci.content });
+    rawCerts = certificatesAsReceived(ci.content as asn1js.Sequence);
+  } catch (e) {
+    return fail(`Mdm-Signature does not parse: ${(e as Error).message}`);
+  }
+  if (sd.encapContentInfo.eContent) return fail('Mdm-Signature must be detached (content absent)');
+  if (sd.signerInfos.length !== 1) return fail('Mdm-Signature must have exactly one signer');
+  const si = sd.signerInfos[0]!;
+  const digest = DIGESTS[si.digestAlgorithm.algorithmId];
+  if (!digest) return fail(`unsupported digest ${si.digestAlgorithm.algorithmId}`);
+  if (!SIGNATURES.has(si.signatureAlgorithm.algorithmId)) return fail(`unsupported signature algorithm ${si.signatureAlgorithm.algorithmId}`);
+
+  const signer = findSigner(si, rawCerts);
+  if (!signer) return fail('the signer certificate is not in the SignedData');
+
+  let signed: Uint8Array;
+  if (si.signedAttrs) {
+    const attrs = si.signedAttrs.attributes;
+    const md = attrs.filter((a) => a.type === OID_MESSAGE_DIGEST);
+    if (md.length !== 1 || md[0]!.values.length !== 1) return fail('signed attributes need exactly one messageDigest');
+    const ct = attrs.find((a) => a.type === OID_CONTENT_TYPE);
+    if (ct && (ct.values[0] as asn1js.ObjectIdentifier | undefined)?.valueBlock?.toString() !== OID_DATA) return fail('signed contentType is not id-data');
+    const claimed = Buffer.from((md[0]!.values[0] as asn1js.OctetString).valueBlock.valueHexView);
+    const actual = createHash(digest).update(body).digest();
+    if (claimed.length !== actual.length || !timingSafeEqual(claimed, actual)) return fail('the body does not match the signed message digest');
+    signed = new Uint8Array(si.signedAttrs.encodedValue);
+  } else {
+    signed = body;
+  }
+  const ok = (() => {
+    try {
+      return verify(digest, signed, signer.publicKey, Buffer.from(si.signature.valueBlock.valueHexView));
+    } catch {
+      return false;
+    }
+  })();
+  if (!ok) return fail('the Mdm-Signature signature does not verify');
+  return { ok: true, signerCertificate: new Uint8Array(signer.raw) };
+}
+
+/** The certificates exactly as the device sent them (so their hash matches our issuance record). */
+function certificatesAsReceived(signedData: asn1js.Sequence): Uint8Array[] {
+  const set = signedData.valueBlock.value.find((e) => e.idBlock.tagClass === 3 && e.idBlock.tagNumber === 0) as asn1js.Constructed | undefined;
+  if (!set) return [];
+  return set.valueBlock.value.filter((e) => e.idBlock.tagClass === 1 && e.idBlock.tagNumber === 16).map((e) => new Uint8Array(e.valueBeforeDecodeView));
+}
+
+function findSigner(si: pkijs.SignerInfo, certs: Uint8Array[]): X509Certificate | null {
+  for (const der of certs) {
+    let x: X509Certificate;
+    let c: pkijs.Certificate;
+    try {
+      x = new X509Certificate(der);
+      c = pkijs.Certificate.fromBER(der);
+    } catch {
+      continue;
+    }
+    if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
+      if (c.issuer.isEqual(si.sid.issuer) && c.serialNumber.isEqual(si.sid.serialNumber)) return x;
+    } else {
+      const skiExt = c.extensions?.find((e) => e.extnID === '2.5.29.14');
+      const ski = skiExt ? Buffer.from((skiExt.parsedValue as asn1js.OctetString).valueBlock.valueHexView) : null;
+      const wanted = Buffer.from((si.sid as asn1js.OctetString).valueBlock.valueHexView);
+      if (ski && ski.equals(wanted)) return x;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,36 @@
+import type { Request, Response } from 'express';
+import type { AdapterServices } from '../../core/adapter.js';
+import type { Device } from '../../core/model.js';
+import { verifyMdmSignature } from './mdm-signature.js';
+
+// Who sent this check-in or connect message: the Mdm-Signature header (CMS
+// over the body, signer must be one of our device identity certificates), or
+// else the identity certificate on the TLS connection / trusted proxy header
+// (services.authenticateDevice). A message with a bad signature is refused
+// even if a certificate header is present too.
+
+export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Device | null> {
+  const sig = req.header('mdm-signature');
+  if (sig) {
+    const v = verifyMdmSignature(sig, body);
+    if (!v.ok) {
+      await s.audit('apple.message.refused', { path: req.path, reason: v.reason }, { reasonCode: 'MDM_SIGNATURE_INVALID' });
+      res.status(401).json({ error: v.reason });
+      return null;
+    }
+    const d = await s.verifyDeviceCertificate(v.signerCertificate);
+    if (!d.ok) {
+      await s.audit('apple.message.refused', { path: req.path, reason: d.reason }, { reasonCode: 'MDM_SIGNER_NOT_A_DEVICE' });
+      res.status(401).json({ error: d.reason });
+      return null;
+    }
+    return d.device;
+  }
+  let passed = false;
+  await Promise.resolve(
+    s.authenticateDevice(req, res, () => {
+      passed = true;
+    }),
+  );
+  return passed ? (res.locals.device ?? null) : null;
+}

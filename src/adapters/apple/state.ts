@@ -1,0 +1,79 @@
+import type { AdapterServices } from '../../core/adapter.js';
+import type { RdnAttribute } from '../../core/model.js';
+
+// What the Apple adapter remembers per device (services.state, kept under
+// "apple"): the facts Authenticate bound, one entry per channel (the device,
+// and on macOS each user) with its push token, and one entry per certificate
+// profile with where its InstallProfile stands. The unlock token itself is
+// never stored: only whether the device sent one.
+
+export const DEVICE_CHANNEL = 'device';
+export const userChannel = (userId: string) => `user:${userId}`;
+
+export interface ChannelState {
+  /** APNs device token, hex. */
+  token: string;
+  pushMagic: string;
+  unlockToken: boolean;
+  userShortName?: string;
+  userLongName?: string;
+  updatedAt: string;
+  /** Commands the device answered NotNow to since its last Idle: not offered again until then. */
+  notNow: string[];
+  push: { failures: number; backoffUntil?: string; disabled?: string; lastStatus?: number; lastAt?: string };
+}
+
+export type ProfileStatus = 'queued' | 'sent' | 'installed' | 'failed' | 'removing';
+
+export interface ProfileRecord {
+  version: number;
+  channel: string;
+  identifier: string;
+  status: ProfileStatus;
+  commandId: string;
+  errorCode?: string;
+  /** The resolved subject it was sent with (to find its certificate in a CertificateList). */
+  subject?: RdnAttribute[];
+  /** SHA-1 thumbprint of its certificate, once found. */
+  thumbprint?: string;
+}
+
+export interface AppleState {
+  enrolled: boolean;
+  /** The device record was made by the enrollment profile: its name follows the device's DeviceName. */
+  nameFromDevice?: boolean;
+  udid?: string;
+  serialNumber?: string;
+  model?: string;
+  modelName?: string;
+  productName?: string;
+  deviceName?: string;
+  osVersion?: string;
+  buildVersion?: string;
+  topic?: string;
+  authenticatedAt?: string;
+  checkedOutAt?: string;
+  /** When the last enrollment profile was handed out (a checked-out device needs a new one to come back). */
+  profileIssuedAt?: string;
+  channels: Record<string, ChannelState>;
+  profiles: Record<string, ProfileRecord>;
+  /** Delivery errors already reported, `${profileId}:${version}` -> code, so each is reported once. */
+  reportedErrors: Record<string, string>;
+}
+
+export function emptyState(): AppleState {
+  return { enrolled: false, channels: {}, profiles: {}, reportedErrors: {} };
+}
+
+export async function loadState(s: AdapterServices, deviceId: string): Promise<AppleState> {
+  const raw = (await s.state.get(deviceId)) as Partial<AppleState> | null;
+  return { ...emptyState(), ...(raw ?? {}) } as AppleState;
+}
+
+export async function saveState(s: AdapterServices, deviceId: string, state: AppleState): Promise<void> {
+  await s.state.put(deviceId, state as unknown as Record<string, unknown>);
+}
+
+export function newChannel(token: string, pushMagic: string, now: Date): ChannelState {
+  return { token, pushMagic, unlockToken: false, updatedAt: now.toISOString(), notNow: [], push: { failures: 0 } };
+}
