@@ -72,10 +72,11 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
       list: (filter) => storage.listCertificates(filter),
     },
-    deliveriesFor: (device) =>
+    deliveriesFor: (device, only) =>
       prepareDeliveries(
         { storage, challengeKey: d.challengeKey, ttlSeconds: d.challengeTtlSeconds, gatewayScepUrl: d.scepUrl, caCertificatePem: d.caCertificatePem },
         device,
+        only,
       ),
     report: async (device, report) => {
       await recordDeliveryReport(storage, device, report);

@@ -84,8 +84,12 @@ export interface AdapterServices {
     list(filter: { deviceId: string; profileId?: string }): Promise<IssuedCertificate[]>;
   };
 
-  /** Resolves the device's assigned profiles and mints one challenge per deliverable profile. */
-  deliveriesFor(device: Device): Promise<Delivery[]>;
+  /**
+   * Resolves the device's assigned profiles and mints one challenge per
+   * deliverable profile; `only` limits it to some profiles (e.g. the one
+   * command about to be sent). Unassigned ids are simply absent from the answer.
+   */
+  deliveriesFor(device: Device, only?: { profileIds: readonly string[] }): Promise<Delivery[]>;
   /** Records a per-profile result; the admin API shows the latest per device and profile. */
   report(device: Device, report: DeliveryReport): Promise<void>;
 

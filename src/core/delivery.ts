@@ -40,8 +40,9 @@ export type Delivery =
     }
   | { profile: Profile; ok: false; error: { code: DeliveryErrorCode; message: string } };
 
-export async function prepareDeliveries(deps: DeliveryDeps, device: Device): Promise<Delivery[]> {
-  const profiles = await assignedProfiles(deps.storage, device);
+export async function prepareDeliveries(deps: DeliveryDeps, device: Device, only?: { profileIds: readonly string[] }): Promise<Delivery[]> {
+  // Minting is cheap, but a challenge nobody will render is one more secret in memory: mint only what is asked for.
+  const profiles = (await assignedProfiles(deps.storage, device)).filter((p) => !only || only.profileIds.includes(p.id));
   const primaryUser = device.userId ? await deps.storage.getUser(device.userId) : null;
   return profiles.map((profile) => prepareOne(deps, device, primaryUser, profile));
 }

@@ -51,6 +51,14 @@ describe('prepareDeliveries', () => {
     }
   });
 
+  it('limits the deliveries to the profiles asked for', async () => {
+    const all = await prepareDeliveries(deps, w.laptop);
+    const one = all[0]!.profile;
+    const ds = await prepareDeliveries(deps, w.laptop, { profileIds: [one.id, '00000000-0000-4000-8000-000000000000'] });
+    expect(ds.map((d) => d.profile.id)).toEqual([one.id]);
+    expect(await prepareDeliveries(deps, w.laptop, { profileIds: [] })).toEqual([]);
+  });
+
   it('mints a distinct challenge at every check-in', async () => {
     const a = ready(await prepareDeliveries(deps, w.laptop));
     const b = ready(await prepareDeliveries(deps, w.laptop));
