@@ -23,7 +23,10 @@ const installedCertificate = z.object({
   thumbprint: z.string(),
   alias: z.string(),
   reportedAt: z.string(),
-  /** From the certificate when the agent sent it, else estimated from the profile's validity. */
+  /**
+   * From the certificate when the agent sent it, else estimated from the profile's validity.
+   * Renewal prefers the certificate we issued (issued-certificates.ts); this is the fallback.
+   */
   notBefore: z.string(),
   notAfter: z.string(),
 });

@@ -1,12 +1,15 @@
 import type { ReadyDelivery } from '../../core/adapter.js';
 import type { InstalledCertificate, StoredChallenge } from './agent-state.js';
 import { canonicalJson, sha256Hex } from './canonical.js';
+import { challengeSpent, type IssuedFacts } from './issued-certificates.js';
 
 // Which challenge a certificate policy carries. Core mints a fresh challenge
 // for every delivery at every check-in; handing each one out would change the
 // document (and its ETag) at every fetch. So the first one is kept and served
 // again until it is used, stale or close to expiry:
-//  - used: the agent reported the policy installed (or failed) after it was minted;
+//  - used: the agent reported the policy installed (or failed) after it was
+//    minted, or we issued a certificate for the profile after it was minted
+//    (the agent enrolled with it, whether or not it reported back);
 //  - stale: it was minted for another profile version or another resolved
 //    request (the CRP would refuse it as REQUEST_CHANGED);
 //  - close to expiry: within REFRESH_MARGIN (or a quarter of its lifetime, if
@@ -20,7 +23,14 @@ export function requestHash(d: ReadyDelivery): string {
 
 export type ChallengeDecision = { reuse: true; stored: StoredChallenge } | { reuse: false; fresh: StoredChallenge; why: 'none' | 'used' | 'stale' | 'expiring' };
 
-export function decideChallenge(d: ReadyDelivery, stored: StoredChallenge | undefined, installed: InstalledCertificate | undefined, lastResultAt: string | undefined, now: Date): ChallengeDecision {
+export function decideChallenge(
+  d: ReadyDelivery,
+  stored: StoredChallenge | undefined,
+  installed: InstalledCertificate | undefined,
+  lastResultAt: string | undefined,
+  now: Date,
+  issued: readonly IssuedFacts[] = [],
+): ChallengeDecision {
   const hash = requestHash(d);
   const fresh: StoredChallenge = {
     profileVersion: d.profile.version,
@@ -34,7 +44,7 @@ export function decideChallenge(d: ReadyDelivery, stored: StoredChallenge | unde
   if (stored.profileVersion !== d.profile.version || stored.requestHash !== hash) return { reuse: false, fresh, why: 'stale' };
   const minted = Date.parse(stored.mintedAt);
   const results = [installed?.reportedAt, lastResultAt].filter((x): x is string => x !== undefined).map(Date.parse);
-  if (results.some((t) => t >= minted)) return { reuse: false, fresh, why: 'used' };
+  if (results.some((t) => t >= minted) || challengeSpent(issued, d.profile.id, stored.mintedAt)) return { reuse: false, fresh, why: 'used' };
   const expires = Date.parse(stored.expiresAt);
   const margin = Math.min(REFRESH_MARGIN_MS, (expires - minted) / 4);
   if (expires - now.getTime() <= margin) return { reuse: false, fresh, why: 'expiring' };

@@ -3,13 +3,15 @@ import type { Device } from '../../core/model.js';
 import type { AgentState } from './agent-state.js';
 import { canonicalJson, sha256Hex, strongEtag } from './canonical.js';
 import { decideChallenge } from './challenge-reuse.js';
+import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
 import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './policy-document.js';
 import { policyAction } from './renewal.js';
 
-// A check-in, without the I/O: from core's deliveries and the stored agent
-// state to the document to serve, its ETag, and the state to store. The same
-// inputs give the same document, so an agent that polls an unchanged policy
-// gets a 304.
+// A check-in, without the I/O: from core's deliveries, the stored agent state
+// and the certificates we issued to the device (renewal timing, spent
+// challenges: issued-certificates.ts) to the document to serve, its ETag, and
+// the state to store. The same inputs give the same document, so an agent
+// that polls an unchanged policy gets a 304.
 
 type Delivery = Awaited<ReturnType<AdapterServices['deliveriesFor']>>[number];
 
@@ -23,12 +25,13 @@ export interface CheckinResult {
   reports: DeliveryReport[];
 }
 
-export function checkin(device: Device, deliveries: Delivery[], before: AgentState, version: number, now: Date): CheckinResult {
+export function checkin(device: Device, deliveries: Delivery[], before: AgentState, version: number, now: Date, issued: readonly IssuedFacts[] = []): CheckinResult {
   const state: AgentState = structuredClone(before);
   const ready = deliveries.filter((d): d is ReadyDelivery => d.ok);
   const policies: CertificatePolicyV1[] = ready.map((d) => {
     const id = d.profile.id;
-    const installed = state.installed[id];
+    // Timed from the issued certificate; the agent's own record (its certificate or an estimate) only without one.
+    const installed = withIssuedValidity(state.installed[id], issued, id);
     const action = policyAction(d.profile, installed, now);
     state.served[id] = { profileVersion: d.profile.version, validityDays: d.resolved.validityDays };
     const scepUrl = stickyScepUrl(d, state.scepUrls[id]);
@@ -37,7 +40,7 @@ export function checkin(device: Device, deliveries: Delivery[], before: AgentSta
       delete state.challenges[id];
       return renderCertificatePolicy(d, { action, scepUrl });
     }
-    const decision = decideChallenge(d, state.challenges[id], installed, state.results[id]?.at, now);
+    const decision = decideChallenge(d, state.challenges[id], installed, state.results[id]?.at, now, issued);
     const chosen = decision.reuse ? decision.stored : { ...decision.fresh, scepUrl };
     state.challenges[id] = chosen;
     return renderCertificatePolicy(d, { action, challenge: { value: chosen.challenge, expiresAt: new Date(chosen.expiresAt), scepUrl: chosen.scepUrl } });

@@ -4,7 +4,9 @@ import type { PolicyAction } from './policy-document.js';
 
 // Whether a certificate policy needs the agent to enroll: no certificate
 // installed for the current profile version, or the installed one has less
-// than renewalThresholdPercent of its lifetime left.
+// than renewalThresholdPercent of its lifetime left. The lifetime is the
+// issued certificate's when we have it (checkin.ts fills it in from
+// issued-certificates.ts), else what the agent's report gave.
 
 export function policyAction(profile: Pick<Profile, 'version' | 'renewalThresholdPercent'>, installed: InstalledCertificate | undefined, now: Date): PolicyAction {
   if (!installed || installed.profileVersion !== profile.version) return 'enroll';

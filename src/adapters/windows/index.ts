@@ -48,7 +48,11 @@ function readSoap(req: Request, res: Response, action: string): El | null {
   }
 }
 
-export function windowsRoutes(s: AdapterServices): Router {
+/**
+ * `clock` times OMA-DM sessions (result tracking and renewal): a construction
+ * option so tests can move the adapter's time, as androidRoutes takes one.
+ */
+export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
   const r = Router();
   const url = (p: string) => `${s.publicUrl}${p}`;
 
@@ -132,7 +136,7 @@ export function windowsRoutes(s: AdapterServices): Router {
       res.status(400).json({ error: parsed.reason });
       return;
     }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg);
+    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock());
     res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
   });
   return r;
@@ -143,5 +147,5 @@ export const windowsAdapter: PlatformAdapter<WindowsPayload> = {
   platforms: ['windows'],
   render,
   enrollmentUrl: (_token, publicUrl) => `${publicUrl}${PATHS.discovery}`,
-  routes: windowsRoutes,
+  routes: (services: AdapterServices) => windowsRoutes(services),
 };

@@ -3,6 +3,7 @@ import type { Device } from '../../core/model.js';
 import { statusesFor } from './command-status.js';
 import { SWV, formForOsVersion, mergeNodes } from './devinfo.js';
 import { formatHresult, hresultMeaning } from './error-codes.js';
+import { ESTIMATE_DETAIL, installedValidity, renewalDue } from './renewal.js';
 import { type CspCommand, removal, renderWindows, scepNodeFor, statusQueries, windowsProblem } from './render.js';
 import { type SentTag, type SessionState, type TrackedProfile, type WindowsState, readWindowsState, writeWindowsState } from './state.js';
 import { buildMessage } from './syncml-build.js';
@@ -21,8 +22,9 @@ import type { ClientCommand, SyncMLMessage } from './syncml-message.js';
 //    before it enrolls, so in a later session we Get Status, ErrorCode and
 //    CertThumbprint and report pending / enrolling / installed / failed;
 // 5. what to send next: status queries, installs of profiles that are new, at a
-//    new version or inside the renewal threshold, and Delete for profiles that
-//    are no longer assigned. Nothing left to send: Status only + Final ends the session.
+//    new version or inside the renewal threshold (timed from the issued
+//    certificate, renewal.ts), and Delete for profiles that are no longer
+//    assigned. Nothing left to send: Status only + Final ends the session.
 
 export interface SessionReply {
   xml: string;
@@ -36,12 +38,8 @@ function newSession(id: string, msgId: number, now: Date): SessionState {
   return { id, clientMsgId: msgId, serverMsgId: 0, startedAt: now.toISOString(), sent: {}, installed: [], queried: [], deleted: [], answers: {}, itemStatuses: {} };
 }
 
-/** Renewal: re-issue once the certificate has used up (100 - renewalThresholdPercent)% of its validity. */
-export function renewalDue(t: TrackedProfile, now: Date): boolean {
-  if (t.phase !== 'installed' || !t.installedAt) return false;
-  const lifetime = t.validityDays * 86_400_000;
-  return now.getTime() >= new Date(t.installedAt).getTime() + lifetime * (1 - t.renewalThresholdPercent / 100);
-}
+// Kept importable from here: renewal timing used to live in this module.
+export { renewalDue };
 
 export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now = new Date()): Promise<SessionReply> {
   const state = await readWindowsState(s, device.id);
@@ -225,8 +223,15 @@ async function evaluateAnswers(s: AdapterServices, device: Device, session: Sess
     t.phase = 'installed';
     t.thumbprint = thumbprint.toUpperCase();
     t.installedAt = now.toISOString();
+    t.validity = await installedValidity(s, device, profileId, t.thumbprint, t.installedAt, t.validityDays);
     delete t.errorCode;
-    await s.report(device, { profileId, profileVersion: t.version, state: 'installed', thumbprint: t.thumbprint });
+    await s.report(device, {
+      profileId,
+      profileVersion: t.version,
+      state: 'installed',
+      thumbprint: t.thumbprint,
+      ...(t.validity.source === 'estimate' && { detail: ESTIMATE_DETAIL }),
+    });
   } else if (status === 1) {
     // "CertThumbprint ... empty if it became invalid": enroll again.
     t.phase = 'retry';
@@ -299,6 +304,10 @@ async function plan(
     }
     delete undeliverable[profileId];
     const t = profiles[profileId];
+    if (t?.phase === 'installed' && !t.validity && t.thumbprint && t.installedAt) {
+      // Installed before the validity was recorded: look it up once, so renewal uses the real notAfter.
+      t.validity = await installedValidity(s, device, profileId, t.thumbprint, t.installedAt, t.validityDays);
+    }
     const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
     const due = !t || t.phase === 'retry' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now);
     if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
@@ -358,5 +367,7 @@ function install(
     renewalThresholdPercent: d.profile.renewalThresholdPercent,
     ...(t?.thumbprint && { thumbprint: t.thumbprint }),
     ...(t?.installedAt && { installedAt: t.installedAt }),
+    // The old certificate stays on the device until the new one is installed.
+    ...(t?.validity && { validity: t.validity }),
   };
 }

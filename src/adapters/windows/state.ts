@@ -39,6 +39,14 @@ export interface SessionState {
   askedSwV?: boolean;
 }
 
+/** The installed certificate's validity, for renewal timing (renewal.ts). */
+export interface CertificateValidity {
+  notBefore: string;
+  notAfter: string;
+  /** issued: from the certificate we issued with the reported thumbprint; estimate: reported installed + validityDays. */
+  source: 'issued' | 'estimate';
+}
+
 export type Phase = 'sent' | 'enrolling' | 'installed' | 'failed' | 'retry' | 'removing';
 
 export interface TrackedProfile {
@@ -56,6 +64,8 @@ export interface TrackedProfile {
   renewalThresholdPercent: number;
   thumbprint?: string;
   installedAt?: string;
+  /** Of the certificate with `thumbprint`; absent in state written before it was recorded (looked up then). */
+  validity?: CertificateValidity;
   errorCode?: string;
 }
 

@@ -205,6 +205,45 @@ describe('android agent end to end', () => {
     }
   });
 
+  it('times renewal from the certificate the gateway issued, not from when the agent reported it', async () => {
+    const { user, group } = await userWithGroup();
+    // Ten days, renew with half left: due five days after the certificate's notBefore.
+    const profile = await wifiProfile(group.id, { validityDays: 10, renewalThresholdPercent: 50 });
+    const agent = new AndroidAgentSim(t.url);
+    await agent.enroll((await token(user.id)).enrollmentUrl);
+    const k = await agent.enrollPolicy((await agent.fetchPolicy()).document!.policies[0]!);
+    try {
+      // The agent reports four days late and without the certificate: counted from the report,
+      // renewal would be nine days away.
+      skewMs = 4 * 24 * 3600_000;
+      const res = await agent.postStatus({ results: [{ policyId: profile.id, policyVersion: 1, state: 'installed', thumbprint: k.thumbprint, alias: k.alias }] });
+      expect(res.status).toBe(204);
+      expect((await agent.fetchPolicy()).document!.policies[0]!).toMatchObject({ action: 'keep', scep: { challenge: null } });
+      skewMs = 6 * 24 * 3600_000;
+      const due = (await agent.fetchPolicy()).document!.policies[0]!;
+      expect(due).toMatchObject({ id: profile.id, action: 'renew', scep: { challenge: expect.any(String) } });
+    } finally {
+      skewMs = 0;
+    }
+  });
+
+  it('a challenge the agent enrolled with is not served again, though the agent never reported', async () => {
+    const { agent, profile } = await enrolledAgent();
+    const first = await agent.fetchPolicy();
+    const served = first.document!.policies[0]!;
+    await agent.enrollPolicy(served); // SCEP done, then the agent is gone before POST /status
+    const next = await agent.fetchPolicy({ conditional: true });
+    expect(next.status).toBe(200);
+    expect(next.etag).not.toBe(first.etag);
+    const p = next.document!.policies[0]!;
+    expect(p).toMatchObject({ id: profile.id, action: 'enroll' }); // nothing reported installed yet
+    expect(p.scep.challenge).toEqual(expect.any(String));
+    expect(p.scep.challenge).not.toBe(served.scep.challenge);
+    // The fresh one works, and is then stable again until used.
+    expect((await agent.fetchPolicy({ conditional: true })).status).toBe(304);
+    expect(await agent.applyPolicy(next.document!)).toHaveLength(1);
+  });
+
   it('a failed result is shown to the admin and the next fetch carries a fresh challenge', async () => {
     const { agent, profile, answer } = await enrolledAgent();
     const first = await agent.fetchPolicy();

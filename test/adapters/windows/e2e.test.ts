@@ -1,6 +1,6 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowsAdapter } from '../../../src/adapters/windows/index.js';
+import { windowsAdapter, windowsRoutes } from '../../../src/adapters/windows/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { WindowsSimulator } from './simulator.js';
 import { textAt } from '../../../src/adapters/windows/xml.js';
@@ -9,9 +9,13 @@ import { textAt } from '../../../src/adapters/windows/xml.js';
 // one-time token, OMA-DM sessions, a real SCEP enrollment from the CSP values
 // we sent, and the admin API showing what the device reported.
 
+// The adapter's clock (not core's or the CA's) can be moved forward, to reach renewal time.
+let skewMs = 0;
+const skewedWindows = { ...windowsAdapter, routes: (s: Parameters<typeof windowsAdapter.routes>[0]) => windowsRoutes(s, () => new Date(Date.now() + skewMs)) };
+
 let t: TestGateway;
 beforeAll(async () => {
-  t = await startTestGateway({ adapters: [windowsAdapter] });
+  t = await startTestGateway({ adapters: [skewedWindows] });
 });
 afterAll(async () => {
   await t.stop();
@@ -226,6 +230,82 @@ describe('OMA-DM sessions', () => {
     // Nothing more to remove next time.
     const s6 = await sim.session();
     expect(s6.messages.flatMap((m) => m.commands).map((c) => c.name)).toEqual(['Get']);
+  });
+
+  it('re-issues inside the renewal threshold, timed from the issued certificate rather than from the installed report', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    // One day of validity, renew with 99 % left: due 14.4 minutes after the certificate's notBefore
+    // (which the CA backdates by 5 minutes).
+    const profile = await t.api.ok('POST', '/profiles', { name: 'short-lived', scope: 'device', subjectName: 'CN={{DeviceName}}', validityDays: 1, renewalThresholdPercent: 99, scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    const first = s1.enrolled[0]!;
+    expect(first.status).toBe(1);
+    try {
+      // The device checks in again 10 minutes later: the certificate is 15 minutes into its life, so this
+      // session re-issues it, though the device reports it installed only now (counted from the report,
+      // renewal would be 14.4 minutes away).
+      skewMs = 10 * 60_000;
+      const s2 = await sim.session();
+      const sent = s2.messages.map((m) => m.raw).join('');
+      expect(sent).toContain(`SCEP/mdmgw-${profile.id}/CertThumbprint`);
+      expect(sent).toContain('<Replace>');
+      expect(s2.enrolled).toHaveLength(1);
+      expect(s2.enrolled[0]!.status).toBe(1);
+      expect(s2.enrolled[0]!.thumbprint).not.toBe(first.thumbprint);
+      const reports = (await t.api.ok('GET', '/audit?type=device.report')).filter((e: any) => e.details.deviceId === deviceId).map((e: any) => e.details);
+      const installed = reports.find((r: any) => r.state === 'installed' && r.thumbprint === first.thumbprint);
+      expect(installed).toMatchObject({ profileId: profile.id, certificateSerial: expect.any(String), detail: null });
+      expect(reports.slice(reports.indexOf(installed))).toContainEqual(expect.objectContaining({ profileId: profile.id, state: 'pending', detail: 'renewal: inside the renewal threshold' }));
+    } finally {
+      skewMs = 0;
+    }
+    // Back on the real clock the renewed certificate is fresh: installed, then quiet.
+    await sim.session();
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: sim.tree.get(`${first.node}/CertThumbprint`), detail: null });
+    const quiet = await sim.session();
+    expect(quiet.messages.flatMap((m) => m.commands).map((c) => c.name)).toEqual(['Get']);
+  });
+
+  it('looks the certificate up for a profile installed before its validity was recorded', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'short-lived', scope: 'device', subjectName: 'CN={{DeviceName}}', validityDays: 1, renewalThresholdPercent: 99, scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    expect((await sim.session()).enrolled[0]!.status).toBe(1);
+    await sim.session();
+    // State as the adapter wrote it before: installed, with a thumbprint, no validity.
+    const state = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as any;
+    expect(state.profiles[profile.id]).toMatchObject({ phase: 'installed', validity: { source: 'issued' } });
+    delete state.profiles[profile.id].validity;
+    await t.gw.storage.putPlatformState(deviceId, 'windows', state);
+    try {
+      skewMs = 10 * 60_000; // past the issued certificate's renewal time, not past installedAt's
+      expect((await sim.session()).enrolled).toHaveLength(1);
+    } finally {
+      skewMs = 0;
+    }
+  });
+
+  it('falls back to the installed report plus validityDays for a thumbprint we never issued, and says so', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'short-lived', scope: 'device', subjectName: 'CN={{DeviceName}}', validityDays: 1, renewalThresholdPercent: 99, scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    expect(s1.enrolled[0]!.status).toBe(1);
+    sim.tree.set(`${s1.enrolled[0]!.node}/CertThumbprint`, 'AB'.repeat(20));
+    try {
+      skewMs = 10 * 60_000;
+      const s2 = await sim.session();
+      expect(s2.enrolled).toHaveLength(0); // 14.4 minutes from the report: not yet
+      const [status] = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+      expect(status).toMatchObject({ state: 'installed', thumbprint: 'AB'.repeat(20), certificateSerial: null });
+      expect(status.detail).toMatch(/renewal is timed from this report plus the profile validity/);
+      skewMs = 25 * 60_000;
+      const s3 = await sim.session();
+      expect(s3.enrolled).toHaveLength(1);
+    } finally {
+      skewMs = 0;
+    }
   });
 
   it('reports a device-side failure with its HRESULT and meaning, and an undeliverable profile once', async () => {

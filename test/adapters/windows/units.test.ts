@@ -4,6 +4,8 @@ import { keyUsageValue, quoteRdnValue, subjectAlternativeNamesValue, subjectName
 import { formForOsVersion } from '../../../src/adapters/windows/devinfo.js';
 import { formatHresult, hresultMeaning } from '../../../src/adapters/windows/error-codes.js';
 import { renewalDue } from '../../../src/adapters/windows/session.js';
+import { ESTIMATE_DETAIL, installedValidity } from '../../../src/adapters/windows/renewal.js';
+import type { IssuedCertificate } from '../../../src/core/model.js';
 import type { TrackedProfile } from '../../../src/adapters/windows/state.js';
 import { XmlError, parseXml } from '../../../src/adapters/windows/xml.js';
 import { windowsProblem } from '../../../src/adapters/windows/render.js';
@@ -59,6 +61,38 @@ describe('OS version, error codes, renewal', () => {
     expect(renewalDue(t, new Date('2030-03-21T00:00:00Z'))).toBe(false); // day 79
     expect(renewalDue(t, new Date('2030-03-22T00:00:00Z'))).toBe(true); // day 80
     expect(renewalDue({ ...t, phase: 'failed' }, new Date('2031-01-01T00:00:00Z'))).toBe(false);
+  });
+  it('times renewal from the issued certificate when known, not from when the device reported it', () => {
+    // Reported installed on 2030-03-01, but the certificate was issued on 2030-01-01 for 100 days.
+    const t = {
+      phase: 'installed',
+      installedAt: '2030-03-01T00:00:00Z',
+      validityDays: 100,
+      renewalThresholdPercent: 20,
+      validity: { notBefore: '2030-01-01T00:00:00Z', notAfter: '2030-04-11T00:00:00Z', source: 'issued' },
+    } as TrackedProfile;
+    expect(renewalDue(t, new Date('2030-03-21T00:00:00Z'))).toBe(false); // day 79
+    expect(renewalDue(t, new Date('2030-03-22T00:00:00Z'))).toBe(true); // day 80, though only 21 days after the report
+    // A notAfter cut short (e.g. by the CA's own expiry) brings it forward.
+    expect(renewalDue({ ...t, validity: { ...t.validity!, notAfter: '2030-02-20T00:00:00Z' } }, new Date('2030-02-10T00:00:00Z'))).toBe(true);
+  });
+  it('finds the validity by thumbprint, only for a certificate issued to this device for this profile', async () => {
+    const cert = { thumbprint: 'AB'.repeat(20), deviceId: 'dev-1', profileId: 'p-1', notBefore: '2030-01-01T00:00:00.000Z', notAfter: '2030-01-11T00:00:00.000Z' } as IssuedCertificate;
+    const asked: string[] = [];
+    const s = {
+      certificates: {
+        byThumbprint: async (x: string) => (asked.push(x), x === cert.thumbprint ? cert : null),
+        list: async () => [],
+      },
+    };
+    const at = '2030-01-05T00:00:00.000Z';
+    expect(await installedValidity(s, { id: 'dev-1' }, 'p-1', cert.thumbprint, at, 10)).toEqual({ notBefore: cert.notBefore, notAfter: cert.notAfter, source: 'issued' });
+    const estimate = { notBefore: at, notAfter: '2030-01-15T00:00:00.000Z', source: 'estimate' };
+    expect(await installedValidity(s, { id: 'dev-2' }, 'p-1', cert.thumbprint, at, 10)).toEqual(estimate);
+    expect(await installedValidity(s, { id: 'dev-1' }, 'p-2', cert.thumbprint, at, 10)).toEqual(estimate);
+    expect(await installedValidity(s, { id: 'dev-1' }, 'p-1', 'CD'.repeat(20), at, 10)).toEqual(estimate);
+    expect(asked).toHaveLength(4);
+    expect(ESTIMATE_DETAIL).toMatch(/matches no certificate/);
   });
 });
 
