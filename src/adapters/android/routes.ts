@@ -27,25 +27,25 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       res.status(400).json({ error: 'invalid enrollment request', issues: parsed.issues });
       return;
     }
-    const spent = await s.consumeEnrollmentToken(parsed.token, 'android');
-    if (!spent.ok) {
-      await s.audit('android.enroll.refused', { reason: spent.reason });
-      res.status(401).json({ error: `enrollment token ${spent.reason}`, reason: spent.reason });
-      return;
-    }
-    const t = spent.token;
+    const refuse = async (reason: string) => {
+      await s.audit('android.enroll.refused', { reason });
+      res.status(401).json({ error: `enrollment token ${reason}`, reason });
+    };
+    // Look first, spend last: a token for a device that no longer exists stays unspent.
+    const found = await s.peekEnrollmentToken(parsed.token, 'android');
+    if (!found.ok) return refuse(found.reason);
     const facts = parsed.facts;
-    let device: Device | null;
-    if (t.deviceId) {
-      device = await s.devices.get(t.deviceId);
-      if (device && facts.serialNumber && !device.serialNumber) device = await s.devices.update(device.id, { serialNumber: facts.serialNumber });
-    } else {
-      device = await s.devices.create({ name: defaultDeviceName(facts), platform: 'android', userId: t.userId, serialNumber: facts.serialNumber ?? null });
-    }
-    if (!device) {
+    const existing = found.token.deviceId ? await s.devices.get(found.token.deviceId) : null;
+    if (found.token.deviceId && !existing) {
       res.status(409).json({ error: 'the device this token was made for no longer exists' });
       return;
     }
+    const spent = await s.consumeEnrollmentToken(parsed.token, 'android');
+    if (!spent.ok) return refuse(spent.reason); // a concurrent request won it
+    const t = spent.token;
+    let device: Device | null = existing;
+    if (device && facts.serialNumber && !device.serialNumber) device = await s.devices.update(device.id, { serialNumber: facts.serialNumber });
+    device ??= await s.devices.create({ name: defaultDeviceName(facts), platform: 'android', userId: t.userId, serialNumber: facts.serialNumber ?? null });
     const now = clock().toISOString();
     // A new enrollment is a new agent: nothing it was handed before counts.
     await s.state.put(device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });
