@@ -7,7 +7,8 @@ import { renderProfile } from './render.js';
 // rendered and signed when it is sent, not when it is queued, so its SCEP
 // challenge is fresh even if the device answered NotNow for hours. null: the
 // command is obsolete (its profile version is no longer what the device should
-// get) and should be cancelled.
+// get) and should be cancelled. Only the command's own profile is prepared,
+// so sending one InstallProfile mints one challenge, not one per assigned profile.
 
 export const COMMAND_KINDS = ['InstallProfile', 'RemoveProfile', 'ProfileList', 'CertificateList'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
@@ -16,7 +17,8 @@ export async function commandPlist(s: AdapterServices, device: Device, cmd: Devi
   const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
   switch (cmd.kind) {
     case 'InstallProfile': {
-      const deliveries = await s.deliveriesFor(device);
+      if (!cmd.profileId) return null;
+      const deliveries = await s.deliveriesFor(device, { profileIds: [cmd.profileId] });
       const d = deliveries.find((x) => x.profile.id === cmd.profileId);
       if (!d || !d.ok || d.profile.version !== cmd.profileVersion) return null;
       const signed = await s.signAttached(toXmlBytes(renderProfile(device, d)));

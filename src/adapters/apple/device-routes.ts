@@ -5,6 +5,7 @@ import { matchCertificateList } from './certificate-match.js';
 import { applyCheckin, devicePatch, userAuthenticateAnswer } from './checkin.js';
 import { nextCommand } from './dispatch.js';
 import { enrollmentProfile } from './enrollment-profile.js';
+import { certificateInstalledBy } from './issued-certificates.js';
 import { authenticateMessage } from './message-auth.js';
 import { connectMessage, issues } from './messages.js';
 import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
@@ -17,6 +18,8 @@ import { syncDevice } from './sync.js';
 //   GET /mdm/enroll?token=   signed enrollment profile (.mobileconfig)
 //   PUT /mdm/checkin         Authenticate, TokenUpdate, CheckOut
 //   PUT /mdm/connect         Idle / command results -> next command
+// `now` is the adapter's clock (createAppleAdapter's `now` option): it times
+// renewals and check-in bookkeeping; tests move it.
 
 export const MOBILECONFIG_TYPE = 'application/x-apple-aspen-config';
 const APPLE_PLATFORMS: readonly Platform[] = ['ios', 'macos'];
@@ -122,7 +125,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       const patch = devicePatch(device, out.state);
       if (Object.keys(patch).length) await s.devices.update(device.id, patch);
     } else if (out.effect === 'token-updated') {
-      const touched = await syncDevice(s, device);
+      const touched = await syncDevice(s, device, { now: d.now() });
       const pending = await pendingChannels(s, device.id);
       for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
     } else if (out.effect === 'checked-out' && out.channel === DEVICE_CHANNEL) {
@@ -155,21 +158,23 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       const ch = state.channels[channel];
       if (ch) ch.notNow = [];
       await saveState(s, device.id, state);
-      await syncDevice(s, device);
+      await syncDevice(s, device, { now: d.now() });
     } else {
       const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
       if (!cmd) {
         s.log.warn({ deviceId: device.id, commandUuid: msg.CommandUUID, status: msg.Status }, 'result for a command this channel was not sent');
       } else {
+        // Looked up before recordAnswer: it needs the command as it was when sent.
+        const issued = cmd.kind === 'InstallProfile' && msg.Status === 'Acknowledged' ? await certificateInstalledBy(s, device.id, cmd) : null;
         await recordAnswer(s, device, cmd, msg, raw);
-        const fx = applyResult(state, cmd, msg, channel);
+        const fx = applyResult(state, cmd, msg, channel, issued);
         if (cmd.kind === 'CertificateList' && msg.Status === 'Acknowledged') fx.reports.push(...matchCertificateList(state, raw.CertificateList));
         const missing = cmd.kind === 'ProfileList' && msg.Status === 'Acknowledged' ? reconcileProfileList(state, raw.ProfileList, channel) : [];
         fx.reports.push(...missing);
         await saveState(s, device.id, state);
         for (const rep of fx.reports) await s.report(device, rep);
         // Profiles missing from the device are queued again in this same session.
-        if (missing.length) await syncDevice(s, device);
+        if (missing.length) await syncDevice(s, device, { now: d.now() });
         if (fx.followUps.length) {
           const waiting = (await s.commands.list(device.id)).filter((c) => c.channel === channel && (c.status === 'queued' || c.status === 'notnow'));
           for (const kind of fx.followUps) {

@@ -15,6 +15,11 @@ export interface AppleAdapterOptions {
   apnsUrl?: string;
   /** Extra roots to trust for the APNs connection (tests, a private relay). */
   apnsCa?: string | string[];
+  /**
+   * The adapter's clock (default: the system clock): renewal timing, push
+   * backoff, check-in bookkeeping. An option rather than a global so a test can
+   * move one gateway's adapter into a renewal window without touching core.
+   */
   now?: () => Date;
 }
 

@@ -1,5 +1,5 @@
 import type { AdapterServices, DeliveryReport } from '../../core/adapter.js';
-import type { CommandStatus, Device, DeviceCommand } from '../../core/model.js';
+import type { CommandStatus, Device, DeviceCommand, IssuedCertificate } from '../../core/model.js';
 import { jsonSafe } from './commands.js';
 import type { ConnectMessage } from './messages.js';
 import type { PlistDict, PlistValue } from './plist-codec.js';
@@ -12,7 +12,10 @@ import type { AppleState } from './state.js';
 // InstallProfile Acknowledged means the whole profile installed, and Apple
 // installs a profile with a SCEP payload only after that SCEP enrollment
 // succeeded: the certificate is on the device. Its thumbprint comes from the
-// CertificateList the adapter queues right after (see certificate-match.ts).
+// certificate we issued for it (issued-certificates.ts), found by the caller.
+// Only when there is none (the profile enrolls at a foreign SCEP server, so
+// this gateway holds no issuance record) is a CertificateList queued to read
+// it from the device (certificate-match.ts).
 
 const STATUS: Record<ConnectMessage['Status'], CommandStatus | null> = {
   Idle: null,
@@ -46,8 +49,11 @@ export function commandResult(msg: PlistDict): Record<string, unknown> {
   return out;
 }
 
-/** Pure: the state change and reports for one answered command. */
-export function applyResult(state: AppleState, cmd: DeviceCommand, msg: ConnectMessage, channel: string): ResultEffects {
+/**
+ * Pure: the state change and reports for one answered command. `issued`: the
+ * certificate we issued that an acknowledged InstallProfile installed, if any.
+ */
+export function applyResult(state: AppleState, cmd: DeviceCommand, msg: ConnectMessage, channel: string, issued?: Pick<IssuedCertificate, 'thumbprint'> | null): ResultEffects {
   const fx: ResultEffects = { reports: [], followUps: [] };
   const rec = cmd.profileId ? state.profiles[cmd.profileId] : undefined;
   const mine = rec !== undefined && rec.commandId === cmd.id;
@@ -64,8 +70,14 @@ export function applyResult(state: AppleState, cmd: DeviceCommand, msg: ConnectM
     case 'InstallProfile':
       if (msg.Status === 'Acknowledged') {
         if (mine) rec.status = 'installed';
-        report({ state: 'installed', detail: 'InstallProfile acknowledged: SCEP enrollment and profile installation succeeded' });
-        fx.followUps.push('CertificateList');
+        if (issued) {
+          if (mine) rec.thumbprint = issued.thumbprint;
+          report({ state: 'installed', thumbprint: issued.thumbprint, detail: 'InstallProfile acknowledged: SCEP enrollment and profile installation succeeded; thumbprint from the certificate this gateway issued for it' });
+        } else {
+          // Fallback: no issuance record for it here, so ask the device which certificate it holds.
+          report({ state: 'installed', detail: 'InstallProfile acknowledged: SCEP enrollment and profile installation succeeded' });
+          fx.followUps.push('CertificateList');
+        }
       } else {
         const { code, detail } = msg.Status === 'Error' ? errorCodeOf(msg.ErrorChain) : { code: 'CommandFormatError', detail: 'the device could not read the InstallProfile command' };
         if (mine) {

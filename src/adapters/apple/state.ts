@@ -36,6 +36,8 @@ export interface ProfileRecord {
   subject?: RdnAttribute[];
   /** SHA-1 thumbprint of its certificate, once found. */
   thumbprint?: string;
+  /** Set when this InstallProfile renews a certificate: that certificate's thumbprint (so it is renewed once). */
+  renewalOf?: string;
 }
 
 export interface AppleState {

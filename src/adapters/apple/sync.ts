@@ -1,24 +1,35 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
-import { planSync } from './plan.js';
+import { planSync, type InstallStep, type RemoveStep } from './plan.js';
+import { anyInstalled, planRenewals, type RenewalStep } from './renewal.js';
 import { loadState, saveState } from './state.js';
 
 // Applies a plan: cancels obsolete commands, enqueues InstallProfile /
-// RemoveProfile, records each in the device state and reports "pending" for
-// what was queued. Returns the channels that got new commands (to push).
+// RemoveProfile (and InstallProfile again for certificates inside their
+// renewal threshold), records each in the device state and reports "pending"
+// for what was queued. Returns the channels that got new commands (to push).
 
-export async function syncDevice(s: AdapterServices, device: Device, opts: { retryFailed?: boolean } = {}): Promise<Set<string>> {
+export interface SyncOptions {
+  /** The adapter's clock: renewal timing. */
+  now: Date;
+  retryFailed?: boolean;
+}
+
+export async function syncDevice(s: AdapterServices, device: Device, opts: SyncOptions): Promise<Set<string>> {
   const state = await loadState(s, device.id);
   const touched = new Set<string>();
   if (!state.enrolled) return touched;
   const deliveries = await s.deliveriesFor(device);
   const plan = planSync(device.platform, state, deliveries, opts);
+  // planSync leaves profiles installed at their current version alone; those are the only renewal candidates.
+  const renewals = anyInstalled(state) ? planRenewals(state, deliveries, await s.certificates.list({ deviceId: device.id }), opts.now) : [];
   for (const c of plan.cancel) {
     await s.commands.update(c.commandId, device.id, 'cancelled', { reason: 'superseded or unassigned before it was sent' });
     delete state.profiles[c.profileId];
   }
   for (const id of plan.forget) delete state.profiles[id];
-  for (const step of plan.steps) {
+  const steps: (InstallStep | RemoveStep | RenewalStep)[] = [...plan.steps, ...renewals];
+  for (const step of steps) {
     const cmd = await s.commands.enqueue({
       deviceId: device.id,
       channel: step.channel,
@@ -28,15 +39,21 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: { ret
       profileVersion: step.version,
     });
     touched.add(step.channel);
+    const renewal = 'renewalOf' in step ? step : null;
     state.profiles[step.profileId] = {
       version: step.version,
       channel: step.channel,
       identifier: step.identifier,
       status: step.kind === 'InstallProfile' ? 'queued' : 'removing',
       commandId: cmd.id,
+      ...(renewal && { renewalOf: renewal.renewalOf }),
     };
     if (step.kind === 'InstallProfile') {
-      await s.report(device, { profileId: step.profileId, profileVersion: step.version, state: 'pending', detail: `InstallProfile queued (${cmd.id})` });
+      // A renewal leaves the current certificate installed until the new profile replaces it.
+      const detail = renewal
+        ? `renewal: certificate ${renewal.renewalOf} (valid until ${renewal.notAfter}) is inside the renewal threshold and stays installed until replaced; InstallProfile queued (${cmd.id})`
+        : `InstallProfile queued (${cmd.id})`;
+      await s.report(device, { profileId: step.profileId, profileVersion: step.version, state: 'pending', detail });
     }
   }
   for (const r of plan.reports) await s.report(device, r);

@@ -116,7 +116,8 @@ describe('Apple adapter end to end', () => {
     expect(pending.map((d: any) => d.state).sort()).toEqual(['pending', 'pending']);
 
     const seen = await sim.drain();
-    expect(seen.map((c) => c.Command.RequestType)).toEqual(['InstallProfile', 'InstallProfile', 'CertificateList']);
+    // The thumbprints come from our issuance records: no CertificateList round trip.
+    expect(seen.map((c) => c.Command.RequestType)).toEqual(['InstallProfile', 'InstallProfile']);
     // Every InstallProfile payload is a signed profile that validates against Apple's schema.
     for (const c of seen.filter((x) => x.Command.RequestType === 'InstallProfile')) {
       const { content } = await openSignedProfile(c.Command.Payload, sim.enrollment!.rootPem);
@@ -138,6 +139,7 @@ describe('Apple adapter end to end', () => {
       const d = deliveries.find((x: any) => x.profileId === pid);
       const cert = profileCerts.find((c: any) => c.profileId === pid);
       expect(d).toMatchObject({ state: 'installed', thumbprint: cert.thumbprint, certificateSerial: cert.serialNumber });
+      expect(d.detail).toMatch(/certificate this gateway issued/);
     }
     const onDevice = [...sim.installed.values()].map((i) => createHash('sha1').update(i.certificate!).digest('hex').toUpperCase()).sort();
     expect(onDevice).toEqual(profileCerts.map((c: any) => c.thumbprint).sort());
@@ -152,7 +154,7 @@ describe('Apple adapter end to end', () => {
     // A new profile version replaces the installed one (same identifier).
     await t.api.ok('PUT', `/profiles/${devProfile.id}`, { name: 'Device Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}},OU=v2,O=Contoso', subjectAlternativeNames: [{ type: 'dns', value: 'dev.contoso.com' }] }, 200);
     const v2 = await sim.drain();
-    expect(v2.map((c) => c.Command.RequestType)).toEqual(['InstallProfile', 'CertificateList']);
+    expect(v2.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
     expect(sim.installed.size).toBe(2);
     const after = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`)).find((x: any) => x.profileId === devProfile.id);
     expect(after).toMatchObject({ profileVersion: 2, state: 'installed' });
@@ -163,7 +165,7 @@ describe('Apple adapter end to end', () => {
     const listed = await t.api.ok('POST', `/apple/devices/${deviceId}/commands`, { kind: 'ProfileList' });
     expect(listed.push).toMatchObject({ sent: true });
     const relist = await sim.drain();
-    expect(relist.map((c) => c.Command.RequestType)).toEqual(['ProfileList', 'InstallProfile', 'CertificateList']);
+    expect(relist.map((c) => c.Command.RequestType)).toEqual(['ProfileList', 'InstallProfile']);
     expect(sim.installed.has(`com.mdm-gateway.profile.${userProfile.id}`)).toBe(true);
     const { RequestType: _pl, ...plKeys } = relist[0]!.Command;
     expect(validateMessage('commands/profile.list.yaml', plKeys, 'iOS')).toEqual([]);
@@ -214,7 +216,7 @@ describe('Apple adapter end to end', () => {
     sim.behaviour.failInstallWith = undefined;
     const r = await t.api.ok('POST', `/apple/devices/${deviceId}/sync`, { retryFailed: true }, 200);
     expect(r.queuedOn).toEqual(['device']);
-    expect((await sim.drain()).map((c) => c.Command.RequestType)).toEqual(['InstallProfile', 'CertificateList']);
+    expect((await sim.drain()).map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
     expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`)).find((x: any) => x.profileId === profile.id).state).toBe('installed');
   });
 
@@ -310,11 +312,12 @@ describe('Apple adapter end to end', () => {
     await apns.waitForPushes(before + 1);
     expect(apns.pushes.at(-1)!.path).not.toBe(`/3/device/${sim.token.toString('hex')}`);
     const seen = await sim.drain(userId);
-    expect(seen.map((c) => c.Command.RequestType)).toEqual(['InstallProfile', 'CertificateList']);
+    expect(seen.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
     const cmds = await t.api.ok('GET', `/apple/devices/${deviceId}/commands`);
     expect(cmds.find((c: any) => c.kind === 'InstallProfile').channel).toBe(`user:${userId}`);
     const inner = await openSignedProfile(seen[0]!.Command.Payload, null);
     expect((parse(Buffer.from(inner.content).toString('utf8')) as any).PayloadScope).toBe('User');
-    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed' });
+    // The user-scope certificate is found in our records too (issued to this device for the user).
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: expect.any(String), certificateSerial: expect.any(String) });
   });
 });

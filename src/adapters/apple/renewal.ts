@@ -1,0 +1,53 @@
+import type { Delivery } from '../../core/delivery.js';
+import type { IssuedCertificate } from '../../core/model.js';
+import { newestIssued } from './issued-certificates.js';
+import type { InstallStep } from './plan.js';
+import type { AppleState } from './state.js';
+
+// Renewal before expiry: an installed profile whose certificate has used up
+// (100 - renewalThresholdPercent)% of its lifetime gets a fresh InstallProfile.
+// It keeps the PayloadIdentifier, so the device replaces the profile (and its
+// certificate) rather than adding a second one. The lifetime comes from the
+// certificate we issued (notBefore is backdated for clock skew; notAfter may be
+// cut short by the CA's own expiry), never from "installed + validityDays".
+// Pure: the caller lists the device's certificates and enqueues the steps.
+
+/** Due once `now` is inside the last renewalThresholdPercent of the certificate's lifetime. */
+export function renewalDue(cert: Pick<IssuedCertificate, 'notBefore' | 'notAfter'>, thresholdPercent: number, now: Date): boolean {
+  const from = Date.parse(cert.notBefore);
+  const to = Date.parse(cert.notAfter);
+  // A validity we cannot read is no reason to keep a certificate forever (as the Windows adapter decides).
+  if (!(to > from)) return true;
+  return now.getTime() >= from + (to - from) * (1 - thresholdPercent / 100);
+}
+
+export interface RenewalStep extends InstallStep {
+  /** Thumbprint of the certificate being replaced. */
+  renewalOf: string;
+  notAfter: string;
+}
+
+/** Whether any profile is installed at all (so a check-in with nothing installed costs no certificate lookup). */
+export function anyInstalled(state: AppleState): boolean {
+  return Object.values(state.profiles).some((r) => r.status === 'installed');
+}
+
+export function planRenewals(state: AppleState, deliveries: readonly Delivery[], certs: readonly IssuedCertificate[], now: Date): RenewalStep[] {
+  const steps: RenewalStep[] = [];
+  for (const d of deliveries) {
+    if (!d.ok || d.profile.keyProtection === 'tpmRequired') continue;
+    const p = d.profile;
+    const rec = state.profiles[p.id];
+    // Only a profile the device holds at the current version; anything else is planSync's (install, new version, retry).
+    if (!rec || rec.status !== 'installed' || rec.version !== p.version) continue;
+    const cert = newestIssued(certs, { profileId: p.id, profileVersion: p.version, unrevoked: true });
+    // No record (a foreign SCEP server issued it): nothing to time the renewal by.
+    if (!cert) continue;
+    // Already renewed from this one and no newer certificate came of it: do not queue it again on every Idle.
+    if (rec.renewalOf === cert.thumbprint) continue;
+    if (!renewalDue(cert, p.renewalThresholdPercent, now)) continue;
+    // The channel it is installed on: a replacement must land in the same scope (macOS user channel).
+    steps.push({ kind: 'InstallProfile', profileId: p.id, version: p.version, channel: rec.channel, identifier: rec.identifier, renewalOf: cert.thumbprint, notAfter: cert.notAfter });
+  }
+  return steps;
+}
