@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
+import { fieldIssues } from '../core/field-issues.js';
 import { StorageConflictError } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
 
@@ -22,11 +23,7 @@ export const notFound = (what: string) => new HttpError(404, `${what} not found`
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
-    throw new HttpError(
-      400,
-      'invalid request body',
-      r.error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message })),
-    );
+    throw new HttpError(400, 'invalid request body', fieldIssues(r.error));
   }
   return r.data;
 }

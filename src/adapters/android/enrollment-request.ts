@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldIssues, type FieldIssue } from '../../core/field-issues.js';
 
 // POST /android/v1/enroll: what the agent sends. Device facts use the names
 // of the Android APIs they come from (android.os.Build, KeyInfo,
@@ -52,10 +53,7 @@ export const enrollRequestSchema = z.strictObject({
   device: deviceFactsSchema,
 });
 
-export interface FieldIssue {
-  path: string;
-  message: string;
-}
+export type { FieldIssue };
 
 export type ParsedEnrollRequest = { ok: true; token: string; facts: DeviceFacts; supportedSchemaVersions: number[] | null } | { ok: false; issues: FieldIssue[] };
 
@@ -65,10 +63,7 @@ export function parseEnrollRequest(body: unknown, queryToken: unknown): ParsedEn
   if (!r.success) {
     return {
       ok: false,
-      issues: r.error.issues.map((i) => {
-        const keys = i.code === 'unrecognized_keys' ? i.keys : [];
-        return { path: [...i.path, ...(keys.length === 1 ? keys : [])].map(String).join('.'), message: i.message };
-      }),
+      issues: fieldIssues(r.error),
     };
   }
   const q = typeof queryToken === 'string' && queryToken !== '' ? queryToken : undefined;

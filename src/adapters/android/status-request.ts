@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { DeliveryReport } from '../../core/adapter.js';
 import { AGENT_ERROR_CODE_LIST } from './error-codes.js';
-import type { FieldIssue } from './enrollment-request.js';
+import { fieldIssues, type FieldIssue } from '../../core/field-issues.js';
 
 // POST /android/v1/status: the agent's per-policy results.
 //   installed: with the SHA-1 thumbprint and the KeyChain alias (and ideally
@@ -58,10 +58,7 @@ export function parseStatusRequest(body: unknown): ParsedStatus {
   if (!r.success) {
     return {
       ok: false,
-      issues: r.error.issues.map((i) => {
-        const keys = i.code === 'unrecognized_keys' ? i.keys : [];
-        return { path: [...i.path, ...(keys.length === 1 ? keys : [])].map(String).join('.'), message: i.message };
-      }),
+      issues: fieldIssues(r.error),
     };
   }
   const issues: FieldIssue[] = [];

@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
+import { fieldIssues } from '../../core/field-issues.js';
 import { PLATFORMS } from '../../core/model.js';
 import { renderReference, type ReferencePayload } from './render.js';
 
@@ -36,7 +37,7 @@ export const referenceAdapter: PlatformAdapter<ReferencePayload> = {
     r.post('/reference/v1/enroll', express.json(), async (req, res) => {
       const parsed = enrollBody.safeParse(req.body);
       if (!parsed.success) {
-        res.status(400).json({ error: 'invalid enrollment', issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+        res.status(400).json({ error: 'invalid enrollment', issues: fieldIssues(parsed.error) });
         return;
       }
       const b = parsed.data;
@@ -70,7 +71,7 @@ export const referenceAdapter: PlatformAdapter<ReferencePayload> = {
     r.post('/reference/v1/report', s.authenticateDevice, express.json(), async (req, res) => {
       const parsed = reportBody.safeParse(req.body);
       if (!parsed.success) {
-        res.status(400).json({ error: 'invalid report', issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+        res.status(400).json({ error: 'invalid report', issues: fieldIssues(parsed.error) });
         return;
       }
       await s.report(res.locals.device!, parsed.data);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
 import type { Device, Profile, RdnAttribute, ResolvedRequest, SanEntry, Target, User } from '../model.js';
 import { modelRdnType } from '../rdn-types.js';
 import { parseSubjectTemplate } from './subject.js';
@@ -84,15 +85,8 @@ export function identityRequest(device: Device): ResolvedRequest {
   };
 }
 
-/** JSON with object keys sorted at every level; arrays keep their order. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson };
+
 
 /** First 16 bytes of SHA-256 over the canonical JSON: what a challenge commits to. */
 export function requestDigestBytes(r: ResolvedRequest): Buffer {
