@@ -12,6 +12,7 @@ import { softwareKey } from '../src/scep/software-key.js';
 import { buildCsr, generateDeviceKey, getCaCerts, sendPkiMessage } from '../src/sim/scep-client.js';
 import { startTestGateway } from '../test/helpers/gateway.js';
 import * as x509 from '@peculiar/x509';
+import { issuanceBenchmark } from './issuance.js';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -96,3 +97,4 @@ try {
 } finally {
   await t.stop();
 }
+console.log(JSON.stringify(await issuanceBenchmark(), null, 2));
