@@ -133,4 +133,13 @@ export interface PlatformAdapter<Payload = unknown> {
   routes(services: AdapterServices): Router;
   /** Optional admin routes, mounted under /api/v1 behind the admin token. */
   adminRoutes?(services: AdapterServices): Router;
+  /**
+   * Optional: called after an admin change has committed that may change which
+   * profiles these devices get (an assignment, a group membership, a profile
+   * version, a device's primary user). Only devices of this adapter's
+   * platforms are passed. Best effort: errors are logged, never returned to
+   * the admin. Apple uses it to queue commands and push; polling platforms
+   * need not implement it.
+   */
+  onDevicesChanged?(devices: Device[], services: AdapterServices): Promise<void>;
 }
