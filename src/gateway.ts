@@ -6,6 +6,7 @@ import express, { type Express } from 'express';
 import type { PlatformAdapter } from './core/adapter.js';
 import { adapterServices, type AdapterServiceDeps } from './adapter-services.js';
 import { EnrollmentTokens } from './core/enrollment-tokens.js';
+import { deviceChangeNotifier } from './core/device-changes.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
@@ -49,6 +50,8 @@ export interface Gateway {
   minter: ChallengeMinter;
   scep: ScepService;
   app: Express;
+  /** Adapters hear about admin changes through this; `idle()` waits for those in flight. */
+  devicesChanged: ReturnType<typeof deviceChangeNotifier>;
   close(): Promise<void>;
 }
 
@@ -113,20 +116,21 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(scepRoutes(scep, log));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
+    const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
+    const devicesChanged = deviceChangeNotifier(mounted, log);
     app.use(
       '/api/v1',
-      directoryRoutes(storage),
-      profileRoutes(storage),
+      directoryRoutes(storage, devicesChanged),
+      profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {
       res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
     });
-    for (const a of adapters) {
-      const services = adapterServices(serviceDeps, a);
-      app.use(a.routes(services));
-      if (a.adminRoutes) app.use('/api/v1', a.adminRoutes(services));
+    for (const { adapter, services } of mounted) {
+      app.use(adapter.routes(services));
+      if (adapter.adminRoutes) app.use('/api/v1', adapter.adminRoutes(services));
     }
     app.use('/api/v1', (_req, res) => {
       res.status(404).json({ error: 'no such API endpoint' });
@@ -147,7 +151,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       minter,
       scep,
       app,
-      close: () => storage.close(),
+      devicesChanged,
+      close: async () => {
+        await devicesChanged.idle();
+        await storage.close();
+      },
     };
   } catch (e) {
     await storage.close();

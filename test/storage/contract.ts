@@ -804,6 +804,21 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       });
     });
 
+    describe('group members and devices of a user', () => {
+      it('list a group\'s direct members and a user\'s devices', async () => {
+        const u = await s.createUser({ userPrincipalName: 'm@x', email: 'm@x', displayName: 'M' });
+        const d1 = await s.createDevice({ name: 'd1', platform: 'ios', userId: u.id });
+        const d2 = await s.createDevice({ name: 'd2', platform: 'android' });
+        const g = await s.createGroup('g');
+        await s.addGroupMember(g.id, { userId: u.id });
+        await s.addGroupMember(g.id, { deviceId: d2.id });
+        expect(await s.listGroupMembers(g.id)).toEqual([{ userId: u.id }, { deviceId: d2.id }]);
+        expect(await s.listGroupMembers('00000000-0000-4000-8000-000000000000')).toEqual([]);
+        expect((await s.listDevicesOfUser(u.id)).map((d) => d.id)).toEqual([d1.id]);
+        expect(await s.listDevicesOfUser('nobody')).toEqual([]);
+      });
+    });
+
     // ---- adapter support --------------------------------------------------------------
 
     describe('enrollment tokens', () => {

@@ -423,6 +423,16 @@ export class KyselyStorage implements Storage {
     return rows.map((r) => r.group_id);
   }
 
+  async listGroupMembers(groupId: string): Promise<MemberRef[]> {
+    const rows = await this.db.selectFrom('group_members').select(['user_id', 'device_id']).where('group_id', '=', groupId).orderBy('created_at').execute();
+    return rows.map((r) => (r.user_id !== null ? { userId: r.user_id } : { deviceId: r.device_id! }));
+  }
+
+  async listDevicesOfUser(userId: string): Promise<Device[]> {
+    const rows = await this.db.selectFrom('devices').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToDevice);
+  }
+
   // ---- profiles -----------------------------------------------------------------
 
   #profileQuery(db: Db) {

@@ -109,6 +109,10 @@ export interface Storage {
   removeGroupMember(groupId: string, member: MemberRef): Promise<boolean>;
   /** Ids of the groups the user or device is a direct member of (sorted by id). */
   groupsOf(member: MemberRef): Promise<string[]>;
+  /** The direct members of a group (empty for an unknown group). */
+  listGroupMembers(groupId: string): Promise<MemberRef[]>;
+  /** Devices whose primary user this is. */
+  listDevicesOfUser(userId: string): Promise<Device[]>;
 
   // ---- profiles (versioned: every update is a new immutable version)
   createProfile(spec: ProfileSpec): Promise<Profile>; // version 1

@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { PLATFORMS } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
+import { devicesForMember } from '../../core/affected-devices.js';
+import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 
 // Users, devices and groups: the directory profiles' templates are filled from.
@@ -35,7 +37,7 @@ const memberBody = z.union(
   { message: 'give exactly one of userId or deviceId' },
 );
 
-export function directoryRoutes(storage: Storage): Router {
+export function directoryRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
 
   r.post('/users', async (req, res) => {
@@ -68,6 +70,8 @@ export function directoryRoutes(storage: Storage): Router {
     if (body.userId && !(await storage.getUser(body.userId))) throw new HttpError(404, 'userId: user not found');
     const d = await storage.updateDevice(req.params.id, body);
     if (!d) throw notFound('device');
+    // A new primary user brings that user's profiles.
+    if (body.userId !== undefined) devicesChanged([d]);
     res.json(d);
   });
 
@@ -90,13 +94,16 @@ export function directoryRoutes(storage: Storage): Router {
   r.post('/groups/:id/members', async (req, res) => {
     const member = parseBody(memberBody, req.body);
     await storage.addGroupMember(req.params.id, member);
+    devicesChanged(devicesForMember(storage, member));
     res.status(201).json({ groupId: req.params.id, ...member });
   });
   r.delete('/groups/:id/members/:kind/:memberId', async (req, res) => {
     const { kind, memberId } = req.params;
     if (kind !== 'users' && kind !== 'devices') throw new HttpError(404, 'member kind must be users or devices');
-    const removed = await storage.removeGroupMember(req.params.id, kind === 'users' ? { userId: memberId } : { deviceId: memberId });
+    const member = kind === 'users' ? { userId: memberId } : { deviceId: memberId };
+    const removed = await storage.removeGroupMember(req.params.id, member);
     if (!removed) throw notFound('group member');
+    devicesChanged(devicesForMember(storage, member));
     res.status(204).end();
   });
 

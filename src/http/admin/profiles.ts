@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { parseProfileSpec } from '../../core/policy/profile-schema.js';
 import type { Storage } from '../../core/storage/storage.js';
+import { devicesForProfile, devicesForTargets } from '../../core/affected-devices.js';
+import type { DeviceChangeListener } from '../../core/device-changes.js';
 import type { AssignmentTarget } from '../../core/model.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 
@@ -22,7 +24,7 @@ const assignmentBody = z.union(
   { message: 'give profileId and exactly one of userId, deviceId or groupId' },
 );
 
-export function profileRoutes(storage: Storage): Router {
+export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
 
   r.post('/profiles', async (req, res) => {
@@ -41,23 +43,31 @@ export function profileRoutes(storage: Storage): Router {
   r.put('/profiles/:id', async (req, res) => {
     const p = await storage.updateProfile(req.params.id, specOrThrow(req.body));
     if (!p) throw notFound('profile');
+    devicesChanged(devicesForProfile(storage, p.id));
     res.json(p);
   });
   r.delete('/profiles/:id', async (req, res) => {
+    // Work out who had it before the assignments go with it.
+    const affected = await devicesForProfile(storage, req.params.id);
     if (!(await storage.deleteProfile(req.params.id))) throw notFound('profile');
+    devicesChanged(affected);
     res.status(204).end();
   });
 
   r.post('/assignments', async (req, res) => {
     const { profileId, ...rest } = parseBody(assignmentBody, req.body);
-    res.status(201).json(await storage.createAssignment(profileId, rest as AssignmentTarget));
+    const created = await storage.createAssignment(profileId, rest as AssignmentTarget);
+    devicesChanged(devicesForTargets(storage, [created.target]));
+    res.status(201).json(created);
   });
   r.get('/assignments', async (req, res) => {
     const profileId = typeof req.query.profileId === 'string' ? req.query.profileId : undefined;
     res.json(await storage.listAssignments(profileId ? { profileId } : undefined));
   });
   r.delete('/assignments/:id', async (req, res) => {
-    if (!(await storage.deleteAssignment(req.params.id))) throw notFound('assignment');
+    const gone = (await storage.listAssignments()).find((a) => a.id === req.params.id);
+    if (!gone || !(await storage.deleteAssignment(gone.id))) throw notFound('assignment');
+    devicesChanged(devicesForTargets(storage, [gone.target]));
     res.status(204).end();
   });
 
