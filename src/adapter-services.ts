@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { formatDn } from './scep/csr.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './scep/keys.js';
+import type { SecretBox } from './core/secret-box.js';
 
 // Builds the AdapterServices each adapter is handed: core's services, with
 // per-device state and settings scoped to the adapter's name.
@@ -32,6 +33,7 @@ export interface AdapterServiceDeps {
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
   auth: ReturnType<typeof createDeviceAuthenticator>;
   profileSigner: KeyedCertificate;
+  secretBox: SecretBox;
 }
 
 export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name'>): AdapterServices {
@@ -86,6 +88,13 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
+    },
+    secrets: {
+      get: async (key) => {
+        const sealed = await storage.getSetting(scope(`secret.${key}`));
+        return sealed === null ? null : d.secretBox.open(sealed);
+      },
+      put: (key, value) => storage.putSetting(scope(`secret.${key}`), d.secretBox.seal(value)),
     },
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),

@@ -7,6 +7,7 @@ import type { PlatformAdapter } from './core/adapter.js';
 import { adapterServices, type AdapterServiceDeps } from './adapter-services.js';
 import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
+import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
@@ -106,6 +107,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       parseCsr,
       auth,
       profileSigner,
+      secretBox: await loadOrCreateSecretBox(config.dataDir),
     };
 
     const app = express();

@@ -105,8 +105,17 @@ export interface AdapterServices {
     get(deviceId: string): Promise<Record<string, unknown> | null>;
     put(deviceId: string, state: Record<string, unknown>): Promise<void>;
   };
-  /** Gateway-wide settings for this adapter (e.g. the APNs push certificate). */
+  /** Gateway-wide settings for this adapter. */
   settings: {
+    get(key: string): Promise<string | null>;
+    put(key: string, value: string): Promise<void>;
+  };
+  /**
+   * Gateway-wide secrets for this adapter (e.g. the APNs push key): stored
+   * sealed with AES-256-GCM under DATA/secrets.key, so the database alone does
+   * not reveal them.
+   */
+  secrets: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
   };
