@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { AdapterServices } from '../../core/adapter.js';
 import { fromPem, fromPkcs12, publicInfo, PushCertificateError, PUSH_CERTIFICATE_SETTING } from './push-certificate.js';
+import { withDeviceLock } from './device-lock.js';
 import type { Pusher } from './pusher.js';
 import { loadState } from './state.js';
 import { syncDevice } from './sync.js';
@@ -75,7 +76,7 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
       res.status(404).json({ error: 'device not found' });
       return;
     }
-    const touched = await syncDevice(s, device, { now: now(), retryFailed: b.success ? b.data.retryFailed : false });
+    const touched = await withDeviceLock(device.id, () => syncDevice(s, device, { now: now(), retryFailed: b.success ? b.data.retryFailed : false }));
     const pushes = await Promise.all([...touched].map(async (ch) => ({ channel: ch, ...(await pusher.notify(device.id, ch)) })));
     res.json({ queuedOn: [...touched], pushes });
   });

@@ -8,6 +8,7 @@ import { enrollmentProfile } from './enrollment-profile.js';
 import { certificateInstalledBy } from './issued-certificates.js';
 import { authenticateMessage } from './message-auth.js';
 import { connectMessage, issues } from './messages.js';
+import { withDeviceLock } from './device-lock.js';
 import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
 import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
@@ -105,88 +106,94 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     const got = await accept(req, res);
     if (!got) return;
     const { device, msg } = got;
-    const before = await loadState(s, device.id);
-    if (msg.MessageType === 'UserAuthenticate') {
-      const ua = userAuthenticateAnswer(before, msg);
-      if (!ua.ok) res.status(ua.status).json({ error: ua.error });
-      else if (ua.body) res.status(200).type('application/xml').send(toXml(ua.body));
-      else res.status(200).end();
-      return;
-    }
-    const out = applyCheckin(before, msg, d.now());
-    if (!out.ok) {
-      await s.audit('apple.checkin.refused', { messageType: String(msg.MessageType ?? ''), error: out.error }, { deviceId: device.id });
-      res.status(out.status).json({ error: out.error });
-      return;
-    }
-    await saveState(s, device.id, out.state);
-    await s.audit(`apple.checkin.${String(msg.MessageType).toLowerCase()}`, { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null }, { deviceId: device.id });
-    if (out.effect === 'authenticated') {
-      const patch = devicePatch(device, out.state);
-      if (Object.keys(patch).length) await s.devices.update(device.id, patch);
-    } else if (out.effect === 'token-updated') {
-      const touched = await syncDevice(s, device, { now: d.now() });
-      const pending = await pendingChannels(s, device.id);
-      for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
-    } else if (out.effect === 'checked-out' && out.channel === DEVICE_CHANNEL) {
-      await checkedOut(s, device, before);
-    }
-    res.status(200).end();
+    // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
+    await withDeviceLock(device.id, async () => {
+      const before = await loadState(s, device.id);
+      if (msg.MessageType === 'UserAuthenticate') {
+        const ua = userAuthenticateAnswer(before, msg);
+        if (!ua.ok) res.status(ua.status).json({ error: ua.error });
+        else if (ua.body) res.status(200).type('application/xml').send(toXml(ua.body));
+        else res.status(200).end();
+        return;
+      }
+      const out = applyCheckin(before, msg, d.now());
+      if (!out.ok) {
+        await s.audit('apple.checkin.refused', { messageType: String(msg.MessageType ?? ''), error: out.error }, { deviceId: device.id });
+        res.status(out.status).json({ error: out.error });
+        return;
+      }
+      await saveState(s, device.id, out.state);
+      await s.audit(`apple.checkin.${String(msg.MessageType).toLowerCase()}`, { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null }, { deviceId: device.id });
+      if (out.effect === 'authenticated') {
+        const patch = devicePatch(device, out.state);
+        if (Object.keys(patch).length) await s.devices.update(device.id, patch);
+      } else if (out.effect === 'token-updated') {
+        const touched = await syncDevice(s, device, { now: d.now() });
+        const pending = await pendingChannels(s, device.id);
+        for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
+      } else if (out.effect === 'checked-out' && out.channel === DEVICE_CHANNEL) {
+        await checkedOut(s, device, before);
+      }
+      res.status(200).end();
+    });
   });
 
   r.put('/mdm/connect', rawBody, async (req, res) => {
     const got = await accept(req, res);
     if (!got) return;
     const { device, msg: raw } = got;
-    const m = connectMessage.safeParse(raw);
-    if (!m.success) {
-      res.status(400).json({ error: issues(m.error).join('; ') });
-      return;
-    }
-    const msg = m.data;
-    const state = await loadState(s, device.id);
-    if (!state.enrolled) {
-      res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
-      return;
-    }
-    if (state.udid !== msg.UDID) {
-      res.status(403).json({ error: 'UDID does not match the enrolled device' });
-      return;
-    }
-    const channel = msg.UserID ? userChannel(msg.UserID) : DEVICE_CHANNEL;
-    if (msg.Status === 'Idle') {
-      const ch = state.channels[channel];
-      if (ch) ch.notNow = [];
-      await saveState(s, device.id, state);
-      await syncDevice(s, device, { now: d.now() });
-    } else {
-      const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
-      if (!cmd) {
-        s.log.warn({ deviceId: device.id, commandUuid: msg.CommandUUID, status: msg.Status }, 'result for a command this channel was not sent');
-      } else {
-        // Looked up before recordAnswer: it needs the command as it was when sent.
-        const issued = cmd.kind === 'InstallProfile' && msg.Status === 'Acknowledged' ? await certificateInstalledBy(s, device.id, cmd) : null;
-        await recordAnswer(s, device, cmd, msg, raw);
-        const fx = applyResult(state, cmd, msg, channel, issued);
-        if (cmd.kind === 'CertificateList' && msg.Status === 'Acknowledged') fx.reports.push(...matchCertificateList(state, raw.CertificateList));
-        const missing = cmd.kind === 'ProfileList' && msg.Status === 'Acknowledged' ? reconcileProfileList(state, raw.ProfileList, channel) : [];
-        fx.reports.push(...missing);
+    // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
+    await withDeviceLock(device.id, async () => {
+      const m = connectMessage.safeParse(raw);
+      if (!m.success) {
+        res.status(400).json({ error: issues(m.error).join('; ') });
+        return;
+      }
+      const msg = m.data;
+      const state = await loadState(s, device.id);
+      if (!state.enrolled) {
+        res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
+        return;
+      }
+      if (state.udid !== msg.UDID) {
+        res.status(403).json({ error: 'UDID does not match the enrolled device' });
+        return;
+      }
+      const channel = msg.UserID ? userChannel(msg.UserID) : DEVICE_CHANNEL;
+      if (msg.Status === 'Idle') {
+        const ch = state.channels[channel];
+        if (ch) ch.notNow = [];
         await saveState(s, device.id, state);
-        for (const rep of fx.reports) await s.report(device, rep);
-        // Profiles missing from the device are queued again in this same session.
-        if (missing.length) await syncDevice(s, device, { now: d.now() });
-        if (fx.followUps.length) {
-          const waiting = (await s.commands.list(device.id)).filter((c) => c.channel === channel && (c.status === 'queued' || c.status === 'notnow'));
-          for (const kind of fx.followUps) {
-            // One CertificateList answers for every profile installed before it runs.
-            if (!waiting.some((c) => c.kind === kind)) await s.commands.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
+        await syncDevice(s, device, { now: d.now() });
+      } else {
+        const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
+        if (!cmd) {
+          s.log.warn({ deviceId: device.id, commandUuid: msg.CommandUUID, status: msg.Status }, 'result for a command this channel was not sent');
+        } else {
+          // Looked up before recordAnswer: it needs the command as it was when sent.
+          const issued = cmd.kind === 'InstallProfile' && msg.Status === 'Acknowledged' ? await certificateInstalledBy(s, device.id, cmd) : null;
+          await recordAnswer(s, device, cmd, msg, raw);
+          const fx = applyResult(state, cmd, msg, channel, issued);
+          if (cmd.kind === 'CertificateList' && msg.Status === 'Acknowledged') fx.reports.push(...matchCertificateList(state, raw.CertificateList));
+          const missing = cmd.kind === 'ProfileList' && msg.Status === 'Acknowledged' ? reconcileProfileList(state, raw.ProfileList, channel) : [];
+          fx.reports.push(...missing);
+          await saveState(s, device.id, state);
+          for (const rep of fx.reports) await s.report(device, rep);
+          // Profiles missing from the device are queued again in this same session.
+          if (missing.length) await syncDevice(s, device, { now: d.now() });
+          if (fx.followUps.length) {
+            const waiting = (await s.commands.list(device.id)).filter((c) => c.channel === channel && (c.status === 'queued' || c.status === 'notnow'));
+            for (const kind of fx.followUps) {
+              // One CertificateList answers for every profile installed before it runs.
+              if (!waiting.some((c) => c.kind === kind)) await s.commands.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
+            }
           }
         }
       }
-    }
-    const next = await nextCommand(s, device, channel);
-    if (next) res.status(200).type('application/xml').send(toXml(next));
-    else res.status(200).end();
+      const next = await nextCommand(s, device, channel);
+      if (next) res.status(200).type('application/xml').send(toXml(next));
+      else res.status(200).end();
+    });
   });
 
   return r;

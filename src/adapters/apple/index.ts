@@ -2,13 +2,15 @@ import type { Router } from 'express';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
 import { adminRoutes } from './admin-routes.js';
 import { deviceRoutes } from './device-routes.js';
+import { devicesChanged } from './devices-changed.js';
 import type { PlistDict } from './plist-codec.js';
 import { DEFAULT_APNS_URL, Pusher } from './pusher.js';
 import { renderProfile } from './render.js';
 
 // The Apple adapter (iOS, iPadOS, macOS): enrollment profile, check-in,
 // command queue with signed configuration profiles carrying SCEP and root
-// payloads, APNs MDM pushes. See docs/apple.md.
+// payloads, APNs MDM pushes; an admin change that may change a device's
+// profiles is planned at once and pushed (onDevicesChanged). See docs/apple.md.
 
 export interface AppleAdapterOptions {
   /** APNs base URL; default MDMGW_APNS_URL, else https://api.push.apple.com. */
@@ -42,6 +44,8 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
     enrollmentUrl: (token, publicUrl) => `${publicUrl}/mdm/enroll?token=${encodeURIComponent(token)}`,
     routes: (s): Router => deviceRoutes(s, { pusher: pusherFor(s), now }),
     adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), now),
+    // Core passes the services it mounted the routes with, so the push goes over the same APNs connection.
+    onDevicesChanged: (devices, s) => devicesChanged(s, pusherFor(s), devices, now),
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AdapterServices } from '../../core/adapter.js';
 import { ApnsClient, type PushResult } from './apns-client.js';
+import { withDeviceLock } from './device-lock.js';
 import { PUSH_CERTIFICATE_SETTING, type PushCertificate } from './push-certificate.js';
 import { loadState, saveState, type ChannelState } from './state.js';
 
@@ -70,13 +71,15 @@ export class Pusher {
       this.s.log.warn({ deviceId, channel, err: (e as Error).message }, 'APNs push failed');
       return { sent: false, why: `APNs unreachable: ${(e as Error).message}` };
     }
-    // Re-read: the device may have sent a TokenUpdate meanwhile.
-    const fresh = await loadState(this.s, deviceId);
-    const c = fresh.channels[channel];
-    if (c && c.token === ch.token) {
-      applyPushResult(c, result, now);
-      await saveState(this.s, deviceId, fresh);
-    }
+    // Re-read under the device lock: the device may have sent a TokenUpdate (or been planned for) meanwhile.
+    await withDeviceLock(deviceId, async () => {
+      const fresh = await loadState(this.s, deviceId);
+      const c = fresh.channels[channel];
+      if (c && c.token === ch.token) {
+        applyPushResult(c, result, now);
+        await saveState(this.s, deviceId, fresh);
+      }
+    });
     this.s.log.info({ deviceId, channel, status: result.status, reason: result.reason }, 'APNs push');
     return { sent: true, result };
   }
