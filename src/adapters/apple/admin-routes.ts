@@ -47,7 +47,8 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
       res.status(409).json({ error: `the configured push certificate has topic ${previous.topic}; this one has ${cert.topic}. Devices enrolled under the old topic cannot be pushed any more: send replaceTopic: true to replace it anyway` });
       return;
     }
-    await s.settings.put(PUSH_CERTIFICATE_SETTING, JSON.stringify(cert));
+    // Sealed: the private key must not sit in the database in the clear.
+    await s.secrets.put(PUSH_CERTIFICATE_SETTING, JSON.stringify(cert));
     await s.audit('apple.push-certificate.uploaded', { ...publicInfo(cert), previousTopic: previous?.topic ?? null });
     res.status(200).json(publicInfo(cert));
   });

@@ -36,7 +36,7 @@ export class Pusher {
   }
 
   async pushCertificate(): Promise<PushCertificate | null> {
-    const raw = await this.s.settings.get(PUSH_CERTIFICATE_SETTING);
+    const raw = await this.s.secrets.get(PUSH_CERTIFICATE_SETTING);
     return raw ? (JSON.parse(raw) as PushCertificate) : null;
   }
 

@@ -143,6 +143,10 @@ describe('push through the gateway', () => {
     const up = await t.api.call('PUT', '/apple/push-certificate', { pkcs12: b64, password: 'pw' });
     expect(up.status).toBe(200);
     expect(up.body.topic).toBe(TOPIC);
+    // The stored push certificate is sealed: the database alone does not hold the key.
+    const stored = await t.gw.storage.getSetting('apple.secret.push-certificate');
+    expect(stored).toMatch(/^sealed:v1:/);
+    expect(stored).not.toContain('PRIVATE KEY');
     const other = await pushCertificate(apns.ca, 'com.apple.mgmt.External.99999999-2222-4333-8444-555555555555');
     expect((await t.api.call('PUT', '/apple/push-certificate', { certificate: other.certPem, privateKey: other.keyPem })).status).toBe(409);
     expect((await t.api.ok('GET', '/apple/push-certificate')).topic).toBe(TOPIC);
