@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/scep/ca/authority.js';
 import { encodeName } from '../../src/scep/ca/names.js';
-import { certificatePem, loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
+import { loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
+import { toPem as certificatePem } from '../../src/pem.js';
 import { certificateInfo, CsrParseError, formatDn, parseCsr, parseDnDer } from '../../src/scep/csr.js';
 import { openssl, opensslBuffer, opensslOutput, tempDir } from './helpers.js';
 

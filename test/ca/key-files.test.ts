@@ -1,10 +1,10 @@
+import { toPem as certificatePem } from '../../src/pem.js';
 import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/scep/ca/authority.js';
 import {
-  certificatePem,
   loadOrCreateCaMaterial,
   type CaMaterial,
 } from '../../src/scep/ca/key-files.js';

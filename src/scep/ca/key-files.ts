@@ -14,6 +14,7 @@
 // root a security level fitting its 10-year life; the RA lives 2 years and
 // decrypts every request, so it stays at 2048 for speed.
 
+import { toPem } from '../../pem.js';
 import {
   createPrivateKey,
   createPublicKey,
@@ -92,11 +93,6 @@ function generateRsa(bits: number): Promise<KeyObject> {
 
 function spkiOf(key: KeyObject): Uint8Array {
   return new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
-}
-
-function certificatePem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  return `-----BEGIN CERTIFICATE-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
 }
 
 function keyPem(key: KeyObject, passphrase: string | undefined): string {
@@ -303,7 +299,7 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
     const certificate = await createRoot(key, organization);
     // ca.key decides which instance wins a concurrent first start.
     if (await createExclusive(caKeyPath, keyPem(key, passphrase), 0o600)) {
-      await replaceFile(caCertPath, certificatePem(certificate), 0o644);
+      await replaceFile(caCertPath, toPem(certificate), 0o644);
       created = true;
     }
     state = await settledPair(caKeyPath, caCertPath);
@@ -340,7 +336,7 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
     const certificate = await createRa(key, root, organization);
     // Key first, then certificate; each write is atomic (rename).
     await replaceFile(raKeyPath, keyPem(key, passphrase), 0o600);
-    await replaceFile(raCertPath, certificatePem(certificate), 0o644);
+    await replaceFile(raCertPath, toPem(certificate), 0o644);
     raPair = { key, certificate };
     raReissued = true;
   }
@@ -352,4 +348,3 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
   };
 }
 
-export { certificatePem };

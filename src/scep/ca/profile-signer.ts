@@ -2,6 +2,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, ty
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyedCertificate } from '../keys.js';
+import { toPem } from '../../pem.js';
 import { softwareKey } from '../software-key.js';
 import type { CertificateAuthority } from './authority.js';
 
@@ -16,7 +17,6 @@ export const PROFILE_SIGNING_CERT_FILE = 'profile-signing.pem';
 const VALIDITY_DAYS = 730;
 const RENEW_BEFORE_MS = 30 * 86_400_000;
 
-const pem = (der: Uint8Array) => new X509Certificate(der).toString();
 
 async function atomicWrite(path: string, data: string, mode: number) {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -57,6 +57,6 @@ export async function loadOrCreateProfileSigner(dataDir: string, ca: Certificate
     ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase })
     : key.export({ type: 'pkcs8', format: 'pem' });
   await atomicWrite(keyPath, String(keyPem), 0o600);
-  await atomicWrite(certPath, pem(issued.der), 0o644);
+  await atomicWrite(certPath, toPem(issued.der), 0o644);
   return { certificate: issued.der, key: softwareKey(key) };
 }
