@@ -28,6 +28,17 @@ export interface EnrollmentDeps {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Where a renewal that reused the transactionID of an earlier enrollment is remembered. */
+function renewalKey(transactionId: string, signer: Uint8Array): string {
+  let serial: string;
+  try {
+    serial = new X509Certificate(signer).serialNumber.toLowerCase();
+  } catch {
+    serial = sha256Hex(signer).slice(0, 32);
+  }
+  return `${transactionId}+${serial}`;
+}
+
 export class EnrollmentService {
   constructor(private readonly deps: EnrollmentDeps) {}
 
@@ -64,9 +75,16 @@ export class EnrollmentService {
     return outcome;
   }
 
-  /** CertPoll / GetCertInitial. */
-  async poll(transactionId: string): Promise<EnrollmentOutcome> {
-    const e = await this.deps.storage.getEnrollment(transactionId);
+  /**
+   * CertPoll / GetCertInitial. A poll for a renewal that reused its
+   * transactionID is signed with the certificate being renewed, so that
+   * renewal's own key is tried first; otherwise the poll would find the
+   * original enrollment and hand back the old certificate.
+   */
+  async poll(scepTransactionId: string, signerCertificate?: Uint8Array): Promise<EnrollmentOutcome> {
+    const renewal = signerCertificate ? await this.deps.storage.getEnrollment(renewalKey(scepTransactionId, signerCertificate)) : null;
+    const e = renewal ?? (await this.deps.storage.getEnrollment(scepTransactionId));
+    const transactionId = e?.transactionId ?? scepTransactionId;
     if (!e) return this.refuse(transactionId, { code: 'TRANSACTION_UNKNOWN' }, 'scep.poll.refused');
     await this.audit(transactionId, 'scep.poll', null, { status: e.status });
     return this.stateOf(e);
@@ -124,13 +142,7 @@ export class EnrollmentService {
     const signedByItsOwnResult = previousCert !== null && Buffer.from(previousCert.der).equals(signer);
     // A retry of a renewal: same CSR, and not signed by what that renewal produced.
     if (previous.challengeId === null && previous.csrSha256 === csrSha256 && !signedByItsOwnResult) return tid;
-    let serial: string;
-    try {
-      serial = new X509Certificate(signer).serialNumber.toLowerCase();
-    } catch {
-      serial = sha256Hex(signer).slice(0, 32);
-    }
-    return `${tid}+${serial}`;
+    return renewalKey(tid, signer);
   }
 
   private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | 'challenge-used' | 'transaction-exists'> {

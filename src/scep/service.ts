@@ -25,7 +25,8 @@ export interface ScepBackend {
     signerCertificate: Uint8Array;
     receivedAt: Date;
   }): Promise<BackendOutcome>;
-  poll(transactionId: string): Promise<BackendOutcome>;
+  /** The signer is passed so a renewal's poll (signed by the certificate being renewed) finds that renewal. */
+  poll(transactionId: string, signerCertificate: Uint8Array): Promise<BackendOutcome>;
   certificate(serialNumber: string): Promise<Uint8Array | null>;
 }
 
@@ -127,7 +128,7 @@ export class ScepService {
         });
       }
       case 'CertPoll':
-        return this.backend.poll(msg.transactionId);
+        return this.backend.poll(msg.transactionId, msg.signerCertificate);
       case 'GetCert': {
         const serial = Buffer.from(p.serialNumber).toString('hex').replace(/^(00)+(?=.)/, '');
         const cert = await this.backend.certificate(serial);

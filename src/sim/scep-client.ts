@@ -154,9 +154,19 @@ export async function scepEnroll(o: EnrollOptions): Promise<EnrollResult> {
   };
 }
 
-/** CertPoll (GetCertInitial) for a PENDING enrollment, signed with the same self-signed certificate. */
-export async function scepPoll(scepUrl: string, pending: EnrollResult, issuerAndSubject: { issuer: Uint8Array; subject: Uint8Array }) {
-  const { ra } = await getCaCerts(scepUrl);
+/** DER Name of a certificate's subject. */
+function subjectName(der: Uint8Array): Uint8Array {
+  return new Uint8Array(new x509.X509Certificate(der).subjectName.toArrayBuffer());
+}
+
+/**
+ * CertPoll (GetCertInitial) for a PENDING enrollment, signed with the same
+ * certificate as the request. IssuerAndSubject defaults to the CA's name and
+ * the signer's subject (the subject asked for), as RFC 8894 section 3.3.3 has it.
+ */
+export async function scepPoll(scepUrl: string, pending: EnrollResult, issuerAndSubject?: { issuer: Uint8Array; subject: Uint8Array }) {
+  const { ra, ca } = await getCaCerts(scepUrl);
+  issuerAndSubject ??= { issuer: subjectName(ca), subject: subjectName(pending.signer.certificate) };
   const req = await writePkiRequest({
     messageType: 'CertPoll',
     transactionId: pending.transactionId,

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scepEnroll } from '../../src/sim/scep-client.js';
+import { scepEnroll, scepPoll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Regression tests for what the real clients in test/interop revealed:
@@ -69,5 +69,30 @@ describe('renewals that reuse a transactionID', () => {
     const other = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=someone-else, O=Renewals', messageType: 'PKCSReq', renewWith: { certificate: first.certificate!, key: first.key } });
     expect(other.status).toBe('FAILURE');
     expect(other.failInfoText).toMatch(/CHALLENGE_MISSING/);
+  });
+
+  it('a PENDING renewal that reused the transactionID is found by the poll signed with the certificate being renewed', async () => {
+    const p = await t.api.ok('POST', '/profiles', { name: 'approved renewals', scope: 'device', subjectName: 'CN={{DeviceName}},O=Approved', requireApproval: true });
+    await t.api.ok('POST', '/assignments', { profileId: p.id, deviceId: device.id });
+    const ch = (await t.api.ok('POST', '/challenges', { profileId: p.id, deviceId: device.id })).challenge as string;
+    const subject = 'CN=renew-1, O=Approved';
+    const first = await scepEnroll({ scepUrl: t.scepUrl, subject, challenge: ch });
+    expect(first.status).toBe('PENDING');
+    await t.api.ok('POST', `/enrollments/${first.transactionId}/approve`, undefined, 200);
+    const firstPoll = await scepPoll(t.scepUrl, first);
+    expect(firstPoll.status, JSON.stringify(firstPoll.failInfoText ?? null)).toBe("SUCCESS");
+    const cert1 = firstPoll.certificate!;
+    expect(cert1).toBeDefined();
+
+    const renewal = await scepEnroll({ scepUrl: t.scepUrl, subject, key: first.key, csrOverride: first.csr, transactionId: first.transactionId, renewWith: { certificate: cert1, key: first.key } });
+    expect(renewal.status).toBe('PENDING');
+    const key = `${first.transactionId}+${serial(cert1).toLowerCase()}`;
+    expect((await scepPoll(t.scepUrl, renewal)).status).toBe('PENDING');
+    await t.api.ok('POST', `/enrollments/${encodeURIComponent(key)}/approve`, undefined, 200);
+    const polled = await scepPoll(t.scepUrl, renewal);
+    expect(polled.status).toBe('SUCCESS');
+    expect(serial(polled.certificate!)).not.toBe(serial(cert1));
+    // The original transaction, polled with its own self-signed signer, still answers with the first certificate.
+    expect(serial((await scepPoll(t.scepUrl, first)).certificate!)).toBe(serial(cert1));
   });
 });
