@@ -36,22 +36,29 @@ function renewalKey(transactionId: string, signer: Uint8Array): string {
   } catch {
     serial = sha256Hex(signer).slice(0, 32);
   }
-  return `${transactionId}+${serial}`;
+  // '|' cannot occur in a transactionID (PrintableString, checked by the SCEP service): no client can squat this key.
+  return `${transactionId}|${serial}`;
+}
+
+/** Client-supplied lists in the audit log are bounded: a request cannot make a record huge. */
+function clip<T extends { value: string }>(items: T[]): T[] {
+  return items.slice(0, 32).map((i) => (i.value.length > 256 ? { ...i, value: `${i.value.slice(0, 256)}…` } : i));
 }
 
 export class EnrollmentService {
   constructor(private readonly deps: EnrollmentDeps) {}
 
   /** PKCSReq and RenewalReq. */
-  async enroll(request: PolicyRequest): Promise<EnrollmentOutcome> {
+  async enroll(request: PolicyRequest & { renewalFallback?: boolean }): Promise<EnrollmentOutcome> {
     const csrSha256 = sha256Hex(request.csr.der);
     const transactionId = await this.enrollmentKey(request, csrSha256);
-    const req = transactionId === request.transactionId ? request : { ...request, transactionId };
+    let req: PolicyRequest = transactionId === request.transactionId ? request : { ...request, transactionId };
     await this.audit(transactionId, 'scep.received', null, {
       ...(transactionId !== request.transactionId && { scepTransactionId: request.transactionId }),
       messageType: req.messageType,
-      subject: req.csr.subject,
-      subjectAltNames: req.csr.subjectAltNames,
+      ...(request.renewalFallback && { renewalFallback: true }),
+      subject: clip(req.csr.subject),
+      subjectAltNames: clip(req.csr.subjectAltNames),
       publicKey: { algorithm: req.csr.publicKey.algorithm, bits: req.csr.publicKey.bits },
       csrSha256,
     });
@@ -59,7 +66,13 @@ export class EnrollmentService {
     const previous = await this.deps.storage.getEnrollment(transactionId);
     if (previous) return this.answerRetry(previous, csrSha256);
 
-    const decision = await this.deps.policy.evaluate(req);
+    let decision = await this.deps.policy.evaluate(req);
+    if (!decision.allow && request.renewalFallback && decision.refusal.code.startsWith('CHALLENGE_')) {
+      // Its challenge is unusable, but it is signed by the certificate it renews.
+      await this.audit(transactionId, 'crp.renewal-fallback', null, { challengeRefusal: decision.refusal.code });
+      req = { ...req, messageType: 'RenewalReq' };
+      decision = await this.deps.policy.evaluate(req);
+    }
     if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused');
     await this.audit(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind });
 
@@ -102,7 +115,7 @@ export class EnrollmentService {
     if (!e) return 'not-found';
     if (e.status !== 'pending' || !e.resolved) return 'not-pending';
     const csr = await this.deps.parseCsr(e.csrDer);
-    const cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki);
+    const cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki); // a throw here is the admin's 500, nothing recorded
     const done = await this.deps.storage.completeEnrollment(transactionId, this.certificateRecord(e.kind, transactionId, e.resolved, cert));
     if (!done) return 'not-pending';
     await this.audit(transactionId, 'ca.issued', null, { serialNumber: cert.serialNumber, subject: cert.subject, approvedBy: actor }, actor);
@@ -128,13 +141,13 @@ export class EnrollmentService {
    * now signing the request. That is a new transaction, not a retry: answered
    * as a retry it would hand back the old certificate (scepclient) or refuse
    * TRANSACTION_CSR_MISMATCH (certmonger's new CSR). Such a renewal is
-   * remembered under `<transactionID>+<signer serial>`, so retrying IT still
+   * remembered under `<transactionID>|<signer serial>`, so retrying IT still
    * gets the same answer. The CertRep still echoes the client's transactionID.
    * Known limit: a PENDING renewal stored this way cannot be found by CertPoll.
    */
-  private async enrollmentKey(req: PolicyRequest, csrSha256: string): Promise<string> {
+  private async enrollmentKey(req: PolicyRequest & { renewalFallback?: boolean }, csrSha256: string): Promise<string> {
     const tid = req.transactionId;
-    if (req.messageType !== 'RenewalReq') return tid;
+    if (req.messageType !== 'RenewalReq' && !req.renewalFallback) return tid;
     const previous = await this.deps.storage.getEnrollment(tid);
     if (!previous) return tid;
     const signer = Buffer.from(req.signerCertificate);
@@ -170,7 +183,15 @@ export class EnrollmentService {
     // Sign first (about a millisecond), then spend the challenge and record the
     // certificate in one transaction: if that fails the certificate was never
     // handed out, so nothing issued is lost.
-    const cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki);
+    let cert: IssuedCertificateData;
+    try {
+      cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki);
+    } catch (e) {
+      // The CA could not sign (e.g. a value it cannot encode): a signed FAILURE
+      // the device can show, not a bare HTTP 500; nothing was spent or recorded.
+      this.deps.log.error({ err: e, transactionId }, 'the CA could not issue');
+      return { status: 'rejected', refusal: { code: 'INTERNAL_ERROR', detail: `the CA could not issue: ${(e as Error).message}` } };
+    }
     const r = await this.deps.storage.recordEnrollment(
       approval.challenge,
       enrollment,

@@ -33,7 +33,7 @@ export async function issueIdentityCertificate(
   }
   if (!csr.signatureValid) return refuse(deps, transactionId, actor, { code: 'CSR_SIGNATURE_INVALID' });
   const resolved = identityRequest(device);
-  const strongEnough = (csr.publicKey.algorithm === 'RSA' && csr.publicKey.bits >= resolved.keySize) || (csr.publicKey.algorithm === 'EC' && csr.publicKey.bits >= 256);
+  const strongEnough = (csr.publicKey.algorithm === 'RSA' && csr.publicKey.bits >= resolved.keySize) || (csr.publicKey.algorithm === 'EC' && (csr.publicKey.bits === 256 || csr.publicKey.bits === 384));
   if (!strongEnough) {
     return refuse(deps, transactionId, actor, {
       code: csr.publicKey.algorithm === 'RSA' ? 'KEY_TOO_SHORT' : 'KEY_ALGORITHM_UNSUPPORTED',

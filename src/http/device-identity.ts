@@ -56,8 +56,10 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   function presented(req: Request): Uint8Array | null {
     const socket = req.socket as Partial<TLSSocket>;
     if (typeof socket.getPeerCertificate === 'function') {
+      // We terminate TLS ourselves: only the certificate the client proved it
+      // holds the key for counts. A header here would come from the client.
       const peer = socket.getPeerCertificate(false);
-      if (peer && peer.raw) return peer.raw;
+      return peer && peer.raw ? peer.raw : null;
     }
     if (!o.clientCertHeader) return null;
     const h = req.headers[o.clientCertHeader.toLowerCase()];

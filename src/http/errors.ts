@@ -47,6 +47,11 @@ export function errorHandler(log: Logger) {
       res.status(413).json({ error: 'request body too large' });
       return;
     }
+    // Other body-parser refusals (unsupported charset or Content-Encoding) carry their 4xx status.
+    if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && typeof e.type === 'string') {
+      res.status(e.status).json({ error: e.message ?? 'bad request' });
+      return;
+    }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');
     res.status(500).json({ error: 'internal error; see the gateway log' });
   };

@@ -54,10 +54,15 @@ function fail(what: string, cause?: unknown): never {
 // ---- names -----------------------------------------------------------------------
 
 /** A DER string element (TLV bytes) as text; non-string values as RFC 4514 `#hex`. */
+/** A string value, or `#hex` of the TLV when it is not a string our strict reader accepts (never a throw). */
 function decodeStringTlv(tlvBytes: Uint8Array): string {
-  const t = readWhole(tlvBytes);
-  const s = decodeString(t.tag, content(tlvBytes, t));
-  return s ?? `#${toHex(tlvBytes)}`;
+  try {
+    const t = readWhole(tlvBytes);
+    const s = decodeString(t.tag, content(tlvBytes, t));
+    return s ?? `#${toHex(tlvBytes)}`;
+  } catch {
+    return `#${toHex(tlvBytes)}`;
+  }
 }
 
 function attributeValueText(v: AttributeValue): string {
@@ -141,18 +146,18 @@ function decodeExtensions(exts: Extensions): RequestedExtensions {
 
 // ---- keys and signatures ------------------------------------------------------------
 
+/**
+ * NIST curves only: the policy's EC rules (P-256, P-384) are about these.
+ * Other curves (secp256k1, brainpool) report 0 bits, so no check can mistake
+ * them for a NIST curve of the same size.
+ */
 const CURVE_BITS: Readonly<Record<string, number>> = {
   prime256v1: 256,
   'P-256': 256,
-  secp256k1: 256,
-  secp224r1: 224,
   secp384r1: 384,
   'P-384': 384,
   secp521r1: 521,
   'P-521': 521,
-  brainpoolP256r1: 256,
-  brainpoolP384r1: 384,
-  brainpoolP512r1: 512,
 };
 
 function describeKey(spki: Uint8Array): { key: KeyObject | null; algorithm: CsrInfo['publicKey']['algorithm']; bits: number } {

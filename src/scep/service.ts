@@ -21,6 +21,8 @@ export interface ScepBackend {
   enroll(req: {
     transactionId: string;
     messageType: ScepRequestType;
+    /** A PKCSReq that may also be evaluated as a renewal when its challenge is unusable. */
+    renewalFallback?: boolean;
     csr: CsrInfo;
     signerCertificate: Uint8Array;
     receivedAt: Date;
@@ -44,6 +46,8 @@ export const CA_CAPABILITIES = ['POSTPKIOperation', 'Renewal', 'SHA-1', 'SHA-256
  * scep-submit uses, refuses a SignedData whose content is absent ("no content").
  */
 const EMPTY_CONTENT = 'empty' as const;
+
+const TRANSACTION_ID = /^[A-Za-z0-9 '()+,\-./:=?]{1,128}$/;
 
 export interface PkiOperationResult {
   /** DER CertRep to send with application/x-pki-message. */
@@ -91,6 +95,11 @@ export class ScepService {
       throw e;
     }
     const reply = msg.reply;
+    // RFC 8894 makes transactionID a PrintableString; bounding it keeps a
+    // client from filling the audit log, and keeps '|' free for renewal keys.
+    if (!TRANSACTION_ID.test(msg.transactionId)) {
+      return this.fail(reply, { code: 'MESSAGE_MALFORMED', detail: 'transactionID must be 1 to 128 PrintableString characters' });
+    }
     this.events.step(msg.transactionId, 'pkiMessage received', {
       messageType: msg.messageType,
       digest: msg.digest,
@@ -119,9 +128,17 @@ export class ScepService {
           if (e instanceof CsrParseError) return { status: 'rejected', refusal: { code: 'MESSAGE_MALFORMED', detail: `CSR: ${e.message}` } };
           throw e;
         }
+        // A PKCSReq signed by our certificate for its own subject may be a
+        // renewal (see isLegacyRenewal). Without a challenge it can only be
+        // one; with a challenge, the challenge decides, and the renewal rules
+        // are the fallback when the challenge is unusable (certmonger resends
+        // its spent one).
+        const legacy = p.type === 'PKCSReq' && (await this.isLegacyRenewal(msg.signerCertificate, csr));
+        const hasChallenge = (csr.challengePassword ?? '').trim() !== '';
         return this.backend.enroll({
           transactionId: msg.transactionId,
-          messageType: p.type === 'PKCSReq' && (await this.isLegacyRenewal(msg.signerCertificate, csr)) ? 'RenewalReq' : p.type,
+          messageType: legacy && !hasChallenge ? 'RenewalReq' : p.type,
+          renewalFallback: legacy && hasChallenge,
           csr,
           signerCertificate: msg.signerCertificate,
           receivedAt: new Date(),

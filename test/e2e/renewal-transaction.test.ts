@@ -45,7 +45,7 @@ describe('renewals that reuse a transactionID', () => {
     // A plain PKCSReq retry of the original transaction is still answered from it.
     const pkcsRetry = await scepEnroll(same);
     expect(serial(pkcsRetry.certificate!)).toBe(serial(first.certificate!));
-    const key = `${first.transactionId}+${serial(first.certificate!).toLowerCase()}`;
+    const key = `${first.transactionId}|${serial(first.certificate!).toLowerCase()}`;
     const tl = await t.api.ok('GET', `/enrollments/${encodeURIComponent(key)}`);
     expect(tl.status).toBe('issued');
     expect(tl.timeline[0]).toMatchObject({ type: 'scep.received', details: { messageType: 'RenewalReq', scepTransactionId: first.transactionId } });
@@ -86,7 +86,7 @@ describe('renewals that reuse a transactionID', () => {
 
     const renewal = await scepEnroll({ scepUrl: t.scepUrl, subject, key: first.key, csrOverride: first.csr, transactionId: first.transactionId, renewWith: { certificate: cert1, key: first.key } });
     expect(renewal.status).toBe('PENDING');
-    const key = `${first.transactionId}+${serial(cert1).toLowerCase()}`;
+    const key = `${first.transactionId}|${serial(cert1).toLowerCase()}`;
     expect((await scepPoll(t.scepUrl, renewal)).status).toBe('PENDING');
     await t.api.ok('POST', `/enrollments/${encodeURIComponent(key)}/approve`, undefined, 200);
     const polled = await scepPoll(t.scepUrl, renewal);
@@ -94,5 +94,38 @@ describe('renewals that reuse a transactionID', () => {
     expect(serial(polled.certificate!)).not.toBe(serial(cert1));
     // The original transaction, polled with its own self-signed signer, still answers with the first certificate.
     expect(serial((await scepPoll(t.scepUrl, first)).certificate!)).toBe(serial(cert1));
+  });
+
+  it('a PKCSReq with a usable challenge, signed by one of our certificates for the same subject, follows its challenge', async () => {
+    // Two profiles with the same subject: the VPN challenge must get a VPN certificate,
+    // even when the request is signed with the Wi-Fi certificate.
+    const vpn = await t.api.ok('POST', '/profiles', { name: 'vpn same subject', scope: 'device', subjectName: 'CN={{DeviceName}},O=Renewals', validityDays: 7 });
+    await t.api.ok('POST', '/assignments', { profileId: vpn.id, deviceId: device.id });
+    const wifi = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: await challenge() });
+    const vpnChallenge = (await t.api.ok('POST', '/challenges', { profileId: vpn.id, deviceId: device.id })).challenge as string;
+    const r = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: vpnChallenge, messageType: 'PKCSReq', renewWith: { certificate: wifi.certificate!, key: wifi.key } });
+    expect(r.status).toBe('SUCCESS');
+    const certs = await t.api.ok('GET', `/certificates?deviceId=${device.id}&profileId=${vpn.id}`);
+    expect(certs.map((c: { serialNumber: string }) => c.serialNumber)).toContain(serial(r.certificate!).toLowerCase());
+    // The challenge was spent by that enrollment.
+    const replay = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: vpnChallenge });
+    expect(replay.failInfoText).toMatch(/CHALLENGE_ALREADY_USED/);
+  });
+
+  it('a device whose certificate was revoked re-enrolls with a fresh challenge even when it signs with the revoked certificate', async () => {
+    const first = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: await challenge() });
+    await t.api.ok('POST', `/certificates/${serial(first.certificate!).toLowerCase()}/revoke`, undefined, 200);
+    const again = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: await challenge(), messageType: 'PKCSReq', renewWith: { certificate: first.certificate!, key: first.key } });
+    expect(again.status).toBe('SUCCESS');
+    // Without a usable challenge, the revoked signer cannot renew.
+    const spent = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: 'not-a-challenge', messageType: 'PKCSReq', renewWith: { certificate: first.certificate!, key: first.key } });
+    expect(spent.failInfoText).toMatch(/RENEWAL_SIGNER_REVOKED/);
+  });
+
+  it('refuses a transactionID that is not a short PrintableString', async () => {
+    const r = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: await challenge(), transactionId: 'x'.repeat(129) });
+    expect(r.failInfoText).toMatch(/MESSAGE_MALFORMED/);
+    const pipe = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: await challenge(), transactionId: 'abc|def' });
+    expect(pipe.failInfoText).toMatch(/MESSAGE_MALFORMED/);
   });
 });

@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/openssl.js';
 
 // Device authentication when the gateway terminates TLS itself (--tls-cert,
 // --tls-key): the identity certificate arrives as a TLS client certificate,
-// and the proxy header is NOT trusted unless MDMGW_CLIENT_CERT_HEADER is set.
+// and a proxy header is never trusted on such a connection.
 
 let t: TestGateway;
 let serverCa: string;
@@ -40,8 +40,9 @@ beforeAll(async () => {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   serverCa = readFileSync(certFile, 'utf8');
   serverKey = readFileSync(keyFile, 'utf8');
-  // No MDMGW_CLIENT_CERT_HEADER: only the TLS client certificate counts.
-  t = await startTestGateway({ adapters: [referenceAdapter], env: { MDMGW_TLS_CERT: certFile, MDMGW_TLS_KEY: keyFile, MDMGW_CLIENT_CERT_HEADER: '' } });
+  // The proxy header is configured too (the test helper sets X-Client-Cert), but
+  // on our own TLS connections only the certificate the client proved counts.
+  t = await startTestGateway({ adapters: [referenceAdapter], env: { MDMGW_TLS_CERT: certFile, MDMGW_TLS_KEY: keyFile } });
 });
 afterAll(async () => {
   await t.stop();

@@ -140,9 +140,9 @@ describe('micromdm scepclient 2.1.0', () => {
 
     const received = (await auditSince(t, mark, 'scep.received'))[0]!;
     expect(received.details.messageType).toBe('RenewalReq');
-    // Same SCEP transactionID as the PKCSReq: remembered under <tid>+<signer serial>, not answered as a retry.
+    // Same SCEP transactionID as the PKCSReq: remembered under <tid>|<signer serial>, not answered as a retry.
     expect(received.details.scepTransactionId).toBe(r.transactionId);
-    expect(received.transactionId).toBe(`${r.transactionId}+${first.replace('serial=', '').toLowerCase()}`);
+    expect(received.transactionId).toBe(`${r.transactionId}|${first.replace('serial=', '').toLowerCase()}`);
     const tl = await timeline(received.transactionId!);
     expect(tl.status).toBe('issued');
     expect(tl.timeline.map((e: { type: string }) => e.type)).toEqual(['scep.received', 'crp.passed', 'ca.issued']);
