@@ -221,8 +221,10 @@ describe('certmonger 0.79 (scep-submit)', () => {
     expect(await x509(o.cert, '-subject')).toBe('subject=CN = cm-plain, OU = MDM, O = certmonger, C = US');
     const received = await auditSince(t, mark, 'scep.received');
     expect(received).toHaveLength(1);
-    // A PKCSReq on the wire, treated as the renewal it is (signer = our certificate, same subject).
-    expect(received[0]!.details.messageType).toBe('RenewalReq');
+    // A PKCSReq on the wire whose (spent) challenge cannot be used: evaluated as the
+    // renewal it is (signer = our certificate, same subject).
+    expect(received[0]!.details).toMatchObject({ messageType: 'PKCSReq', renewalFallback: true });
+    expect((await auditSince(t, mark, 'crp.renewal-fallback')).map((e) => e.details.challengeRefusal)).toEqual(['CHALLENGE_ALREADY_USED']);
     expect(received[0]!.details.scepTransactionId).toMatch(/^\d+$/);
     expect(o.log).toMatch(/Signing using previously-issued key and cert/);
     expect(await refusalsSince(t, mark)).toEqual([]);
@@ -239,7 +241,8 @@ describe('certmonger 0.79 (scep-submit)', () => {
     expect(await x509(o.cert, '-serial')).not.toBe(oldSerial);
     expect((await run('openssl', ['x509', '-in', o.cert, '-noout', '-pubkey'])).stdout).not.toBe(oldSpki);
     expect((await run('openssl', ['pkey', '-in', key, '-pubout'])).stdout).toBe((await run('openssl', ['x509', '-in', o.cert, '-noout', '-pubkey'])).stdout);
-    expect((await auditSince(t, mark, 'scep.received')).map((e) => e.details.messageType)).toEqual(['RenewalReq']);
+    expect((await auditSince(t, mark, 'scep.received')).map((e) => e.details.messageType)).toEqual(['PKCSReq']);
+    expect((await auditSince(t, mark, 'crp.renewal-fallback')).map((e) => e.details.challengeRefusal)).toEqual(['CHALLENGE_ALREADY_USED']);
     expect(await t.api.ok('GET', `/certificates?deviceId=${renewDevice.id}`)).toHaveLength(3);
   });
 

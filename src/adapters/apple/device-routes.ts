@@ -49,25 +49,31 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       res.status(503).json({ error: 'no APNs push certificate is configured: upload one with PUT /api/v1/apple/push-certificate' });
       return;
     }
-    // The URL does not say the platform; a token is tried as iOS, then macOS (a wrong-platform try does not spend it).
-    let spent = await s.consumeEnrollmentToken(token, 'ios');
-    if (!spent.ok && spent.reason === 'wrong-platform') spent = await s.consumeEnrollmentToken(token, 'macos');
-    if (!spent.ok) {
-      await s.audit('apple.enroll.refused', { reason: spent.reason }, { reasonCode: `ENROLLMENT_TOKEN_${spent.reason.toUpperCase().replace(/-/g, '_')}` });
-      res.status(spent.reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${spent.reason}` });
-      return;
+    // The URL does not say the platform; a token is tried as iOS, then macOS. It is only looked at here:
+    // spent once its device is known to exist, so a refusal below does not burn it.
+    let found = await s.peekEnrollmentToken(token, 'ios');
+    if (!found.ok && found.reason === 'wrong-platform') found = await s.peekEnrollmentToken(token, 'macos');
+    const refuse = async (reason: string) => {
+      await s.audit('apple.enroll.refused', { reason }, { reasonCode: `ENROLLMENT_TOKEN_${reason.toUpperCase().replace(/-/g, '_')}` });
+      res.status(reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${reason}` });
+    };
+    if (!found.ok) return refuse(found.reason);
+    let device: Device | null = null;
+    if (found.token.deviceId) {
+      device = await s.devices.get(found.token.deviceId);
+      if (!device) {
+        res.status(409).json({ error: 'the device this token was made for no longer exists' });
+        return;
+      }
     }
+    // Another request may have spent it since the look: that one won.
+    const spent = await s.consumeEnrollmentToken(token, found.token.platform);
+    if (!spent.ok) return refuse(spent.reason);
     const t = spent.token;
-    let device: Device | null;
     let created = false;
-    if (t.deviceId) device = await s.devices.get(t.deviceId);
-    else {
+    if (!device) {
       device = await s.devices.create({ name: t.platform === 'macos' ? 'Mac' : 'iPhone or iPad', platform: t.platform, userId: t.userId });
       created = true;
-    }
-    if (!device) {
-      res.status(409).json({ error: 'the device this token was made for no longer exists' });
-      return;
     }
     const identity = await s.identityChallenge(device);
     const state = await loadState(s, device.id);

@@ -36,7 +36,16 @@ export type SignatureCheck = { ok: true; signerCertificate: Uint8Array } | { ok:
 
 const fail = (reason: string): SignatureCheck => ({ ok: false, reason });
 
+/** Total: any malformed input is a failure result, never an exception. */
 export function verifyMdmSignature(headerValue: string, body: Uint8Array): SignatureCheck {
+  try {
+    return check(headerValue, body);
+  } catch (e) {
+    return fail(`Mdm-Signature is malformed: ${(e as Error).message}`);
+  }
+}
+
+function check(headerValue: string, body: Uint8Array): SignatureCheck {
   const b64 = headerValue.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return fail('Mdm-Signature is not base64');
   const der = Buffer.from(b64, 'base64');
@@ -69,7 +78,9 @@ export function verifyMdmSignature(headerValue: string, body: Uint8Array): Signa
     if (md.length !== 1 || md[0]!.values.length !== 1) return fail('signed attributes need exactly one messageDigest');
     const ct = attrs.find((a) => a.type === OID_CONTENT_TYPE);
     if (ct && (ct.values[0] as asn1js.ObjectIdentifier | undefined)?.valueBlock?.toString() !== OID_DATA) return fail('signed contentType is not id-data');
-    const claimed = Buffer.from((md[0]!.values[0] as asn1js.OctetString).valueBlock.valueHexView);
+    const mdValue = md[0]!.values[0];
+    if (!(mdValue instanceof asn1js.OctetString)) return fail('the messageDigest attribute is not an OCTET STRING');
+    const claimed = Buffer.from(mdValue.valueBlock.valueHexView);
     const actual = createHash(digest).update(body).digest();
     if (claimed.length !== actual.length || !timingSafeEqual(claimed, actual)) return fail('the body does not match the signed message digest');
     signed = new Uint8Array(si.signedAttrs.encodedValue);
@@ -108,10 +119,17 @@ function findSigner(si: pkijs.SignerInfo, certs: Uint8Array[]): X509Certificate 
       if (c.issuer.isEqual(si.sid.issuer) && c.serialNumber.isEqual(si.sid.serialNumber)) return x;
     } else {
       const skiExt = c.extensions?.find((e) => e.extnID === '2.5.29.14');
-      const ski = skiExt ? Buffer.from((skiExt.parsedValue as asn1js.OctetString).valueBlock.valueHexView) : null;
-      const wanted = Buffer.from((si.sid as asn1js.OctetString).valueBlock.valueHexView);
-      if (ski && ski.equals(wanted)) return x;
+      const ski = skiExt?.parsedValue instanceof asn1js.OctetString ? primitiveBytes(skiExt.parsedValue) : null;
+      // subjectKeyIdentifier [0] IMPLICIT OCTET STRING: pkijs leaves it as the tagged primitive.
+      const wanted = primitiveBytes(si.sid);
+      if (ski && wanted && ski.equals(wanted)) return x;
     }
   }
   return null;
+}
+
+/** The content octets of a primitive ASN.1 value, or null for anything else (a constructed or missing value). */
+function primitiveBytes(v: unknown): Buffer | null {
+  const hex = v instanceof asn1js.BaseBlock ? (v.valueBlock as { valueHexView?: unknown }).valueHexView : undefined;
+  return hex instanceof Uint8Array ? Buffer.from(hex) : null;
 }

@@ -6,6 +6,8 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { validateConfigurationProfile, validateMessage } from './apple-schema.js';
 import { FakeApns, pushCertificate, type Pem } from './fake-apns.js';
 import { AppleDeviceSim, openSignedProfile } from './simulator.js';
+import { malformedMdmSignature } from './malformed-cms.js';
+import * as asn1js from 'asn1js';
 import { parse } from 'plist';
 
 // The Apple adapter end to end: a real gateway, a fake APNs over HTTP/2 TLS
@@ -245,6 +247,12 @@ describe('Apple adapter end to end', () => {
     expect(((await tampered.json()) as any).error).toMatch(/message digest/);
     const garbage = await fetch(sim.enrollment!.mdm.CheckInURL, { method: 'PUT', headers: { 'Mdm-Signature': 'bm90IGNtcw==' }, body: 'x' });
     expect(garbage.status).toBe(401);
+    // A CMS that parses but whose messageDigest is not an OCTET STRING: refused, not a 500.
+    for (const mdValue of [new asn1js.Null(), new asn1js.Sequence({ value: [new asn1js.Integer({ value: 1 })] })]) {
+      const odd = await fetch(sim.enrollment!.mdm.CheckInURL, { method: 'PUT', headers: { 'Mdm-Signature': malformedMdmSignature(sim.identity!.certificate, { mdValue }) }, body: 'x' });
+      expect(odd.status).toBe(401);
+      expect(((await odd.json()) as any).error).toMatch(/messageDigest/);
+    }
     // Signed by a key whose certificate our CA did not issue.
     const other = await enrolledSim();
     const foreign = { certificate: new Uint8Array(new X509Certificate(push.certPem).raw), key: other.sim.identity!.key };
@@ -286,6 +294,10 @@ describe('Apple adapter end to end', () => {
     const mac = await token({ userId: u.id, platform: 'macos' });
     const r = await fetch(mac.enrollmentUrl);
     expect(r.status).toBe(200);
+    // Spent: a second fetch is refused.
+    const again = await fetch(mac.enrollmentUrl);
+    expect(again.status).toBe(401);
+    expect(((await again.json()) as any).error).toMatch(/used/);
     const { content } = await openSignedProfile(new Uint8Array(await r.arrayBuffer()), null);
     const profile = parse(Buffer.from(content).toString('utf8')) as any;
     expect(profile.PayloadScope).toBe('System');

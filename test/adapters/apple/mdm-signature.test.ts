@@ -4,8 +4,10 @@ import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
 import { verifyMdmSignature } from '../../../src/adapters/apple/mdm-signature.js';
 import { issue, makeCa } from './fake-apns.js';
+import { malformedMdmSignature } from './malformed-cms.js';
 import { AppleDeviceSim } from './simulator.js';
-import { KeyObject } from 'node:crypto';
+import { KeyObject, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 
 // The Mdm-Signature check on its own: signed attributes (what devices send),
 // no signed attributes (older clients), and what it must refuse.
@@ -55,5 +57,25 @@ describe('verifyMdmSignature', () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     expect(verifyMdmSignature(build(createSign('sha1').update(body).sign(other)), body)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not verify/) });
     expect(createHash('sha1').update(body).digest()).toHaveLength(20);
+  });
+
+  it('refuses, never throws on, a messageDigest that is not an OCTET STRING or an odd signer identifier', async () => {
+    const ca = await makeCa();
+    const leaf = await issue(ca, 'CN=device');
+    const der = new Uint8Array(leaf.cert.rawData);
+    const body = new Uint8Array(Buffer.from('body'));
+    for (const mdValue of [new asn1js.Null(), new asn1js.Sequence({ value: [new asn1js.Integer({ value: 1 })] }), new asn1js.Integer({ value: 7 })]) {
+      expect(verifyMdmSignature(malformedMdmSignature(der, { mdValue }), body)).toMatchObject({ ok: false, reason: expect.stringMatching(/messageDigest/) });
+    }
+    // A subjectKeyIdentifier signer ([0] IMPLICIT OCTET STRING): found when it matches, refused (not thrown) when it is constructed or matches nothing.
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const skiExt = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey);
+    const withSki = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '02', name: 'CN=ski', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [skiExt] });
+    const skiDer = new Uint8Array(withSki.rawData);
+    const tagged = (hex: Uint8Array) => new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: hex });
+    const sig = (sid: asn1js.AsnType) => verifyMdmSignature(malformedMdmSignature(skiDer, { sid }), body);
+    expect(sig(tagged(Buffer.from(skiExt.keyId, 'hex')))).toMatchObject({ ok: false, reason: expect.stringMatching(/does not verify/) });
+    expect(sig(tagged(new Uint8Array([1, 2, 3])))).toMatchObject({ ok: false, reason: expect.stringMatching(/signer certificate/) });
+    expect(sig(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.OctetString({ valueHex: Buffer.from(skiExt.keyId, 'hex') })] }))).toMatchObject({ ok: false });
   });
 });
