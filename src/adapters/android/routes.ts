@@ -1,4 +1,4 @@
-import express, { Router, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import { emptyState, readAgentState } from './agent-state.js';
@@ -17,6 +17,15 @@ import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_
 //   GET  /android/v1/schema.json  the policy document's JSON Schema
 
 const DAY_MS = 24 * 3600_000;
+
+/** After authenticateDevice: an identity certificate of another platform's device is not an Android agent. */
+function androidOnly(_req: Request, res: Response, next: NextFunction): void {
+  if (res.locals.device?.platform !== 'android') {
+    res.status(403).json({ error: 'this identity certificate is not an Android device\'s' });
+    return;
+  }
+  next();
+}
 
 export function androidRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
   const r = Router();
@@ -57,7 +66,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     );
   });
 
-  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
+  r.get('/android/v1/policy', s.authenticateDevice, androidOnly, async (req, res) => {
     const device = res.locals.device!;
     const before = readAgentState(await s.state.get(device.id));
     const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
@@ -81,7 +90,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
   });
 
-  r.post('/android/v1/status', s.authenticateDevice, express.json({ limit: '256kb' }), async (req, res) => {
+  r.post('/android/v1/status', s.authenticateDevice, androidOnly, express.json({ limit: '256kb' }), async (req, res) => {
     const device = res.locals.device!;
     const parsed = parseStatusRequest(req.body);
     if (!parsed.ok) {
@@ -89,7 +98,12 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       return;
     }
     const state = readAgentState(await s.state.get(device.id));
-    const unknown = parsed.results.flatMap((x, i) => (state.served[x.policyId] ? [] : [{ path: `results.${i}.policyId`, message: 'is not a policy this device was given' }]));
+    const unknown = parsed.results.flatMap((x, i) => {
+      const served = state.served[x.policyId];
+      if (!served) return [{ path: `results.${i}.policyId`, message: 'is not a policy this device was given' }];
+      if (served.profileVersion !== x.policyVersion) return [{ path: `results.${i}.policyVersion`, message: `is not the version served for this policy (${served.profileVersion})` }];
+      return [];
+    });
     if (unknown.length > 0) {
       res.status(400).json({ error: 'invalid status report', issues: unknown });
       return;

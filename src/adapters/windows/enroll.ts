@@ -1,3 +1,6 @@
+import 'reflect-metadata';
+import { createPublicKey } from 'node:crypto';
+import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
@@ -43,6 +46,11 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
     }
   }
 
+  // A CSR that cannot be certified is refused before the token is spent or a device record made
+  // (core's identity policy still decides for real when it issues).
+  const csrProblem = await csrPrecheck(rst.csrDer);
+  if (csrProblem) return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${csrProblem}` } };
+
   // Everything checked: spend the token now (a concurrent request may have won it).
   const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
   if (!spent.ok) return tokenFault(spent.reason);
@@ -63,6 +71,9 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   }
   if (hardwareId) await s.settings.put(hardwareKey(hardwareId), device.id);
   const state = await readWindowsState(s, device.id);
+  // A new enrollment is a new DM client (a reset device has none of our certificates): deliver everything again.
+  state.profiles = {};
+  state.undeliverable = {};
   state.enrollment = {
     upn: creds.username,
     hardwareId: hardwareId ?? null,
@@ -86,4 +97,27 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
     deviceName: device.name,
   });
   return { ok: true, device, provisioningDoc: doc, thumbprint: issued.identity.thumbprint };
+}
+
+/** A light check of the PKCS#10 before anything is spent: it parses, its signature verifies, RSA >= 2048 bits or EC. */
+export async function csrPrecheck(der: Uint8Array): Promise<string | null> {
+  let csr: Pkcs10CertificateRequest;
+  try {
+    csr = new Pkcs10CertificateRequest(der);
+  } catch {
+    return 'not a PKCS#10 certificate request';
+  }
+  try {
+    if (!(await csr.verify())) return 'the PKCS#10 signature does not verify';
+  } catch {
+    return 'the PKCS#10 signature cannot be verified';
+  }
+  try {
+    const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType === 'ec') return null;
+    if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return null;
+    return key.asymmetricKeyType === 'rsa' ? `the RSA key has ${key.asymmetricKeyDetails?.modulusLength} bits (at least 2048 required)` : `a ${key.asymmetricKeyType} key is not accepted (RSA or EC)`;
+  } catch {
+    return 'the public key does not parse';
+  }
 }

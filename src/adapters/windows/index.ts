@@ -119,6 +119,10 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
 
   // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header).
   r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
+    if (res.locals.device!.platform !== 'windows') {
+      res.status(403).json({ error: 'this identity certificate is not a Windows device\'s' });
+      return;
+    }
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== SYNCML_CONTENT_TYPE) {
       res.status(415).json({ error: `Content-Type must be ${SYNCML_CONTENT_TYPE}` });

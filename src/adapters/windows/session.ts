@@ -309,7 +309,8 @@ async function plan(
       t.validity = await installedValidity(s, device, profileId, t.thumbprint, t.installedAt, t.validityDays);
     }
     const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
-    const due = !t || t.phase === 'retry' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now);
+    // Re-assigned while its Delete is unacknowledged: install again like a retry (nodeExists kept: Replace, 404 falls back to Add).
+    const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now);
     if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
     // User-scoped nodes need the enrolled user signed in (1224 LoginStatus "user").
     if (d.profile.scope === 'user' && session.loginStatus && session.loginStatus !== 'user') continue;

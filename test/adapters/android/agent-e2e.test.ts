@@ -5,6 +5,8 @@ import { androidRoutes } from '../../../src/adapters/android/routes.js';
 import { referenceAdapter } from '../../../src/adapters/reference/index.js';
 import { SCHEMAS } from '../../../src/adapters/android/versions.js';
 import { EnrollmentTokens } from '../../../src/core/enrollment-tokens.js';
+import { buildCsr, generateDeviceKey } from '../../../src/sim/scep-client.js';
+import { toPem } from '../../../src/pem.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { schemaErrors } from './schema-validator.js';
 import { AndroidAgentSim, PIXEL_8, sha256Hex } from './simulator.js';
@@ -352,6 +354,40 @@ describe('android check-in and status failures', () => {
     expect(foreign.status).toBe(401);
     const status = await fetch(`${t.url}/android/v1/status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"results":[]}' });
     expect(status.status).toBe(401);
+  });
+
+  it('the identity certificate of a device of another platform is 403 on the policy and status routes', async () => {
+    const { user, profile } = await enrolledAgent();
+    const created = await token(user.id, 'windows');
+    const csr = await buildCsr(await generateDeviceKey('RSA', 2048), { subject: 'CN=windows-device' });
+    const enrolled = await fetch(`${t.url}/reference/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: created.token, platform: 'windows', name: 'win-1', csr: Buffer.from(csr).toString('base64') }),
+    });
+    expect(enrolled.status).toBe(201);
+    const headers = { 'X-Client-Cert': encodeURIComponent(toPem(Buffer.from(((await enrolled.json()) as { certificate: string }).certificate, 'base64'))) };
+    const policy = await fetch(`${t.url}/android/v1/policy`, { headers });
+    expect(policy.status).toBe(403);
+    const status = await fetch(`${t.url}/android/v1/status`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ results: [{ policyId: profile.id, policyVersion: 1, state: 'pending' }] }),
+    });
+    expect(status.status).toBe(403);
+    expect(await status.json()).toEqual({ error: expect.stringMatching(/not an Android device/) });
+  });
+
+  it('a status report for another version than the one served is a 400 naming policyVersion', async () => {
+    const { agent, profile, answer } = await enrolledAgent();
+    await agent.fetchPolicy();
+    for (const policyVersion of [2, 7]) {
+      const res = await agent.postStatus({ results: [{ policyId: profile.id, policyVersion, state: 'pending' }] });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { issues: unknown[] }).issues).toEqual([{ path: 'results.0.policyVersion', message: expect.stringMatching(/served/) }]);
+    }
+    expect(await t.api.ok('GET', `/devices/${answer.deviceId}/deliveries`)).not.toContainEqual(expect.objectContaining({ state: 'pending', profileVersion: 2 }));
+    expect((await agent.postStatus({ results: [{ policyId: profile.id, policyVersion: 1, state: 'pending' }] })).status).toBe(204);
   });
 
   it('a bad status body is a 400 naming the field', async () => {

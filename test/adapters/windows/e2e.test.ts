@@ -1,6 +1,9 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter, windowsRoutes } from '../../../src/adapters/windows/index.js';
+import { androidAdapter } from '../../../src/adapters/android/index.js';
+import { buildCsr, generateDeviceKey } from '../../../src/sim/scep-client.js';
+import { AndroidAgentSim } from '../android/simulator.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { WindowsSimulator } from './simulator.js';
 import { textAt } from '../../../src/adapters/windows/xml.js';
@@ -15,7 +18,8 @@ const skewedWindows = { ...windowsAdapter, routes: (s: Parameters<typeof windows
 
 let t: TestGateway;
 beforeAll(async () => {
-  t = await startTestGateway({ adapters: [skewedWindows] });
+  // Android is mounted too only so that a device of another platform can hold an identity certificate.
+  t = await startTestGateway({ adapters: [skewedWindows, androidAdapter] });
 });
 afterAll(async () => {
   await t.stop();
@@ -99,12 +103,23 @@ describe('Windows enrollment (MS-MDE2)', () => {
     }
   });
 
-  it('refuses a CSR that does not meet the identity policy with a CertificateRequest fault', async () => {
-    const { upn, token } = await userWithToken();
+  it('refuses a CSR that does not meet the identity policy with a CertificateRequest fault, without spending the token or making a device', async () => {
+    const { user, upn, token } = await userWithToken();
     const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
     const d = await sim.discover();
-    const r = await sim.requestSecurityToken(d.enrollmentUrl, Buffer.from('not a csr').toString('base64'));
-    expect(r.fault?.subcode).toBe('s:CertificateRequest');
+    const weak = await generateDeviceKey('RSA', 1024);
+    const good = await buildCsr(await generateDeviceKey('RSA', 2048), { subject: 'CN=tampered' });
+    const tampered = Buffer.from(good);
+    tampered[tampered.length - 1]! ^= 0xff; // the last byte of the signature
+    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered];
+    for (const csr of csrs) {
+      const r = await sim.requestSecurityToken(d.enrollmentUrl, csr.toString('base64'));
+      expect(r.fault?.subcode).toBe('s:CertificateRequest');
+    }
+    const devices = await t.api.ok('GET', '/devices');
+    expect(devices.filter((x: { userId: string }) => x.userId === user.id)).toHaveLength(0);
+    // The same token still enrolls.
+    expect((await sim.enroll()).fault).toBeUndefined();
   });
 });
 
@@ -158,6 +173,61 @@ describe('OMA-DM sessions', () => {
     const state = await t.gw.storage.getPlatformState(deviceId, 'windows');
     expect((state as any).nodes['./DevInfo/Man']).toBe('Contoso Hardware');
     expect((state as any).osVersion).toBe('10.0.19045.0');
+  });
+
+  it('refuses the identity certificate of a device of another platform with 403', async () => {
+    const { user } = await userWithToken();
+    const agent = new AndroidAgentSim(t.url);
+    await agent.enroll((await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' })).enrollmentUrl);
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn: user.userPrincipalName, password: 'unused' });
+    const r = await sim.post(sim.message('1', 1, sim.firstPackage()), agent.authHeaders());
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.text)).toEqual({ error: expect.stringMatching(/not a Windows device/) });
+  });
+
+  it('re-enrollment of a known device (same hardware id, fresh DM tree) installs its profiles again', async () => {
+    const { sim, user, upn, deviceId } = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'device cert', scope: 'device', subjectName: 'CN={{DeviceName}}', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    expect(s1.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: s1.enrolled[0]!.thumbprint });
+
+    // The device is reset and enrolls again with a new token: a new simulator, same hardware id, empty tree.
+    const token2 = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+    const again = new WindowsSimulator({ baseUrl: t.url, upn, password: token2.token, hardwareId: sim.hardwareId });
+    expect((await again.enroll()).fault).toBeUndefined();
+    expect(new X509Certificate(again.identity!).subject).toContain(deviceId);
+    const r1 = await again.session();
+    expect(r1.enrolled).toHaveLength(1);
+    expect(r1.enrolled[0]!.status).toBe(1);
+    expect(r1.enrolled[0]!.thumbprint).not.toBe(s1.enrolled[0]!.thumbprint);
+    await again.session();
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ profileId: profile.id, state: 'installed', thumbprint: r1.enrolled[0]!.thumbprint });
+  });
+
+  it('installs again a profile re-assigned while its Delete was never acknowledged (Replace on the node)', async () => {
+    const { sim, deviceId } = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'device cert', scope: 'device', subjectName: 'CN={{DeviceName}}', scepServerUrls: [t.scepUrl] });
+    const a1 = await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    expect(s1.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    await t.api.ok('DELETE', `/assignments/${a1.id}`, undefined, 204);
+    // The server sends the Delete; the device never answers (the session breaks off).
+    const cut = await sim.post(sim.message('900', 1, sim.firstPackage()));
+    expect(cut.msg!.raw).toContain('<Delete>');
+    expect(((await t.gw.storage.getPlatformState(deviceId, 'windows')) as any).profiles[profile.id].phase).toBe('removing');
+
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s3 = await sim.session();
+    const sent = s3.messages.map((m) => m.raw).join('');
+    expect(sent).toContain('<Replace>');
+    expect(s3.enrolled).toHaveLength(1);
+    expect(s3.enrolled[0]!.status).toBe(1);
+    await sim.session();
+    expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ profileId: profile.id, state: 'installed', thumbprint: s3.enrolled[0]!.thumbprint });
   });
 
   it('refuses unauthenticated OMA-DM with 401 and malformed SyncML with 400, and answers unknown commands with SyncML statuses', async () => {
