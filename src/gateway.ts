@@ -8,6 +8,7 @@ import { adapterServices, type AdapterServiceDeps } from './adapter-services.js'
 import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
+import { startHousekeeping } from './core/housekeeping.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
@@ -53,6 +54,8 @@ export interface Gateway {
   app: Express;
   /** Adapters hear about admin changes through this; `idle()` waits for those in flight. */
   devicesChanged: ReturnType<typeof deviceChangeNotifier>;
+  /** Hourly upkeep (purging used challenges past their expiry); `runNow()` for tests and operators. */
+  housekeeping: ReturnType<typeof startHousekeeping>;
   close(): Promise<void>;
 }
 
@@ -139,6 +142,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
+    const housekeeping = startHousekeeping(storage, log);
     return {
       config,
       log,
@@ -154,7 +158,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       scep,
       app,
       devicesChanged,
+      housekeeping,
       close: async () => {
+        housekeeping.stop();
         await devicesChanged.idle();
         await storage.close();
       },
