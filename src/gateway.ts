@@ -85,9 +85,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     };
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log });
-    const scep = new ScepService(ca.ra, ca.root.certificate, enrollment, {
-      step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message),
-    });
+    const scep = new ScepService(
+      ca.ra,
+      ca.root.certificate,
+      enrollment,
+      { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
+      ca.previousRa,
+    );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds);
     const rootPem = toPem(ca.root.certificate);

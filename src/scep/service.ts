@@ -65,8 +65,28 @@ export class ScepService {
     private readonly caCertificate: Uint8Array,
     private readonly backend: ScepBackend,
     private readonly events: ScepEvents,
+    /**
+     * The RA this one replaced, while it is still valid: a client that fetched
+     * GetCACert before the rollover encrypts to it. Such a request is read
+     * with the previous RA and answered signed by it.
+     */
+    private readonly previousRa: KeyedCertificate | null = null,
   ) {
     this.caCertsOnly = writeCertsOnly([ra.certificate, caCertificate]);
+  }
+
+  /** Reads with the current RA, then (when the envelope is not for it) with the previous one. */
+  private async read(der: Uint8Array): Promise<{ msg: PkiMessage; ra: KeyedCertificate }> {
+    try {
+      return { msg: await readPkiMessage(der, this.ra), ra: this.ra };
+    } catch (e) {
+      if (!(this.previousRa && e instanceof ScepMessageError && e.code === 'DECRYPTION_FAILED')) throw e;
+      try {
+        return { msg: await readPkiMessage(der, this.previousRa), ra: this.previousRa };
+      } catch {
+        throw e; // report what the current RA said
+      }
+    }
   }
 
   caCaps(): string {
@@ -85,8 +105,9 @@ export class ScepService {
    */
   async pkiOperation(der: Uint8Array): Promise<PkiOperationResult> {
     let msg: PkiMessage;
+    let ra: KeyedCertificate;
     try {
-      msg = await readPkiMessage(der, this.ra);
+      ({ msg, ra } = await this.read(der));
     } catch (e) {
       if (e instanceof ScepMessageError && e.context) {
         this.events.step(e.context.transactionId, 'pkiMessage refused', { reason: e.code, detail: e.message });
@@ -98,7 +119,7 @@ export class ScepService {
     // RFC 8894 makes transactionID a PrintableString; bounding it keeps a
     // client from filling the audit log, and keeps '|' free for renewal keys.
     if (!TRANSACTION_ID.test(msg.transactionId)) {
-      return this.fail(reply, { code: 'MESSAGE_MALFORMED', detail: 'transactionID must be 1 to 128 PrintableString characters' });
+      return this.fail(reply, { code: 'MESSAGE_MALFORMED', detail: 'transactionID must be 1 to 128 PrintableString characters' }, ra);
     }
     this.events.step(msg.transactionId, 'pkiMessage received', {
       messageType: msg.messageType,
@@ -110,10 +131,10 @@ export class ScepService {
     // RSA key transport (RFC 8894 section 3.3), so an EC requester cannot be
     // answered with SUCCESS: refuse before anything is issued or spent.
     if (publicKeyType(msg.signerCertificate) !== 'rsa') {
-      return this.fail(reply, { code: 'UNSUPPORTED_ALGORITHM', detail: 'the requester certificate must have an RSA key: SCEP encrypts the reply to it' });
+      return this.fail(reply, { code: 'UNSUPPORTED_ALGORITHM', detail: 'the requester certificate must have an RSA key: SCEP encrypts the reply to it' }, ra);
     }
     const outcome = await this.dispatch(msg);
-    return this.answer(reply, outcome);
+    return this.answer(reply, outcome, ra);
   }
 
   private async dispatch(msg: PkiMessage): Promise<BackendOutcome> {
@@ -176,31 +197,31 @@ export class ScepService {
     }
   }
 
-  private async answer(reply: ReplyContext, outcome: BackendOutcome): Promise<PkiOperationResult> {
-    if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal);
+  private async answer(reply: ReplyContext, outcome: BackendOutcome, ra: KeyedCertificate): Promise<PkiOperationResult> {
+    if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal, ra);
     if (outcome.status === 'pending') {
       this.events.step(reply.transactionId, 'CertRep PENDING');
-      const body = await writeCertRep({ reply, status: 'PENDING', signer: this.ra, chain: [this.caCertificate], emptyContent: EMPTY_CONTENT });
+      const body = await writeCertRep({ reply, status: 'PENDING', signer: ra, chain: [this.caCertificate], emptyContent: EMPTY_CONTENT });
       return { body, transactionId: reply.transactionId, status: 'PENDING' };
     }
     const body = await writeCertRep({
       reply,
       status: 'SUCCESS',
       certificates: [outcome.certificate],
-      signer: this.ra,
+      signer: ra,
       chain: [this.caCertificate],
     });
     this.events.step(reply.transactionId, 'CertRep SUCCESS', { cipher: reply.cipher, digest: reply.digest });
     return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
   }
 
-  private async fail(reply: ReplyContext, refusal: Refusal): Promise<PkiOperationResult> {
+  private async fail(reply: ReplyContext, refusal: Refusal, ra: KeyedCertificate = this.ra): Promise<PkiOperationResult> {
     const body = await writeCertRep({
       reply,
       status: 'FAILURE',
       failInfo: failInfoFor(refusal.code),
       failInfoText: `${refusal.code}: ${REASONS[refusal.code].text}`,
-      signer: this.ra,
+      signer: ra,
       chain: [this.caCertificate],
       emptyContent: EMPTY_CONTENT,
     });

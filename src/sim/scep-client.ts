@@ -45,6 +45,8 @@ export interface EnrollOptions extends CsrOptions {
   messageType?: 'PKCSReq' | 'RenewalReq';
   /** Send this CSR instead of building one (tampering tests). */
   csrOverride?: Uint8Array;
+  /** Encrypt to this RA certificate (one fetched earlier) instead of asking GetCACert now. */
+  raCertificate?: Uint8Array;
 }
 
 export interface EnrollResult {
@@ -123,7 +125,7 @@ export async function sendPkiMessage(scepUrl: string, der: Uint8Array, method: '
 }
 
 export async function scepEnroll(o: EnrollOptions): Promise<EnrollResult> {
-  const { ra } = await getCaCerts(o.scepUrl);
+  const ra = o.raCertificate ?? (await getCaCerts(o.scepUrl)).ra;
   const key = o.key ?? (await generateDeviceKey(o.keyAlgorithm ?? 'RSA', o.keySize ?? 2048));
   const csr = o.csrOverride ?? (await buildCsr(key, o));
   const signer: KeyedCertificate = o.renewWith

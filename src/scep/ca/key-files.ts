@@ -79,6 +79,8 @@ export interface CaMaterial {
   created: boolean;
   /** True when the RA pair was (re)issued by this call (first start, near expiry, or root changed). */
   raReissued: boolean;
+  /** The RA the current one replaced, while it is unexpired and issued by this root (for requests encrypted to it). */
+  previousRa: KeyedCertificate | null;
 }
 
 // ---- small helpers ---------------------------------------------------------------
@@ -345,6 +347,19 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
     ra: { certificate: raPair.certificate, key: softwareKey(raPair.key) },
     created,
     raReissued,
+    previousRa: await loadPreviousRa(dataDir, root, passphrase),
   };
+}
+
+/** ra.previous.*, if present, readable, unexpired and issued by this root; else null (never an error). */
+async function loadPreviousRa(dataDir: string, root: KeyedCertificate, passphrase: string | undefined): Promise<KeyedCertificate | null> {
+  try {
+    const pair = await loadPair(join(dataDir, RA_PREVIOUS_KEY_FILE), join(dataDir, RA_PREVIOUS_CERT_FILE), passphrase);
+    const notAfter = parseTime(readCertificate(pair.certificate).notAfter);
+    if (notAfter.getTime() <= Date.now() || !(await verifyIssuedBy(pair.certificate, root.certificate))) return null;
+    return { certificate: pair.certificate, key: softwareKey(pair.key) };
+  } catch {
+    return null;
+  }
 }
 
