@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { CsrInfo } from '../../src/core/csr.js';
 import type { Profile, ProfileSpec, ResolvedRequest } from '../../src/core/model.js';
 import type { PolicyRequest } from '../../src/core/policy-module.js';
-import { parseProfileSpec } from '../../src/core/policy/profile-schema.js';
+import { profileSpec } from '../helpers/profile-spec.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import type { Storage } from '../../src/core/storage/storage.js';
 import { CertificateAuthority } from '../../src/scep/ca/authority.js';
@@ -18,11 +18,7 @@ export function challengeKeys() {
 }
 
 /** A valid spec with defaults filled, through the real schema. */
-export function spec(input: Record<string, unknown>): ProfileSpec {
-  const r = parseProfileSpec({ name: 'Test profile', scope: 'device', subjectName: 'CN={{DeviceName}}', ...input });
-  if (!r.ok) throw new Error(`bad test spec: ${JSON.stringify(r.issues)}`);
-  return r.spec;
-}
+export const spec = profileSpec;
 
 export async function createProfile(storage: Storage, input: Record<string, unknown>): Promise<Profile> {
   return storage.createProfile(spec(input));

@@ -6,6 +6,7 @@ import {
   type NewEnrollment,
   type Storage,
 } from '../../src/core/storage/storage.js';
+import { profileSpec } from '../helpers/profile-spec.js';
 
 // Backend-independent contract for src/core/storage/storage.ts. Every backend
 // registers it with a factory that returns a fresh, migrated, empty Storage:
@@ -37,21 +38,12 @@ async function expectStorageError(p: Promise<unknown>, kind: 'not-found' | 'conf
 
 function spec(overrides: Partial<ProfileSpec> = {}): ProfileSpec {
   return {
-    name: 'Wi-Fi client',
-    scope: 'device',
-    subjectName: 'CN={{DeviceName}},OU=MDM,O=Contoso',
-    subjectAlternativeNames: [{ type: 'dns', value: '{{DeviceName}}.corp.example' }],
-    extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
-    keyUsage: ['digitalSignature', 'keyEncipherment'],
-    keySize: 2048,
-    hashAlgorithm: 'SHA-256',
-    validityDays: 365,
-    renewalThresholdPercent: 20,
-    keyProtection: 'tpmIfPresent',
-    keyExportable: false,
-    scepServerUrls: [],
-    trustedRootCertificate: null,
-    requireApproval: false,
+    ...profileSpec({
+      name: 'Wi-Fi client',
+      subjectName: 'CN={{DeviceName}},OU=MDM,O=Contoso',
+      subjectAlternativeNames: [{ type: 'dns', value: '{{DeviceName}}.corp.example' }],
+      keyProtection: 'tpmIfPresent',
+    }),
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
 import type { ReadyDelivery } from '../../../src/core/adapter.js';
-import type { Device, Profile, ProfileSpec } from '../../../src/core/model.js';
+import type { Device, Profile } from '../../../src/core/model.js';
+import { profileSpec } from '../../helpers/profile-spec.js';
 
 // Fixed inputs for the golden files: a device, profiles and ready deliveries
 // with fixed challenges and dates, and a fixed root certificate.
@@ -28,7 +29,7 @@ export const device: Device = {
   createdAt: '2026-03-01T09:00:00.000Z',
 };
 
-const baseSpec: ProfileSpec = {
+const baseSpec = profileSpec({
   name: 'Contoso Wi-Fi (user)',
   scope: 'user',
   subjectName: 'CN={{UserPrincipalName}},O=Contoso',
@@ -36,18 +37,8 @@ const baseSpec: ProfileSpec = {
     { type: 'upn', value: '{{UserPrincipalName}}' },
     { type: 'email', value: '{{EmailAddress}}' },
   ],
-  extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
-  keyUsage: ['digitalSignature', 'keyEncipherment'],
-  keySize: 2048,
-  hashAlgorithm: 'SHA-256',
-  validityDays: 365,
-  renewalThresholdPercent: 20,
   keyProtection: 'tpmIfPresent',
-  keyExportable: false,
-  scepServerUrls: [],
-  trustedRootCertificate: null,
-  requireApproval: false,
-};
+});
 
 export function profile(id: string, overrides: Partial<Profile> = {}): Profile {
   return { ...baseSpec, id, version: 1, createdAt: '2026-03-01T08:00:00.000Z', updatedAt: '2026-03-01T08:00:00.000Z', ...overrides };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReadyDelivery } from '../../../src/core/adapter.js';
 import type { Device, Profile, ResolvedRequest } from '../../../src/core/model.js';
+import { profileSpec } from '../../helpers/profile-spec.js';
 
 // Fixed devices and deliveries for the pure rendering tests and golden files.
 
@@ -22,23 +23,9 @@ export const mac: Device = { ...iphone, id: '9a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5
 
 function profile(p: Partial<Profile>): Profile {
   return {
+    ...profileSpec({ name: 'Device Wi-Fi', subjectName: 'CN={{DeviceName}},O=Contoso' }),
     id: 'c0ffee00-0000-4000-8000-000000000001',
     version: 1,
-    name: 'Device Wi-Fi',
-    scope: 'device',
-    subjectName: 'CN={{DeviceName}},O=Contoso',
-    subjectAlternativeNames: [],
-    extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
-    keyUsage: ['digitalSignature', 'keyEncipherment'],
-    keySize: 2048,
-    hashAlgorithm: 'SHA-256',
-    validityDays: 365,
-    renewalThresholdPercent: 20,
-    keyProtection: 'software',
-    keyExportable: false,
-    scepServerUrls: [],
-    trustedRootCertificate: null,
-    requireApproval: false,
     createdAt: '2030-01-01T00:00:00.000Z',
     updatedAt: '2030-01-01T00:00:00.000Z',
     ...p,
