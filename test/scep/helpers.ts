@@ -21,8 +21,9 @@ type SigningAlgorithm = WebCrypto.Algorithm | WebCrypto.EcdsaParams;
 const webcrypto = globalThis.crypto as unknown as WebCrypto.Crypto;
 x509.cryptoProvider.set(webcrypto as never);
 
-// ../shared sits beside the repository (as on developer machines and in CI).
-export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/scep/');
+// Real SCEP messages captured from micromdm's client and server, with the
+// throwaway keys that open them: ../fixtures/scep/README.md says what each is.
+export const FIXTURES = join(import.meta.dirname, '../fixtures/scep/');
 export const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 
 export interface TestIdentity extends KeyedCertificate {

@@ -1,16 +1,13 @@
-import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { referencePath } from '../../helpers/reference.js';
 
 // Validates rendered Apple payloads against Apple's own YAML schemas
-// (../shared/reference/apple/, github.com/apple/device-management): every key
+// (github.com/apple/device-management, read from $MDMGW_REFERENCE_DIR/apple/mdm:
+// see ../../helpers/reference.ts; callers run inside describeWithReference): every key
 // we emit must exist with the right type, every required key must be present,
 // values must be in `rangelist` and match `format` where given, and nested
 // dictionaries and arrays are walked through `subkeys`.
-
-// ../shared sits beside the repository (developer machines and CI).
-export const APPLE_SCHEMA_DIR = process.env.MDMGW_APPLE_SCHEMA_DIR ?? fileURLToPath(new URL('../../../../shared/reference/apple/mdm', import.meta.url));
 
 export interface SchemaKey {
   key: string;
@@ -30,7 +27,7 @@ interface SchemaFile {
 }
 
 export function loadSchema(relative: string): SchemaFile {
-  return parseYaml(readFileSync(path.join(APPLE_SCHEMA_DIR, relative), 'utf8')) as SchemaFile;
+  return parseYaml(readFileSync(referencePath('apple', 'mdm', relative), 'utf8')) as SchemaFile;
 }
 
 const PAYLOAD_FILES: Record<string, string> = {

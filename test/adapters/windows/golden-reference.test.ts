@@ -1,15 +1,15 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type El, child, parseXml, textAt } from '../../../src/adapters/windows/xml.js';
+import { describeWithReference, referencePath } from '../../helpers/reference.js';
 import { GOLDEN_DIR } from './fixtures.js';
 
-// Every golden file, parsed and checked against the reference notes
-// (../shared/reference/windows/clientcertificateinstall-scep.md): the node
-// table is read from the notes themselves (node name, required, SyncML Meta
-// Format), and each value is checked against the format the notes give.
-
-const REFERENCE = path.resolve(import.meta.dirname, '../../../../shared/reference/windows/clientcertificateinstall-scep.md');
+// Every golden file, parsed and checked: first its SyncML shape and the value
+// of each Install node (always), then each Install node against the node
+// table of the reference notes restated from Microsoft's CSP pages
+// ($MDMGW_REFERENCE_DIR/windows/clientcertificateinstall-scep.md: node name,
+// required, SyncML Meta Format), read from the notes themselves.
 
 interface NodeSpec {
   required: boolean;
@@ -17,7 +17,7 @@ interface NodeSpec {
 }
 
 function referenceNodes(): Map<string, NodeSpec> {
-  const md = readFileSync(REFERENCE, 'utf8');
+  const md = readFileSync(referencePath('windows', 'clientcertificateinstall-scep.md'), 'utf8');
   const nodes = new Map<string, NodeSpec>();
   for (const m of md.matchAll(/^\| `Install\/(\w+)` \| (yes|no)? *\| ([^|]+)\|/gm)) nodes.set(m[1]!, { required: m[2] === 'yes', format: m[3]!.trim() });
   return nodes;
@@ -46,78 +46,107 @@ const format = (c: El) => textAt(child(c, 'Item'), 'Meta', 'Format');
 
 const goldens = readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.xml'));
 
-describe('golden files against the reference notes', () => {
-  const spec = referenceNodes();
-  it('reads the node table from the notes', () => {
-    expect(spec.size).toBeGreaterThanOrEqual(18);
-    expect(spec.get('KeyUsage')).toEqual({ required: true, format: 'int' });
-    expect(spec.get('Enroll')?.format).toBe('(null)');
-  });
+interface GoldenInstall {
+  /** The Install node's name (the CertificateStore CSP's "HashAlgrithm" read as HashAlgorithm). */
+  name: string;
+  format: string | undefined;
+  value: string;
+}
+
+/** Parses a golden file, checks its SyncML shape on the way, and returns the Install nodes it sets. */
+function readGolden(file: string): GoldenInstall[] {
+  const xml = readFileSync(path.join(GOLDEN_DIR, file), 'utf8');
+  const root = parseXml(xml);
+  expect(root.name).toBe('SyncML');
+  expect(textAt(root, 'SyncHdr', 'VerDTD')).toBe('1.2');
+  expect(textAt(root, 'SyncHdr', 'VerProto')).toBe('DM/1.2');
+  const body = child(root, 'SyncBody')!;
+  expect(body.children.at(-1)!.name).toBe('Final');
+  const cmds = commands(body);
+  const legacy = file.startsWith('windows81');
+  const reissue = file.includes('reissue');
+
+  // The trusted root, before and outside the Atomic.
+  const [rootAdd, atomic] = cmds;
+  expect(rootAdd!.name).toBe('Add');
+  expect(format(rootAdd!)).toBe('b64');
+  expect(target(rootAdd!)).toMatch(
+    legacy ? /^\.\/Vendor\/MSFT\/CertificateStore\/Root\/System\/[0-9A-F]{40}\/EncodedCertificate$/ : /^\.\/Device\/Vendor\/MSFT\/RootCATrustedCertificates\/Root\/[0-9A-F]{40}\/EncodedCertificate$/,
+  );
+  expect(Buffer.from(textAt(child(rootAdd!, 'Item'), 'Data')!, 'base64')[0]).toBe(0x30); // DER SEQUENCE
+
+  // "SCEP commands must be wrapped in atomic commands ... The Enroll command must be the last item in the atomic block."
+  expect(atomic!.name).toBe('Atomic');
+  expect(cmds).toHaveLength(2);
+  const inner = commands(atomic);
+  const base = legacy ? /^\.\/Vendor\/MSFT\/CertificateStore\/My\/SCEP\/([^/]+)/ : /^\.\/(Device|User)\/Vendor\/MSFT\/ClientCertificateInstall\/SCEP\/([^/]+)/;
+  const node = base.exec(target(inner[0]!))![0];
+  if (!reissue) {
+    expect(inner[0]!.name).toBe('Add');
+    expect(target(inner[0]!)).toBe(node);
+    expect(format(inner[0]!)).toBe('node');
+  }
+  const last = inner.at(-1)!;
+  expect(last.name).toBe('Exec');
+  expect(target(last)).toBe(`${node}/Install/Enroll`);
+  expect(child(child(last, 'Item'), 'Data')).toBeUndefined();
+
+  const installs: GoldenInstall[] = [];
+  for (const c of inner.slice(reissue ? 0 : 1, -1)) {
+    expect(c.name).toBe(reissue ? 'Replace' : 'Add');
+    const m = /\/Install\/(\w+)$/.exec(target(c));
+    expect(m, target(c)).not.toBeNull();
+    expect(target(c).startsWith(`${node}/Install/`)).toBe(true);
+    // The CertificateStore CSP spells HashAlgorithm "HashAlgrithm".
+    if (legacy) expect(m![1]).not.toBe('HashAlgorithm');
+    const name = legacy && m![1] === 'HashAlgrithm' ? 'HashAlgorithm' : m![1]!;
+    installs.push({ name, format: format(c), value: textAt(child(c, 'Item'), 'Data') ?? '' });
+  }
+  // CAThumbprint names the root we install.
+  const thumb = /\/([0-9A-F]{40})\/EncodedCertificate$/.exec(target(rootAdd!))![1];
+  expect(installs.find((i) => i.name === 'CAThumbprint')?.value).toBe(thumb);
+  // CmdIDs are unique across the message.
+  const ids = [...xml.matchAll(/<CmdID>(\d+)<\/CmdID>/g)].map((x) => x[1]);
+  expect(new Set(ids).size).toBe(ids.length);
+  return installs;
+}
+
+describe('golden files: SyncML shape and Install values', () => {
   it('has the representative cases', () => {
     expect(goldens).toEqual(expect.arrayContaining(['device-scope.xml', 'user-scope-sans.xml', 'tpm-required.xml', 'windows81-certificatestore.xml']));
   });
 
   for (const file of goldens) {
     it(file, () => {
-      const root = parseXml(readFileSync(path.join(GOLDEN_DIR, file), 'utf8'));
-      expect(root.name).toBe('SyncML');
-      expect(textAt(root, 'SyncHdr', 'VerDTD')).toBe('1.2');
-      expect(textAt(root, 'SyncHdr', 'VerProto')).toBe('DM/1.2');
-      const body = child(root, 'SyncBody')!;
-      expect(body.children.at(-1)!.name).toBe('Final');
-      const cmds = commands(body);
-      const legacy = file.startsWith('windows81');
-      const reissue = file.includes('reissue');
+      const installs = readGolden(file);
+      expect(installs.length).toBeGreaterThan(0);
+      for (const { name, value } of installs) expect(VALUE_RULES[name]?.(value) ?? true, `Install/${name} = ${value}`).toBe(true);
+    });
+  }
+});
 
-      // The trusted root, before and outside the Atomic.
-      const [rootAdd, atomic] = cmds;
-      expect(rootAdd!.name).toBe('Add');
-      expect(format(rootAdd!)).toBe('b64');
-      expect(target(rootAdd!)).toMatch(
-        legacy ? /^\.\/Vendor\/MSFT\/CertificateStore\/Root\/System\/[0-9A-F]{40}\/EncodedCertificate$/ : /^\.\/Device\/Vendor\/MSFT\/RootCATrustedCertificates\/Root\/[0-9A-F]{40}\/EncodedCertificate$/,
-      );
-      expect(Buffer.from(textAt(child(rootAdd!, 'Item'), 'Data')!, 'base64')[0]).toBe(0x30); // DER SEQUENCE
+describeWithReference('golden files against the ClientCertificateInstall node table (windows/clientcertificateinstall-scep.md)', () => {
+  let spec: Map<string, NodeSpec>;
+  beforeAll(() => {
+    spec = referenceNodes();
+  });
 
-      // "SCEP commands must be wrapped in atomic commands ... The Enroll command must be the last item in the atomic block."
-      expect(atomic!.name).toBe('Atomic');
-      expect(cmds).toHaveLength(2);
-      const inner = commands(atomic);
-      const base = legacy ? /^\.\/Vendor\/MSFT\/CertificateStore\/My\/SCEP\/([^/]+)/ : /^\.\/(Device|User)\/Vendor\/MSFT\/ClientCertificateInstall\/SCEP\/([^/]+)/;
-      const node = base.exec(target(inner[0]!))![0];
-      if (!reissue) {
-        expect(inner[0]!.name).toBe('Add');
-        expect(target(inner[0]!)).toBe(node);
-        expect(format(inner[0]!)).toBe('node');
-      }
-      const last = inner.at(-1)!;
-      expect(last.name).toBe('Exec');
-      expect(target(last)).toBe(`${node}/Install/Enroll`);
-      expect(child(child(last, 'Item'), 'Data')).toBeUndefined();
+  it('reads the node table from the notes', () => {
+    expect(spec.size).toBeGreaterThanOrEqual(18);
+    expect(spec.get('KeyUsage')).toEqual({ required: true, format: 'int' });
+    expect(spec.get('Enroll')?.format).toBe('(null)');
+  });
 
-      const seen = new Set<string>();
-      for (const c of inner.slice(reissue ? 0 : 1, -1)) {
-        expect(c.name).toBe(reissue ? 'Replace' : 'Add');
-        const m = /\/Install\/(\w+)$/.exec(target(c));
-        expect(m, target(c)).not.toBeNull();
-        expect(target(c).startsWith(`${node}/Install/`)).toBe(true);
-        // The CertificateStore CSP spells HashAlgorithm "HashAlgrithm".
-        const name = legacy && m![1] === 'HashAlgrithm' ? 'HashAlgorithm' : m![1]!;
-        if (legacy) expect(m![1]).not.toBe('HashAlgorithm');
+  for (const file of goldens) {
+    it(file, () => {
+      const installs = readGolden(file);
+      for (const { name, format: f } of installs) {
         const s = spec.get(name);
         expect(s, `Install/${name} is a node of the reference table`).toBeDefined();
-        expect(format(c), `Install/${name} format`).toBe(s!.format);
-        const value = textAt(child(c, 'Item'), 'Data') ?? '';
-        expect(VALUE_RULES[name]?.(value) ?? true, `Install/${name} = ${value}`).toBe(true);
-        seen.add(name);
+        expect(f, `Install/${name} format`).toBe(s!.format);
       }
+      const seen = new Set(installs.map((i) => i.name));
       for (const [name, s] of spec) if (s.required && name !== 'Enroll') expect(seen.has(name), `required Install/${name}`).toBe(true);
-      // CAThumbprint names the root we install.
-      const thumb = /\/([0-9A-F]{40})\/EncodedCertificate$/.exec(target(rootAdd!))![1];
-      const ca = inner.find((c) => target(c).endsWith('/CAThumbprint'))!;
-      expect(textAt(child(ca, 'Item'), 'Data')).toBe(thumb);
-      // CmdIDs are unique across the message.
-      const ids = [...readFileSync(path.join(GOLDEN_DIR, file), 'utf8').matchAll(/<CmdID>(\d+)<\/CmdID>/g)].map((x) => x[1]);
-      expect(new Set(ids).size).toBe(ids.length);
     });
   }
 });
