@@ -22,6 +22,7 @@ import { bearerAuth } from './http/admin/auth.js';
 import { directoryRoutes } from './http/admin/directory.js';
 import { enrollmentRoutes } from './http/admin/enrollment.js';
 import { profileRoutes } from './http/admin/profiles.js';
+import { revocationRoutes } from './http/admin/revocation.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
@@ -132,6 +133,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       directoryRoutes(storage, devicesChanged),
       profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
+      revocationRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {

@@ -67,12 +67,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     if (!c) throw notFound('certificate');
     res.json(certificateView(c));
   });
-  r.post('/certificates/:serial/revoke', async (req, res) => {
-    const serial = req.params.serial.toLowerCase();
-    if (!(await d.storage.revokeCertificate(serial, new Date().toISOString()))) throw notFound('certificate');
-    await d.storage.appendAudit({ transactionId: null, type: 'admin.certificate.revoked', reasonCode: null, actor: 'admin', details: { serialNumber: serial } });
-    res.json(certificateView((await d.storage.getCertificate(serial))!));
-  });
+  // POST /certificates/:serial/revoke: revocation.ts (revokes the renewal chain too).
 
   r.get('/enrollments/:transactionId', async (req, res) => {
     const { transactionId } = req.params;
