@@ -106,6 +106,12 @@ describe('blocking a device', () => {
     expect(((await direct.json()) as { error: string }).error).toBe('DEVICE_BLOCKED');
     expect((await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).length).toBe(2);
 
+    // The admin is told up front rather than handed a challenge that can only be refused.
+    const noChallenge = await t.api.call('POST', `/devices/${device.id}/identity-challenge`);
+    expect(noChallenge.status).toBe(409);
+    expect(noChallenge.body.error).toMatch(/blocked/);
+    expect((await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).status).toBe(409);
+
     expect((await block(device.id)).status).toBe(409);
     const u = await unblock(device.id);
     expect(u.status).toBe(200);
