@@ -46,6 +46,12 @@ describe('revocation follows renewal chains (S5)', () => {
     expect(await certificate(serialOf(first))).toMatchObject({ renewalOf: null, revokedAt: null, revocationReason: null });
     expect(await certificate(serialOf(second))).toMatchObject({ renewalOf: serialOf(first) });
     expect(await certificate(serialOf(third))).toMatchObject({ renewalOf: serialOf(second) });
+    // certmonger resends its spent challenge: the renewal rules are the fallback, and it is a renewal too.
+    const spent = await challenge();
+    expect((await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: spent })).status).toBe('SUCCESS');
+    const fourth = await scepEnroll({ scepUrl: t.scepUrl, subject: SUBJECT, challenge: spent, messageType: 'PKCSReq', renewWith: { certificate: third.certificate!, key: third.key } });
+    expect(fourth.status).toBe('SUCCESS');
+    expect(await certificate(serialOf(fourth))).toMatchObject({ renewalOf: serialOf(third) });
   });
 
   it('revoking the original revokes the renewed certificates, which can then neither renew nor be renewed from', async () => {
