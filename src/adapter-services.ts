@@ -48,7 +48,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     authenticateDevice: d.auth.middleware,
     verifyDeviceCertificate: async (der) => {
       const r = await d.auth.verify(der);
-      return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason };
+      return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
     },
     peekEnrollmentToken: (token, platform) => d.tokens.peek(token, platform),
     consumeEnrollmentToken: (token, platform) => d.tokens.consume(token, platform),

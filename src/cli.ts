@@ -27,6 +27,9 @@ program
   .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM) and request device certificates')
   .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
   .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string }) => {
+    // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
+    // to its user from the start; createGateway also fixes what already exists.
+    process.umask(0o077);
     let config;
     try {
       config = loadConfig({ flags: opts, env: process.env, cwd: process.cwd() });
@@ -61,6 +64,7 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
+  // e.g. DataDirectoryError: the data directory cannot be made private (its message says why).
   process.stderr.write(`mdmgw: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { readFile, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import type { PlatformAdapter } from './core/adapter.js';
@@ -15,13 +15,15 @@ import { ChallengeMinter } from './core/challenges.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
 import { EnrollmentService } from './core/enrollment.js';
 import type { CertificateIssuer } from './core/issuer.js';
-import { openStorage } from './core/storage/index.js';
+import { openStorage, resolveDatabaseUrl } from './core/storage/index.js';
+import { secureDataDirectory, sqliteFiles } from './data-dir.js';
 import type { Storage } from './core/storage/storage.js';
 import type { Config } from './config.js';
 import { bearerAuth } from './http/admin/auth.js';
 import { directoryRoutes } from './http/admin/directory.js';
 import { enrollmentRoutes } from './http/admin/enrollment.js';
 import { profileRoutes } from './http/admin/profiles.js';
+import { revocationRoutes } from './http/admin/revocation.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
@@ -62,7 +64,8 @@ export interface Gateway {
 export const SCEP_PATH = '/certsrv/mscep/mscep.dll';
 
 export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = []): Promise<Gateway> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Private before anything is read from it or written to it (security issue #15, S6).
+  await secureDataDirectory(config.dataDir);
   const storage = await openStorage(config.databaseUrl, config.dataDir);
   try {
     const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
@@ -117,6 +120,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       secretBox: await loadOrCreateSecretBox(config.dataDir),
     };
 
+    // Again now that everything exists: files this start created (the database
+    // and its -wal/-shm, new keys, certificates) get the same modes.
+    const database = resolveDatabaseUrl(config.databaseUrl, config.dataDir).file;
+    const secured = await secureDataDirectory(config.dataDir, database === ':memory:' ? [] : sqliteFiles(database));
+    if (secured.skippedLinks.length > 0) log.warn({ links: secured.skippedLinks }, 'symbolic links in the data directory were left as they are; make their targets private');
+
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', false);
@@ -132,6 +141,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       directoryRoutes(storage, devicesChanged),
       profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
+      revocationRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {

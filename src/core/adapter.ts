@@ -58,10 +58,18 @@ export interface AdapterServices {
   caCertificate: Uint8Array;
   caCertificatePem: string;
 
-  /** Middleware: verifies the device identity certificate (TLS or trusted proxy header); sets res.locals.device, else 401. */
+  /**
+   * Middleware: verifies the device identity certificate (TLS or trusted proxy
+   * header); sets res.locals.device, else answers 401, 403 for a blocked
+   * device, 400 for more than one proxy certificate header.
+   */
   authenticateDevice: RequestHandler;
-  /** Verifies a device identity certificate given directly (e.g. Apple's Mdm-Signature header). */
-  verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string }>;
+  /**
+   * Verifies a device identity certificate given directly (e.g. Apple's
+   * Mdm-Signature header). `blocked`: it is a device's, but an administrator
+   * blocked the device (answer 403).
+   */
+  verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string; blocked: boolean }>;
 
   /** The verdict consumeEnrollmentToken would give, without spending the token. */
   peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;

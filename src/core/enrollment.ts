@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Enrollment, ResolvedRequest } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
-import type { NewCertificate, Storage } from './storage/storage.js';
+import type { ConsumeResult, NewCertificate, Storage } from './storage/storage.js';
 
 // The enrollment service is what the SCEP server calls once a pkiMessage is
 // decoded: it remembers transactions (so a retried PKCSReq gets the same
@@ -85,6 +85,13 @@ export class EnrollmentService {
     if (outcome === 'challenge-used' || outcome === 'transaction-exists') {
       return this.refuse(transactionId, { code: 'CHALLENGE_ALREADY_USED', detail: 'spent by a concurrent request' }, 'crp.refused');
     }
+    // The policy said yes, but a block or revocation committed before the certificate could be recorded.
+    if (outcome === 'device-blocked') {
+      return this.refuse(transactionId, { code: 'DEVICE_BLOCKED', detail: 'blocked while the request was being decided' }, 'crp.refused');
+    }
+    if (outcome === 'predecessor-revoked') {
+      return this.refuse(transactionId, { code: 'RENEWAL_SIGNER_REVOKED', detail: 'revoked while the renewal was being decided' }, 'crp.refused');
+    }
     return outcome;
   }
 
@@ -158,7 +165,7 @@ export class EnrollmentService {
     return renewalKey(tid, signer);
   }
 
-  private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | 'challenge-used' | 'transaction-exists'> {
+  private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | Exclude<ConsumeResult, { ok: true }>['reason']> {
     const { transactionId } = req;
     const { resolved } = approval;
     const enrollment = {
@@ -173,6 +180,7 @@ export class EnrollmentService {
       csrSha256,
       csrDer: req.csr.der,
       resolved,
+      renewalOf: approval.renewalOf,
     };
     if (approval.requireApproval) {
       const r = await this.deps.storage.recordEnrollment(approval.challenge, enrollment, null);
@@ -195,7 +203,7 @@ export class EnrollmentService {
     const r = await this.deps.storage.recordEnrollment(
       approval.challenge,
       enrollment,
-      this.certificateRecord(approval.kind, transactionId, resolved, cert),
+      { ...this.certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
     );
     if (!r.ok) return r.reason;
     await this.audit(transactionId, 'ca.issued', null, {

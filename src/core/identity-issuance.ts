@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CsrInfo } from './csr.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
+import { deviceBlockedRefusal } from './crp/device-not-blocked.js';
 import type { Device } from './model.js';
 import { identityRequest } from './policy/resolve.js';
 import type { Refusal } from './reasons.js';
@@ -25,6 +26,9 @@ export async function issueIdentityCertificate(
   actor: string,
 ): Promise<{ ok: true; certificate: IssuedCertificateData; transactionId: string } | { ok: false; refusal: Refusal }> {
   const transactionId = `identity-${randomUUID()}`;
+  // The caller's copy of the device may be stale: read the block state now (the recording transaction checks once more).
+  const blocked = deviceBlockedRefusal(await deps.storage.getDevice(device.id));
+  if (blocked) return refuse(deps, transactionId, actor, blocked);
   let csr: CsrInfo;
   try {
     csr = await deps.parseCsr(csrDer);
@@ -73,6 +77,7 @@ export async function issueIdentityCertificate(
       der: certificate.der,
     },
   );
+  if (!result.ok && result.reason === 'device-blocked') return refuse(deps, transactionId, actor, { code: 'DEVICE_BLOCKED', detail: 'blocked while the request was being decided' });
   if (!result.ok) return refuse(deps, transactionId, actor, { code: 'INTERNAL_ERROR', detail: result.reason });
   await deps.storage.appendAudit({
     transactionId,

@@ -24,6 +24,11 @@ export interface Device {
   userId: string | null;
   attributes: Attributes;
   createdAt: string;
+  /**
+   * Set while an administrator has blocked the device (POST /devices/:id/block):
+   * it gets no certificate and every device route refuses it (403).
+   */
+  blockedAt: string | null;
 }
 
 export interface Group {
@@ -147,6 +152,39 @@ export interface ResolvedRequest {
 
 export type CertificateKind = 'profile' | 'identity';
 
+/**
+ * RFC 5280 section 5.3.1 CRLReason names and their codes (7 is unused). Stored
+ * by name with every revocation; the CRL/OCSP work reads the codes.
+ */
+export const REVOCATION_REASON_CODES = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof REVOCATION_REASON_CODES;
+
+/**
+ * The reasons an administrator may give for one of our end-entity
+ * certificates: removeFromCRL only exists as a delta-CRL entry, and
+ * cACompromise / aACompromise describe CA and attribute-authority certificates.
+ */
+export const END_ENTITY_REVOCATION_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+] as const satisfies readonly RevocationReason[];
+
 export interface IssuedCertificate {
   serialNumber: string; // lower-case hex, no leading zeros beyond one byte's worth
   kind: CertificateKind;
@@ -163,6 +201,14 @@ export interface IssuedCertificate {
   der: Uint8Array;
   issuedAt: string;
   revokedAt: string | null;
+  /** Why it was revoked (set exactly when revokedAt is). */
+  revocationReason: RevocationReason | null;
+  /**
+   * The serial of the certificate this one renews (a RenewalReq, or a PKCSReq
+   * treated as one, authenticated by that certificate), else null. Revoking a
+   * certificate revokes its renewals, transitively.
+   */
+  renewalOf: string | null;
 }
 
 export type EnrollmentStatus = 'pending' | 'issued' | 'rejected';
@@ -182,6 +228,8 @@ export interface Enrollment {
   csrDer: Uint8Array;
   /** The resolved request the CSR was checked against (JSON), kept so approval can issue later. */
   resolved: ResolvedRequest | null;
+  /** A renewal: the serial of the certificate authenticating it (its certificate records it as renewalOf). */
+  renewalOf: string | null;
   certificateSerial: string | null;
   createdAt: string;
   updatedAt: string;

@@ -25,6 +25,11 @@ export interface Approval {
   /** The challenge to mark used in the issuance transaction (null for RenewalReq). */
   challenge: { id: string; expiresAt: string } | null;
   requireApproval: boolean;
+  /**
+   * A renewal (the signer certificate is the basis): that certificate's
+   * serial, recorded on the new certificate so revoking the old one revokes it.
+   */
+  renewalOf: string | null;
 }
 
 export type PolicyDecision = { allow: true; approval: Approval } | { allow: false; refusal: Refusal };

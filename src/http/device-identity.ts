@@ -11,7 +11,14 @@ import type { Logger } from '../log.js';
 // client certificate requested) or from a trusted TLS-terminating proxy in the
 // header named by MDMGW_CLIENT_CERT_HEADER as URL-encoded PEM (nginx's
 // $ssl_client_escaped_cert). The header is ignored unless that is configured,
-// so a client cannot claim an identity by sending it.
+// so a client cannot claim an identity by sending it. A request with more
+// than one such header, or more than one certificate in it, is refused (400):
+// a proxy that appends instead of replacing would otherwise let the client's
+// own header win.
+//
+// A blocked device (POST /api/v1/devices/:id/block) is refused with 403 even
+// though its certificate is otherwise ours: the block is checked before
+// revocation, so the device and its admin see why.
 
 export interface IdentityOptions {
   storage: Storage;
@@ -20,7 +27,11 @@ export interface IdentityOptions {
   log: Logger;
 }
 
-export type IdentityResult = { ok: true; device: Device; serialNumber: string } | { ok: false; reason: string };
+/** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
+export type IdentityResult = { ok: true; device: Device; serialNumber: string } | { ok: false; reason: string; status: 401 | 403 };
+
+/** What the request presents: a certificate, nothing, or something we refuse to choose from (400). */
+type Presented = { der: Uint8Array } | { none: true } | { invalid: string };
 
 declare module 'express-serve-static-core' {
   interface Locals {
@@ -35,56 +46,67 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   /** Verifies a presented certificate: ours, unexpired, not revoked, one device. */
   async function verify(der: Uint8Array, now = new Date()): Promise<IdentityResult> {
     let cert: X509Certificate;
+    const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
     try {
       cert = new X509Certificate(der);
     } catch {
-      return { ok: false, reason: 'client certificate does not parse' };
+      return refuse('client certificate does not parse');
     }
-    if (!cert.checkIssued(ca) || !cert.verify(caKey)) return { ok: false, reason: 'client certificate is not issued by this gateway CA' };
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return { ok: false, reason: 'client certificate is expired or not yet valid' };
+    if (!cert.checkIssued(ca) || !cert.verify(caKey)) return refuse('client certificate is not issued by this gateway CA');
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return refuse('client certificate is expired or not yet valid');
     const serialNumber = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
     const record = await o.storage.getCertificate(serialNumber);
     const sha256 = createHash('sha256').update(der).digest('hex');
-    if (!record || record.sha256 !== sha256) return { ok: false, reason: 'client certificate is not in the issuance record' };
-    if (record.kind !== 'identity') return { ok: false, reason: 'client certificate is not a device identity certificate' };
-    if (record.revokedAt) return { ok: false, reason: 'client certificate is revoked' };
+    if (!record || record.sha256 !== sha256) return refuse('client certificate is not in the issuance record');
+    if (record.kind !== 'identity') return refuse('client certificate is not a device identity certificate');
     const device = record.deviceId ? await o.storage.getDevice(record.deviceId) : null;
-    if (!device) return { ok: false, reason: 'client certificate maps to no device' };
+    if (!device) return refuse('client certificate maps to no device');
+    if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
+    if (record.revokedAt) return refuse('client certificate is revoked');
     return { ok: true, device, serialNumber };
   }
 
-  function presented(req: Request): Uint8Array | null {
+  function presented(req: Request): Presented {
     const socket = req.socket as Partial<TLSSocket>;
     if (typeof socket.getPeerCertificate === 'function') {
       // We terminate TLS ourselves: only the certificate the client proved it
       // holds the key for counts. A header here would come from the client.
       const peer = socket.getPeerCertificate(false);
-      return peer && peer.raw ? peer.raw : null;
+      return peer && peer.raw ? { der: peer.raw } : { none: true };
     }
-    if (!o.clientCertHeader) return null;
-    const h = req.headers[o.clientCertHeader.toLowerCase()];
-    if (typeof h !== 'string' || h === '') return null;
+    if (!o.clientCertHeader) return { none: true };
+    // headersDistinct keeps repeated headers apart (req.headers joins them with ", ").
+    const values = req.headersDistinct[o.clientCertHeader.toLowerCase()] ?? [];
+    if (values.length > 1) return { invalid: `more than one ${o.clientCertHeader} header` };
+    const h = values[0];
+    if (h === undefined || h === '') return { none: true };
     let pem: string;
     try {
       pem = decodeURIComponent(h);
     } catch {
-      return null;
+      return { none: true };
     }
-    const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
-    return m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : null;
+    const blocks = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/g)];
+    if (blocks.length > 1) return { invalid: `more than one certificate in the ${o.clientCertHeader} header` };
+    return blocks.length === 1 ? { der: Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64') } : { none: true };
   }
 
-  /** Express middleware: sets res.locals.device or answers 401 with the reason. */
+  /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {
-    const der = presented(req);
-    if (!der) {
+    const p = presented(req);
+    if ('invalid' in p) {
+      o.log.warn({ path: req.path, reason: p.invalid }, 'device authentication refused');
+      res.status(400).json({ error: `${p.invalid}: the request is ambiguous and is refused` });
+      return;
+    }
+    if ('none' in p) {
       res.status(401).json({ error: 'device identity certificate required' });
       return;
     }
-    const r = await verify(der);
+    const r = await verify(p.der);
     if (!r.ok) {
       o.log.warn({ path: req.path, reason: r.reason }, 'device authentication failed');
-      res.status(401).json({ error: r.reason });
+      res.status(r.status).json({ error: r.reason });
       return;
     }
     res.locals.device = r.device;

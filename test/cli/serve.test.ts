@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -63,6 +63,28 @@ describe('mdmgw serve', () => {
       expect(caps).toContain('SCEPStandard');
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps what it creates private (umask 077) and refuses a data directory it cannot keep private', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mdmgw-serve-'));
+    try {
+      const port = await freePort();
+      const p = serve(['--port', String(port), '--data-dir', dir]);
+      await waitHealthy(`http://127.0.0.1:${port}`);
+      expect((await stat(dir)).mode & 0o777).toBe(0o700);
+      for (const f of await readdir(dir)) expect([f, (await stat(path.join(dir, f))).mode & 0o777]).toEqual([f, 0o600]);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+
+      if (process.getuid?.() === 0) {
+        await chown(path.join(dir, 'admin-token'), 65534, 65534);
+        const refused = serve(['--port', String(port), '--data-dir', dir]);
+        expect(await refused.exited).toBe(1);
+        expect(refused.output()).toContain(`mdmgw: ${path.join(dir, 'admin-token')} is owned by uid 65534`);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@ import type { CertificateKind, ResolvedRequest } from '../../src/core/model.js';
 import type { PolicyDecision } from '../../src/core/policy-module.js';
 import { identityRequest } from '../../src/core/policy/resolve.js';
 import type { ReasonCode } from '../../src/core/reasons.js';
+import type { KyselyStorage } from '../../src/core/storage/kysely-storage.js';
 import { csrMatching, ecSpki, renewalReq, testCa } from './helpers.js';
 import { makeWorld, resolved, type World } from './world.js';
 
@@ -95,7 +96,7 @@ describe('RenewalReq: approvals', () => {
     const r = resolved(w, w.devProfile, deviceTarget());
     const cert = await issue(r);
     const d = await w.crp.evaluate(renewalReq(renewalCsr(r), cert.der));
-    expect(d).toEqual({ allow: true, approval: { kind: 'profile', resolved: r, challenge: null, requireApproval: false } });
+    expect(d).toEqual({ allow: true, approval: { kind: 'profile', resolved: r, challenge: null, requireApproval: false, renewalOf: cert.serialNumber } });
   });
 
   it("issues from the profile's current version while the CSR keeps the old subject", async () => {
@@ -122,7 +123,7 @@ describe('RenewalReq: approvals', () => {
     const r = identityRequest(w.kiosk);
     const cert = await issue(r);
     const d = await w.crp.evaluate(renewalReq(renewalCsr(r), cert.der));
-    expect(d).toEqual({ allow: true, approval: { kind: 'identity', resolved: r, challenge: null, requireApproval: false } });
+    expect(d).toEqual({ allow: true, approval: { kind: 'identity', resolved: r, challenge: null, requireApproval: false, renewalOf: cert.serialNumber } });
   });
 
   it('finds serials whose first hex digit is 0', async () => {
@@ -167,7 +168,7 @@ describe('RenewalReq: each refusal', () => {
   it('RENEWAL_SIGNER_REVOKED', async () => {
     const r = resolved(w, w.devProfile, deviceTarget());
     const cert = await issue(r);
-    expect(await w.storage.revokeCertificate(cert.serialNumber, w.now.toISOString())).toBe(true);
+    expect(await w.storage.revokeCertificateChain(cert.serialNumber, w.now.toISOString(), 'keyCompromise')).toEqual({ ok: true, revoked: [cert.serialNumber] });
     await expectRefused(renewalCsr(r), cert.der, 'RENEWAL_SIGNER_REVOKED');
   });
 
@@ -190,6 +191,20 @@ describe('RenewalReq: each refusal', () => {
     const r = identityRequest(ghost);
     const cert = await issue(r);
     await expectRefused(renewalCsr(r), cert.der, 'TARGET_UNKNOWN');
+  });
+
+  it('RENEWAL_SIGNER_REVOKED: blocking the device revoked the certificate', async () => {
+    const r = resolved(w, w.devProfile, deviceTarget());
+    const cert = await issue(r);
+    await w.storage.blockDevice(w.laptop.id, w.now.toISOString(), 'cessationOfOperation');
+    await expectRefused(renewalCsr(r), cert.der, 'RENEWAL_SIGNER_REVOKED');
+  });
+
+  it('DEVICE_BLOCKED: the block alone refuses a renewal (defence in depth: a certificate the block did not revoke)', async () => {
+    const r = resolved(w, w.devProfile, deviceTarget());
+    const cert = await issue(r);
+    await (w.storage as KyselyStorage).db.updateTable('devices').set({ blocked_at: w.now.toISOString() }).where('id', '=', w.laptop.id).execute();
+    await expectRefused(renewalCsr(r), cert.der, 'DEVICE_BLOCKED');
   });
 
   it("TARGET_PRIMARY_USER_CHANGED: a user's certificate on a device that changed hands", async () => {

@@ -48,6 +48,7 @@ describe('the CHECKS table', () => {
       'challengeUnused',
       'profileExists',
       'targetExists',
+      'deviceNotBlocked',
       'profileAssigned',
       'requestUnchanged',
       'csrSignature',
@@ -63,6 +64,7 @@ describe('the CHECKS table', () => {
       'renewalSignerNotRevoked',
       'profileExists',
       'targetExists',
+      'deviceNotBlocked',
       'profileAssigned',
       'renewalRequestResolves',
       'csrSignature',
@@ -81,7 +83,7 @@ describe('PKCSReq: approvals', () => {
     const d = await w.crp.evaluate(pkcsReq(csr));
     expect(d).toEqual({
       allow: true,
-      approval: { kind: 'profile', resolved: r, challenge: { id: m.id, expiresAt: m.expiresAt.toISOString() }, requireApproval: false },
+      approval: { kind: 'profile', resolved: r, challenge: { id: m.id, expiresAt: m.expiresAt.toISOString() }, requireApproval: false, renewalOf: null },
     });
     expect(r.subject).toEqual([
       { type: 'CN', value: 'LAPTOP-1' },
@@ -117,7 +119,7 @@ describe('PKCSReq: approvals', () => {
     const d = await w.crp.evaluate(pkcsReq(csrMatching(r, m.token)));
     expect(d).toEqual({
       allow: true,
-      approval: { kind: 'identity', resolved: r, challenge: { id: m.id, expiresAt: m.expiresAt.toISOString() }, requireApproval: false },
+      approval: { kind: 'identity', resolved: r, challenge: { id: m.id, expiresAt: m.expiresAt.toISOString() }, requireApproval: false, renewalOf: null },
     });
   });
 
@@ -216,6 +218,20 @@ describe('PKCSReq: each refusal', () => {
     await w.storage.updateDevice(w.laptop.id, { userId: w.bob.id });
     const refusal = await expectRefused(csrMatching(r, m.token), 'TARGET_PRIMARY_USER_CHANGED');
     expect(refusal).toMatchObject({ expected: w.alice.id, received: w.bob.id });
+  });
+
+  it("DEVICE_BLOCKED: the device was blocked after minting (a user's certificate on it too; identity too)", async () => {
+    const dev = resolved(w, w.devProfile, deviceTarget());
+    const usr = resolved(w, w.userProfile, userTarget());
+    const id = identityRequest(w.laptop);
+    const tokens = [mint(w, dev), mint(w, usr), mint(w, id, { kind: 'identity' })];
+    expect((await w.storage.blockDevice(w.laptop.id, w.now.toISOString(), 'cessationOfOperation')).ok).toBe(true);
+    for (const [r, m] of [[dev, tokens[0]!], [usr, tokens[1]!], [id, tokens[2]!]] as const) {
+      const refusal = await expectRefused(csrMatching(r, m.token), 'DEVICE_BLOCKED');
+      expect(refusal.detail).toContain(w.laptop.id);
+    }
+    await w.storage.unblockDevice(w.laptop.id);
+    expect((await w.crp.evaluate(pkcsReq(csrMatching(dev, tokens[0]!.token)))).allow).toBe(true);
   });
 
   it('PROFILE_NOT_ASSIGNED: the assignment was removed after minting', async () => {

@@ -19,6 +19,7 @@ const device: Device = {
   userId: user.id,
   attributes: {},
   createdAt: '',
+  blockedAt: null,
 };
 const profile = (input: Record<string, unknown>): Profile => ({
   ...spec(input),

@@ -18,6 +18,7 @@ const device: Device = {
   userId: user.id,
   attributes: { assetTag: 'A-7' },
   createdAt: '2025-01-01T00:00:00.000Z',
+  blockedAt: null,
 };
 
 describe('templateVariables', () => {

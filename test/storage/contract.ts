@@ -175,7 +175,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(d1).toMatchObject({ name: 'laptop-1', platform: 'windows', serialNumber: 'SN1', userId: u.id, attributes: { site: 'HQ' } });
         expect(d1.id).toMatch(UUID);
         expect(isIso(d1.createdAt)).toBe(true);
-        expect(d2).toMatchObject({ serialNumber: null, userId: null, attributes: {} });
+        expect(d2).toMatchObject({ serialNumber: null, userId: null, attributes: {}, blockedAt: null });
         expect(await s.getDevice(d1.id)).toEqual(d1);
         expect(await s.getDevice(d2.id)).toEqual(d2);
         expect(await s.getDevice('nope')).toBeNull();
@@ -205,6 +205,43 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.getDevice(d.id)).toEqual(cleared);
 
         expect(await s.updateDevice(d.id, {})).toEqual(cleared);
+      });
+
+      it('blocks a device: revokes its certificates and their renewals, once; unblocking keeps them revoked', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'android' });
+        const other = await s.createDevice({ name: 'o', platform: 'android' });
+        await s.recordEnrollment(null, enrollment('tx-1', { deviceId: d.id }), certificate('01', { deviceId: d.id, kind: 'identity' }));
+        await s.recordEnrollment(null, enrollment('tx-2', { deviceId: d.id, userId: 'u-1' }), certificate('02', { deviceId: d.id, userId: 'u-1' }));
+        await s.recordEnrollment(null, enrollment('tx-3', { deviceId: d.id }), certificate('03', { deviceId: d.id }));
+        await s.revokeCertificateChain('03', '2026-01-02T00:00:00.000Z', 'superseded');
+        // a renewal recorded under no device still follows its predecessor
+        await s.recordEnrollment(null, enrollment('tx-4', { deviceId: null, renewalOf: '02' }), certificate('04', { deviceId: null, userId: 'u-1', renewalOf: '02' }));
+        await s.recordEnrollment(null, enrollment('tx-5', { deviceId: other.id }), certificate('05', { deviceId: other.id }));
+
+        const r = await s.blockDevice(d.id, '2026-03-01T00:00:00Z', 'cessationOfOperation');
+        expect(r).toEqual({ ok: true, device: { ...d, blockedAt: '2026-03-01T00:00:00.000Z' }, revoked: ['01', '02', '04'] });
+        expect(await s.getDevice(d.id)).toMatchObject({ blockedAt: '2026-03-01T00:00:00.000Z' });
+        expect(await s.getCertificate('01')).toMatchObject({ revokedAt: '2026-03-01T00:00:00.000Z', revocationReason: 'cessationOfOperation' });
+        expect(await s.getCertificate('03')).toMatchObject({ revokedAt: '2026-01-02T00:00:00.000Z', revocationReason: 'superseded' });
+        expect((await s.getCertificate('05'))?.revokedAt).toBeNull();
+        expect(await s.getDevice(other.id)).toMatchObject({ blockedAt: null });
+
+        expect(await s.blockDevice(d.id, '2026-03-02T00:00:00Z', 'keyCompromise')).toEqual({ ok: false, reason: 'already-blocked' });
+        expect(await s.blockDevice('no-such-device', '2026-03-02T00:00:00Z', 'keyCompromise')).toEqual({ ok: false, reason: 'not-found' });
+        expect(await s.getCertificate('01')).toMatchObject({ revocationReason: 'cessationOfOperation' });
+
+        // Nothing new is recorded for a blocked device, whoever asks.
+        expect(await s.recordEnrollment(null, enrollment('tx-6', { deviceId: d.id }), certificate('06', { deviceId: d.id }))).toEqual({ ok: false, reason: 'device-blocked' });
+        expect(await s.getEnrollment('tx-6')).toBeNull();
+        expect(await s.recordEnrollment(challenge('ch-7'), enrollment('tx-7', { status: 'pending', deviceId: d.id, challengeId: 'ch-7' }), null)).toEqual({ ok: true });
+        await expectStorageError(s.completeEnrollment('tx-7', certificate('07', { deviceId: d.id })), 'conflict');
+        expect(await s.getCertificate('07')).toBeNull();
+
+        expect(await s.unblockDevice(d.id)).toEqual({ ok: true, device: { ...d, blockedAt: null } });
+        expect(await s.unblockDevice(d.id)).toEqual({ ok: false, reason: 'not-blocked' });
+        expect(await s.unblockDevice('no-such-device')).toEqual({ ok: false, reason: 'not-found' });
+        expect((await s.getCertificate('01'))?.revokedAt).toBe('2026-03-01T00:00:00.000Z');
+        expect(await s.completeEnrollment('tx-7', certificate('07', { deviceId: d.id }))).toBe(true);
       });
 
       it('returns null when updating an unknown device, not-found for an unknown owner', async () => {
@@ -694,14 +731,65 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.getCertificate('99')).toBeNull();
       });
 
-      it('revokes once and keeps the first revocation time', async () => {
+      it('revokes once, with its reason, and keeps the first revocation', async () => {
         await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
         await s.recordEnrollment(null, enrollment('tx-2'), certificate('02'));
-        expect(await s.revokeCertificate('01', '2026-03-01T10:00:00.000Z')).toBe(true);
-        expect(await s.revokeCertificate('01', '2026-04-01T10:00:00.000Z')).toBe(false);
-        expect((await s.getCertificate('01'))?.revokedAt).toBe('2026-03-01T10:00:00.000Z');
-        expect((await s.getCertificate('02'))?.revokedAt).toBeNull();
-        expect(await s.revokeCertificate('99', '2026-03-01T10:00:00.000Z')).toBe(false);
+        expect(await s.getCertificate('01')).toMatchObject({ revokedAt: null, revocationReason: null, renewalOf: null });
+        expect(await s.revokeCertificateChain('01', '2026-03-01T10:00:00.000Z', 'keyCompromise')).toEqual({ ok: true, revoked: ['01'] });
+        expect(await s.revokeCertificateChain('01', '2026-04-01T10:00:00.000Z', 'superseded')).toEqual({ ok: false, reason: 'already-revoked' });
+        expect(await s.getCertificate('01')).toMatchObject({ revokedAt: '2026-03-01T10:00:00.000Z', revocationReason: 'keyCompromise' });
+        expect(await s.getCertificate('02')).toMatchObject({ revokedAt: null, revocationReason: null });
+        expect(await s.revokeCertificateChain('99', '2026-03-01T10:00:00.000Z', 'unspecified')).toEqual({ ok: false, reason: 'not-found' });
+      });
+
+      it('revokes every renewal of a certificate, transitively, and nothing else', async () => {
+        // 01 <- 02 <- 03 and 01 <- 04 (renewals), 05 unrelated, 03 <- 06 <- 07 where 06 was revoked on its own before
+        const chain: Array<[string, string | null]> = [['01', null], ['02', '01'], ['03', '02'], ['04', '01'], ['05', null], ['06', '03'], ['07', '06']];
+        for (const [serial, renewalOf] of chain) {
+          expect(await s.recordEnrollment(null, enrollment(`tx-${serial}`, { renewalOf }), certificate(serial, { renewalOf }))).toEqual({ ok: true });
+        }
+        expect(await s.getEnrollment('tx-02')).toMatchObject({ renewalOf: '01' });
+        expect(await s.getCertificate('03')).toMatchObject({ renewalOf: '02' });
+        expect(await s.revokeCertificateChain('06', '2026-02-01T00:00:00.000Z', 'superseded')).toEqual({ ok: true, revoked: ['06', '07'] });
+
+        // 06 keeps its own time and reason; the walk goes through it (07 was already revoked with it).
+        expect(await s.revokeCertificateChain('02', '2026-03-01T00:00:00.000Z', 'keyCompromise')).toEqual({ ok: true, revoked: ['02', '03'] });
+        expect(await s.getCertificate('03')).toMatchObject({ revokedAt: '2026-03-01T00:00:00.000Z', revocationReason: 'keyCompromise' });
+        expect(await s.getCertificate('06')).toMatchObject({ revokedAt: '2026-02-01T00:00:00.000Z', revocationReason: 'superseded' });
+        for (const serial of ['01', '04', '05']) expect((await s.getCertificate(serial))?.revokedAt).toBeNull();
+
+        expect(await s.revokeCertificateChain('01', '2026-04-01T00:00:00.000Z', 'unspecified')).toEqual({ ok: true, revoked: ['01', '04'] });
+        expect((await s.getCertificate('05'))?.revokedAt).toBeNull();
+      });
+
+      it('does not record a renewal of a revoked or unknown certificate', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
+        await s.revokeCertificateChain('01', '2026-03-01T00:00:00.000Z', 'unspecified');
+        expect(await s.recordEnrollment(null, enrollment('tx-2', { renewalOf: '01' }), certificate('02', { renewalOf: '01' }))).toEqual({
+          ok: false,
+          reason: 'predecessor-revoked',
+        });
+        expect(await s.recordEnrollment(null, enrollment('tx-3'), certificate('03', { renewalOf: 'ff' }))).toEqual({ ok: false, reason: 'predecessor-revoked' });
+        expect(await s.getEnrollment('tx-2')).toBeNull();
+        expect(await s.getCertificate('02')).toBeNull();
+        expect(await s.getCertificate('03')).toBeNull();
+      });
+
+      it('a pending renewal whose predecessor was revoked meanwhile cannot be completed', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
+        expect(await s.recordEnrollment(null, enrollment('tx-2', { status: 'pending', renewalOf: '01' }), null)).toEqual({ ok: true });
+        await s.revokeCertificateChain('01', '2026-03-01T00:00:00.000Z', 'unspecified');
+        await expectStorageError(s.completeEnrollment('tx-2', certificate('02')), 'conflict');
+        expect(await s.getEnrollment('tx-2')).toMatchObject({ status: 'pending', certificateSerial: null });
+        expect(await s.getCertificate('02')).toBeNull();
+      });
+
+      it('completing a pending renewal records what it renews', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
+        await s.recordEnrollment(null, enrollment('tx-2', { status: 'pending', renewalOf: '01' }), null);
+        expect(await s.completeEnrollment('tx-2', certificate('02'))).toBe(true);
+        expect(await s.getCertificate('02')).toMatchObject({ renewalOf: '01' });
+        expect(await s.revokeCertificateChain('01', '2026-03-01T00:00:00.000Z', 'unspecified')).toEqual({ ok: true, revoked: ['01', '02'] });
       });
 
       it('normalises timestamps to toISOString form', async () => {
@@ -710,12 +798,12 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
           enrollment('tx-1'),
           certificate('01', { notBefore: '2026-01-01T01:00:00+01:00', notAfter: '2027-01-01T00:00:00Z' }),
         );
-        await s.revokeCertificate('01', '2026-05-05T05:05:05Z');
+        await s.revokeCertificateChain('01', '2026-05-05T05:05:05Z', 'unspecified');
         const c = await s.getCertificate('01');
         expect(c?.notBefore).toBe('2026-01-01T00:00:00.000Z');
         expect(c?.notAfter).toBe('2027-01-01T00:00:00.000Z');
         expect(c?.revokedAt).toBe('2026-05-05T05:05:05.000Z');
-        await expect(s.revokeCertificate('01', 'yesterday')).rejects.toThrow(RangeError);
+        await expect(s.revokeCertificateChain('01', 'yesterday', 'unspecified')).rejects.toThrow(RangeError);
       });
     });
 

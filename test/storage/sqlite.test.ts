@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
-import { sql } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KyselyStorage, openStorage, resolveDatabaseUrl } from '../../src/core/storage/index.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
+import { migrations } from '../../src/core/storage/migrations.js';
 import { storageContract } from './contract.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mdmgw-storage-'));
@@ -130,11 +131,11 @@ describe('sqlite backend', () => {
       await second.close();
     }
 
-    // Exactly one migration recorded, despite three migrate() runs.
+    // Each migration recorded once, despite three migrate() runs.
     const raw = new BetterSqlite3(file, { readonly: true });
     try {
       const names = raw.prepare('select name from kysely_migration order by name').all() as { name: string }[];
-      expect(names.map((n) => n.name)).toEqual(['0001_initial']);
+      expect(names.map((n) => n.name)).toEqual(Object.keys(migrations('sqlite')).sort());
       const check = raw.prepare('pragma foreign_key_check').all();
       expect(check).toEqual([]);
     } finally {
@@ -201,11 +202,36 @@ describe('sqlite backend', () => {
     const raw = new BetterSqlite3(file, { readonly: true });
     try {
       const names = raw.prepare('select name from kysely_migration').all() as { name: string }[];
-      expect(names.map((n) => n.name)).toEqual(['0001_initial']);
+      expect(names.map((n) => n.name)).toEqual(Object.keys(migrations('sqlite')).sort());
     } finally {
       raw.close();
     }
   }, 90_000);
+
+  it('0003 upgrades a database: earlier revocations read as unspecified, nothing is a renewal or blocked', async () => {
+    const file = tempFile();
+    mkdirSync(dirname(file), { recursive: true });
+    const raw = new BetterSqlite3(file);
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: raw }) });
+    const initialOnly = new Migrator({ db, provider: { getMigrations: async () => ({ '0001_initial': migrations('sqlite')['0001_initial']! }) } });
+    expect((await initialOnly.migrateToLatest()).error).toBeUndefined();
+    const row = (serial: string, revokedAt: string | null) => ({
+      serial_number: serial, kind: 'profile', subject: 'CN=x', not_before: '2026-01-01T00:00:00.000Z', not_after: '2027-01-01T00:00:00.000Z',
+      thumbprint: serial.padEnd(40, '0'), sha256: serial.padEnd(64, '0'), der: Buffer.from([0x30, 0x00]), issued_at: '2026-01-01T00:00:00.000Z', revoked_at: revokedAt,
+    });
+    await db.insertInto('certificates').values([row('01', '2026-02-01T00:00:00.000Z'), row('02', null)]).execute();
+    await db.insertInto('devices').values({ id: 'd-1', name: 'd', platform: 'ios', attributes: '{}', created_at: '2026-01-01T00:00:00.000Z' }).execute();
+    await db.destroy();
+
+    const storage = await openSqliteStorage(file);
+    try {
+      expect(await storage.getCertificate('01')).toMatchObject({ revokedAt: '2026-02-01T00:00:00.000Z', revocationReason: 'unspecified', renewalOf: null });
+      expect(await storage.getCertificate('02')).toMatchObject({ revokedAt: null, revocationReason: null, renewalOf: null });
+      expect(await storage.getDevice('d-1')).toMatchObject({ blockedAt: null });
+    } finally {
+      await storage.close();
+    }
+  });
 
   it('enforces the group member CHECK constraint at the database level', async () => {
     const storage = await openSqliteStorage(':memory:');

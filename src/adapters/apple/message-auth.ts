@@ -20,8 +20,8 @@ export async function authenticateMessage(s: AdapterServices, req: Request, res:
     }
     const d = await s.verifyDeviceCertificate(v.signerCertificate);
     if (!d.ok) {
-      await s.audit('apple.message.refused', { path: req.path, reason: d.reason }, { reasonCode: 'MDM_SIGNER_NOT_A_DEVICE' });
-      res.status(401).json({ error: d.reason });
+      await s.audit('apple.message.refused', { path: req.path, reason: d.reason }, { reasonCode: d.blocked ? 'DEVICE_BLOCKED' : 'MDM_SIGNER_NOT_A_DEVICE' });
+      res.status(d.blocked ? 403 : 401).json({ error: d.reason });
       return null;
     }
     return d.device;

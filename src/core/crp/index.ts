@@ -9,6 +9,7 @@ import { checkChallengeUnused } from './challenge-unused.js';
 import { checkChallengeWellFormed } from './challenge-well-formed.js';
 import type { Check, CrpContext } from './context.js';
 import { checkCsrSignature } from './csr-signature.js';
+import { checkDeviceNotBlocked } from './device-not-blocked.js';
 import { checkExtendedKeyUsage } from './extended-key-usage.js';
 import { checkKeyAlgorithmAndSize } from './key-algorithm.js';
 import { checkKeyUsage } from './key-usage.js';
@@ -34,7 +35,12 @@ import { checkTargetExists } from './target-exists.js';
 //
 // Identity certificates (challenge kind `identity`, or renewing one) have no
 // profile: profileExists and profileAssigned pass without looking, and the
-// request resolves to the fixed identity shape (policy/resolve.ts).
+// request resolves to the fixed identity shape (policy/resolve.ts). Identity
+// certificates issued directly from an enrollment protocol's CSR (MS-WSTEP,
+// core/identity-issuance.ts) run deviceNotBlocked too.
+//
+// A RenewalReq's certificate records the signer's serial (Approval.renewalOf):
+// revoking the signer later revokes the renewal with it.
 
 export const CHECKS: Readonly<Record<ScepRequestType, readonly Check[]>> = {
   PKCSReq: [
@@ -47,6 +53,7 @@ export const CHECKS: Readonly<Record<ScepRequestType, readonly Check[]>> = {
     // what it was minted for
     checkProfileExists, //               PROFILE_UNKNOWN
     checkTargetExists, //                TARGET_UNKNOWN, TARGET_PRIMARY_USER_CHANGED
+    checkDeviceNotBlocked, //            DEVICE_BLOCKED
     checkProfileAssigned, //             PROFILE_NOT_ASSIGNED
     checkRequestUnchanged, //            REQUEST_CHANGED
     // the CSR against the resolved request
@@ -65,6 +72,7 @@ export const CHECKS: Readonly<Record<ScepRequestType, readonly Check[]>> = {
     // what it was issued for, today
     checkProfileExists, //               PROFILE_UNKNOWN
     checkTargetExists, //                TARGET_UNKNOWN, TARGET_PRIMARY_USER_CHANGED
+    checkDeviceNotBlocked, //            DEVICE_BLOCKED
     checkProfileAssigned, //             PROFILE_NOT_ASSIGNED
     checkRenewalRequestResolves, //      ATTRIBUTE_MISSING
     // the CSR
@@ -122,6 +130,7 @@ export class CertificateRegistrationPoint implements PolicyModule {
       resolved: ctx.resolved,
       challenge: ctx.claims ? { id: ctx.claims.id, expiresAt: ctx.claims.expiresAt.toISOString() } : null,
       requireApproval: ctx.profile?.requireApproval ?? false,
+      renewalOf: ctx.signer?.record.serialNumber ?? null,
     };
     return { allow: true, approval };
   }

@@ -19,6 +19,7 @@ import type {
   Attributes,
   DeliveryState,
   DeliveryStatus,
+  RevocationReason,
 } from '../model.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
@@ -41,6 +42,7 @@ import type {
 import {
   StorageConflictError,
   type AuditFilter,
+  type BlockResult,
   type CertificateFilter,
   type ChallengeUse,
   type ConsumeResult,
@@ -49,7 +51,9 @@ import {
   type NewDevice,
   type NewEnrollment,
   type NewUser,
+  type RevokeResult,
   type Storage,
+  type UnblockResult,
 } from './storage.js';
 
 // The Storage implementation over Kysely. Dialect-independent on purpose: only
@@ -149,6 +153,7 @@ function rowToDevice(r: DeviceRow): Device {
     userId: r.user_id,
     attributes: parseJson<Attributes>(r.attributes),
     createdAt: r.created_at,
+    blockedAt: r.blocked_at,
   };
 }
 
@@ -179,6 +184,7 @@ function rowToEnrollment(r: EnrollmentRow): Enrollment {
     csrSha256: r.csr_sha256,
     csrDer: toBytes(r.csr_der),
     resolved: r.resolved === null ? null : parseJson<ResolvedRequest>(r.resolved),
+    renewalOf: r.renewal_of,
     certificateSerial: r.certificate_serial,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -202,6 +208,8 @@ function rowToCertificate(r: CertificateRow): IssuedCertificate {
     der: toBytes(r.der),
     issuedAt: r.issued_at,
     revokedAt: r.revoked_at,
+    revocationReason: r.revocation_reason as RevocationReason | null,
+    renewalOf: r.renewal_of,
   };
 }
 
@@ -323,6 +331,7 @@ export class KyselyStorage implements Storage {
       user_id: d.userId ?? null,
       attributes: attributesJson(d.attributes),
       created_at: this.#stamp(),
+      blocked_at: null,
     };
     try {
       await this.db.insertInto('devices').values(row).execute();
@@ -357,6 +366,57 @@ export class KyselyStorage implements Storage {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown user ${String(patch.userId)}`, 'not-found');
       throw e;
     }
+  }
+
+  async blockDevice(id: string, at: string, reason: RevocationReason): Promise<BlockResult> {
+    const blockedAt = isoTimestamp(at, 'blockedAt');
+    return this.db.transaction().execute(async (trx): Promise<BlockResult> => {
+      const row = await trx
+        .updateTable('devices')
+        .set({ blocked_at: blockedAt })
+        .where('id', '=', id)
+        .where('blocked_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) {
+        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).executeTakeFirst();
+        return { ok: false, reason: exists ? 'already-blocked' : 'not-found' };
+      }
+      const own = await trx
+        .selectFrom('certificates')
+        .select(['serial_number', 'revoked_at'])
+        .where('device_id', '=', id)
+        .orderBy('issued_at')
+        .orderBy('serial_number')
+        .execute();
+      const current = own.filter((c) => c.revoked_at === null).map((c) => c.serial_number);
+      if (current.length > 0) {
+        await trx
+          .updateTable('certificates')
+          .set({ revoked_at: blockedAt, revocation_reason: reason })
+          .where('serial_number', 'in', current)
+          .where('revoked_at', 'is', null)
+          .execute();
+      }
+      // Renewals normally carry the same device; walking from all of them also catches any that do not.
+      const successors = await this.#revokeSuccessors(trx, own.map((c) => c.serial_number), blockedAt, reason);
+      return { ok: true, device: rowToDevice(row), revoked: [...current, ...successors] };
+    });
+  }
+
+  async unblockDevice(id: string): Promise<UnblockResult> {
+    return this.db.transaction().execute(async (trx): Promise<UnblockResult> => {
+      const row = await trx
+        .updateTable('devices')
+        .set({ blocked_at: null })
+        .where('id', '=', id)
+        .where('blocked_at', 'is not', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return { ok: true, device: rowToDevice(row) };
+      const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).executeTakeFirst();
+      return { ok: false, reason: exists ? 'not-blocked' : 'not-found' };
+    });
   }
 
   async createGroup(name: string): Promise<Group> {
@@ -600,7 +660,80 @@ export class KyselyStorage implements Storage {
       der: toBuffer(c.der, 'certificate.der'),
       issued_at: issuedAt,
       revoked_at: null,
+      revocation_reason: null,
+      renewal_of: c.renewalOf ?? null,
     };
+  }
+
+  /**
+   * Inside an issuance transaction: what may have changed since the policy
+   * said yes. Both reads are no-op UPDATEs so they take the row's write lock:
+   * a concurrent blockDevice / revokeCertificateChain either committed first
+   * (and is seen here) or waits for this transaction and then finds the new
+   * certificate to revoke. (SQLite serialises write transactions anyway.)
+   * A device we have no record of is not ours to block (the CRP checked the
+   * target); an unknown predecessor counts as revoked.
+   */
+  async #issuanceRefusal(
+    trx: Transaction<Database>,
+    deviceId: string | null,
+    renewalOf: string | null,
+  ): Promise<'device-blocked' | 'predecessor-revoked' | null> {
+    if (deviceId !== null) {
+      const device = await trx
+        .updateTable('devices')
+        .set((eb) => ({ blocked_at: eb.ref('blocked_at') }))
+        .where('id', '=', deviceId)
+        .returning('blocked_at')
+        .executeTakeFirst();
+      if (device && device.blocked_at !== null) return 'device-blocked';
+    }
+    if (renewalOf !== null) {
+      const predecessor = await trx
+        .updateTable('certificates')
+        .set((eb) => ({ revoked_at: eb.ref('revoked_at') }))
+        .where('serial_number', '=', renewalOf)
+        .returning('revoked_at')
+        .executeTakeFirst();
+      if (!predecessor || predecessor.revoked_at !== null) return 'predecessor-revoked';
+    }
+    return null;
+  }
+
+  /**
+   * Revokes every certificate renewed from `roots`, transitively, breadth
+   * first; returns the serials newly revoked. Already revoked successors are
+   * walked through (their own renewals still get revoked) but keep their time
+   * and reason. `seen` guards against a cycle a corrupted table could hold.
+   */
+  async #revokeSuccessors(trx: Transaction<Database>, roots: string[], at: string, reason: RevocationReason): Promise<string[]> {
+    const seen = new Set(roots);
+    const revoked: string[] = [];
+    let frontier = roots;
+    while (frontier.length > 0) {
+      const rows = await trx
+        .selectFrom('certificates')
+        .select('serial_number')
+        .where('renewal_of', 'in', frontier)
+        .orderBy('issued_at')
+        .orderBy('serial_number')
+        .execute();
+      const next = rows.map((r) => r.serial_number).filter((serial) => !seen.has(serial));
+      for (const serial of next) seen.add(serial);
+      if (next.length > 0) {
+        const updated = await trx
+          .updateTable('certificates')
+          .set({ revoked_at: at, revocation_reason: reason })
+          .where('serial_number', 'in', next)
+          .where('revoked_at', 'is', null)
+          .returning('serial_number')
+          .execute();
+        const done = new Set(updated.map((r) => r.serial_number));
+        revoked.push(...next.filter((serial) => done.has(serial)));
+      }
+      frontier = next;
+    }
+    return revoked;
   }
 
   async #insertCertificate(trx: Transaction<Database>, row: NewCertificateRow): Promise<void> {
@@ -649,6 +782,7 @@ export class KyselyStorage implements Storage {
       csr_sha256: enrollment.csrSha256,
       csr_der: toBuffer(enrollment.csrDer, 'enrollment.csrDer'),
       resolved: enrollment.resolved === null ? null : JSON.stringify(enrollment.resolved),
+      renewal_of: enrollment.renewalOf ?? null,
       certificate_serial: certificate?.serialNumber ?? null,
       created_at: now,
       updated_at: now,
@@ -674,7 +808,11 @@ export class KyselyStorage implements Storage {
             throw e;
           }
         }
-        if (certificateRow) await this.#insertCertificate(trx, certificateRow);
+        if (certificateRow) {
+          const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, certificateRow.renewal_of ?? enrollmentRow.renewal_of);
+          if (refusal) throw new Rollback<ConsumeResult>({ ok: false, reason: refusal });
+          await this.#insertCertificate(trx, { ...certificateRow, renewal_of: certificateRow.renewal_of ?? enrollmentRow.renewal_of });
+        }
       });
     } catch (e) {
       if (e instanceof Rollback) return e.result as ConsumeResult;
@@ -692,9 +830,14 @@ export class KyselyStorage implements Storage {
         .set({ status: 'issued', certificate_serial: certificate.serialNumber, updated_at: now })
         .where('transaction_id', '=', transactionId)
         .where('status', '=', 'pending')
+        .returning(['renewal_of'])
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) return false;
-      await this.#insertCertificate(trx, certificateRow);
+      if (!updated) return false;
+      const renewalOf = certificateRow.renewal_of ?? updated.renewal_of;
+      const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, renewalOf);
+      if (refusal === 'device-blocked') throw new StorageConflictError(`device ${certificateRow.device_id} is blocked`, 'conflict');
+      if (refusal) throw new StorageConflictError(`the certificate this enrollment renews (${renewalOf}) is revoked`, 'conflict');
+      await this.#insertCertificate(trx, { ...certificateRow, renewal_of: renewalOf });
       return true;
     });
   }
@@ -729,14 +872,22 @@ export class KyselyStorage implements Storage {
     return rows.map(rowToCertificate);
   }
 
-  async revokeCertificate(serialNumber: string, at: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('certificates')
-      .set({ revoked_at: isoTimestamp(at, 'revokedAt') })
-      .where('serial_number', '=', serialNumber)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+  async revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
+    const revokedAt = isoTimestamp(at, 'revokedAt');
+    return this.db.transaction().execute(async (trx): Promise<RevokeResult> => {
+      const root = await trx
+        .updateTable('certificates')
+        .set({ revoked_at: revokedAt, revocation_reason: reason })
+        .where('serial_number', '=', serialNumber)
+        .where('revoked_at', 'is', null)
+        .returning('serial_number')
+        .executeTakeFirst();
+      if (!root) {
+        const exists = await trx.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+        return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+      }
+      return { ok: true, revoked: [serialNumber, ...(await this.#revokeSuccessors(trx, [serialNumber], revokedAt, reason))] };
+    });
   }
 
   async purgeExpiredChallenges(now: string): Promise<number> {

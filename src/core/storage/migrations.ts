@@ -344,10 +344,42 @@ function initialSchema(dialect: SqlDialect): Migration {
   };
 }
 
+/**
+ * S5 (security issue #15): renewals remember what they renew, so revoking a
+ * certificate can revoke its successors; revocations carry an RFC 5280 reason
+ * for the CRL/OCSP work; devices can be blocked. New columns are nullable so
+ * existing rows stay valid; a certificate revoked before this migration gets
+ * the reason `unspecified`.
+ */
+function renewalChainDeviceBlock(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('certificates').addColumn('renewal_of', 'text').execute();
+        await db.schema.alterTable('certificates').addColumn('revocation_reason', 'text').execute();
+        await db.updateTable('certificates').set({ revocation_reason: 'unspecified' }).where('revoked_at', 'is not', null).execute();
+        await db.schema.createIndex('certificates_renewal_of_idx').ifNotExists().on('certificates').column('renewal_of').execute();
+        await db.schema.alterTable('enrollments').addColumn('renewal_of', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('blocked_at', 'text').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('certificates_renewal_of_idx').ifExists().execute();
+        await db.schema.alterTable('devices').dropColumn('blocked_at').execute();
+        await db.schema.alterTable('enrollments').dropColumn('renewal_of').execute();
+        await db.schema.alterTable('certificates').dropColumn('revocation_reason').execute();
+        await db.schema.alterTable('certificates').dropColumn('renewal_of').execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
+    '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
   };
 }
 

@@ -37,6 +37,7 @@ export interface DevicesTable {
   user_id: string | null; // FK users.id
   attributes: string; // JSON object of strings
   created_at: string;
+  blocked_at: string | null; // 0003: set while an administrator blocks the device
 }
 
 export interface GroupsTable {
@@ -97,6 +98,7 @@ export interface EnrollmentsTable {
   csr_sha256: string;
   csr_der: Bytes;
   resolved: string | null; // JSON ResolvedRequest
+  renewal_of: string | null; // 0003: serial of the certificate a renewal is authenticated by
   certificate_serial: string | null;
   created_at: string;
   updated_at: string;
@@ -118,6 +120,8 @@ export interface CertificatesTable {
   der: Bytes;
   issued_at: string;
   revoked_at: string | null;
+  revocation_reason: string | null; // 0003: RevocationReason, set with revoked_at
+  renewal_of: string | null; // 0003: serial of the predecessor this certificate renews
 }
 
 export interface AuditEventsTable {

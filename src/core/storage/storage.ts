@@ -16,6 +16,7 @@ import type {
   DeviceCommand,
   CommandStatus,
   EnrollmentToken,
+  RevocationReason,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -54,11 +55,31 @@ export interface ChallengeUse {
   expiresAt: string;
 }
 
-export interface NewEnrollment extends Omit<Enrollment, 'createdAt' | 'updatedAt' | 'certificateSerial'> {}
+export interface NewEnrollment extends Omit<Enrollment, 'createdAt' | 'updatedAt' | 'certificateSerial' | 'renewalOf'> {
+  /** A renewal: the serial of the certificate authenticating it. Defaults to null. */
+  renewalOf?: string | null;
+}
 
-export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt'>;
+export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt' | 'revocationReason' | 'renewalOf'> & {
+  /** The certificate this one renews. Defaults to null. */
+  renewalOf?: string | null;
+};
 
-export type ConsumeResult = { ok: true } | { ok: false; reason: 'challenge-used' | 'transaction-exists' };
+/**
+ * Why an issuance was not recorded. Besides the single-use rules, the
+ * transaction re-checks what may have changed since the policy said yes:
+ * `device-blocked` (the certificate's device was blocked) and
+ * `predecessor-revoked` (the certificate being renewed was revoked).
+ */
+export type ConsumeResult =
+  | { ok: true }
+  | { ok: false; reason: 'challenge-used' | 'transaction-exists' | 'device-blocked' | 'predecessor-revoked' };
+
+export type RevokeResult = { ok: true; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-revoked' };
+
+export type BlockResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-blocked' };
+
+export type UnblockResult = { ok: true; device: Device } | { ok: false; reason: 'not-found' | 'not-blocked' };
 
 export interface CertificateFilter {
   deviceId?: string;
@@ -101,6 +122,14 @@ export interface Storage {
    * null when the device does not exist; not-found for an unknown userId.
    */
   updateDevice(id: string, patch: DevicePatch): Promise<Device | null>;
+  /**
+   * One transaction: marks the device blocked and revokes every unrevoked
+   * certificate issued for it (and their renewals) with `reason`. Refused,
+   * writing nothing, when the device is unknown or already blocked.
+   */
+  blockDevice(id: string, at: string, reason: RevocationReason): Promise<BlockResult>;
+  /** Clears the block; revoked certificates stay revoked. */
+  unblockDevice(id: string): Promise<UnblockResult>;
   createGroup(name: string): Promise<Group>; // conflict on a duplicate name
   getGroup(id: string): Promise<Group | null>;
   listGroups(): Promise<Group[]>;
@@ -153,15 +182,26 @@ export interface Storage {
     enrollment: NewEnrollment,
     certificate: NewCertificate | null,
   ): Promise<ConsumeResult>;
-  /** Pending -> issued, one transaction; false if the enrollment is not pending (nothing written). */
+  /**
+   * Pending -> issued, one transaction; false if the enrollment is not pending
+   * (nothing written). The certificate's renewalOf is the enrollment's. Throws
+   * StorageConflictError(conflict), writing nothing, when the enrollment's
+   * device is blocked or the certificate it renews has been revoked.
+   */
   completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean>;
   /** Pending -> rejected; false if not pending. */
   rejectEnrollment(transactionId: string): Promise<boolean>;
   isChallengeUsed(id: string): Promise<boolean>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
-  /** False when unknown or already revoked (the first revocation time is kept). */
-  revokeCertificate(serialNumber: string, at: string): Promise<boolean>;
+  /**
+   * One transaction: revokes the certificate and every certificate renewed
+   * from it, transitively (renewalOf), with the same time and reason;
+   * `revoked` lists the serials newly revoked, the given one first (successors
+   * already revoked keep their own time and reason). Refused, writing nothing,
+   * when the serial is unknown or already revoked.
+   */
+  revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult>;
   /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
   purgeExpiredChallenges(now: string): Promise<number>;
 

@@ -36,8 +36,15 @@ export function certificateView(c: IssuedCertificate) {
 export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
   const r = Router();
 
+  /** A challenge for a blocked device could only ever be refused (DEVICE_BLOCKED): say so now. */
+  const refuseBlocked = async (deviceId: string | undefined) => {
+    const device = deviceId === undefined ? null : await d.storage.getDevice(deviceId);
+    if (device?.blockedAt) throw new HttpError(409, `device ${device.id} is blocked; unblock it first`);
+  };
+
   r.post('/challenges', async (req, res) => {
     const { profileId, ...ref } = parseBody(challengeBody, req.body);
+    await refuseBlocked('deviceId' in ref ? ref.deviceId : undefined);
     const m = await d.minter.forProfile(profileId, ref as { deviceId: string } | { userId: string });
     if (!m.ok) throw new HttpError(m.status, m.message);
     await d.storage.appendAudit({ transactionId: null, type: 'admin.challenge.minted', reasonCode: null, actor: 'admin', details: { challengeId: m.id, profileId, ...ref } });
@@ -47,6 +54,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
   r.post('/devices/:id/identity-challenge', async (req, res) => {
     const device = await d.storage.getDevice(req.params.id);
     if (!device) throw notFound('device');
+    await refuseBlocked(device.id);
     const m = await d.minter.forIdentity(device);
     if (!m.ok) throw new HttpError(m.status, m.message);
     await d.storage.appendAudit({ transactionId: null, type: 'admin.identity-challenge.minted', reasonCode: null, actor: 'admin', details: { challengeId: m.id, deviceId: device.id } });
@@ -67,12 +75,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     if (!c) throw notFound('certificate');
     res.json(certificateView(c));
   });
-  r.post('/certificates/:serial/revoke', async (req, res) => {
-    const serial = req.params.serial.toLowerCase();
-    if (!(await d.storage.revokeCertificate(serial, new Date().toISOString()))) throw notFound('certificate');
-    await d.storage.appendAudit({ transactionId: null, type: 'admin.certificate.revoked', reasonCode: null, actor: 'admin', details: { serialNumber: serial } });
-    res.json(certificateView((await d.storage.getCertificate(serial))!));
-  });
+  // POST /certificates/:serial/revoke: revocation.ts (revokes the renewal chain too).
 
   r.get('/enrollments/:transactionId', async (req, res) => {
     const { transactionId } = req.params;

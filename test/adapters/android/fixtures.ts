@@ -27,6 +27,7 @@ export const device: Device = {
   userId: '1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9',
   attributes: {},
   createdAt: '2026-03-01T09:00:00.000Z',
+  blockedAt: null,
 };
 
 const baseSpec = profileSpec({

@@ -46,6 +46,8 @@ const cert = (over: Partial<IssuedCertificate> = {}): IssuedCertificate => ({
   der: new Uint8Array(),
   issuedAt: '2030-01-01T10:00:01.000Z',
   revokedAt: null,
+  revocationReason: null,
+  renewalOf: null,
   ...over,
 });
 

@@ -30,6 +30,8 @@ const cert = (over: Partial<IssuedCertificate> = {}): IssuedCertificate => ({
   der: new Uint8Array(),
   issuedAt: NB,
   revokedAt: null,
+  revocationReason: null,
+  renewalOf: null,
   ...over,
 });
 

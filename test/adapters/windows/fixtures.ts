@@ -31,6 +31,7 @@ export const device: Device = {
   userId: user.id,
   attributes: {},
   createdAt: '2030-01-01T00:00:00.000Z',
+  blockedAt: null,
 };
 
 export function delivery(id: string, spec: Partial<ProfileSpec> & Pick<ProfileSpec, 'name' | 'scope' | 'subjectName'>, version = 1): ReadyDelivery {

@@ -1,0 +1,22 @@
+import type { Device } from '../model.js';
+import type { Refusal } from '../reasons.js';
+import { need, type Check } from './context.js';
+
+/**
+ * The device the certificate is for is not blocked by an administrator. A
+ * user's certificate on a blocked device is refused too; a user certificate
+ * bound to no device has no device to be blocked. (The issuing transaction
+ * checks again, so a block that lands after this check still wins.)
+ */
+export const checkDeviceNotBlocked: Check = {
+  name: 'deviceNotBlocked',
+  async run(ctx) {
+    return deviceBlockedRefusal(need(ctx.targetDevice, this.name, 'the target device'));
+  },
+};
+
+/** Shared with direct identity issuance (core/identity-issuance.ts), which has no CRP row. */
+export function deviceBlockedRefusal(device: Device | null): Refusal | null {
+  if (!device || device.blockedAt === null) return null;
+  return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} blocked at ${device.blockedAt}` };
+}
