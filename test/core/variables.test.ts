@@ -17,6 +17,7 @@ const device: Device = {
   serialNumber: 'SN123',
   userId: user.id,
   attributes: { assetTag: 'A-7' },
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2025-01-01T00:00:00.000Z',
 };
 

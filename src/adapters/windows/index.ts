@@ -108,7 +108,8 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
       if (!root) return;
       const parsed = parseRequestSecurityToken(root);
       if (!parsed.ok) return sendFault(res, ACTIONS.rstrc, undefined, { code: 'MessageFormat', reason: parsed.reason });
-      const out = await enroll(s, parsed.rst);
+      // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts).
+      const out = await enroll(s, parsed.rst, await s.presentedDevice(req));
       if (!out.ok) {
         s.log.warn({ fault: out.fault.code, hresult: ENROLLMENT_FAULTS[out.fault.code].hresult }, 'windows enrollment refused');
         return sendFault(res, ACTIONS.rstrc, parsed.rst.messageId, out.fault);

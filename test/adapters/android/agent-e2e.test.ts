@@ -83,7 +83,8 @@ describe('android agent end to end', () => {
 
     // The device record is the token's user's, with the facts kept in the adapter's state.
     const device = await t.api.ok('GET', `/devices/${answer.deviceId}`);
-    expect(device).toMatchObject({ platform: 'android', userId: user.id, name: 'Google Pixel 8', serialNumber: 'PX8-0001' });
+    // Name and serial are the agent's report, beside (not in) the admin's fields.
+    expect(device).toMatchObject({ platform: 'android', userId: user.id, name: null, serialNumber: null, reported: { name: 'Google Pixel 8', serialNumber: 'PX8-0001', conflicts: [] } });
     const state = await t.gw.storage.getPlatformState(answer.deviceId, 'android');
     expect(state).toMatchObject({ facts: { model: 'Pixel 8', osVersion: '14', securityPatchLevel: '2024-05-05', hardwareBackedKeystore: true, strongBox: true }, schemaVersions: [1] });
     const certs = await t.api.ok('GET', `/certificates?deviceId=${answer.deviceId}`);
