@@ -29,9 +29,16 @@ export function cleanReported(field: ReportedField, value: string | null | undef
   return v === '' ? null : v;
 }
 
-/** Ids of the other devices that hold `value` for `field`, as admin or reported value. */
+const same = (a: string | null, b: string) => a !== null && a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/**
+ * Ids of the other devices that hold `value` for `field`: as the admin's value,
+ * or as a reported value not itself flagged (a clone's claim does not take the
+ * value away from the device that had it first).
+ */
 async function holders(storage: Storage, deviceId: string, field: ReportedField, value: string): Promise<string[]> {
-  return (await storage.findDevicesByIdentifier(field, value)).filter((d) => d.id !== deviceId).map((d) => d.id);
+  const found = await storage.findDevicesByIdentifier(field, value);
+  return found.filter((d) => d.id !== deviceId && (same(d[field], value) || !d.reported.conflicts.includes(field))).map((d) => d.id);
 }
 
 /**
@@ -62,7 +69,8 @@ export async function recordReportedValues(storage: Storage, device: Device, val
   if (next.name !== device.reported.name || next.serialNumber !== device.reported.serialNumber) {
     await audit(storage, actor, 'device.reported.changed', null, { deviceId: device.id, name: next.name, serialNumber: next.serialNumber });
   }
-  for (const f of conflicts) {
+  // Audited when new: a device that keeps reporting the same flagged value is not audited again.
+  for (const f of conflicts.filter((f) => !device.reported.conflicts.includes(f) || next[f] !== device.reported[f])) {
     await audit(storage, actor, 'device.reported.conflict', 'REPORTED_VALUE_CONFLICT', { deviceId: device.id, field: f, value: next[f], otherDevices: collisions[f] });
   }
   return stored;
@@ -74,12 +82,11 @@ export async function recordReportedValues(storage: Storage, device: Device, val
  */
 export async function flagCollisionsWithAdminValue(storage: Storage, deviceId: string, field: ReportedField, value: string | null, actor: string): Promise<void> {
   if (value === null || value.trim() === '') return;
-  const needle = value.trim().toLowerCase();
   for (const other of await storage.findDevicesByIdentifier(field, value)) {
     const reported = other.reported[field];
-    if (other.id === deviceId || reported === null || reported.trim().toLowerCase() !== needle || other.reported.conflicts.includes(field)) continue;
+    if (other.id === deviceId || !same(reported, value) || other.reported.conflicts.includes(field)) continue;
     await storage.setDeviceReported(other.id, { ...other.reported, conflicts: [...other.reported.conflicts, field] });
-    await audit(storage, actor, 'device.reported.conflict', 'REPORTED_VALUE_CONFLICT', { deviceId: other.id, field, value: reported, otherDevices: [deviceId] });
+    await audit(storage, actor, 'device.reported.conflict', 'REPORTED_VALUE_CONFLICT', { deviceId: other.id, field, value: reported!, otherDevices: [deviceId] });
   }
 }
 

@@ -50,6 +50,18 @@ describe('recordReportedValues', () => {
     expect(await s.listAudit()).toHaveLength(audits);
   });
 
+  it('a clone that claims a reported value is flagged, and does not get the first device flagged when it reports again', async () => {
+    const first = await recordReportedValues(s, await s.createDevice({ name: null, platform: 'ios' }), { name: 'Ada iPhone', serialNumber: 'F2L' }, 'device');
+    const clone = await recordReportedValues(s, await s.createDevice({ name: null, platform: 'ios' }), { name: 'ada iphone', serialNumber: 'f2l' }, 'device');
+    expect(clone.reported.conflicts).toEqual(['name', 'serialNumber']);
+    const again = await recordReportedValues(s, first, { name: 'Ada iPhone', serialNumber: 'F2L-NEW' }, 'device');
+    expect(again.reported).toMatchObject({ serialNumber: 'F2L-NEW', conflicts: [] });
+    // The clone keeps reporting the name: still flagged, and audited only once for it.
+    expect((await recordReportedValues(s, clone, { name: 'ada iphone', serialNumber: 'CLONE-OWN' }, 'device')).reported.conflicts).toEqual(['name']);
+    const forClone = (await s.listAudit({ type: 'device.reported.conflict' })).filter((e) => e.details.deviceId === clone.id);
+    expect(forClone.map((e) => e.details.field)).toEqual(['name', 'serialNumber']);
+  });
+
   it("a device's own admin value does not count as a collision", async () => {
     const d = await s.createDevice({ name: 'PC-1', platform: 'windows', serialNumber: 'SN-1' });
     expect((await recordReportedValues(s, d, { name: 'pc-1', serialNumber: 'SN-1' }, 'device')).reported.conflicts).toEqual([]);
