@@ -17,7 +17,10 @@ import { readWindowsState } from './state.js';
 // Anything else is refused before the token is spent: a clone never gets the
 // existing device's identity, certificates or delivery state.
 
-export type Binding = { ok: true; device: Device | null } | { ok: false; fault: SoapFault; reason: string; claimedBy: string };
+/** How the request showed which device it is (audited with the enrollment). */
+export type Proof = 'new-device' | 'identity-certificate' | 'device-token';
+
+export type Binding = { ok: true; device: Device | null; proof: Proof } | { ok: false; fault: SoapFault; reason: string; claimedBy: string };
 
 /** settings key: the Windows hardware DeviceID (AdditionalContext) -> our device id, to link re-enrollments. */
 export const hardwareKey = (hardwareId: string) => `hardware.${hardwareId.toUpperCase()}`;
@@ -49,13 +52,13 @@ export async function bindDevice(s: AdapterServices, r: BindingRequest): Promise
   if (r.tokenDevice) {
     // The admin named the device; the DeviceID may be new (replaced hardware) but not another device's.
     if (owner && owner.id !== r.tokenDevice.id) return refuse('hardware-id-of-another-device', owner.id, 'this DeviceID belongs to another enrolled device');
-    return { ok: true, device: r.tokenDevice };
+    return { ok: true, device: r.tokenDevice, proof: 'device-token' };
   }
-  if (!owner) return { ok: true, device: null };
+  if (!owner) return { ok: true, device: null, proof: 'new-device' };
   if (r.presented?.device.id !== owner.id) return refuse('hardware-id-claimed', owner.id, NEEDS_PROOF);
   const state = await readWindowsState(s, owner.id);
   // Only the last identity certificate counts: an older one (of an enrollment that was superseded) proves nothing now.
   if (state.enrollment?.identityThumbprint !== r.presented.thumbprint) return refuse('identity-not-current', owner.id, NEEDS_PROOF);
   if (owner.userId !== r.userId) return refuse('device-of-another-user', owner.id, 'this device is enrolled for another user: the administrator must make an enrollment token for it');
-  return { ok: true, device: owner };
+  return { ok: true, device: owner, proof: 'identity-certificate' };
 }

@@ -98,7 +98,7 @@ export async function enroll(
   if (state.enrollment.osVersion) state.osVersion = state.enrollment.osVersion;
   delete state.session;
   await writeWindowsState(s, device.id, state);
-  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint }, { deviceId: device.id });
+  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint, proof: binding.proof }, { deviceId: device.id });
 
   const doc = provisioningDoc({
     rootDer: s.caCertificate,

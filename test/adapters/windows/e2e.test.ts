@@ -201,6 +201,7 @@ describe('OMA-DM sessions', () => {
     const again = new WindowsSimulator({ baseUrl: t.url, upn, password: token2.token, hardwareId: sim.hardwareId });
     expect((await again.enroll()).fault).toBeUndefined();
     expect(new X509Certificate(again.identity!).subject).toContain(deviceId);
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrolled' })).at(-1)!.details).toMatchObject({ deviceId, proof: 'device-token' });
     const r1 = await again.session();
     expect(r1.enrolled).toHaveLength(1);
     expect(r1.enrolled[0]!.status).toBe(1);
@@ -472,6 +473,7 @@ describe('device identity cannot be cloned (S3) and the DeviceName is a report (
     const again = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
     expect((await again.enroll()).fault).toBeUndefined();
     expect(new X509Certificate(again.identity!).subject).toContain(victim.deviceId);
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrolled' })).at(-1)!.details).toMatchObject({ deviceId: victim.deviceId, proof: 'identity-certificate' });
     // A new DM client: the profile is delivered again.
     const r1 = await again.session();
     expect(r1.enrolled).toHaveLength(1);
