@@ -19,6 +19,8 @@ import { bindDevice, hardwareKey } from './device-binding.js';
 // which device this is: device-binding.ts), so a refusal does not burn it.
 // The DeviceName the client sends is a reported value, never the admin's name.
 
+const MAX_DEVICE_ID = 128;
+
 export type EnrollOutcome = { ok: true; device: Device; provisioningDoc: string; thumbprint: string } | { ok: false; fault: SoapFault };
 
 /** `presented`: the identity certificate the request came with (AdapterServices.presentedDevice), if any. */
@@ -57,6 +59,10 @@ export async function enroll(
 
   // Which device this is: a DeviceID bound to an enrolled device needs that device's proof (device-binding.ts).
   const hardwareId = contextValue(rst, 'DeviceID')?.trim() || null;
+  // Real DeviceIDs are GUID-sized; the id keys the binding setting, so it is bounded.
+  if (hardwareId && hardwareId.length > MAX_DEVICE_ID) {
+    return { ok: false, fault: { code: 'MessageFormat', reason: `the DeviceID is longer than ${MAX_DEVICE_ID} characters` } };
+  }
   const binding = await bindDevice(s, { tokenDevice, userId, hardwareId, presented });
   if (!binding.ok) {
     await s.audit(

@@ -445,6 +445,9 @@ describe('device identity cannot be cloned (S3) and the DeviceName is a report (
     expect((await t.api.ok('GET', '/devices')).filter((d: { userId: string }) => d.userId === victim.user.id)).toHaveLength(1);
     const audit = (await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!;
     expect(audit).toMatchObject({ reasonCode: 'ENROLLMENT_DEVICE_CLAIMED', details: { reason: 'hardware-id-claimed', claimedDeviceId: victim.deviceId, hardwareId: victim.sim.hardwareId } });
+    // An oversized DeviceID is a message error, not a key.
+    const long = await new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: token2.token, hardwareId: 'A'.repeat(129) }).enroll();
+    expect(long.fault).toEqual({ subcode: 's:MessageFormat', reason: 'the DeviceID is longer than 128 characters' });
     // The token was not spent: with its own DeviceID the same request enrolls a new device.
     const honest = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: token2.token });
     expect((await honest.enroll()).fault).toBeUndefined();
