@@ -202,6 +202,10 @@ describe('OMA-DM sessions', () => {
     expect((await again.enroll()).fault).toBeUndefined();
     expect(new X509Certificate(again.identity!).subject).toContain(deviceId);
     expect((await t.gw.storage.listAudit({ type: 'windows.enrolled' })).at(-1)!.details).toMatchObject({ deviceId, proof: 'device-token' });
+    // The identity certificate of the previous enrollment no longer opens an OMA-DM session.
+    const old = await sim.post(sim.message('1', 1, sim.firstPackage()));
+    expect(old.status).toBe(401);
+    expect(JSON.parse(old.text)).toEqual({ error: expect.stringMatching(/superseded/) });
     const r1 = await again.session();
     expect(r1.enrolled).toHaveLength(1);
     expect(r1.enrolled[0]!.status).toBe(1);
