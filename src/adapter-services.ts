@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenges.js';
 import type { CsrInfo } from './core/csr.js';
@@ -6,6 +6,7 @@ import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { issueIdentityCertificate } from './core/identity-issuance.js';
+import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
 import type { createDeviceAuthenticator } from './http/device-identity.js';
@@ -46,6 +47,13 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
     authenticateDevice: d.auth.middleware,
+    presentedDevice: async (req) => {
+      const presented = d.auth.presented(req);
+      if (!('der' in presented)) return null; // none, or more than one: proves nothing
+      const der = presented.der;
+      const r = await d.auth.verify(der);
+      return r.ok ? { device: r.device, thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase() } : null;
+    },
     verifyDeviceCertificate: async (der) => {
       const r = await d.auth.verify(der);
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
@@ -66,8 +74,13 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     devices: {
       get: (id) => storage.getDevice(id),
-      create: (dev) => storage.createDevice(dev),
-      update: (id, patch) => storage.updateDevice(id, patch),
+      create: async ({ platform, userId, reported }) => {
+        const dev = await storage.createDevice({ name: null, platform, userId });
+        return reported ? recordReportedValues(storage, dev, reported, `device:${dev.id}`) : dev;
+      },
+      // Only the fields the type allows: an adapter cannot reach the admin's name or serial even by accident.
+      update: (id, { userId, attributes }) => storage.updateDevice(id, { userId, attributes }),
+      report: (device, values) => recordReportedValues(storage, device, values, `device:${device.id}`),
     },
     users: { get: (id) => storage.getUser(id) },
     certificates: {

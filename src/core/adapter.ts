@@ -1,10 +1,11 @@
-import type { RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
 import type { ConsumeFailure } from './enrollment-tokens.js';
 import type { Refusal } from './reasons.js';
 import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
-import type { DevicePatch, NewDevice } from './storage/storage.js';
+import type { ReportedValues } from './reported-values.js';
+import type { DevicePatch } from './storage/storage.js';
 
 // The adapter contract: the one door between a platform adapter and core.
 // An adapter is handed a device's prepared deliveries (profile, resolved
@@ -65,6 +66,13 @@ export interface AdapterServices {
    */
   authenticateDevice: RequestHandler;
   /**
+   * The device whose identity certificate this request presents (TLS client
+   * certificate or the trusted proxy header), when one is presented and
+   * verifies (ours, unexpired, unrevoked); null otherwise. Never answers the
+   * request: for routes where the certificate is optional (Windows re-enrollment).
+   */
+  presentedDevice(req: Request): Promise<{ device: Device; thumbprint: string } | null>;
+  /**
    * Verifies a device identity certificate given directly (e.g. Apple's
    * Mdm-Signature header). `blocked`: it is a device's, but an administrator
    * blocked the device (answer 403).
@@ -80,10 +88,19 @@ export interface AdapterServices {
   /** Issues the device identity certificate from a CSR the enrollment protocol carried (MS-WSTEP). */
   issueIdentityCertificate(device: Device, csrDer: Uint8Array): Promise<{ ok: true; identity: IssuedIdentity } | { ok: false; refusal: Refusal }>;
 
+  /**
+   * Device records. Name and serial number are the admin's: an adapter never
+   * writes them. What the device says about itself goes to `reported`
+   * (create's `reported`, or report), where a value that collides with another
+   * device's is flagged and kept out of certificates (core/reported-values.ts).
+   */
   devices: {
     get(id: string): Promise<Device | null>;
-    create(d: NewDevice): Promise<Device>;
-    update(id: string, patch: DevicePatch): Promise<Device | null>;
+    /** A device an enrollment made: no admin name or serial. */
+    create(d: { platform: Platform; userId: string | null; reported?: ReportedValues }): Promise<Device>;
+    update(id: string, patch: Omit<DevicePatch, 'name' | 'serialNumber'>): Promise<Device | null>;
+    /** Records what the device reported about itself (undefined fields are left as they were); returns the device as stored. */
+    report(device: Device, values: ReportedValues): Promise<Device>;
   };
   users: { get(id: string): Promise<User | null> };
   /** Certificates this gateway issued (read-only), e.g. to time renewals from the real notAfter. */

@@ -30,7 +30,8 @@ export class ChallengeMinter {
     }
     const r = resolveRequest(profile, t.target, { user: t.user, device: t.device });
     if (!r.ok) {
-      return { ok: false, status: 409, message: `${r.error.field}: the target has no value for {{${r.error.variable}}}` };
+      const why = r.error.reportedConflict ? " (the value the device reported is also another device's)" : '';
+      return { ok: false, status: 409, message: `${r.error.field}: the target has no value for {{${r.error.variable}}}${why}` };
     }
     return this.mint('profile', r.resolved);
   }

@@ -18,17 +18,40 @@ export interface User {
 
 export interface Device {
   id: string; // UUID
-  name: string;
+  /** The admin's name; null when the admin set none (a device an enrollment created). */
+  name: string | null;
   platform: Platform;
+  /** The admin's serial number; null when the admin set none. */
   serialNumber: string | null;
   userId: string | null;
   attributes: Attributes;
+  /** What the device itself said: kept beside the admin's values, never written over them. */
+  reported: DeviceReported;
   createdAt: string;
   /**
    * Set while an administrator has blocked the device (POST /devices/:id/block):
    * it gets no certificate and every device route refuses it (403).
    */
   blockedAt: string | null;
+}
+
+/** Device-reported identifiers that profile templates may fall back on ({{DeviceName}}, {{SerialNumber}}). */
+export const REPORTED_FIELDS = ['name', 'serialNumber'] as const;
+export type ReportedField = (typeof REPORTED_FIELDS)[number];
+
+/**
+ * Values a device reported about itself (Apple Authenticate, Android
+ * enrollment, Windows enrollment context). A device can claim anything, so a
+ * reported value equal to another device's name or serial (admin's or
+ * reported, case-insensitive) is listed in `conflicts` and never used in a
+ * certificate (core/reported-values.ts).
+ */
+export interface DeviceReported {
+  name: string | null;
+  serialNumber: string | null;
+  conflicts: ReportedField[];
+  /** When these values were last written (a report that changed them, or a new conflict); null if the device never reported. */
+  updatedAt: string | null;
 }
 
 export interface Group {

@@ -113,5 +113,6 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     next();
   };
 
-  return { verify, middleware };
+  // presented: for routes where a certificate is optional (Windows re-enrollment proves the device with it).
+  return { verify, middleware, presented };
 }

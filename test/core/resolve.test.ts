@@ -18,6 +18,7 @@ const device: Device = {
   serialNumber: null,
   userId: user.id,
   attributes: {},
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '',
   blockedAt: null,
 };

@@ -51,7 +51,7 @@ describe('mintChallenge / verifyChallenge', () => {
   });
 
   it('round-trips identity and user-without-device targets', () => {
-    const device = { id: randomUUID(), name: 'd', platform: 'ios' as const, serialNumber: null, userId: null, attributes: {}, createdAt: '', blockedAt: null };
+    const device = { id: randomUUID(), name: 'd', platform: 'ios' as const, serialNumber: null, userId: null, attributes: {}, reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null }, createdAt: '', blockedAt: null };
     const id = mintChallenge(privateKey, { kind: 'identity', resolved: identityRequest(device), ttlSeconds: 60, now });
     const v = verifyChallenge(publicKey, id.token);
     expect(v.ok && v.claims).toMatchObject({ kind: 'identity', profileId: null, profileVersion: null, target: { kind: 'device', deviceId: device.id } });

@@ -17,6 +17,7 @@ const device: Device = {
   serialNumber: 'SN123',
   userId: user.id,
   attributes: { assetTag: 'A-7' },
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2025-01-01T00:00:00.000Z',
   blockedAt: null,
 };
@@ -78,5 +79,35 @@ describe('fillTemplate', () => {
 
   it('treats an empty attribute value as missing', () => {
     expect(fillTemplate('{{EmailAddress}}', { user: { ...user, email: '' }, device })).toEqual({ ok: false, missing: 'EmailAddress' });
+  });
+});
+
+describe('device-reported values ({{DeviceName}}, {{SerialNumber}})', () => {
+  const reported = (r: Partial<Device['reported']>) => ({ name: 'Ada Laptop', serialNumber: 'R-SN', conflicts: [], updatedAt: '2026-01-01T00:00:00.000Z', ...r });
+  const fill = (template: string, d: Device) => fillTemplate(template, { user, device: d });
+
+  it("uses the admin's values over the device's report", () => {
+    const d = { ...device, reported: reported({}) };
+    expect(fill('{{DeviceName}}/{{SerialNumber}}', d)).toEqual({ ok: true, value: 'LAPTOP-1/SN123' });
+  });
+
+  it('falls back on the reported value when the admin set none', () => {
+    const d = { ...device, name: null, serialNumber: null, reported: reported({}) };
+    expect(fill('{{DeviceName}}/{{SerialNumber}}', d)).toEqual({ ok: true, value: 'Ada Laptop/R-SN' });
+  });
+
+  it('never uses a reported value flagged as colliding with another device: missing, and says why', () => {
+    const d = { ...device, name: null, serialNumber: null, reported: reported({ conflicts: ['name'] }) };
+    expect(fill('CN={{DeviceName}}', d)).toEqual({ ok: false, missing: 'DeviceName', reportedConflict: true });
+    expect(fill('{{SerialNumber}}', d)).toEqual({ ok: true, value: 'R-SN' });
+    const both = { ...d, reported: reported({ conflicts: ['name', 'serialNumber'] }) };
+    expect(fill('{{SerialNumber}}', both)).toEqual({ ok: false, missing: 'SerialNumber', reportedConflict: true });
+    // The admin's value is used even when the report collides.
+    expect(fill('{{DeviceName}}', { ...both, name: 'LAPTOP-9' })).toEqual({ ok: true, value: 'LAPTOP-9' });
+  });
+
+  it('a plain missing value (no admin value, nothing reported) is not called a conflict', () => {
+    const d = { ...device, name: null, serialNumber: null, reported: reported({ name: null, serialNumber: null }) };
+    expect(fill('{{DeviceName}}', d)).toEqual({ ok: false, missing: 'DeviceName' });
   });
 });

@@ -13,7 +13,7 @@ const iosOnly: PlatformAdapter = {
   name: 'listener',
   platforms: ['ios'],
   onDevicesChanged: async (devices) => {
-    heard.push(devices.map((d) => d.name).sort());
+    heard.push(devices.map((d) => d.name ?? '').sort());
   },
 };
 

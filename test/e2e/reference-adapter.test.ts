@@ -142,3 +142,38 @@ describe('reference adapter through the contract', () => {
     expect((await t.api.call('POST', '/enrollment-tokens', { deviceId: dev.id, platform: 'android' })).status).toBe(400);
   });
 });
+
+describe('admin values and device-reported values through the admin API', () => {
+  async function enrolledAs(name: string): Promise<string> {
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: `r${Date.now()}${Math.random()}@contoso.com`, email: 'r@contoso.com', displayName: 'R' });
+    const { token } = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' });
+    const csr = Buffer.from(await buildCsr(await generateDeviceKey(), { subject: 'CN=x' })).toString('base64');
+    const res = await fetch(`${t.url}/reference/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, platform: 'android', name, csr }) });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { deviceId: string }).deviceId;
+  }
+
+  it('an admin name equal to a reported one flags the reporter; PATCH name: null clears the admin name', async () => {
+    const reporter = await enrolledAs('Front Desk Tablet');
+    expect(await t.api.ok('GET', `/devices/${reporter}`)).toMatchObject({ name: null, reported: { name: 'Front Desk Tablet', conflicts: [] } });
+    const profile = await t.api.ok('POST', '/profiles', { name: 'n', scope: 'device', subjectName: 'CN={{DeviceName}}' });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: reporter });
+    expect((await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: reporter })).status).toBe(201);
+
+    // The admin gives another device that name: the reporter's claim is flagged and no longer certifiable.
+    const named = await t.api.ok('POST', '/devices', { name: 'front desk tablet', platform: 'android' });
+    expect(await t.api.ok('GET', `/devices/${reporter}`)).toMatchObject({ reported: { name: 'Front Desk Tablet', conflicts: ['name'] } });
+    const audit = await t.api.ok('GET', '/audit?type=device.reported.conflict');
+    expect(audit.at(-1)).toMatchObject({ actor: 'admin', reasonCode: 'REPORTED_VALUE_CONFLICT', details: { deviceId: reporter, field: 'name', otherDevices: [named.id] } });
+    const refused = await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: reporter });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatch(/\{\{DeviceName\}\}.*another device's/);
+
+    // Admin names win; clearing one falls back to the (unflagged) report.
+    expect(await t.api.ok('PATCH', `/devices/${reporter}`, { name: 'desk-2' })).toMatchObject({ name: 'desk-2' });
+    expect((await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: reporter })).status).toBe(201);
+    const other = await enrolledAs('Lobby Kiosk');
+    expect(await t.api.ok('PATCH', `/devices/${other}`, { name: null })).toMatchObject({ name: null, reported: { name: 'Lobby Kiosk' } });
+    expect((await t.api.call('PATCH', `/devices/${other}`, { name: '' })).status).toBe(400);
+  });
+});

@@ -250,6 +250,40 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await expectStorageError(s.updateDevice(d.id, { userId: 'no-such-user', name: 'changed' }), 'not-found');
         expect(await s.getDevice(d.id)).toEqual(d);
       });
+
+      it('a device may have no admin name; the admin can set and clear it', async () => {
+        const d = await s.createDevice({ name: null, platform: 'windows' });
+        expect(d).toMatchObject({ name: null, reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null } });
+        expect(await s.getDevice(d.id)).toEqual(d);
+        expect(await s.updateDevice(d.id, { name: 'pc-1' })).toMatchObject({ name: 'pc-1' });
+        expect(await s.updateDevice(d.id, { name: null })).toEqual(d);
+      });
+
+      it('stores reported values beside the admin\'s, never over them', async () => {
+        const d = await s.createDevice({ name: 'admin-name', platform: 'ios', serialNumber: 'ADMIN-SN' });
+        const at = '2026-05-01T10:00:00Z';
+        const r = await s.setDeviceReported(d.id, { name: 'Lin iPhone', serialNumber: 'F2LX', conflicts: ['name'], updatedAt: at });
+        expect(r).toEqual({ ...d, reported: { name: 'Lin iPhone', serialNumber: 'F2LX', conflicts: ['name'], updatedAt: new Date(at).toISOString() } });
+        expect(await s.getDevice(d.id)).toEqual(r);
+        // An admin patch leaves the reported values alone.
+        expect((await s.updateDevice(d.id, { name: 'renamed' }))!.reported).toEqual(r!.reported);
+        expect(await s.setDeviceReported('no-such-device', { name: null, serialNumber: null, conflicts: [], updatedAt: null })).toBeNull();
+        await expect(s.setDeviceReported(d.id, { name: null, serialNumber: null, conflicts: [], updatedAt: 'yesterday' })).rejects.toThrow(RangeError);
+      });
+
+      it('finds the devices holding a name or serial, as admin or reported value, ignoring case and blanks', async () => {
+        const a = await s.createDevice({ name: 'Laptop-7', platform: 'windows', serialNumber: 'SN-1' });
+        const b = await s.createDevice({ name: null, platform: 'android' });
+        await s.setDeviceReported(b.id, { name: ' laptop-7 ', serialNumber: 'sn-2', conflicts: [], updatedAt: null });
+        const c = await s.createDevice({ name: 'other', platform: 'ios' });
+        await s.setDeviceReported(c.id, { name: 'SN-1', serialNumber: null, conflicts: [], updatedAt: null });
+        const ids = async (field: 'name' | 'serialNumber', v: string) => (await s.findDevicesByIdentifier(field, v)).map((d) => d.id).sort();
+        expect(await ids('name', 'LAPTOP-7')).toEqual([a.id, b.id].sort());
+        expect(await ids('serialNumber', 'SN-1')).toEqual([a.id]); // c's reported *name* SN-1 is not a serial
+        expect(await ids('serialNumber', 'SN-2')).toEqual([b.id]);
+        expect(await ids('name', 'nobody')).toEqual([]);
+        expect(await ids('name', '  ')).toEqual([]);
+      });
     });
 
     // ---- groups -------------------------------------------------------------------

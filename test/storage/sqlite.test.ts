@@ -9,7 +9,7 @@ import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KyselyStorage, openStorage, resolveDatabaseUrl } from '../../src/core/storage/index.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
-import { migrations } from '../../src/core/storage/migrations.js';
+import { migrationProvider, migrations } from '../../src/core/storage/migrations.js';
 import { storageContract } from './contract.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mdmgw-storage-'));
@@ -201,7 +201,7 @@ describe('sqlite backend', () => {
     }
     const raw = new BetterSqlite3(file, { readonly: true });
     try {
-      const names = raw.prepare('select name from kysely_migration').all() as { name: string }[];
+      const names = raw.prepare('select name from kysely_migration order by name').all() as { name: string }[];
       expect(names.map((n) => n.name)).toEqual(Object.keys(migrations('sqlite')).sort());
     } finally {
       raw.close();
@@ -228,6 +228,28 @@ describe('sqlite backend', () => {
       expect(await storage.getCertificate('01')).toMatchObject({ revokedAt: '2026-02-01T00:00:00.000Z', revocationReason: 'unspecified', renewalOf: null });
       expect(await storage.getCertificate('02')).toMatchObject({ revokedAt: null, revocationReason: null, renewalOf: null });
       expect(await storage.getDevice('d-1')).toMatchObject({ blockedAt: null });
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('0002_device_reported_values upgrades a 0001 database: existing names stay the admin\'s, nothing reported yet', async () => {
+    const file = join(tmp, 'upgrade-0002.sqlite');
+    const old = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(file) }) });
+    const done = await new Migrator({ db: old, provider: migrationProvider('sqlite') }).migrateTo('0001_initial');
+    expect(done.error).toBeUndefined();
+    await old
+      .insertInto('devices')
+      .values({ id: 'd-old', name: 'LAPTOP-7', platform: 'windows', serial_number: 'SN7', user_id: null, attributes: '{}', created_at: '2026-01-01T00:00:00.000Z' })
+      .execute();
+    await old.destroy();
+    const storage = await openSqliteStorage(file);
+    try {
+      expect(await storage.getDevice('d-old')).toMatchObject({
+        name: 'LAPTOP-7',
+        serialNumber: 'SN7',
+        reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
+      });
     } finally {
       await storage.close();
     }

@@ -52,9 +52,9 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     const spent = await s.consumeEnrollmentToken(parsed.token, 'android');
     if (!spent.ok) return refuse(spent.reason); // a concurrent request won it
     const t = spent.token;
-    let device: Device | null = existing;
-    if (device && facts.serialNumber && !device.serialNumber) device = await s.devices.update(device.id, { serialNumber: facts.serialNumber });
-    device ??= await s.devices.create({ name: defaultDeviceName(facts), platform: 'android', userId: t.userId, serialNumber: facts.serialNumber ?? null });
+    // The name and serial are the device's word: kept as reported values, never as the admin's (core/reported-values.ts).
+    const reported = { name: defaultDeviceName(facts), serialNumber: facts.serialNumber };
+    const device: Device = existing ? await s.devices.report(existing, reported) : await s.devices.create({ platform: 'android', userId: t.userId, reported });
     const now = clock().toISOString();
     // A new enrollment is a new agent: nothing it was handed before counts.
     await s.state.put(device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });

@@ -1,5 +1,4 @@
 
-import type { Device } from '../../core/model.js';
 import type { PlistDict } from './plist-codec.js';
 import { authenticateMessage as authenticateSchema, checkOutMessage, issues, tokenUpdateMessage } from './messages.js';
 import { DEVICE_CHANNEL, newChannel, userChannel, type AppleState } from './state.js';
@@ -89,14 +88,10 @@ export function applyCheckin(state: AppleState, msg: PlistDict, now: Date): Chec
   }
 }
 
-/** Device record facts Authenticate tells us: the serial number, and the name when the enrollment made the record. */
-export function devicePatch(device: Device, state: AppleState): { serialNumber?: string; name?: string } {
-  const patch: { serialNumber?: string; name?: string } = {};
-  if (state.serialNumber && state.serialNumber !== device.serialNumber) patch.serialNumber = state.serialNumber;
-  if (state.nameFromDevice && state.deviceName && state.deviceName !== device.name) patch.name = state.deviceName;
-  return patch;
+/** What Authenticate told us about the device that templates may use: reported values, never the admin's (core/reported-values.ts). */
+export function reportedValues(state: AppleState): { name: string | undefined; serialNumber: string | undefined } {
+  return { name: state.deviceName, serialNumber: state.serialNumber };
 }
-
 
 /**
  * UserAuthenticate (macOS, before a user channel's first TokenUpdate): the

@@ -2,7 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device, Platform } from '../../core/model.js';
 import { matchCertificateList } from './certificate-match.js';
-import { applyCheckin, devicePatch, userAuthenticateAnswer } from './checkin.js';
+import { applyCheckin, reportedValues, userAuthenticateAnswer } from './checkin.js';
 import { nextCommand } from './dispatch.js';
 import { enrollmentProfile } from './enrollment-profile.js';
 import { certificateInstalledBy } from './issued-certificates.js';
@@ -72,12 +72,12 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     const t = spent.token;
     let created = false;
     if (!device) {
-      device = await s.devices.create({ name: t.platform === 'macos' ? 'Mac' : 'iPhone or iPad', platform: t.platform, userId: t.userId });
+      // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
+      device = await s.devices.create({ platform: t.platform, userId: t.userId });
       created = true;
     }
     const identity = await s.identityChallenge(device);
     const state = await loadState(s, device.id);
-    if (created) state.nameFromDevice = true;
     state.profileIssuedAt = d.now().toISOString();
     await saveState(s, device.id, state);
     const profile = enrollmentProfile({ publicUrl: s.publicUrl, platform: device.platform, deviceId: device.id, topic: push.topic, identity, rootPem: s.caCertificatePem });
@@ -131,8 +131,8 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       await saveState(s, device.id, out.state);
       await s.audit(`apple.checkin.${String(msg.MessageType).toLowerCase()}`, { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null }, { deviceId: device.id });
       if (out.effect === 'authenticated') {
-        const patch = devicePatch(device, out.state);
-        if (Object.keys(patch).length) await s.devices.update(device.id, patch);
+        // The device's word, kept beside the admin's name and serial, never over them.
+        await s.devices.report(device, reportedValues(out.state));
       } else if (out.effect === 'token-updated') {
         const touched = await syncDevice(s, device, { now: d.now() });
         const pending = await pendingChannels(s, device.id);

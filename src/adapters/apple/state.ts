@@ -42,8 +42,6 @@ export interface ProfileRecord {
 
 export interface AppleState {
   enrolled: boolean;
-  /** The device record was made by the enrollment profile: its name follows the device's DeviceName. */
-  nameFromDevice?: boolean;
   udid?: string;
   serialNumber?: string;
   model?: string;

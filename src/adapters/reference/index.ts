@@ -47,7 +47,7 @@ export const referenceAdapter: PlatformAdapter<ReferencePayload> = {
         return;
       }
       const t = spent.token;
-      const device = t.deviceId ? await s.devices.get(t.deviceId) : await s.devices.create({ name: b.name, platform: b.platform, userId: t.userId });
+      const device = t.deviceId ? await s.devices.get(t.deviceId) : await s.devices.create({ platform: b.platform, userId: t.userId, reported: { name: b.name } });
       if (!device) {
         res.status(409).json({ error: 'the device this token was made for no longer exists' });
         return;

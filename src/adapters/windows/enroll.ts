@@ -7,6 +7,7 @@ import type { SoapFault } from './soap.js';
 import { type RequestSecurityToken, contextValue } from './wstep.js';
 import { provisioningDoc } from './provisioning-doc.js';
 import { readWindowsState, writeWindowsState } from './state.js';
+import { bindDevice, hardwareKey } from './device-binding.js';
 
 // The enrollment decision for one RequestSecurityToken (MS-WSTEP over the
 // OnPremise auth policy): look the one-time enrollment token up, check the UPN
@@ -14,15 +15,20 @@ import { readWindowsState, writeWindowsState } from './state.js';
 // token, create or link the device record, issue the identity certificate from
 // the device's PKCS#10 and build the provisioning document. Every refusal is a
 // SOAP fault with the MS-MDE2 subcode (mobile-device-enrollment.md), never an
-// exception. The token is only spent once the UPN matched, so a typo in the
-// account name does not burn it.
+// exception. The token is only spent once everything else passed (UPN, CSR,
+// which device this is: device-binding.ts), so a refusal does not burn it.
+// The DeviceName the client sends is a reported value, never the admin's name.
+
+const MAX_DEVICE_ID = 128;
 
 export type EnrollOutcome = { ok: true; device: Device; provisioningDoc: string; thumbprint: string } | { ok: false; fault: SoapFault };
 
-/** settings key: the Windows hardware DeviceID (AdditionalContext) -> our device id, to link re-enrollments. */
-export const hardwareKey = (hardwareId: string) => `hardware.${hardwareId.toUpperCase()}`;
-
-export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Promise<EnrollOutcome> {
+/** `presented`: the identity certificate the request came with (AdapterServices.presentedDevice), if any. */
+export async function enroll(
+  s: AdapterServices,
+  rst: RequestSecurityToken,
+  presented: { device: Device; thumbprint: string } | null = null,
+): Promise<EnrollOutcome> {
   const creds = rst.credentials;
   if (!creds) return { ok: false, fault: { code: 'Authentication', reason: 'a WS-Security UsernameToken (UPN and enrollment token) is required' } };
   if (rst.requestType && !/\/Issue$/.test(rst.requestType)) {
@@ -35,9 +41,9 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   const found = await s.peekEnrollmentToken(creds.password, 'windows');
   if (!found.ok) return tokenFault(found.reason);
   const token = found.token;
-  let device: Device | null = token.deviceId ? await s.devices.get(token.deviceId) : null;
-  if (token.deviceId && !device) return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the device this enrollment token was made for no longer exists' } };
-  const userId = token.userId ?? device?.userId ?? null;
+  const tokenDevice: Device | null = token.deviceId ? await s.devices.get(token.deviceId) : null;
+  if (token.deviceId && !tokenDevice) return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the device this enrollment token was made for no longer exists' } };
+  const userId = token.userId ?? tokenDevice?.userId ?? null;
   if (userId) {
     const user = await s.users.get(userId);
     if (!user || user.userPrincipalName.toLowerCase() !== creds.username.trim().toLowerCase()) {
@@ -51,19 +57,30 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   const csrProblem = await csrPrecheck(rst.csrDer);
   if (csrProblem) return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${csrProblem}` } };
 
+  // Which device this is: a DeviceID bound to an enrolled device needs that device's proof (device-binding.ts).
+  const hardwareId = contextValue(rst, 'DeviceID')?.trim() || null;
+  // Real DeviceIDs are GUID-sized; the id keys the binding setting, so it is bounded.
+  if (hardwareId && hardwareId.length > MAX_DEVICE_ID) {
+    return { ok: false, fault: { code: 'MessageFormat', reason: `the DeviceID is longer than ${MAX_DEVICE_ID} characters` } };
+  }
+  const binding = await bindDevice(s, { tokenDevice, userId, hardwareId, presented });
+  if (!binding.ok) {
+    await s.audit(
+      'windows.enrollment.refused',
+      { upn: creds.username, tokenId: token.id, reason: binding.reason, hardwareId, claimedDeviceId: binding.claimedBy, presentedDeviceId: presented?.device.id ?? null },
+      { reasonCode: 'ENROLLMENT_DEVICE_CLAIMED' },
+    );
+    return { ok: false, fault: binding.fault };
+  }
+
   // Everything checked: spend the token now (a concurrent request may have won it).
   const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
   if (!spent.ok) return tokenFault(spent.reason);
 
-  const hardwareId = contextValue(rst, 'DeviceID');
-  const deviceName = (contextValue(rst, 'DeviceName') ?? '').slice(0, 256) || 'Windows device';
-  if (!device && hardwareId) {
-    // Re-enrollment of a device we know (same hardware id, same user): link, don't duplicate.
-    const known = await s.settings.get(hardwareKey(hardwareId));
-    const existing = known ? await s.devices.get(known) : null;
-    if (existing && existing.platform === 'windows' && existing.userId === userId) device = existing;
-  }
-  device ??= await s.devices.create({ name: deviceName, platform: 'windows', userId });
+  const reportedName = contextValue(rst, 'DeviceName');
+  let device = binding.device;
+  if (device) device = await s.devices.report(device, { name: reportedName });
+  else device = await s.devices.create({ platform: 'windows', userId, reported: { name: reportedName } });
 
   const issued = await s.issueIdentityCertificate(device, rst.csrDer);
   if (!issued.ok) {
@@ -87,14 +104,15 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   if (state.enrollment.osVersion) state.osVersion = state.enrollment.osVersion;
   delete state.session;
   await writeWindowsState(s, device.id, state);
-  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint }, { deviceId: device.id });
+  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint, proof: binding.proof }, { deviceId: device.id });
 
   const doc = provisioningDoc({
     rootDer: s.caCertificate,
     identityDer: issued.identity.certificate,
     identityStore: contextValue(rst, 'EnrollmentType') === 'Device' ? 'System' : 'User',
     managementUrl: `${s.publicUrl}/ManagementServer/MDM.svc`,
-    deviceName: device.name,
+    // What the device shows as its enrollment's name: the admin's, else its own.
+    deviceName: device.name ?? device.reported.name ?? 'Windows device',
   });
   return { ok: true, device, provisioningDoc: doc, thumbprint: issued.identity.thumbprint };
 }

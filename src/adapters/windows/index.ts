@@ -5,6 +5,7 @@ import { enroll } from './enroll.js';
 import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
 import { render, type WindowsPayload } from './render.js';
 import { handleMessage } from './session.js';
+import { readWindowsState } from './state.js';
 import { ACTIONS, ENROLLMENT_FAULTS, SOAP_CONTENT_TYPE, type SoapFault, faultEnvelope } from './soap.js';
 import { SYNCML_CONTENT_TYPE } from './syncml-build.js';
 import { parseSyncML } from './syncml-message.js';
@@ -108,7 +109,8 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
       if (!root) return;
       const parsed = parseRequestSecurityToken(root);
       if (!parsed.ok) return sendFault(res, ACTIONS.rstrc, undefined, { code: 'MessageFormat', reason: parsed.reason });
-      const out = await enroll(s, parsed.rst);
+      // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts).
+      const out = await enroll(s, parsed.rst, await s.presentedDevice(req));
       if (!out.ok) {
         s.log.warn({ fault: out.fault.code, hresult: ENROLLMENT_FAULTS[out.fault.code].hresult }, 'windows enrollment refused');
         return sendFault(res, ACTIONS.rstrc, parsed.rst.messageId, out.fault);
@@ -121,6 +123,13 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
   r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
     if (res.locals.device!.platform !== 'windows') {
       res.status(403).json({ error: 'this identity certificate is not a Windows device\'s' });
+      return;
+    }
+    // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
+    // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
+    const current = (await readWindowsState(s, res.locals.device!.id)).enrollment?.identityThumbprint;
+    if (current && (await s.presentedDevice(req))?.thumbprint !== current) {
+      res.status(401).json({ error: 'this identity certificate was superseded by a later enrollment of the device' });
       return;
     }
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();

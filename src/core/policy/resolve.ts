@@ -18,6 +18,8 @@ export interface AttributeMissing {
   variable: string;
   /** The profile field it is used in, e.g. `subjectName` or `subjectAlternativeNames.0`. */
   field: string;
+  /** The admin set no value and the one the device reported collides with another device's. */
+  reportedConflict?: true;
 }
 
 export type ResolveResult = { ok: true; resolved: ResolvedRequest } | { ok: false; error: AttributeMissing };
@@ -30,13 +32,13 @@ export function resolveRequest(
   const subject: RdnAttribute[] = [];
   for (const rdn of parseSubjectTemplate(profile.subjectName)) {
     const filled = fillTemplate(rdn.value, dir);
-    if (!filled.ok) return missing(filled.missing, 'subjectName');
+    if (!filled.ok) return missing(filled, 'subjectName');
     subject.push({ type: modelRdnType(rdn.type), value: filled.value.trim() });
   }
   const sans: SanEntry[] = [];
   for (const [i, san] of profile.subjectAlternativeNames.entries()) {
     const filled = fillTemplate(san.value, dir);
-    if (!filled.ok) return missing(filled.missing, `subjectAlternativeNames.${i}`);
+    if (!filled.ok) return missing(filled, `subjectAlternativeNames.${i}`);
     sans.push({ type: san.type, value: filled.value.trim() });
   }
   return {
@@ -56,8 +58,8 @@ export function resolveRequest(
   };
 }
 
-function missing(variable: string, field: string): ResolveResult {
-  return { ok: false, error: { code: 'ATTRIBUTE_MISSING', variable, field } };
+function missing(f: { missing: string; reportedConflict?: true }, field: string): ResolveResult {
+  return { ok: false, error: { code: 'ATTRIBUTE_MISSING', variable: f.missing, field, ...(f.reportedConflict && { reportedConflict: true as const }) } };
 }
 
 function copyTarget(t: Target): Target {

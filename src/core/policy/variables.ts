@@ -1,10 +1,15 @@
-import type { Device, User } from '../model.js';
+import type { Device, ReportedField, User } from '../model.js';
 
 // Template variables an admin may use in a profile's subject and SANs, named
 // after Intune's so profiles translate one to one. Each variable is one row:
 // where its value comes from. A value that is absent or empty is "missing":
 // resolving a profile for that target fails with ATTRIBUTE_MISSING, which is a
 // per-target error (that device gets no certificate), never a crash.
+//
+// {{DeviceName}} and {{SerialNumber}} take the admin's value; when the admin
+// set none, the value the device reported, unless that one collides with
+// another device's (core/reported-values.ts): a device cannot name itself
+// into another device's certificate subject.
 
 export interface TemplateContext {
   user: User | null;
@@ -30,11 +35,26 @@ export const BUILTIN_VARIABLES: Readonly<Record<string, Source>> = {
   DisplayName: fromUser((u) => u.displayName),
   OnPremisesDistinguishedName: fromUser((u) => u.attributes.OnPremisesDistinguishedName),
   UserId: fromUser((u) => u.id),
-  DeviceName: fromDevice((d) => d.name),
+  DeviceName: fromDevice((d) => d.name ?? usableReported(d, 'name')),
   DeviceId: fromDevice((d) => d.id),
-  SerialNumber: fromDevice((d) => d.serialNumber),
+  SerialNumber: fromDevice((d) => d.serialNumber ?? usableReported(d, 'serialNumber')),
   Platform: fromDevice((d) => d.platform),
 };
+
+/** Variables that fall back on a device-reported value, and which one. */
+const REPORTED_FALLBACK: Readonly<Record<string, ReportedField>> = { DeviceName: 'name', SerialNumber: 'serialNumber' };
+
+function usableReported(d: Device, field: ReportedField): string | null {
+  return d.reported.conflicts.includes(field) ? null : d.reported[field];
+}
+
+/** True when the variable has no admin value and the device's reported one is withheld as a conflict. */
+function withheldAsConflict(name: string, ctx: TemplateContext): boolean {
+  const field = Object.hasOwn(REPORTED_FALLBACK, name) ? REPORTED_FALLBACK[name] : undefined;
+  const d = ctx.device;
+  if (!field || !d || d[field] !== null) return false;
+  return d.reported.conflicts.includes(field) && d.reported[field] !== null;
+}
 
 function localPart(upn: string): string {
   const at = upn.lastIndexOf('@');
@@ -84,7 +104,7 @@ function lookup(name: string, ctx: TemplateContext): string | null {
 export function fillTemplate(
   template: string,
   ctx: TemplateContext,
-): { ok: true; value: string } | { ok: false; missing: string } {
+): { ok: true; value: string } | { ok: false; missing: string; reportedConflict?: true } {
   const state: { missing: string | null } = { missing: null };
   const value = template.replace(TEMPLATE_RE, (_whole, raw: string) => {
     if (state.missing !== null) return '';
@@ -96,5 +116,6 @@ export function fillTemplate(
     }
     return v;
   });
-  return state.missing === null ? { ok: true, value } : { ok: false, missing: state.missing };
+  if (state.missing === null) return { ok: true, value };
+  return withheldAsConflict(state.missing, ctx) ? { ok: false, missing: state.missing, reportedConflict: true } : { ok: false, missing: state.missing };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction, Updateable } from 'kysely';
 import type {
   Assignment,
   AssignmentTarget,
@@ -17,6 +17,8 @@ import type {
   ResolvedRequest,
   User,
   Attributes,
+  DeviceReported,
+  ReportedField,
   DeliveryState,
   DeliveryStatus,
   RevocationReason,
@@ -147,15 +149,27 @@ function rowToUser(r: UserRow): User {
 function rowToDevice(r: DeviceRow): Device {
   return {
     id: r.id,
-    name: r.name,
+    name: r.name === '' ? null : r.name,
     platform: r.platform as Platform,
     serialNumber: r.serial_number,
     userId: r.user_id,
     attributes: parseJson<Attributes>(r.attributes),
+    reported: {
+      name: r.reported_name,
+      serialNumber: r.reported_serial_number,
+      conflicts: parseJson<ReportedField[]>(r.reported_conflicts),
+      updatedAt: r.reported_at,
+    },
     createdAt: r.created_at,
     blockedAt: r.blocked_at,
   };
 }
+
+/** devices column pairs (admin, reported) per reported field. */
+const IDENTIFIER_COLUMNS = {
+  name: ['name', 'reported_name'],
+  serialNumber: ['serial_number', 'reported_serial_number'],
+} as const satisfies Record<ReportedField, readonly [keyof DevicesTable, keyof DevicesTable]>;
 
 function rowToGroup(r: GroupRow): Group {
   return { id: r.id, name: r.name, createdAt: r.created_at };
@@ -325,13 +339,17 @@ export class KyselyStorage implements Storage {
   async createDevice(d: NewDevice): Promise<Device> {
     const row: DeviceRow = {
       id: randomUUID(),
-      name: d.name,
+      name: d.name ?? '',
       platform: d.platform,
       serial_number: d.serialNumber ?? null,
       user_id: d.userId ?? null,
       attributes: attributesJson(d.attributes),
       created_at: this.#stamp(),
       blocked_at: null,
+      reported_name: null,
+      reported_serial_number: null,
+      reported_conflicts: '[]',
+      reported_at: null,
     };
     try {
       await this.db.insertInto('devices').values(row).execute();
@@ -353,8 +371,8 @@ export class KyselyStorage implements Storage {
   }
 
   async updateDevice(id: string, patch: DevicePatch): Promise<Device | null> {
-    const set: Partial<Omit<DevicesTable, 'id' | 'created_at' | 'platform'>> = {};
-    if (patch.name !== undefined) set.name = patch.name;
+    const set: Updateable<DevicesTable> = {};
+    if (patch.name !== undefined) set.name = patch.name ?? '';
     if (patch.serialNumber !== undefined) set.serial_number = patch.serialNumber;
     if (patch.userId !== undefined) set.user_id = patch.userId;
     if (patch.attributes !== undefined) set.attributes = attributesJson(patch.attributes);
@@ -417,6 +435,35 @@ export class KyselyStorage implements Storage {
       const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).executeTakeFirst();
       return { ok: false, reason: exists ? 'not-blocked' : 'not-found' };
     });
+  }
+
+  async setDeviceReported(id: string, reported: DeviceReported): Promise<Device | null> {
+    const row = await this.db
+      .updateTable('devices')
+      .set({
+        reported_name: reported.name,
+        reported_serial_number: reported.serialNumber,
+        reported_conflicts: JSON.stringify(reported.conflicts),
+        reported_at: reported.updatedAt === null ? null : isoTimestamp(reported.updatedAt, 'reported.updatedAt'),
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? rowToDevice(row) : null;
+  }
+
+  async findDevicesByIdentifier(field: ReportedField, value: string): Promise<Device[]> {
+    const v = value.trim().toLowerCase();
+    if (v === '') return [];
+    const [admin, reported] = IDENTIFIER_COLUMNS[field];
+    const rows = await this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where((eb) => eb.or([eb(eb.fn('lower', [eb.fn('trim', [eb.ref(admin)])]), '=', v), eb(eb.fn('lower', [eb.fn('trim', [eb.ref(reported)])]), '=', v)]))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(rowToDevice);
   }
 
   async createGroup(name: string): Promise<Group> {

@@ -345,6 +345,31 @@ function initialSchema(dialect: SqlDialect): Migration {
 }
 
 /**
+ * What a device reports about itself (name, serial number) is kept beside the
+ * admin's values, and which of those collide with another device's. Existing
+ * names stay admin values: nothing tells which of them an enrollment wrote.
+ */
+function deviceReportedValues(): Migration {
+  const columns = ['reported_name', 'reported_serial_number', 'reported_conflicts', 'reported_at'];
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        // One ADD COLUMN per statement: SQLite accepts no more.
+        await db.schema.alterTable('devices').addColumn('reported_name', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('reported_serial_number', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('reported_conflicts', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+        await db.schema.alterTable('devices').addColumn('reported_at', 'text').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        for (const c of [...columns].reverse()) await db.schema.alterTable('devices').dropColumn(c).execute();
+      });
+    },
+  };
+}
+
+/**
  * S5 (security issue #15): renewals remember what they renew, so revoking a
  * certificate can revoke its successors; revocations carry an RFC 5280 reason
  * for the CRL/OCSP work; devices can be blocked. New columns are nullable so
@@ -379,6 +404,7 @@ function renewalChainDeviceBlock(): Migration {
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
+    '0002_device_reported_values': deviceReportedValues(),
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
   };
 }

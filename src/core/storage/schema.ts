@@ -31,6 +31,7 @@ export interface UsersTable {
 
 export interface DevicesTable {
   id: string;
+  /** The admin's name; '' when the admin set none (model: null). The 0001 column is NOT NULL. */
   name: string;
   platform: string; // Platform
   serial_number: string | null;
@@ -38,6 +39,11 @@ export interface DevicesTable {
   attributes: string; // JSON object of strings
   created_at: string;
   blocked_at: string | null; // 0003: set while an administrator blocks the device
+  // 0002_device_reported_values: what the device reported about itself.
+  reported_name: ColumnType<string | null, string | null | undefined, string | null>;
+  reported_serial_number: ColumnType<string | null, string | null | undefined, string | null>;
+  reported_conflicts: ColumnType<string, string | undefined, string>; // JSON array of ReportedField, default '[]'
+  reported_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface GroupsTable {

@@ -12,6 +12,8 @@ import type {
   ProfileSpec,
   User,
   Attributes,
+  DeviceReported,
+  ReportedField,
   DeliveryStatus,
   DeviceCommand,
   CommandStatus,
@@ -40,13 +42,15 @@ export interface NewUser {
 }
 
 export interface NewDevice {
-  name: string;
+  /** null: the admin set none (a device an enrollment creates); '' is stored as null too. */
+  name: string | null;
   platform: Platform;
   serialNumber?: string | null;
   userId?: string | null;
   attributes?: Attributes;
 }
 
+/** The admin's fields. What the device reports goes through setDeviceReported, never through here. */
 export type DevicePatch = Partial<Pick<Device, 'name' | 'serialNumber' | 'userId' | 'attributes'>>;
 
 /** The challenge being spent: its id and expiry (so the used-record can be purged later). */
@@ -130,6 +134,13 @@ export interface Storage {
   blockDevice(id: string, at: string, reason: RevocationReason): Promise<BlockResult>;
   /** Clears the block; revoked certificates stay revoked. */
   unblockDevice(id: string): Promise<UnblockResult>;
+  /** Replaces the device's reported values and their conflicts. null when the device does not exist. */
+  setDeviceReported(id: string, reported: DeviceReported): Promise<Device | null>;
+  /**
+   * Devices whose admin value or reported value of `field` equals `value`,
+   * ignoring case and surrounding blanks (to find who else claims a name or serial).
+   */
+  findDevicesByIdentifier(field: ReportedField, value: string): Promise<Device[]>;
   createGroup(name: string): Promise<Group>; // conflict on a duplicate name
   getGroup(id: string): Promise<Group | null>;
   listGroups(): Promise<Group[]>;

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { devicesForMember } from '../../core/affected-devices.js';
+import { flagCollisionsWithAdminValue } from '../../core/reported-values.js';
+import type { Device } from '../../core/model.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 
@@ -28,7 +30,11 @@ const deviceBody = z.strictObject({
   attributes,
 });
 
-const devicePatch = deviceBody.omit({ platform: true }).partial();
+// name: null clears the admin's name, so {{DeviceName}} falls back on the device's reported one.
+const devicePatch = deviceBody
+  .omit({ platform: true })
+  .extend({ name: z.string().trim().min(1, 'must not be empty').max(256).nullable() })
+  .partial();
 
 const groupBody = z.strictObject({ name: z.string().trim().min(1, 'must not be empty').max(256) });
 
@@ -39,6 +45,12 @@ const memberBody = z.union(
 
 export function directoryRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
+
+  /** A name or serial the admin gives a device stops another device's equal reported value from reaching certificates. */
+  async function flagReportedCollisions(d: Device): Promise<void> {
+    await flagCollisionsWithAdminValue(storage, d.id, 'name', d.name, 'admin');
+    await flagCollisionsWithAdminValue(storage, d.id, 'serialNumber', d.serialNumber, 'admin');
+  }
 
   r.post('/users', async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
@@ -55,7 +67,9 @@ export function directoryRoutes(storage: Storage, devicesChanged: DeviceChangeLi
   r.post('/devices', async (req, res) => {
     const body = parseBody(deviceBody, req.body);
     if (body.userId && !(await storage.getUser(body.userId))) throw new HttpError(404, 'userId: user not found');
-    res.status(201).json(await storage.createDevice(body));
+    const d = await storage.createDevice(body);
+    await flagReportedCollisions(d);
+    res.status(201).json(d);
   });
   r.get('/devices', async (_req, res) => {
     res.json(await storage.listDevices());
@@ -70,6 +84,7 @@ export function directoryRoutes(storage: Storage, devicesChanged: DeviceChangeLi
     if (body.userId && !(await storage.getUser(body.userId))) throw new HttpError(404, 'userId: user not found');
     const d = await storage.updateDevice(req.params.id, body);
     if (!d) throw notFound('device');
+    await flagReportedCollisions(d);
     // A new primary user brings that user's profiles.
     if (body.userId !== undefined) devicesChanged([d]);
     res.json(d);

@@ -83,7 +83,8 @@ describe('android agent end to end', () => {
 
     // The device record is the token's user's, with the facts kept in the adapter's state.
     const device = await t.api.ok('GET', `/devices/${answer.deviceId}`);
-    expect(device).toMatchObject({ platform: 'android', userId: user.id, name: 'Google Pixel 8', serialNumber: 'PX8-0001' });
+    // Name and serial are the agent's report, beside (not in) the admin's fields.
+    expect(device).toMatchObject({ platform: 'android', userId: user.id, name: null, serialNumber: null, reported: { name: 'Google Pixel 8', serialNumber: 'PX8-0001', conflicts: [] } });
     const state = await t.gw.storage.getPlatformState(answer.deviceId, 'android');
     expect(state).toMatchObject({ facts: { model: 'Pixel 8', osVersion: '14', securityPatchLevel: '2024-05-05', hardwareBackedKeystore: true, strongBox: true }, schemaVersions: [1] });
     const certs = await t.api.ok('GET', `/certificates?deviceId=${answer.deviceId}`);
@@ -442,5 +443,39 @@ describe('android policy schema versions', () => {
     const unknown = await fetch(`${t.url}/android/v1/schema.json?schemaVersion=9`);
     expect(unknown.status).toBe(406);
     expect(await unknown.json()).toMatchObject({ supported: [1] });
+  });
+});
+
+describe('device-reported name and serial (S4)', () => {
+  it('an enrollment claiming another device\'s name and serial gets them as flagged reports, never in a certificate', async () => {
+    const { user } = await userWithGroup();
+    const victim = await t.api.ok('POST', '/devices', { name: `Ada Pixel ${n}`, platform: 'android', serialNumber: `ADA-SN-${n}` });
+    const agent = new AndroidAgentSim(t.url);
+    const answer = await agent.enroll((await token(user.id)).enrollmentUrl, { ...PIXEL_8, name: victim.name.toUpperCase(), serialNumber: victim.serialNumber });
+    const device = await t.api.ok('GET', `/devices/${answer.deviceId}`);
+    expect(device).toMatchObject({ name: null, serialNumber: null, reported: { name: victim.name.toUpperCase(), serialNumber: victim.serialNumber, conflicts: ['name', 'serialNumber'] } });
+    const conflicts = await t.gw.storage.listAudit({ type: 'device.reported.conflict' });
+    expect(conflicts.filter((e) => e.details.deviceId === answer.deviceId).map((e) => e.details.field)).toEqual(['name', 'serialNumber']);
+
+    const profile = await t.api.ok('POST', '/profiles', { name: 'VPN', scope: 'device', subjectName: 'CN={{DeviceName}},SERIALNUMBER={{SerialNumber}},O=Contoso', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: answer.deviceId });
+    const doc = (await agent.fetchPolicy()).document!;
+    expect(doc.policies).toEqual([]);
+    const [status] = await t.api.ok('GET', `/devices/${answer.deviceId}/deliveries`);
+    expect(status).toMatchObject({ profileId: profile.id, state: 'failed', errorCode: 'ATTRIBUTE_MISSING' });
+    expect(status.detail).toMatch(/\{\{DeviceName\}\}.*another device's/);
+    // The victim's own record is untouched.
+    expect(await t.api.ok('GET', `/devices/${victim.id}`)).toMatchObject({ name: victim.name, serialNumber: victim.serialNumber, reported: { conflicts: [] } });
+  });
+
+  it('a name only this device reports is used when the admin set none; the admin\'s name wins once set', async () => {
+    const { user } = await userWithGroup();
+    const agent = new AndroidAgentSim(t.url);
+    const answer = await agent.enroll((await token(user.id)).enrollmentUrl, { ...PIXEL_8, name: `Pixel of user ${n}`, serialNumber: `PX-${n}` });
+    const profile = await t.api.ok('POST', '/profiles', { name: 'VPN', scope: 'device', subjectName: 'CN={{DeviceName}},SERIALNUMBER={{SerialNumber}},O=Contoso', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: answer.deviceId });
+    expect((await agent.fetchPolicy()).document!.policies[0]!.scep.subject).toBe(`CN=Pixel of user ${n},SERIALNUMBER=PX-${n},O=Contoso`);
+    await t.api.ok('PATCH', `/devices/${answer.deviceId}`, { name: `kiosk-${n}`, serialNumber: `ASSET-${n}` });
+    expect((await agent.fetchPolicy()).document!.policies[0]!.scep.subject).toBe(`CN=kiosk-${n},SERIALNUMBER=ASSET-${n},O=Contoso`);
   });
 });

@@ -26,6 +26,7 @@ export const device: Device = {
   serialNumber: null,
   userId: '1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9',
   attributes: {},
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2026-03-01T09:00:00.000Z',
   blockedAt: null,
 };

@@ -101,8 +101,8 @@ describe('Apple adapter end to end', () => {
     expect(((await again.json()) as any).error).toMatch(/used/);
 
     expect((await sim.authenticate()).status).toBe(200);
-    expect((await t.api.ok('GET', `/devices/${deviceId}`)).serialNumber).toBe(sim.serial);
-    expect((await t.api.ok('GET', `/devices/${deviceId}`)).name).toBe('Sim iPhone');
+    // What the device says about itself is kept as reported values; the admin set no name or serial.
+    expect(await t.api.ok('GET', `/devices/${deviceId}`)).toMatchObject({ name: null, serialNumber: null, reported: { name: sim.deviceName, serialNumber: sim.serial, conflicts: [] } });
 
     const before = apns.pushes.length;
     expect((await sim.tokenUpdate()).status).toBe(200);
@@ -383,5 +383,53 @@ describeWithReference("Apple simulator check-ins, the gateway's commands and its
     expect(r.status).toBe(200);
     const { content } = await openSignedProfile(new Uint8Array(await r.arrayBuffer()), null);
     expect(profileErrors(parse(Buffer.from(content).toString('utf8')) as any)).toEqual([]);
+  });
+});
+
+describe('device-reported DeviceName and SerialNumber (S4)', () => {
+  const deviceProfile = async (deviceId: string) => {
+    const p = await t.api.ok('POST', '/profiles', { name: 'Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}},OU={{SerialNumber}},O=Contoso' });
+    await t.api.ok('POST', '/assignments', { profileId: p.id, deviceId });
+    return p;
+  };
+
+  it('Authenticate never writes over the admin\'s name and serial; certificates carry the admin\'s', async () => {
+    const u = await t.api.ok('POST', '/users', { userPrincipalName: `s4-admin-${Date.now()}@contoso.com`, email: 'a@contoso.com', displayName: 'A' });
+    const admin = await t.api.ok('POST', '/devices', { name: `Lin iPhone ${Date.now()}`, platform: 'ios', serialNumber: `ADMIN-${Date.now()}`, userId: u.id });
+    const tok = await token({ deviceId: admin.id, platform: 'ios' });
+    const sim = new AppleDeviceSim(t.url, 'ios');
+    await sim.enroll(tok.enrollmentUrl);
+    sim.deviceName = 'Renamed By The User';
+    expect((await sim.authenticate()).status).toBe(200);
+    expect(await t.api.ok('GET', `/devices/${admin.id}`)).toMatchObject({ name: admin.name, serialNumber: admin.serialNumber, reported: { name: 'Renamed By The User', serialNumber: sim.serial } });
+
+    const p = await deviceProfile(admin.id);
+    await sim.tokenUpdate();
+    await sim.drain();
+    const cert = new X509Certificate(sim.installed.get(`com.mdm-gateway.profile.${p.id}`)!.certificate!);
+    expect(cert.subject).toContain(`CN=${admin.name}`);
+    expect(cert.subject).toContain(`OU=${admin.serialNumber}`);
+  });
+
+  it('a device claiming another device\'s DeviceName and SerialNumber is flagged, audited, and gets no certificate with them', async () => {
+    const victim = await t.api.ok('POST', '/devices', { name: `CEO iPhone ${Date.now()}`, platform: 'ios', serialNumber: `CEO-${Date.now()}` });
+    const { sim, deviceId } = await enrolledSim();
+    sim.deviceName = victim.name;
+    expect((await sim.checkin({ ...sim.authenticateMessage(), SerialNumber: victim.serialNumber })).status).toBe(200);
+    const device = await t.api.ok('GET', `/devices/${deviceId}`);
+    expect(device).toMatchObject({ name: null, serialNumber: null, reported: { name: victim.name, serialNumber: victim.serialNumber, conflicts: ['name', 'serialNumber'] } });
+    const audit = await t.api.ok('GET', '/audit?type=device.reported.conflict');
+    expect(audit.filter((e: any) => e.details.deviceId === deviceId).map((e: any) => [e.details.field, e.details.otherDevices])).toEqual([
+      ['name', [victim.id]],
+      ['serialNumber', [victim.id]],
+    ]);
+
+    const p = await deviceProfile(deviceId);
+    await sim.tokenUpdate();
+    expect(await sim.drain()).toEqual([]);
+    const d = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`)).find((x: any) => x.profileId === p.id);
+    expect(d).toMatchObject({ state: 'failed', errorCode: 'ATTRIBUTE_MISSING' });
+    expect(d.detail).toMatch(/\{\{DeviceName\}\}.*another device's/);
+    expect((await t.api.ok('GET', `/certificates?deviceId=${deviceId}`)).filter((c: any) => c.kind === 'profile')).toEqual([]);
   });
 });

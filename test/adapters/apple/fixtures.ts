@@ -17,6 +17,7 @@ export const iphone: Device = {
   serialNumber: 'F2LXK0QJHG7F',
   userId: '0b7e2c1d-9f4a-4c3b-8e6d-5a1f2e3d4c5b',
   attributes: {},
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2030-01-01T00:00:00.000Z',
   blockedAt: null,
 };

@@ -75,6 +75,8 @@ export interface SimBehaviour {
 export class AppleDeviceSim {
   readonly udid = randomUUID().toUpperCase();
   readonly serial = `SIM${randomBytes(4).toString('hex').toUpperCase()}`;
+  /** The DeviceName Authenticate reports (iOS): unique per simulator, as real device names mostly are; a test may claim another's. */
+  deviceName = `Sim iPhone ${this.serial.slice(3)}`;
   readonly token = randomBytes(32);
   readonly pushMagic = randomUUID().toUpperCase();
   identity?: { certificate: Uint8Array; key: DeviceKey };
@@ -171,7 +173,7 @@ export class AppleDeviceSim {
 
   authenticateMessage(): Dict {
     const base: Dict = { MessageType: 'Authenticate', Topic: this.enrollment!.mdm.Topic, UDID: this.udid, SerialNumber: this.serial, OSVersion: this.platform === 'ios' ? '18.1' : '15.1', BuildVersion: '22B83' };
-    return this.platform === 'ios' ? { ...base, DeviceName: 'Sim iPhone', Model: 'iPhone16,1', ModelName: 'iPhone', ProductName: 'iPhone16,1' } : { ...base, Model: 'Mac15,3', ProductName: 'Mac15,3' };
+    return this.platform === 'ios' ? { ...base, DeviceName: this.deviceName, Model: 'iPhone16,1', ModelName: 'iPhone', ProductName: 'iPhone16,1' } : { ...base, Model: 'Mac15,3', ProductName: 'Mac15,3' };
   }
 
   tokenUpdateMessage(userId?: string): Dict {

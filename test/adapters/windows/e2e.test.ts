@@ -63,7 +63,8 @@ describe('Windows enrollment (MS-MDE2)', () => {
     // The identity certificate certifies the key the device generated for its PKCS#10.
     expect(cert.publicKey.export({ format: 'der', type: 'spki' }).equals(createPublicKey(sim.key!.keyObject).export({ format: 'der', type: 'spki' }))).toBe(true);
     const device = await t.api.ok('GET', `/devices/${deviceId}`);
-    expect(device).toMatchObject({ platform: 'windows', userId: user.id, name: 'DESKTOP-SIM' });
+    // The DeviceName the client sent is its report, not an admin name.
+    expect(device).toMatchObject({ platform: 'windows', userId: user.id, name: null, reported: { name: sim.deviceName, conflicts: [] } });
     const certs = await t.api.ok('GET', `/certificates?deviceId=${deviceId}`);
     expect(certs.some((c: { kind: string }) => c.kind === 'identity')).toBe(true);
     expect(sim.provisioningDoc).toContain('<parm name="PROVIDER-ID" value="mdm-gateway"/>');
@@ -186,7 +187,7 @@ describe('OMA-DM sessions', () => {
   });
 
   it('re-enrollment of a known device (same hardware id, fresh DM tree) installs its profiles again', async () => {
-    const { sim, user, upn, deviceId } = await enrolledDevice();
+    const { sim, upn, deviceId } = await enrolledDevice();
     const profile = await t.api.ok('POST', '/profiles', { name: 'device cert', scope: 'device', subjectName: 'CN={{DeviceName}}', scepServerUrls: [t.scepUrl] });
     await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
     const s1 = await sim.session();
@@ -194,11 +195,17 @@ describe('OMA-DM sessions', () => {
     await sim.session();
     expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: s1.enrolled[0]!.thumbprint });
 
-    // The device is reset and enrolls again with a new token: a new simulator, same hardware id, empty tree.
-    const token2 = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+    // The device is reset (it lost its identity certificate) and enrolls again: a new simulator, same hardware id,
+    // empty tree. Its DeviceID is already bound, so it takes the admin's reset: a token made for this device.
+    const token2 = await t.api.ok('POST', '/enrollment-tokens', { deviceId, platform: 'windows' });
     const again = new WindowsSimulator({ baseUrl: t.url, upn, password: token2.token, hardwareId: sim.hardwareId });
     expect((await again.enroll()).fault).toBeUndefined();
     expect(new X509Certificate(again.identity!).subject).toContain(deviceId);
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrolled' })).at(-1)!.details).toMatchObject({ deviceId, proof: 'device-token' });
+    // The identity certificate of the previous enrollment no longer opens an OMA-DM session.
+    const old = await sim.post(sim.message('1', 1, sim.firstPackage()));
+    expect(old.status).toBe(401);
+    expect(JSON.parse(old.text)).toEqual({ error: expect.stringMatching(/superseded/) });
     const r1 = await again.session();
     expect(r1.enrolled).toHaveLength(1);
     expect(r1.enrolled[0]!.status).toBe(1);
@@ -282,7 +289,7 @@ describe('OMA-DM sessions', () => {
     const s3 = await sim.session();
     const sent = s3.messages.map((m) => m.raw).join('');
     expect(sent).toContain(`<Replace>`);
-    expect(sent).toContain('CN=DESKTOP-SIM,OU=v2,O=Contoso');
+    expect(sent).toContain(`CN=${sim.deviceName},OU=v2,O=Contoso`);
     expect(sent).not.toMatch(new RegExp(`<Add>\\s*<CmdID>\\d+</CmdID>\\s*<Item>\\s*<Target>\\s*<LocURI>[^<]*SCEP/mdmgw-${profile.id}</LocURI>`));
     expect(s3.enrolled[0]!.status).toBe(1);
     await sim.session();
@@ -408,5 +415,109 @@ describe('OMA-DM sessions', () => {
     expect(s1.enrolled[0]!.status).toBe(1);
     await sim.session();
     expect((await t.api.ok('GET', `/devices/${deviceId}/deliveries`))[0]).toMatchObject({ state: 'installed', thumbprint: s1.enrolled[0]!.thumbprint });
+  });
+});
+
+describe('device identity cannot be cloned (S3) and the DeviceName is a report (S4)', () => {
+  /** A victim device with a profile installed, so that its delivery state is visible. */
+  async function victimWithProfile() {
+    const v = await enrolledDevice();
+    const profile = await t.api.ok('POST', '/profiles', { name: 'device cert', scope: 'device', subjectName: 'CN={{DeviceId}}', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: v.deviceId });
+    const s1 = await v.sim.session();
+    await v.sim.session();
+    const installed = await t.api.ok('GET', `/devices/${v.deviceId}/deliveries`);
+    expect(installed[0]).toMatchObject({ state: 'installed', thumbprint: s1.enrolled[0]!.thumbprint });
+    return { ...v, installed };
+  }
+
+  const identities = async (deviceId: string) =>
+    (await t.api.ok('GET', `/certificates?deviceId=${deviceId}`)).filter((c: { kind: string }) => c.kind === 'identity');
+
+  it('refuses a second token of the same user claiming an enrolled DeviceID, before spending it; the device keeps its identity and state', async () => {
+    const victim = await victimWithProfile();
+    const before = await identities(victim.deviceId);
+    const token2 = await t.api.ok('POST', '/enrollment-tokens', { userId: victim.user.id, platform: 'windows' });
+    const clone = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: token2.token, hardwareId: victim.sim.hardwareId });
+    const r = await clone.enroll();
+    expect(r.status).toBe(403);
+    expect(r.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/DeviceID belongs to an enrolled device/) });
+    expect(clone.identity).toBeUndefined();
+    // No second identity certificate, no reset delivery state, no new device.
+    expect(await identities(victim.deviceId)).toEqual(before);
+    expect(await t.api.ok('GET', `/devices/${victim.deviceId}/deliveries`)).toEqual(victim.installed);
+    expect((await t.api.ok('GET', '/devices')).filter((d: { userId: string }) => d.userId === victim.user.id)).toHaveLength(1);
+    const audit = (await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!;
+    expect(audit).toMatchObject({ reasonCode: 'ENROLLMENT_DEVICE_CLAIMED', details: { reason: 'hardware-id-claimed', claimedDeviceId: victim.deviceId, hardwareId: victim.sim.hardwareId } });
+    // An oversized DeviceID is a message error, not a key.
+    const long = await new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: token2.token, hardwareId: 'A'.repeat(129) }).enroll();
+    expect(long.fault).toEqual({ subcode: 's:MessageFormat', reason: 'the DeviceID is longer than 128 characters' });
+    // The token was not spent: with its own DeviceID the same request enrolls a new device.
+    const honest = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: token2.token });
+    expect((await honest.enroll()).fault).toBeUndefined();
+    expect(new X509Certificate(honest.identity!).subject).not.toContain(victim.deviceId);
+  });
+
+  it('refuses another user\'s token claiming the DeviceID, and an admin token for another device claiming it', async () => {
+    const victim = await enrolledDevice();
+    const other = await userWithToken();
+    const r1 = await new WindowsSimulator({ baseUrl: t.url, upn: other.upn, password: other.token.token, hardwareId: victim.sim.hardwareId }).enroll();
+    expect(r1.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/belongs to an enrolled device/) });
+
+    const device = await t.api.ok('POST', '/devices', { name: 'spare-laptop', platform: 'windows', userId: other.user.id });
+    const forSpare = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'windows' });
+    const r2 = await new WindowsSimulator({ baseUrl: t.url, upn: other.upn, password: forSpare.token, hardwareId: victim.sim.hardwareId }).enroll();
+    expect(r2.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/belongs to another enrolled device/) });
+    // The victim's DeviceID still leads to the victim: its own re-enrollment (below) finds it.
+    const again = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: (await t.api.ok('POST', '/enrollment-tokens', { userId: victim.user.id, platform: 'windows' })).token, hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
+    expect((await again.enroll()).fault).toBeUndefined();
+    expect(new X509Certificate(again.identity!).subject).toContain(victim.deviceId);
+  });
+
+  it('re-enrolls a device that proves it with its current identity certificate, and refuses a superseded one', async () => {
+    const victim = await victimWithProfile();
+    const newToken = async () => (await t.api.ok('POST', '/enrollment-tokens', { userId: victim.user.id, platform: 'windows' })).token;
+    const again = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
+    expect((await again.enroll()).fault).toBeUndefined();
+    expect(new X509Certificate(again.identity!).subject).toContain(victim.deviceId);
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrolled' })).at(-1)!.details).toMatchObject({ deviceId: victim.deviceId, proof: 'identity-certificate' });
+    // A new DM client: the profile is delivered again.
+    const r1 = await again.session();
+    expect(r1.enrolled).toHaveLength(1);
+
+    // The first identity certificate is no longer the device's current one: it proves nothing for another re-enrollment.
+    const stale = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
+    const r = await stale.enroll();
+    expect(r.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/current identity certificate/) });
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!.details).toMatchObject({ reason: 'identity-not-current' });
+    // Another device's valid identity certificate does not prove this one either.
+    const third = await enrolledDevice();
+    const borrowed = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: third.sim.certHeader() });
+    expect((await borrowed.enroll()).fault?.subcode).toBe('s:Authorization');
+  });
+
+  it('keeps the DeviceName the client sends as a reported value; one that is another device\'s name never reaches a certificate', async () => {
+    const admin = await t.api.ok('POST', '/devices', { name: `LAPTOP-CEO-${n}`, platform: 'windows' });
+    const { user, upn, token } = await userWithToken();
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token, deviceName: admin.name.toLowerCase() });
+    expect((await sim.enroll()).fault).toBeUndefined();
+    const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+    const device = await t.api.ok('GET', `/devices/${deviceId}`);
+    expect(device).toMatchObject({ userId: user.id, name: null, reported: { name: admin.name.toLowerCase(), conflicts: ['name'] } });
+    expect((await t.gw.storage.listAudit({ type: 'device.reported.conflict' })).at(-1)).toMatchObject({ reasonCode: 'REPORTED_VALUE_CONFLICT', details: { deviceId, field: 'name', otherDevices: [admin.id] } });
+
+    const profile = await t.api.ok('POST', '/profiles', { name: 'wifi', scope: 'device', subjectName: 'CN={{DeviceName}},O=Contoso', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId });
+    const s1 = await sim.session();
+    expect(s1.enrolled).toHaveLength(0);
+    const [status] = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    expect(status).toMatchObject({ profileId: profile.id, state: 'failed', errorCode: 'ATTRIBUTE_MISSING' });
+    expect(status.detail).toMatch(/\{\{DeviceName\}\}.*another device's/);
+    expect((await t.api.ok('GET', `/certificates?deviceId=${deviceId}`)).filter((c: { kind: string }) => c.kind === 'profile')).toHaveLength(0);
+
+    // The admin names the device: that name is used, whatever the device reports.
+    await t.api.ok('PATCH', `/devices/${deviceId}`, { name: `LAPTOP-ADA-${n}` });
+    const s2 = await sim.session();
+    expect(s2.messages.map((m) => m.raw).join('')).toContain(`CN=LAPTOP-ADA-${n},O=Contoso`);
   });
 });

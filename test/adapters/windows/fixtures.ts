@@ -30,6 +30,7 @@ export const device: Device = {
   serialNumber: 'SN-42',
   userId: user.id,
   attributes: {},
+  reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2030-01-01T00:00:00.000Z',
   blockedAt: null,
 };

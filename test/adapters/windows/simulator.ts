@@ -30,6 +30,8 @@ export interface SimOptions {
   hardwareId?: string;
   osVersion?: string;
   enrollmentType?: 'Full' | 'Device';
+  /** Extra HTTP headers on the enrollment request, e.g. an identity certificate (re-enrollment). */
+  enrollmentHeaders?: Record<string, string>;
 }
 
 export interface EnrollResult {
@@ -124,6 +126,11 @@ export class WindowsSimulator {
     this.hardwareId = o.hardwareId ?? randomUUID().toUpperCase();
   }
 
+  /** Like Windows' own DESKTOP-XXXXXXX names: unique per simulated install unless the test names it. */
+  get deviceName(): string {
+    return this.o.deviceName ?? `DESKTOP-${this.hardwareId.replace(/-/g, '').slice(0, 7)}`;
+  }
+
   certHeader(): Record<string, string> {
     if (!this.identity) throw new Error('not enrolled');
     return { 'X-Client-Cert': encodeURIComponent(toPem(this.identity)) };
@@ -205,7 +212,7 @@ export class WindowsSimulator {
     const ctx: [string, string][] = [
       ['OSEdition', '4'],
       ['OSVersion', this.o.osVersion ?? '10.0.19045.0'],
-      ['DeviceName', this.o.deviceName ?? 'DESKTOP-SIM'],
+      ['DeviceName', this.deviceName],
       ['MAC', 'FF:FF:FF:FF:FF:FF'],
       ['EnrollmentType', this.o.enrollmentType ?? 'Full'],
       ['DeviceType', 'CIMClient_Windows'],
@@ -231,7 +238,7 @@ ${ctx.map(([n, v]) => `        <ac:ContextItem Name="${n}"><ac:Value>${esc(v)}</
     </wst:RequestSecurityToken>
   </s:Body>
 </s:Envelope>`;
-    const res = await fetch(enrollmentUrl, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body });
+    const res = await fetch(enrollmentUrl, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8', ...this.o.enrollmentHeaders }, body });
     const text = await res.text();
     const root = parseXml(text);
     const fault = child(child(root, 'Body'), 'Fault');
