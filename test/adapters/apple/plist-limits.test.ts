@@ -92,6 +92,14 @@ describe('plist bombs on the Apple device routes (issue #15, S1)', () => {
     expect(e.error).toMatch(/internal subset/);
   });
 
+  it('refuses an Mdm-Signature header nested past the BER depth bound (32) with 401', async () => {
+    const deep = Buffer.from([...Array(40).fill([0x30, 0x80]).flat(), ...Array(80).fill(0)]).toString('base64');
+    const body = new Uint8Array(Buffer.from('<plist version="1.0"><dict/></plist>'));
+    const res = await fetch(sim.enrollment!.mdm.ServerURL, { method: 'PUT', headers: { 'Mdm-Signature': deep }, body });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: string }).error).toMatch(/nesting depth exceeded/);
+  });
+
   it('answers 413 to a body over the 1 MiB limit, unread', async () => {
     const big = new Uint8Array(1024 * 1024 + 1).fill(0x20);
     const res = await fetch(sim.enrollment!.mdm.ServerURL, { method: 'PUT', headers: { 'content-type': 'application/x-apple-aspen-mdm' }, body: big });
