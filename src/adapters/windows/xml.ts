@@ -38,13 +38,20 @@ const parser = new XMLParser({
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
+/** A character reference's character; one XML 1.0 does not allow (NUL, surrogates, past U+10FFFF) is an error, not a RangeError (fuzzing found &#xFFFFFF;). */
+function xmlChar(cp: number, ref: string): string {
+  const allowed = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  if (!allowed) throw new XmlError(`character reference ${ref} is not an XML character`);
+  return String.fromCodePoint(cp);
+}
+
 /** Decodes the predefined entities and character references; anything else is an error (no DTD, so no other entity can exist). */
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
   return s.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);|&/g, (m, ref: string | undefined) => {
     if (ref === undefined) throw new XmlError('a bare & in text');
-    if (ref.startsWith('#x')) return String.fromCodePoint(parseInt(ref.slice(2), 16));
-    if (ref.startsWith('#')) return String.fromCodePoint(parseInt(ref.slice(1), 10));
+    if (ref.startsWith('#x')) return xmlChar(parseInt(ref.slice(2), 16), m);
+    if (ref.startsWith('#')) return xmlChar(parseInt(ref.slice(1), 10), m);
     const v = PREDEFINED[ref];
     if (v === undefined) throw new XmlError(`undeclared entity &${ref};`);
     return v;
