@@ -50,7 +50,15 @@ export const TAG = {
  */
 export function parseBer(bytes: Uint8Array, what: string): Node {
   if (bytes.length === 0) throw malformed(`${what}: empty input`);
-  const { offset, result } = asn1js.fromBER(bytes, BER_PARSE_LIMITS);
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(bytes, BER_PARSE_LIMITS);
+  } catch (e) {
+    // asn1js throws (rather than reporting) on some primitive contents, e.g. a
+    // GeneralizedTime that is not a time (fuzzing found it behind a valid signature).
+    throw malformed(`${what}: ${(e as Error).message}`);
+  }
+  const { offset, result } = parsed;
   if (offset === -1 || (result as { error?: string }).error) {
     throw malformed(`${what}: ${(result as { error?: string }).error || 'not BER'}`);
   }
