@@ -19,7 +19,13 @@ export const PLIST_LIMITS = {
   /** Binary: values reached when the object graph is walked as a tree, a shared reference counted each time it is reached. */
   maxExpandedNodes: 100_000,
   /** Binary: string and data bytes reached in that walk, a shared object counted each time it is reached. */
-  maxExpandedBytes: 8 * 1024 * 1024,
+  maxExpandedBytes: 4 * 1024 * 1024,
+  /**
+   * Binary: string characters reached in that walk. plist's parseBinary builds
+   * strings one character at a time (about 0.4 µs each here): 8 MiB of shared
+   * string references took 3.5 s, so strings get a budget of their own.
+   */
+  maxExpandedStringChars: 256 * 1024,
   /** Binary: entries in one array or dictionary. */
   maxContainerEntries: 50_000,
   /** XML: elements in the document. */

@@ -16,13 +16,6 @@ export const fuzzOptions = (base: number) => ({
 /** Generous per-input time bound: the parsers work in milliseconds; this only catches blow-ups. */
 export const PER_INPUT_MS = 500;
 
-/** Runs `f` and returns how long it took; whatever it throws propagates. */
-export function timed<T>(f: () => T): { value: T; ms: number } {
-  const started = performance.now();
-  const value = f();
-  return { value, ms: performance.now() - started };
-}
-
 /** The outcome of a parser call: its value, or the error it threw. */
 export function outcome<T>(f: () => T): { ok: true; value: T; ms: number } | { ok: false; error: unknown; ms: number } {
   const started = performance.now();

@@ -21,7 +21,7 @@ export function buildBplist({ objects, top = 0, refSize = 1, offsetSize = 1 }: B
   const offsets: number[] = [];
   for (const o of objects) {
     offsets.push(bytes.length);
-    bytes.push(...o);
+    for (const b of o) bytes.push(b);
   }
   const tableAt = bytes.length;
   for (const off of offsets) bytes.push(...be(off, offsetSize));

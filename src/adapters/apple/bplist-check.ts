@@ -8,8 +8,8 @@ import { PLIST_LIMITS } from '../../core/input-limits.js';
 // recurses forever, and offsets or sizes past the end throw from deep inside.
 // Here every offset, size and reference is checked against the file, and the
 // object graph is walked as parseBinary would walk it (iteratively, a shared
-// object counted every time it is reached) against node, byte and depth
-// budgets. Nothing is decoded; the cost is linear in the budget.
+// object counted every time it is reached) against node, byte, string
+// character and depth budgets. Nothing is decoded; the cost is linear in the budget.
 //
 // Format: Apple's CFBinaryPList.c. Header "bplist00"; objects; offset table;
 // 32-byte trailer (5 unused bytes, sortVersion, offsetIntSize, objectRefSize,
@@ -21,6 +21,7 @@ export interface BinaryPlistLimits {
   maxDepth: number;
   maxExpandedNodes: number;
   maxExpandedBytes: number;
+  maxExpandedStringChars: number;
   maxContainerEntries: number;
 }
 
@@ -162,12 +163,15 @@ function walk(buf: Uint8Array, t: Table, top: number, limits: BinaryPlistLimits)
   const stack: { obj: number; next: number; total: number }[] = [];
   let nodes = 0;
   let bytes = 0;
+  let chars = 0;
   const visit = (obj: number) => {
     if (++nodes > limits.maxExpandedNodes) refuse(`expands to more than ${limits.maxExpandedNodes} values`);
     const kind = t.kind[obj];
     if (kind !== ARRAY && kind !== DICT) {
       bytes += t.bytes[obj]!;
       if (bytes > limits.maxExpandedBytes) refuse(`expands to more than ${limits.maxExpandedBytes} bytes of strings and data`);
+      if (kind === ASCII || kind === UTF16) chars += t.count[obj]!;
+      if (chars > limits.maxExpandedStringChars) refuse(`expands to more than ${limits.maxExpandedStringChars} string characters`);
       return;
     }
     if (onPath[obj]) refuse(`object ${obj} contains itself`);

@@ -66,6 +66,19 @@ describe('plist bombs on the Apple device routes (issue #15, S1)', () => {
     expect(r.ms).toBeLessThan(1000);
   });
 
+  it('refuses one 1,000,000-character string referenced 8 times (3.5 s of string building in parseBinary) fast', async () => {
+    const n = 1_000_000;
+    const big = new Uint8Array(n + 6);
+    big.set([0x5f, 0x12, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+    big.fill(0x61, 6);
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const body = buildBplist({ objects: [dict([1, 2, 3, 4, 5, 6, 7, 8], Array(8).fill(9)), ...keys.map(str), big], offsetSize: 4 });
+    const r = await putSigned('connect', body);
+    expect(r.status).toBe(400);
+    expect(r.error).toMatch(/expands to more than 262144 string characters/);
+    expect(r.ms).toBeLessThan(1000);
+  });
+
   it('refuses a reference cycle, an out-of-range reference and a __proto__ key on /mdm/checkin', async () => {
     const cycle = buildBplist({ objects: [dict([1], [2]), str('a'), arr(3), arr(2)] });
     const outOfRange = buildBplist({ objects: [dict([1], [9]), str('a')] });
