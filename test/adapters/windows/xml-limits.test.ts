@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { WindowsSimulator } from './simulator.js';
 
 // XML bounds on the Windows routes (issue #15): the pre-scan refuses a SyncML
-// or SOAP message nested past 32 levels or holding more than 20,000 elements
+// or SOAP message nested past 32 levels or holding more than 5,000 elements
 // before fast-xml-parser builds a tree (and before the recursive conversion to
 // El could overflow the stack), with 400 (OMA-DM) or a MessageFormat SOAP
 // fault (enrollment).
@@ -42,7 +42,7 @@ describe('Windows XML bounds', () => {
     expect(ms).toBeLessThan(1000);
   });
 
-  it('refuses SyncML with more than 20,000 elements with 400', async () => {
+  it('refuses SyncML with more than 5,000 elements with 400', async () => {
     const body = sim.message('1', 1, '<Final/>'.repeat(WINDOWS_XML_LIMITS.maxElements));
     const { r, ms } = await timed(() => sim.post(body));
     expect(r.status).toBe(400);
