@@ -3,12 +3,13 @@
 // device input checks its bound BEFORE the data is materialised: a document
 // that would expand past a limit is refused from a cheap scan of its bytes,
 // never discovered by building it (issue #15, S1: a 239-byte binary plist whose
-// shared references doubled at every level took the process down).
+// shared references doubled at every level took the process down). BER is
+// the one exception: asn1js counts while it reads and stops at the bound.
 //
 // The values leave generous room over what real clients send (the largest
 // messages seen are Apple CertificateList answers and Windows SyncML results
-// of a few hundred elements) while keeping the worst case to milliseconds and
-// a few megabytes.
+// of a few hundred elements) while keeping the worst accepted input to about
+// a tenth of a second of parsing and a few megabytes.
 
 /** Property lists from Apple devices (PUT /mdm/checkin, PUT /mdm/connect). */
 export const PLIST_LIMITS = {
