@@ -1,6 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import { decodeGetMessageParam, ScepMessageError } from '../scep/codec/index.js';
 import type { ScepService } from '../scep/service.js';
+import { SCEP_LIMITS } from '../core/input-limits.js';
 import type { Logger } from '../log.js';
 
 // Thin HTTP binding for the SCEP service at the NDES paths Windows and iOS
@@ -9,7 +10,8 @@ import type { Logger } from '../log.js';
 
 export const SCEP_PATHS = ['/certsrv/mscep/mscep.dll', '/certsrv/mscep/mscep.dll/pkiclient.exe', '/scep', '/scep/pkiclient.exe'];
 
-const MAX_MESSAGE = 256 * 1024;
+/** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
+const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
 
 export function scepRoutes(scep: ScepService, log: Logger): Router {
   const r = Router();

@@ -24,6 +24,8 @@ import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.
 import { fingerprints, parseTime, readCertificate, type CertificateFingerprints } from './ca/cert-raw.js';
 import { toHex } from './asn1/bytes.js';
 import { children, content, decodeOid, decodeString, readWhole } from './asn1/der-reader.js';
+import { BER_PARSE_LIMITS } from './asn1/limits.js';
+import { SCEP_LIMITS } from '../core/input-limits.js';
 import { formatDn, shortNameForOid } from './ca/names.js';
 
 export { formatDn };
@@ -42,6 +44,9 @@ const OID_SAN = '2.5.29.17';
 const OID_KEY_USAGE = '2.5.29.15';
 const OID_EKU = '2.5.29.37';
 const OID_UPN = '1.3.6.1.4.1.311.20.2.3';
+
+/** asn1js stops at these bounds while reading (asn1/limits.ts), before a tree the size of the input exists. */
+const LIMITED = { berOptions: BER_PARSE_LIMITS };
 
 const bytesOf = (ab: ArrayBuffer | ArrayBufferView): Uint8Array =>
   ab instanceof ArrayBuffer ? new Uint8Array(ab) : new Uint8Array(ab.buffer, ab.byteOffset, ab.byteLength);
@@ -83,7 +88,7 @@ function nameToRdns(name: Name): RdnAttribute[] {
 export function parseDnDer(der: Uint8Array): RdnAttribute[] {
   try {
     readWhole(der, 0x30);
-    return nameToRdns(AsnConvert.parse(der, Name));
+    return nameToRdns(AsnConvert.parse(der, Name, LIMITED));
   } catch (e) {
     return fail('malformed distinguished name', e);
   }
@@ -134,9 +139,9 @@ function decodeExtensions(exts: Extensions): RequestedExtensions {
     seen.add(ext.extnID);
     const value = bytesOf(ext.extnValue.buffer);
     try {
-      if (ext.extnID === OID_SAN) result.san = AsnConvert.parse(value, GeneralNames).map(generalNameToSan);
+      if (ext.extnID === OID_SAN) result.san = AsnConvert.parse(value, GeneralNames, LIMITED).map(generalNameToSan);
       else if (ext.extnID === OID_KEY_USAGE) result.keyUsage = decodeKeyUsage(value);
-      else if (ext.extnID === OID_EKU) result.eku = [...AsnConvert.parse(value, ExtendedKeyUsage)];
+      else if (ext.extnID === OID_EKU) result.eku = [...AsnConvert.parse(value, ExtendedKeyUsage, LIMITED)];
     } catch (e) {
       fail(`malformed extension ${ext.extnID}`, e);
     }
@@ -287,12 +292,13 @@ function verifySignature(
 
 // ---- CSR ---------------------------------------------------------------------------
 
-/** Parses a DER PKCS#10 request. Throws CsrParseError for malformed DER; a bad self-signature is reported, not thrown. */
+/** Parses a DER PKCS#10 request. Throws CsrParseError for malformed or oversized DER; a bad self-signature is reported, not thrown. */
 export async function parseCsr(der: Uint8Array): Promise<CsrInfo> {
+  if (der.length > SCEP_LIMITS.maxCsrBytes) fail(`PKCS#10 request larger than ${SCEP_LIMITS.maxCsrBytes} bytes`);
   let req: CertificationRequest;
   try {
     readWhole(der, 0x30);
-    req = AsnConvert.parse(der, CertificationRequest);
+    req = AsnConvert.parse(der, CertificationRequest, LIMITED);
   } catch (e) {
     return fail('malformed PKCS#10 request', e);
   }
@@ -318,7 +324,7 @@ export async function parseCsr(der: Uint8Array): Promise<CsrInfo> {
       sawExtensions = true;
       let exts: Extensions;
       try {
-        exts = AsnConvert.parse(first, Extensions);
+        exts = AsnConvert.parse(first, Extensions, LIMITED);
       } catch (e) {
         return fail('malformed extensionRequest', e);
       }

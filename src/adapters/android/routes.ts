@@ -1,5 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
+import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
+import { verifyJsonBounds } from '../../http/json-bounds.js';
 import type { Device } from '../../core/model.js';
 import { emptyState, readAgentState } from './agent-state.js';
 import { ifNoneMatchHits } from './canonical.js';
@@ -18,6 +20,11 @@ import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_
 
 const DAY_MS = 24 * 3600_000;
 
+// Device JSON: size (413 unread), then depth and value count on the raw bytes (400) before JSON.parse.
+const jsonBounds = verifyJsonBounds({ maxDepth: DEVICE_JSON_LIMITS.maxDepth, maxValues: DEVICE_JSON_LIMITS.maxValues });
+const enrollBody = express.json({ limit: DEVICE_JSON_LIMITS.enrollBodyBytes, verify: jsonBounds });
+const statusBody = express.json({ limit: DEVICE_JSON_LIMITS.statusBodyBytes, verify: jsonBounds });
+
 /** After authenticateDevice: an identity certificate of another platform's device is not an Android agent. */
 function androidOnly(_req: Request, res: Response, next: NextFunction): void {
   if (res.locals.device?.platform !== 'android') {
@@ -30,7 +37,7 @@ function androidOnly(_req: Request, res: Response, next: NextFunction): void {
 export function androidRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
   const r = Router();
 
-  r.post('/android/v1/enroll', express.json({ limit: '64kb' }), async (req, res) => {
+  r.post('/android/v1/enroll', enrollBody, async (req, res) => {
     const parsed = parseEnrollRequest(req.body, req.query.token);
     if (!parsed.ok) {
       res.status(400).json({ error: 'invalid enrollment request', issues: parsed.issues });
@@ -90,7 +97,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
   });
 
-  r.post('/android/v1/status', s.authenticateDevice, androidOnly, express.json({ limit: '256kb' }), async (req, res) => {
+  r.post('/android/v1/status', s.authenticateDevice, androidOnly, statusBody, async (req, res) => {
     const device = res.locals.device!;
     const parsed = parseStatusRequest(req.body);
     if (!parsed.ok) {

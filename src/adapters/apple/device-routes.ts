@@ -1,5 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
+import { PLIST_LIMITS } from '../../core/input-limits.js';
 import type { Device, Platform } from '../../core/model.js';
 import { matchCertificateList } from './certificate-match.js';
 import { applyCheckin, reportedValues, userAuthenticateAnswer } from './checkin.js';
@@ -24,8 +25,8 @@ import { syncDevice } from './sync.js';
 
 export const MOBILECONFIG_TYPE = 'application/x-apple-aspen-config';
 const APPLE_PLATFORMS: readonly Platform[] = ['ios', 'macos'];
-/** Bodies are taken as they come, whatever the Content-Type says. */
-const rawBody = express.raw({ type: () => true, limit: '1mb' });
+/** Bodies are taken as they come, whatever the Content-Type says; larger ones get 413 unread. */
+const rawBody = express.raw({ type: () => true, limit: PLIST_LIMITS.maxBodyBytes });
 
 export interface DeviceRouteDeps {
   pusher: Pusher;

@@ -1,6 +1,7 @@
 import { X509Certificate, createHash, timingSafeEqual, verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { BER_PARSE_LIMITS } from '../../scep/asn1/limits.js';
 
 // The Mdm-Signature header (SignMessage true in the enrollment profile):
 // base64 of a CMS SignedData over the request body, content detached, signed
@@ -52,8 +53,8 @@ function check(headerValue: string, body: Uint8Array): SignatureCheck {
   let sd: pkijs.SignedData;
   let rawCerts: Uint8Array[];
   try {
-    const asn = asn1js.fromBER(new Uint8Array(der));
-    if (asn.offset === -1) return fail('Mdm-Signature is not BER');
+    const asn = asn1js.fromBER(new Uint8Array(der), BER_PARSE_LIMITS);
+    if (asn.offset === -1) return fail(`Mdm-Signature is not BER: ${(asn.result as { error?: string }).error ?? 'unreadable'}`);
     const ci = new pkijs.ContentInfo({ schema: asn.result });
     if (ci.contentType !== OID_SIGNED_DATA) return fail('Mdm-Signature is not a CMS SignedData');
     sd = new pkijs.SignedData({ schema: ci.content });

@@ -1,9 +1,16 @@
 import { build, parse, parseBinary, type PlistValue } from 'plist';
+import { PLIST_LIMITS } from '../../core/input-limits.js';
+import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
+import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
 
 // Property lists in and out. Devices send XML plists (binary ones are
 // accepted too); we always answer XML. Bodies are parsed only after the
-// request is authenticated, and a document type with an internal subset
-// (entity declarations) is refused outright.
+// request is authenticated, and only after a structural check bounds what the
+// parser will build (limits in core/input-limits.ts): a binary plist is
+// validated by bplist-check.ts (offsets, references, cycles, depth, expanded
+// size), an XML one by a pre-scan (size, elements, depth; no entity
+// declarations, no DOCTYPE internal subset). Other plist formats that
+// `plist` would accept (OpenStep text, other binary versions) are refused.
 
 export type PlistDict = { [key: string]: PlistValue };
 export type { PlistValue };
@@ -20,16 +27,11 @@ export function toXmlBytes(value: PlistDict): Uint8Array {
 
 /** Parses a plist body (XML or binary) whose top level must be a dictionary. */
 export function parseDict(body: Uint8Array): PlistDict {
+  if (body.byteLength > PLIST_LIMITS.maxBodyBytes) throw new PlistError(`property list larger than ${PLIST_LIMITS.maxBodyBytes} bytes`);
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let value: PlistValue;
   try {
-    if (buf.subarray(0, 8).toString('latin1') === 'bplist00') {
-      value = parseBinary(buf) as PlistValue;
-    } else {
-      const text = buf.toString('utf8');
-      if (/<!DOCTYPE[^>]*\[/i.test(text) || /<!ENTITY/i.test(text)) throw new PlistError('plist with an internal DTD subset refused');
-      value = parse(text);
-    }
+    value = buf.subarray(0, 6).toString('latin1') === 'bplist' ? readBinary(buf) : readXml(buf.toString('utf8'));
   } catch (e) {
     if (e instanceof PlistError) throw e;
     throw new PlistError(`body is not a property list: ${(e as Error).message}`);
@@ -38,4 +40,26 @@ export function parseDict(body: Uint8Array): PlistDict {
     throw new PlistError('property list is not a dictionary');
   }
   return value;
+}
+
+function readBinary(buf: Buffer): PlistValue {
+  try {
+    checkBinaryPlist(buf);
+  } catch (e) {
+    if (e instanceof BinaryPlistError) throw new PlistError(`binary property list refused: ${e.message}`);
+    throw e;
+  }
+  return parseBinary(buf) as PlistValue;
+}
+
+function readXml(text: string): PlistValue {
+  // `plist` takes text starting with '{' or '(' as OpenStep and 'bplist' as binary: only XML gets this far.
+  if (!/^\uFEFF?\s*</.test(text)) throw new PlistError('body is not an XML or binary property list');
+  try {
+    checkXmlBounds(text, { maxBytes: PLIST_LIMITS.maxBodyBytes, maxDepth: PLIST_LIMITS.maxDepth, maxElements: PLIST_LIMITS.maxXmlElements, doctype: 'external-only' });
+  } catch (e) {
+    if (e instanceof XmlBoundsError) throw new PlistError(`XML property list refused: ${e.message}`);
+    throw e;
+  }
+  return parse(text);
 }

@@ -1,5 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
+import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
 import { discoverResponse, parseDiscover } from './discovery.js';
 import { enroll } from './enroll.js';
 import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
@@ -24,8 +25,8 @@ export const PATHS = {
   management: '/ManagementServer/MDM.svc',
 } as const;
 
-const MAX_BODY = '512kb';
-const textBody = express.text({ type: () => true, limit: MAX_BODY });
+/** Larger bodies get 413 before they are read; the XML pre-scan (xml.ts) bounds the rest. */
+const textBody = express.text({ type: () => true, limit: WINDOWS_XML_LIMITS.maxBodyBytes });
 
 /** HTTP status for a fault: the body carries the MS-MDE2 code; never a 5xx for a client's mistake. */
 function faultHttpStatus(f: SoapFault): number {

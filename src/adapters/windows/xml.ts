@@ -1,4 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
+import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
+import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
 
 // Safe XML reading for the SOAP (MS-MDE2) and SyncML (MS-MDM) messages.
 // Devices are untrusted: no DTDs (a `<!DOCTYPE` is refused outright, so no
@@ -6,7 +8,9 @@ import { XMLParser } from 'fast-xml-parser';
 // parser is off, and only the five predefined XML entities plus numeric
 // character references are decoded here, by hand. Namespace prefixes are
 // dropped: the Windows client's messages mix prefixes freely (s:, a:, wsse:,
-// wst:, ac:), and the element names alone identify what we need.
+// wst:, ac:), and the element names alone identify what we need. Size,
+// element count and depth are bounded by a pre-scan (core/xml-bounds.ts,
+// values in core/input-limits.ts) before fast-xml-parser builds anything.
 
 export interface El {
   name: string; // local name, prefix removed
@@ -16,8 +20,6 @@ export interface El {
 }
 
 export class XmlError extends Error {}
-
-const MAX_XML_BYTES = 512 * 1024;
 
 const parser = new XMLParser({
   preserveOrder: true,
@@ -36,13 +38,20 @@ const parser = new XMLParser({
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
+/** A character reference's character; one XML 1.0 does not allow (NUL, surrogates, past U+10FFFF) is an error, not a RangeError (fuzzing found &#xFFFFFF;). */
+function xmlChar(cp: number, ref: string): string {
+  const allowed = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  if (!allowed) throw new XmlError(`character reference ${ref} is not an XML character`);
+  return String.fromCodePoint(cp);
+}
+
 /** Decodes the predefined entities and character references; anything else is an error (no DTD, so no other entity can exist). */
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
   return s.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);|&/g, (m, ref: string | undefined) => {
     if (ref === undefined) throw new XmlError('a bare & in text');
-    if (ref.startsWith('#x')) return String.fromCodePoint(parseInt(ref.slice(2), 16));
-    if (ref.startsWith('#')) return String.fromCodePoint(parseInt(ref.slice(1), 10));
+    if (ref.startsWith('#x')) return xmlChar(parseInt(ref.slice(2), 16), m);
+    if (ref.startsWith('#')) return xmlChar(parseInt(ref.slice(1), 10), m);
     const v = PREDEFINED[ref];
     if (v === undefined) throw new XmlError(`undeclared entity &${ref};`);
     return v;
@@ -71,9 +80,15 @@ function convert(node: Raw): El | null {
 
 /** Parses one XML document to its root element, or throws XmlError. */
 export function parseXml(input: string): El {
-  if (input.length > MAX_XML_BYTES) throw new XmlError('message too large');
+  if (input.length > WINDOWS_XML_LIMITS.maxBodyBytes) throw new XmlError('message too large');
   if (/<!DOCTYPE/i.test(input)) throw new XmlError('DOCTYPE is not allowed');
   if (/<!ENTITY/i.test(input)) throw new XmlError('ENTITY declarations are not allowed');
+  try {
+    checkXmlBounds(input, { maxBytes: WINDOWS_XML_LIMITS.maxBodyBytes, maxDepth: WINDOWS_XML_LIMITS.maxDepth, maxElements: WINDOWS_XML_LIMITS.maxElements, doctype: 'refuse' });
+  } catch (e) {
+    if (e instanceof XmlBoundsError) throw new XmlError(e.message);
+    throw e;
+  }
   let raw: Raw[];
   try {
     raw = parser.parse(input, true) as Raw[];

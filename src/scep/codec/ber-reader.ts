@@ -11,6 +11,7 @@
 import * as asn1js from 'asn1js';
 import { concat } from '../asn1/bytes.js';
 import { tlv } from '../asn1/der.js';
+import { BER_PARSE_LIMITS } from '../asn1/limits.js';
 import { malformed } from './errors.js';
 
 /** The parts of an asn1js block we look at, typed once. */
@@ -41,10 +42,23 @@ export const TAG = {
   GENERALIZED_TIME: 24,
 } as const;
 
-/** Parses exactly one BER element that spans the whole input. */
+/**
+ * Parses exactly one BER element that spans the whole input. asn1js enforces
+ * the depth, element and length bounds while it reads (asn1/limits.ts), so a
+ * deeply nested or element-flooded message stops at the bound instead of
+ * building a tree (or a call stack) the size of the input.
+ */
 export function parseBer(bytes: Uint8Array, what: string): Node {
   if (bytes.length === 0) throw malformed(`${what}: empty input`);
-  const { offset, result } = asn1js.fromBER(bytes);
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(bytes, BER_PARSE_LIMITS);
+  } catch (e) {
+    // asn1js throws (rather than reporting) on some primitive contents, e.g. a
+    // GeneralizedTime that is not a time (fuzzing found it behind a valid signature).
+    throw malformed(`${what}: ${(e as Error).message}`);
+  }
+  const { offset, result } = parsed;
   if (offset === -1 || (result as { error?: string }).error) {
     throw malformed(`${what}: ${(result as { error?: string }).error || 'not BER'}`);
   }
