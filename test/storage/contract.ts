@@ -774,6 +774,25 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(all[2]).toMatchObject({ transactionId: null, actor: 'admin', details: {} });
       });
 
+      it('bounds what it stores: long strings, lists and whole details are cut with a visible marker', async () => {
+        await s.appendAudit({
+          transactionId: 't'.repeat(1000),
+          type: 'windows.enrollment.refused',
+          reasonCode: 'ENROLLMENT_TOKEN_INVALID',
+          actor: 'a'.repeat(300),
+          details: { upn: 'u'.repeat(500_000), list: Array.from({ length: 1000 }, (_, i) => i) },
+        });
+        await s.appendAudit({ transactionId: null, type: 'x', reasonCode: null, actor: null, details: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, 'y'.repeat(500)])) });
+        const [first, second] = await s.listAudit();
+        expect(first!.transactionId).toBe(`${'t'.repeat(256)}…(truncated, 1000 bytes)`);
+        expect(first!.actor).toBe(`${'a'.repeat(256)}…(truncated, 300 bytes)`);
+        expect(first!.details.upn).toBe(`${'u'.repeat(512)}…(truncated, 500000 bytes)`);
+        expect(first!.details.list).toHaveLength(33);
+        expect(Buffer.byteLength(JSON.stringify(first!.details))).toBeLessThan(2048);
+        expect(second!.details).toMatchObject({ truncated: true });
+        expect(Buffer.byteLength(JSON.stringify(second!.details))).toBeLessThanOrEqual(8 * 1024);
+      });
+
       it('filters by transaction and type, and limits to the newest events', async () => {
         for (let i = 0; i < 6; i++) {
           await s.appendAudit({

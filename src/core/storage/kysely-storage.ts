@@ -20,6 +20,7 @@ import type {
   DeliveryState,
   DeliveryStatus,
 } from '../model.js';
+import { boundedRecord, truncateString } from '../bounded.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
@@ -93,6 +94,11 @@ function toNumber(value: number | string | bigint): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new RangeError(`database integer out of range: ${String(value)}`);
   return n;
+}
+
+/** An audit column (type, actor, reason code, transaction id): at most 256 characters. */
+function cut(value: string | null | undefined): string | null {
+  return value === null || value === undefined ? null : truncateString(value, 256);
 }
 
 function parseJson<T>(text: string): T {
@@ -802,11 +808,12 @@ export class KyselyStorage implements Storage {
       .insertInto('audit_events')
       .values({
         at: e.at === undefined ? this.#stamp() : isoTimestamp(e.at, 'audit at'),
-        transaction_id: e.transactionId ?? null,
-        type: e.type,
-        reason_code: e.reasonCode ?? null,
-        actor: e.actor ?? null,
-        details: JSON.stringify(e.details ?? {}),
+        // The one place every audit record passes: client-supplied values are cut here (core/bounded.ts).
+        transaction_id: cut(e.transactionId),
+        type: cut(e.type) ?? '',
+        reason_code: cut(e.reasonCode),
+        actor: cut(e.actor),
+        details: JSON.stringify(boundedRecord(e.details ?? {})),
       })
       .execute();
   }
