@@ -56,7 +56,7 @@ export interface Gateway {
   app: Express;
   /** Adapters hear about admin changes through this; `idle()` waits for those in flight. */
   devicesChanged: ReturnType<typeof deviceChangeNotifier>;
-  /** Hourly upkeep (purging used challenges past their expiry); `runNow()` for tests and operators. */
+  /** Hourly upkeep (used challenges past their expiry, audit past retention, old command history); `runNow()` for tests and operators. */
   housekeeping: ReturnType<typeof startHousekeeping>;
   /** Audit records from core and adapters; unauthenticated refusals are rate-limited per source. */
   auditLog: AuditLog;
@@ -154,7 +154,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log);
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays });
     auditLog.start();
     return {
       config,

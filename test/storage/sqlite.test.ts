@@ -8,6 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KyselyStorage, openStorage, resolveDatabaseUrl } from '../../src/core/storage/index.js';
+import { migrations } from '../../src/core/storage/migrations.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import { storageContract } from './contract.js';
 
@@ -134,7 +135,7 @@ describe('sqlite backend', () => {
     const raw = new BetterSqlite3(file, { readonly: true });
     try {
       const names = raw.prepare('select name from kysely_migration order by name').all() as { name: string }[];
-      expect(names.map((n) => n.name)).toEqual(['0001_initial']);
+      expect(names.map((n) => n.name)).toEqual(Object.keys(migrations('sqlite')));
       const check = raw.prepare('pragma foreign_key_check').all();
       expect(check).toEqual([]);
     } finally {
@@ -201,7 +202,7 @@ describe('sqlite backend', () => {
     const raw = new BetterSqlite3(file, { readonly: true });
     try {
       const names = raw.prepare('select name from kysely_migration').all() as { name: string }[];
-      expect(names.map((n) => n.name)).toEqual(['0001_initial']);
+      expect(names.map((n) => n.name)).toEqual(Object.keys(migrations('sqlite')));
     } finally {
       raw.close();
     }

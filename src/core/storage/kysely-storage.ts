@@ -269,6 +269,7 @@ export class KyselyStorage implements Storage {
   nextCommand: Storage['nextCommand'] = (d, ch, skip) => this.#adapters.nextCommand(d, ch, skip);
   updateCommand: Storage['updateCommand'] = (id, d, st, r) => this.#adapters.updateCommand(id, d, st, r);
   listCommands: Storage['listCommands'] = (f) => this.#adapters.listCommands(f);
+  purgeAnsweredCommands: Storage['purgeAnsweredCommands'] = (b, k) => this.#adapters.purgeAnsweredCommands(isoTimestamp(b, 'before'), k);
   getPlatformState: Storage['getPlatformState'] = (d, a) => this.#adapters.getPlatformState(d, a);
   putPlatformState: Storage['putPlatformState'] = (d, a, st) => this.#adapters.putPlatformState(d, a, st);
   getSetting: Storage['getSetting'] = (k) => this.#adapters.getSetting(k);
@@ -816,6 +817,11 @@ export class KyselyStorage implements Storage {
         details: JSON.stringify(boundedRecord(e.details ?? {})),
       })
       .execute();
+  }
+
+  async purgeAudit(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('audit_events').where('at', '<', isoTimestamp(before, 'before')).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async listAudit(filter?: AuditFilter): Promise<AuditEvent[]> {
