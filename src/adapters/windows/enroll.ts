@@ -22,6 +22,11 @@ export type EnrollOutcome = { ok: true; device: Device; provisioningDoc: string;
 /** settings key: the Windows hardware DeviceID (AdditionalContext) -> our device id, to link re-enrollments. */
 export const hardwareKey = (hardwareId: string) => `hardware.${hardwareId.toUpperCase()}`;
 
+/** An AdditionalContext value as kept in the device record, state and settings keys: at most 256 characters. */
+function context(rst: RequestSecurityToken, name: string): string | null {
+  return contextValue(rst, name)?.slice(0, 256) ?? null;
+}
+
 export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Promise<EnrollOutcome> {
   const creds = rst.credentials;
   if (!creds) return { ok: false, fault: { code: 'Authentication', reason: 'a WS-Security UsernameToken (UPN and enrollment token) is required' } };
@@ -55,8 +60,8 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
   if (!spent.ok) return tokenFault(spent.reason);
 
-  const hardwareId = contextValue(rst, 'DeviceID');
-  const deviceName = (contextValue(rst, 'DeviceName') ?? '').slice(0, 256) || 'Windows device';
+  const hardwareId = context(rst, 'DeviceID');
+  const deviceName = context(rst, 'DeviceName') || 'Windows device';
   if (!device && hardwareId) {
     // Re-enrollment of a device we know (same hardware id, same user): link, don't duplicate.
     const known = await s.settings.get(hardwareKey(hardwareId));
@@ -77,10 +82,10 @@ export async function enroll(s: AdapterServices, rst: RequestSecurityToken): Pro
   state.enrollment = {
     upn: creds.username,
     hardwareId: hardwareId ?? null,
-    osVersion: contextValue(rst, 'OSVersion') ?? null,
-    osEdition: contextValue(rst, 'OSEdition') ?? null,
-    deviceType: contextValue(rst, 'DeviceType') ?? null,
-    enrollmentType: contextValue(rst, 'EnrollmentType') ?? null,
+    osVersion: context(rst, 'OSVersion'),
+    osEdition: context(rst, 'OSEdition'),
+    deviceType: context(rst, 'DeviceType'),
+    enrollmentType: context(rst, 'EnrollmentType'),
     identityThumbprint: issued.identity.thumbprint,
     at: new Date().toISOString(),
   };
