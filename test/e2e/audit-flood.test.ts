@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { androidAdapter } from '../../src/adapters/android/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { SUPPRESSED_TYPE } from '../../src/core/audit-log.js';
 import type { AuditEvent } from '../../src/core/model.js';
 import { REFUSAL_LIMITS } from '../../src/core/refusal-limiter.js';
 import { buildCsr, generateDeviceKey, scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
 import { WindowsSimulator } from '../adapters/windows/simulator.js';
 
 // Issue #15 (S2): refusals of unauthenticated requests must not fill the disk.
@@ -13,7 +15,7 @@ import { WindowsSimulator } from '../adapters/windows/simulator.js';
 
 let t: TestGateway;
 beforeAll(async () => {
-  t = await startTestGateway({ adapters: [windowsAdapter] });
+  t = await startTestGateway({ adapters: [windowsAdapter, androidAdapter] });
 });
 afterAll(async () => {
   await t.stop();
@@ -82,4 +84,17 @@ describe('audit log under a flood of unauthenticated refusals (S2)', () => {
     // A refused request leaves no enrollment behind.
     expect(await t.gw.storage.getEnrollment(refused[0]!.transactionId!)).toBeNull();
   }, 120_000);
+
+  it('refused Android enrollments (bad token): the first rows are stored as before, the rest counted', async () => {
+    const mark = await lastId();
+    const agent = new AndroidAgentSim(t.url);
+    for (let i = 0; i < REFUSAL_LIMITS.perSource + 3; i++) {
+      const res = await agent.postEnroll(`${t.url}/android/v1/enroll?token=${'A'.repeat(32)}`, PIXEL_8, { supportedSchemaVersions: [1] });
+      expect(res.status).toBe(401);
+    }
+    await t.gw.auditLog.flush(true);
+    const added = await auditAfter(mark);
+    expect(added.filter((e) => e.type === 'android.enroll.refused').map((e) => e.details)).toEqual(Array(REFUSAL_LIMITS.perSource).fill({ reason: 'unknown' }));
+    expect(added.filter((e) => e.type === SUPPRESSED_TYPE).map((e) => [e.details.kind, e.details.suppressed])).toEqual([['android.enroll.refused', 3]]);
+  });
 });
