@@ -90,12 +90,18 @@ export class EnrollmentService {
     const previous = await this.deps.storage.getEnrollment(transactionId);
     if (previous) return this.answerRetry(previous, csrSha256, trail);
 
-    let decision = await this.deps.policy.evaluate(req);
-    if (!decision.allow && request.renewalFallback && decision.refusal.code.startsWith('CHALLENGE_')) {
-      // Its challenge is unusable, but it is signed by the certificate it renews.
-      trail.push(this.record(transactionId, 'crp.renewal-fallback', null, { challengeRefusal: decision.refusal.code }));
-      req = { ...req, messageType: 'RenewalReq' };
+    let decision: Awaited<ReturnType<PolicyModule['evaluate']>>;
+    try {
       decision = await this.deps.policy.evaluate(req);
+      if (!decision.allow && request.renewalFallback && decision.refusal.code.startsWith('CHALLENGE_')) {
+        // Its challenge is unusable, but it is signed by the certificate it renews.
+        trail.push(this.record(transactionId, 'crp.renewal-fallback', null, { challengeRefusal: decision.refusal.code }));
+        req = { ...req, messageType: 'RenewalReq' };
+        decision = await this.deps.policy.evaluate(req);
+      }
+    } catch (e) {
+      await this.write(trail); // a policy fault: keep what was received
+      throw e;
     }
     if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused', trail);
     await this.write(trail);
