@@ -50,14 +50,15 @@ function renewalKey(transactionId: string, signer: Uint8Array): string {
  * (Before, 32 RDNs and 32 SANs of 256 characters each were copied: about 8 KB
  * per refused request.)
  */
-const MAX_NAME = 256;
+const MAX_SUBJECT = 256;
+const MAX_SAN = 128;
 const MAX_SANS = 8;
 function namesOf(csr: CsrInfo): Record<string, unknown> {
-  const cut = (v: string) => (v.length > MAX_NAME ? `${v.slice(0, MAX_NAME)}…(truncated, ${Buffer.byteLength(v)} bytes)` : v);
+  const cut = (v: string, max: number) => (v.length > max ? `${v.slice(0, max)}…(truncated, ${Buffer.byteLength(v)} bytes)` : v);
   return {
-    subject: cut(csr.subject.slice(0, 32).map((a) => `${a.type}=${a.value}`).join(', ')),
+    subject: cut(csr.subject.slice(0, 32).map((a) => `${a.type}=${a.value}`).join(', '), MAX_SUBJECT),
     ...(csr.subject.length > 32 && { subjectAttributes: csr.subject.length }),
-    subjectAltNames: csr.subjectAltNames.slice(0, MAX_SANS).map((n) => ({ ...n, value: cut(n.value) })),
+    subjectAltNames: csr.subjectAltNames.slice(0, MAX_SANS).map((n) => ({ ...n, value: cut(n.value, MAX_SAN) })),
     ...(csr.subjectAltNames.length > MAX_SANS && { subjectAltNameCount: csr.subjectAltNames.length }),
   };
 }

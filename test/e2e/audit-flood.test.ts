@@ -58,7 +58,7 @@ describe('audit log under a flood of unauthenticated refusals (S2)', () => {
     const key = await generateDeviceKey('RSA', 2048);
     // 40 RDNs and 40 SANs of 2,000 characters: the names a refused request used to have copied.
     const subject = Array.from({ length: 40 }, (_, i) => `OU=${String(i).padStart(2, '0')}${'o'.repeat(2000)}`).join(', ');
-    const sans = Array.from({ length: 40 }, (_, i) => ({ type: 'dns' as const, value: `h${i}${'d'.repeat(60)}.example.com` }));
+    const sans = Array.from({ length: 40 }, (_, i) => ({ type: 'dns' as const, value: `h${i}${'d'.repeat(300)}.example.com` }));
     const csr = await buildCsr(key, { subject: `CN=flood, ${subject}`, challenge: 'not-a-challenge', sans });
     const n = REFUSAL_LIMITS.perSource + 5;
     for (let i = 0; i < n; i++) {
@@ -75,9 +75,10 @@ describe('audit log under a flood of unauthenticated refusals (S2)', () => {
     expect(received.map((e) => e.transactionId)).toEqual(refused.map((e) => e.transactionId));
     expect(added.filter((e) => e.type === SUPPRESSED_TYPE).map((e) => e.details.suppressed)).toEqual([n - REFUSAL_LIMITS.perSource]);
     for (const e of received) {
-      expect(Buffer.byteLength(JSON.stringify(e))).toBeLessThan(2 * 1024); // about 8 KB before
+      expect(Buffer.byteLength(JSON.stringify(e))).toBeLessThan(2560); // 18 KB before (32 RDNs and 32 SANs of 256 characters)
       expect(e.details.subject).toMatch(/^CN=flood, OU=00o+…\(truncated, \d+ bytes\)$/);
       expect(e.details.subjectAltNames).toHaveLength(8);
+      expect((e.details.subjectAltNames as { value: string }[])[0]!.value).toMatch(/^h0d+…\(truncated, 315 bytes\)$/);
       expect(e.details.subjectAltNameCount).toBe(40);
       expect(e.details.csrSha256).toMatch(/^[0-9a-f]{64}$/);
     }
