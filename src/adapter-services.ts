@@ -15,12 +15,14 @@ import { formatDn } from './scep/csr.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './scep/keys.js';
 import type { SecretBox } from './core/secret-box.js';
+import type { AuditLog } from './core/audit-log.js';
 
 // Builds the AdapterServices each adapter is handed: core's services, with
 // per-device state and settings scoped to the adapter's name.
 
 export interface AdapterServiceDeps {
   storage: Storage;
+  auditLog: AuditLog;
   log: Logger;
   publicUrl: string;
   scepUrl: string;
@@ -120,7 +122,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     audit: (type, details, opts = {}) =>
-      storage.appendAudit({
+      d.auditLog.append({
         transactionId: opts.transactionId ?? null,
         type,
         reasonCode: opts.reasonCode ?? null,

@@ -9,6 +9,8 @@ import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { startHousekeeping } from './core/housekeeping.js';
+import { AuditLog } from './core/audit-log.js';
+import { withRequestSource } from './core/request-source.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenges.js';
@@ -56,8 +58,10 @@ export interface Gateway {
   app: Express;
   /** Adapters hear about admin changes through this; `idle()` waits for those in flight. */
   devicesChanged: ReturnType<typeof deviceChangeNotifier>;
-  /** Hourly upkeep (purging used challenges past their expiry); `runNow()` for tests and operators. */
+  /** Hourly upkeep (used challenges past their expiry, audit past retention, old command history); `runNow()` for tests and operators. */
   housekeeping: ReturnType<typeof startHousekeeping>;
+  /** Audit records from core and adapters; unauthenticated refusals are rate-limited per source. */
+  auditLog: AuditLog;
   close(): Promise<void>;
 }
 
@@ -87,7 +91,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         }),
     };
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
-    const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log });
+    const auditLog = new AuditLog(storage, log);
+    const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
     const scep = new ScepService(
       ca.ra,
       ca.root.certificate,
@@ -104,6 +109,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
+      auditLog,
       log,
       publicUrl: config.publicUrl,
       scepUrl,
@@ -129,6 +135,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', false);
+    // The client address for code without the request (unauthenticated refusals are counted per source).
+    app.use((req, _res, next) => withRequestSource(req.ip ?? req.socket.remoteAddress ?? 'unknown', next));
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
@@ -156,7 +164,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log);
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays });
+    auditLog.start();
     return {
       config,
       log,
@@ -173,9 +182,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       app,
       devicesChanged,
       housekeeping,
+      auditLog,
       close: async () => {
         housekeeping.stop();
         await devicesChanged.idle();
+        await auditLog.stop();
         await storage.close();
       },
     };

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { bounded, LOG_BOUNDS } from './core/bounded.js';
 
 // Challenges and private keys must never reach a log line. Callers log a
 // challenge fingerprint instead; these paths are a second net for mistakes.
@@ -16,9 +17,20 @@ const REDACT = [
   'headers.authorization',
 ];
 
+/**
+ * Every log line's fields pass here: client-supplied values (a Username, a
+ * CommandUUID, an error detail) are cut to LOG_BOUNDS so one request cannot
+ * write a megabyte log line. Errors are left to pino's serializer.
+ */
+function boundedFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v : bounded(v, LOG_BOUNDS, 1);
+  return out;
+}
+
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
-    { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { svc: 'mdmgw' } },
+    { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { svc: 'mdmgw' }, formatters: { log: boundedFields } },
     destination as pino.DestinationStream | undefined,
   );
 }

@@ -6,6 +6,7 @@ import type { Enrollment, ResolvedRequest } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
 import type { ConsumeResult, NewCertificate, Storage } from './storage/storage.js';
+import type { NewAuditEvent } from './audit-log.js';
 
 // The enrollment service is what the SCEP server calls once a pkiMessage is
 // decoded: it remembers transactions (so a retried PKCSReq gets the same
@@ -24,6 +25,8 @@ export interface EnrollmentDeps {
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
   log: Logger;
+  /** Where audit records go (core/audit-log.ts: refusals are rate-limited per source); default straight to storage. */
+  audit?: { append(...events: NewAuditEvent[]): Promise<void> };
 }
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -40,47 +43,76 @@ function renewalKey(transactionId: string, signer: Uint8Array): string {
   return `${transactionId}|${serial}`;
 }
 
-/** Client-supplied lists in the audit log are bounded: a request cannot make a record huge. */
-function clip<T extends { value: string }>(items: T[]): T[] {
-  return items.slice(0, 32).map((i) => (i.value.length > 256 ? { ...i, value: `${i.value.slice(0, 256)}…` } : i));
+/**
+ * What the audit keeps of a CSR's names: the subject as one DN string and the
+ * first SANs, each cut short, with the counts. The CSR itself is identified by
+ * csrSha256; a full copy is kept only for an enrollment that passed (pending).
+ * (Before, 32 RDNs and 32 SANs of 256 characters each were copied: about 8 KB
+ * per refused request.)
+ */
+const MAX_SUBJECT = 256;
+const MAX_SAN = 128;
+const MAX_SANS = 8;
+function namesOf(csr: CsrInfo): Record<string, unknown> {
+  const cut = (v: string, max: number) => (v.length > max ? `${v.slice(0, max)}…(truncated, ${Buffer.byteLength(v)} bytes)` : v);
+  return {
+    subject: cut(csr.subject.slice(0, 32).map((a) => `${a.type}=${a.value}`).join(', '), MAX_SUBJECT),
+    ...(csr.subject.length > 32 && { subjectAttributes: csr.subject.length }),
+    subjectAltNames: csr.subjectAltNames.slice(0, MAX_SANS).map((n) => ({ ...n, value: cut(n.value, MAX_SAN) })),
+    ...(csr.subjectAltNames.length > MAX_SANS && { subjectAltNameCount: csr.subjectAltNames.length }),
+  };
 }
 
 export class EnrollmentService {
-  constructor(private readonly deps: EnrollmentDeps) {}
+  private readonly sink: { append(...events: NewAuditEvent[]): Promise<void> };
+
+  constructor(private readonly deps: EnrollmentDeps) {
+    this.sink = deps.audit ?? { append: async (...events) => { for (const e of events) await deps.storage.appendAudit(e); } };
+  }
 
   /** PKCSReq and RenewalReq. */
   async enroll(request: PolicyRequest & { renewalFallback?: boolean }): Promise<EnrollmentOutcome> {
     const csrSha256 = sha256Hex(request.csr.der);
     const transactionId = await this.enrollmentKey(request, csrSha256);
     let req: PolicyRequest = transactionId === request.transactionId ? request : { ...request, transactionId };
-    await this.audit(transactionId, 'scep.received', null, {
-      ...(transactionId !== request.transactionId && { scepTransactionId: request.transactionId }),
-      messageType: req.messageType,
-      ...(request.renewalFallback && { renewalFallback: true }),
-      subject: clip(req.csr.subject),
-      subjectAltNames: clip(req.csr.subjectAltNames),
-      publicKey: { algorithm: req.csr.publicKey.algorithm, bits: req.csr.publicKey.bits },
-      csrSha256,
-    });
+    // Held back until the outcome is known: a refused request's records are written
+    // together with its refusal, under the per-source limit (core/audit-log.ts).
+    const trail: NewAuditEvent[] = [
+      this.record(transactionId, 'scep.received', null, {
+        ...(transactionId !== request.transactionId && { scepTransactionId: request.transactionId }),
+        messageType: req.messageType,
+        ...(request.renewalFallback && { renewalFallback: true }),
+        ...namesOf(req.csr),
+        publicKey: { algorithm: req.csr.publicKey.algorithm, bits: req.csr.publicKey.bits },
+        csrSha256,
+      }),
+    ];
 
     const previous = await this.deps.storage.getEnrollment(transactionId);
-    if (previous) return this.answerRetry(previous, csrSha256);
+    if (previous) return this.answerRetry(previous, csrSha256, trail);
 
-    let decision = await this.deps.policy.evaluate(req);
-    if (!decision.allow && request.renewalFallback && decision.refusal.code.startsWith('CHALLENGE_')) {
-      // Its challenge is unusable, but it is signed by the certificate it renews.
-      await this.audit(transactionId, 'crp.renewal-fallback', null, { challengeRefusal: decision.refusal.code });
-      req = { ...req, messageType: 'RenewalReq' };
+    let decision: Awaited<ReturnType<PolicyModule['evaluate']>>;
+    try {
       decision = await this.deps.policy.evaluate(req);
+      if (!decision.allow && request.renewalFallback && decision.refusal.code.startsWith('CHALLENGE_')) {
+        // Its challenge is unusable, but it is signed by the certificate it renews.
+        trail.push(this.record(transactionId, 'crp.renewal-fallback', null, { challengeRefusal: decision.refusal.code }));
+        req = { ...req, messageType: 'RenewalReq' };
+        decision = await this.deps.policy.evaluate(req);
+      }
+    } catch (e) {
+      await this.write(trail); // a policy fault: keep what was received
+      throw e;
     }
-    if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused');
+    if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused', trail);
+    await this.write(trail);
     await this.audit(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind });
 
     const outcome = await this.commit(req, csrSha256, decision.approval);
     if (outcome === 'transaction-exists') {
       // Another request with this transactionID won the race: answer as a retry.
       const winner = await this.deps.storage.getEnrollment(transactionId);
-      if (winner) return this.answerRetry(winner, csrSha256);
+      if (winner) return this.answerRetry(winner, csrSha256, []);
     }
     if (outcome === 'challenge-used' || outcome === 'transaction-exists') {
       return this.refuse(transactionId, { code: 'CHALLENGE_ALREADY_USED', detail: 'spent by a concurrent request' }, 'crp.refused');
@@ -233,10 +265,11 @@ export class EnrollmentService {
     };
   }
 
-  private async answerRetry(previous: Enrollment, csrSha256: string): Promise<EnrollmentOutcome> {
+  private async answerRetry(previous: Enrollment, csrSha256: string, trail: NewAuditEvent[]): Promise<EnrollmentOutcome> {
     if (previous.csrSha256 !== csrSha256) {
-      return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused');
+      return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused', trail);
     }
+    await this.write(trail);
     await this.audit(previous.transactionId, 'scep.retry', null, { status: previous.status });
     return this.stateOf(previous);
   }
@@ -249,20 +282,34 @@ export class EnrollmentService {
     return { status: 'issued', certificate: cert.der };
   }
 
-  private async refuse(transactionId: string, refusal: Refusal, type: string): Promise<EnrollmentOutcome> {
-    await this.audit(transactionId, type, refusal.code, {
+  /** A refusal, written with the records held back for it (`trail`) as one group. */
+  private async refuse(transactionId: string, refusal: Refusal, type: string, trail: NewAuditEvent[] = []): Promise<EnrollmentOutcome> {
+    const row = this.record(transactionId, type, refusal.code, {
       text: REASONS[refusal.code].text,
       ...(refusal.detail !== undefined && { detail: refusal.detail }),
       ...(refusal.expected !== undefined && { expected: refusal.expected }),
       ...(refusal.received !== undefined && { received: refusal.received }),
     });
+    await this.write([...trail, row]);
     return { status: 'rejected', refusal };
   }
 
   /** One audit record per step, and one log line with the same transactionId to trace it. */
   private async audit(transactionId: string, type: string, reasonCode: Refusal['code'] | null, details: Record<string, unknown>, actor = 'scep') {
-    await this.deps.storage.appendAudit({ transactionId, type, reasonCode, actor, details });
-    if (reasonCode) this.deps.log.warn({ transactionId, step: type, reason: reasonCode, actor }, REASONS[reasonCode].text);
-    else this.deps.log.info({ transactionId, step: type, actor }, type);
+    await this.write([this.record(transactionId, type, reasonCode, details, actor)]);
+  }
+
+  private record(transactionId: string, type: string, reasonCode: Refusal['code'] | null, details: Record<string, unknown>, actor = 'scep'): NewAuditEvent {
+    return { transactionId, type, reasonCode, actor, details };
+  }
+
+  private async write(events: NewAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.sink.append(...events);
+    for (const e of events) {
+      const reason = e.reasonCode as Refusal['code'] | null;
+      if (reason) this.deps.log.warn({ transactionId: e.transactionId, step: e.type, reason, actor: e.actor }, REASONS[reason].text);
+      else this.deps.log.info({ transactionId: e.transactionId, step: e.type, actor: e.actor }, e.type);
+    }
   }
 }

@@ -1,21 +1,47 @@
 import type { Logger } from '../log.js';
 import type { Storage } from './storage/storage.js';
 
-// Periodic upkeep: a used challenge only has to be remembered until it would
-// have expired anyway (after that the signature check refuses it as
-// CHALLENGE_EXPIRED), so older records are purged and the table stays small.
+// Periodic upkeep, so that nothing a client can make the gateway write grows
+// without bound:
+// - a used challenge only has to be remembered until it would have expired
+//   anyway (after that the signature check refuses it as CHALLENGE_EXPIRED);
+// - audit records are kept for MDMGW_AUDIT_RETENTION_DAYS;
+// - answered device commands (history) are kept for the same time, and at most
+//   the newest COMMANDS_KEPT_PER_DEVICE per device: a device that keeps
+//   answering cannot grow its history (every check-in lists it) without bound.
 
 export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
+export const COMMANDS_KEPT_PER_DEVICE = 100;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
-export function startHousekeeping(storage: Storage, log: Logger, intervalMs = HOUSEKEEPING_INTERVAL_MS): { runNow(): Promise<number>; stop(): void } {
-  const runNow = async () => {
-    const purged = await storage.purgeExpiredChallenges(new Date().toISOString());
-    if (purged > 0) log.info({ purged }, 'purged used challenges past their expiry');
-    return purged;
+export interface HousekeepingOptions {
+  auditRetentionDays: number;
+  intervalMs?: number;
+  now?: () => Date;
+}
+
+export interface HousekeepingRun {
+  challenges: number;
+  auditEvents: number;
+  commands: number;
+}
+
+export function startHousekeeping(storage: Storage, log: Logger, opts: HousekeepingOptions): { runNow(): Promise<HousekeepingRun>; stop(): void } {
+  const clock = opts.now ?? (() => new Date());
+  const runNow = async (): Promise<HousekeepingRun> => {
+    const now = clock();
+    const retainedFrom = new Date(now.getTime() - opts.auditRetentionDays * DAY_MS).toISOString();
+    const run = {
+      challenges: await storage.purgeExpiredChallenges(now.toISOString()),
+      auditEvents: await storage.purgeAudit(retainedFrom),
+      commands: await storage.purgeAnsweredCommands(retainedFrom, COMMANDS_KEPT_PER_DEVICE),
+    };
+    if (run.challenges + run.auditEvents + run.commands > 0) log.info({ ...run, retainedFrom }, 'housekeeping purged old records');
+    return run;
   };
   const timer = setInterval(() => {
     runNow().catch((err: unknown) => log.error({ err }, 'housekeeping failed'));
-  }, intervalMs);
+  }, opts.intervalMs ?? HOUSEKEEPING_INTERVAL_MS);
   timer.unref(); // never keeps the process alive on its own
   return { runNow, stop: () => clearInterval(timer) };
 }

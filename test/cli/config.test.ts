@@ -11,6 +11,14 @@ describe('configuration', () => {
     expect(c.clientCertHeader).toBeUndefined();
   });
 
+  it('keeps audit records 90 days unless MDMGW_AUDIT_RETENTION_DAYS says otherwise (1..3650 whole days)', () => {
+    expect(load().auditRetentionDays).toBe(90);
+    expect(load({ MDMGW_AUDIT_RETENTION_DAYS: '30' }).auditRetentionDays).toBe(30);
+    for (const bad of ['0', '-5', '1.5', 'ninety', '3651']) {
+      expect(() => load({ MDMGW_AUDIT_RETENTION_DAYS: bad }), bad).toThrow(/MDMGW_AUDIT_RETENTION_DAYS: must/);
+    }
+  });
+
   it('lets flags win over the environment', () => {
     const c = load({ MDMGW_PORT: '9000', MDMGW_HOST: '0.0.0.0', MDMGW_DATA_DIR: '/var/lib/mdmgw' }, { port: '9100', dataDir: 'here' });
     expect(c).toMatchObject({ port: 9100, host: '0.0.0.0', dataDir: '/srv/mdmgw/here' });

@@ -896,6 +896,36 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(all[2]).toMatchObject({ transactionId: null, actor: 'admin', details: {} });
       });
 
+      it('bounds what it stores: long strings, lists and whole details are cut with a visible marker', async () => {
+        await s.appendAudit({
+          transactionId: 't'.repeat(1000),
+          type: 'windows.enrollment.refused',
+          reasonCode: 'ENROLLMENT_TOKEN_INVALID',
+          actor: 'a'.repeat(300),
+          details: { upn: 'u'.repeat(500_000), list: Array.from({ length: 1000 }, (_, i) => i) },
+        });
+        await s.appendAudit({ transactionId: null, type: 'x', reasonCode: null, actor: null, details: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, 'y'.repeat(500)])) });
+        const [first, second] = await s.listAudit();
+        expect(first!.transactionId).toBe(`${'t'.repeat(256)}…(truncated, 1000 bytes)`);
+        expect(first!.actor).toBe(`${'a'.repeat(256)}…(truncated, 300 bytes)`);
+        expect(first!.details.upn).toBe(`${'u'.repeat(512)}…(truncated, 500000 bytes)`);
+        expect(first!.details.list).toHaveLength(33);
+        expect(Buffer.byteLength(JSON.stringify(first!.details))).toBeLessThan(2048);
+        expect(second!.details).toMatchObject({ truncated: true });
+        expect(Buffer.byteLength(JSON.stringify(second!.details))).toBeLessThanOrEqual(8 * 1024);
+      });
+
+      it('purgeAudit deletes events older than the given time, and only those', async () => {
+        await s.appendAudit({ transactionId: null, type: 'old', reasonCode: null, actor: null, details: {}, at: '2020-01-01T00:00:00Z' });
+        await s.appendAudit({ transactionId: null, type: 'edge', reasonCode: null, actor: null, details: {}, at: '2020-02-01T00:00:00Z' });
+        await s.appendAudit({ transactionId: null, type: 'new', reasonCode: null, actor: null, details: {} });
+        expect(await s.purgeAudit('2020-02-01T00:00:00Z')).toBe(1);
+        expect((await s.listAudit()).map((e) => e.type)).toEqual(['edge', 'new']);
+        expect(await s.purgeAudit('2020-02-01T00:00:00.001Z')).toBe(1);
+        expect((await s.listAudit()).map((e) => e.type)).toEqual(['new']);
+        await expect(s.purgeAudit('not a time')).rejects.toThrow(RangeError);
+      });
+
       it('filters by transaction and type, and limits to the newest events', async () => {
         for (let i = 0; i < 6; i++) {
           await s.appendAudit({
@@ -986,6 +1016,38 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect((await s.listCommands({ deviceId: d.id })).map((c) => c.status)).toEqual(['error', 'acknowledged', 'sent']);
         expect(await s.listCommands({ deviceId: d.id, status: 'acknowledged' })).toHaveLength(1);
         await expectStorageError(s.enqueueCommand({ deviceId: '00000000-0000-4000-8000-000000000000', channel: 'device', kind: 'x', payload: {}, profileId: null, profileVersion: null }), 'not-found');
+      });
+    });
+
+    describe('purgeAnsweredCommands', () => {
+      it('deletes answered commands past their age or beyond the newest per device; never queued, sent or NotNow ones', async () => {
+        const d1 = await s.createDevice({ name: 'mac-1', platform: 'macos' });
+        const d2 = await s.createDevice({ name: 'mac-2', platform: 'macos' });
+        const cmd = (deviceId: string, kind: string) => s.enqueueCommand({ deviceId, channel: 'device', kind, payload: {}, profileId: null, profileVersion: null });
+        const answered: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const c = await cmd(d1.id, `A${i}`);
+          await s.updateCommand(c.id, d1.id, (['acknowledged', 'error', 'formaterror', 'cancelled', 'acknowledged'] as const)[i]!, null);
+          answered.push(c.id);
+        }
+        const queued = await cmd(d1.id, 'Q');
+        const notNow = await cmd(d1.id, 'N');
+        await s.updateCommand(notNow.id, d1.id, 'notnow', null);
+        const sent = await cmd(d1.id, 'S');
+        await s.nextCommand(d1.id, 'device', [queued.id, notNow.id]);
+        const other = await cmd(d2.id, 'B');
+        await s.updateCommand(other.id, d2.id, 'acknowledged', null);
+        const past = '2000-01-01T00:00:00Z';
+
+        // Keep the newest 2 answered of each device: 3 of d1's go, d2's one stays.
+        expect(await s.purgeAnsweredCommands(past, 2)).toBe(3);
+        expect((await s.listCommands({ deviceId: d1.id })).map((c) => c.id)).toEqual([answered[3], answered[4], queued.id, notNow.id, sent.id]);
+        expect(await s.purgeAnsweredCommands(past, 2)).toBe(0);
+        // Everything answered before `before` goes, whatever the count.
+        expect(await s.purgeAnsweredCommands(new Date(Date.now() + 60_000).toISOString(), 100)).toBe(3);
+        expect((await s.listCommands({ deviceId: d1.id })).map((c) => c.status)).toEqual(['queued', 'notnow', 'sent']);
+        expect(await s.listCommands({ deviceId: d2.id })).toEqual([]);
+        await expect(s.purgeAnsweredCommands(past, -1)).rejects.toThrow(RangeError);
       });
     });
 

@@ -1,7 +1,7 @@
 
 import type { PlistDict } from './plist-codec.js';
 import { authenticateMessage as authenticateSchema, checkOutMessage, issues, tokenUpdateMessage } from './messages.js';
-import { DEVICE_CHANNEL, newChannel, userChannel, type AppleState } from './state.js';
+import { DEVICE_CHANNEL, MAX_SUPERSEDED_TOKENS, MAX_USER_CHANNELS, newChannel, tokenMark, userChannel, type AppleState } from './state.js';
 
 // The check-in protocol (PUT /mdm/checkin): pure state transitions for
 // Authenticate, TokenUpdate and CheckOut. The route loads the state, applies
@@ -16,6 +16,15 @@ const refuse = (status: number, error: string): CheckinOutcome => ({ ok: false, 
 /** The same identity certificate must keep speaking for the same hardware. */
 function udidConflict(state: AppleState, udid: string): boolean {
   return state.udid !== undefined && state.udid !== udid;
+}
+
+function userChannelCount(state: AppleState): number {
+  return Object.keys(state.channels).filter((c) => c !== DEVICE_CHANNEL).length;
+}
+
+/** Appends a superseded-token mark, keeping the newest MAX_SUPERSEDED_TOKENS. */
+function remember(marks: string[], mark: string): string[] {
+  return [...marks.filter((m) => m !== mark), mark].slice(-MAX_SUPERSEDED_TOKENS);
 }
 
 export function applyCheckin(state: AppleState, msg: PlistDict, now: Date): CheckinOutcome {
@@ -64,13 +73,23 @@ export function applyCheckin(state: AppleState, msg: PlistDict, now: Date): Chec
       if (channel !== DEVICE_CHANNEL && !state.channels[DEVICE_CHANNEL]) return refuse(409, 'user-channel TokenUpdate before the device channel has one');
       const token = Buffer.from(t.Token).toString('hex');
       const prev = state.channels[channel];
+      if (!prev && channel !== DEVICE_CHANNEL && userChannelCount(state) >= MAX_USER_CHANNELS) {
+        return refuse(403, `this device already has ${MAX_USER_CHANNELS} user channels: a user must check out before another one can be managed`);
+      }
+      // Apple's check-in has no nonce: a recorded, validly signed TokenUpdate could be
+      // sent again to put back a token the device has since replaced.
+      const superseded = state.supersededTokens ?? [];
+      if (prev?.token !== token && superseded.includes(tokenMark(channel, token))) {
+        return refuse(409, 'this push token was replaced by a newer TokenUpdate (a replayed message?)');
+      }
+      const supersededTokens = prev && prev.token !== token ? remember(superseded, tokenMark(channel, prev.token)) : superseded;
       const ch = prev && prev.token === token ? { ...prev, pushMagic: t.PushMagic, updatedAt: now.toISOString() } : newChannel(token, t.PushMagic, now);
       // A new token (or a repeated TokenUpdate) lifts a push ban set for the old one.
       delete ch.push.disabled;
       if (t.UnlockToken) ch.unlockToken = true;
       if (t.UserShortName !== undefined) ch.userShortName = t.UserShortName;
       if (t.UserLongName !== undefined) ch.userLongName = t.UserLongName;
-      return { ok: true, state: { ...state, channels: { ...state.channels, [channel]: ch } }, effect: 'token-updated', channel, firstToken: !prev };
+      return { ok: true, state: { ...state, supersededTokens, channels: { ...state.channels, [channel]: ch } }, effect: 'token-updated', channel, firstToken: !prev };
     }
     case 'CheckOut': {
       const m = checkOutMessage.safeParse(msg);

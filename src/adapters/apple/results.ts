@@ -1,5 +1,6 @@
 import type { AdapterServices, DeliveryReport } from '../../core/adapter.js';
 import type { CommandStatus, Device, DeviceCommand, IssuedCertificate } from '../../core/model.js';
+import { type Bounds, boundedRecord } from '../../core/bounded.js';
 import { jsonSafe } from './commands.js';
 import type { ConnectMessage } from './messages.js';
 import type { PlistDict, PlistValue } from './plist-codec.js';
@@ -43,10 +44,17 @@ export function errorCodeOf(chain: ConnectMessage['ErrorChain']): { code: string
   return { code, detail };
 }
 
+/**
+ * What is kept of an answer (the admin sees it under the command). The device
+ * writes it, up to the 1 MB body limit, once per command: kept within
+ * RESULT_BOUNDS (64 KiB), cuts marked (core/bounded.ts).
+ */
+export const RESULT_BOUNDS: Bounds = { string: 8192, key: 128, items: 64, keys: 64, depth: 6, bytes: 64 * 1024 };
+
 export function commandResult(msg: PlistDict): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(msg)) if (k !== 'UDID' && k !== 'CommandUUID') out[k] = jsonSafe(v);
-  return out;
+  return boundedRecord(out, RESULT_BOUNDS);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { RdnAttribute } from '../../core/model.js';
 
@@ -9,6 +10,19 @@ import type { RdnAttribute } from '../../core/model.js';
 
 export const DEVICE_CHANNEL = 'device';
 export const userChannel = (userId: string) => `user:${userId}`;
+
+/**
+ * User channels (macOS users) one device may have. The UserID comes from the
+ * device, so without a cap a device could grow its own state, command queue
+ * and every check-in's cost with each new UserID. Past the cap a new user
+ * channel is refused (403) rather than an existing one evicted: evicting would
+ * silently cut off a real user's profiles; a channel is freed by that user's
+ * CheckOut or by re-enrollment.
+ */
+export const MAX_USER_CHANNELS = 16;
+
+/** Superseded push tokens remembered per device (hashes), so an old signed TokenUpdate cannot be replayed to bring one back. */
+export const MAX_SUPERSEDED_TOKENS = 32;
 
 export interface ChannelState {
   /** APNs device token, hex. */
@@ -59,10 +73,17 @@ export interface AppleState {
   profiles: Record<string, ProfileRecord>;
   /** Delivery errors already reported, `${profileId}:${version}` -> code, so each is reported once. */
   reportedErrors: Record<string, string>;
+  /**
+   * SHA-256 (hex, first 32 characters) of `${channel} ${token}` for push tokens a
+   * newer TokenUpdate replaced, newest last, at most MAX_SUPERSEDED_TOKENS. Kept
+   * across Authenticate (a re-enrollment sends its current token again, which is
+   * not in here).
+   */
+  supersededTokens: string[];
 }
 
 export function emptyState(): AppleState {
-  return { enrolled: false, channels: {}, profiles: {}, reportedErrors: {} };
+  return { enrolled: false, channels: {}, profiles: {}, reportedErrors: {}, supersededTokens: [] };
 }
 
 export async function loadState(s: AdapterServices, deviceId: string): Promise<AppleState> {
@@ -76,4 +97,9 @@ export async function saveState(s: AdapterServices, deviceId: string, state: App
 
 export function newChannel(token: string, pushMagic: string, now: Date): ChannelState {
   return { token, pushMagic, unlockToken: false, updatedAt: now.toISOString(), notNow: [], push: { failures: 0 } };
+}
+
+/** How a superseded push token is remembered (a hash: the token itself is not kept twice). */
+export function tokenMark(channel: string, tokenHex: string): string {
+  return createHash('sha256').update(`${channel} ${tokenHex}`).digest('hex').slice(0, 32);
 }

@@ -23,6 +23,11 @@ const MAX_DEVICE_ID = 128;
 
 export type EnrollOutcome = { ok: true; device: Device; provisioningDoc: string; thumbprint: string } | { ok: false; fault: SoapFault };
 
+/** An AdditionalContext value as kept in the device state: at most 256 characters. */
+function context(rst: RequestSecurityToken, name: string): string | null {
+  return contextValue(rst, name)?.slice(0, 256) ?? null;
+}
+
 /** `presented`: the identity certificate the request came with (AdapterServices.presentedDevice), if any. */
 export async function enroll(
   s: AdapterServices,
@@ -77,7 +82,7 @@ export async function enroll(
   const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
   if (!spent.ok) return tokenFault(spent.reason);
 
-  const reportedName = contextValue(rst, 'DeviceName');
+  const reportedName = context(rst, 'DeviceName');
   let device = binding.device;
   if (device) device = await s.devices.report(device, { name: reportedName });
   else device = await s.devices.create({ platform: 'windows', userId, reported: { name: reportedName } });
@@ -94,10 +99,10 @@ export async function enroll(
   state.enrollment = {
     upn: creds.username,
     hardwareId: hardwareId ?? null,
-    osVersion: contextValue(rst, 'OSVersion') ?? null,
-    osEdition: contextValue(rst, 'OSEdition') ?? null,
-    deviceType: contextValue(rst, 'DeviceType') ?? null,
-    enrollmentType: contextValue(rst, 'EnrollmentType') ?? null,
+    osVersion: context(rst, 'OSVersion'),
+    osEdition: context(rst, 'OSEdition'),
+    deviceType: context(rst, 'DeviceType'),
+    enrollmentType: context(rst, 'EnrollmentType'),
     identityThumbprint: issued.identity.thumbprint,
     at: new Date().toISOString(),
   };

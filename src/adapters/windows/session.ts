@@ -41,6 +41,10 @@ function newSession(id: string, msgId: number, now: Date): SessionState {
 // Kept importable from here: renewal timing used to live in this module.
 export { renewalDue };
 
+/** Device-supplied values kept in the session state are bounded (issue #15): a query answer, item statuses per profile. */
+const MAX_ANSWER = 512;
+const MAX_ITEM_STATUSES = 64;
+
 export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now = new Date()): Promise<SessionReply> {
   const state = await readWindowsState(s, device.id);
   const profiles = (state.profiles ??= {});
@@ -74,7 +78,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
     { msgRef: String(hdr.msgId), cmdRef: '0', cmd: 'SyncHdr', code: isNew ? 212 : 200, targetRef: hdr.target, sourceRef: hdr.source },
     ...statusesFor(hdr.msgId, msg.commands),
   ];
-  if (hdr.source) state.nodes['./DevInfo/DevId'] ??= hdr.source;
+  if (hdr.source) state.nodes['./DevInfo/DevId'] ??= hdr.source.slice(0, 512);
 
   let aborted = false;
   const touched = new Set<string>();
@@ -86,7 +90,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
         if (c.data === '1223') aborted = true;
         if (c.data === '1224') {
           const login = c.items.find((i) => i.metaType === 'com.microsoft/MDM/LoginStatus');
-          if (login?.data) session.loginStatus = login.data.toLowerCase();
+          if (login?.data) session.loginStatus = login.data.slice(0, 64).toLowerCase();
         }
         break;
       case 'Replace':
@@ -149,7 +153,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
 function onResults(session: SessionState, state: WindowsState, c: ClientCommand, touched: Set<string>): void {
   const tag = c.msgRef && c.cmdRef ? session.sent[keyOf(c.msgRef, c.cmdRef)] : undefined;
   if (!tag) return;
-  const data = c.items[0]?.data ?? '';
+  const data = (c.items[0]?.data ?? '').slice(0, MAX_ANSWER);
   if (tag.kind === 'query') {
     (session.answers[tag.profileId] ??= {})[tag.node] = { data };
     touched.add(tag.profileId);
@@ -183,9 +187,14 @@ async function onStatus(
       } else failedInstalls.add(tag.profileId);
       return;
     }
-    case 'install-item':
-      (session.itemStatuses[tag.profileId] ??= []).push({ cmd: tag.cmd, target: tag.target, code });
+    case 'install-item': {
+      // One entry per item: a device repeating Status for the same item cannot grow the session state.
+      const items = (session.itemStatuses[tag.profileId] ??= []);
+      const same = items.find((i) => i.cmd === tag.cmd && i.target === tag.target);
+      if (same) same.code = code;
+      else if (items.length < MAX_ITEM_STATUSES) items.push({ cmd: tag.cmd, target: tag.target, code });
       return;
+    }
     case 'query':
       if (code !== 200) {
         (session.answers[tag.profileId] ??= {})[tag.node] = { status: code };

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CommandStatus, DeviceCommand, EnrollmentToken, Platform } from '../model.js';
 import type { Database, DeviceCommandsTable, EnrollmentTokensTable } from './schema.js';
 import { isForeignKeyViolation } from './db-errors.js';
@@ -39,6 +39,9 @@ function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
     updatedAt: r.updated_at,
   };
 }
+
+/** Commands the device has answered for good (or we cancelled): history, purgeable. */
+const ANSWERED: readonly CommandStatus[] = ['acknowledged', 'error', 'formaterror', 'cancelled'];
 
 let lastMs = 0;
 let counter = 0;
@@ -179,6 +182,23 @@ export class AdapterSupportStore {
     let q = this.db.selectFrom('device_commands').selectAll().where('device_id', '=', filter.deviceId);
     if (filter.status) q = q.where('status', '=', filter.status);
     return (await q.orderBy('id', 'asc').execute()).map(commandOf);
+  }
+
+  async purgeAnsweredCommands(before: string, keepPerDevice: number): Promise<number> {
+    if (!Number.isInteger(keepPerDevice) || keepPerDevice < 0) throw new RangeError(`keepPerDevice must be a non-negative integer, got ${keepPerDevice}`);
+    const answered = [...ANSWERED];
+    // Beyond the newest `keepPerDevice` answered per device: row_number() works on SQLite (3.25+) and PostgreSQL.
+    const ranked = this.db
+      .selectFrom('device_commands')
+      .select(['id', sql<number>`row_number() over (partition by device_id order by id desc)`.as('rn')])
+      .where('status', 'in', answered)
+      .as('ranked');
+    const result = await this.db
+      .deleteFrom('device_commands')
+      .where('status', 'in', answered)
+      .where((eb) => eb.or([eb('updated_at', '<', before), eb('id', 'in', eb.selectFrom(ranked).select('ranked.id').where('ranked.rn', '>', keepPerDevice))]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {

@@ -23,6 +23,7 @@ import type {
   DeliveryStatus,
   RevocationReason,
 } from '../model.js';
+import { boundedRecord, truncateString } from '../bounded.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
@@ -99,6 +100,11 @@ function toNumber(value: number | string | bigint): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new RangeError(`database integer out of range: ${String(value)}`);
   return n;
+}
+
+/** An audit column (type, actor, reason code, transaction id): at most 256 characters. */
+function cut(value: string | null | undefined): string | null {
+  return value === null || value === undefined ? null : truncateString(value, 256);
 }
 
 function parseJson<T>(text: string): T {
@@ -285,6 +291,7 @@ export class KyselyStorage implements Storage {
   nextCommand: Storage['nextCommand'] = (d, ch, skip) => this.#adapters.nextCommand(d, ch, skip);
   updateCommand: Storage['updateCommand'] = (id, d, st, r) => this.#adapters.updateCommand(id, d, st, r);
   listCommands: Storage['listCommands'] = (f) => this.#adapters.listCommands(f);
+  purgeAnsweredCommands: Storage['purgeAnsweredCommands'] = (b, k) => this.#adapters.purgeAnsweredCommands(isoTimestamp(b, 'before'), k);
   getPlatformState: Storage['getPlatformState'] = (d, a) => this.#adapters.getPlatformState(d, a);
   putPlatformState: Storage['putPlatformState'] = (d, a, st) => this.#adapters.putPlatformState(d, a, st);
   getSetting: Storage['getSetting'] = (k) => this.#adapters.getSetting(k);
@@ -1000,13 +1007,19 @@ export class KyselyStorage implements Storage {
       .insertInto('audit_events')
       .values({
         at: e.at === undefined ? this.#stamp() : isoTimestamp(e.at, 'audit at'),
-        transaction_id: e.transactionId ?? null,
-        type: e.type,
-        reason_code: e.reasonCode ?? null,
-        actor: e.actor ?? null,
-        details: JSON.stringify(e.details ?? {}),
+        // The one place every audit record passes: client-supplied values are cut here (core/bounded.ts).
+        transaction_id: cut(e.transactionId),
+        type: cut(e.type) ?? '',
+        reason_code: cut(e.reasonCode),
+        actor: cut(e.actor),
+        details: JSON.stringify(boundedRecord(e.details ?? {})),
       })
       .execute();
+  }
+
+  async purgeAudit(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('audit_events').where('at', '<', isoTimestamp(before, 'before')).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async listAudit(filter?: AuditFilter): Promise<AuditEvent[]> {

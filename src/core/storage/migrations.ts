@@ -400,12 +400,39 @@ function renewalChainDeviceBlock(): Migration {
   };
 }
 
+/**
+ * Housekeeping purges audit records by age and answered device commands by age
+ * and per-device count: indexes so neither purge scans the whole table.
+ */
+function auditRetention(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.createIndex('audit_events_at_idx').ifNotExists().on('audit_events').column('at').execute();
+        await db.schema
+          .createIndex('device_commands_status_updated_idx')
+          .ifNotExists()
+          .on('device_commands')
+          .columns(['status', 'updated_at'])
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('device_commands_status_updated_idx').ifExists().execute();
+        await db.schema.dropIndex('audit_events_at_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
     '0002_device_reported_values': deviceReportedValues(),
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
+    '0004_audit_retention': auditRetention(),
   };
 }
 

@@ -252,6 +252,13 @@ export interface Storage {
   /** Records the device's answer; null if no such command for that device. */
   updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
   listCommands(filter: { deviceId: string; status?: CommandStatus }): Promise<DeviceCommand[]>;
+  /**
+   * Deletes answered commands (acknowledged, error, formaterror, cancelled) last
+   * updated before `before`, and beyond the newest `keepPerDevice` answered ones
+   * of each device (newest by id, i.e. creation order). Queued, sent and NotNow
+   * commands are never touched. Returns how many were deleted.
+   */
+  purgeAnsweredCommands(before: string, keepPerDevice: number): Promise<number>;
 
   // ---- per-device protocol state and gateway settings (adapters)
   getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null>;
@@ -260,7 +267,14 @@ export interface Storage {
   putSetting(key: string, value: string): Promise<void>;
 
   // ---- audit
+  /**
+   * Client-supplied values are bounded here, whoever appends (core/bounded.ts):
+   * type, actor, reasonCode and transactionId at 256 characters, details at
+   * AUDIT_BOUNDS; each cut is marked.
+   */
   appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void>;
   /** Append order (oldest first); with `limit`, the newest `limit` matching events, still oldest first. */
   listAudit(filter?: AuditFilter): Promise<AuditEvent[]>;
+  /** Deletes audit events whose `at` is before `before` (retention); returns how many. */
+  purgeAudit(before: string): Promise<number>;
 }
