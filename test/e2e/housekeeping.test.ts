@@ -24,7 +24,8 @@ describe('housekeeping', () => {
     const key = await loadOrCreateChallengeKey(t.dataDir);
     const r = resolveRequest((await t.gw.storage.getProfile(profile.id))!, { kind: 'device', deviceId: device.id }, { user: null, device: (await t.gw.storage.getDevice(device.id))! });
     if (!r.ok) throw new Error('resolve');
-    const short = mintChallenge(key.privateKey, { kind: 'profile', resolved: r.resolved, ttlSeconds: 3 });
+    // Long enough for an enrollment on a loaded CI machine (3 s was not), short enough to wait out.
+    const short = mintChallenge(key.privateKey, { kind: 'profile', resolved: r.resolved, ttlSeconds: 15 });
     expect((await scepEnroll({ scepUrl: t.scepUrl, challenge: short.token, subject: 'CN=hk-1' })).status).toBe('SUCCESS');
 
     expect((await t.gw.housekeeping.runNow()).challenges).toBe(0); // not expired yet: still remembered
