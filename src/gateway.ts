@@ -33,8 +33,8 @@ import type { Logger } from './log.js';
 import { CertificateAuthority } from './scep/ca/authority.js';
 import { loadOrCreateCaMaterial } from './scep/ca/key-files.js';
 import { loadOrCreateProfileSigner } from './scep/ca/profile-signer.js';
-import { parseCsr } from './scep/csr.js';
-import type { KeyedCertificate } from './scep/keys.js';
+import { parseCsr } from './x509/csr-parser.js';
+import type { KeyedCertificate } from './x509/keys.js';
 import { ScepService } from './scep/service.js';
 import { toPem } from './pem.js';
 

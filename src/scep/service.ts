@@ -5,8 +5,9 @@ import { failInfoFor, REASONS, type ReasonCode, type Refusal } from '../core/rea
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
 import type { PkiMessage, ReplyContext } from './codec/index.js';
 import { sameRdnSet } from '../core/policy/subject.js';
-import { certificateInfo, CsrParseError, parseCsr, verifyIssuedBy } from './csr.js';
-import type { KeyedCertificate } from './keys.js';
+import { certificateInfo, verifyIssuedBy } from '../x509/certificate-info.js';
+import { CsrParseError, parseCsr } from '../x509/csr-parser.js';
+import type { KeyedCertificate } from '../x509/keys.js';
 
 // The SCEP protocol service (RFC 8894): GetCACaps, GetCACert and PKIOperation
 // as bytes in, bytes out. Like micromdm/scep it knows nothing about HTTP or

@@ -6,8 +6,8 @@ import type { SanEntry } from '../../src/core/model.js';
 import { CertificateAuthority, type IssueSpec } from '../../src/scep/ca/authority.js';
 import { loadOrCreateCaMaterial, type CaMaterial } from '../../src/scep/ca/key-files.js';
 import { toPem as certificatePem } from '../../src/pem.js';
-import { certificateInfo, verifyIssuedBy } from '../../src/scep/csr.js';
-import { encodeName } from '../../src/scep/ca/names.js';
+import { certificateInfo, verifyIssuedBy } from '../../src/x509/certificate-info.js';
+import { encodeName } from '../../src/x509/names.js';
 import { randomSerialNumber } from '../../src/scep/ca/serial.js';
 import {
   basicConstraints,
@@ -16,7 +16,7 @@ import {
   keyUsage,
   subjectKeyIdentifier,
 } from '../../src/scep/ca/x509-builder.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 import { openssl, tempDir, textBlockAfter } from './helpers.js';
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -8,7 +8,7 @@ import {
   loadOrCreateCaMaterial,
   type CaMaterial,
 } from '../../src/scep/ca/key-files.js';
-import { certificateInfo, verifyIssuedBy } from '../../src/scep/csr.js';
+import { certificateInfo, verifyIssuedBy } from '../../src/x509/certificate-info.js';
 import { openssl, tempDir, textBlockAfter } from './helpers.js';
 
 const DAY = 24 * 60 * 60 * 1000;

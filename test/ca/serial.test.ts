@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unsignedInteger } from '../../src/scep/asn1/der.js';
+import { unsignedInteger } from '../../src/x509/asn1/der.js';
 import { randomSerialNumber, SERIAL_BYTES } from '../../src/scep/ca/serial.js';
 
 describe('randomSerialNumber', () => {

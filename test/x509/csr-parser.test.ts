@@ -3,11 +3,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/scep/ca/authority.js';
-import { encodeName } from '../../src/scep/ca/names.js';
+import { encodeName } from '../../src/x509/names.js';
 import { loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
 import { toPem as certificatePem } from '../../src/pem.js';
-import { certificateInfo, CsrParseError, formatDn, parseCsr, parseDnDer } from '../../src/scep/csr.js';
-import { openssl, opensslBuffer, opensslOutput, tempDir } from './helpers.js';
+import { certificateInfo } from '../../src/x509/certificate-info.js';
+import { CsrParseError, parseCsr, parseDnDer } from '../../src/x509/csr-parser.js';
+import { formatDn } from '../../src/x509/names.js';
+import { openssl, opensslBuffer, opensslOutput, tempDir } from '../ca/helpers.js';
 
 const dir = tempDir('mdmgw-csr-');
 afterAll(() => dir.cleanup());
