@@ -8,8 +8,8 @@ import type { PolicyRequest } from '../../src/core/policy-module.js';
 import { profileSpec } from '../helpers/profile-spec.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import type { Storage } from '../../src/core/storage/storage.js';
-import { CertificateAuthority } from '../../src/scep/ca/authority.js';
-import { loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
+import { CertificateAuthority } from '../../src/ca/authority.js';
+import { loadOrCreateCaMaterial } from '../../src/ca/key-files.js';
 
 export const newStorage = (): Promise<Storage> => openSqliteStorage(':memory:');
 
