@@ -5,7 +5,7 @@
 // signed by the RA certificate we trust and carry every SCEP attribute.
 
 import { randomBytes } from 'node:crypto';
-import { FAIL_INFO_VALUE, type FailInfo } from '../../core/reasons.js';
+import { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';
 import type { HashName, KeyedCertificate } from '../../x509/keys.js';
 import { readCmsCertificate, identifies } from './cms-certificate.js';
 import { readCertsOnly } from './certs-only.js';
