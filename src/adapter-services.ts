@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
-import type { ChallengeMinter } from './core/challenges.js';
-import type { CsrInfo } from './core/csr.js';
+import type { ChallengeMinter } from './core/challenge/minter.js';
+import type { CsrInfo } from './core/csr-info.js';
 import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';

@@ -13,7 +13,7 @@ import { AuditLog } from './core/audit-log.js';
 import { withRequestSource } from './core/request-source.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
-import { ChallengeMinter } from './core/challenges.js';
+import { ChallengeMinter } from './core/challenge/minter.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
 import { EnrollmentService } from './core/enrollment.js';
 import { openStorage, resolveDatabaseUrl } from './core/storage/index.js';

@@ -1,11 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import type { CsrInfo } from '../core/csr.js';
+import type { CsrInfo } from '../core/csr-info.js';
 import type { ScepRequestType } from '../core/policy-module.js';
 import type { EnrollmentOutcome } from '../core/enrollment.js';
 import { REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
 import type { FailInfo, PkiMessage, ReplyContext } from './codec/index.js';
-import { sameRdnSet } from '../core/policy/subject.js';
+import { sameRdnSet } from '../core/profile/subject.js';
 import { certificateInfo, verifyIssuedBy } from '../x509/certificate-info.js';
 import { CsrParseError, parseCsr } from '../x509/csr-parser.js';
 import type { KeyedCertificate } from '../x509/keys.js';

@@ -21,7 +21,7 @@ import {
   type AttributeValue,
   type GeneralName,
 } from '@peculiar/asn1-x509';
-import type { CsrInfo, CsrSan } from '../core/csr.js';
+import type { CsrInfo, CsrSan } from '../core/csr-info.js';
 import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.js';
 import { toHex } from './asn1/bytes.js';
 import { children, content, decodeOid, decodeString, readWhole } from './asn1/der-reader.js';

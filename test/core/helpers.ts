@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { CsrInfo } from '../../src/core/csr.js';
+import type { CsrInfo } from '../../src/core/csr-info.js';
 import type { Profile, ProfileSpec, ResolvedRequest } from '../../src/core/model.js';
 import type { PolicyRequest } from '../../src/core/policy-module.js';
 import { profileSpec } from '../helpers/profile-spec.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Device, Profile, User } from '../../src/core/model.js';
-import { canonicalJson, identityRequest, requestDigest, resolveRequest } from '../../src/core/policy/resolve.js';
+import { canonicalJson, identityRequest, requestDigest, resolveRequest } from '../../src/core/profile/resolve.js';
 import { spec } from './helpers.js';
 
 const user: User = {

@@ -6,7 +6,7 @@ import {
   parseSubjectTemplate,
   sameRdnSet,
   SubjectSyntaxError,
-} from '../../src/core/policy/subject.js';
+} from '../../src/core/profile/subject.js';
 
 describe('parseSubjectTemplate', () => {
   it('parses TYPE=value pairs in order, trimming whitespace', () => {

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { ChallengeMinter } from '../../core/challenges.js';
+import type { ChallengeMinter } from '../../core/challenge/minter.js';
 import type { EnrollmentService } from '../../core/enrollment.js';
 import type { IssuedCertificate } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
