@@ -57,4 +57,19 @@ describe('architecture', () => {
     expect(violations('x509', (t) => !under(t, 'scep', 'ca', 'http', 'adapters'))).toEqual([]);
     expect(violations('ca', (t) => !under(t, 'scep', 'http', 'adapters'))).toEqual([]);
   });
+
+  // These core modules import nothing but each other: the codec reaches core
+  // only through them (x509/asn1/limits.ts reads SCEP_LIMITS), never a service.
+  const CORE_VOCABULARY = ['core/model.js', 'core/rdn-types.js', 'core/input-limits.js', 'core/csr-info.js', 'core/issuer.js'];
+
+  it('x509 and ca use only core vocabulary (types, limits), none of its services', () => {
+    const vocabularyOnly = (t: string) => !under(t, 'core') || CORE_VOCABULARY.includes(t);
+    expect(violations('x509', vocabularyOnly)).toEqual([]);
+    expect(violations('ca', vocabularyOnly)).toEqual([]);
+    for (const m of CORE_VOCABULARY) {
+      const file = path.join(SRC, m.replace(/\.js$/, '.ts'));
+      const outside = importsOf(readFileSync(file, 'utf8')).filter((s) => s.startsWith('.') && !CORE_VOCABULARY.includes(`core/${s.replace(/^\.\//, '')}`));
+      expect(outside, m).toEqual([]);
+    }
+  });
 });
