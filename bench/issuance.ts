@@ -6,8 +6,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CertificateAuthority, type IssueSpec } from '../src/scep/ca/authority.js';
-import { loadOrCreateCaMaterial } from '../src/scep/ca/key-files.js';
+import { CertificateAuthority, type IssueSpec } from '../src/ca/authority.js';
+import { loadOrCreateCaMaterial } from '../src/ca/key-files.js';
 
 export async function issuanceBenchmark(rounds = 5, perRound = 100) {
   const dir = await mkdtemp(path.join(tmpdir(), 'bench-ca-'));

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { readCertRep, writePkiRequest } from '../src/scep/codec/index.js';
-import { softwareKey } from '../src/scep/software-key.js';
+import { softwareKey } from '../src/x509/software-key.js';
 import { buildCsr, generateDeviceKey, getCaCerts, sendPkiMessage } from '../src/sim/scep-client.js';
 import { startTestGateway } from '../test/helpers/gateway.js';
 import * as x509 from '@peculiar/x509';

@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
-import type { ChallengeMinter } from './core/challenges.js';
-import type { CsrInfo } from './core/csr.js';
+import type { ChallengeMinter } from './core/challenge/minter.js';
+import type { CsrInfo } from './core/csr-info.js';
 import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
@@ -11,9 +11,9 @@ import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
 import type { createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
-import { formatDn } from './scep/csr.js';
+import { formatDn } from './x509/names.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
-import type { KeyedCertificate } from './scep/keys.js';
+import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
 import type { AuditLog } from './core/audit-log.js';
 

@@ -13,10 +13,9 @@ import { AuditLog } from './core/audit-log.js';
 import { withRequestSource } from './core/request-source.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
 import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
-import { ChallengeMinter } from './core/challenges.js';
+import { ChallengeMinter } from './core/challenge/minter.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
 import { EnrollmentService } from './core/enrollment.js';
-import type { CertificateIssuer } from './core/issuer.js';
 import { openStorage, resolveDatabaseUrl } from './core/storage/index.js';
 import { secureDataDirectory, sqliteFiles } from './data-dir.js';
 import type { Storage } from './core/storage/storage.js';
@@ -30,11 +29,12 @@ import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
 import type { Logger } from './log.js';
-import { CertificateAuthority } from './scep/ca/authority.js';
-import { loadOrCreateCaMaterial } from './scep/ca/key-files.js';
-import { loadOrCreateProfileSigner } from './scep/ca/profile-signer.js';
-import { parseCsr } from './scep/csr.js';
-import type { KeyedCertificate } from './scep/keys.js';
+import { CertificateAuthority } from './ca/authority.js';
+import { builtInIssuer } from './ca/issuer.js';
+import { loadOrCreateCaMaterial } from './ca/key-files.js';
+import { loadOrCreateProfileSigner } from './ca/profile-signer.js';
+import { parseCsr } from './x509/csr-parser.js';
+import type { KeyedCertificate } from './x509/keys.js';
 import { ScepService } from './scep/service.js';
 import { toPem } from './pem.js';
 
@@ -78,18 +78,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
     const authority = new CertificateAuthority(ca.root);
-    const issuer: CertificateIssuer = {
-      issue: (resolved, spki) =>
-        authority.issue({
-          subject: resolved.subject,
-          subjectAlternativeNames: resolved.subjectAlternativeNames,
-          extendedKeyUsages: resolved.extendedKeyUsages,
-          keyUsage: resolved.keyUsage,
-          validityDays: resolved.validityDays,
-          hashAlgorithm: resolved.hashAlgorithm,
-          spki,
-        }),
-    };
+    const issuer = builtInIssuer(authority);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });

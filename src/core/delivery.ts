@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { assignedProfiles } from './assignments.js';
 import { mintChallenge } from './challenge/token.js';
 import type { Device, Profile, ResolvedRequest, Target, User } from './model.js';
-import { resolveRequest } from './policy/resolve.js';
+import { resolveRequest } from './profile/resolve.js';
 import type { Storage } from './storage/storage.js';
 
 // What a device gets at check-in: for every profile that applies to it, the

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import type { CsrInfo } from './csr.js';
+import type { CsrInfo } from './csr-info.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
 import type { Logger } from '../log.js';
 import type { Enrollment, ResolvedRequest } from './model.js';

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { CsrInfo } from './csr.js';
+import type { CsrInfo } from './csr-info.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
 import { deviceBlockedRefusal } from './crp/device-not-blocked.js';
 import type { Device } from './model.js';
-import { identityRequest } from './policy/resolve.js';
+import { identityRequest } from './profile/resolve.js';
 import type { Refusal } from './reasons.js';
 import type { Storage } from './storage/storage.js';
 

@@ -1,7 +1,7 @@
 import type { ResolvedRequest } from './model.js';
 
 // What core needs from a CA: turn an approved, resolved request and the
-// device's public key into a certificate. The built-in CA (src/scep/ca)
+// device's public key into a certificate. The built-in CA (src/ca/issuer.ts)
 // implements it; an external CA connector could too.
 
 export interface IssuedCertificateData {

@@ -1,4 +1,4 @@
-import type { CsrInfo } from './csr.js';
+import type { CsrInfo } from './csr-info.js';
 import type { CertificateKind, ResolvedRequest } from './model.js';
 import type { Refusal } from './reasons.js';
 

@@ -1,7 +1,8 @@
 // The one table of RDN attribute types: short names, their accepted
 // spellings and their OIDs. Used by subject templates and comparisons
-// (core/policy/subject.ts) and by the CA's Name encoder and the CSR parser
-// (scep/ca/names.ts). It lives in core because core must not import scep.
+// (core/profile/subject.ts) and by the CA's Name encoder and the CSR parser
+// (x509/names.ts). It lives in core so that core's
+// templates need nothing from the X.509 layer.
 
 /** Short name → OID, for the names the gateway reads and writes. */
 export const RDN_TYPE_OIDS = {

@@ -2,17 +2,8 @@
 // Modelled on Intune's published SCEP validation error list: an admin greps
 // the audit log for the code, a device sees it in the CertRep failInfoText.
 // Codes never change meaning once released; add new ones instead.
-
-export type FailInfo = 'badAlg' | 'badMessageCheck' | 'badRequest' | 'badTime' | 'badCertId';
-
-/** RFC 8894 section 3.2.1.4.5 failInfo numbers. */
-export const FAIL_INFO_VALUE: Record<FailInfo, number> = {
-  badAlg: 0,
-  badMessageCheck: 1,
-  badRequest: 2,
-  badTime: 3,
-  badCertId: 4,
-};
+// The failInfo names are the codec's FailInfo (scep/codec/fail-info.ts); core
+// does not import the codec, so scep/fail-info-for.ts checks them by type.
 
 export const REASONS = {
   // message level (SCEP codec)
@@ -57,13 +48,9 @@ export const REASONS = {
   // external validators and internal faults
   POLICY_DENIED: { failInfo: 'badRequest', text: 'a policy validator refused the request' },
   INTERNAL_ERROR: { failInfo: 'badRequest', text: 'the gateway could not complete the request; see the audit log' },
-} as const satisfies Record<string, { failInfo: FailInfo; text: string }>;
+} as const satisfies Record<string, { failInfo: string; text: string }>;
 
 export type ReasonCode = keyof typeof REASONS;
-
-export function failInfoFor(code: ReasonCode): FailInfo {
-  return REASONS[code].failInfo;
-}
 
 /** A refusal as it travels from a check to the CertRep and the audit log. */
 export interface Refusal {

@@ -1,21 +1,27 @@
 import { X509Certificate } from 'node:crypto';
-import type { CsrInfo } from '../core/csr.js';
+import type { CsrInfo } from '../core/csr-info.js';
 import type { ScepRequestType } from '../core/policy-module.js';
-import { failInfoFor, REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
+import type { EnrollmentOutcome } from '../core/enrollment.js';
+import { REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
-import type { PkiMessage, ReplyContext } from './codec/index.js';
-import { sameRdnSet } from '../core/policy/subject.js';
-import { certificateInfo, CsrParseError, parseCsr, verifyIssuedBy } from './csr.js';
-import type { KeyedCertificate } from './keys.js';
+import type { FailInfo, PkiMessage, ReplyContext } from './codec/index.js';
+import { sameRdnSet } from '../core/profile/subject.js';
+import { certificateInfo, verifyIssuedBy } from '../x509/certificate-info.js';
+import { CsrParseError, parseCsr } from '../x509/csr-parser.js';
+import type { KeyedCertificate } from '../x509/keys.js';
 
 // The SCEP protocol service (RFC 8894): GetCACaps, GetCACert and PKIOperation
 // as bytes in, bytes out. Like micromdm/scep it knows nothing about HTTP or
 // storage: decisions are delegated to a ScepBackend (the enrollment service).
 
-export type BackendOutcome =
-  | { status: 'issued'; certificate: Uint8Array }
-  | { status: 'pending' }
-  | { status: 'rejected'; refusal: Refusal };
+/**
+ * Reason code → CertRep failInfo. Core names a failInfo for every reason code
+ * but cannot import the codec's type: this return type makes a name that is
+ * not an RFC 8894 failInfo a compile error.
+ */
+export function failInfoFor(code: ReasonCode): FailInfo {
+  return REASONS[code].failInfo;
+}
 
 export interface ScepBackend {
   enroll(req: {
@@ -26,9 +32,9 @@ export interface ScepBackend {
     csr: CsrInfo;
     signerCertificate: Uint8Array;
     receivedAt: Date;
-  }): Promise<BackendOutcome>;
+  }): Promise<EnrollmentOutcome>;
   /** The signer is passed so a renewal's poll (signed by the certificate being renewed) finds that renewal. */
-  poll(transactionId: string, signerCertificate: Uint8Array): Promise<BackendOutcome>;
+  poll(transactionId: string, signerCertificate: Uint8Array): Promise<EnrollmentOutcome>;
   certificate(serialNumber: string): Promise<Uint8Array | null>;
 }
 
@@ -111,6 +117,7 @@ export class ScepService {
     } catch (e) {
       if (e instanceof ScepMessageError && e.context) {
         this.events.step(e.context.transactionId, 'pkiMessage refused', { reason: e.code, detail: e.message });
+        // A codec failure code is a reason code too: this compiles only while that holds.
         return this.fail(e.context, { code: e.code, detail: e.message });
       }
       throw e;
@@ -137,7 +144,7 @@ export class ScepService {
     return this.answer(reply, outcome, ra);
   }
 
-  private async dispatch(msg: PkiMessage): Promise<BackendOutcome> {
+  private async dispatch(msg: PkiMessage): Promise<EnrollmentOutcome> {
     const p = msg.payload;
     switch (p.type) {
       case 'PKCSReq':
@@ -197,7 +204,7 @@ export class ScepService {
     }
   }
 
-  private async answer(reply: ReplyContext, outcome: BackendOutcome, ra: KeyedCertificate): Promise<PkiOperationResult> {
+  private async answer(reply: ReplyContext, outcome: EnrollmentOutcome, ra: KeyedCertificate): Promise<PkiOperationResult> {
     if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal, ra);
     if (outcome.status === 'pending') {
       this.events.step(reply.transactionId, 'CertRep PENDING');

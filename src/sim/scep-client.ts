@@ -3,8 +3,8 @@ import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509';
 import { readCertRep, readCertsOnly, writePkiRequest } from '../scep/codec/index.js';
 import type { ContentCipher } from '../scep/codec/index.js';
-import type { HashName, KeyedCertificate } from '../scep/keys.js';
-import { softwareKey } from '../scep/software-key.js';
+import type { HashName, KeyedCertificate } from '../x509/keys.js';
+import { softwareKey } from '../x509/software-key.js';
 
 // A device-side SCEP client: what a phone or laptop does after it receives a
 // profile. The device simulators (and the end-to-end tests) use it; it goes

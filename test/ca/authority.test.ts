@@ -3,20 +3,20 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SanEntry } from '../../src/core/model.js';
-import { CertificateAuthority, type IssueSpec } from '../../src/scep/ca/authority.js';
-import { loadOrCreateCaMaterial, type CaMaterial } from '../../src/scep/ca/key-files.js';
+import { CertificateAuthority, type IssueSpec } from '../../src/ca/authority.js';
+import { loadOrCreateCaMaterial, type CaMaterial } from '../../src/ca/key-files.js';
 import { toPem as certificatePem } from '../../src/pem.js';
-import { certificateInfo, verifyIssuedBy } from '../../src/scep/csr.js';
-import { encodeName } from '../../src/scep/ca/names.js';
-import { randomSerialNumber } from '../../src/scep/ca/serial.js';
+import { certificateInfo, verifyIssuedBy } from '../../src/x509/certificate-info.js';
+import { encodeName } from '../../src/x509/names.js';
+import { randomSerialNumber } from '../../src/ca/serial.js';
 import {
   basicConstraints,
   buildCertificate,
   keyIdentifierFor,
   keyUsage,
   subjectKeyIdentifier,
-} from '../../src/scep/ca/x509-builder.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+} from '../../src/ca/certificate-builder.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 import { openssl, tempDir, textBlockAfter } from './helpers.js';
 
 const DAY = 24 * 60 * 60 * 1000;

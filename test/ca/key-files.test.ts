@@ -3,12 +3,12 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority } from '../../src/scep/ca/authority.js';
+import { CertificateAuthority } from '../../src/ca/authority.js';
 import {
   loadOrCreateCaMaterial,
   type CaMaterial,
-} from '../../src/scep/ca/key-files.js';
-import { certificateInfo, verifyIssuedBy } from '../../src/scep/csr.js';
+} from '../../src/ca/key-files.js';
+import { certificateInfo, verifyIssuedBy } from '../../src/x509/certificate-info.js';
 import { openssl, tempDir, textBlockAfter } from './helpers.js';
 
 const DAY = 24 * 60 * 60 * 1000;

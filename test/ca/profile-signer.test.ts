@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { CertificateAuthority } from '../../src/scep/ca/authority.js';
-import { loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
-import { loadOrCreateProfileSigner, PROFILE_SIGNING_KEY_FILE } from '../../src/scep/ca/profile-signer.js';
+import { CertificateAuthority } from '../../src/ca/authority.js';
+import { loadOrCreateCaMaterial } from '../../src/ca/key-files.js';
+import { loadOrCreateProfileSigner, PROFILE_SIGNING_KEY_FILE } from '../../src/ca/profile-signer.js';
 import { writeSignedData } from '../../src/scep/codec/signed-data.js';
 
 const run = promisify(execFile);

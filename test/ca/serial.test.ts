@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { unsignedInteger } from '../../src/scep/asn1/der.js';
-import { randomSerialNumber, SERIAL_BYTES } from '../../src/scep/ca/serial.js';
+import { unsignedInteger } from '../../src/x509/asn1/der.js';
+import { randomSerialNumber, SERIAL_BYTES } from '../../src/ca/serial.js';
 
 describe('randomSerialNumber', () => {
   it('is unique over 10,000 draws', () => {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { verifyChallenge } from '../../src/core/challenge/token.js';
 import { prepareDeliveries, type Delivery, type DeliveryDeps } from '../../src/core/delivery.js';
-import { requestDigest } from '../../src/core/policy/resolve.js';
+import { requestDigest } from '../../src/core/profile/resolve.js';
 import { csrMatching, pkcsReq, spec, testCa } from './helpers.js';
 import { makeWorld, resolved, type World } from './world.js';
 

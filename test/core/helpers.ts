@@ -2,14 +2,14 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { CsrInfo } from '../../src/core/csr.js';
+import type { CsrInfo } from '../../src/core/csr-info.js';
 import type { Profile, ProfileSpec, ResolvedRequest } from '../../src/core/model.js';
 import type { PolicyRequest } from '../../src/core/policy-module.js';
 import { profileSpec } from '../helpers/profile-spec.js';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import type { Storage } from '../../src/core/storage/storage.js';
-import { CertificateAuthority } from '../../src/scep/ca/authority.js';
-import { loadOrCreateCaMaterial } from '../../src/scep/ca/key-files.js';
+import { CertificateAuthority } from '../../src/ca/authority.js';
+import { loadOrCreateCaMaterial } from '../../src/ca/key-files.js';
 
 export const newStorage = (): Promise<Storage> => openSqliteStorage(':memory:');
 

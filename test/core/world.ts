@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mintChallenge } from '../../src/core/challenge/token.js';
 import { CertificateRegistrationPoint } from '../../src/core/crp/index.js';
 import type { Device, Group, Profile, ResolvedRequest, Target, User } from '../../src/core/model.js';
-import { resolveRequest } from '../../src/core/policy/resolve.js';
+import { resolveRequest } from '../../src/core/profile/resolve.js';
 import type { Storage } from '../../src/core/storage/storage.js';
 import { createProfile, newStorage } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateChallengeKey } from '../../src/core/challenge/signing-key.js';
 import { mintChallenge } from '../../src/core/challenge/token.js';
-import { resolveRequest } from '../../src/core/policy/resolve.js';
+import { resolveRequest } from '../../src/core/profile/resolve.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeGetMessageParam, readPkiMessage, ScepMessageError, writePkiRequest } from '../../src/scep/codec/index.js';
-import { CsrParseError, parseCsr } from '../../src/scep/csr.js';
+import { CsrParseError, parseCsr } from '../../src/x509/csr-parser.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeCsr, makeRequester, makeTestPki, type TestIdentity } from '../scep/helpers.js';
 import { fuzzOptions, PER_INPUT_MS } from './fuzz-runs.js';

@@ -1,5 +1,5 @@
 import type { ProfileSpec } from '../../src/core/model.js';
-import { parseProfileSpec } from '../../src/core/policy/profile-schema.js';
+import { parseProfileSpec } from '../../src/core/profile/profile-schema.js';
 
 /**
  * A valid ProfileSpec with every default filled by the real schema, so test

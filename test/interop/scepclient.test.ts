@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateChallengeKey } from '../../src/core/challenge/signing-key.js';
 import { mintChallenge } from '../../src/core/challenge/token.js';
-import { resolveRequest } from '../../src/core/policy/resolve.js';
+import { resolveRequest } from '../../src/core/profile/resolve.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { auditMark, auditSince, genrsa, makeDir, mintChallengeFor, refusalsSince, requireBinary, runGroup, tamper, x509, type ProcResult } from '../helpers/interop.js';
 import { tempDir } from '../helpers/openssl.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCEP_LIMITS } from '../../src/core/input-limits.js';
-import { CsrParseError, parseCsr } from '../../src/scep/csr.js';
+import { CsrParseError, parseCsr } from '../../src/x509/csr-parser.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeCsr, makeRequester } from './helpers.js';
 

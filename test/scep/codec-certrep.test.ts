@@ -16,11 +16,11 @@ import {
   type PkiMessage,
 } from '../../src/scep/codec/index.js';
 import { digestFromOid } from '../../src/scep/codec/algorithms.js';
-import { sortDer } from '../../src/scep/asn1/der.js';
+import { sortDer } from '../../src/x509/asn1/der.js';
 import { readEnvelope } from '../../src/scep/codec/enveloped-data.js';
 import { readSignedData } from '../../src/scep/codec/signed-data.js';
-import type { HashName } from '../../src/scep/keys.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+import type { HashName } from '../../src/x509/keys.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 import { FIXTURES, fixture, hex, issue, makeCsr, makeRequester, makeTestPki, openssl, removeTempDirs, parseForBer, pem, type TestIdentity } from './helpers.js';
 
 /** XORs one byte in place (noUncheckedIndexedAccess-friendly). */

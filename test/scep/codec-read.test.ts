@@ -12,9 +12,9 @@ import type { ContentCipher } from '../../src/scep/codec/index.js';
 import { readSignedData, writeSignedData } from '../../src/scep/codec/signed-data.js';
 import { sealEnvelope } from '../../src/scep/codec/enveloped-data.js';
 import { scepAttribute } from '../../src/scep/codec/scep-attributes.js';
-import { sortDer } from '../../src/scep/asn1/der.js';
-import type { HashName, KeyedCertificate } from '../../src/scep/keys.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+import { sortDer } from '../../src/x509/asn1/der.js';
+import type { HashName, KeyedCertificate } from '../../src/x509/keys.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 import {
   berify,
   berPkiMessage,

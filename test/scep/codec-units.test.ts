@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeGetMessageParam, readCertsOnly, ScepMessageError, writeCertsOnly } from '../../src/scep/codec/index.js';
 import { readCmsCertificate, issuerAndSerialNumber } from '../../src/scep/codec/cms-certificate.js';
 import { unpadKeyTransport } from '../../src/scep/codec/pkcs1-unpad.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 import { fixture, hex, makeTestPki, openssl, removeTempDirs, type TestIdentity } from './helpers.js';
 
 afterAll(removeTempDirs);

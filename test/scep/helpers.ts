@@ -11,8 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KeyedCertificate } from '../../src/scep/keys.js';
-import { softwareKey } from '../../src/scep/software-key.js';
+import type { KeyedCertificate } from '../../src/x509/keys.js';
+import { softwareKey } from '../../src/x509/software-key.js';
 
 type CryptoKeyPair = WebCrypto.CryptoKeyPair;
 type CryptoKey = WebCrypto.CryptoKey;

@@ -1,7 +1,7 @@
 import { X509Certificate, createHash, timingSafeEqual, verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { BER_PARSE_LIMITS } from '../../scep/asn1/limits.js';
+import { BER_PARSE_LIMITS } from '../../x509/asn1/limits.js';
 
 // The Mdm-Signature header (SignMessage true in the enrollment profile):
 // base64 of a CMS SignedData over the request body, content detached, signed

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import type { ResolvedRequest, Target } from '../model.js';
-import { requestDigestBytes } from '../policy/resolve.js';
+import { requestDigestBytes } from '../profile/resolve.js';
 
 // The SCEP challengePassword the gateway hands a device: a compact, signed,
 // self-describing token. The CRP learns from it, without a database lookup,

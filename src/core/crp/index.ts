@@ -35,7 +35,7 @@ import { checkTargetExists } from './target-exists.js';
 //
 // Identity certificates (challenge kind `identity`, or renewing one) have no
 // profile: profileExists and profileAssigned pass without looking, and the
-// request resolves to the fixed identity shape (policy/resolve.ts). Identity
+// request resolves to the fixed identity shape (profile/resolve.ts). Identity
 // certificates issued directly from an enrollment protocol's CSR (MS-WSTEP,
 // core/identity-issuance.ts) run deviceNotBlocked too.
 //

@@ -1,4 +1,4 @@
-import { describeRdns, parseCertificateSubject, sameRdnSet } from '../policy/subject.js';
+import { describeRdns, parseCertificateSubject, sameRdnSet } from '../profile/subject.js';
 import { need, type Check } from './context.js';
 
 /**

@@ -1,4 +1,4 @@
-import { requestDigest } from '../policy/resolve.js';
+import { requestDigest } from '../profile/resolve.js';
 import { need, type Check } from './context.js';
 import { resolveNow } from './resolution.js';
 

@@ -1,5 +1,5 @@
 import type { ResolvedRequest } from '../model.js';
-import { identityRequest, resolveRequest, type AttributeMissing } from '../policy/resolve.js';
+import { identityRequest, resolveRequest, type AttributeMissing } from '../profile/resolve.js';
 import { need, type CrpContext } from './context.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { CsrSan } from '../csr.js';
+import type { CsrSan } from '../csr-info.js';
 import type { SanEntry } from '../model.js';
 import { need, type Check } from './context.js';
 

@@ -1,4 +1,4 @@
-import { describeRdns, sameRdnSet } from '../policy/subject.js';
+import { describeRdns, sameRdnSet } from '../profile/subject.js';
 import { need, type Check } from './context.js';
 
 /** The CSR subject is the resolved subject, as a set of attributes (order-insensitive). */

@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { ChallengeMinter } from '../../core/challenges.js';
+import type { ChallengeMinter } from '../../core/challenge/minter.js';
 import type { EnrollmentService } from '../../core/enrollment.js';
 import type { IssuedCertificate } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
-import { formatDn } from '../../scep/csr.js';
+import { formatDn } from '../../x509/names.js';
 import { toPem } from '../../pem.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 

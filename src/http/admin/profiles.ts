@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseProfileSpec } from '../../core/policy/profile-schema.js';
+import { parseProfileSpec } from '../../core/profile/profile-schema.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { devicesForProfile, devicesForTargets } from '../../core/affected-devices.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';

@@ -1,7 +1,7 @@
 // Algorithm identifiers <-> the names node:crypto and our types use.
 
-import type { HashName } from '../keys.js';
-import { algorithmIdentifier, nullValue } from '../asn1/der.js';
+import type { HashName } from '../../x509/keys.js';
+import { algorithmIdentifier, nullValue } from '../../x509/asn1/der.js';
 import { CIPHER_OID, DIGEST_OID, SIGNATURE_OID } from './oids.js';
 import type { ContentCipher } from './types.js';
 

@@ -9,9 +9,9 @@
 // MESSAGE_MALFORMED rather than DerError. Writing is shared: ../asn1/der.ts.
 
 import * as asn1js from 'asn1js';
-import { concat } from '../asn1/bytes.js';
-import { tlv } from '../asn1/der.js';
-import { BER_PARSE_LIMITS } from '../asn1/limits.js';
+import { concat } from '../../x509/asn1/bytes.js';
+import { tlv } from '../../x509/asn1/der.js';
+import { BER_PARSE_LIMITS } from '../../x509/asn1/limits.js';
 import { malformed } from './errors.js';
 
 /** The parts of an asn1js block we look at, typed once. */

@@ -5,11 +5,11 @@
 // signed by the RA certificate we trust and carry every SCEP attribute.
 
 import { randomBytes } from 'node:crypto';
-import { FAIL_INFO_VALUE, type FailInfo } from '../../core/reasons.js';
-import type { HashName, KeyedCertificate } from '../keys.js';
+import { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';
+import type { HashName, KeyedCertificate } from '../../x509/keys.js';
 import { readCmsCertificate, identifies } from './cms-certificate.js';
 import { readCertsOnly } from './certs-only.js';
-import { sequence, tlv } from '../asn1/der.js';
+import { sequence, tlv } from '../../x509/asn1/der.js';
 import { openEnvelope, readEnvelope, sealEnvelope } from './enveloped-data.js';
 import { malformed, ScepMessageError } from './errors.js';
 import { CMS, SCEP_ATTR } from './oids.js';

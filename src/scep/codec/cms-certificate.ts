@@ -24,7 +24,7 @@ import {
   TAG,
   type Node,
 } from './ber-reader.js';
-import { sequence, tlv } from '../asn1/der.js';
+import { sequence, tlv } from '../../x509/asn1/der.js';
 import { malformed } from './errors.js';
 import { SUBJECT_KEY_IDENTIFIER_OID } from './oids.js';
 

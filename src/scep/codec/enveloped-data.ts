@@ -5,7 +5,7 @@
 // publicEncrypt, which Node 20 still allows with PKCS#1 v1.5 padding.
 
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
-import type { KeyedCertificate } from '../keys.js';
+import type { KeyedCertificate } from '../../x509/keys.js';
 import { CIPHERS, cipherFromOid } from './algorithms.js';
 import { childrenOf, contextChildren, isContext, isUniversal, octetsOf, oidOf, parseBer, smallInteger, TAG, type Node } from './ber-reader.js';
 import { readCmsCertificate, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier } from './cms-certificate.js';
@@ -20,7 +20,7 @@ import {
   octetString,
   sequence,
   setOf,
-} from '../asn1/der.js';
+} from '../../x509/asn1/der.js';
 import { ENVELOPE_UNREADABLE, malformed, ScepMessageError, unsupportedAlgorithm } from './errors.js';
 import { CMS, KEY_TRANSPORT_OID } from './oids.js';
 import { unpadKeyTransport } from './pkcs1-unpad.js';

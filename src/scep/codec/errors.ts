@@ -1,19 +1,30 @@
-// The one error the codec throws for bad input. The reason code goes into the
-// audit log and the CertRep failInfoText; the context decides whether the
-// server can still answer with a signed CertRep FAILURE (context set) or must
-// fall back to HTTP 400 (context null: we do not know whom to answer).
+// The one error the codec throws for bad input. The code goes into the audit
+// log and the CertRep failInfoText (each is also a core reason code: the
+// service passes it on as one); the context decides whether the server can
+// still answer with a signed CertRep FAILURE (context set) or must fall back
+// to HTTP 400 (context null: we do not know whom to answer).
 
-import { REASONS, type ReasonCode } from '../../core/reasons.js';
 import type { ReplyContext } from './types.js';
 
+/** The message-level failures the codec reports, with the default detail of each. */
+export const CODEC_FAILURES = {
+  MESSAGE_MALFORMED: 'the pkiMessage could not be parsed',
+  MESSAGE_SIGNATURE_INVALID: 'the pkiMessage signature does not verify',
+  UNSUPPORTED_ALGORITHM: 'a digest, signature or content-encryption algorithm is not supported',
+  DECRYPTION_FAILED: 'the enveloped content could not be decrypted with the RA key',
+  UNSUPPORTED_MESSAGE_TYPE: 'the SCEP messageType is not supported',
+} as const;
+
+export type CodecFailure = keyof typeof CODEC_FAILURES;
+
 export class ScepMessageError extends Error {
-  readonly code: ReasonCode;
+  readonly code: CodecFailure;
   readonly context: ReplyContext | null;
   /** Human detail, safe to log. */
   readonly detail: string;
 
-  constructor(code: ReasonCode, context: ReplyContext | null, detail?: string, options?: { cause?: unknown }) {
-    const text = detail ?? REASONS[code].text;
+  constructor(code: CodecFailure, context: ReplyContext | null, detail?: string, options?: { cause?: unknown }) {
+    const text = detail ?? CODEC_FAILURES[code];
     super(`${code}: ${text}`, options);
     this.name = 'ScepMessageError';
     this.code = code;

@@ -1,11 +1,13 @@
 // Public API of the SCEP codec: bytes in, typed values out; CertRep bytes out.
-// Nothing here knows about HTTP, storage or policy.
+// Nothing here knows about HTTP, storage, policy or core: it imports only
+// itself, src/x509 and packages (test/architecture.test.ts checks that).
 
 export { readPkiMessage } from './read-pki-message.js';
 export { writeCertRep, replyCipher, type CertRepArgs } from './write-cert-rep.js';
 export { readCertsOnly, writeCertsOnly } from './certs-only.js';
 export { decodeGetMessageParam } from './message-param.js';
-export { ScepMessageError } from './errors.js';
+export { CODEC_FAILURES, ScepMessageError, type CodecFailure } from './errors.js';
+export { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';
 export {
   readCertRep,
   verifyCertRep,

@@ -8,7 +8,7 @@
 // The signature is checked before anything is decrypted, and the messageType
 // only after the signature: unauthenticated input never reaches the RA key.
 
-import type { PrivateKeyOps } from '../keys.js';
+import type { PrivateKeyOps } from '../../x509/keys.js';
 import { digestFromOid } from './algorithms.js';
 import { childrenOf, definiteBytes, integerBytes, parseBer, TAG } from './ber-reader.js';
 import { openEnvelope, readEnvelope, type EnvelopeParts } from './enveloped-data.js';

@@ -4,7 +4,7 @@
 // is exactly the defect singleAttribute() reports.
 
 import { isUniversal, octetsOf, stringOf, TAG } from './ber-reader.js';
-import { attribute, isPrintableString, octetString, printableString, utf8String } from '../asn1/der.js';
+import { attribute, isPrintableString, octetString, printableString, utf8String } from '../../x509/asn1/der.js';
 import { malformed } from './errors.js';
 import { SCEP_ATTR } from './oids.js';
 import { singleAttribute, type SignerInfoParts } from './signed-data.js';

@@ -4,7 +4,7 @@
 // a PKCS#11 token can hold the RA key.
 
 import { createHash, timingSafeEqual, verify as cryptoVerify, constants } from 'node:crypto';
-import type { HashName, KeyedCertificate } from '../keys.js';
+import type { HashName, KeyedCertificate } from '../../x509/keys.js';
 import { digestAlgorithmIdentifier, digestFromOid, signatureAlgorithmIdentifier, signatureKeyType } from './algorithms.js';
 import {
   childrenOf,
@@ -30,7 +30,7 @@ import {
   sortDer,
   tlv,
   time,
-} from '../asn1/der.js';
+} from '../../x509/asn1/der.js';
 import { readCmsCertificate, identifies, issuerAndSerialNumber, publicKeyOf, readIdentifier, type CmsCertificate } from './cms-certificate.js';
 import { malformed, ScepMessageError, unsupportedAlgorithm } from './errors.js';
 import { CMS } from './oids.js';

@@ -1,7 +1,7 @@
 // Typed values the SCEP codec produces and consumes. No HTTP, storage or
 // policy here: the server layer maps these to decisions.
 
-import type { HashName } from '../keys.js';
+import type { HashName } from '../../x509/keys.js';
 
 /** RFC 8894 section 3.2.1.2 messageType numbers. */
 export const MESSAGE_TYPE = {

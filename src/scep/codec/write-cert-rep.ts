@@ -5,8 +5,8 @@
 // id-data with eContent absent, i.e. a signature over empty content.
 
 import { randomBytes } from 'node:crypto';
-import { FAIL_INFO_VALUE, type FailInfo } from '../../core/reasons.js';
-import type { KeyedCertificate } from '../keys.js';
+import { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';
+import type { KeyedCertificate } from '../../x509/keys.js';
 import { sealEnvelope } from './enveloped-data.js';
 import { ScepMessageError } from './errors.js';
 import { scepAttribute } from './scep-attributes.js';

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ReadyDelivery } from '../../../src/core/adapter.js';
 import type { Device, Profile, ProfileSpec, User } from '../../../src/core/model.js';
-import { profileSpecSchema } from '../../../src/core/policy/profile-schema.js';
-import { resolveRequest } from '../../../src/core/policy/resolve.js';
+import { profileSpecSchema } from '../../../src/core/profile/profile-schema.js';
+import { resolveRequest } from '../../../src/core/profile/resolve.js';
 
 // Fixed inputs for the golden files: a user, a device, profiles, and a fixed
 // trusted root (test/golden/windows/fixture-root.pem) so the thumbprint and the

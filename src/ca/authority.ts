@@ -1,11 +1,11 @@
 // The built-in certificate authority: issues end-entity certificates signed by
 // the root key through PrivateKeyOps (software key or PKCS#11 token).
 
-import type { HashAlgorithm, KeyUsageName, RdnAttribute, SanEntry } from '../../core/model.js';
-import type { KeyedCertificate } from '../keys.js';
-import { fingerprints, parseTime, readCertificate, subjectKeyIdentifierOf, type CertificateFingerprints } from './cert-raw.js';
-import { DerError } from '../asn1/der-error.js';
-import { encodeName, formatDn } from './names.js';
+import type { HashAlgorithm, KeyUsageName, RdnAttribute, SanEntry } from '../core/model.js';
+import type { KeyedCertificate } from '../x509/keys.js';
+import { fingerprints, parseTime, readCertificate, subjectKeyIdentifierOf, type CertificateFingerprints } from '../x509/cert-raw.js';
+import { DerError } from '../x509/asn1/der-error.js';
+import { encodeName, formatDn } from '../x509/names.js';
 import { randomSerialNumber } from './serial.js';
 import {
   authorityKeyIdentifier,
@@ -18,7 +18,7 @@ import {
   subjectAltName,
   subjectKeyIdentifier,
   type Extension,
-} from './x509-builder.js';
+} from './certificate-builder.js';
 
 export interface IssueSpec {
   subject: RdnAttribute[];

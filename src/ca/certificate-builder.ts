@@ -4,10 +4,10 @@
 // PKCS#11 token can sign instead).
 
 import { createHash } from 'node:crypto';
-import type { HashAlgorithm, KeyUsageName, SanEntry } from '../../core/model.js';
-import { KEY_USAGES } from '../../core/model.js';
-import type { HashName, PrivateKeyOps } from '../keys.js';
-import { fromHex } from '../asn1/bytes.js';
+import type { HashAlgorithm, KeyUsageName, SanEntry } from '../core/model.js';
+import { KEY_USAGES } from '../core/model.js';
+import type { HashName, PrivateKeyOps } from '../x509/keys.js';
+import { fromHex } from '../x509/asn1/bytes.js';
 import {
   bitString,
   bool,
@@ -23,8 +23,8 @@ import {
   time,
   unsignedInteger,
   utf8String,
-} from '../asn1/der.js';
-import { children, content, readWhole } from '../asn1/der-reader.js';
+} from '../x509/asn1/der.js';
+import { children, content, readWhole } from '../x509/asn1/der-reader.js';
 
 export const OID = {
   basicConstraints: '2.5.29.19',

@@ -14,7 +14,7 @@
 // root a security level fitting its 10-year life; the RA lives 2 years and
 // decrypts every request, so it stays at 2048 for speed.
 
-import { toPem } from '../../pem.js';
+import { toPem } from '../pem.js';
 import {
   createPrivateKey,
   createPublicKey,
@@ -24,10 +24,10 @@ import {
 } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyedCertificate } from '../keys.js';
-import { softwareKey } from '../software-key.js';
-import { parseTime, readCertificate, subjectKeyIdentifierOf } from './cert-raw.js';
-import { encodeName } from './names.js';
+import type { KeyedCertificate } from '../x509/keys.js';
+import { softwareKey } from '../x509/software-key.js';
+import { parseTime, readCertificate, subjectKeyIdentifierOf } from '../x509/cert-raw.js';
+import { encodeName } from '../x509/names.js';
 import { randomSerialNumber } from './serial.js';
 import {
   authorityKeyIdentifier,
@@ -36,8 +36,8 @@ import {
   keyIdentifierFor,
   keyUsage,
   subjectKeyIdentifier,
-} from './x509-builder.js';
-import { verifyIssuedBy } from '../csr.js';
+} from './certificate-builder.js';
+import { verifyIssuedBy } from '../x509/certificate-info.js';
 
 export const CA_KEY_FILE = 'ca.key';
 export const CA_CERT_FILE = 'ca.pem';

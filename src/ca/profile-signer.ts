@@ -1,9 +1,9 @@
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyedCertificate } from '../keys.js';
-import { toPem } from '../../pem.js';
-import { softwareKey } from '../software-key.js';
+import type { KeyedCertificate } from '../x509/keys.js';
+import { toPem } from '../pem.js';
+import { softwareKey } from '../x509/software-key.js';
 import type { CertificateAuthority } from './authority.js';
 
 // The certificate the gateway signs configuration profiles with (Apple shows

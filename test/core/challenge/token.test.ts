@@ -3,10 +3,10 @@ import { mkdtemp, readFile, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHALLENGE_KEY_FILE, loadOrCreateChallengeKey } from '../../src/core/challenge/signing-key.js';
-import { CHALLENGE_BYTES, challengeFingerprint, mintChallenge, verifyChallenge } from '../../src/core/challenge/token.js';
-import type { ResolvedRequest } from '../../src/core/model.js';
-import { identityRequest, requestDigest } from '../../src/core/policy/resolve.js';
+import { CHALLENGE_KEY_FILE, loadOrCreateChallengeKey } from '../../../src/core/challenge/signing-key.js';
+import { CHALLENGE_BYTES, challengeFingerprint, mintChallenge, verifyChallenge } from '../../../src/core/challenge/token.js';
+import type { ResolvedRequest } from '../../../src/core/model.js';
+import { identityRequest, requestDigest } from '../../../src/core/profile/resolve.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 

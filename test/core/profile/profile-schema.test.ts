@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseProfileSpec } from '../../src/core/policy/profile-schema.js';
-import { testCa } from './helpers.js';
+import { parseProfileSpec } from '../../../src/core/profile/profile-schema.js';
+import { testCa } from '../helpers.js';
 
 const minimal = { name: 'Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}},O=Contoso' };
 

@@ -8,7 +8,7 @@ export interface CsrSan {
 
 /**
  * What the policy module needs to know about a PKCS#10 request. Produced by
- * the SCEP layer's CSR parser (src/scep/csr.ts); core never parses DER itself.
+ * the CSR parser (src/x509/csr-parser.ts); core never parses DER itself.
  */
 export interface CsrInfo {
   der: Uint8Array;

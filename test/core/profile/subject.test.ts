@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { modelRdnType } from '../../src/core/rdn-types.js';
+import { modelRdnType } from '../../../src/core/rdn-types.js';
 import {
   describeRdns,
   parseCertificateSubject,
   parseSubjectTemplate,
   sameRdnSet,
   SubjectSyntaxError,
-} from '../../src/core/policy/subject.js';
+} from '../../../src/core/profile/subject.js';
 
 describe('parseSubjectTemplate', () => {
   it('parses TYPE=value pairs in order, trimming whitespace', () => {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { CsrInfo } from '../../src/core/csr.js';
-import type { CertificateKind, ResolvedRequest } from '../../src/core/model.js';
-import type { PolicyDecision } from '../../src/core/policy-module.js';
-import { identityRequest } from '../../src/core/policy/resolve.js';
-import type { ReasonCode } from '../../src/core/reasons.js';
-import type { KyselyStorage } from '../../src/core/storage/kysely-storage.js';
-import { csrMatching, ecSpki, renewalReq, testCa } from './helpers.js';
-import { makeWorld, resolved, type World } from './world.js';
+import type { CsrInfo } from '../../../src/core/csr-info.js';
+import type { CertificateKind, ResolvedRequest } from '../../../src/core/model.js';
+import type { PolicyDecision } from '../../../src/core/policy-module.js';
+import { identityRequest } from '../../../src/core/profile/resolve.js';
+import type { ReasonCode } from '../../../src/core/reasons.js';
+import type { KyselyStorage } from '../../../src/core/storage/kysely-storage.js';
+import { csrMatching, ecSpki, renewalReq, testCa } from '../helpers.js';
+import { makeWorld, resolved, type World } from '../world.js';
 
 // Certificates here are issued by the real built-in CA and recorded in the
 // real storage, so the serial-number lookup and the subject parsing run

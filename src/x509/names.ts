@@ -3,8 +3,8 @@
 // strings. The attribute-type table itself is core/rdn-types.ts, shared with
 // subject templates.
 
-import type { RdnAttribute } from '../../core/model.js';
-import { modelRdnType, RDN_TYPE_OIDS, rdnTypeOid } from '../../core/rdn-types.js';
+import type { RdnAttribute } from '../core/model.js';
+import { modelRdnType, RDN_TYPE_OIDS, rdnTypeOid } from '../core/rdn-types.js';
 import {
   DerError,
   ia5String,
@@ -15,7 +15,7 @@ import {
   sequence,
   setOf,
   utf8String,
-} from '../asn1/der.js';
+} from './asn1/der.js';
 
 /** The model's name for an attribute OID read from DER: a model short name, else the dotted OID. */
 export function shortNameForOid(dotted: string): string {

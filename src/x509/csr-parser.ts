@@ -1,4 +1,6 @@
-// PKCS#10 parsing and certificate inspection for the SCEP layer.
+// PKCS#10 parsing: the CsrInfo (src/core/csr-info.ts) core decides on.
+// Certificates are read by certificate-info.ts, which shares the DN and
+// signature helpers exported here.
 //
 // Structure is decoded with @peculiar's ASN.1 schema layer (the parser behind
 // @peculiar/x509: asn1-schema / asn1-x509 / asn1-csr). The higher-level
@@ -19,16 +21,13 @@ import {
   type AttributeValue,
   type GeneralName,
 } from '@peculiar/asn1-x509';
-import type { CsrInfo, CsrSan } from '../core/csr.js';
+import type { CsrInfo, CsrSan } from '../core/csr-info.js';
 import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.js';
-import { fingerprints, parseTime, readCertificate, type CertificateFingerprints } from './ca/cert-raw.js';
 import { toHex } from './asn1/bytes.js';
 import { children, content, decodeOid, decodeString, readWhole } from './asn1/der-reader.js';
 import { BER_PARSE_LIMITS } from './asn1/limits.js';
 import { SCEP_LIMITS } from '../core/input-limits.js';
-import { formatDn, shortNameForOid } from './ca/names.js';
-
-export { formatDn };
+import { formatDn, shortNameForOid } from './names.js';
 
 export class CsrParseError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -255,7 +254,7 @@ function pssScheme(params: Uint8Array | null): SigScheme | null {
 }
 
 /** Verifies `signature` over `data`; false for any mismatch, unsupported algorithm or malformed input. */
-function verifySignature(
+export function verifySignature(
   algOid: string,
   params: Uint8Array | null,
   data: Uint8Array,
@@ -349,74 +348,4 @@ export async function parseCsr(der: Uint8Array): Promise<CsrInfo> {
     challengePassword,
     signatureValid,
   };
-}
-
-// ---- certificates ---------------------------------------------------------------------
-
-export interface CertificateInfo extends CertificateFingerprints {
-  serialNumber: string; // lower-case hex of the INTEGER content bytes
-  subject: RdnAttribute[];
-  issuer: RdnAttribute[];
-  notBefore: Date;
-  notAfter: Date;
-  spki: Uint8Array;
-}
-
-/**
- * Facts about a DER certificate (renewal, device identity): the one
- * certificate-facts reader. Built on ca/cert-raw.ts (strict DER slices); the
- * codec's readCmsCertificate() is a different job (matching CMS identifiers in
- * BER messages). Throws CsrParseError when malformed.
- */
-export function certificateInfo(der: Uint8Array): CertificateInfo {
-  let c: ReturnType<typeof readCertificate>;
-  let notBefore: Date;
-  let notAfter: Date;
-  try {
-    c = readCertificate(der);
-    notBefore = parseTime(c.notBefore);
-    notAfter = parseTime(c.notAfter);
-  } catch (e) {
-    return fail('malformed certificate', e);
-  }
-  return {
-    serialNumber: toHex(c.serial),
-    subject: parseDnDer(c.subjectName),
-    issuer: parseDnDer(c.issuerName),
-    notBefore,
-    notAfter,
-    ...fingerprints(der),
-    spki: c.spki,
-  };
-}
-
-function sameName(a: Uint8Array, b: Uint8Array): boolean {
-  if (Buffer.from(a).equals(Buffer.from(b))) return true;
-  // Same attributes with a different string encoding still name the same CA.
-  try {
-    return JSON.stringify(parseDnDer(a)) === JSON.stringify(parseDnDer(b));
-  } catch {
-    return false;
-  }
-}
-
-/**
- * True when `certDer` names `issuerDer`'s subject as its issuer and carries a
- * valid signature by `issuerDer`'s key. Validity periods are not checked.
- * Malformed input gives false.
- */
-export async function verifyIssuedBy(certDer: Uint8Array, issuerDer: Uint8Array): Promise<boolean> {
-  try {
-    const cert = readCertificate(certDer);
-    const issuer = readCertificate(issuerDer);
-    if (!sameName(cert.issuerName, issuer.subjectName)) return false;
-    const alg = cert.signatureAlgorithm;
-    const [o, p] = children(alg, readWhole(alg, 0x30));
-    if (!o || o.tag !== 0x06) return false;
-    const params = p && p.tag !== 0x05 ? alg.subarray(p.start, p.end) : null;
-    const key = createPublicKey({ key: Buffer.from(issuer.spki), format: 'der', type: 'spki' });
-    return verifySignature(decodeOid(content(alg, o)), params, cert.tbs, cert.signature, key);
-  } catch {
-    return false;
-  }
 }

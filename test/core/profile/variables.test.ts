@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Device, User } from '../../src/core/model.js';
-import { fillTemplate, isKnownVariable, templateVariables } from '../../src/core/policy/variables.js';
+import type { Device, User } from '../../../src/core/model.js';
+import { fillTemplate, isKnownVariable, templateVariables } from '../../../src/core/profile/variables.js';
 
 const user: User = {
   id: '11111111-1111-4111-8111-111111111111',

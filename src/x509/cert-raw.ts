@@ -7,8 +7,8 @@
 // ../codec/cms-certificate.ts instead, which tolerates BER.
 
 import { createHash } from 'node:crypto';
-import { DerError } from '../asn1/der-error.js';
-import { children, content, decodeOid, raw, readWhole, type Tlv } from '../asn1/der-reader.js';
+import { DerError } from './asn1/der-error.js';
+import { children, content, decodeOid, raw, readWhole, type Tlv } from './asn1/der-reader.js';
 
 export interface RawExtension {
   critical: boolean;

@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { isAssigned } from './assignments.js';
-import { mintChallenge } from './challenge/token.js';
-import type { Device, Profile, ResolvedRequest, Target, User } from './model.js';
-import { identityRequest, resolveRequest } from './policy/resolve.js';
-import type { Storage } from './storage/storage.js';
+import { isAssigned } from '../assignments.js';
+import { mintChallenge } from './token.js';
+import type { Device, Profile, ResolvedRequest, Target, User } from '../model.js';
+import { identityRequest, resolveRequest } from '../profile/resolve.js';
+import type { Storage } from '../storage/storage.js';
 
 // Minting on demand, for the admin API (NDES's "give me a challenge for this
 // network device" page) and for device identity. Check-in deliveries mint

@@ -1,14 +1,14 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { mintChallenge } from '../../src/core/challenge/token.js';
-import { CertificateRegistrationPoint, CHECKS } from '../../src/core/crp/index.js';
-import { checkSubject } from '../../src/core/crp/subject.js';
-import type { CsrInfo } from '../../src/core/csr.js';
-import type { PolicyDecision } from '../../src/core/policy-module.js';
-import { identityRequest } from '../../src/core/policy/resolve.js';
-import type { ReasonCode } from '../../src/core/reasons.js';
-import { csrMatching, pkcsReq } from './helpers.js';
-import { makeWorld, mint, resolved, spend, type World } from './world.js';
+import { mintChallenge } from '../../../src/core/challenge/token.js';
+import { CertificateRegistrationPoint, CHECKS } from '../../../src/core/crp/index.js';
+import { checkSubject } from '../../../src/core/crp/subject.js';
+import type { CsrInfo } from '../../../src/core/csr-info.js';
+import type { PolicyDecision } from '../../../src/core/policy-module.js';
+import { identityRequest } from '../../../src/core/profile/resolve.js';
+import type { ReasonCode } from '../../../src/core/reasons.js';
+import { csrMatching, pkcsReq } from '../helpers.js';
+import { makeWorld, mint, resolved, spend, type World } from '../world.js';
 
 let w: World;
 beforeEach(async () => {

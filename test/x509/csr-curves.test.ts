@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCsr } from '../../src/scep/csr.js';
+import { parseCsr } from '../../src/x509/csr-parser.js';
 
 // Key strength is judged for NIST curves only: a 256-bit curve that is not
 // P-256 must not pass as P-256.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Device, Profile, User } from '../../src/core/model.js';
-import { canonicalJson, identityRequest, requestDigest, resolveRequest } from '../../src/core/policy/resolve.js';
-import { spec } from './helpers.js';
+import type { Device, Profile, User } from '../../../src/core/model.js';
+import { canonicalJson, identityRequest, requestDigest, resolveRequest } from '../../../src/core/profile/resolve.js';
+import { spec } from '../helpers.js';
 
 const user: User = {
   id: '11111111-1111-4111-8111-111111111111',
