@@ -5,7 +5,7 @@ import type { CsrInfo } from './core/csr.js';
 import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
-import { issueIdentityCertificate } from './core/identity-issuance.js';
+import { checkIdentityCsr, issueIdentityCertificate } from './core/identity-issuance.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
@@ -67,6 +67,10 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       if (!m.ok) throw new Error(m.message);
       await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
       return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, expiresAt: m.expiresAt };
+    },
+    precheckIdentityCsr: async (csrDer) => {
+      const r = await checkIdentityCsr(d.parseCsr, csrDer);
+      return r.ok ? null : r.refusal;
     },
     issueIdentityCertificate: async (device, csrDer) => {
       const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
