@@ -140,7 +140,10 @@ export interface AdapterServices {
     get(deviceId: string): Promise<Record<string, unknown> | null>;
     put(deviceId: string, state: Record<string, unknown>): Promise<void>;
   };
-  /** Gateway-wide settings for this adapter. */
+  /**
+   * Gateway-wide settings for this adapter. Keys starting with `secret.` are
+   * refused (the promise rejects): that namespace is the secrets', below.
+   */
   settings: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
