@@ -5,7 +5,7 @@ import type { CsrInfo } from './core/csr-info.js';
 import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
-import { issueIdentityCertificate } from './core/identity-issuance.js';
+import { checkIdentityCsr, issueIdentityCertificate } from './core/identity-issuance.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
@@ -39,9 +39,23 @@ export interface AdapterServiceDeps {
   secretBox: SecretBox;
 }
 
+/**
+ * Secrets and settings share the settings table: a secret is stored sealed
+ * under `<adapter>.secret.<key>` (where existing databases have them, e.g. the
+ * Apple push certificate). A settings key may not start with this prefix, so
+ * settings can neither read a secret's ciphertext nor overwrite a sealed secret.
+ */
+export const SECRET_KEY_PREFIX = 'secret.';
+
 export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name'>): AdapterServices {
   const { storage } = d;
   const scope = (key: string) => `${adapter.name}.${key}`;
+  const secretKey = (key: string) => scope(`${SECRET_KEY_PREFIX}${key}`);
+  const settingKey = (key: string) => {
+    // A programming error, never a device's doing: no settings key is taken from a request as it is.
+    if (key.startsWith(SECRET_KEY_PREFIX)) throw new Error(`settings key "${key}": the "${SECRET_KEY_PREFIX}" namespace belongs to secrets`);
+    return scope(key);
+  };
   return {
     log: d.log.child({ adapter: adapter.name }),
     publicUrl: d.publicUrl,
@@ -67,6 +81,10 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       if (!m.ok) throw new Error(m.message);
       await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
       return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, expiresAt: m.expiresAt };
+    },
+    precheckIdentityCsr: async (csrDer) => {
+      const r = await checkIdentityCsr(d.parseCsr, csrDer);
+      return r.ok ? null : r.refusal;
     },
     issueIdentityCertificate: async (device, csrDer) => {
       const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
@@ -106,18 +124,18 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     secrets: {
       get: async (key) => {
-        const sealed = await storage.getSetting(scope(`secret.${key}`));
+        const sealed = await storage.getSetting(secretKey(key));
         return sealed === null ? null : d.secretBox.open(sealed);
       },
-      put: (key, value) => storage.putSetting(scope(`secret.${key}`), d.secretBox.seal(value)),
+      put: (key, value) => storage.putSetting(secretKey(key), d.secretBox.seal(value)),
     },
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),
       put: (deviceId, state) => storage.putPlatformState(deviceId, adapter.name, state),
     },
     settings: {
-      get: (key) => storage.getSetting(scope(key)),
-      put: (key, value) => storage.putSetting(scope(key), value),
+      get: async (key) => storage.getSetting(settingKey(key)),
+      put: async (key, value) => storage.putSetting(settingKey(key), value),
     },
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),

@@ -41,7 +41,7 @@ program
       throw e;
     }
     const log = createLogger(config.logLevel);
-    const gw = await createGateway(config, log, productionAdapters());
+    const gw = await createGateway(config, log, productionAdapters({ apnsUrl: config.apnsUrl }));
     const running = await listen(gw);
     log.info(
       {

@@ -23,6 +23,27 @@ const urlSchema = z
   .url('must be an absolute URL such as https://mdm.example.com')
   .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
 
+/**
+ * The APNs host: an https origin (pushes carry the push certificate's TLS
+ * client authentication, never over plain HTTP); paths are added to it.
+ */
+const apnsUrlSchema = z
+  .string()
+  .superRefine((u, ctx) => {
+    const problem = (message: string) => ctx.addIssue({ code: 'custom', message });
+    let p: URL;
+    try {
+      p = new URL(u);
+    } catch {
+      return problem('must be an absolute URL such as https://api.push.apple.com');
+    }
+    if (p.protocol !== 'https:') return problem('must start with https://');
+    if (p.username || p.password || p.search || p.hash || p.pathname.replace(/\/+$/, '') !== '') {
+      problem('must be an origin such as https://api.push.apple.com (no path, query or credentials)');
+    }
+  })
+  .transform((u) => u.replace(/\/+$/, ''));
+
 const schema = z.object({
   host: z.string().min(1, 'must not be empty'),
   port: portSchema,
@@ -41,6 +62,8 @@ const schema = z.object({
   tlsKey: z.string().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   organization: z.string().min(1).max(64).default('mdm-gateway'),
+  /** Unset: the Apple adapter's default, https://api.push.apple.com. */
+  apnsUrl: apnsUrlSchema.optional(),
 });
 
 /**
@@ -65,6 +88,7 @@ const ENV_NAMES: Record<string, string> = {
   tlsKey: 'MDMGW_TLS_KEY / --tls-key',
   logLevel: 'MDMGW_LOG_LEVEL',
   organization: 'MDMGW_ORGANIZATION',
+  apnsUrl: 'MDMGW_APNS_URL',
 };
 
 export class ConfigError extends Error {
@@ -92,6 +116,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     tlsKey: flags.tlsKey ?? blankToUndefined(env.MDMGW_TLS_KEY),
     logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
     organization: blankToUndefined(env.MDMGW_ORGANIZATION),
+    apnsUrl: blankToUndefined(env.MDMGW_APNS_URL),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -18,7 +18,7 @@ import type { DevicePatch } from './storage/storage.js';
 /** A delivery that is ready to render (the ok branch of core/delivery.ts). */
 export type ReadyDelivery = Extract<Delivery, { ok: true }>;
 
-export type { DeliveryState };
+export type { DeliveryState, Refusal };
 
 /** What a device said about one profile, recorded and shown in the admin API. */
 export interface DeliveryReport {
@@ -85,7 +85,17 @@ export interface AdapterServices {
   consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
   /** A one-time SCEP challenge for the device identity certificate. */
   identityChallenge(device: Device): Promise<IdentityChallenge>;
-  /** Issues the device identity certificate from a CSR the enrollment protocol carried (MS-WSTEP). */
+  /**
+   * What issueIdentityCertificate would decide from the CSR alone (parses,
+   * signature, key policy), without issuing or recording anything: run it
+   * before spending a token or making a device record. null: it would pass.
+   */
+  precheckIdentityCsr(csrDer: Uint8Array): Promise<Refusal | null>;
+  /**
+   * Issues the device identity certificate from a CSR the enrollment protocol
+   * carried (MS-WSTEP). Every refusal (a CA failure is INTERNAL_ERROR) is
+   * audited as `identity.refused` and returned, never thrown.
+   */
   issueIdentityCertificate(device: Device, csrDer: Uint8Array): Promise<{ ok: true; identity: IssuedIdentity } | { ok: false; refusal: Refusal }>;
 
   /**
@@ -130,7 +140,10 @@ export interface AdapterServices {
     get(deviceId: string): Promise<Record<string, unknown> | null>;
     put(deviceId: string, state: Record<string, unknown>): Promise<void>;
   };
-  /** Gateway-wide settings for this adapter. */
+  /**
+   * Gateway-wide settings for this adapter. Keys starting with `secret.` are
+   * refused (the promise rejects): that namespace is the secrets', below.
+   */
   settings: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;

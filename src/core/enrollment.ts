@@ -2,10 +2,11 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { CsrInfo } from './csr-info.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
 import type { Logger } from '../log.js';
-import type { Enrollment, ResolvedRequest } from './model.js';
+import type { Enrollment } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
-import type { ConsumeResult, NewCertificate, Storage } from './storage/storage.js';
+import type { ConsumeResult, Storage } from './storage/storage.js';
+import { certificateRecord, enrollmentRecord } from './issued-records.js';
 import type { NewAuditEvent } from './audit-log.js';
 
 // The enrollment service is what the SCEP server calls once a pkiMessage is
@@ -155,7 +156,7 @@ export class EnrollmentService {
     if (e.status !== 'pending' || !e.resolved) return 'not-pending';
     const csr = await this.deps.parseCsr(e.csrDer);
     const cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki); // a throw here is the admin's 500, nothing recorded
-    const done = await this.deps.storage.completeEnrollment(transactionId, this.certificateRecord(e.kind, transactionId, e.resolved, cert));
+    const done = await this.deps.storage.completeEnrollment(transactionId, certificateRecord(e.kind, transactionId, e.resolved, cert));
     if (!done) return 'not-pending';
     await this.audit(transactionId, 'ca.issued', null, { serialNumber: cert.serialNumber, subject: cert.subject, approvedBy: actor }, actor);
     return 'issued';
@@ -182,7 +183,8 @@ export class EnrollmentService {
    * TRANSACTION_CSR_MISMATCH (certmonger's new CSR). Such a renewal is
    * remembered under `<transactionID>|<signer serial>`, so retrying IT still
    * gets the same answer. The CertRep still echoes the client's transactionID.
-   * Known limit: a PENDING renewal stored this way cannot be found by CertPoll.
+   * CertPoll finds a PENDING renewal stored this way too: poll() tries this key
+   * first when the poll is signed with the certificate being renewed.
    */
   private async enrollmentKey(req: PolicyRequest & { renewalFallback?: boolean }, csrSha256: string): Promise<string> {
     const tid = req.transactionId;
@@ -200,20 +202,16 @@ export class EnrollmentService {
   private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | Exclude<ConsumeResult, { ok: true }>['reason']> {
     const { transactionId } = req;
     const { resolved } = approval;
-    const enrollment = {
+    const enrollment = enrollmentRecord({
       transactionId,
-      status: approval.requireApproval ? ('pending' as const) : ('issued' as const),
+      status: approval.requireApproval ? 'pending' : 'issued',
       kind: approval.kind,
+      resolved,
       challengeId: approval.challenge?.id ?? null,
-      profileId: resolved.profileId,
-      profileVersion: resolved.profileVersion,
-      deviceId: resolved.target.deviceId,
-      userId: resolved.target.kind === 'user' ? resolved.target.userId : null,
       csrSha256,
       csrDer: req.csr.der,
-      resolved,
       renewalOf: approval.renewalOf,
-    };
+    });
     if (approval.requireApproval) {
       const r = await this.deps.storage.recordEnrollment(approval.challenge, enrollment, null);
       if (!r.ok) return r.reason;
@@ -235,7 +233,7 @@ export class EnrollmentService {
     const r = await this.deps.storage.recordEnrollment(
       approval.challenge,
       enrollment,
-      { ...this.certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
+      { ...certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
     );
     if (!r.ok) return r.reason;
     await this.audit(transactionId, 'ca.issued', null, {
@@ -245,24 +243,6 @@ export class EnrollmentService {
       thumbprint: cert.thumbprint,
     });
     return { status: 'issued', certificate: cert.der };
-  }
-
-  private certificateRecord(kind: Enrollment['kind'], transactionId: string, resolved: ResolvedRequest, cert: IssuedCertificateData): NewCertificate {
-    return {
-      serialNumber: cert.serialNumber,
-      kind,
-      subject: cert.subject,
-      notBefore: cert.notBefore.toISOString(),
-      notAfter: cert.notAfter.toISOString(),
-      thumbprint: cert.thumbprint,
-      sha256: cert.sha256,
-      transactionId,
-      profileId: resolved.profileId,
-      profileVersion: resolved.profileVersion,
-      deviceId: resolved.target.deviceId,
-      userId: resolved.target.kind === 'user' ? resolved.target.userId : null,
-      der: cert.der,
-    };
   }
 
   private async answerRetry(previous: Enrollment, csrSha256: string, trail: NewAuditEvent[]): Promise<EnrollmentOutcome> {

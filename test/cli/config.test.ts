@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -42,5 +44,26 @@ describe('configuration', () => {
     expect(() => load({}, { tlsCert: 'c.pem' })).toThrow(/--tls-cert and --tls-key/);
     expect(load({}, { tlsCert: 'c.pem', tlsKey: 'k.pem', port: '8443' }).publicUrl).toBe('https://127.0.0.1:8443');
     expect(load({ MDMGW_PUBLIC_URL: 'https://mdm.example.com/' }).publicUrl).toBe('https://mdm.example.com');
+  });
+
+  it('validates MDMGW_APNS_URL: an https origin, named in the error; unset leaves the adapter default', () => {
+    expect(load().apnsUrl).toBeUndefined();
+    expect(load({ MDMGW_APNS_URL: 'https://api.sandbox.push.apple.com/' }).apnsUrl).toBe('https://api.sandbox.push.apple.com');
+    expect(load({ MDMGW_APNS_URL: 'https://127.0.0.1:8443' }).apnsUrl).toBe('https://127.0.0.1:8443');
+    const bad: [string, RegExp][] = [
+      ['api.push.apple.com', /MDMGW_APNS_URL: must be an absolute URL/],
+      ['http://api.push.apple.com', /MDMGW_APNS_URL: must start with https:\/\//],
+      ['https://api.push.apple.com/3/device', /MDMGW_APNS_URL: must be an origin/],
+      ['https://user:pw@api.push.apple.com', /MDMGW_APNS_URL: must be an origin/],
+      ['https://api.push.apple.com?x=1', /MDMGW_APNS_URL: must be an origin/],
+    ];
+    for (const [value, message] of bad) expect(() => load({ MDMGW_APNS_URL: value }), value).toThrow(message);
+  });
+
+  it('is read from the environment in one place: no module under src/ but the CLI reads process.env', () => {
+    const root = path.resolve(__dirname, '../../src');
+    const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== 'cli.ts');
+    const readers = files.filter((f) => /process\.env\b/.test(readFileSync(path.join(root, f), 'utf8').replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, '')));
+    expect(readers).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { renderProfile } from './render.js';
 // profiles is planned at once and pushed (onDevicesChanged). See docs/apple.md.
 
 export interface AppleAdapterOptions {
-  /** APNs base URL; default MDMGW_APNS_URL, else https://api.push.apple.com. */
+  /** APNs base URL (validated MDMGW_APNS_URL, passed in by productionAdapters); default https://api.push.apple.com. */
   apnsUrl?: string;
   /** Extra roots to trust for the APNs connection (tests, a private relay). */
   apnsCa?: string | string[];
@@ -32,7 +32,7 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
   const pusherFor = (s: AdapterServices) => {
     let p = pushers.get(s);
     if (!p) {
-      p = new Pusher(s, { apnsUrl: o.apnsUrl ?? process.env.MDMGW_APNS_URL ?? DEFAULT_APNS_URL, ...(o.apnsCa && { apnsCa: o.apnsCa }), now });
+      p = new Pusher(s, { apnsUrl: o.apnsUrl ?? DEFAULT_APNS_URL, ...(o.apnsCa && { apnsCa: o.apnsCa }), now });
       pushers.set(s, p);
     }
     return p;

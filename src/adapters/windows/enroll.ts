@@ -1,7 +1,4 @@
-import 'reflect-metadata';
-import { createPublicKey } from 'node:crypto';
-import { Pkcs10CertificateRequest } from '@peculiar/x509';
-import type { AdapterServices } from '../../core/adapter.js';
+import type { AdapterServices, Refusal } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
 import { type RequestSecurityToken, contextValue } from './wstep.js';
@@ -28,11 +25,15 @@ function context(rst: RequestSecurityToken, name: string): string | null {
   return contextValue(rst, name)?.slice(0, 256) ?? null;
 }
 
-/** `presented`: the identity certificate the request came with (AdapterServices.presentedDevice), if any. */
+/**
+ * `presented`: the identity certificate the request came with (AdapterServices.presentedDevice), if any.
+ * `now`: the adapter's clock (createWindowsAdapter's `now`), for what the state records.
+ */
 export async function enroll(
   s: AdapterServices,
   rst: RequestSecurityToken,
-  presented: { device: Device; thumbprint: string } | null = null,
+  presented: { device: Device; thumbprint: string } | null,
+  now: Date,
 ): Promise<EnrollOutcome> {
   const creds = rst.credentials;
   if (!creds) return { ok: false, fault: { code: 'Authentication', reason: 'a WS-Security UsernameToken (UPN and enrollment token) is required' } };
@@ -57,10 +58,13 @@ export async function enroll(
     }
   }
 
-  // A CSR that cannot be certified is refused before the token is spent or a device record made
-  // (core's identity policy still decides for real when it issues).
-  const csrProblem = await csrPrecheck(rst.csrDer);
-  if (csrProblem) return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${csrProblem}` } };
+  // A CSR that cannot be certified is refused before the token is spent or a device record made:
+  // core's own check, the one issuance runs (same parser, same key policy), so the two cannot disagree.
+  const csrRefusal = await s.precheckIdentityCsr(rst.csrDer);
+  if (csrRefusal) {
+    await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: token.id, reason: 'csr', detail: refusalText(csrRefusal) }, { reasonCode: csrRefusal.code });
+    return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${refusalText(csrRefusal)}` } };
+  }
 
   // Which device this is: a DeviceID bound to an enrolled device needs that device's proof (device-binding.ts).
   const hardwareId = contextValue(rst, 'DeviceID')?.trim() || null;
@@ -89,7 +93,10 @@ export async function enroll(
 
   const issued = await s.issueIdentityCertificate(device, rst.csrDer);
   if (!issued.ok) {
-    return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${issued.refusal.code}` } };
+    // Core audited the refusal (identity.refused). A CA failure is ours, not the request's: the
+    // EnrollmentServer fault (503), which the client reports as a server error to retry later.
+    if (issued.refusal.code === 'INTERNAL_ERROR') return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the enrollment server could not issue the certificate; try again later' } };
+    return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${refusalText(issued.refusal)}` } };
   }
   if (hardwareId) await s.settings.put(hardwareKey(hardwareId), device.id);
   const state = await readWindowsState(s, device.id);
@@ -104,7 +111,7 @@ export async function enroll(
     deviceType: context(rst, 'DeviceType'),
     enrollmentType: context(rst, 'EnrollmentType'),
     identityThumbprint: issued.identity.thumbprint,
-    at: new Date().toISOString(),
+    at: now.toISOString(),
   };
   if (state.enrollment.osVersion) state.osVersion = state.enrollment.osVersion;
   delete state.session;
@@ -122,25 +129,7 @@ export async function enroll(
   return { ok: true, device, provisioningDoc: doc, thumbprint: issued.identity.thumbprint };
 }
 
-/** A light check of the PKCS#10 before anything is spent: it parses, its signature verifies, RSA >= 2048 bits or EC. */
-export async function csrPrecheck(der: Uint8Array): Promise<string | null> {
-  let csr: Pkcs10CertificateRequest;
-  try {
-    csr = new Pkcs10CertificateRequest(der);
-  } catch {
-    return 'not a PKCS#10 certificate request';
-  }
-  try {
-    if (!(await csr.verify())) return 'the PKCS#10 signature does not verify';
-  } catch {
-    return 'the PKCS#10 signature cannot be verified';
-  }
-  try {
-    const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
-    if (key.asymmetricKeyType === 'ec') return null;
-    if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return null;
-    return key.asymmetricKeyType === 'rsa' ? `the RSA key has ${key.asymmetricKeyDetails?.modulusLength} bits (at least 2048 required)` : `a ${key.asymmetricKeyType} key is not accepted (RSA or EC)`;
-  } catch {
-    return 'the public key does not parse';
-  }
+/** A refusal as the fault reason shows it: the reason code, and what was expected when core says. */
+function refusalText(r: Refusal): string {
+  return r.expected === undefined ? r.code : `${r.code} (expected ${String(r.expected)}, received ${String(r.received)})`;
 }

@@ -51,10 +51,11 @@ function readSoap(req: Request, res: Response, action: string): El | null {
 }
 
 /**
- * `clock` times OMA-DM sessions (result tracking and renewal): a construction
- * option so tests can move the adapter's time, as androidRoutes takes one.
+ * `clock` is the adapter's time (createWindowsAdapter's `now`): what enrollment
+ * records, the RSTR timestamps, OMA-DM result tracking and renewal. Never the
+ * system clock directly, so a test can move one gateway's adapter in time.
  */
-export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
+export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
   const r = Router();
   const url = (p: string) => `${s.publicUrl}${p}`;
 
@@ -111,12 +112,13 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
       const parsed = parseRequestSecurityToken(root);
       if (!parsed.ok) return sendFault(res, ACTIONS.rstrc, undefined, { code: 'MessageFormat', reason: parsed.reason });
       // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts).
-      const out = await enroll(s, parsed.rst, await s.presentedDevice(req));
+      const now = clock();
+      const out = await enroll(s, parsed.rst, await s.presentedDevice(req), now);
       if (!out.ok) {
         s.log.warn({ fault: out.fault.code, hresult: ENROLLMENT_FAULTS[out.fault.code].hresult }, 'windows enrollment refused');
         return sendFault(res, ACTIONS.rstrc, parsed.rst.messageId, out.fault);
       }
-      res.type(SOAP_CONTENT_TYPE).send(requestSecurityTokenResponse(out.provisioningDoc, parsed.rst.messageId, new Date()));
+      res.type(SOAP_CONTENT_TYPE).send(requestSecurityTokenResponse(out.provisioningDoc, parsed.rst.messageId, now));
     }),
   );
 
@@ -156,10 +158,20 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date = () => new 
   return r;
 }
 
-export const windowsAdapter: PlatformAdapter<WindowsPayload> = {
-  name: 'windows',
-  platforms: ['windows'],
-  render,
-  enrollmentUrl: (_token, publicUrl) => `${publicUrl}${PATHS.discovery}`,
-  routes: (services: AdapterServices) => windowsRoutes(services),
-};
+export interface WindowsAdapterOptions {
+  /** The adapter's clock (default: the system clock), as createAppleAdapter's `now`. */
+  now?: () => Date;
+}
+
+export function createWindowsAdapter(o: WindowsAdapterOptions = {}): PlatformAdapter<WindowsPayload> {
+  const now = o.now ?? (() => new Date());
+  return {
+    name: 'windows',
+    platforms: ['windows'],
+    render,
+    enrollmentUrl: (_token, publicUrl) => `${publicUrl}${PATHS.discovery}`,
+    routes: (services: AdapterServices) => windowsRoutes(services, now),
+  };
+}
+
+export const windowsAdapter: PlatformAdapter<WindowsPayload> = createWindowsAdapter();

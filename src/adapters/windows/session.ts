@@ -45,7 +45,7 @@ export { renewalDue };
 const MAX_ANSWER = 512;
 const MAX_ITEM_STATUSES = 64;
 
-export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now = new Date()): Promise<SessionReply> {
+export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date): Promise<SessionReply> {
   const state = await readWindowsState(s, device.id);
   const profiles = (state.profiles ??= {});
   state.nodes ??= {};

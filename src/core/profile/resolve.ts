@@ -67,6 +67,8 @@ function copyTarget(t: Target): Target {
 }
 
 export const IDENTITY_ORGANIZATION = 'mdm-gateway device identity';
+/** The RSA floor of device identity keys (EC: P-256 or P-384, core/key-policy.ts). */
+export const IDENTITY_KEY_SIZE = 2048;
 
 /** The device identity certificate: no admin profile; the gateway's fixed shape. */
 export function identityRequest(device: Device): ResolvedRequest {
@@ -81,7 +83,7 @@ export function identityRequest(device: Device): ResolvedRequest {
     subjectAlternativeNames: [],
     extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'],
     keyUsage: ['digitalSignature', 'keyEncipherment'],
-    keySize: 2048,
+    keySize: IDENTITY_KEY_SIZE,
     hashAlgorithm: 'SHA-256',
     validityDays: 365,
   };

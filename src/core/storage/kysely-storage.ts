@@ -71,7 +71,6 @@ export interface KyselyStorageOptions {
   now?: () => Date;
 }
 
-
 /** Thrown inside a transaction to roll it back and hand a result to the caller. */
 class Rollback<T> {
   constructor(readonly result: T) {}
@@ -296,6 +295,8 @@ export class KyselyStorage implements Storage {
   putPlatformState: Storage['putPlatformState'] = (d, a, st) => this.#adapters.putPlatformState(d, a, st);
   getSetting: Storage['getSetting'] = (k) => this.#adapters.getSetting(k);
   putSetting: Storage['putSetting'] = (k, v) => this.#adapters.putSetting(k, v);
+
+  // ---- lifecycle ------------------------------------------------------------------
 
   #stamp(): string {
     return this.#now().toISOString();
@@ -906,11 +907,6 @@ export class KyselyStorage implements Storage {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  async isChallengeUsed(id: string): Promise<boolean> {
-    const row = await this.db.selectFrom('used_challenges').select('id').where('id', '=', id).executeTakeFirst();
-    return row !== undefined;
-  }
-
   async getCertificate(serialNumber: string): Promise<IssuedCertificate | null> {
     const row = await this.db.selectFrom('certificates').selectAll().where('serial_number', '=', serialNumber).executeTakeFirst();
     return row ? rowToCertificate(row) : null;
@@ -924,6 +920,11 @@ export class KyselyStorage implements Storage {
     if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
     const rows = await q.orderBy('issued_at').orderBy('serial_number').execute();
     return rows.map(rowToCertificate);
+  }
+
+  async findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('thumbprint', '=', thumbprint.toUpperCase()).executeTakeFirst();
+    return row ? rowToCertificate(row) : null;
   }
 
   async revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
@@ -944,6 +945,13 @@ export class KyselyStorage implements Storage {
     });
   }
 
+  // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----
+
+  async isChallengeUsed(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('used_challenges').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
   async purgeExpiredChallenges(now: string): Promise<number> {
     const result = await this.db
       .deleteFrom('used_challenges')
@@ -952,7 +960,7 @@ export class KyselyStorage implements Storage {
     return Number(result.numDeletedRows);
   }
 
-  // ---- audit ------------------------------------------------------------------------
+  // ---- delivery status (what adapters report per device and profile) -------------
 
   async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {
     const row = {
@@ -997,10 +1005,7 @@ export class KyselyStorage implements Storage {
     }));
   }
 
-  async findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null> {
-    const row = await this.db.selectFrom('certificates').selectAll().where('thumbprint', '=', thumbprint.toUpperCase()).executeTakeFirst();
-    return row ? rowToCertificate(row) : null;
-  }
+  // ---- audit ------------------------------------------------------------------------
 
   async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
     await this.db

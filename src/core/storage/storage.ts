@@ -202,9 +202,9 @@ export interface Storage {
   completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean>;
   /** Pending -> rejected; false if not pending. */
   rejectEnrollment(transactionId: string): Promise<boolean>;
-  isChallengeUsed(id: string): Promise<boolean>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
+  findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
   /**
    * One transaction: revokes the certificate and every certificate renewed
    * from it, transitively (renewalOf), with the same time and reason;
@@ -213,6 +213,9 @@ export interface Storage {
    * when the serial is unknown or already revoked.
    */
   revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult>;
+
+  // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
+  isChallengeUsed(id: string): Promise<boolean>;
   /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
   purgeExpiredChallenges(now: string): Promise<number>;
 
@@ -220,7 +223,6 @@ export interface Storage {
   /** Insert or replace the status for (deviceId, profileId); not-found for an unknown device. */
   putDeliveryStatus(s: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus>;
   listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]>;
-  findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
 
   // ---- enrollment tokens (one-time, per platform; only the SHA-256 is stored)
   createEnrollmentToken(t: Omit<EnrollmentToken, 'id' | 'createdAt' | 'usedAt'> & { tokenSha256: string }): Promise<EnrollmentToken>;

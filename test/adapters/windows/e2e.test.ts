@@ -1,6 +1,6 @@
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowsAdapter, windowsRoutes } from '../../../src/adapters/windows/index.js';
+import { createWindowsAdapter } from '../../../src/adapters/windows/index.js';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { buildCsr, generateDeviceKey } from '../../../src/sim/scep-client.js';
 import { AndroidAgentSim } from '../android/simulator.js';
@@ -14,7 +14,7 @@ import { textAt } from '../../../src/adapters/windows/xml.js';
 
 // The adapter's clock (not core's or the CA's) can be moved forward, to reach renewal time.
 let skewMs = 0;
-const skewedWindows = { ...windowsAdapter, routes: (s: Parameters<typeof windowsAdapter.routes>[0]) => windowsRoutes(s, () => new Date(Date.now() + skewMs)) };
+const skewedWindows = createWindowsAdapter({ now: () => new Date(Date.now() + skewMs) });
 
 let t: TestGateway;
 beforeAll(async () => {

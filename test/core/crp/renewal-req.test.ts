@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CsrInfo } from '../../../src/core/csr-info.js';
+import type { IssuedCertificateData } from '../../../src/core/issuer.js';
+import { certificateRecord, enrollmentRecord } from '../../../src/core/issued-records.js';
 import type { CertificateKind, ResolvedRequest } from '../../../src/core/model.js';
 import type { PolicyDecision } from '../../../src/core/policy-module.js';
 import { identityRequest } from '../../../src/core/profile/resolve.js';
@@ -37,39 +39,15 @@ async function issue(r: ResolvedRequest, opts: { validityDays?: number; store?: 
   return cert;
 }
 
-async function store(r: ResolvedRequest, cert: Awaited<ReturnType<typeof issueUnstored>>, der = cert.der) {
+/** Records the certificate the way production does: the same enrollment and certificate records (core/issued-records.ts). */
+async function store(r: ResolvedRequest, cert: IssuedCertificateData, der = cert.der) {
   const transactionId = randomBytes(8).toString('hex');
   const kind: CertificateKind = r.profileId ? 'profile' : 'identity';
+  const csrDer = new Uint8Array([1]);
   const result = await w.storage.recordEnrollment(
     null,
-    {
-      transactionId,
-      status: 'issued',
-      kind,
-      challengeId: null,
-      profileId: r.profileId,
-      profileVersion: r.profileVersion,
-      deviceId: r.target.deviceId,
-      userId: r.target.kind === 'user' ? r.target.userId : null,
-      csrSha256: 'x',
-      csrDer: new Uint8Array([1]),
-      resolved: r,
-    },
-    {
-      serialNumber: cert.serialNumber,
-      kind,
-      subject: cert.subject,
-      notBefore: cert.notBefore.toISOString(),
-      notAfter: cert.notAfter.toISOString(),
-      thumbprint: cert.thumbprint,
-      sha256: cert.sha256,
-      transactionId,
-      profileId: r.profileId,
-      profileVersion: r.profileVersion,
-      deviceId: r.target.deviceId,
-      userId: r.target.kind === 'user' ? r.target.userId : null,
-      der,
-    },
+    enrollmentRecord({ transactionId, status: 'issued', kind, resolved: r, challengeId: null, csrSha256: createHash('sha256').update(csrDer).digest('hex'), csrDer }),
+    { ...certificateRecord(kind, transactionId, r, cert), der },
   );
   expect(result).toEqual({ ok: true });
 }
