@@ -17,7 +17,7 @@ export const checkDeviceNotBlocked: Check = {
   },
 };
 
-export function deviceBlockedRefusal(device: Device | null): Refusal | null {
+function deviceBlockedRefusal(device: Device | null): Refusal | null {
   if (!device || device.blockedAt === null) return null;
   return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} blocked at ${device.blockedAt}` };
 }
