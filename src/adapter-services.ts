@@ -5,7 +5,8 @@ import type { CsrInfo } from './core/csr-info.js';
 import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
-import { checkIdentityCsr, issueIdentityCertificate } from './core/identity-issuance.js';
+import { issueIdentityCertificate, precheckIdentityCsr } from './core/identity-issuance.js';
+import type { IdentityPolicy } from './core/crp/index.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
@@ -34,6 +35,8 @@ export interface AdapterServiceDeps {
   tokens: EnrollmentTokens;
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
+  /** The CRP: its IdentityReq row decides direct identity issuance and its pre-token dry run. */
+  identityPolicy: IdentityPolicy;
   auth: ReturnType<typeof createDeviceAuthenticator>;
   profileSigner: KeyedCertificate;
   secretBox: SecretBox;
@@ -82,10 +85,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
       return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, expiresAt: m.expiresAt };
     },
-    precheckIdentityCsr: async (csrDer) => {
-      const r = await checkIdentityCsr(d.parseCsr, csrDer);
-      return r.ok ? null : r.refusal;
-    },
+    precheckIdentityCsr: (csrDer) => precheckIdentityCsr(d, csrDer),
     issueIdentityCertificate: async (device, csrDer) => {
       const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
       if (!r.ok) return r;

@@ -110,6 +110,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       tokens,
       issuer,
       parseCsr,
+      identityPolicy: policy,
       auth,
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),

@@ -1,47 +1,59 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { CsrInfo } from './csr-info.js';
+import type { IdentityPolicy, IdentityRequest } from './crp/index.js';
 import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
 import { certificateRecord, enrollmentRecord } from './issued-records.js';
-import { deviceBlockedRefusal } from './crp/device-not-blocked.js';
-import { keyPolicyRefusal } from './key-policy.js';
-import type { Device } from './model.js';
-import { IDENTITY_KEY_SIZE, identityRequest } from './profile/resolve.js';
+import type { Device, ResolvedRequest } from './model.js';
 import type { Refusal } from './reasons.js';
 import type { Storage } from './storage/storage.js';
 
 // Direct issuance of a device identity certificate for enrollment protocols
 // that carry a CSR themselves (Windows MS-WSTEP RequestSecurityToken). The
 // caller has already authenticated the request (a one-time enrollment token),
-// so there is no challenge; the certificate is still recorded before it is
-// returned, under a transaction id of its own for the audit trail. Every
-// refusal, a CA failure included, is audited and returned, never thrown.
+// so there is no challenge. What may be issued is the CRP's decision, its
+// IdentityReq row (crp/index.ts: device exists, not blocked, CSR signature,
+// key policy); this module parses, asks, issues and records. The certificate
+// is recorded before it is returned, under a transaction id of its own for
+// the audit trail. Every refusal, a CA failure included, is audited and
+// returned, never thrown.
 
 export interface IdentityIssuanceDeps {
   storage: Storage;
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
+  identityPolicy: IdentityPolicy;
   log: Logger;
 }
 
-export type IdentityCsrCheck = { ok: true; csr: CsrInfo } | { ok: false; refusal: Refusal };
+type Decided = { ok: true; csr: CsrInfo; resolved: ResolvedRequest } | { ok: false; refusal: Refusal };
 
 /**
- * What issuance decides from the CSR alone: it parses, its signature
- * verifies, its key passes the key policy (core/key-policy.ts). An adapter
- * runs it before it spends anything (AdapterServices.precheckIdentityCsr), so
- * a CSR issuance would refuse is refused while the token is still unspent.
+ * Parses the CSR (an unparsable one is MESSAGE_MALFORMED, as the SCEP codec
+ * answers before the CRP) and runs the IdentityReq row on it.
  */
-export async function checkIdentityCsr(parseCsr: IdentityIssuanceDeps['parseCsr'], csrDer: Uint8Array): Promise<IdentityCsrCheck> {
+async function decide(deps: Pick<IdentityIssuanceDeps, 'parseCsr' | 'identityPolicy'>, transactionId: string, deviceId: string | null, csrDer: Uint8Array, dryRun: boolean): Promise<Decided> {
   let csr: CsrInfo;
   try {
-    csr = await parseCsr(csrDer);
+    csr = await deps.parseCsr(csrDer);
   } catch (e) {
     return { ok: false, refusal: { code: 'MESSAGE_MALFORMED', detail: `CSR: ${(e as Error).message}` } };
   }
-  if (!csr.signatureValid) return { ok: false, refusal: { code: 'CSR_SIGNATURE_INVALID' } };
-  const weak = keyPolicyRefusal(csr.publicKey, IDENTITY_KEY_SIZE);
-  return weak ? { ok: false, refusal: weak } : { ok: true, csr };
+  const request: IdentityRequest = { transactionId, messageType: 'IdentityReq', csr, deviceId, receivedAt: new Date() };
+  const decision = await deps.identityPolicy.evaluateIdentity(request, { dryRun });
+  return decision.allow ? { ok: true, csr, resolved: decision.approval.resolved } : { ok: false, refusal: decision.refusal };
+}
+
+/**
+ * The IdentityReq row as a dry run, before the enrollment has made or chosen
+ * its device: nothing is issued, recorded or audited. An adapter runs it
+ * before it spends anything (AdapterServices.precheckIdentityCsr), so a CSR
+ * issuance would refuse is refused while the token is still unspent; being
+ * the same row, it cannot pass a CSR that issuance then refuses.
+ */
+export async function precheckIdentityCsr(deps: Pick<IdentityIssuanceDeps, 'parseCsr' | 'identityPolicy'>, csrDer: Uint8Array): Promise<Refusal | null> {
+  const decided = await decide(deps, `identity-precheck-${randomUUID()}`, null, csrDer, true);
+  return decided.ok ? null : decided.refusal;
 }
 
 export async function issueIdentityCertificate(
@@ -51,15 +63,13 @@ export async function issueIdentityCertificate(
   actor: string,
 ): Promise<{ ok: true; certificate: IssuedCertificateData; transactionId: string } | { ok: false; refusal: Refusal }> {
   const transactionId = `identity-${randomUUID()}`;
-  // The caller's copy of the device may be stale: read the block state now (the recording transaction checks once more).
-  const blocked = deviceBlockedRefusal(await deps.storage.getDevice(device.id));
-  if (blocked) return refuse(deps, transactionId, actor, blocked);
-  const checked = await checkIdentityCsr(deps.parseCsr, csrDer);
-  if (!checked.ok) return refuse(deps, transactionId, actor, checked.refusal);
-  const resolved = identityRequest(device);
+  // The row reads the device again: the caller's copy may be stale (the recording transaction checks the block once more).
+  const decided = await decide(deps, transactionId, device.id, csrDer, false);
+  if (!decided.ok) return refuse(deps, transactionId, actor, decided.refusal);
+  const { csr, resolved } = decided;
   let certificate: IssuedCertificateData;
   try {
-    certificate = await deps.issuer.issue(resolved, checked.csr.publicKey.spki);
+    certificate = await deps.issuer.issue(resolved, csr.publicKey.spki);
   } catch (e) {
     // The CA could not sign (key or HSM unavailable, a value it cannot encode):
     // audited and refused like any other reason, nothing recorded (as in enrollment.ts).

@@ -3,10 +3,10 @@ import type { Refusal } from './reasons.js';
 
 /**
  * The one rule for which public keys the gateway certifies, used wherever a
- * key is judged: the CRP's key check (crp/key-algorithm.ts), direct identity
- * issuance (identity-issuance.ts) and the Windows enrollment's precheck before
- * the token is spent (through AdapterServices.precheckIdentityCsr), so a key
- * one of them accepts is never refused by another after something was spent.
+ * key is judged: the CRP's key check (crp/key-algorithm.ts), which every row
+ * runs, direct identity issuance's IdentityReq row and its dry run before the
+ * token is spent (AdapterServices.precheckIdentityCsr) included, so a key one
+ * of them accepts is never refused by another after something was spent.
  *
  * `minRsaBits` is a floor on key strength, stated in RSA bits.
  *   - RSA: modulus bits >= minRsaBits.

@@ -3,6 +3,8 @@ import { need, type Check } from './context.js';
 /** Now is before the challenge's expiry. */
 export const checkChallengeNotExpired: Check = {
   name: 'challengeNotExpired',
+  summary: 'the challenge has not expired',
+  refuses: ['CHALLENGE_EXPIRED'],
   async run(ctx) {
     const claims = need(ctx.claims, this.name, 'verified challenge claims');
     const now = ctx.deps.clock();

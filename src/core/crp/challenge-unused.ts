@@ -7,6 +7,8 @@ import { need, type Check } from './context.js';
  */
 export const checkChallengeUnused: Check = {
   name: 'challengeUnused',
+  summary: 'the challenge was not used before',
+  refuses: ['CHALLENGE_ALREADY_USED'],
   async run(ctx) {
     const claims = need(ctx.claims, this.name, 'verified challenge claims');
     if (await ctx.deps.storage.isChallengeUsed(claims.id)) {

@@ -1,8 +1,9 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { ChallengeClaims, DecodedChallenge } from '../challenge/token.js';
 import type { CertificateKind, Device, IssuedCertificate, Profile, ResolvedRequest, Target, User } from '../model.js';
-import type { PolicyRequest } from '../policy-module.js';
-import type { Refusal } from '../reasons.js';
+import type { CsrInfo } from '../csr-info.js';
+import type { PolicyRequest, ScepRequestType } from '../policy-module.js';
+import type { ReasonCode, Refusal } from '../reasons.js';
 import type { Storage } from '../storage/storage.js';
 
 // What every CRP check sees. Checks run in the order of the table in
@@ -10,6 +11,31 @@ import type { Storage } from '../storage/storage.js';
 // checks after it (the challenge's claims, the profile, the target...). A
 // check that needs a fact an earlier check should have set calls need(),
 // which throws: a mis-ordered table is a bug, answered INTERNAL_ERROR.
+
+/**
+ * Direct issuance of a device identity certificate (core/identity-issuance.ts):
+ * an enrollment protocol that carries its own CSR (MS-WSTEP) has already
+ * authenticated the device with a one-time enrollment token, so there is no
+ * challenge and no signer certificate. Never a SCEP message: the SCEP path
+ * (PolicyModule.evaluate) refuses this type.
+ */
+export interface IdentityRequest {
+  transactionId: string;
+  messageType: 'IdentityReq';
+  csr: CsrInfo;
+  /**
+   * The device the certificate is for, read again from storage by the row
+   * (the caller's copy may be stale). null only in a dry run made before the
+   * enrollment created its device (the adapters' pre-token check): a device
+   * about to be made exists and is not blocked, so only the CSR can refuse.
+   */
+  deviceId: string | null;
+  receivedAt: Date;
+}
+
+/** The rows of the table: the SCEP message types and direct identity issuance. */
+export type CrpMessageType = ScepRequestType | IdentityRequest['messageType'];
+export type CrpRequest = PolicyRequest | IdentityRequest;
 
 export interface CrpDeps {
   storage: Storage;
@@ -31,8 +57,10 @@ export interface Basis {
 }
 
 export interface CrpContext {
-  readonly request: PolicyRequest;
+  readonly request: CrpRequest;
   readonly deps: CrpDeps;
+  /** Decide only: the caller issues and records nothing (IdentityReq's pre-token check). */
+  readonly dryRun: boolean;
   /** checkChallengeWellFormed: structurally valid, NOT yet trusted. */
   decodedChallenge?: DecodedChallenge;
   /** checkChallengeSignature: the verified claims. */
@@ -52,6 +80,14 @@ export interface CrpContext {
 
 export interface Check {
   readonly name: string;
+  /** What passing it establishes, one line: the check column of docs/crp.md (npm run docs:crp). */
+  readonly summary: string;
+  /**
+   * Every reason code run() may refuse with, most specific first. The runner
+   * holds the check to it (an undeclared code is INTERNAL_ERROR) and
+   * docs/crp.md's tables are generated from it.
+   */
+  readonly refuses: readonly ReasonCode[];
   run(ctx: CrpContext): Promise<Refusal | null>;
 }
 
@@ -65,4 +101,16 @@ export class CheckOrderError extends Error {
 export function need<T>(value: T | undefined, check: string, fact: string): T {
   if (value === undefined) throw new CheckOrderError(check, fact);
   return value;
+}
+
+/** The SCEP request of a PKCSReq or RenewalReq row; a check that reads one is not for the IdentityReq row. */
+export function scepRequest(ctx: CrpContext, check: string): PolicyRequest {
+  if (ctx.request.messageType === 'IdentityReq') throw new CheckOrderError(check, 'a SCEP request (this is an IdentityReq)');
+  return ctx.request;
+}
+
+/** The request of the IdentityReq row. */
+export function identityRequestOf(ctx: CrpContext, check: string): IdentityRequest {
+  if (ctx.request.messageType !== 'IdentityReq') throw new CheckOrderError(check, 'an identity request');
+  return ctx.request;
 }

@@ -10,13 +10,14 @@ import { need, type Check } from './context.js';
  */
 export const checkDeviceNotBlocked: Check = {
   name: 'deviceNotBlocked',
+  summary: 'the device the certificate is for (the target device, or the device a user certificate is bound to) is not blocked',
+  refuses: ['DEVICE_BLOCKED'],
   async run(ctx) {
     return deviceBlockedRefusal(need(ctx.targetDevice, this.name, 'the target device'));
   },
 };
 
-/** Shared with direct identity issuance (core/identity-issuance.ts), which has no CRP row. */
-export function deviceBlockedRefusal(device: Device | null): Refusal | null {
+function deviceBlockedRefusal(device: Device | null): Refusal | null {
   if (!device || device.blockedAt === null) return null;
   return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} blocked at ${device.blockedAt}` };
 }

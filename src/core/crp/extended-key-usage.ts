@@ -3,6 +3,8 @@ import { need, type Check } from './context.js';
 /** When the CSR asks for extended key usages, each is one the profile allows. */
 export const checkExtendedKeyUsage: Check = {
   name: 'extendedKeyUsage',
+  summary: "requested EKUs are within the resolved request's",
+  refuses: ['EKU_EXCEEDS_PROFILE'],
   async run(ctx) {
     const resolved = need(ctx.resolved, this.name, 'the resolved request');
     const asked = ctx.request.csr.extendedKeyUsages;

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { Approval, PolicyDecision, PolicyModule, PolicyRequest, ScepRequestType } from '../policy-module.js';
+import type { Approval, PolicyDecision, PolicyModule, PolicyRequest } from '../policy-module.js';
 import type { Refusal } from '../reasons.js';
 import type { Storage } from '../storage/storage.js';
 import { checkChallengeNotExpired } from './challenge-not-expired.js';
@@ -7,10 +7,12 @@ import { checkChallengePresent } from './challenge-present.js';
 import { checkChallengeSignature } from './challenge-signature.js';
 import { checkChallengeUnused } from './challenge-unused.js';
 import { checkChallengeWellFormed } from './challenge-well-formed.js';
-import type { Check, CrpContext } from './context.js';
+import type { Check, CrpContext, CrpMessageType, CrpRequest, IdentityRequest } from './context.js';
 import { checkCsrSignature } from './csr-signature.js';
 import { checkDeviceNotBlocked } from './device-not-blocked.js';
 import { checkExtendedKeyUsage } from './extended-key-usage.js';
+import { checkIdentityDeviceExists } from './identity-device-exists.js';
+import { checkIdentityRequestResolves } from './identity-request-resolves.js';
 import { checkKeyAlgorithmAndSize } from './key-algorithm.js';
 import { checkKeyUsage } from './key-usage.js';
 import { checkProfileAssigned } from './profile-assigned.js';
@@ -28,85 +30,122 @@ import { checkTargetExists } from './target-exists.js';
 // The Certificate Registration Point: the built-in policy module. Nothing is
 // issued unless every check in the row for the message type passes, in this
 // order; the first refusal stops evaluation and is what the device and the
-// audit log see. Each check is one file in this folder.
+// audit log see. Each check is one file in this folder and declares the
+// reason codes it may refuse with (Check.refuses); docs/crp.md's tables are
+// generated from this table (npm run docs:crp) and a test fails when they differ.
 //
 // PKCSReq      the device proves entitlement with a challenge we minted.
 // RenewalReq   the device proves it with a certificate we issued (no challenge).
+// IdentityReq  direct issuance of a device identity certificate from a CSR an
+//              enrollment protocol carried (MS-WSTEP, core/identity-issuance.ts):
+//              the caller authenticated the device with a one-time enrollment
+//              token. Not reachable from SCEP (evaluate refuses it); run through
+//              evaluateIdentity, whose dry run is the adapters' pre-token check.
 //
 // Identity certificates (challenge kind `identity`, or renewing one) have no
 // profile: profileExists and profileAssigned pass without looking, and the
-// request resolves to the fixed identity shape (profile/resolve.ts). Identity
-// certificates issued directly from an enrollment protocol's CSR (MS-WSTEP,
-// core/identity-issuance.ts) run deviceNotBlocked too.
+// request resolves to the fixed identity shape (profile/resolve.ts).
 //
 // A RenewalReq's certificate records the signer's serial (Approval.renewalOf):
 // revoking the signer later revokes the renewal with it.
 
-export const CHECKS: Readonly<Record<ScepRequestType, readonly Check[]>> = {
+export const CHECKS: Readonly<Record<CrpMessageType, readonly Check[]>> = {
   PKCSReq: [
-    // the challenge                     refuses with
-    checkChallengePresent, //            CHALLENGE_MISSING
-    checkChallengeWellFormed, //         CHALLENGE_MALFORMED
-    checkChallengeSignature, //          CHALLENGE_BAD_SIGNATURE
-    checkChallengeNotExpired, //         CHALLENGE_EXPIRED
-    checkChallengeUnused, //             CHALLENGE_ALREADY_USED
+    // the challenge
+    checkChallengePresent,
+    checkChallengeWellFormed,
+    checkChallengeSignature,
+    checkChallengeNotExpired,
+    checkChallengeUnused,
     // what it was minted for
-    checkProfileExists, //               PROFILE_UNKNOWN
-    checkTargetExists, //                TARGET_UNKNOWN, TARGET_PRIMARY_USER_CHANGED
-    checkDeviceNotBlocked, //            DEVICE_BLOCKED
-    checkProfileAssigned, //             PROFILE_NOT_ASSIGNED
-    checkRequestUnchanged, //            REQUEST_CHANGED
+    checkProfileExists,
+    checkTargetExists,
+    checkDeviceNotBlocked,
+    checkProfileAssigned,
+    checkRequestUnchanged,
     // the CSR against the resolved request
-    checkCsrSignature, //                CSR_SIGNATURE_INVALID
-    checkSubject, //                     SUBJECT_MISSING, SUBJECT_MISMATCH
-    checkSubjectAltNames, //             SAN_MISMATCH, SAN_MISSING
-    checkKeyUsage, //                    KEY_USAGE_EXCEEDS_PROFILE
-    checkExtendedKeyUsage, //            EKU_EXCEEDS_PROFILE
-    checkKeyAlgorithmAndSize, //         KEY_TOO_SHORT, KEY_ALGORITHM_UNSUPPORTED
+    checkCsrSignature,
+    checkSubject,
+    checkSubjectAltNames,
+    checkKeyUsage,
+    checkExtendedKeyUsage,
+    checkKeyAlgorithmAndSize,
   ],
   RenewalReq: [
     // the certificate being renewed
-    checkRenewalSignerIssuedByUs, //     RENEWAL_SIGNER_UNKNOWN
-    checkRenewalSignerNotExpired, //     RENEWAL_SIGNER_EXPIRED
-    checkRenewalSignerNotRevoked, //     RENEWAL_SIGNER_REVOKED
+    checkRenewalSignerIssuedByUs,
+    checkRenewalSignerNotExpired,
+    checkRenewalSignerNotRevoked,
     // what it was issued for, today
-    checkProfileExists, //               PROFILE_UNKNOWN
-    checkTargetExists, //                TARGET_UNKNOWN, TARGET_PRIMARY_USER_CHANGED
-    checkDeviceNotBlocked, //            DEVICE_BLOCKED
-    checkProfileAssigned, //             PROFILE_NOT_ASSIGNED
-    checkRenewalRequestResolves, //      ATTRIBUTE_MISSING
+    checkProfileExists,
+    checkTargetExists,
+    checkDeviceNotBlocked,
+    checkProfileAssigned,
+    checkRenewalRequestResolves,
     // the CSR
-    checkCsrSignature, //                CSR_SIGNATURE_INVALID
-    checkRenewalSubjectUnchanged, //     SUBJECT_MISSING, RENEWAL_SUBJECT_MISMATCH
-    checkSubjectAltNames, //             SAN_MISMATCH, SAN_MISSING
-    checkKeyUsage, //                    KEY_USAGE_EXCEEDS_PROFILE
-    checkExtendedKeyUsage, //            EKU_EXCEEDS_PROFILE
-    checkKeyAlgorithmAndSize, //         KEY_TOO_SHORT, KEY_ALGORITHM_UNSUPPORTED
+    checkCsrSignature,
+    checkRenewalSubjectUnchanged,
+    checkSubjectAltNames,
+    checkKeyUsage,
+    checkExtendedKeyUsage,
+    checkKeyAlgorithmAndSize,
+  ],
+  IdentityReq: [
+    // the device the enrollment authenticated, as it is now
+    checkIdentityDeviceExists,
+    checkDeviceNotBlocked,
+    checkIdentityRequestResolves,
+    // the CSR: only its key is certified
+    checkCsrSignature,
+    checkKeyAlgorithmAndSize,
   ],
 };
+
+/** The rows SCEP may ask for; IdentityReq is only for evaluateIdentity. */
+const SCEP_ROWS: ReadonlySet<CrpMessageType> = new Set(['PKCSReq', 'RenewalReq']);
 
 export interface CrpOptions {
   storage: Storage;
   challengePublicKey: KeyObject;
   /** Defaults to the system clock. */
   clock?: () => Date;
-  /** Defaults to CHECKS; tests and embedders may supply another table. */
-  checks?: Readonly<Record<ScepRequestType, readonly Check[]>>;
+  /** Defaults to CHECKS; tests and embedders may supply another table (a missing row: UNSUPPORTED_MESSAGE_TYPE). */
+  checks?: Readonly<Partial<Record<CrpMessageType, readonly Check[]>>>;
 }
 
-export class CertificateRegistrationPoint implements PolicyModule {
+/** Direct identity issuance asks this (core/identity-issuance.ts); the CRP is one. */
+export interface IdentityPolicy {
+  /** dryRun: decide only; the caller will issue and record nothing on this answer. */
+  evaluateIdentity(request: IdentityRequest, options?: { dryRun?: boolean }): Promise<PolicyDecision>;
+}
+
+export class CertificateRegistrationPoint implements PolicyModule, IdentityPolicy {
   readonly name = 'crp';
-  private readonly checks: Readonly<Record<ScepRequestType, readonly Check[]>>;
+  private readonly checks: Readonly<Partial<Record<CrpMessageType, readonly Check[]>>>;
 
   constructor(private readonly options: CrpOptions) {
     this.checks = options.checks ?? CHECKS;
   }
 
+  /** PKCSReq and RenewalReq from the SCEP server. */
   async evaluate(request: PolicyRequest): Promise<PolicyDecision> {
+    // A SCEP message can never be an IdentityReq: that row has no challenge and no signer to prove entitlement.
+    if (!SCEP_ROWS.has(request.messageType)) return refuse({ code: 'UNSUPPORTED_MESSAGE_TYPE', received: request.messageType });
+    return this.run(request, false);
+  }
+
+  async evaluateIdentity(request: IdentityRequest, options: { dryRun?: boolean } = {}): Promise<PolicyDecision> {
+    if (request.messageType !== 'IdentityReq') return refuse({ code: 'UNSUPPORTED_MESSAGE_TYPE', received: request.messageType });
+    return this.run(request, options.dryRun ?? false);
+  }
+
+  /** The one runner of every row. */
+  private async run(request: CrpRequest, dryRun: boolean): Promise<PolicyDecision> {
     const row = Object.hasOwn(this.checks, request.messageType) ? this.checks[request.messageType] : undefined;
     if (!row) return refuse({ code: 'UNSUPPORTED_MESSAGE_TYPE', received: request.messageType });
     const ctx: CrpContext = {
       request,
+      dryRun,
       deps: {
         storage: this.options.storage,
         challengePublicKey: this.options.challengePublicKey,
@@ -119,6 +158,10 @@ export class CertificateRegistrationPoint implements PolicyModule {
         refusal = await check.run(ctx);
       } catch (e) {
         return refuse({ code: 'INTERNAL_ERROR', detail: `check ${check.name} failed: ${e instanceof Error ? e.message : String(e)}` });
+      }
+      if (refusal && !check.refuses.includes(refusal.code)) {
+        // The docs, and whoever greps the audit log, were told which codes this check gives.
+        return refuse({ code: 'INTERNAL_ERROR', detail: `check ${check.name} refused with ${refusal.code}, which it does not declare` });
       }
       if (refusal) return refuse(refusal);
     }
@@ -140,4 +183,4 @@ function refuse(refusal: Refusal): PolicyDecision {
   return { allow: false, refusal };
 }
 
-export type { Check, CrpContext, CrpDeps, Basis } from './context.js';
+export type { Check, CrpContext, CrpDeps, CrpMessageType, CrpRequest, Basis, IdentityRequest } from './context.js';

@@ -3,6 +3,8 @@ import { need, type Check } from './context.js';
 /** When the CSR asks for keyUsage bits, each is one the profile allows. */
 export const checkKeyUsage: Check = {
   name: 'keyUsage',
+  summary: "requested key usages are within the resolved request's",
+  refuses: ['KEY_USAGE_EXCEEDS_PROFILE'],
   async run(ctx) {
     const resolved = need(ctx.resolved, this.name, 'the resolved request');
     const asked = ctx.request.csr.keyUsage;

@@ -6,6 +6,8 @@ import { need, type Check } from './context.js';
  */
 export const checkProfileExists: Check = {
   name: 'profileExists',
+  summary: 'the profile (and the version a challenge names) exists; identity certificates have none',
+  refuses: ['PROFILE_UNKNOWN'],
   async run(ctx) {
     const basis = need(ctx.basis, this.name, 'what the request is for');
     if (basis.kind === 'identity' || basis.profileId === null) {

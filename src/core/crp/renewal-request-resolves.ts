@@ -8,6 +8,8 @@ import { resolveNow } from './resolution.js';
  */
 export const checkRenewalRequestResolves: Check = {
   name: 'renewalRequestResolves',
+  summary: "the profile's current version resolves for the target",
+  refuses: ['ATTRIBUTE_MISSING'],
   async run(ctx) {
     const now = resolveNow(ctx, this.name);
     if (!now.ok) {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Target } from '../model.js';
 import type { Storage } from '../storage/storage.js';
-import type { Check } from './context.js';
+import { scepRequest, type Check } from './context.js';
 
 /**
  * The certificate that signed the RenewalReq is one we issued: a stored
@@ -11,8 +11,10 @@ import type { Check } from './context.js';
  */
 export const checkRenewalSignerIssuedByUs: Check = {
   name: 'renewalSignerIssuedByUs',
+  summary: 'the signing certificate is byte-identical to one we issued, for a device or a user',
+  refuses: ['RENEWAL_SIGNER_UNKNOWN', 'TARGET_UNKNOWN'],
   async run(ctx) {
-    const der = Buffer.from(ctx.request.signerCertificate);
+    const der = Buffer.from(scepRequest(ctx, this.name).signerCertificate);
     let x509: X509Certificate;
     try {
       x509 = new X509Certificate(der);

@@ -7,6 +7,8 @@ import { need, type Check } from './context.js';
  */
 export const checkRenewalSubjectUnchanged: Check = {
   name: 'renewalSubjectUnchanged',
+  summary: "the CSR subject equals the renewed certificate's subject (RDN sets)",
+  refuses: ['SUBJECT_MISSING', 'RENEWAL_SUBJECT_MISMATCH'],
   async run(ctx) {
     const { x509 } = need(ctx.signer, this.name, 'the renewal signer');
     const old = parseCertificateSubject(x509.subject);

@@ -11,6 +11,8 @@ import { resolveNow } from './resolution.js';
  */
 export const checkRequestUnchanged: Check = {
   name: 'requestUnchanged',
+  summary: 'the request resolved today has the digest the challenge carries (profile version and directory data unchanged)',
+  refuses: ['REQUEST_CHANGED'],
   async run(ctx) {
     const claims = need(ctx.claims, this.name, 'verified challenge claims');
     const now = resolveNow(ctx, this.name);

@@ -10,6 +10,8 @@ import { need, type Check } from './context.js';
  */
 export const checkSubjectAltNames: Check = {
   name: 'subjectAltNames',
+  summary: 'the CSR SANs equal the resolved SANs as a set (DNS/email case-insensitive); an extra one is SAN_MISMATCH',
+  refuses: ['SAN_MISMATCH', 'SAN_MISSING'],
   async run(ctx) {
     const resolved = need(ctx.resolved, this.name, 'the resolved request');
     const wanted = new Map(resolved.subjectAlternativeNames.map((s) => [sanKey(s), show(s)]));

@@ -4,6 +4,8 @@ import { need, type Check } from './context.js';
 /** The CSR subject is the resolved subject, as a set of attributes (order-insensitive). */
 export const checkSubject: Check = {
   name: 'subject',
+  summary: 'the CSR subject equals the resolved subject, compared as RDN sets (order-insensitive)',
+  refuses: ['SUBJECT_MISSING', 'SUBJECT_MISMATCH'],
   async run(ctx) {
     const resolved = need(ctx.resolved, this.name, 'the resolved request');
     const subject = ctx.request.csr.subject;

@@ -7,6 +7,8 @@ import { need, type Check } from './context.js';
  */
 export const checkTargetExists: Check = {
   name: 'targetExists',
+  summary: "the target device / user exists (and a user certificate's device still has that primary user)",
+  refuses: ['TARGET_UNKNOWN', 'TARGET_PRIMARY_USER_CHANGED'],
   async run(ctx) {
     const { target } = need(ctx.basis, this.name, 'what the request is for');
     const { storage } = ctx.deps;

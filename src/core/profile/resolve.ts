@@ -71,7 +71,7 @@ export const IDENTITY_ORGANIZATION = 'mdm-gateway device identity';
 export const IDENTITY_KEY_SIZE = 2048;
 
 /** The device identity certificate: no admin profile; the gateway's fixed shape. */
-export function identityRequest(device: Device): ResolvedRequest {
+export function identityRequest(device: Pick<Device, 'id'>): ResolvedRequest {
   return {
     profileId: null,
     profileVersion: null,
