@@ -44,6 +44,12 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       return;
     }
     const refuse = async (reason: string) => {
+      if (reason === 'device-blocked') {
+        // Not spent: the token works again once the admin unblocks the device.
+        await s.audit('android.enroll.refused', { reason }, { reasonCode: 'DEVICE_BLOCKED' });
+        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
+        return;
+      }
       await s.audit('android.enroll.refused', { reason });
       res.status(401).json({ error: `enrollment token ${reason}`, reason });
     };
