@@ -489,7 +489,9 @@ describe('device identity cannot be cloned (S3) and the DeviceName is a report (
     const stale = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
     const r = await stale.enroll();
     expect(r.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/current identity certificate/) });
-    expect((await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!.details).toMatchObject({ reason: 'identity-not-current' });
+    // The device authenticator itself refuses a superseded identity certificate now (it proves no device at all), so the
+    // binding sees a claimed DeviceID without proof.
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!.details).toMatchObject({ reason: 'hardware-id-claimed', presentedDeviceId: null });
     // Another device's valid identity certificate does not prove this one either.
     const third = await enrolledDevice();
     const borrowed = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: third.sim.certHeader() });
