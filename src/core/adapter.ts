@@ -146,6 +146,10 @@ export interface AdapterServices {
   secrets: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
+    /** Seals a value the adapter keeps elsewhere (e.g. a live challenge in its per-device state), under the same key. */
+    seal(value: string): string;
+    /** Opens a sealed value; null when it does not open (not sealed, or sealed under another key). */
+    open(sealed: string): string | null;
   };
   /**
    * CMS SignedData (DER) with the content attached, signed by the gateway's
