@@ -128,7 +128,7 @@ export async function enroll(
   return { ok: true, device, provisioningDoc: doc, thumbprint: issued.identity.thumbprint };
 }
 
-/** A light check of the PKCS#10 before anything is spent: it parses, its signature verifies, RSA >= 2048 bits or EC. */
+/** A light check of the PKCS#10 before anything is spent: it parses, its signature verifies, RSA >= 2048 bits or EC P-256/P-384. */
 export async function csrPrecheck(der: Uint8Array): Promise<string | null> {
   let csr: Pkcs10CertificateRequest;
   try {
@@ -143,7 +143,12 @@ export async function csrPrecheck(der: Uint8Array): Promise<string | null> {
   }
   try {
     const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
-    if (key.asymmetricKeyType === 'ec') return null;
+    // The same keys core's identity policy certifies (identity-issuance.ts): anything else would be
+    // refused only after the token is spent and the device record made.
+    if (key.asymmetricKeyType === 'ec') {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === 'prime256v1' || curve === 'secp384r1' ? null : `an EC key on ${curve ?? 'an unnamed curve'} is not accepted (P-256 or P-384)`;
+    }
     if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) return null;
     return key.asymmetricKeyType === 'rsa' ? `the RSA key has ${key.asymmetricKeyDetails?.modulusLength} bits (at least 2048 required)` : `a ${key.asymmetricKeyType} key is not accepted (RSA or EC)`;
   } catch {

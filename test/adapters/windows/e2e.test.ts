@@ -1,4 +1,4 @@
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { KeyObject, X509Certificate, createPublicKey, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter, windowsRoutes } from '../../../src/adapters/windows/index.js';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
@@ -112,7 +112,11 @@ describe('Windows enrollment (MS-MDE2)', () => {
     const good = await buildCsr(await generateDeviceKey('RSA', 2048), { subject: 'CN=tampered' });
     const tampered = Buffer.from(good);
     tampered[tampered.length - 1]! ^= 0xff; // the last byte of the signature
-    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered];
+    // Found in the re-test: an EC key on a curve the identity policy refuses (P-521) passed the pre-check, so the
+    // token was spent and a device record made before the issuance refused it (KEY_ALGORITHM_UNSUPPORTED).
+    const p521pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const p521 = Buffer.from(await buildCsr({ keys: p521pair, keyObject: KeyObject.from(p521pair.privateKey) }, { subject: 'CN=p521' }));
+    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered, p521];
     for (const csr of csrs) {
       const r = await sim.requestSecurityToken(d.enrollmentUrl, csr.toString('base64'));
       expect(r.fault?.subcode).toBe('s:CertificateRequest');
