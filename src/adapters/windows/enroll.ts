@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { createPublicKey } from 'node:crypto';
 import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import type { AdapterServices } from '../../core/adapter.js';
+import { SCEP_LIMITS } from '../../core/input-limits.js';
+import { parseBer } from '../../scep/codec/ber-reader.js';
 import type { TokenRefusal } from '../../core/enrollment-tokens.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
@@ -130,6 +132,14 @@ export async function enroll(
 
 /** A light check of the PKCS#10 before anything is spent: it parses, its signature verifies, RSA >= 2048 bits or EC P-256/P-384. */
 export async function csrPrecheck(der: Uint8Array): Promise<string | null> {
+  // Core's CSR parser (the one issuance uses) bounds size and BER elements: a request past them would
+  // be refused only after the token is spent; and @peculiar/x509 below reads with asn1js's looser defaults.
+  if (der.length > SCEP_LIMITS.maxCsrBytes) return `the PKCS#10 request is larger than ${SCEP_LIMITS.maxCsrBytes} bytes`;
+  try {
+    parseBer(der, 'PKCS#10 request');
+  } catch (e) {
+    return `not a PKCS#10 certificate request (${(e as Error).message})`;
+  }
   let csr: Pkcs10CertificateRequest;
   try {
     csr = new Pkcs10CertificateRequest(der);

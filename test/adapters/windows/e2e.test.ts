@@ -116,7 +116,13 @@ describe('Windows enrollment (MS-MDE2)', () => {
     // token was spent and a device record made before the issuance refused it (KEY_ALGORITHM_UNSUPPORTED).
     const p521pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const p521 = Buffer.from(await buildCsr({ keys: p521pair, keyObject: KeyObject.from(p521pair.privateKey) }, { subject: 'CN=p521' }));
-    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered, p521];
+    // Likewise a validly signed CSR over core's size bound (64 KiB) or BER element bound (4,000): MESSAGE_MALFORMED at issuance.
+    const rsa = await generateDeviceKey('RSA', 2048);
+    const huge = Buffer.from(await buildCsr(rsa, { subject: 'CN=huge', sans: Array.from({ length: 100 }, (_, i) => ({ type: 'dns' as const, value: `${i}.${'h'.repeat(700)}` })) }));
+    const many = Buffer.from(await buildCsr(rsa, { subject: 'CN=many', sans: Array.from({ length: 4500 }, (_, i) => ({ type: 'dns' as const, value: `d${i}` })) }));
+    expect(huge.length).toBeGreaterThan(64 * 1024);
+    expect(many.length).toBeLessThan(64 * 1024);
+    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered, p521, huge, many];
     for (const csr of csrs) {
       const r = await sim.requestSecurityToken(d.enrollmentUrl, csr.toString('base64'));
       expect(r.fault?.subcode).toBe('s:CertificateRequest');
