@@ -128,6 +128,14 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
         return sealed === null ? null : d.secretBox.open(sealed);
       },
       put: (key, value) => storage.putSetting(secretKey(key), d.secretBox.seal(value)),
+      seal: (value) => d.secretBox.seal(value),
+      open: (sealed) => {
+        try {
+          return d.secretBox.open(sealed);
+        } catch {
+          return null;
+        }
+      },
     },
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),

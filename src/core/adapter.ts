@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
-import type { ConsumeFailure } from './enrollment-tokens.js';
+import type { TokenRefusal } from './enrollment-tokens.js';
 import type { Refusal } from './reasons.js';
 import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
 import type { ReportedValues } from './reported-values.js';
@@ -80,9 +80,12 @@ export interface AdapterServices {
   verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string; blocked: boolean }>;
 
   /** The verdict consumeEnrollmentToken would give, without spending the token. */
-  peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
-  /** Spends a one-time enrollment token for a platform. */
-  consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure }>;
+  peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal }>;
+  /**
+   * Spends a one-time enrollment token for a platform. `device-blocked`: the
+   * token's device is blocked (answer 403, DEVICE_BLOCKED); the token is not spent.
+   */
+  consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal }>;
   /** A one-time SCEP challenge for the device identity certificate. */
   identityChallenge(device: Device): Promise<IdentityChallenge>;
   /**
@@ -156,6 +159,10 @@ export interface AdapterServices {
   secrets: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
+    /** Seals a value the adapter keeps elsewhere (e.g. a live challenge in its per-device state), under the same key. */
+    seal(value: string): string;
+    /** Opens a sealed value; null when it does not open (not sealed, or sealed under another key). */
+    open(sealed: string): string | null;
   };
   /**
    * CMS SignedData (DER) with the content attached, signed by the gateway's

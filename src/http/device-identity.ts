@@ -19,6 +19,11 @@ import type { Logger } from '../log.js';
 // A blocked device (POST /api/v1/devices/:id/block) is refused with 403 even
 // though its certificate is otherwise ours: the block is checked before
 // revocation, so the device and its admin see why.
+//
+// Only the device's newest unrevoked identity certificate speaks for it: after
+// a re-enrollment (e.g. the admin's reset with an enrollment token made for the
+// device) the certificate it superseded, which a clone or a thief's copy of
+// the key may still hold, is refused (401), on every platform.
 
 export interface IdentityOptions {
   storage: Storage;
@@ -43,7 +48,13 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   const ca = new X509Certificate(o.caCertificate);
   const caKey = ca.publicKey;
 
-  /** Verifies a presented certificate: ours, unexpired, not revoked, one device. */
+  /** Whether the device has an unrevoked identity certificate issued after this one. */
+  async function superseded(deviceId: string, serialNumber: string, issuedAt: string): Promise<boolean> {
+    const issued = await o.storage.listCertificates({ deviceId });
+    return issued.some((c) => c.kind === 'identity' && c.serialNumber !== serialNumber && c.revokedAt === null && c.issuedAt > issuedAt);
+  }
+
+  /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
   async function verify(der: Uint8Array, now = new Date()): Promise<IdentityResult> {
     let cert: X509Certificate;
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
@@ -63,6 +74,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (!device) return refuse('client certificate maps to no device');
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
+    if (await superseded(device.id, record.serialNumber, record.issuedAt)) return refuse('client certificate was superseded by a later enrollment of the device');
     return { ok: true, device, serialNumber };
   }
 

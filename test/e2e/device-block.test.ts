@@ -7,7 +7,7 @@ import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { toPem } from '../../src/pem.js';
 import { buildCsr, generateDeviceKey, scepEnroll, type EnrollResult } from '../../src/sim/scep-client.js';
-import { AndroidAgentSim } from '../adapters/android/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
 import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
 import { AppleDeviceSim } from '../adapters/apple/simulator.js';
 import { WindowsSimulator } from '../adapters/windows/simulator.js';
@@ -62,6 +62,7 @@ describe('blocking a device', () => {
     // Minted before the block, used after it.
     const early = (await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
     const pendingIdentity = await t.api.ok('POST', `/devices/${device.id}/identity-challenge`);
+    const tok = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'android' });
     const checkIn = (der: Uint8Array) => fetch(`${t.url}/reference/v1/payload`, { headers: certHeader(der) });
     expect((await checkIn(identity.certificate!)).status).toBe(200);
     expect((await t.api.ok('GET', `/devices/${device.id}`)).blockedAt).toBeNull();
@@ -93,8 +94,7 @@ describe('blocking a device', () => {
     const timeline = await t.api.ok('GET', `/enrollments/${viaIdentity.transactionId}`);
     expect(timeline.timeline.at(-1)).toMatchObject({ type: 'crp.refused', reasonCode: 'DEVICE_BLOCKED' });
 
-    // Direct identity issuance (the enrollment-protocol path, no CRP row) refuses too.
-    const tok = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'android' });
+    // Direct identity issuance (the enrollment-protocol path, no CRP row) refuses too: the token is refused before it is spent.
     const key = await generateDeviceKey();
     const csr = await buildCsr(key, { subject: `CN=${device.id}` });
     const direct = await fetch(`${t.url}/reference/v1/enroll`, {
@@ -102,7 +102,7 @@ describe('blocking a device', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ token: tok.token, platform: 'android', name: 'x', csr: Buffer.from(csr).toString('base64') }),
     });
-    expect(direct.status).toBe(400);
+    expect(direct.status).toBe(403);
     expect(((await direct.json()) as { error: string }).error).toBe('DEVICE_BLOCKED');
     expect((await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).length).toBe(2);
 
@@ -160,12 +160,12 @@ describe('blocking a device', () => {
     expect((await sim.enroll()).fault).toBeUndefined();
     await sim.session();
     const deviceId = deviceIdOf(sim.identity!);
+    const again = await t.api.ok('POST', '/enrollment-tokens', { deviceId, platform: 'windows' });
     expect((await block(deviceId)).status).toBe(200);
     const r = await sim.post(sim.message('99', 1, ''));
     expect(r.status).toBe(403);
     expect(r.text).toMatch(/blocked/);
 
-    const again = await t.api.ok('POST', '/enrollment-tokens', { deviceId, platform: 'windows' });
     const sim2 = new WindowsSimulator({ baseUrl: t.url, upn, password: again.token });
     const refused = await sim2.enroll();
     expect(refused.fault?.reason).toMatch(/DEVICE_BLOCKED/);
@@ -184,6 +184,66 @@ describe('blocking a device', () => {
     expect(((await checkin.json()) as { error: string }).error).toMatch(/blocked/);
     const connect = await sim.put(sim.enrollment!.mdm.ServerURL, { UDID: sim.udid, Status: 'Idle' });
     expect(connect.status).toBe(403);
+  });
+});
+
+// A token the admin made for a device, and the device is blocked afterwards:
+// each platform refuses it BEFORE spending it (so it works again once the
+// device is unblocked), rather than spending it and handing out an identity
+// challenge the issuance can only refuse. A new token for a blocked device is
+// refused up front (409).
+describe('an enrollment token for a blocked device', () => {
+  async function blockedDeviceWithToken(platform: 'windows' | 'ios' | 'android') {
+    const device = await t.api.ok('POST', '/devices', { name: `blocked-token-${platform}-${++n}`, platform });
+    const tok = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform });
+    expect((await block(device.id)).status).toBe(200);
+    const late = await t.api.call('POST', '/enrollment-tokens', { deviceId: device.id, platform });
+    expect(late.status).toBe(409);
+    expect(late.body.error).toMatch(/blocked/);
+    return { device, tok };
+  }
+  const refusals = async (type: string) => (await t.api.ok('GET', `/audit?type=${type}`)).filter((e: { reasonCode: string | null }) => e.reasonCode === 'DEVICE_BLOCKED').length;
+
+  it('Windows: a SOAP fault naming DEVICE_BLOCKED, the token unspent', async () => {
+    const { device, tok } = await blockedDeviceWithToken('windows');
+    const before = await refusals('windows.enrollment.refused');
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn: 'anyone@contoso.com', password: tok.token });
+    const refused = await sim.enroll();
+    expect(refused.fault?.reason).toMatch(/DEVICE_BLOCKED/);
+    expect(await refusals('windows.enrollment.refused')).toBe(before + 1);
+    expect(await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).toEqual([]);
+    expect((await unblock(device.id)).status).toBe(200);
+    const sim2 = new WindowsSimulator({ baseUrl: t.url, upn: 'anyone@contoso.com', password: tok.token });
+    expect((await sim2.enroll()).fault).toBeUndefined();
+    expect(deviceIdOf(sim2.identity!)).toBe(device.id);
+  });
+
+  it('Apple: /mdm/enroll answers 403 DEVICE_BLOCKED, no profile, the token unspent', async () => {
+    const { device, tok } = await blockedDeviceWithToken('ios');
+    const before = await refusals('apple.enroll.refused');
+    const r = await fetch(tok.enrollmentUrl);
+    expect(r.status).toBe(403);
+    expect(await r.json()).toMatchObject({ reason: 'DEVICE_BLOCKED', error: expect.stringMatching(/blocked/) });
+    expect(await refusals('apple.enroll.refused')).toBe(before + 1);
+    expect((await t.api.ok('GET', '/audit?type=identity.challenge.minted')).some((e: { details: { deviceId: string } }) => e.details.deviceId === device.id)).toBe(false);
+    expect((await unblock(device.id)).status).toBe(200);
+    const sim = new AppleDeviceSim(t.url);
+    await sim.enroll(tok.enrollmentUrl);
+    expect(deviceIdOf(sim.identity!.certificate)).toBe(device.id);
+  });
+
+  it('Android: /android/v1/enroll answers 403 DEVICE_BLOCKED, no state, the token unspent', async () => {
+    const { device, tok } = await blockedDeviceWithToken('android');
+    const before = await refusals('android.enroll.refused');
+    const agent = new AndroidAgentSim(t.url);
+    const r = await agent.postEnroll(tok.enrollmentUrl, PIXEL_8, { supportedSchemaVersions: [1] });
+    expect(r.status).toBe(403);
+    expect(await r.json()).toMatchObject({ reason: 'DEVICE_BLOCKED' });
+    expect(await refusals('android.enroll.refused')).toBe(before + 1);
+    expect((await t.api.ok('GET', `/devices/${device.id}`)).reported?.serialNumber ?? null).toBeNull();
+    expect((await unblock(device.id)).status).toBe(200);
+    const answer = await agent.enroll(tok.enrollmentUrl);
+    expect(answer.deviceId).toBe(device.id);
   });
 });
 

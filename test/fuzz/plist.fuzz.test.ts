@@ -79,14 +79,18 @@ function expectDictOrPlistError(body: Uint8Array): void {
 }
 
 describe('plist fuzzing', () => {
-  // xmldom (inside plist) reports every malformed document on console.error; thousands of them here are noise.
+  // xmldom (inside plist) printed every malformed document with console.error, outside the JSON log;
+  // parseDict now reads XML with an error handler first, so nothing at all may be printed.
+  const printed: ReturnType<typeof vi.spyOn>[] = [];
   beforeAll(() => {
-    vi.spyOn(console, 'error').mockImplementation(() => {});
-    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    printed.push(vi.spyOn(console, 'error').mockImplementation(() => {}), vi.spyOn(console, 'warn').mockImplementation(() => {}));
   });
   afterAll(() => {
     vi.restoreAllMocks();
   });
+  const nothingPrinted = () => {
+    for (const spy of printed) expect(spy).not.toHaveBeenCalled();
+  };
 
   it('reads what plist itself writes, XML and binary, unchanged', () => {
     fc.assert(
@@ -106,12 +110,14 @@ describe('plist fuzzing', () => {
 
   it('mutated XML plists: a dictionary or PlistError', () => {
     fc.assert(fc.property(mutated(plistDict.map((d) => new Uint8Array(Buffer.from(build(d))))), expectDictOrPlistError), fuzzOptions(100));
+    nothingPrinted();
   });
 
   it('arbitrary bytes and text, with and without the bplist00 magic: a dictionary or PlistError', () => {
     const magic = new Uint8Array(Buffer.from('bplist00'));
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }).map((b) => new Uint8Array([...magic, ...b])), fc.string({ unit: 'binary' }).map((s) => new Uint8Array(Buffer.from(s))));
     fc.assert(fc.property(bytes, expectDictOrPlistError), fuzzOptions(150));
+    nothingPrinted();
   });
 
   it('random object graphs: what the check accepts parseBinary reads, within the node budget', () => {

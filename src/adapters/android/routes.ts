@@ -3,7 +3,8 @@ import type { AdapterServices } from '../../core/adapter.js';
 import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
 import type { Device } from '../../core/model.js';
-import { emptyState, readAgentState } from './agent-state.js';
+import { emptyState } from './agent-state.js';
+import { loadAgentState, saveAgentState } from './state-store.js';
 import { ifNoneMatchHits } from './canonical.js';
 import { checkin, stateChanged } from './checkin.js';
 import { enrollmentAnswer } from './enrollment-answer.js';
@@ -44,6 +45,12 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       return;
     }
     const refuse = async (reason: string) => {
+      if (reason === 'device-blocked') {
+        // Not spent: the token works again once the admin unblocks the device.
+        await s.audit('android.enroll.refused', { reason }, { reasonCode: 'DEVICE_BLOCKED' });
+        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
+        return;
+      }
       await s.audit('android.enroll.refused', { reason });
       res.status(401).json({ error: `enrollment token ${reason}`, reason });
     };
@@ -64,7 +71,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     const device: Device = existing ? await s.devices.report(existing, reported) : await s.devices.create({ platform: 'android', userId: t.userId, reported });
     const now = clock().toISOString();
     // A new enrollment is a new agent: nothing it was handed before counts.
-    await s.state.put(device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });
+    await saveAgentState(s, device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });
     const identity = await s.identityChallenge(device);
     const version = chooseVersion(null, parsed.supportedSchemaVersions ?? undefined);
     await s.audit('android.enrolled', { deviceId: device.id, tokenId: t.id, model: facts.model, osVersion: facts.osVersion, securityPatchLevel: facts.securityPatchLevel }, { deviceId: device.id });
@@ -75,7 +82,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
 
   r.get('/android/v1/policy', s.authenticateDevice, androidOnly, async (req, res) => {
     const device = res.locals.device!;
-    const before = readAgentState(await s.state.get(device.id));
+    const before = await loadAgentState(s, device.id);
     const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
     if (!choice.ok) {
       notAcceptable(res, choice.asked);
@@ -85,7 +92,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
     const issued = await s.certificates.list({ deviceId: device.id });
     const result = checkin(device, deliveries, before, choice.version, clock(), issued);
-    if (stateChanged(before, result.state)) await s.state.put(device.id, result.state);
+    if (stateChanged(before, result.state)) await saveAgentState(s, device.id, result.state);
     for (const report of result.reports) await s.report(device, report);
     res.setHeader('ETag', result.etag);
     res.setHeader('Cache-Control', 'private, no-cache');
@@ -104,7 +111,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       res.status(400).json({ error: 'invalid status report', issues: parsed.issues });
       return;
     }
-    const state = readAgentState(await s.state.get(device.id));
+    const state = await loadAgentState(s, device.id);
     const unknown = parsed.results.flatMap((x, i) => {
       const served = state.served[x.policyId];
       if (!served) return [{ path: `results.${i}.policyId`, message: 'is not a policy this device was given' }];
@@ -135,7 +142,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       // installed or failed: the challenge handed out may be spent; the next fetch mints afresh.
       if (x.state === 'installed' || x.state === 'failed') delete state.challenges[id];
     });
-    await s.state.put(device.id, state);
+    await saveAgentState(s, device.id, state);
     for (const x of parsed.results) await s.report(device, toDeliveryReport(x));
     res.status(204).end();
   });

@@ -55,6 +55,12 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     let found = await s.peekEnrollmentToken(token, 'ios');
     if (!found.ok && found.reason === 'wrong-platform') found = await s.peekEnrollmentToken(token, 'macos');
     const refuse = async (reason: string) => {
+      if (reason === 'device-blocked') {
+        // Not spent: the token works again once the admin unblocks the device.
+        await s.audit('apple.enroll.refused', { reason }, { reasonCode: 'DEVICE_BLOCKED' });
+        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
+        return;
+      }
       await s.audit('apple.enroll.refused', { reason }, { reasonCode: `ENROLLMENT_TOKEN_${reason.toUpperCase().replace(/-/g, '_')}` });
       res.status(reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${reason}` });
     };

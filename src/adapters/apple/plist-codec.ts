@@ -1,3 +1,4 @@
+import { DOMParser } from '@xmldom/xmldom';
 import { build, parse, parseBinary, type PlistValue } from 'plist';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
 import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
@@ -11,6 +12,11 @@ import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
 // size), an XML one by a pre-scan (size, elements, depth; no entity
 // declarations, no DOCTYPE internal subset). Other plist formats that
 // `plist` would accept (OpenStep text, other binary versions) are refused.
+// `plist` parses XML with xmldom and gives it no error handler, so xmldom
+// writes every malformed document to console.error, outside our logger: an
+// enrolled device could fill stderr at will. So the XML is first read by the
+// same xmldom with a handler that refuses at the first warning or error;
+// `plist` only ever sees text that xmldom reads without a complaint.
 
 export type PlistDict = { [key: string]: PlistValue };
 export type { PlistValue };
@@ -61,5 +67,23 @@ function readXml(text: string): PlistValue {
     if (e instanceof XmlBoundsError) throw new PlistError(`XML property list refused: ${e.message}`);
     throw e;
   }
+  checkWellFormed(text);
   return parse(text);
+}
+
+/** Throws PlistError at xmldom's first warning or error (both are console.error otherwise): nothing is printed. */
+function checkWellFormed(text: string): void {
+  let complaint: string | null = null;
+  const parser = new DOMParser({
+    onError: (level, message) => {
+      complaint ??= `${level}: ${message.split('\n')[0]}`;
+      throw new PlistError(complaint); // stops xmldom (it rethrows as a ParseError)
+    },
+  });
+  try {
+    parser.parseFromString(text, 'text/xml');
+  } catch (e) {
+    throw new PlistError(`XML property list is not well-formed: ${complaint ?? (e as Error).message}`);
+  }
+  if (complaint) throw new PlistError(`XML property list is not well-formed: ${complaint}`);
 }

@@ -43,7 +43,7 @@ export const referenceAdapter: PlatformAdapter<ReferencePayload> = {
       const b = parsed.data;
       const spent = await s.consumeEnrollmentToken(b.token, b.platform);
       if (!spent.ok) {
-        res.status(401).json({ error: `enrollment token ${spent.reason}` });
+        res.status(spent.reason === 'device-blocked' ? 403 : 401).json({ error: spent.reason === 'device-blocked' ? 'DEVICE_BLOCKED' : `enrollment token ${spent.reason}` });
         return;
       }
       const t = spent.token;

@@ -33,6 +33,8 @@ export function enrollmentTokenRoutes(d: { storage: Storage; tokens: EnrollmentT
       const device = await d.storage.getDevice(b.deviceId);
       if (!device) throw notFound('device');
       if (device.platform !== b.platform) throw new HttpError(400, `platform: the device is ${device.platform}, not ${b.platform}`);
+      // Every use of it would be refused (DEVICE_BLOCKED): say so now rather than hand out a dead token.
+      if (device.blockedAt) throw new HttpError(409, `device ${device.id} is blocked; unblock it first`);
       deviceId = device.id;
       userId = device.userId;
     }

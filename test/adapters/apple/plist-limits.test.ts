@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { buildBplist, dict, doublingBomb, str, arr } from '../../helpers/bplist.js';
@@ -111,6 +111,33 @@ describe('plist bombs on the Apple device routes (issue #15, S1)', () => {
     const e = await putSigned('connect', new Uint8Array(Buffer.from(entity)));
     expect(e.status).toBe(400);
     expect(e.error).toMatch(/internal subset/);
+  });
+
+  // xmldom (inside plist) prints every malformed document with console.error, outside pino:
+  // an enrolled device sending these in a loop filled stderr. Now each is our own 400, printed nowhere.
+  it('refuses malformed XML plists with 400 naming the fault, and nothing reaches console.error', async () => {
+    const printed = [vi.spyOn(console, 'error').mockImplementation(() => {}), vi.spyOn(console, 'warn').mockImplementation(() => {})];
+    try {
+      const malformed = [
+        '<plist version="1.0"><dict><key>Status</key><string>Idle</dict></plist>', // mismatched end tag
+        '<plist version="1.0"><dict><key>Status</key><string>Idle</string></dict>', // unclosed root
+        '<plist version=1.0><dict/></plist>', // unquoted attribute
+        '<plist version="1.0"><dict><key>Status</key><string>&undeclared;</string></dict></plist>', // unknown entity
+        '<plist version="1.0"><dict/></plist><plist/>', // two roots
+        '<?xml version="1.0" encodgng="UTF-8"?><plist version="1.0"><dict/></plist>', // broken declaration
+      ];
+      for (const body of malformed) {
+        const r = await putSigned('connect', new Uint8Array(Buffer.from(body)));
+        expect(r.status, body).toBe(400);
+        for (const spy of printed) expect(spy, body).not.toHaveBeenCalled();
+        expect(r.error, body).toMatch(/^XML property list is not well-formed: (warning|error|fatalError): /);
+        expect(r.ms).toBeLessThan(1000);
+      }
+    } finally {
+      for (const spy of printed) spy.mockRestore();
+    }
+    // A well-formed message from the same device still works.
+    expect(await sim.connect({ Status: 'Idle' })).toBeNull();
   });
 
   it('refuses an Mdm-Signature header nested past the BER depth bound (32) with 401', async () => {

@@ -1,4 +1,4 @@
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { KeyObject, X509Certificate, createPublicKey, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWindowsAdapter } from '../../../src/adapters/windows/index.js';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
@@ -112,7 +112,17 @@ describe('Windows enrollment (MS-MDE2)', () => {
     const good = await buildCsr(await generateDeviceKey('RSA', 2048), { subject: 'CN=tampered' });
     const tampered = Buffer.from(good);
     tampered[tampered.length - 1]! ^= 0xff; // the last byte of the signature
-    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered];
+    // Found in the re-test: an EC key on a curve the identity policy refuses (P-521) passed the pre-check, so the
+    // token was spent and a device record made before the issuance refused it (KEY_ALGORITHM_UNSUPPORTED).
+    const p521pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const p521 = Buffer.from(await buildCsr({ keys: p521pair, keyObject: KeyObject.from(p521pair.privateKey) }, { subject: 'CN=p521' }));
+    // Likewise a validly signed CSR over core's size bound (64 KiB) or BER element bound (4,000): MESSAGE_MALFORMED at issuance.
+    const rsa = await generateDeviceKey('RSA', 2048);
+    const huge = Buffer.from(await buildCsr(rsa, { subject: 'CN=huge', sans: Array.from({ length: 100 }, (_, i) => ({ type: 'dns' as const, value: `${i}.${'h'.repeat(700)}` })) }));
+    const many = Buffer.from(await buildCsr(rsa, { subject: 'CN=many', sans: Array.from({ length: 4500 }, (_, i) => ({ type: 'dns' as const, value: `d${i}` })) }));
+    expect(huge.length).toBeGreaterThan(64 * 1024);
+    expect(many.length).toBeLessThan(64 * 1024);
+    const csrs = [Buffer.from('not a csr'), Buffer.from(await buildCsr(weak, { subject: 'CN=weak' })), tampered, p521, huge, many];
     for (const csr of csrs) {
       const r = await sim.requestSecurityToken(d.enrollmentUrl, csr.toString('base64'));
       expect(r.fault?.subcode).toBe('s:CertificateRequest');
@@ -489,7 +499,9 @@ describe('device identity cannot be cloned (S3) and the DeviceName is a report (
     const stale = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: victim.sim.certHeader() });
     const r = await stale.enroll();
     expect(r.fault).toEqual({ subcode: 's:Authorization', reason: expect.stringMatching(/current identity certificate/) });
-    expect((await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!.details).toMatchObject({ reason: 'identity-not-current' });
+    // The device authenticator itself refuses a superseded identity certificate now (it proves no device at all), so the
+    // binding sees a claimed DeviceID without proof.
+    expect((await t.gw.storage.listAudit({ type: 'windows.enrollment.refused' })).at(-1)!.details).toMatchObject({ reason: 'hardware-id-claimed', presentedDeviceId: null });
     // Another device's valid identity certificate does not prove this one either.
     const third = await enrolledDevice();
     const borrowed = new WindowsSimulator({ baseUrl: t.url, upn: victim.upn, password: await newToken(), hardwareId: victim.sim.hardwareId, enrollmentHeaders: third.sim.certHeader() });
