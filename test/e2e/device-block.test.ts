@@ -7,7 +7,7 @@ import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { toPem } from '../../src/pem.js';
 import { buildCsr, generateDeviceKey, scepEnroll, type EnrollResult } from '../../src/sim/scep-client.js';
-import { AndroidAgentSim } from '../adapters/android/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
 import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
 import { AppleDeviceSim } from '../adapters/apple/simulator.js';
 import { WindowsSimulator } from '../adapters/windows/simulator.js';
@@ -218,5 +218,47 @@ describe('the trusted proxy certificate header', () => {
     const joined = await getWithHeaders('/reference/v1/payload', [encodeURIComponent(toPem(victimCert) + toPem(attackerCert))]);
     expect(joined.status).toBe(400);
     expect(JSON.parse(joined.body).error).toMatch(/more than one certificate/);
+  });
+});
+
+// Architecture issue #8: enrollment-token redemption is core's (AdapterServices.redeemEnrollmentToken),
+// which checks the token's device is not blocked before it spends the token. A refused enrollment
+// burns nothing: once the admin unblocks the device, the very same token enrolls it.
+describe('an enrollment token for a blocked device', () => {
+  async function blockedDeviceToken(platform: string) {
+    const { user, upn } = await newUser();
+    const device = await t.api.ok('POST', '/devices', { name: `blocked-${platform}-${n}`, platform, userId: user.id });
+    const tok = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform });
+    expect((await block(device.id)).status).toBe(200);
+    return { device, tok, upn };
+  }
+
+  it('Windows: refused with DEVICE_BLOCKED before the token is spent', async () => {
+    const { device, tok, upn } = await blockedDeviceToken('windows');
+    const refused = await new WindowsSimulator({ baseUrl: t.url, upn, password: tok.token }).enroll();
+    expect(refused.fault?.reason).toMatch(/DEVICE_BLOCKED/);
+    expect((await unblock(device.id)).status).toBe(200);
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: tok.token });
+    expect((await sim.enroll()).fault).toBeUndefined();
+    expect(deviceIdOf(sim.identity!)).toBe(device.id);
+  });
+
+  it('Apple: 403 before the token is spent', async () => {
+    const { device, tok } = await blockedDeviceToken('ios');
+    const refused = await fetch(tok.enrollmentUrl);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/blocked/);
+    expect((await unblock(device.id)).status).toBe(200);
+    await new AppleDeviceSim(t.url).enroll(tok.enrollmentUrl);
+  });
+
+  it('Android: 403 before the token is spent', async () => {
+    const { device, tok } = await blockedDeviceToken('android');
+    const refused = await new AndroidAgentSim(t.url).postEnroll(tok.enrollmentUrl, PIXEL_8, { supportedSchemaVersions: [1] });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { reason: string }).reason).toBe('device-blocked');
+    expect((await unblock(device.id)).status).toBe(200);
+    const sim = new AndroidAgentSim(t.url);
+    expect((await sim.enroll(tok.enrollmentUrl)).deviceId).toBe(device.id);
   });
 });

@@ -50,33 +50,27 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       res.status(503).json({ error: 'no APNs push certificate is configured: upload one with PUT /api/v1/apple/push-certificate' });
       return;
     }
-    // The URL does not say the platform; a token is tried as iOS, then macOS. It is only looked at here:
-    // spent once its device is known to exist, so a refusal below does not burn it.
-    let found = await s.peekEnrollmentToken(token, 'ios');
-    if (!found.ok && found.reason === 'wrong-platform') found = await s.peekEnrollmentToken(token, 'macos');
+    // The URL does not say the platform: core tries the token as iOS, then macOS (this adapter's platforms).
+    // It checks everything before spending the token (core/token-redemption.ts), so a refusal burns nothing.
+    // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
     const refuse = async (reason: string) => {
       await s.audit('apple.enroll.refused', { reason }, { reasonCode: `ENROLLMENT_TOKEN_${reason.toUpperCase().replace(/-/g, '_')}` });
       res.status(reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${reason}` });
     };
-    if (!found.ok) return refuse(found.reason);
-    let device: Device | null = null;
-    if (found.token.deviceId) {
-      device = await s.devices.get(found.token.deviceId);
-      if (!device) {
+    const redeemed = await s.redeemEnrollmentToken(token);
+    if (!redeemed.ok) {
+      if (redeemed.reason === 'device-missing') {
         res.status(409).json({ error: 'the device this token was made for no longer exists' });
         return;
       }
+      if (redeemed.reason === 'device-blocked') {
+        await s.audit('apple.enroll.refused', { reason: redeemed.reason, tokenId: redeemed.token.id }, { deviceId: redeemed.device.id });
+        res.status(403).json({ error: 'the device this token was made for is blocked' });
+        return;
+      }
+      return refuse(redeemed.reason);
     }
-    // Another request may have spent it since the look: that one won.
-    const spent = await s.consumeEnrollmentToken(token, found.token.platform);
-    if (!spent.ok) return refuse(spent.reason);
-    const t = spent.token;
-    let created = false;
-    if (!device) {
-      // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
-      device = await s.devices.create({ platform: t.platform, userId: t.userId });
-      created = true;
-    }
+    const { token: t, device, created } = redeemed;
     const identity = await s.identityChallenge(device);
     const state = await loadState(s, device.id);
     state.profileIssuedAt = d.now().toISOString();

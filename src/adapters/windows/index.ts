@@ -122,12 +122,9 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     }),
   );
 
-  // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header).
+  // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header);
+  // core answers 403 for another platform's device (authenticateDevice is bound to this adapter's platforms).
   r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
-    if (res.locals.device!.platform !== 'windows') {
-      res.status(403).json({ error: 'this identity certificate is not a Windows device\'s' });
-      return;
-    }
     // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
     // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
     const current = (await readWindowsState(s, res.locals.device!.id)).enrollment?.identityThumbprint;
