@@ -15,6 +15,7 @@ import type { Storage } from './core/storage/storage.js';
 import type { createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
+import { verifyDetachedSignature } from './x509/detached-signature.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
@@ -177,6 +178,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
+    verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),
     audit: (type, details, opts = {}) =>
       d.auditLog.append({
         transactionId: opts.transactionId ?? null,

@@ -223,6 +223,14 @@ export interface AdapterServices {
    * configuration profiles.
    */
   signAttached(content: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Verifies a base64 CMS SignedData with the content detached over `content`
+   * (one signer, its certificate included; signed attributes optional). Only
+   * proves the signer's key signed it: whether the signer is one of our
+   * devices is verifyDeviceCertificate's question. `label` names the
+   * signature in the reasons (e.g. `Mdm-Signature`). Never throws.
+   */
+  verifyDetachedSignature(base64: string, content: Uint8Array, label?: string): { ok: true; signerCertificate: Uint8Array } | { ok: false; reason: string };
   /** An audit event, actor `device:<id>` or `adapter:<name>`. */
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }
