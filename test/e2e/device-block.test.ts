@@ -93,7 +93,7 @@ describe('blocking a device', () => {
     const timeline = await t.api.ok('GET', `/enrollments/${viaIdentity.transactionId}`);
     expect(timeline.timeline.at(-1)).toMatchObject({ type: 'crp.refused', reasonCode: 'DEVICE_BLOCKED' });
 
-    // Direct identity issuance (the enrollment-protocol path, no CRP row) refuses too.
+    // The enrollment-protocol path (direct identity issuance, no CRP row) refuses too.
     const tok = await t.api.ok('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'android' });
     const key = await generateDeviceKey();
     const csr = await buildCsr(key, { subject: `CN=${device.id}` });
@@ -102,8 +102,9 @@ describe('blocking a device', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ token: tok.token, platform: 'android', name: 'x', csr: Buffer.from(csr).toString('base64') }),
     });
-    expect(direct.status).toBe(400);
-    expect(((await direct.json()) as { error: string }).error).toBe('DEVICE_BLOCKED');
+    // Core's token redemption refuses the blocked device before the token is spent or issuance is reached.
+    expect(direct.status).toBe(403);
+    expect(((await direct.json()) as { reason: string }).reason).toBe('device-blocked');
     expect((await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).length).toBe(2);
 
     // The admin is told up front rather than handed a challenge that can only be refused.

@@ -1,5 +1,5 @@
 import { currentCertificate, type IssuedFacts } from '../../core/renewal.js';
-import type { InstalledCertificate } from './agent-state.js';
+import type { InstalledCertificate } from './state.js';
 
 // What the certificates this gateway issued to a device say about its
 // policies. They are the record of what really happened at the SCEP server,

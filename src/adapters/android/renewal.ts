@@ -1,7 +1,7 @@
 import type { Profile } from '../../core/model.js';
 import { renewalDue } from '../../core/renewal.js';
-import type { InstalledCertificate } from './agent-state.js';
-import type { PolicyAction } from './policy-document.js';
+import type { InstalledCertificate } from './state.js';
+import type { PolicyAction } from './render.js';
 
 // Whether a certificate policy needs the agent to enroll: no certificate
 // installed for the current profile version, or the installed one has less

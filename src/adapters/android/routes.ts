@@ -2,7 +2,7 @@ import express, { Router, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
-import { emptyState, readAgentState } from './agent-state.js';
+import { emptyState, readAgentState } from './state.js';
 import { ifNoneMatchHits } from './canonical.js';
 import { checkin, stateChanged } from './checkin.js';
 import { enrollmentAnswer } from './enrollment-answer.js';
@@ -24,7 +24,8 @@ const jsonBounds = verifyJsonBounds({ maxDepth: DEVICE_JSON_LIMITS.maxDepth, max
 const enrollBody = express.json({ limit: DEVICE_JSON_LIMITS.enrollBodyBytes, verify: jsonBounds });
 const statusBody = express.json({ limit: DEVICE_JSON_LIMITS.statusBodyBytes, verify: jsonBounds });
 
-export function androidRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
+/** `clock`: the adapter's time (createAndroidAdapter's `now`). */
+export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
   const r = Router();
 
   r.post('/android/v1/enroll', enrollBody, async (req, res) => {

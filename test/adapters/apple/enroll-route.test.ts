@@ -3,7 +3,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AdapterServices } from '../../../src/core/adapter.js';
 import type { EnrollmentToken, Platform } from '../../../src/core/model.js';
-import { deviceRoutes } from '../../../src/adapters/apple/device-routes.js';
+import { deviceRoutes } from '../../../src/adapters/apple/routes.js';
 import type { Pusher } from '../../../src/adapters/apple/pusher.js';
 import { redeemEnrollmentToken } from '../../../src/core/token-redemption.js';
 

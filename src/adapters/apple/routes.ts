@@ -11,6 +11,7 @@ import { authenticateMessage } from './message-auth.js';
 import { connectMessage, issues } from './messages.js';
 import { withDeviceLock } from './device-lock.js';
 import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
+import { enrollRefusal } from './error-codes.js';
 import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
 import { DEVICE_CHANNEL, loadState, saveState, userChannel, type AppleState } from './state.js';
@@ -53,22 +54,18 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     // The URL does not say the platform: core tries the token as iOS, then macOS (this adapter's platforms).
     // It checks everything before spending the token (core/token-redemption.ts), so a refusal burns nothing.
     // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
-    const refuse = async (reason: string) => {
-      await s.audit('apple.enroll.refused', { reason }, { reasonCode: `ENROLLMENT_TOKEN_${reason.toUpperCase().replace(/-/g, '_')}` });
-      res.status(reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${reason}` });
-    };
     const redeemed = await s.redeemEnrollmentToken(token);
     if (!redeemed.ok) {
-      if (redeemed.reason === 'device-missing') {
-        res.status(409).json({ error: 'the device this token was made for no longer exists' });
-        return;
+      const e = enrollRefusal(redeemed);
+      // A deleted device is the admin's doing, not a refused request: answered, not audited (as before the kit).
+      if (redeemed.reason !== 'device-missing') {
+        await s.audit('apple.enroll.refused', { reason: redeemed.reason, ...(redeemed.reason === 'device-blocked' && { tokenId: redeemed.token.id }) }, {
+          ...(e.reasonCode && { reasonCode: e.reasonCode }),
+          ...(redeemed.reason === 'device-blocked' && { deviceId: redeemed.device.id }),
+        });
       }
-      if (redeemed.reason === 'device-blocked') {
-        await s.audit('apple.enroll.refused', { reason: redeemed.reason, tokenId: redeemed.token.id }, { deviceId: redeemed.device.id });
-        res.status(403).json({ error: 'the device this token was made for is blocked' });
-        return;
-      }
-      return refuse(redeemed.reason);
+      res.status(e.status).json({ error: e.error });
+      return;
     }
     const { token: t, device, created } = redeemed;
     const identity = await s.identityChallenge(device);
