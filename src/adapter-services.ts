@@ -1,4 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Device, Platform } from './core/model.js';
+import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
@@ -13,6 +16,7 @@ import type { Storage } from './core/storage/storage.js';
 import type { createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
+import { verifyDetachedSignature } from './x509/detached-signature.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
@@ -40,6 +44,8 @@ export interface AdapterServiceDeps {
   auth: ReturnType<typeof createDeviceAuthenticator>;
   profileSigner: KeyedCertificate;
   secretBox: SecretBox;
+  /** The gateway's clock (AdapterServices.now); the system clock when absent. */
+  now?: () => Date;
 }
 
 /**
@@ -50,8 +56,49 @@ export interface AdapterServiceDeps {
  */
 export const SECRET_KEY_PREFIX = 'secret.';
 
-export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name'>): AdapterServices {
+/** How a refusal names the platforms an adapter serves ("not a Windows device's"). */
+const PLATFORM_LABELS: Record<Platform, string> = { windows: 'a Windows', ios: 'an iOS', macos: 'a macOS', android: 'an Android' };
+
+/**
+ * authenticateDevice bound to the adapter's platforms: an identity certificate
+ * is a device's, and a device of another platform is not one this adapter
+ * speaks for (403), in one place instead of one check per route.
+ */
+function platformBound(auth: RequestHandler, platforms: readonly Platform[]): RequestHandler {
+  const label = platforms.map((p) => PLATFORM_LABELS[p]).join(' or ');
+  return (req, res, next) =>
+    auth(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const device = res.locals.device as Device | undefined;
+      if (!device || !platforms.includes(device.platform)) {
+        res.status(403).json({ error: `this identity certificate is not ${label} device's` });
+        return;
+      }
+      next();
+    });
+}
+
+export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name' | 'platforms'>): AdapterServices {
   const { storage } = d;
+  const devices: AdapterServices['devices'] = {
+    get: (id) => storage.getDevice(id),
+    create: async ({ platform, userId, reported }) => {
+      const dev = await storage.createDevice({ name: null, platform, userId });
+      return reported ? recordReportedValues(storage, dev, reported, `device:${dev.id}`) : dev;
+    },
+    // Only the fields the type allows: an adapter cannot reach the admin's name or serial even by accident.
+    update: (id, { userId, attributes }) => storage.updateDevice(id, { userId, attributes }),
+    report: (device, values) => recordReportedValues(storage, device, values, `device:${device.id}`),
+  };
+  const redemption: RedemptionDeps = {
+    // Redemption asks about the token's device itself (blocked, deleted), with the device at hand.
+    peek: (token, platform) => d.tokens.look(token, platform),
+    consume: (token, platform) => d.tokens.spend(token, platform),
+    getDevice: devices.get,
+    createDevice: devices.create,
+    reportDevice: devices.report,
+    getUser: (id) => storage.getUser(id),
+  };
   const scope = (key: string) => `${adapter.name}.${key}`;
   const secretKey = (key: string) => scope(`${SECRET_KEY_PREFIX}${key}`);
   const settingKey = (key: string) => {
@@ -65,7 +112,8 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     scepUrl: d.scepUrl,
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
-    authenticateDevice: d.auth.middleware,
+    now: d.now ?? (() => new Date()),
+    authenticateDevice: platformBound(d.auth.middleware, adapter.platforms),
     presentedDevice: async (req) => {
       const presented = d.auth.presented(req);
       if (!('der' in presented)) return null; // none, or more than one: proves nothing
@@ -77,6 +125,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       const r = await d.auth.verify(der);
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
     },
+    redeemEnrollmentToken: (token, o) => redeemEnrollmentToken(redemption, adapter.platforms, token, o),
     peekEnrollmentToken: (token, platform) => d.tokens.peek(token, platform),
     consumeEnrollmentToken: (token, platform) => d.tokens.consume(token, platform),
     identityChallenge: async (device) => {
@@ -92,16 +141,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       const c = r.certificate;
       return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
     },
-    devices: {
-      get: (id) => storage.getDevice(id),
-      create: async ({ platform, userId, reported }) => {
-        const dev = await storage.createDevice({ name: null, platform, userId });
-        return reported ? recordReportedValues(storage, dev, reported, `device:${dev.id}`) : dev;
-      },
-      // Only the fields the type allows: an adapter cannot reach the admin's name or serial even by accident.
-      update: (id, { userId, attributes }) => storage.updateDevice(id, { userId, attributes }),
-      report: (device, values) => recordReportedValues(storage, device, values, `device:${device.id}`),
-    },
+    devices,
     users: { get: (id) => storage.getUser(id) },
     certificates: {
       byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
@@ -147,6 +187,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
+    verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),
     audit: (type, details, opts = {}) =>
       d.auditLog.append({
         transactionId: opts.transactionId ?? null,

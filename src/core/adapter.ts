@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
-import type { TokenRefusal } from './enrollment-tokens.js';
+import type { ConsumeFailure, TokenRefusal } from './enrollment-tokens.js';
 import type { Refusal } from './reasons.js';
 import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
 import type { ReportedValues } from './reported-values.js';
@@ -41,6 +41,54 @@ export interface IdentityChallenge {
   expiresAt: Date;
 }
 
+/** Why redeemEnrollmentToken refused, beside the token's own verdict (ConsumeFailure). */
+export type RedeemFailure =
+  | { ok: false; reason: ConsumeFailure; token?: EnrollmentToken }
+  /** The token names a device that was deleted since. */
+  | { ok: false; reason: 'device-missing'; token: EnrollmentToken }
+  /** The token names a device an administrator blocked: it may not enroll again until unblocked. */
+  | { ok: false; reason: 'device-blocked'; token: EnrollmentToken; device: Device }
+  /** The adapter's userMatches said the token's user is not the one enrolling (Windows compares the UPN). */
+  | { ok: false; reason: 'user-mismatch'; token: EnrollmentToken; user: User | null };
+
+/** The adapter's own pre-spend check refused (e.g. the CSR precheck); carries its refusal as it gave it. */
+export interface RedeemCheckRefusal<R> {
+  ok: false;
+  reason: 'check';
+  token: EnrollmentToken;
+  refusal: R;
+}
+
+export interface RedeemOptions<R> {
+  /** Platforms the token may be for, tried in order (default: the adapter's platforms). */
+  platforms?: readonly Platform[];
+  /**
+   * When the token (or its device) names a user: whether that user is the one
+   * enrolling. Not called for a token without a user.
+   */
+  userMatches?(user: User | null, token: EnrollmentToken): boolean | Promise<boolean>;
+  /**
+   * The adapter's last check before the token is spent (the CSR precheck, a
+   * hardware binding). `device` is the token's device, if it names one.
+   * Return `{ refuse }` to refuse with nothing spent or created, or
+   * `{ device }` to enroll as another existing device (Windows re-enrollment).
+   */
+  check?(c: { token: EnrollmentToken; device: Device | null; userId: string | null }): Promise<{ refuse: R } | { device?: Device | null } | void>;
+  /** What the device says about itself: recorded on the device found, or the one created. */
+  reported?: ReportedValues;
+}
+
+export interface Redeemed {
+  ok: true;
+  /** The spent token. */
+  token: EnrollmentToken;
+  device: Device;
+  /** Whether the device record was made by this enrollment. */
+  created: boolean;
+  /** The token's user, else its device's. */
+  userId: string | null;
+}
+
 export interface IssuedIdentity {
   certificate: Uint8Array;
   serialNumber: string;
@@ -59,10 +107,13 @@ export interface AdapterServices {
   caCertificate: Uint8Array;
   caCertificatePem: string;
 
+  /** The gateway's clock (tests move it); an adapter's own `now` option overrides it for that adapter. */
+  now(): Date;
   /**
    * Middleware: verifies the device identity certificate (TLS or trusted proxy
    * header); sets res.locals.device, else answers 401, 403 for a blocked
-   * device, 400 for more than one proxy certificate header.
+   * device or a device of a platform this adapter does not serve, 400 for
+   * more than one proxy certificate header.
    */
   authenticateDevice: RequestHandler;
   /**
@@ -79,6 +130,15 @@ export interface AdapterServices {
    */
   verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string; blocked: boolean }>;
 
+  /**
+   * Enrollment-token redemption, in the one safe order: look at the token
+   * (unknown, used, expired, platform), check the device it names exists and
+   * is not blocked, the user hook, the adapter's `check`; only then spend it
+   * (a concurrent request may win: its verdict is returned), and find or
+   * create the device with the reported values. Any refusal leaves the token
+   * unspent and no device made.
+   */
+  redeemEnrollmentToken<R = never>(token: string, o?: RedeemOptions<R>): Promise<Redeemed | RedeemFailure | RedeemCheckRefusal<R>>;
   /** The verdict consumeEnrollmentToken would give, without spending the token. */
   peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal }>;
   /**
@@ -170,6 +230,14 @@ export interface AdapterServices {
    * configuration profiles.
    */
   signAttached(content: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Verifies a base64 CMS SignedData with the content detached over `content`
+   * (one signer, its certificate included; signed attributes optional). Only
+   * proves the signer's key signed it: whether the signer is one of our
+   * devices is verifyDeviceCertificate's question. `label` names the
+   * signature in the reasons (e.g. `Mdm-Signature`). Never throws.
+   */
+  verifyDetachedSignature(base64: string, content: Uint8Array, label?: string): { ok: true; signerCertificate: Uint8Array } | { ok: false; reason: string };
   /** An audit event, actor `device:<id>` or `adapter:<name>`. */
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }

@@ -40,6 +40,8 @@ function newToken(): string {
 }
 
 export type TokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal };
+/** The token's own verdict, before anything about its device is asked (core/token-redemption.ts asks that itself). */
+export type StoredTokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure };
 
 /** Tokens are base32; anything else cannot be one of ours. Case and spaces are forgiven (typed passwords). */
 function digestOf(token: string): string | null {
@@ -84,6 +86,20 @@ export class EnrollmentTokens {
     const digest = digestOf(token);
     if (!digest) return { ok: false, reason: 'unknown' };
     return this.#lookup(digest, platform);
+  }
+
+  /** The token's own verdict without spending it, nothing asked about its device. */
+  async look(token: string, platform: Platform): Promise<StoredTokenVerdict> {
+    const digest = digestOf(token);
+    if (!digest) return { ok: false, reason: 'unknown' };
+    return this.storage.peekEnrollmentToken(digest, platform, this.now().toISOString());
+  }
+
+  /** Spends the token, nothing asked about its device: for a caller that checked the device itself. */
+  async spend(token: string, platform: Platform): Promise<StoredTokenVerdict> {
+    const digest = digestOf(token);
+    if (!digest) return { ok: false, reason: 'unknown' };
+    return this.storage.consumeEnrollmentToken(digest, platform, this.now().toISOString());
   }
 
   async #lookup(digest: string, platform: Platform): Promise<TokenVerdict> {

@@ -102,8 +102,9 @@ describe('blocking a device', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ token: tok.token, platform: 'android', name: 'x', csr: Buffer.from(csr).toString('base64') }),
     });
+    // Core's token redemption refuses the blocked device before the token is spent or issuance is reached.
     expect(direct.status).toBe(403);
-    expect(((await direct.json()) as { error: string }).error).toBe('DEVICE_BLOCKED');
+    expect(((await direct.json()) as { reason: string }).reason).toBe('device-blocked');
     expect((await t.api.ok('GET', `/certificates?deviceId=${device.id}`)).length).toBe(2);
 
     // The admin is told up front rather than handed a challenge that can only be refused.
@@ -280,3 +281,8 @@ describe('the trusted proxy certificate header', () => {
     expect(JSON.parse(joined.body).error).toMatch(/more than one certificate/);
   });
 });
+
+// Architecture issue #8: enrollment-token redemption is core's (AdapterServices.redeemEnrollmentToken),
+// which checks the token's device is not blocked before it spends the token. A refused enrollment
+// burns nothing: once the admin unblocks the device, the very same token enrolls it.
+

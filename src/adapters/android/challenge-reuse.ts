@@ -1,5 +1,5 @@
 import type { ReadyDelivery } from '../../core/adapter.js';
-import type { InstalledCertificate, StoredChallenge } from './agent-state.js';
+import type { InstalledCertificate, StoredChallenge } from './state.js';
 import { canonicalJson, sha256Hex } from './canonical.js';
 import { challengeSpent, type IssuedFacts } from './issued-certificates.js';
 

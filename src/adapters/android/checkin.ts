@@ -1,10 +1,10 @@
 import type { AdapterServices, DeliveryReport, ReadyDelivery } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
-import type { AgentState } from './agent-state.js';
+import type { AgentState } from './state.js';
 import { canonicalJson, sha256Hex, strongEtag } from './canonical.js';
 import { decideChallenge } from './challenge-reuse.js';
 import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
-import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './policy-document.js';
+import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './render.js';
 import { policyAction } from './renewal.js';
 
 // A check-in, without the I/O: from core's deliveries, the stored agent state

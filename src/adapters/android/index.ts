@@ -1,5 +1,5 @@
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
-import { renderCertificatePolicy, type CertificatePolicyV1 } from './policy-document.js';
+import { renderCertificatePolicy, type CertificatePolicyV1 } from './render.js';
 import { androidRoutes } from './routes.js';
 
 // The Android adapter: an agent app (the role Intune's Company Portal plays)
@@ -7,10 +7,19 @@ import { androidRoutes } from './routes.js';
 // fetches a versioned JSON policy, does SCEP itself for each certificate
 // policy and reports per-policy results. See docs/android.md.
 
-export const androidAdapter: PlatformAdapter<CertificatePolicyV1> = {
-  name: 'android',
-  platforms: ['android'],
-  render: (_device, delivery) => renderCertificatePolicy(delivery, { action: 'enroll' }),
-  enrollmentUrl: (token, publicUrl) => `${publicUrl.replace(/\/+$/, '')}/android/v1/enroll?token=${encodeURIComponent(token)}`,
-  routes: (services: AdapterServices) => androidRoutes(services),
-};
+export interface AndroidAdapterOptions {
+  /** The adapter's clock (default: the gateway's, AdapterServices.now), as the other adapters' `now`. */
+  now?: () => Date;
+}
+
+export function createAndroidAdapter(o: AndroidAdapterOptions = {}): PlatformAdapter<CertificatePolicyV1> {
+  return {
+    name: 'android',
+    platforms: ['android'],
+    render: (_device, delivery) => renderCertificatePolicy(delivery, { action: 'enroll' }),
+    enrollmentUrl: (token, publicUrl) => `${publicUrl.replace(/\/+$/, '')}/android/v1/enroll?token=${encodeURIComponent(token)}`,
+    routes: (services: AdapterServices) => androidRoutes(services, o.now ?? (() => services.now())),
+  };
+}
+
+export const androidAdapter: PlatformAdapter<CertificatePolicyV1> = createAndroidAdapter();

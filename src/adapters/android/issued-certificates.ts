@@ -1,5 +1,5 @@
-import type { IssuedCertificate } from '../../core/model.js';
-import type { InstalledCertificate } from './agent-state.js';
+import { currentCertificate, type IssuedFacts } from '../../core/renewal.js';
+import type { InstalledCertificate } from './state.js';
 
 // What the certificates this gateway issued to a device say about its
 // policies. They are the record of what really happened at the SCEP server,
@@ -9,23 +9,12 @@ import type { InstalledCertificate } from './agent-state.js';
 // the challenge all the same. Pure: the route reads the certificates once per
 // policy fetch (AdapterServices.certificates.list).
 
-/** The fields used here; the route passes whole IssuedCertificates. */
-export type IssuedFacts = Pick<IssuedCertificate, 'thumbprint' | 'profileId' | 'profileVersion' | 'notBefore' | 'notAfter' | 'issuedAt' | 'revokedAt'>;
+/** The fields used here (core/renewal.ts); the route passes whole IssuedCertificates. */
+export type { IssuedFacts };
 
-/**
- * The issued certificate whose validity times renewal: among the unrevoked
- * ones for this profile version, the one the agent reported installed, else
- * the newest. Preferring the reported one matters when a newer one was issued
- * but never installed (the agent failed after SCEP): the device still holds
- * the old one, and that one is what has to be renewed in time.
- */
-export function renewalCertificate(issued: readonly IssuedFacts[], profileId: string, profileVersion: number, reportedThumbprint: string | undefined): IssuedFacts | undefined {
-  const current = issued.filter((c) => c.profileId === profileId && c.profileVersion === profileVersion && c.revokedAt === null);
-  const reported = reportedThumbprint?.toUpperCase();
-  const match = current.find((c) => c.thumbprint.toUpperCase() === reported);
-  if (match) return match;
-  return current.reduce<IssuedFacts | undefined>((newest, c) => (!newest || Date.parse(c.issuedAt) > Date.parse(newest.issuedAt) ? c : newest), undefined);
-}
+/** The issued certificate whose validity times renewal: core's rule (core/renewal.ts currentCertificate). */
+export const renewalCertificate = (issued: readonly IssuedFacts[], profileId: string, profileVersion: number, reportedThumbprint: string | undefined): IssuedFacts | undefined =>
+  currentCertificate(issued, profileId, profileVersion, reportedThumbprint);
 
 /** The agent's installed record, with the validity of the issued certificate when there is one (else as reported or estimated). */
 export function withIssuedValidity(installed: InstalledCertificate | undefined, issued: readonly IssuedFacts[], profileId: string): InstalledCertificate | undefined {

@@ -1,9 +1,8 @@
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
-import type { Device } from '../../core/model.js';
-import { emptyState } from './agent-state.js';
+import { emptyState } from './state.js';
 import { loadAgentState, saveAgentState } from './state-store.js';
 import { ifNoneMatchHits } from './canonical.js';
 import { checkin, stateChanged } from './checkin.js';
@@ -26,16 +25,8 @@ const jsonBounds = verifyJsonBounds({ maxDepth: DEVICE_JSON_LIMITS.maxDepth, max
 const enrollBody = express.json({ limit: DEVICE_JSON_LIMITS.enrollBodyBytes, verify: jsonBounds });
 const statusBody = express.json({ limit: DEVICE_JSON_LIMITS.statusBodyBytes, verify: jsonBounds });
 
-/** After authenticateDevice: an identity certificate of another platform's device is not an Android agent. */
-function androidOnly(_req: Request, res: Response, next: NextFunction): void {
-  if (res.locals.device?.platform !== 'android') {
-    res.status(403).json({ error: 'this identity certificate is not an Android device\'s' });
-    return;
-  }
-  next();
-}
-
-export function androidRoutes(s: AdapterServices, clock: () => Date = () => new Date()): Router {
+/** `clock`: the adapter's time (createAndroidAdapter's `now`). */
+export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
   const r = Router();
 
   r.post('/android/v1/enroll', enrollBody, async (req, res) => {
@@ -45,30 +36,27 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
       return;
     }
     const refuse = async (reason: string) => {
-      if (reason === 'device-blocked') {
-        // Not spent: the token works again once the admin unblocks the device.
-        await s.audit('android.enroll.refused', { reason }, { reasonCode: 'DEVICE_BLOCKED' });
-        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
-        return;
-      }
       await s.audit('android.enroll.refused', { reason });
       res.status(401).json({ error: `enrollment token ${reason}`, reason });
     };
-    // Look first, spend last: a token for a device that no longer exists stays unspent.
-    const found = await s.peekEnrollmentToken(parsed.token, 'android');
-    if (!found.ok) return refuse(found.reason);
     const facts = parsed.facts;
-    const existing = found.token.deviceId ? await s.devices.get(found.token.deviceId) : null;
-    if (found.token.deviceId && !existing) {
-      res.status(409).json({ error: 'the device this token was made for no longer exists' });
-      return;
-    }
-    const spent = await s.consumeEnrollmentToken(parsed.token, 'android');
-    if (!spent.ok) return refuse(spent.reason); // a concurrent request won it
-    const t = spent.token;
     // The name and serial are the device's word: kept as reported values, never as the admin's (core/reported-values.ts).
-    const reported = { name: defaultDeviceName(facts), serialNumber: facts.serialNumber };
-    const device: Device = existing ? await s.devices.report(existing, reported) : await s.devices.create({ platform: 'android', userId: t.userId, reported });
+    // Core checks everything before spending the token (core/token-redemption.ts): a refusal burns nothing.
+    const redeemed = await s.redeemEnrollmentToken(parsed.token, { reported: { name: defaultDeviceName(facts), serialNumber: facts.serialNumber } });
+    if (!redeemed.ok) {
+      if (redeemed.reason === 'device-missing') {
+        res.status(409).json({ error: 'the device this token was made for no longer exists' });
+        return;
+      }
+      if (redeemed.reason === 'device-blocked') {
+        // Not spent: the token works again once the admin unblocks the device.
+        await s.audit('android.enroll.refused', { reason: redeemed.reason, tokenId: redeemed.token.id }, { reasonCode: 'DEVICE_BLOCKED', deviceId: redeemed.device.id });
+        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
+        return;
+      }
+      return refuse(redeemed.reason);
+    }
+    const { token: t, device } = redeemed;
     const now = clock().toISOString();
     // A new enrollment is a new agent: nothing it was handed before counts.
     await saveAgentState(s, device.id, { ...emptyState(), facts, enrolledAt: now, factsUpdatedAt: now, schemaVersions: parsed.supportedSchemaVersions });
@@ -80,7 +68,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     );
   });
 
-  r.get('/android/v1/policy', s.authenticateDevice, androidOnly, async (req, res) => {
+  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
     const device = res.locals.device!;
     const before = await loadAgentState(s, device.id);
     const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
@@ -104,7 +92,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date = () => new 
     res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
   });
 
-  r.post('/android/v1/status', s.authenticateDevice, androidOnly, statusBody, async (req, res) => {
+  r.post('/android/v1/status', s.authenticateDevice, statusBody, async (req, res) => {
     const device = res.locals.device!;
     const parsed = parseStatusRequest(req.body);
     if (!parsed.ok) {

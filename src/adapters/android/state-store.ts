@@ -1,5 +1,5 @@
 import type { AdapterServices } from '../../core/adapter.js';
-import { readAgentState, type AgentState } from './agent-state.js';
+import { readAgentState, type AgentState } from './state.js';
 
 // Loads and saves the Android per-device state. The challenges kept there (so
 // the same one is served until it is used) are live credentials: whoever

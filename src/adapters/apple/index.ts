@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
 import { adminRoutes } from './admin-routes.js';
-import { deviceRoutes } from './device-routes.js';
+import { deviceRoutes } from './routes.js';
 import { devicesChanged } from './devices-changed.js';
 import type { PlistDict } from './plist-codec.js';
 import { DEFAULT_APNS_URL, Pusher } from './pusher.js';

@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
-import { verifyMdmSignature } from './mdm-signature.js';
 
 // Who sent this check-in or connect message: the Mdm-Signature header (CMS
 // over the body, signer must be one of our device identity certificates), or
@@ -12,7 +11,8 @@ import { verifyMdmSignature } from './mdm-signature.js';
 export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Device | null> {
   const sig = req.header('mdm-signature');
   if (sig) {
-    const v = verifyMdmSignature(sig, body);
+    // The gateway's one detached-CMS verification (src/x509/detached-signature.ts).
+    const v = s.verifyDetachedSignature(sig, body, 'Mdm-Signature');
     if (!v.ok) {
       await s.audit('apple.message.refused', { path: req.path, reason: v.reason }, { reasonCode: 'MDM_SIGNATURE_INVALID' });
       res.status(401).json({ error: v.reason });

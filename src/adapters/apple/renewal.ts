@@ -1,5 +1,6 @@
 import type { Delivery } from '../../core/delivery.js';
 import type { IssuedCertificate } from '../../core/model.js';
+import { renewalDue } from '../../core/renewal.js';
 import { newestIssued } from './issued-certificates.js';
 import type { InstallStep } from './plan.js';
 import type { AppleState } from './state.js';
@@ -12,14 +13,8 @@ import type { AppleState } from './state.js';
 // cut short by the CA's own expiry), never from "installed + validityDays".
 // Pure: the caller lists the device's certificates and enqueues the steps.
 
-/** Due once `now` is inside the last renewalThresholdPercent of the certificate's lifetime. */
-export function renewalDue(cert: Pick<IssuedCertificate, 'notBefore' | 'notAfter'>, thresholdPercent: number, now: Date): boolean {
-  const from = Date.parse(cert.notBefore);
-  const to = Date.parse(cert.notAfter);
-  // A validity we cannot read is no reason to keep a certificate forever (as the Windows adapter decides).
-  if (!(to > from)) return true;
-  return now.getTime() >= from + (to - from) * (1 - thresholdPercent / 100);
-}
+/** Core's rule (core/renewal.ts), re-exported for this adapter's callers. */
+export { renewalDue };
 
 export interface RenewalStep extends InstallStep {
   /** Thumbprint of the certificate being replaced. */

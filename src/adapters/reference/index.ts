@@ -1,82 +1,41 @@
-import express, { Router } from 'express';
-import { z } from 'zod';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
-import { fieldIssues } from '../../core/field-issues.js';
-import { PLATFORMS } from '../../core/model.js';
+import { PLATFORMS, type Platform } from '../../core/model.js';
 import { renderReference, type ReferencePayload } from './render.js';
+import { referenceRoutes } from './routes.js';
 
-// A tiny adapter used by the tests and as the template in docs/adapters.md:
-//   POST /reference/v1/enroll   {token, platform, name, csr} -> device identity certificate
-//   GET  /reference/v1/payload  (device-authenticated) -> rendered deliveries
-//   POST /reference/v1/report   (device-authenticated) -> per-profile result
+// The canonical adapter skeleton: copy this folder to start a new platform
+// (docs/adapters.md walks through it). Every adapter has this file set:
+//   index.ts        createXAdapter({ now, ... }): the PlatformAdapter
+//   routes.ts       device-facing routes (enrollment, check-in, report)
+//   admin-routes.ts admin routes under /api/v1, where the platform needs any
+//   render.ts       pure: one ready delivery -> the platform payload (golden-tested)
+//   state.ts        per-device protocol state, read defensively
+//   error-codes.ts  refusals -> the platform's errors
+// and uses the kit (AdapterServices) for device authentication, token
+// redemption, renewal timing and signing. It reads no process.env: options
+// come from the factory, which src/adapters/index.ts fills from the config.
 
-const reportBody = z.strictObject({
-  profileId: z.string().uuid(),
-  profileVersion: z.number().int().positive(),
-  state: z.enum(['pending', 'enrolling', 'installed', 'failed']),
-  thumbprint: z.string().regex(/^[0-9A-Fa-f]{40}$/).optional(),
-  errorCode: z.string().max(64).optional(),
-  detail: z.string().max(512).optional(),
-});
+export interface ReferenceAdapterOptions {
+  /** The adapter's clock (default: the gateway's, AdapterServices.now). */
+  now?: () => Date;
+  /** Registration name: URL prefix, state and settings scope (default `reference`). */
+  name?: string;
+  /** Device platforms served (default: all; a copy serves its own). */
+  platforms?: readonly Platform[];
+}
 
-const enrollBody = z.strictObject({
-  token: z.string().min(1).max(128),
-  platform: z.enum(PLATFORMS),
-  name: z.string().min(1).max(256),
-  /** base64 DER PKCS#10 for the device identity certificate. */
-  csr: z.string().base64().max(16_384),
-});
+export function createReferenceAdapter(o: ReferenceAdapterOptions = {}): PlatformAdapter<ReferencePayload> {
+  const name = o.name ?? 'reference';
+  const platforms = o.platforms ?? PLATFORMS;
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(name)) throw new Error(`adapter name "${name}": lowercase letters, digits and "-", 32 at most`);
+  return {
+    name,
+    platforms,
+    render: renderReference,
+    // The enroll route takes the token from the query, so this URL is what the device POSTs to.
+    enrollmentUrl: (token, publicUrl) => `${publicUrl}/${name}/v1/enroll?token=${encodeURIComponent(token)}`,
+    routes: (s: AdapterServices) => referenceRoutes(s, { name, platforms, now: o.now ?? (() => s.now()) }),
+  };
+}
 
-export const referenceAdapter: PlatformAdapter<ReferencePayload> = {
-  name: 'reference',
-  platforms: PLATFORMS,
-  render: renderReference,
-  enrollmentUrl: (token, publicUrl) => `${publicUrl}/reference/v1/enroll?token=${encodeURIComponent(token)}`,
-  routes(s: AdapterServices): Router {
-    const r = Router();
-    r.post('/reference/v1/enroll', express.json(), async (req, res) => {
-      const parsed = enrollBody.safeParse(req.body);
-      if (!parsed.success) {
-        res.status(400).json({ error: 'invalid enrollment', issues: fieldIssues(parsed.error) });
-        return;
-      }
-      const b = parsed.data;
-      const spent = await s.consumeEnrollmentToken(b.token, b.platform);
-      if (!spent.ok) {
-        res.status(spent.reason === 'device-blocked' ? 403 : 401).json({ error: spent.reason === 'device-blocked' ? 'DEVICE_BLOCKED' : `enrollment token ${spent.reason}` });
-        return;
-      }
-      const t = spent.token;
-      const device = t.deviceId ? await s.devices.get(t.deviceId) : await s.devices.create({ platform: b.platform, userId: t.userId, reported: { name: b.name } });
-      if (!device) {
-        res.status(409).json({ error: 'the device this token was made for no longer exists' });
-        return;
-      }
-      const issued = await s.issueIdentityCertificate(device, Buffer.from(b.csr, 'base64'));
-      if (!issued.ok) {
-        res.status(400).json({ error: issued.refusal.code });
-        return;
-      }
-      res.status(201).json({ deviceId: device.id, certificate: Buffer.from(issued.identity.certificate).toString('base64') });
-    });
-    r.get('/reference/v1/payload', s.authenticateDevice, async (_req, res) => {
-      const device = res.locals.device!;
-      const deliveries = await s.deliveriesFor(device);
-      res.json({
-        deviceId: device.id,
-        items: deliveries.flatMap((d) => (d.ok ? [renderReference(device, d)] : [])),
-        errors: deliveries.flatMap((d) => (d.ok ? [] : [{ profileId: d.profile.id, ...d.error }])),
-      });
-    });
-    r.post('/reference/v1/report', s.authenticateDevice, express.json(), async (req, res) => {
-      const parsed = reportBody.safeParse(req.body);
-      if (!parsed.success) {
-        res.status(400).json({ error: 'invalid report', issues: fieldIssues(parsed.error) });
-        return;
-      }
-      await s.report(res.locals.device!, parsed.data);
-      res.status(204).end();
-    });
-    return r;
-  },
-};
+export const referenceAdapter: PlatformAdapter<ReferencePayload> = createReferenceAdapter();

@@ -5,7 +5,7 @@ import type { SoapFault } from './soap.js';
 import { type RequestSecurityToken, contextValue } from './wstep.js';
 import { provisioningDoc } from './provisioning-doc.js';
 import { readWindowsState, writeWindowsState } from './state.js';
-import { bindDevice, hardwareKey } from './device-binding.js';
+import { bindDevice, hardwareKey, type Proof } from './device-binding.js';
 
 // The enrollment decision for one RequestSecurityToken (MS-WSTEP over the
 // OnPremise auth policy): look the one-time enrollment token up, check the UPN
@@ -50,52 +50,57 @@ export async function enroll(
     await s.audit('windows.enrollment.refused', { upn: creds.username, reason: `token-${reason}` }, { reasonCode: 'ENROLLMENT_TOKEN_INVALID' });
     return { ok: false, fault: { code: 'Authentication', reason: `the enrollment token is ${reason === 'wrong-platform' ? 'not for Windows' : reason}` } };
   };
-  const found = await s.peekEnrollmentToken(creds.password, 'windows');
-  if (!found.ok) return tokenFault(found.reason);
-  const token = found.token;
-  const tokenDevice: Device | null = token.deviceId ? await s.devices.get(token.deviceId) : null;
-  if (token.deviceId && !tokenDevice) return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the device this enrollment token was made for no longer exists' } };
-  const userId = token.userId ?? tokenDevice?.userId ?? null;
-  if (userId) {
-    const user = await s.users.get(userId);
-    if (!user || user.userPrincipalName.toLowerCase() !== creds.username.trim().toLowerCase()) {
-      await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: token.id, reason: 'upn-mismatch' }, { reasonCode: 'ENROLLMENT_UPN_MISMATCH' });
-      return { ok: false, fault: { code: 'Authorization', reason: 'this user is not authorized to enroll with this enrollment token' } };
-    }
-  }
-
-  // A CSR that cannot be certified is refused before the token is spent or a device record made:
-  // core's own check, the one issuance runs (same parser, same key policy), so the two cannot disagree.
-  const csrRefusal = await s.precheckIdentityCsr(rst.csrDer);
-  if (csrRefusal) {
-    await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: token.id, reason: 'csr', detail: refusalText(csrRefusal) }, { reasonCode: csrRefusal.code });
-    return { ok: false, fault: { code: 'CertificateRequest', reason: `the certificate request was refused: ${refusalText(csrRefusal)}` } };
-  }
-
   // Which device this is: a DeviceID bound to an enrolled device needs that device's proof (device-binding.ts).
   const hardwareId = contextValue(rst, 'DeviceID')?.trim() || null;
-  // Real DeviceIDs are GUID-sized; the id keys the binding setting, so it is bounded.
-  if (hardwareId && hardwareId.length > MAX_DEVICE_ID) {
-    return { ok: false, fault: { code: 'MessageFormat', reason: `the DeviceID is longer than ${MAX_DEVICE_ID} characters` } };
+  let proof: Proof = 'new-device';
+  // Core runs every check before the token is spent (core/token-redemption.ts): the token's device exists
+  // and is not blocked, the UPN is the token's user's, then this check; a refusal burns nothing.
+  const redeemed = await s.redeemEnrollmentToken<SoapFault>(creds.password, {
+    userMatches: async (user, token) => {
+      if (user && user.userPrincipalName.toLowerCase() === creds.username.trim().toLowerCase()) return true;
+      await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: token.id, reason: 'upn-mismatch' }, { reasonCode: 'ENROLLMENT_UPN_MISMATCH' });
+      return false;
+    },
+    check: async ({ token, device: tokenDevice, userId }) => {
+      // A CSR that cannot be certified is refused before the token is spent or a device record made:
+      // core's own check, the one issuance runs (same parser, same key policy), so the two cannot disagree.
+      const csrRefusal = await s.precheckIdentityCsr(rst.csrDer);
+      if (csrRefusal) {
+        await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: token.id, reason: 'csr', detail: refusalText(csrRefusal) }, { reasonCode: csrRefusal.code });
+        return { refuse: { code: 'CertificateRequest', reason: `the certificate request was refused: ${refusalText(csrRefusal)}` } };
+      }
+      // Real DeviceIDs are GUID-sized; the id keys the binding setting, so it is bounded.
+      if (hardwareId && hardwareId.length > MAX_DEVICE_ID) return { refuse: { code: 'MessageFormat', reason: `the DeviceID is longer than ${MAX_DEVICE_ID} characters` } };
+      const binding = await bindDevice(s, { tokenDevice, userId, hardwareId, presented });
+      if (!binding.ok) {
+        await s.audit(
+          'windows.enrollment.refused',
+          { upn: creds.username, tokenId: token.id, reason: binding.reason, hardwareId, claimedDeviceId: binding.claimedBy, presentedDeviceId: presented?.device.id ?? null },
+          { reasonCode: 'ENROLLMENT_DEVICE_CLAIMED' },
+        );
+        return { refuse: binding.fault };
+      }
+      proof = binding.proof;
+      return { device: binding.device };
+    },
+    reported: { name: context(rst, 'DeviceName') },
+  });
+  if (!redeemed.ok) {
+    switch (redeemed.reason) {
+      case 'check':
+        return { ok: false, fault: redeemed.refusal };
+      case 'user-mismatch':
+        return { ok: false, fault: { code: 'Authorization', reason: 'this user is not authorized to enroll with this enrollment token' } };
+      case 'device-missing':
+        return { ok: false, fault: { code: 'EnrollmentServer', reason: 'the device this enrollment token was made for no longer exists' } };
+      case 'device-blocked':
+        await s.audit('windows.enrollment.refused', { upn: creds.username, tokenId: redeemed.token.id, reason: 'device-blocked' }, { reasonCode: 'DEVICE_BLOCKED', deviceId: redeemed.device.id });
+        return { ok: false, fault: { code: 'Authorization', reason: 'DEVICE_BLOCKED: an administrator has blocked the device this enrollment token was made for' } };
+      default:
+        return tokenFault(redeemed.reason);
+    }
   }
-  const binding = await bindDevice(s, { tokenDevice, userId, hardwareId, presented });
-  if (!binding.ok) {
-    await s.audit(
-      'windows.enrollment.refused',
-      { upn: creds.username, tokenId: token.id, reason: binding.reason, hardwareId, claimedDeviceId: binding.claimedBy, presentedDeviceId: presented?.device.id ?? null },
-      { reasonCode: 'ENROLLMENT_DEVICE_CLAIMED' },
-    );
-    return { ok: false, fault: binding.fault };
-  }
-
-  // Everything checked: spend the token now (a concurrent request may have won it).
-  const spent = await s.consumeEnrollmentToken(creds.password, 'windows');
-  if (!spent.ok) return tokenFault(spent.reason);
-
-  const reportedName = context(rst, 'DeviceName');
-  let device = binding.device;
-  if (device) device = await s.devices.report(device, { name: reportedName });
-  else device = await s.devices.create({ platform: 'windows', userId, reported: { name: reportedName } });
+  const { token, device } = redeemed;
 
   const issued = await s.issueIdentityCertificate(device, rst.csrDer);
   if (!issued.ok) {
@@ -122,7 +127,7 @@ export async function enroll(
   if (state.enrollment.osVersion) state.osVersion = state.enrollment.osVersion;
   delete state.session;
   await writeWindowsState(s, device.id, state);
-  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint, proof: binding.proof }, { deviceId: device.id });
+  await s.audit('windows.enrolled', { deviceId: device.id, hardwareId, tokenId: token.id, thumbprint: issued.identity.thumbprint, proof }, { deviceId: device.id });
 
   const doc = provisioningDoc({
     rootDer: s.caCertificate,

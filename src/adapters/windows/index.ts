@@ -1,176 +1,24 @@
-import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
-import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
-import { discoverResponse, parseDiscover } from './discovery.js';
-import { enroll } from './enroll.js';
-import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
 import { render, type WindowsPayload } from './render.js';
-import { handleMessage } from './session.js';
-import { readWindowsState } from './state.js';
-import { ACTIONS, ENROLLMENT_FAULTS, SOAP_CONTENT_TYPE, type SoapFault, faultEnvelope } from './soap.js';
-import { SYNCML_CONTENT_TYPE } from './syncml-build.js';
-import { parseSyncML } from './syncml-message.js';
-import { XmlError, parseXml, type El } from './xml.js';
-import { parseRequestSecurityToken, requestSecurityTokenResponse } from './wstep.js';
+import { PATHS, windowsRoutes } from './routes.js';
 
-// The Windows adapter: MS-MDE2 enrollment (Discovery, MS-XCEP policy, MS-WSTEP
-// enrollment) under /EnrollmentServer/ and the OMA-DM endpoint
-// /ManagementServer/MDM.svc. The handlers are thin: parse (xml.ts), decide
-// (enroll.ts, session.ts), write (soap/discovery/wstep/syncml-build). See docs/windows.md.
+// The Windows adapter: MS-MDE2 enrollment and OMA-DM with the
+// ClientCertificateInstall CSP (routes.ts). See docs/windows.md.
 
-export const PATHS = {
-  discovery: '/EnrollmentServer/Discovery.svc',
-  policy: '/EnrollmentServer/Policy.svc',
-  enrollment: '/EnrollmentServer/Enrollment.svc',
-  management: '/ManagementServer/MDM.svc',
-} as const;
-
-/** Larger bodies get 413 before they are read; the XML pre-scan (xml.ts) bounds the rest. */
-const textBody = express.text({ type: () => true, limit: WINDOWS_XML_LIMITS.maxBodyBytes });
-
-/** HTTP status for a fault: the body carries the MS-MDE2 code; never a 5xx for a client's mistake. */
-function faultHttpStatus(f: SoapFault): number {
-  if (f.code === 'Authentication' || f.code === 'InvalidSecurity') return 401;
-  if (f.code === 'Authorization') return 403;
-  if (f.code === 'InternalServiceFault' || f.code === 'EnrollmentServer') return 503;
-  return 400;
-}
-
-function sendFault(res: Response, action: string, relatesTo: string | undefined, f: SoapFault): void {
-  res.status(faultHttpStatus(f)).type(SOAP_CONTENT_TYPE).send(faultEnvelope(action, relatesTo, f));
-}
-
-function readSoap(req: Request, res: Response, action: string): El | null {
-  const body = typeof req.body === 'string' ? req.body : '';
-  try {
-    return parseXml(body);
-  } catch (e) {
-    sendFault(res, action, undefined, { code: 'MessageFormat', reason: e instanceof XmlError ? e.message : 'unreadable message' });
-    return null;
-  }
-}
-
-/**
- * `clock` is the adapter's time (createWindowsAdapter's `now`): what enrollment
- * records, the RSTR timestamps, OMA-DM result tracking and renewal. Never the
- * system clock directly, so a test can move one gateway's adapter in time.
- */
-export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
-  const r = Router();
-  const url = (p: string) => `${s.publicUrl}${p}`;
-
-  const guard =
-    (action: string, h: (req: Request, res: Response) => Promise<void>) =>
-    async (req: Request, res: Response): Promise<void> => {
-      try {
-        await h(req, res);
-      } catch (e) {
-        s.log.error({ err: e, path: req.path }, 'windows enrollment failed');
-        if (!res.headersSent) sendFault(res, action, undefined, { code: 'InternalServiceFault', reason: 'the enrollment service failed; try again later' });
-      }
-    };
-
-  // Discovery: GET is the reachability probe ("HTTP/1.1 200 OK ... Content-Length: 0").
-  r.get(PATHS.discovery, (_req, res) => {
-    res.status(200).type('text/html').set('Cache-Control', 'no-cache').send('');
-  });
-  r.post(
-    PATHS.discovery,
-    textBody,
-    guard(ACTIONS.discoverResponse, async (req, res) => {
-      const root = readSoap(req, res, ACTIONS.discoverResponse);
-      if (!root) return;
-      const d = parseDiscover(root);
-      if (!d) return sendFault(res, ACTIONS.discoverResponse, undefined, { code: 'MessageFormat', reason: 'not a Discover request' });
-      if (d.authPolicies.length > 0 && !d.authPolicies.includes('OnPremise')) {
-        return sendFault(res, ACTIONS.discoverResponse, d.messageId, { code: 'Authentication', reason: 'this server supports the OnPremise auth policy only' });
-      }
-      res.type(SOAP_CONTENT_TYPE).send(discoverResponse({ enrollmentPolicyServiceUrl: url(PATHS.policy), enrollmentServiceUrl: url(PATHS.enrollment) }, d.messageId));
-    }),
-  );
-
-  r.post(
-    PATHS.policy,
-    textBody,
-    guard(ACTIONS.getPoliciesResponse, async (req, res) => {
-      const root = readSoap(req, res, ACTIONS.getPoliciesResponse);
-      if (!root) return;
-      const p = parseGetPolicies(root);
-      if (!p) return sendFault(res, ACTIONS.getPoliciesResponse, undefined, { code: 'MessageFormat', reason: 'not a GetPolicies request' });
-      // The token is one-time and spent by the enrollment request; here only its presence is checked.
-      if (!p.credentials) return sendFault(res, ACTIONS.getPoliciesResponse, p.messageId, { code: 'Authentication', reason: 'a UsernameToken (UPN and enrollment token) is required' });
-      res.type(SOAP_CONTENT_TYPE).send(getPoliciesResponse({ minimalKeyLength: 2048, validityDays: 365 }, p.messageId));
-    }),
-  );
-
-  r.post(
-    PATHS.enrollment,
-    textBody,
-    guard(ACTIONS.rstrc, async (req, res) => {
-      const root = readSoap(req, res, ACTIONS.rstrc);
-      if (!root) return;
-      const parsed = parseRequestSecurityToken(root);
-      if (!parsed.ok) return sendFault(res, ACTIONS.rstrc, undefined, { code: 'MessageFormat', reason: parsed.reason });
-      // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts).
-      const now = clock();
-      const out = await enroll(s, parsed.rst, await s.presentedDevice(req), now);
-      if (!out.ok) {
-        s.log.warn({ fault: out.fault.code, hresult: ENROLLMENT_FAULTS[out.fault.code].hresult }, 'windows enrollment refused');
-        return sendFault(res, ACTIONS.rstrc, parsed.rst.messageId, out.fault);
-      }
-      res.type(SOAP_CONTENT_TYPE).send(requestSecurityTokenResponse(out.provisioningDoc, parsed.rst.messageId, now));
-    }),
-  );
-
-  // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header).
-  r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
-    if (res.locals.device!.platform !== 'windows') {
-      res.status(403).json({ error: 'this identity certificate is not a Windows device\'s' });
-      return;
-    }
-    // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
-    // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
-    const current = (await readWindowsState(s, res.locals.device!.id)).enrollment?.identityThumbprint;
-    if (current && (await s.presentedDevice(req))?.thumbprint !== current) {
-      res.status(401).json({ error: 'this identity certificate was superseded by a later enrollment of the device' });
-      return;
-    }
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== SYNCML_CONTENT_TYPE) {
-      res.status(415).json({ error: `Content-Type must be ${SYNCML_CONTENT_TYPE}` });
-      return;
-    }
-    let root: El;
-    try {
-      root = parseXml(typeof req.body === 'string' ? req.body : '');
-    } catch (e) {
-      res.status(400).json({ error: e instanceof XmlError ? e.message : 'unreadable SyncML' });
-      return;
-    }
-    const parsed = parseSyncML(root);
-    if (!parsed.ok) {
-      res.status(400).json({ error: parsed.reason });
-      return;
-    }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock());
-    res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
-  });
-  return r;
-}
+export { PATHS, windowsRoutes };
 
 export interface WindowsAdapterOptions {
-  /** The adapter's clock (default: the system clock), as createAppleAdapter's `now`. */
+  /** The adapter's clock (default: the gateway's, AdapterServices.now), as createAppleAdapter's `now`. */
   now?: () => Date;
 }
 
 export function createWindowsAdapter(o: WindowsAdapterOptions = {}): PlatformAdapter<WindowsPayload> {
-  const now = o.now ?? (() => new Date());
   return {
     name: 'windows',
     platforms: ['windows'],
     render,
     enrollmentUrl: (_token, publicUrl) => `${publicUrl}${PATHS.discovery}`,
-    routes: (services: AdapterServices) => windowsRoutes(services, now),
+    routes: (services: AdapterServices) => windowsRoutes(services, o.now ?? (() => services.now())),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
+import { renewalDue as coreRenewalDue } from '../../core/renewal.js';
 import type { CertificateValidity, TrackedProfile } from './state.js';
 
 // When an installed profile certificate is due for re-issue. The timing comes
@@ -35,14 +36,10 @@ export async function installedValidity(
   return estimate(reportedAt, validityDays);
 }
 
-/** Re-issue once the certificate has used up (100 - renewalThresholdPercent)% of its validity. */
+/** Re-issue once the certificate has used up (100 - renewalThresholdPercent)% of its validity (core/renewal.ts). */
 export function renewalDue(t: TrackedProfile, now: Date): boolean {
   if (t.phase !== 'installed') return false;
   const v = t.validity ?? (t.installedAt ? estimate(t.installedAt, t.validityDays) : undefined);
   if (!v) return false;
-  const from = Date.parse(v.notBefore);
-  const to = Date.parse(v.notAfter);
-  // A validity we cannot read is no reason to keep a certificate forever.
-  if (!(to > from)) return true;
-  return now.getTime() >= from + (to - from) * (1 - t.renewalThresholdPercent / 100);
+  return coreRenewalDue(v, t.renewalThresholdPercent, now);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyState, type InstalledCertificate } from '../../../src/adapters/android/agent-state.js';
+import { emptyState, type InstalledCertificate } from '../../../src/adapters/android/state.js';
 import { decideChallenge, requestHash } from '../../../src/adapters/android/challenge-reuse.js';
 import { checkin } from '../../../src/adapters/android/checkin.js';
 import { challengeSpent, renewalCertificate, withIssuedValidity, type IssuedFacts } from '../../../src/adapters/android/issued-certificates.js';

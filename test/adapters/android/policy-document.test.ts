@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { SCHEMAS } from '../../../src/adapters/android/versions.js';
-import { policyContentV1, policyDocumentV1, renderCertificatePolicy } from '../../../src/adapters/android/policy-document.js';
+import { policyContentV1, policyDocumentV1, renderCertificatePolicy } from '../../../src/adapters/android/render.js';
 import { device, deviceVpn, GOLDEN_ROOT_PEM, userWifi } from './fixtures.js';
 import { schemaErrors } from './schema-validator.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyState, readAgentState, type InstalledCertificate, type StoredChallenge } from '../../../src/adapters/android/agent-state.js';
+import { emptyState, readAgentState, type InstalledCertificate, type StoredChallenge } from '../../../src/adapters/android/state.js';
 import { canonicalJson, ifNoneMatchHits, strongEtag } from '../../../src/adapters/android/canonical.js';
 import { decideChallenge, requestHash } from '../../../src/adapters/android/challenge-reuse.js';
 import { checkin } from '../../../src/adapters/android/checkin.js';

@@ -1,6 +1,6 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { EnrollmentAnswer } from '../../../src/adapters/android/enrollment-answer.js';
-import type { CertificatePolicyV1, PolicyDocumentV1 } from '../../../src/adapters/android/policy-document.js';
+import type { CertificatePolicyV1, PolicyDocumentV1 } from '../../../src/adapters/android/render.js';
 import { toPem } from '../../../src/pem.js';
 import { getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
 

@@ -3,8 +3,9 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AdapterServices } from '../../../src/core/adapter.js';
 import type { EnrollmentToken, Platform } from '../../../src/core/model.js';
-import { deviceRoutes } from '../../../src/adapters/apple/device-routes.js';
+import { deviceRoutes } from '../../../src/adapters/apple/routes.js';
 import type { Pusher } from '../../../src/adapters/apple/pusher.js';
+import { redeemEnrollmentToken, type RedemptionDeps } from '../../../src/core/token-redemption.js';
 
 // GET /mdm/enroll against stub services, for the paths the real API cannot
 // reach: the token's device deleted, and losing the race to spend the token.
@@ -34,6 +35,14 @@ function app(tok: EnrollmentToken, opts: { deviceExists: boolean; consume: 'ok' 
       calls.push(`audit:${type}`);
     },
   } as unknown as AdapterServices;
+  // Core's redemption (what adapterServices binds) over the stubbed token and device calls.
+  s.redeemEnrollmentToken = (raw, o) =>
+    redeemEnrollmentToken(
+      { peek: s.peekEnrollmentToken as RedemptionDeps['peek'], consume: s.consumeEnrollmentToken as RedemptionDeps['consume'], getDevice: s.devices.get, createDevice: s.devices.create, reportDevice: async (d) => d, getUser: async () => null },
+      ['ios', 'macos'],
+      raw,
+      o,
+    );
   const pusher = { pushCertificate: async () => ({ topic: 'com.apple.mgmt.test' }) } as unknown as Pusher;
   const a = express();
   a.use(deviceRoutes(s, { pusher, now: () => new Date() }));

@@ -2,7 +2,10 @@ import { createHash, createSign, generateKeyPairSync } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
-import { verifyMdmSignature } from '../../../src/adapters/apple/mdm-signature.js';
+import { verifyDetachedSignature } from '../../../src/x509/detached-signature.js';
+
+// Apple's Mdm-Signature header through the gateway's one detached-CMS verification (AdapterServices.verifyDetachedSignature).
+const verifyMdmSignature = (header: string, body: Uint8Array) => verifyDetachedSignature(header, body, 'Mdm-Signature');
 import { issue, makeCa } from './fake-apns.js';
 import { malformedMdmSignature } from './malformed-cms.js';
 import { AppleDeviceSim } from './simulator.js';

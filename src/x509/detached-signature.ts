@@ -1,14 +1,18 @@
 import { X509Certificate, createHash, timingSafeEqual, verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { BER_PARSE_LIMITS } from '../../x509/asn1/limits.js';
+import { BER_PARSE_LIMITS } from './asn1/limits.js';
 
-// The Mdm-Signature header (SignMessage true in the enrollment profile):
-// base64 of a CMS SignedData over the request body, content detached, signed
-// by the device identity key with the identity certificate included. This
-// module only proves "this body was signed by the key of this certificate";
+// The gateway's one verification of a detached CMS SignedData (RFC 5652):
+// one signer, its certificate included, signed attributes optional (when
+// present, messageDigest must match the content and contentType be id-data).
+// Apple's Mdm-Signature header is one (SignMessage true in the enrollment
+// profile); adapters reach it as AdapterServices.verifyDetachedSignature.
+// This only proves "this content was signed by the key of this certificate";
 // whether the certificate is one of our device identities is the caller's
-// question (services.verifyDeviceCertificate).
+// question (services.verifyDeviceCertificate). The SCEP codec's reader
+// (scep/codec/signed-data.ts) cannot serve here: SCEP requires signed
+// attributes and attached content, a detached signature may have neither.
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
@@ -37,33 +41,37 @@ export type SignatureCheck = { ok: true; signerCertificate: Uint8Array } | { ok:
 
 const fail = (reason: string): SignatureCheck => ({ ok: false, reason });
 
-/** Total: any malformed input is a failure result, never an exception. */
-export function verifyMdmSignature(headerValue: string, body: Uint8Array): SignatureCheck {
+/**
+ * Verifies a base64 detached SignedData over `body`. `label` names the
+ * signature in the reasons (e.g. `Mdm-Signature`). Total: any malformed input
+ * is a failure result, never an exception.
+ */
+export function verifyDetachedSignature(base64: string, body: Uint8Array, label = 'the signature'): SignatureCheck {
   try {
-    return check(headerValue, body);
+    return check(base64, body, label);
   } catch (e) {
-    return fail(`Mdm-Signature is malformed: ${(e as Error).message}`);
+    return fail(`${label} is malformed: ${(e as Error).message}`);
   }
 }
 
-function check(headerValue: string, body: Uint8Array): SignatureCheck {
+function check(headerValue: string, body: Uint8Array, label: string): SignatureCheck {
   const b64 = headerValue.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return fail('Mdm-Signature is not base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return fail(`${label} is not base64`);
   const der = Buffer.from(b64, 'base64');
   let sd: pkijs.SignedData;
   let rawCerts: Uint8Array[];
   try {
     const asn = asn1js.fromBER(new Uint8Array(der), BER_PARSE_LIMITS);
-    if (asn.offset === -1) return fail(`Mdm-Signature is not BER: ${(asn.result as { error?: string }).error ?? 'unreadable'}`);
+    if (asn.offset === -1) return fail(`${label} is not BER: ${(asn.result as { error?: string }).error ?? 'unreadable'}`);
     const ci = new pkijs.ContentInfo({ schema: asn.result });
-    if (ci.contentType !== OID_SIGNED_DATA) return fail('Mdm-Signature is not a CMS SignedData');
+    if (ci.contentType !== OID_SIGNED_DATA) return fail(`${label} is not a CMS SignedData`);
     sd = new pkijs.SignedData({ schema: ci.content });
     rawCerts = certificatesAsReceived(ci.content as asn1js.Sequence);
   } catch (e) {
-    return fail(`Mdm-Signature does not parse: ${(e as Error).message}`);
+    return fail(`${label} does not parse: ${(e as Error).message}`);
   }
-  if (sd.encapContentInfo.eContent) return fail('Mdm-Signature must be detached (content absent)');
-  if (sd.signerInfos.length !== 1) return fail('Mdm-Signature must have exactly one signer');
+  if (sd.encapContentInfo.eContent) return fail(`${label} must be detached (content absent)`);
+  if (sd.signerInfos.length !== 1) return fail(`${label} must have exactly one signer`);
   const si = sd.signerInfos[0]!;
   const digest = DIGESTS[si.digestAlgorithm.algorithmId];
   if (!digest) return fail(`unsupported digest ${si.digestAlgorithm.algorithmId}`);
@@ -95,7 +103,7 @@ function check(headerValue: string, body: Uint8Array): SignatureCheck {
       return false;
     }
   })();
-  if (!ok) return fail('the Mdm-Signature signature does not verify');
+  if (!ok) return fail(`the ${label} signature does not verify`);
   return { ok: true, signerCertificate: new Uint8Array(signer.raw) };
 }
 

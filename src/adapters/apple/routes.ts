@@ -11,6 +11,7 @@ import { authenticateMessage } from './message-auth.js';
 import { connectMessage, issues } from './messages.js';
 import { withDeviceLock } from './device-lock.js';
 import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
+import { enrollRefusal } from './error-codes.js';
 import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
 import { DEVICE_CHANNEL, loadState, saveState, userChannel, type AppleState } from './state.js';
@@ -50,39 +51,24 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       res.status(503).json({ error: 'no APNs push certificate is configured: upload one with PUT /api/v1/apple/push-certificate' });
       return;
     }
-    // The URL does not say the platform; a token is tried as iOS, then macOS. It is only looked at here:
-    // spent once its device is known to exist, so a refusal below does not burn it.
-    let found = await s.peekEnrollmentToken(token, 'ios');
-    if (!found.ok && found.reason === 'wrong-platform') found = await s.peekEnrollmentToken(token, 'macos');
-    const refuse = async (reason: string) => {
-      if (reason === 'device-blocked') {
-        // Not spent: the token works again once the admin unblocks the device.
-        await s.audit('apple.enroll.refused', { reason }, { reasonCode: 'DEVICE_BLOCKED' });
-        res.status(403).json({ error: 'the device this enrollment token is for is blocked by an administrator', reason: 'DEVICE_BLOCKED' });
-        return;
+    // The URL does not say the platform: core tries the token as iOS, then macOS (this adapter's platforms).
+    // It checks everything before spending the token (core/token-redemption.ts), so a refusal burns nothing.
+    // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
+    const redeemed = await s.redeemEnrollmentToken(token);
+    if (!redeemed.ok) {
+      const e = enrollRefusal(redeemed);
+      // A deleted device is the admin's doing, not a refused request: answered, not audited (as before the kit).
+      if (redeemed.reason !== 'device-missing') {
+        await s.audit('apple.enroll.refused', { reason: redeemed.reason, ...(redeemed.reason === 'device-blocked' && { tokenId: redeemed.token.id }) }, {
+          ...(e.reasonCode && { reasonCode: e.reasonCode }),
+          ...(redeemed.reason === 'device-blocked' && { deviceId: redeemed.device.id }),
+        });
       }
-      await s.audit('apple.enroll.refused', { reason }, { reasonCode: `ENROLLMENT_TOKEN_${reason.toUpperCase().replace(/-/g, '_')}` });
-      res.status(reason === 'wrong-platform' ? 403 : 401).json({ error: `enrollment token ${reason}` });
-    };
-    if (!found.ok) return refuse(found.reason);
-    let device: Device | null = null;
-    if (found.token.deviceId) {
-      device = await s.devices.get(found.token.deviceId);
-      if (!device) {
-        res.status(409).json({ error: 'the device this token was made for no longer exists' });
-        return;
-      }
+      // A blocked device's refusal names the reason code, as on every platform (docs/api.md).
+      res.status(e.status).json({ error: e.error, ...(redeemed.reason === 'device-blocked' && { reason: 'DEVICE_BLOCKED' }) });
+      return;
     }
-    // Another request may have spent it since the look: that one won.
-    const spent = await s.consumeEnrollmentToken(token, found.token.platform);
-    if (!spent.ok) return refuse(spent.reason);
-    const t = spent.token;
-    let created = false;
-    if (!device) {
-      // No name yet: Authenticate reports the device's DeviceName and SerialNumber (kept as reported values).
-      device = await s.devices.create({ platform: t.platform, userId: t.userId });
-      created = true;
-    }
+    const { token: t, device, created } = redeemed;
     const identity = await s.identityChallenge(device);
     const state = await loadState(s, device.id);
     state.profileIssuedAt = d.now().toISOString();
