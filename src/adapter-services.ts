@@ -132,7 +132,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       const m = await d.minter.forIdentity(device);
       if (!m.ok) throw new Error(m.message);
       await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
-      return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, expiresAt: m.expiresAt };
+      return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, keySize: m.resolved.keySize, expiresAt: m.expiresAt };
     },
     precheckIdentityCsr: (csrDer) => precheckIdentityCsr(d, csrDer),
     issueIdentityCertificate: async (device, csrDer) => {

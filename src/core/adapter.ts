@@ -38,6 +38,8 @@ export interface IdentityChallenge {
   /** RFC 4514-style subject the CSR must carry, e.g. `CN=<device id>,O=mdm-gateway device identity`. */
   subject: string;
   subjectRdns: { type: string; value: string }[];
+  /** The RSA key size the identity policy requires: what the payload asks the device to generate. */
+  keySize: number;
   expiresAt: Date;
 }
 

@@ -16,7 +16,7 @@ export interface EnrollmentAnswer {
     challengeExpiresAt: string;
     subject: string;
     keyAlgorithm: 'RSA';
-    keySize: 2048;
+    keySize: number;
     hashAlgorithm: 'SHA-256';
     /** SHA-256 of the CA certificate DER, hex: checks the GetCACert answer. */
     caFingerprint: string;
@@ -39,7 +39,7 @@ export function enrollmentAnswer(args: { deviceId: string; schemaVersion: number
       challengeExpiresAt: args.identity.expiresAt.toISOString(),
       subject: args.identity.subject,
       keyAlgorithm: 'RSA',
-      keySize: 2048,
+      keySize: args.identity.keySize,
       hashAlgorithm: 'SHA-256',
       caFingerprint: sha256Hex(args.caCertificate),
       caCertificate: Buffer.from(args.caCertificate).toString('base64'),

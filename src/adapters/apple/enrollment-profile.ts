@@ -25,7 +25,7 @@ export interface EnrollmentProfileInput {
   deviceId: string;
   /** The push certificate's topic (com.apple.mgmt.External.<uuid>). */
   topic: string;
-  identity: { challenge: string; scepUrl: string; subjectRdns: RdnAttribute[] };
+  identity: { challenge: string; scepUrl: string; subjectRdns: RdnAttribute[]; keySize: number };
   rootPem: string;
 }
 
@@ -64,7 +64,7 @@ export function enrollmentProfile(i: EnrollmentProfileInput): PlistDict {
           Name: SCEP_CA_NAME,
           Subject: subjectArray(i.identity.subjectRdns),
           Challenge: i.identity.challenge,
-          Keysize: 2048,
+          Keysize: i.identity.keySize,
           'Key Type': 'RSA',
           'Key Usage': keyUsageBits(['digitalSignature', 'keyEncipherment']),
           Retries: 3,

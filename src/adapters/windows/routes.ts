@@ -1,4 +1,5 @@
 import express, { Router, type Request, type Response } from 'express';
+import { IDENTITY_KEY_SIZE, IDENTITY_VALIDITY_DAYS } from '../../core/profile/resolve.js';
 import type { AdapterServices } from '../../core/adapter.js';
 import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
 import { discoverResponse, parseDiscover } from './discovery.js';
@@ -98,7 +99,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       if (!p) return sendFault(res, ACTIONS.getPoliciesResponse, undefined, { code: 'MessageFormat', reason: 'not a GetPolicies request' });
       // The token is one-time and spent by the enrollment request; here only its presence is checked.
       if (!p.credentials) return sendFault(res, ACTIONS.getPoliciesResponse, p.messageId, { code: 'Authentication', reason: 'a UsernameToken (UPN and enrollment token) is required' });
-      res.type(SOAP_CONTENT_TYPE).send(getPoliciesResponse({ minimalKeyLength: 2048, validityDays: 365 }, p.messageId));
+      res.type(SOAP_CONTENT_TYPE).send(getPoliciesResponse({ minimalKeyLength: IDENTITY_KEY_SIZE, validityDays: IDENTITY_VALIDITY_DAYS }, p.messageId));
     }),
   );
 

@@ -69,6 +69,8 @@ function copyTarget(t: Target): Target {
 export const IDENTITY_ORGANIZATION = 'mdm-gateway device identity';
 /** The RSA floor of device identity keys (EC: P-256 or P-384, core/key-policy.ts). */
 export const IDENTITY_KEY_SIZE = 2048;
+/** Validity of a device identity certificate; adapters that announce it (Windows GetPolicies) read it here. */
+export const IDENTITY_VALIDITY_DAYS = 365;
 
 /** The device identity certificate: no admin profile; the gateway's fixed shape. */
 export function identityRequest(device: Pick<Device, 'id'>): ResolvedRequest {
@@ -85,7 +87,7 @@ export function identityRequest(device: Pick<Device, 'id'>): ResolvedRequest {
     keyUsage: ['digitalSignature', 'keyEncipherment'],
     keySize: IDENTITY_KEY_SIZE,
     hashAlgorithm: 'SHA-256',
-    validityDays: 365,
+    validityDays: IDENTITY_VALIDITY_DAYS,
   };
 }
 

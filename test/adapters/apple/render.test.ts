@@ -79,7 +79,7 @@ const input = {
   platform: 'ios' as const,
   deviceId: iphone.id,
   topic: 'com.apple.mgmt.External.2f1c0f3e-8a5b-4c7d-9e0f-1a2b3c4d5e6f',
-  identity: { challenge: 'abc', scepUrl: 'https://mdm.contoso.com/certsrv/mscep/mscep.dll', subjectRdns: [{ type: 'CN', value: iphone.id }, { type: 'O', value: 'mdm-gateway device identity' }] },
+  identity: { challenge: 'abc', scepUrl: 'https://mdm.contoso.com/certsrv/mscep/mscep.dll', subjectRdns: [{ type: 'CN', value: iphone.id }, { type: 'O', value: 'mdm-gateway device identity' }], keySize: 2048 },
   rootPem: ROOT_PEM,
 };
 
