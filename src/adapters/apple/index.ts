@@ -18,7 +18,7 @@ export interface AppleAdapterOptions {
   /** Extra roots to trust for the APNs connection (tests, a private relay). */
   apnsCa?: string | string[];
   /**
-   * The adapter's clock (default: the system clock): renewal timing, push
+   * The adapter's clock (default: the gateway's, AdapterServices.now): renewal timing, push
    * backoff, check-in bookkeeping. An option rather than a global so a test can
    * move one gateway's adapter into a renewal window without touching core.
    */
@@ -28,11 +28,11 @@ export interface AppleAdapterOptions {
 export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter<PlistDict> {
   // One pusher (one APNs connection) per gateway the adapter is mounted in.
   const pushers = new WeakMap<AdapterServices, Pusher>();
-  const now = o.now ?? (() => new Date());
+  const clockFor = (s: AdapterServices): (() => Date) => o.now ?? (() => s.now());
   const pusherFor = (s: AdapterServices) => {
     let p = pushers.get(s);
     if (!p) {
-      p = new Pusher(s, { apnsUrl: o.apnsUrl ?? DEFAULT_APNS_URL, ...(o.apnsCa && { apnsCa: o.apnsCa }), now });
+      p = new Pusher(s, { apnsUrl: o.apnsUrl ?? DEFAULT_APNS_URL, ...(o.apnsCa && { apnsCa: o.apnsCa }), now: clockFor(s) });
       pushers.set(s, p);
     }
     return p;
@@ -42,10 +42,10 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
     platforms: ['ios', 'macos'],
     render: renderProfile,
     enrollmentUrl: (token, publicUrl) => `${publicUrl}/mdm/enroll?token=${encodeURIComponent(token)}`,
-    routes: (s): Router => deviceRoutes(s, { pusher: pusherFor(s), now }),
-    adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), now),
+    routes: (s): Router => deviceRoutes(s, { pusher: pusherFor(s), now: clockFor(s) }),
+    adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), clockFor(s)),
     // Core passes the services it mounted the routes with, so the push goes over the same APNs connection.
-    onDevicesChanged: (devices, s) => devicesChanged(s, pusherFor(s), devices, now),
+    onDevicesChanged: (devices, s) => devicesChanged(s, pusherFor(s), devices, clockFor(s)),
   };
 }
 
