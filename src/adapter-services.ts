@@ -1,11 +1,8 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import type { RequestHandler } from 'express';
-import type { Device, Platform } from './core/model.js';
+import { createHash } from 'node:crypto';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
-import { prepareDeliveries } from './core/delivery.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { issueIdentityCertificate, precheckIdentityCsr } from './core/identity-issuance.js';
@@ -13,17 +10,22 @@ import type { IdentityPolicy } from './core/crp/index.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
-import type { createDeviceAuthenticator } from './http/device-identity.js';
+import { boundToPlatforms, type createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
 import { verifyDetachedSignature } from './x509/detached-signature.js';
 import { writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
+import { adapterSecrets, adapterSettings } from './core/adapter-secrets.js';
 import type { AuditLog } from './core/audit-log.js';
 
-// Builds the AdapterServices each adapter is handed: core's services, with
-// per-device state and settings scoped to the adapter's name.
+// Builds the AdapterServices each adapter is handed: wiring only. Each service
+// is core's (token redemption, identity issuance, deliveries, reported values,
+// secrets and settings) or the HTTP layer's (device authentication bound to
+// the adapter's platforms), scoped to the adapter's name. No private key is in
+// the bag: deliveries come prepared by the gateway, which holds the
+// challenge-signing key, and signing goes through the profile signer.
 
 export interface AdapterServiceDeps {
   storage: Storage;
@@ -33,8 +35,8 @@ export interface AdapterServiceDeps {
   scepUrl: string;
   caCertificate: Uint8Array;
   caCertificatePem: string;
-  challengeKey: KeyObject;
-  challengeTtlSeconds: number;
+  /** Prepares a device's deliveries (core/delivery.ts, bound by the gateway to the challenge-signing key, which no adapter sees). */
+  deliveriesFor: AdapterServices['deliveriesFor'];
   minter: ChallengeMinter;
   tokens: EnrollmentTokens;
   issuer: CertificateIssuer;
@@ -48,35 +50,7 @@ export interface AdapterServiceDeps {
   now?: () => Date;
 }
 
-/**
- * Secrets and settings share the settings table: a secret is stored sealed
- * under `<adapter>.secret.<key>` (where existing databases have them, e.g. the
- * Apple push certificate). A settings key may not start with this prefix, so
- * settings can neither read a secret's ciphertext nor overwrite a sealed secret.
- */
-export const SECRET_KEY_PREFIX = 'secret.';
-
-/** How a refusal names the platforms an adapter serves ("not a Windows device's"). */
-const PLATFORM_LABELS: Record<Platform, string> = { windows: 'a Windows', ios: 'an iOS', macos: 'a macOS', android: 'an Android' };
-
-/**
- * authenticateDevice bound to the adapter's platforms: an identity certificate
- * is a device's, and a device of another platform is not one this adapter
- * speaks for (403), in one place instead of one check per route.
- */
-function platformBound(auth: RequestHandler, platforms: readonly Platform[]): RequestHandler {
-  const label = platforms.map((p) => PLATFORM_LABELS[p]).join(' or ');
-  return (req, res, next) =>
-    auth(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      const device = res.locals.device as Device | undefined;
-      if (!device || !platforms.includes(device.platform)) {
-        res.status(403).json({ error: `this identity certificate is not ${label} device's` });
-        return;
-      }
-      next();
-    });
-}
+export { SECRET_KEY_PREFIX } from './core/adapter-secrets.js';
 
 export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name' | 'platforms'>): AdapterServices {
   const { storage } = d;
@@ -99,13 +73,6 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     reportDevice: devices.report,
     getUser: (id) => storage.getUser(id),
   };
-  const scope = (key: string) => `${adapter.name}.${key}`;
-  const secretKey = (key: string) => scope(`${SECRET_KEY_PREFIX}${key}`);
-  const settingKey = (key: string) => {
-    // A programming error, never a device's doing: no settings key is taken from a request as it is.
-    if (key.startsWith(SECRET_KEY_PREFIX)) throw new Error(`settings key "${key}": the "${SECRET_KEY_PREFIX}" namespace belongs to secrets`);
-    return scope(key);
-  };
   return {
     log: d.log.child({ adapter: adapter.name }),
     publicUrl: d.publicUrl,
@@ -113,7 +80,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
     now: d.now ?? (() => new Date()),
-    authenticateDevice: platformBound(d.auth.middleware, adapter.platforms),
+    authenticateDevice: boundToPlatforms(d.auth.middleware, adapter.platforms),
     presentedDevice: async (req) => {
       const presented = d.auth.presented(req);
       if (!('der' in presented)) return null; // none, or more than one: proves nothing
@@ -147,12 +114,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
       list: (filter) => storage.listCertificates(filter),
     },
-    deliveriesFor: (device, only) =>
-      prepareDeliveries(
-        { storage, challengeKey: d.challengeKey, ttlSeconds: d.challengeTtlSeconds, gatewayScepUrl: d.scepUrl, caCertificatePem: d.caCertificatePem },
-        device,
-        only,
-      ),
+    deliveriesFor: d.deliveriesFor,
     report: async (device, report) => {
       await recordDeliveryReport(storage, device, report);
     },
@@ -162,29 +124,12 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
     },
-    secrets: {
-      get: async (key) => {
-        const sealed = await storage.getSetting(secretKey(key));
-        return sealed === null ? null : d.secretBox.open(sealed);
-      },
-      put: (key, value) => storage.putSetting(secretKey(key), d.secretBox.seal(value)),
-      seal: (value) => d.secretBox.seal(value),
-      open: (sealed) => {
-        try {
-          return d.secretBox.open(sealed);
-        } catch {
-          return null;
-        }
-      },
-    },
+    secrets: adapterSecrets(storage, d.secretBox, adapter.name),
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),
       put: (deviceId, state) => storage.putPlatformState(deviceId, adapter.name, state),
     },
-    settings: {
-      get: async (key) => storage.getSetting(settingKey(key)),
-      put: async (key, value) => storage.putSetting(settingKey(key), value),
-    },
+    settings: adapterSettings(storage, adapter.name),
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),

@@ -1,3 +1,4 @@
+import { prepareDeliveries } from './core/delivery.js';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, chmod } from 'node:fs/promises';
@@ -104,8 +105,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       scepUrl,
       caCertificate: ca.root.certificate,
       caCertificatePem: rootPem,
-      challengeKey: challengeKey.privateKey,
-      challengeTtlSeconds: config.challengeTtlSeconds,
+      deliveriesFor: (device, only) =>
+        prepareDeliveries(
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
+          device,
+          only,
+        ),
       minter,
       tokens,
       issuer,

@@ -1,7 +1,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import type { NextFunction, Request, Response } from 'express';
-import type { Device } from '../core/model.js';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Device, Platform } from '../core/model.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
 
@@ -127,4 +127,26 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
 
   // presented: for routes where a certificate is optional (Windows re-enrollment proves the device with it).
   return { verify, middleware, presented };
+}
+
+/** How a refusal names the platforms an adapter serves ("not a Windows device's"). */
+const PLATFORM_LABELS: Record<Platform, string> = { windows: 'a Windows', ios: 'an iOS', macos: 'a macOS', android: 'an Android' };
+
+/**
+ * The authenticator bound to an adapter's platforms: an identity certificate
+ * is a device's, and a device of another platform is not one this adapter
+ * speaks for (403), in one place instead of one check per route.
+ */
+export function boundToPlatforms(auth: RequestHandler, platforms: readonly Platform[]): RequestHandler {
+  const label = platforms.map((p) => PLATFORM_LABELS[p]).join(' or ');
+  return (req, res, next) =>
+    auth(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const device = res.locals.device as Device | undefined;
+      if (!device || !platforms.includes(device.platform)) {
+        res.status(403).json({ error: `this identity certificate is not ${label} device's` });
+        return;
+      }
+      next();
+    });
 }
