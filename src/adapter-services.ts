@@ -65,9 +65,8 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     report: (device, values) => recordReportedValues(storage, device, values, `device:${device.id}`),
   };
   const redemption: RedemptionDeps = {
-    // Redemption asks about the token's device itself (blocked, deleted), with the device at hand.
-    peek: (token, platform) => d.tokens.look(token, platform),
-    consume: (token, platform) => d.tokens.spend(token, platform),
+    peek: (token, platform) => d.tokens.peek(token, platform),
+    consume: (token, platform) => d.tokens.consume(token, platform),
     getDevice: devices.get,
     createDevice: devices.create,
     reportDevice: devices.report,
@@ -93,8 +92,6 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
     },
     redeemEnrollmentToken: (token, o) => redeemEnrollmentToken(redemption, adapter.platforms, token, o),
-    peekEnrollmentToken: (token, platform) => d.tokens.peek(token, platform),
-    consumeEnrollmentToken: (token, platform) => d.tokens.consume(token, platform),
     identityChallenge: async (device) => {
       const m = await d.minter.forIdentity(device);
       if (!m.ok) throw new Error(m.message);

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
-import type { ConsumeFailure, TokenRefusal } from './enrollment-tokens.js';
+import type { ConsumeFailure } from './enrollment-tokens.js';
 import type { Refusal } from './reasons.js';
 import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
 import type { ReportedValues } from './reported-values.js';
@@ -141,13 +141,6 @@ export interface AdapterServices {
    * unspent and no device made.
    */
   redeemEnrollmentToken<R = never>(token: string, o?: RedeemOptions<R>): Promise<Redeemed | RedeemFailure | RedeemCheckRefusal<R>>;
-  /** The verdict consumeEnrollmentToken would give, without spending the token. */
-  peekEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal }>;
-  /**
-   * Spends a one-time enrollment token for a platform. `device-blocked`: the
-   * token's device is blocked (answer 403, DEVICE_BLOCKED); the token is not spent.
-   */
-  consumeEnrollmentToken(token: string, platform: Platform): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal }>;
   /** A one-time SCEP challenge for the device identity certificate. */
   identityChallenge(device: Device): Promise<IdentityChallenge>;
   /**

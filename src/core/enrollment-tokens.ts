@@ -11,13 +11,6 @@ import type { Storage } from './storage/storage.js';
 export const DEFAULT_TOKEN_TTL_MINUTES = 24 * 60;
 
 export type ConsumeFailure = 'unknown' | 'used' | 'expired' | 'wrong-platform';
-/**
- * Why a token cannot be used: the storage's verdict, or `device-blocked`: it
- * was made for a device an administrator has blocked since. Such a token is
- * refused before it is spent (it stays usable once the device is unblocked):
- * spending it could only hand out an identity the issuance then refuses.
- */
-export type TokenRefusal = ConsumeFailure | 'device-blocked';
 
 const sha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -39,9 +32,11 @@ function newToken(): string {
   return out;
 }
 
-export type TokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: TokenRefusal };
-/** The token's own verdict, before anything about its device is asked (core/token-redemption.ts asks that itself). */
-export type StoredTokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure };
+/**
+ * The token's own verdict. Whether its device may still enroll (deleted,
+ * blocked) is asked by core/token-redemption.ts, which has the device at hand.
+ */
+export type TokenVerdict = { ok: true; token: EnrollmentToken } | { ok: false; reason: ConsumeFailure };
 
 /** Tokens are base32; anything else cannot be one of ours. Case and spaces are forgiven (typed passwords). */
 function digestOf(token: string): string | null {
@@ -68,44 +63,17 @@ export class EnrollmentTokens {
     return { token, record };
   }
 
-  /** Spends the token for a platform; exactly one caller ever gets ok. A token for a blocked device is not spent. */
+  /** Spends the token for a platform; exactly one caller ever gets ok. */
   async consume(token: string, platform: Platform): Promise<TokenVerdict> {
     const digest = digestOf(token);
     if (!digest) return { ok: false, reason: 'unknown' };
-    const looked = await this.#lookup(digest, platform);
-    if (!looked.ok) return looked;
-    // A block landing between the look and the spend is still refused by the identity issuance (DEVICE_BLOCKED).
     return this.storage.consumeEnrollmentToken(digest, platform, this.now().toISOString());
   }
 
-  /**
-   * The verdict consume() would give, without spending: lets a protocol check
-   * the rest of a request (Windows compares the UPN) before the token is gone.
-   */
+  /** The verdict consume() would give, without spending: redemption checks the rest of a request first. */
   async peek(token: string, platform: Platform): Promise<TokenVerdict> {
     const digest = digestOf(token);
     if (!digest) return { ok: false, reason: 'unknown' };
-    return this.#lookup(digest, platform);
-  }
-
-  /** The token's own verdict without spending it, nothing asked about its device. */
-  async look(token: string, platform: Platform): Promise<StoredTokenVerdict> {
-    const digest = digestOf(token);
-    if (!digest) return { ok: false, reason: 'unknown' };
     return this.storage.peekEnrollmentToken(digest, platform, this.now().toISOString());
-  }
-
-  /** Spends the token, nothing asked about its device: for a caller that checked the device itself. */
-  async spend(token: string, platform: Platform): Promise<StoredTokenVerdict> {
-    const digest = digestOf(token);
-    if (!digest) return { ok: false, reason: 'unknown' };
-    return this.storage.consumeEnrollmentToken(digest, platform, this.now().toISOString());
-  }
-
-  async #lookup(digest: string, platform: Platform): Promise<TokenVerdict> {
-    const verdict = await this.storage.peekEnrollmentToken(digest, platform, this.now().toISOString());
-    if (!verdict.ok || !verdict.token.deviceId) return verdict;
-    const device = await this.storage.getDevice(verdict.token.deviceId);
-    return device?.blockedAt ? { ok: false, reason: 'device-blocked' } : verdict;
   }
 }

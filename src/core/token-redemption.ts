@@ -1,5 +1,5 @@
 import type { Redeemed, RedeemCheckRefusal, RedeemFailure, RedeemOptions } from './adapter.js';
-import type { StoredTokenVerdict as TokenVerdict } from './enrollment-tokens.js';
+import type { TokenVerdict } from './enrollment-tokens.js';
 import type { Device, Platform, User } from './model.js';
 import type { ReportedValues } from './reported-values.js';
 

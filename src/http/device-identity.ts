@@ -50,8 +50,9 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
 
   /** Whether the device has an unrevoked identity certificate issued after this one. */
   async function superseded(deviceId: string, serialNumber: string, issuedAt: string): Promise<boolean> {
-    const issued = await o.storage.listCertificates({ deviceId });
-    return issued.some((c) => c.kind === 'identity' && c.serialNumber !== serialNumber && c.revokedAt === null && c.issuedAt > issuedAt);
+    // Identity certificates only (a device holds few): this runs on every check-in.
+    const issued = await o.storage.listCertificates({ deviceId, kind: 'identity' });
+    return issued.some((c) => c.serialNumber !== serialNumber && c.revokedAt === null && c.issuedAt > issuedAt);
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */

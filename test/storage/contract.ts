@@ -738,12 +738,13 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     // ---- certificates ------------------------------------------------------------------
 
     describe('certificates', () => {
-      it('filters by device, user, profile and transaction', async () => {
+      it('filters by device, user, profile, transaction and kind', async () => {
         const rows: Array<[string, Partial<NewCertificate>]> = [
           ['01', { deviceId: 'd1', userId: null, profileId: 'p1', transactionId: 't1' }],
           ['02', { deviceId: 'd1', userId: 'u1', profileId: 'p2', transactionId: 't2' }],
           ['03', { deviceId: 'd2', userId: 'u1', profileId: 'p1', transactionId: 't3' }],
           ['04', { deviceId: null, userId: 'u2', profileId: null, transactionId: null }],
+          ['05', { deviceId: 'd1', userId: null, profileId: null, transactionId: 't5', kind: 'identity' }],
         ];
         for (const [serial, o] of rows) {
           const tx = o.transactionId ?? `tx-${serial}`;
@@ -752,10 +753,12 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const serials = (list: IssuedCertificate[]) => list.map((c) => c.serialNumber).sort();
 
         const all = await s.listCertificates();
-        expect(serials(all)).toEqual(['01', '02', '03', '04']);
+        expect(serials(all)).toEqual(['01', '02', '03', '04', '05']);
         expect(sortedBy(all, (c) => c.issuedAt)).toBe(true);
-        expect(serials(await s.listCertificates({}))).toEqual(['01', '02', '03', '04']);
-        expect(serials(await s.listCertificates({ deviceId: 'd1' }))).toEqual(['01', '02']);
+        expect(serials(await s.listCertificates({}))).toEqual(['01', '02', '03', '04', '05']);
+        expect(serials(await s.listCertificates({ deviceId: 'd1' }))).toEqual(['01', '02', '05']);
+        expect(serials(await s.listCertificates({ deviceId: 'd1', kind: 'identity' }))).toEqual(['05']);
+        expect(serials(await s.listCertificates({ kind: 'profile' }))).toEqual(['01', '02', '03', '04']);
         expect(serials(await s.listCertificates({ userId: 'u1' }))).toEqual(['02', '03']);
         expect(serials(await s.listCertificates({ profileId: 'p1' }))).toEqual(['01', '03']);
         expect(serials(await s.listCertificates({ transactionId: 't2' }))).toEqual(['02']);

@@ -1,5 +1,5 @@
 import type { AdapterServices, Refusal } from '../../core/adapter.js';
-import type { TokenRefusal } from '../../core/enrollment-tokens.js';
+import type { ConsumeFailure } from '../../core/enrollment-tokens.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
 import { type RequestSecurityToken, contextValue } from './wstep.js';
@@ -41,12 +41,7 @@ export async function enroll(
   if (rst.requestType && !/\/Issue$/.test(rst.requestType)) {
     return { ok: false, fault: { code: 'MessageFormat', reason: `RequestType ${rst.requestType} is not supported (only Issue)` } };
   }
-  const tokenFault = async (reason: TokenRefusal): Promise<EnrollOutcome> => {
-    if (reason === 'device-blocked') {
-      // The token is left unspent: it works again once the admin unblocks the device.
-      await s.audit('windows.enrollment.refused', { upn: creds.username, reason }, { reasonCode: 'DEVICE_BLOCKED' });
-      return { ok: false, fault: { code: 'Authorization', reason: 'DEVICE_BLOCKED: the device this enrollment token is for is blocked by an administrator' } };
-    }
+  const tokenFault = async (reason: ConsumeFailure): Promise<EnrollOutcome> => {
     await s.audit('windows.enrollment.refused', { upn: creds.username, reason: `token-${reason}` }, { reasonCode: 'ENROLLMENT_TOKEN_INVALID' });
     return { ok: false, fault: { code: 'Authentication', reason: `the enrollment token is ${reason === 'wrong-platform' ? 'not for Windows' : reason}` } };
   };

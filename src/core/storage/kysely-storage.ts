@@ -918,6 +918,7 @@ export class KyselyStorage implements Storage {
     if (filter?.userId !== undefined) q = q.where('user_id', '=', filter.userId);
     if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
     if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
+    if (filter?.kind !== undefined) q = q.where('kind', '=', filter.kind);
     const rows = await q.orderBy('issued_at').orderBy('serial_number').execute();
     return rows.map(rowToCertificate);
   }

@@ -1,4 +1,5 @@
 import type {
+  CertificateKind,
   Assignment,
   AssignmentTarget,
   AuditEvent,
@@ -90,6 +91,7 @@ export interface CertificateFilter {
   userId?: string;
   profileId?: string;
   transactionId?: string;
+  kind?: CertificateKind;
 }
 
 export interface AuditFilter {

@@ -45,6 +45,19 @@ async function enrolledSim(platform: 'ios' | 'macos' = 'ios', userId?: string): 
   return { sim, deviceId };
 }
 
+/** A user-scope VPN profile with UPN and email SANs, exportable key (two suites install it). */
+const userVpnProfile = (name: string) => ({
+  name,
+  scope: 'user',
+  subjectName: 'CN={{UserPrincipalName}},O=Contoso',
+  subjectAlternativeNames: [
+    { type: 'upn', value: '{{UserPrincipalName}}' },
+    { type: 'email', value: '{{EmailAddress}}' },
+  ],
+  keyUsage: ['digitalSignature', 'keyEncipherment'],
+  keyExportable: true,
+});
+
 describe('Apple adapter end to end', () => {
   it('refuses to enroll without a push certificate, without spending the token', async () => {
     const u = await t.api.ok('POST', '/users', { userPrincipalName: 'early@contoso.com', email: 'early@contoso.com', displayName: 'Early' });
@@ -70,17 +83,7 @@ describe('Apple adapter end to end', () => {
     const user = await t.api.ok('POST', '/users', { userPrincipalName: 'lin@contoso.com', email: 'Lin.Chen@contoso.com', displayName: 'Lin Chen' });
     const group = await t.api.ok('POST', '/groups', { name: 'apple-staff' });
     await t.api.ok('POST', `/groups/${group.id}/members`, { userId: user.id });
-    const userProfile = await t.api.ok('POST', '/profiles', {
-      name: 'User VPN',
-      scope: 'user',
-      subjectName: 'CN={{UserPrincipalName}},O=Contoso',
-      subjectAlternativeNames: [
-        { type: 'upn', value: '{{UserPrincipalName}}' },
-        { type: 'email', value: '{{EmailAddress}}' },
-      ],
-      keyUsage: ['digitalSignature', 'keyEncipherment'],
-      keyExportable: true,
-    });
+    const userProfile = await t.api.ok('POST', '/profiles', userVpnProfile('User VPN'));
     await t.api.ok('POST', '/assignments', { profileId: userProfile.id, groupId: group.id });
 
     const tok = await token({ userId: user.id, platform: 'ios' });
@@ -341,17 +344,7 @@ describeWithReference("Apple simulator check-ins, the gateway's commands and its
   it('InstallProfile with its signed profiles, ProfileList and RemoveProfile', async () => {
     const u = await t.api.ok('POST', '/users', { userPrincipalName: 'schema@contoso.com', email: 'Schema.Check@contoso.com', displayName: 'Schema Check' });
     const { sim, deviceId } = await enrolledSim('ios', u.id);
-    const userProfile = await t.api.ok('POST', '/profiles', {
-      name: 'Schema user VPN',
-      scope: 'user',
-      subjectName: 'CN={{UserPrincipalName}},O=Contoso',
-      subjectAlternativeNames: [
-        { type: 'upn', value: '{{UserPrincipalName}}' },
-        { type: 'email', value: '{{EmailAddress}}' },
-      ],
-      keyUsage: ['digitalSignature', 'keyEncipherment'],
-      keyExportable: true,
-    });
+    const userProfile = await t.api.ok('POST', '/profiles', userVpnProfile('Schema user VPN'));
     const devProfile = await t.api.ok('POST', '/profiles', { name: 'Schema device Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}},OU={{SerialNumber}},O=Contoso', subjectAlternativeNames: [{ type: 'dns', value: 'dev.contoso.com' }] });
     await t.api.ok('POST', '/assignments', { profileId: userProfile.id, userId: u.id });
     const devAssignment = await t.api.ok('POST', '/assignments', { profileId: devProfile.id, deviceId });

@@ -15,15 +15,18 @@ const TOKEN = 'TOKENTOKENTOKENTOKENTOKENTOKEN12';
 
 function app(tok: EnrollmentToken, opts: { deviceExists: boolean; consume: 'ok' | 'used' }) {
   const calls: string[] = [];
-  const s = {
-    peekEnrollmentToken: async (_t: string, p: Platform) => {
+  // The token store's verdicts, recorded: what core's redemption is given.
+  const tokens: Pick<RedemptionDeps, 'peek' | 'consume'> = {
+    peek: async (_t: string, p: Platform) => {
       calls.push(`peek:${p}`);
       return p === tok.platform ? { ok: true, token: tok } : { ok: false, reason: 'wrong-platform' };
     },
-    consumeEnrollmentToken: async (_t: string, p: Platform) => {
+    consume: async (_t: string, p: Platform) => {
       calls.push(`consume:${p}`);
       return opts.consume === 'ok' ? { ok: true, token: { ...tok, usedAt: new Date().toISOString() } } : { ok: false, reason: 'used' };
     },
+  };
+  const s = {
     devices: {
       get: async () => (opts.deviceExists ? { id: tok.deviceId, platform: tok.platform } : null),
       create: async () => {
@@ -38,7 +41,7 @@ function app(tok: EnrollmentToken, opts: { deviceExists: boolean; consume: 'ok' 
   // Core's redemption (what adapterServices binds) over the stubbed token and device calls.
   s.redeemEnrollmentToken = (raw, o) =>
     redeemEnrollmentToken(
-      { peek: s.peekEnrollmentToken as RedemptionDeps['peek'], consume: s.consumeEnrollmentToken as RedemptionDeps['consume'], getDevice: s.devices.get, createDevice: s.devices.create, reportDevice: async (d) => d, getUser: async () => null },
+      { ...tokens, getDevice: s.devices.get, createDevice: s.devices.create, reportDevice: async (d) => d, getUser: async () => null },
       ['ios', 'macos'],
       raw,
       o,
