@@ -31,6 +31,7 @@ import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
+import { singleAuthority, type Authorities } from './ca/authorities.js';
 import { builtInIssuer } from './ca/issuer.js';
 import { loadOrCreateCaMaterial } from './ca/key-files.js';
 import { loadOrCreateProfileSigner } from './ca/profile-signer.js';
@@ -49,6 +50,8 @@ export interface Gateway {
   storage: Storage;
   root: KeyedCertificate;
   ra: KeyedCertificate;
+  /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
+  authorities: Authorities;
   rootPem: string;
   adminToken: string;
   adminTokenFile: string | null;
@@ -79,7 +82,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
     const authority = new CertificateAuthority(ca.root);
-    const issuer = builtInIssuer(authority);
+    const authorities = singleAuthority(authority);
+    // Certificates recorded before issuers were (migration 0005) were all signed by this, the only CA there was.
+    const legacy = await storage.assignLegacyIssuer(authority.id);
+    if (legacy > 0) log.info({ certificates: legacy, issuerId: authority.id }, 'recorded the issuing CA of existing certificates');
+    const issuer = builtInIssuer(authorities.current);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
@@ -167,6 +174,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       storage,
       root: ca.root,
       ra: ca.ra,
+      authorities,
       rootPem,
       adminToken,
       adminTokenFile,

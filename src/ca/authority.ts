@@ -35,6 +35,8 @@ export interface IssueSpec {
 
 export interface IssuedCert extends CertificateFingerprints {
   der: Uint8Array;
+  /** The signing CA's id (CertificateAuthority.id). */
+  issuerId: string;
   serialNumber: string; // lower-case hex
   subject: string; // formatDn(spec.subject)
   notBefore: Date;
@@ -46,6 +48,12 @@ export const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export class CertificateAuthority {
+  /**
+   * Lower-case hex of the CA's subject key identifier: the same bytes every
+   * certificate it signs carries as its authority key identifier, so a
+   * certificate, a CRL and an OCSP request all name their CA by it.
+   */
+  readonly id: string;
   readonly certificate: Uint8Array;
   readonly notAfter: Date;
   private readonly root: KeyedCertificate;
@@ -63,6 +71,7 @@ export class CertificateAuthority {
     // root without SKI falls back to the RFC 5280 method (1) value.
     const ski = subjectKeyIdentifierOf(parsed) ?? keyIdentifierFor(parsed.spki);
     this.aki = authorityKeyIdentifier(ski);
+    this.id = Buffer.from(ski).toString('hex');
   }
 
   async issue(spec: IssueSpec): Promise<IssuedCert> {
@@ -106,6 +115,7 @@ export class CertificateAuthority {
     return {
       der,
       serialNumber,
+      issuerId: this.id,
       subject: formatDn(spec.subject),
       notBefore,
       notAfter,

@@ -51,5 +51,6 @@ export function certificateRecord(kind: CertificateKind, transactionId: string, 
     profileVersion: resolved.profileVersion,
     ...owner(resolved),
     der: cert.der,
+    issuerId: cert.issuerId,
   };
 }

@@ -12,6 +12,8 @@ export interface IssuedCertificateData {
   notAfter: Date;
   thumbprint: string;
   sha256: string;
+  /** The signing CA's id (CertificateAuthority.id), recorded with the certificate. */
+  issuerId: string;
 }
 
 export interface CertificateIssuer {

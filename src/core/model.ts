@@ -227,6 +227,14 @@ export interface IssuedCertificate {
   /** Why it was revoked (set exactly when revokedAt is). */
   revocationReason: RevocationReason | null;
   /**
+   * The CA that signed it: lower-case hex of that CA's subject key identifier
+   * (CertificateAuthority.id). CRLs and OCSP answer per CA, and after a CA
+   * rollover the retired CA keeps answering for what it issued. null only for
+   * a row recorded before migration 0005 until the gateway's start assigns it
+   * (before 0005 there was only ever one CA).
+   */
+  issuerId: string | null;
+  /**
    * The serial of the certificate this one renews (a RenewalReq, or a PKCSReq
    * treated as one, authenticated by that certificate), else null. Revoking a
    * certificate revokes its renewals, transitively.

@@ -779,6 +779,19 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.revokeCertificateChain('99', '2026-03-01T10:00:00.000Z', 'unspecified')).toEqual({ ok: false, reason: 'not-found' });
       });
 
+      it('records the signing CA, and gives legacy rows (no issuer) the one CA there was', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01', { issuerId: 'aa01' }));
+        await s.recordEnrollment(null, enrollment('tx-2'), certificate('02'));
+        await s.recordEnrollment(null, enrollment('tx-3'), certificate('03', { issuerId: null }));
+        expect((await s.getCertificate('01'))?.issuerId).toBe('aa01');
+        expect((await s.getCertificate('02'))?.issuerId).toBeNull();
+        expect(await s.assignLegacyIssuer('bb02')).toBe(2);
+        expect((await s.getCertificate('01'))?.issuerId).toBe('aa01');
+        expect((await s.getCertificate('02'))?.issuerId).toBe('bb02');
+        expect((await s.getCertificate('03'))?.issuerId).toBe('bb02');
+        expect(await s.assignLegacyIssuer('cc03')).toBe(0);
+      });
+
       it('revokes every renewal of a certificate, transitively, and nothing else', async () => {
         // 01 <- 02 <- 03 and 01 <- 04 (renewals), 05 unrelated, 03 <- 06 <- 07 where 06 was revoked on its own before
         const chain: Array<[string, string | null]> = [['01', null], ['02', '01'], ['03', '02'], ['04', '01'], ['05', null], ['06', '03'], ['07', '06']];

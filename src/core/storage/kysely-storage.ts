@@ -229,6 +229,7 @@ function rowToCertificate(r: CertificateRow): IssuedCertificate {
     revokedAt: r.revoked_at,
     revocationReason: r.revocation_reason as RevocationReason | null,
     renewalOf: r.renewal_of,
+    issuerId: r.issuer_id,
   };
 }
 
@@ -717,6 +718,7 @@ export class KyselyStorage implements Storage {
       revoked_at: null,
       revocation_reason: null,
       renewal_of: c.renewalOf ?? null,
+      issuer_id: c.issuerId ?? null,
     };
   }
 
@@ -944,6 +946,11 @@ export class KyselyStorage implements Storage {
       }
       return { ok: true, revoked: [serialNumber, ...(await this.#revokeSuccessors(trx, [serialNumber], revokedAt, reason))] };
     });
+  }
+
+  async assignLegacyIssuer(issuerId: string): Promise<number> {
+    const result = await this.db.updateTable('certificates').set({ issuer_id: issuerId }).where('issuer_id', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----

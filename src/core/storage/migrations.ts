@@ -426,6 +426,34 @@ function auditRetention(): Migration {
   };
 }
 
+/**
+ * Which CA signed each certificate: CRLs and OCSP answer per CA, and after a CA
+ * rollover the retired CA still answers for what it issued. Existing rows get
+ * their issuer at the gateway's next start (Storage.assignLegacyIssuer): the
+ * migration cannot know the CA's key identifier.
+ */
+function certificateIssuer(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('certificates').addColumn('issuer_id', 'text').execute();
+        await db.schema
+          .createIndex('certificates_issuer_revoked_idx')
+          .ifNotExists()
+          .on('certificates')
+          .columns(['issuer_id', 'revoked_at'])
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('certificates_issuer_revoked_idx').ifExists().execute();
+        await db.schema.alterTable('certificates').dropColumn('issuer_id').execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -433,6 +461,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002_device_reported_values': deviceReportedValues(),
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
+    '0005_certificate_issuer': certificateIssuer(),
   };
 }
 

@@ -128,6 +128,7 @@ export interface CertificatesTable {
   revoked_at: string | null;
   revocation_reason: string | null; // 0003: RevocationReason, set with revoked_at
   renewal_of: string | null; // 0003: serial of the predecessor this certificate renews
+  issuer_id: string | null; // 0005: CertificateAuthority.id of the signing CA
 }
 
 export interface AuditEventsTable {

@@ -65,9 +65,11 @@ export interface NewEnrollment extends Omit<Enrollment, 'createdAt' | 'updatedAt
   renewalOf?: string | null;
 }
 
-export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt' | 'revocationReason' | 'renewalOf'> & {
+export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt' | 'revocationReason' | 'renewalOf' | 'issuerId'> & {
   /** The certificate this one renews. Defaults to null. */
   renewalOf?: string | null;
+  /** The signing CA's id. Defaults to null (left for assignLegacyIssuer). */
+  issuerId?: string | null;
 };
 
 /**
@@ -215,6 +217,12 @@ export interface Storage {
    * when the serial is unknown or already revoked.
    */
   revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult>;
+  /**
+   * Gives every certificate recorded without an issuer (rows from before
+   * migration 0005, when the gateway had exactly one CA) that CA's id; returns
+   * how many. The gateway calls it at start with its original CA.
+   */
+  assignLegacyIssuer(issuerId: string): Promise<number>;
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;

@@ -48,6 +48,7 @@ const cert = (over: Partial<IssuedCertificate> = {}): IssuedCertificate => ({
   revokedAt: null,
   revocationReason: null,
   renewalOf: null,
+  issuerId: null,
   ...over,
 });
 
