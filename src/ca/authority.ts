@@ -56,7 +56,8 @@ export class CertificateAuthority {
   readonly id: string;
   readonly certificate: Uint8Array;
   readonly notAfter: Date;
-  private readonly root: KeyedCertificate;
+  /** The CA's certificate and key: CRLs and the OCSP responder's certificate are signed with it. */
+  readonly root: KeyedCertificate;
   private readonly issuerName: Uint8Array;
   private readonly aki: Extension;
 
