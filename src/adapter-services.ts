@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { countCheckIns } from './metrics/check-ins.js';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
@@ -48,6 +50,8 @@ export interface AdapterServiceDeps {
   secretBox: SecretBox;
   /** The gateway's clock (AdapterServices.now); the system clock when absent. */
   now?: () => Date;
+  /** Counts check-ins per adapter. */
+  metrics: GatewayMetrics;
 }
 
 export { SECRET_KEY_PREFIX } from './core/adapter-secrets.js';
@@ -79,7 +83,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
     now: d.now ?? (() => new Date()),
-    authenticateDevice: boundToPlatforms(d.auth.middleware, adapter.platforms),
+    authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {
       const presented = d.auth.presented(req);
       if (!('der' in presented)) return null; // none, or more than one: proves nothing

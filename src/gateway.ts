@@ -39,6 +39,10 @@ import { parseCsr } from './x509/csr-parser.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import { ScepService } from './scep/service.js';
 import { toPem } from './pem.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { observedStorage } from './metrics/observed-storage.js';
+import { httpMetrics } from './metrics/http-metrics.js';
+import { metricsRoute } from './metrics/route.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -66,6 +70,8 @@ export interface Gateway {
   housekeeping: ReturnType<typeof startHousekeeping>;
   /** Audit records from core and adapters; unauthenticated refusals are rate-limited per source. */
   auditLog: AuditLog;
+  /** Prometheus metrics (served at /metrics behind the admin token). */
+  metrics: GatewayMetrics;
   close(): Promise<void>;
 }
 
@@ -74,7 +80,10 @@ export const SCEP_PATH = '/certsrv/mscep/mscep.dll';
 export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = []): Promise<Gateway> {
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
-  const storage = await openStorage(config.databaseUrl, config.dataDir);
+  const database = await openStorage(config.databaseUrl, config.dataDir);
+  const metrics = new GatewayMetrics(database);
+  // Everyone gets the observed storage: audit records and spent challenges move the counters.
+  const storage = observedStorage(database, metrics);
   try {
     const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
@@ -98,7 +107,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       ca.previousRa,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
-    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds);
+    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind));
     const rootPem = toPem(ca.root.certificate);
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
@@ -112,12 +121,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       scepUrl,
       caCertificate: ca.root.certificate,
       caCertificatePem: rootPem,
-      deliveriesFor: (device, only) =>
-        prepareDeliveries(
+      deliveriesFor: async (device, only) => {
+        const deliveries = await prepareDeliveries(
           { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
           device,
           only,
-        ),
+        );
+        for (const d of deliveries) if (d.ok) metrics.challengeMinted('profile');
+        return deliveries;
+      },
       minter,
       tokens,
       issuer,
@@ -126,23 +138,27 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       auth,
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),
+      metrics,
     };
 
     // Again now that everything exists: files this start created (the database
     // and its -wal/-shm, new keys, certificates) get the same modes.
-    const database = resolveDatabaseUrl(config.databaseUrl, config.dataDir).file;
-    const secured = await secureDataDirectory(config.dataDir, database === ':memory:' ? [] : sqliteFiles(database));
+    const databaseFile = resolveDatabaseUrl(config.databaseUrl, config.dataDir).file;
+    const secured = await secureDataDirectory(config.dataDir, databaseFile === ':memory:' ? [] : sqliteFiles(databaseFile));
     if (secured.skippedLinks.length > 0) log.warn({ links: secured.skippedLinks }, 'symbolic links in the data directory were left as they are; make their targets private');
 
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', false);
+    app.use(httpMetrics(metrics));
     // The client address for code without the request (unauthenticated refusals are counted per source).
     app.use((req, _res, next) => withRequestSource(req.ip ?? req.socket.remoteAddress ?? 'unknown', next));
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
     app.use(scepRoutes(scep, log));
+    // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
+    app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log);
@@ -186,6 +202,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       devicesChanged,
       housekeeping,
       auditLog,
+      metrics,
       close: async () => {
         housekeeping.stop();
         await devicesChanged.idle();

@@ -768,6 +768,20 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.getCertificate('99')).toBeNull();
       });
 
+      it('counts certificates by status at a moment, and the valid ones expiring before a horizon', async () => {
+        const now = '2026-06-01T00:00:00.000Z';
+        const horizon = '2026-07-01T00:00:00.000Z';
+        expect(await s.countCertificates(now, horizon)).toEqual({ valid: 0, revoked: 0, expired: 0, expiring: 0 });
+        const ends = { '01': '2027-01-01T00:00:00.000Z', '02': '2026-06-15T00:00:00.000Z', '03': '2026-05-01T00:00:00.000Z', '04': '2026-06-10T00:00:00.000Z', '05': '2026-04-01T00:00:00.000Z' };
+        for (const [serial, notAfter] of Object.entries(ends)) await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial, { notAfter }));
+        await s.revokeCertificateChain('04', '2026-05-20T00:00:00.000Z', 'keyCompromise'); // revoked, would be expiring
+        await s.revokeCertificateChain('05', '2026-03-20T00:00:00.000Z', 'superseded'); // revoked and expired: counts as revoked
+        expect(await s.countCertificates(now, horizon)).toEqual({ valid: 2, revoked: 2, expired: 1, expiring: 1 });
+        // The boundary: notAfter equal to now is expired.
+        expect(await s.countCertificates('2026-06-15T00:00:00.000Z', horizon)).toEqual({ valid: 1, revoked: 2, expired: 2, expiring: 0 });
+        await expect(s.countCertificates('not a time', horizon)).rejects.toThrow(RangeError);
+      });
+
       it('revokes once, with its reason, and keeps the first revocation', async () => {
         await s.recordEnrollment(null, enrollment('tx-1'), certificate('01'));
         await s.recordEnrollment(null, enrollment('tx-2'), certificate('02'));
@@ -1098,6 +1112,18 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(list.find((x) => x.profileId === 'p-1')).toMatchObject({ state: 'failed', profileVersion: 2, errorCode: '0x80090016' });
         expect(await s.listDeliveryStatus({ profileId: 'p-2' })).toEqual([expect.objectContaining({ state: 'installed', thumbprint: 'AA'.repeat(20) })]);
         await expectStorageError(s.putDeliveryStatus({ ...base, deviceId: '00000000-0000-4000-8000-000000000000', state: 'pending' }), 'not-found');
+      });
+
+      it('counts (device, profile) pairs per state, every state present', async () => {
+        expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 0, failed: 0, removed: 0 });
+        const d1 = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const d2 = await s.createDevice({ name: 'd2', platform: 'ios' });
+        const base = { profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-1', state: 'installed' });
+        await s.putDeliveryStatus({ ...base, deviceId: d2.id, profileId: 'p-1', state: 'installed' });
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-2', state: 'pending' });
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-2', state: 'failed' }); // replaces, not adds
+        expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 2, failed: 1, removed: 0 });
       });
 
       it('finds an issued certificate by thumbprint, case-insensitively', async () => {

@@ -18,6 +18,8 @@ export class ChallengeMinter {
     private readonly storage: Storage,
     private readonly key: KeyObject,
     private readonly ttlSeconds: number,
+    /** Told of every challenge minted (metrics). */
+    private readonly onMint: (kind: 'profile' | 'identity') => void = () => {},
   ) {}
 
   async forProfile(profileId: string, ref: { deviceId: string } | { userId: string }): Promise<MintResult> {
@@ -42,6 +44,7 @@ export class ChallengeMinter {
 
   private mint(kind: 'profile' | 'identity', resolved: ResolvedRequest): MintResult {
     const m = mintChallenge(this.key, { kind, resolved, ttlSeconds: this.ttlSeconds });
+    this.onMint(kind);
     return { ok: true, token: m.token, id: m.id, expiresAt: m.expiresAt, resolved };
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction, Updateable } from 'kysely';
+import type { Expression, Kysely, SqlBool, Transaction, Updateable } from 'kysely';
 import type {
   Assignment,
   AssignmentTarget,
@@ -23,6 +23,7 @@ import type {
   DeliveryStatus,
   RevocationReason,
 } from '../model.js';
+import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
 import { migrateToLatest, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
@@ -46,6 +47,7 @@ import {
   StorageConflictError,
   type AuditFilter,
   type BlockResult,
+  type CertificateCounts,
   type CertificateFilter,
   type ChallengeUse,
   type ConsumeResult,
@@ -948,6 +950,29 @@ export class KyselyStorage implements Storage {
     });
   }
 
+  async countCertificates(now: string, horizon: string): Promise<CertificateCounts> {
+    const at = isoTimestamp(now, 'now');
+    const until = isoTimestamp(horizon, 'horizon');
+    // One pass: a SUM of 0/1 per status (COALESCE: SUM over no rows is NULL).
+    const row = await this.db
+      .selectFrom('certificates')
+      .select((eb) => {
+        const unrevoked = eb('revoked_at', 'is', null);
+        const live = eb.and([unrevoked, eb('not_after', '>', at)]);
+        const tally = <N extends string>(when: Expression<SqlBool>, name: N) =>
+          eb.fn.coalesce(eb.fn.sum<number | string | bigint>(eb.case().when(when).then(1).else(0).end()), eb.lit(0)).as(name);
+        return [
+          tally(eb('revoked_at', 'is not', null), 'revoked'),
+          tally(eb.and([unrevoked, eb('not_after', '<=', at)]), 'expired'),
+          tally(live, 'valid'),
+          tally(eb.and([live, eb('not_after', '<', until)]), 'expiring'),
+        ];
+      })
+      .executeTakeFirstOrThrow();
+    const n = (v: number | string | bigint | undefined) => toNumber(v ?? 0);
+    return { valid: n(row.valid), revoked: n(row.revoked), expired: n(row.expired), expiring: n(row.expiring) };
+  }
+
   async assignLegacyIssuer(issuerId: string): Promise<number> {
     const result = await this.db.updateTable('certificates').set({ issuer_id: issuerId }).where('issuer_id', 'is', null).executeTakeFirst();
     return Number(result.numUpdatedRows);
@@ -993,6 +1018,17 @@ export class KyselyStorage implements Storage {
       throw e;
     }
     return { ...st, updatedAt: row.updated_at };
+  }
+
+  async countDeliveryStates(): Promise<Record<DeliveryState, number>> {
+    const rows = await this.db
+      .selectFrom('delivery_status')
+      .select((eb) => ['state', eb.fn.countAll<number | string | bigint>().as('n')])
+      .groupBy('state')
+      .execute();
+    const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+    for (const r of rows) if ((DELIVERY_STATES as readonly string[]).includes(r.state)) counts[r.state as DeliveryState] = toNumber(r.n);
+    return counts;
   }
 
   async listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]> {

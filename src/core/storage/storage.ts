@@ -16,6 +16,7 @@ import type {
   DeviceReported,
   ReportedField,
   DeliveryStatus,
+  DeliveryState,
   DeviceCommand,
   CommandStatus,
   EnrollmentToken,
@@ -94,6 +95,15 @@ export interface CertificateFilter {
   profileId?: string;
   transactionId?: string;
   kind?: CertificateKind;
+}
+
+/** Certificates by status at a moment (valid and expiring: unrevoked and not yet past notAfter). */
+export interface CertificateCounts {
+  valid: number;
+  revoked: number;
+  expired: number;
+  /** Valid certificates whose notAfter is before the given horizon. */
+  expiring: number;
 }
 
 export interface AuditFilter {
@@ -223,6 +233,8 @@ export interface Storage {
    * how many. The gateway calls it at start with its original CA.
    */
   assignLegacyIssuer(issuerId: string): Promise<number>;
+  /** Counts by status at `now` (a revoked certificate counts as revoked, also once expired); `expiring`: valid ones ending before `horizon`. */
+  countCertificates(now: string, horizon: string): Promise<CertificateCounts>;
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;
@@ -233,6 +245,8 @@ export interface Storage {
   /** Insert or replace the status for (deviceId, profileId); not-found for an unknown device. */
   putDeliveryStatus(s: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus>;
   listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]>;
+  /** How many (device, profile) pairs are in each state; every state is present (0 when none). */
+  countDeliveryStates(): Promise<Record<DeliveryState, number>>;
 
   // ---- enrollment tokens (one-time, per platform; only the SHA-256 is stored)
   createEnrollmentToken(t: Omit<EnrollmentToken, 'id' | 'createdAt' | 'usedAt'> & { tokenSha256: string }): Promise<EnrollmentToken>;

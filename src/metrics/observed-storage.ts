@@ -1,0 +1,29 @@
+import type { Storage } from '../core/storage/storage.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+
+// The storage the gateway hands out, seen by the metrics: every audit record
+// (whoever appends it) and every challenge an issuance spends passes through
+// here, so the counters need no call in core or the adapters. Only after the
+// write succeeded: a metric never counts what was not recorded.
+
+export function observedStorage(storage: Storage, metrics: GatewayMetrics): Storage {
+  const observed: Partial<Storage> = {
+    appendAudit: async (e) => {
+      await storage.appendAudit(e);
+      metrics.observeAudit({ type: e.type, reasonCode: e.reasonCode, details: e.details });
+    },
+    recordEnrollment: async (challenge, enrollment, certificate) => {
+      const r = await storage.recordEnrollment(challenge, enrollment, certificate);
+      if (r.ok && challenge !== null) metrics.challengeRedeemed(enrollment.kind);
+      return r;
+    },
+  };
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (Object.hasOwn(observed, prop)) return observed[prop as keyof Storage];
+      const value: unknown = Reflect.get(target, prop, receiver);
+      // Bound to the real storage: its methods use private fields a proxy does not have.
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
