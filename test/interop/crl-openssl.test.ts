@@ -211,6 +211,29 @@ describe('CRL Number across a restart', () => {
   });
 });
 
+describe('several gateway instances on one database', () => {
+  it('a revocation through one instance is in the CRL the other serves at once, and their CRL Numbers never collide', async () => {
+    const second = await startTestGateway({ adapters: [referenceAdapter], dataDir: join(dir.path, 'data') });
+    try {
+      expect(second.gw.authorities.current.id).toBe(caId);
+      const phone = await enroll('crl-phone-5');
+      const serial = serialOf(phone.certificate!).toUpperCase();
+      const crlAt = async (base: string, name: string) => crlTextOf(new Uint8Array(await (await fetch(`${base}/pki/crl/${caId}.crl`)).arrayBuffer()), name);
+      expect(await crlAt(t.url, 'a-before.der')).not.toContain(serial);
+      expect(await crlAt(second.url, 'b-before.der')).not.toContain(serial);
+      await second.api.ok('POST', `/certificates/${serial.toLowerCase()}/revoke`, { reason: 'affiliationChanged' }, 200);
+      const a = await crlAt(t.url, 'a-after.der');
+      expect(a).toContain(serial);
+      expect(a).toContain('Affiliation Changed');
+      const b = await crlAt(second.url, 'b-after.der');
+      expect(b).toContain(serial);
+      expect(crlNumberOf(a)).not.toBe(crlNumberOf(b));
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe('revocation URLs in the start-up log', () => {
   it('warns when a CRL or OCSP URL is https, and not when relying parties get plain http', async () => {
     const capture = async (env: Record<string, string>) => {
