@@ -44,6 +44,22 @@ const apnsUrlSchema = z
   })
   .transform((u) => u.replace(/\/+$/, ''));
 
+/**
+ * A CRL base or OCSP URL relying parties fetch: http(s), and nothing that
+ * cannot take a path appended (query, fragment) or must not be published
+ * in every certificate (credentials).
+ */
+const publicationUrlSchema = urlSchema
+  .refine((u) => {
+    try {
+      const p = new URL(u);
+      return !p.username && !p.password && !p.search && !p.hash;
+    } catch {
+      return true; // urlSchema has reported it
+    }
+  }, 'must not carry credentials, a query or a fragment')
+  .transform((u) => u.replace(/\/+$/, ''));
+
 const schema = z.object({
   host: z.string().min(1, 'must not be empty'),
   port: portSchema,
@@ -64,6 +80,12 @@ const schema = z.object({
   organization: z.string().min(1).max(64).default('mdm-gateway'),
   /** Unset: the Apple adapter's default, https://api.push.apple.com. */
   apnsUrl: apnsUrlSchema.optional(),
+  /** Base URL of the CRLs (the CDP is `<crlUrl>/<caId>.crl`); unset: `<publicUrl>/pki/crl`. */
+  crlUrl: publicationUrlSchema.optional(),
+  /** The AIA OCSP URL; unset: `<publicUrl>/ocsp`. */
+  ocspUrl: publicationUrlSchema.optional(),
+  /** nextUpdate - thisUpdate of every CRL; a new one is signed at half of it. */
+  crlValidityHours: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(720, 'must be at most 720').default(24),
 });
 
 /**
@@ -89,6 +111,9 @@ const ENV_NAMES: Record<string, string> = {
   logLevel: 'MDMGW_LOG_LEVEL',
   organization: 'MDMGW_ORGANIZATION',
   apnsUrl: 'MDMGW_APNS_URL',
+  crlUrl: 'MDMGW_CRL_URL',
+  ocspUrl: 'MDMGW_OCSP_URL',
+  crlValidityHours: 'MDMGW_CRL_VALIDITY_HOURS',
 };
 
 export class ConfigError extends Error {
@@ -117,6 +142,9 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
     organization: blankToUndefined(env.MDMGW_ORGANIZATION),
     apnsUrl: blankToUndefined(env.MDMGW_APNS_URL),
+    crlUrl: blankToUndefined(env.MDMGW_CRL_URL),
+    ocspUrl: blankToUndefined(env.MDMGW_OCSP_URL),
+    crlValidityHours: blankToUndefined(env.MDMGW_CRL_VALIDITY_HOURS),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

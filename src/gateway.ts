@@ -34,6 +34,9 @@ import { CertificateAuthority } from './ca/authority.js';
 import { singleAuthority, type Authorities } from './ca/authorities.js';
 import { builtInIssuer } from './ca/issuer.js';
 import { loadOrCreateCaMaterial } from './ca/key-files.js';
+import { CrlPublisher } from './ca/crl-publisher.js';
+import { publicationFor, publicationUrls } from './ca/publication.js';
+import { pkiRoutes } from './http/pki-routes.js';
 import { loadOrCreateProfileSigner } from './ca/profile-signer.js';
 import { parseCsr } from './x509/csr-parser.js';
 import type { KeyedCertificate } from './x509/keys.js';
@@ -56,6 +59,8 @@ export interface Gateway {
   ra: KeyedCertificate;
   /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
   authorities: Authorities;
+  /** Each CA's current signed CRL (GET /pki/crl/<caId>.crl, SCEP GetCRL). */
+  crls: CrlPublisher;
   rootPem: string;
   adminToken: string;
   adminTokenFile: string | null;
@@ -90,8 +95,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
-    const authority = new CertificateAuthority(ca.root);
+    const publication = publicationFor(config.publicUrl, { crlUrl: config.crlUrl, ocspUrl: config.ocspUrl });
+    const authority = new CertificateAuthority(ca.root, { publication });
     const authorities = singleAuthority(authority);
+    const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
+    warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
     // Certificates recorded before issuers were (migration 0005) were all signed by this, the only CA there was.
     const legacy = await storage.assignLegacyIssuer(authority.id);
     if (legacy > 0) log.info({ certificates: legacy, issuerId: authority.id }, 'recorded the issuing CA of existing certificates');
@@ -105,6 +113,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollment,
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
       ca.previousRa,
+      async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind));
@@ -159,6 +168,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
+    app.use(pkiRoutes({ authorities, crls }));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log);
@@ -191,6 +201,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       root: ca.root,
       ra: ca.ra,
       authorities,
+      crls,
       rootPem,
       adminToken,
       adminTokenFile,
@@ -213,6 +224,17 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   } catch (e) {
     await storage.close();
     throw e;
+  }
+}
+
+/**
+ * Relying parties fetch CRLs and ask OCSP over plain HTTP (RFC 5280 4.2.1.13,
+ * RFC 6960 A.1): over https they would need revocation status for the
+ * server's own certificate first, and many (FreeRADIUS, Windows) refuse.
+ */
+function warnAboutHttpsRevocationUrls(urls: { crl: string; ocsp: string }, log: Logger): void {
+  for (const [name, url] of [['MDMGW_CRL_URL', urls.crl], ['MDMGW_OCSP_URL', urls.ocsp]] as const) {
+    if (url.startsWith('https:')) log.warn({ url, setting: name }, 'certificates will name an https revocation URL; relying parties expect plain http (see docs/revocation.md)');
   }
 }
 

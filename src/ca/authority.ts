@@ -7,10 +7,13 @@ import { fingerprints, parseTime, readCertificate, subjectKeyIdentifierOf, type 
 import { DerError } from '../x509/asn1/der-error.js';
 import { encodeName, formatDn } from '../x509/names.js';
 import { randomSerialNumber } from './serial.js';
+import { publicationUrls, type Publication } from './publication.js';
 import {
+  authorityInfoAccess,
   authorityKeyIdentifier,
   basicConstraints,
   buildCertificate,
+  crlDistributionPoints,
   extendedKeyUsage,
   hashName,
   keyIdentifierFor,
@@ -31,6 +34,17 @@ export interface IssueSpec {
   spki: Uint8Array;
   /** Defaults to now - 5 minutes (clock skew on devices). */
   notBefore?: Date;
+  /**
+   * Leave out the CRL Distribution Point and AIA even when the CA publishes
+   * them: for the OCSP responder's own certificate (id-pkix-ocsp-nocheck
+   * instead; an OCSP URL in it would send clients in a circle).
+   */
+  omitRevocationInfo?: boolean;
+}
+
+export interface AuthorityOptions {
+  /** Where this CA's CRL, certificate and OCSP responder are published; every certificate it issues points there. */
+  publication?: Publication;
 }
 
 export interface IssuedCert extends CertificateFingerprints {
@@ -60,8 +74,10 @@ export class CertificateAuthority {
   readonly root: KeyedCertificate;
   private readonly issuerName: Uint8Array;
   private readonly aki: Extension;
+  /** CDP and AIA, encoded once (the issuance hot path); empty without a publication. */
+  private readonly revocationInfo: Extension[];
 
-  constructor(root: KeyedCertificate) {
+  constructor(root: KeyedCertificate, options: AuthorityOptions = {}) {
     this.root = root;
     this.certificate = root.certificate;
     const parsed = readCertificate(root.certificate);
@@ -73,6 +89,13 @@ export class CertificateAuthority {
     const ski = subjectKeyIdentifierOf(parsed) ?? keyIdentifierFor(parsed.spki);
     this.aki = authorityKeyIdentifier(ski);
     this.id = Buffer.from(ski).toString('hex');
+    const urls = options.publication ? publicationUrls(options.publication, this.id) : null;
+    this.revocationInfo = urls ? [crlDistributionPoints([urls.crl]), authorityInfoAccess({ ocsp: urls.ocsp, caIssuers: urls.caIssuers })] : [];
+  }
+
+  /** The DER Name of this CA (the issuer of everything it signs, CRLs included). */
+  get name(): Uint8Array {
+    return this.issuerName;
   }
 
   async issue(spec: IssueSpec): Promise<IssuedCert> {
@@ -100,6 +123,7 @@ export class CertificateAuthority {
       extensions.push(spec.subject.length === 0 ? { ...san, critical: true } : san);
     }
     extensions.push(basicConstraints(false), this.aki, subjectKeyIdentifier(keyIdentifierFor(spec.spki)));
+    if (!spec.omitRevocationInfo) extensions.push(...this.revocationInfo);
 
     const serialNumber = randomSerialNumber();
     const der = await buildCertificate({

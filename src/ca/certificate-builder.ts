@@ -33,6 +33,10 @@ export const OID = {
   subjectAltName: '2.5.29.17',
   subjectKeyIdentifier: '2.5.29.14',
   authorityKeyIdentifier: '2.5.29.35',
+  crlDistributionPoints: '2.5.29.31',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  accessOcsp: '1.3.6.1.5.5.7.48.1',
+  accessCaIssuers: '1.3.6.1.5.5.7.48.2',
   upn: '1.3.6.1.4.1.311.20.2.3',
 } as const;
 
@@ -132,6 +136,32 @@ export function subjectKeyIdentifier(keyId: Uint8Array): Extension {
 
 export function authorityKeyIdentifier(keyId: Uint8Array): Extension {
   return { oid: OID.authorityKeyIdentifier, critical: false, value: sequence(contextPrimitive(0, keyId)) };
+}
+
+/** GeneralName uniformResourceIdentifier ([6] IA5String). */
+const uri = (url: string): Uint8Array => ia5String(url, 0x86);
+
+/**
+ * RFC 5280 4.2.1.13: one DistributionPoint per URL, each naming it as
+ * distributionPoint [0] { fullName [0] { URI } }, no reasons or cRLIssuer
+ * (the CA signs its own full CRL).
+ */
+export function crlDistributionPoints(urls: readonly string[]): Extension {
+  if (urls.length === 0) throw new DerError('crlDistributionPoints needs at least one URL');
+  return {
+    oid: OID.crlDistributionPoints,
+    critical: false,
+    value: sequence(...urls.map((u) => sequence(contextConstructed(0, contextConstructed(0, uri(u)))))),
+  };
+}
+
+/** RFC 5280 4.2.2.1: AccessDescriptions for OCSP (id-ad-ocsp) and the issuer's certificate (id-ad-caIssuers). */
+export function authorityInfoAccess(urls: { ocsp?: string; caIssuers?: string }): Extension {
+  const access: Uint8Array[] = [];
+  if (urls.ocsp) access.push(sequence(objectIdentifier(OID.accessOcsp), uri(urls.ocsp)));
+  if (urls.caIssuers) access.push(sequence(objectIdentifier(OID.accessCaIssuers), uri(urls.caIssuers)));
+  if (access.length === 0) throw new DerError('authorityInfoAccess needs an OCSP or caIssuers URL');
+  return { oid: OID.authorityInfoAccess, critical: false, value: sequence(...access) };
 }
 
 /** The subjectPublicKey BIT STRING contents (without the unused-bits byte) of a DER SPKI. */

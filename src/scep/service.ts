@@ -38,6 +38,13 @@ export interface ScepBackend {
   certificate(serialNumber: string): Promise<Uint8Array | null>;
 }
 
+/**
+ * GetCRL (RFC 8894 3.3.4): the DER CRL of the CA that issued the certificate
+ * named by issuer Name and serial (lower-case hex), or null when no CA of ours
+ * has that name. The service knows nothing about how CRLs are kept.
+ */
+export type CrlLookup = (issuerAndSerial: { issuer: Uint8Array; serialNumber: string }) => Promise<Uint8Array | null>;
+
 export interface ScepEvents {
   /** One line per protocol step, keyed by transaction id. */
   step(transactionId: string | null, message: string, fields?: Record<string, unknown>): void;
@@ -77,6 +84,8 @@ export class ScepService {
      * with the previous RA and answered signed by it.
      */
     private readonly previousRa: KeyedCertificate | null = null,
+    /** Answers GetCRL; without it GetCRL is refused as an unsupported messageType. */
+    private readonly crlFor: CrlLookup | null = null,
   ) {
     this.caCertsOnly = writeCertsOnly([ra.certificate, caCertificate]);
   }
@@ -140,12 +149,12 @@ export class ScepService {
     if (publicKeyType(msg.signerCertificate) !== 'rsa') {
       return this.fail(reply, { code: 'UNSUPPORTED_ALGORITHM', detail: 'the requester certificate must have an RSA key: SCEP encrypts the reply to it' }, ra);
     }
-    const outcome = await this.dispatch(msg);
+    if (msg.payload.type === 'GetCRL') return this.crl(reply, msg.payload, ra);
+    const outcome = await this.dispatch(msg, msg.payload);
     return this.answer(reply, outcome, ra);
   }
 
-  private async dispatch(msg: PkiMessage): Promise<EnrollmentOutcome> {
-    const p = msg.payload;
+  private async dispatch(msg: PkiMessage, p: Exclude<PkiMessage['payload'], { type: 'GetCRL' }>): Promise<EnrollmentOutcome> {
     switch (p.type) {
       case 'PKCSReq':
       case 'RenewalReq': {
@@ -175,13 +184,24 @@ export class ScepService {
       case 'CertPoll':
         return this.backend.poll(msg.transactionId, msg.signerCertificate);
       case 'GetCert': {
-        const serial = Buffer.from(p.serialNumber).toString('hex').replace(/^(00)+(?=.)/, '');
+        const serial = serialHex(p.serialNumber);
         const cert = await this.backend.certificate(serial);
         return cert
           ? { status: 'issued', certificate: cert }
           : { status: 'rejected', refusal: { code: 'CERTIFICATE_UNKNOWN', detail: `serial ${serial}` } };
       }
     }
+  }
+
+  /** GetCRL: SUCCESS with the CRL in a degenerate SignedData (crls, no certificates), enveloped like a certificate. */
+  private async crl(reply: ReplyContext, p: { issuer: Uint8Array; serialNumber: Uint8Array }, ra: KeyedCertificate): Promise<PkiOperationResult> {
+    if (!this.crlFor) return this.fail(reply, { code: 'UNSUPPORTED_MESSAGE_TYPE', detail: 'GetCRL is not served here' }, ra);
+    const serial = serialHex(p.serialNumber);
+    const crl = await this.crlFor({ issuer: p.issuer, serialNumber: serial });
+    if (!crl) return this.fail(reply, { code: 'CERTIFICATE_UNKNOWN', detail: `GetCRL: no CA of ours issued serial ${serial} under that issuer name` }, ra);
+    const body = await writeCertRep({ reply, status: 'SUCCESS', crls: [crl], signer: ra, chain: [this.caCertificate] });
+    this.events.step(reply.transactionId, 'CertRep SUCCESS (CRL)', { cipher: reply.cipher, digest: reply.digest });
+    return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
   }
 
   /**
@@ -235,6 +255,11 @@ export class ScepService {
     this.events.step(reply.transactionId, 'CertRep FAILURE', { reason: refusal.code, failInfo: failInfoFor(refusal.code) });
     return { body, transactionId: reply.transactionId, status: 'FAILURE', reason: refusal.code };
   }
+}
+
+/** An IssuerAndSerialNumber serial (INTEGER content octets) as we store serials: lower-case hex, no sign byte. */
+function serialHex(octets: Uint8Array): string {
+  return Buffer.from(octets).toString('hex').replace(/^(00)+(?=.)/, '');
 }
 
 function publicKeyType(der: Uint8Array): string | undefined {

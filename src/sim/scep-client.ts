@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { readCertRep, readCertsOnly, writePkiRequest } from '../scep/codec/index.js';
+import type { CertRepResult } from '../scep/codec/index.js';
 import type { ContentCipher } from '../scep/codec/index.js';
 import type { HashName, KeyedCertificate } from '../x509/keys.js';
 import { softwareKey } from '../x509/software-key.js';
@@ -180,4 +181,32 @@ export async function scepPoll(scepUrl: string, pending: EnrollResult, issuerAnd
   });
   const rep = await readCertRep(await sendPkiMessage(scepUrl, req), pending.signer, ra);
   return { ...rep, certificate: rep.certificates.find((c) => !new X509Certificate(c).ca) };
+}
+
+/**
+ * GetCRL (RFC 8894 3.3.4) as a device or relying party sends it: signed with
+ * `requester` (a certificate we issued, or a fresh self-signed one), naming
+ * the certificate whose CRL is wanted by issuer and serial. The issuer
+ * defaults to the CA's name from GetCACert.
+ */
+export async function scepGetCrl(
+  scepUrl: string,
+  o: { serialNumber: Uint8Array; issuer?: Uint8Array; requester?: KeyedCertificate; transactionId?: string },
+): Promise<CertRepResult> {
+  const { ra, ca } = await getCaCerts(scepUrl);
+  let signer = o.requester;
+  if (!signer) {
+    const key = await generateDeviceKey();
+    signer = { certificate: await selfSigned(key, 'CN=crl-fetcher'), key: softwareKey(key.keyObject) };
+  }
+  const req = await writePkiRequest({
+    messageType: 'GetCRL',
+    transactionId: o.transactionId ?? randomBytes(16).toString('hex'),
+    issuerAndSerial: { issuer: o.issuer ?? subjectName(ca), serialNumber: o.serialNumber },
+    signer,
+    recipient: ra,
+    cipher: 'aes-256-cbc',
+    digest: 'sha256',
+  });
+  return readCertRep(await sendPkiMessage(scepUrl, req), signer, ra);
 }

@@ -60,6 +60,27 @@ describe('configuration', () => {
     for (const [value, message] of bad) expect(() => load({ MDMGW_APNS_URL: value }), value).toThrow(message);
   });
 
+  it('validates MDMGW_CRL_URL, MDMGW_OCSP_URL (http/https, no query, credentials or fragment) and MDMGW_CRL_VALIDITY_HOURS (1..720, default 24)', () => {
+    const c = load();
+    expect(c.crlUrl).toBeUndefined();
+    expect(c.ocspUrl).toBeUndefined();
+    expect(c.crlValidityHours).toBe(24);
+    const set = load({ MDMGW_CRL_URL: 'http://pki.corp.example/crl/', MDMGW_OCSP_URL: 'http://ocsp.corp.example/', MDMGW_CRL_VALIDITY_HOURS: '6' });
+    expect(set).toMatchObject({ crlUrl: 'http://pki.corp.example/crl', ocspUrl: 'http://ocsp.corp.example', crlValidityHours: 6 });
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ MDMGW_CRL_URL: 'pki.corp.example' }, /MDMGW_CRL_URL: must be an absolute URL/],
+      [{ MDMGW_CRL_URL: 'ldap://pki.corp.example/crl' }, /MDMGW_CRL_URL: must start with http/],
+      [{ MDMGW_CRL_URL: 'http://pki.corp.example/crl?x=1' }, /MDMGW_CRL_URL: must not carry credentials, a query or a fragment/],
+      [{ MDMGW_OCSP_URL: 'http://user:pw@ocsp.corp.example' }, /MDMGW_OCSP_URL: must not carry credentials/],
+      [{ MDMGW_OCSP_URL: 'ftp://ocsp.corp.example' }, /MDMGW_OCSP_URL: must start with http/],
+      [{ MDMGW_CRL_VALIDITY_HOURS: '0' }, /MDMGW_CRL_VALIDITY_HOURS: must be at least 1/],
+      [{ MDMGW_CRL_VALIDITY_HOURS: '721' }, /MDMGW_CRL_VALIDITY_HOURS: must be at most 720/],
+      [{ MDMGW_CRL_VALIDITY_HOURS: '1.5' }, /MDMGW_CRL_VALIDITY_HOURS: must be a whole number/],
+      [{ MDMGW_CRL_VALIDITY_HOURS: 'a day' }, /MDMGW_CRL_VALIDITY_HOURS: must be a number/],
+    ];
+    for (const [env, message] of bad) expect(() => load(env), JSON.stringify(env)).toThrow(message);
+  });
+
   it('is read from the environment in one place: no module under src/ but the CLI reads process.env', () => {
     const root = path.resolve(__dirname, '../../src');
     const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== 'cli.ts');

@@ -17,7 +17,9 @@ import {
 } from '../../src/scep/codec/index.js';
 import { digestFromOid } from '../../src/scep/codec/algorithms.js';
 import { sortDer } from '../../src/x509/asn1/der.js';
-import { readEnvelope } from '../../src/scep/codec/enveloped-data.js';
+import { openEnvelope, readEnvelope } from '../../src/scep/codec/enveloped-data.js';
+import { buildCrl } from '../../src/ca/crl.js';
+import { readCertificate } from '../../src/x509/cert-raw.js';
 import { readSignedData } from '../../src/scep/codec/signed-data.js';
 import type { HashName } from '../../src/x509/keys.js';
 import { softwareKey } from '../../src/x509/software-key.js';
@@ -86,6 +88,31 @@ describe('CertRep round trips through readCertRep', () => {
     expect(rep.failInfo).toBeUndefined();
     // Outer certificates: RA first, then the chain.
     expect(readSignedData(der).certificates).toEqual([ra.certificate, ca.certificate]);
+  });
+
+  it('SUCCESS for GetCRL: the CRL travels in crls of the enveloped degenerate SignedData (no certificates); OpenSSL reads it', async () => {
+    const msg = await request();
+    const crl = await buildCrl({
+      issuerName: readCertificate(ca.certificate).subjectName,
+      authorityKeyId: Uint8Array.of(1, 2, 3, 4),
+      crlNumber: 7,
+      thisUpdate: new Date('2026-12-01T00:00:00Z'),
+      nextUpdate: new Date('2026-12-02T00:00:00Z'),
+      entries: [{ serialNumber: '0badcafe', revokedAt: new Date('2026-11-30T00:00:00Z'), reason: 'keyCompromise' }],
+      signer: ca.key,
+    });
+    const der = await writeCertRep({ reply: msg.reply, status: 'SUCCESS', crls: [crl], signer: ra, chain: [ca.certificate] });
+    const rep = await readCertRep(der, device, ra.certificate);
+    expect(rep.status).toBe('SUCCESS');
+    expect(rep.certificates).toEqual([]);
+    expect(rep.crls).toEqual([crl]);
+    const inner = openEnvelope(readEnvelope(readSignedData(der).eContent!), device).content;
+    const printed = openssl(['pkcs7', '-inform', 'DER', '-in', 'inner.der', '-print_certs', '-text', '-noout'], { 'inner.der': inner });
+    expect(printed.status).toBe(0);
+    expect(printed.stdout).toContain('Certificate Revocation List (CRL)');
+    expect(printed.stdout).toContain('Serial Number: 0BADCAFE');
+    expect(printed.stdout).not.toContain('Certificate:\n');
+    await expect(writeCertRep({ reply: msg.reply, status: 'SUCCESS', crls: [], signer: ra })).rejects.toThrow(/certificate or the CRL/);
   });
 
   it('FAILURE carries failInfo and failInfoText and no content', async () => {

@@ -139,7 +139,7 @@ describe('client round trips', () => {
     expect(msg.payload).toEqual({ type: 'PKCSReq', csr });
   });
 
-  it('RenewalReq, CertPoll and GetCert payloads come back typed', async () => {
+  it('RenewalReq, CertPoll, GetCert and GetCRL payloads come back typed', async () => {
     const { id, csr } = requesters.RSA;
     const base = { transactionId: 'tx-types', signer: id, recipient: ra.certificate, cipher: 'aes-256-cbc', digest: 'sha256' } as const;
     const caName = new x509.Name('CN=Codec Test CA').toArrayBuffer();
@@ -159,6 +159,9 @@ describe('client round trips', () => {
     const get = await readPkiMessage(await writePkiRequest({ ...base, messageType: 'GetCert', issuerAndSerial: { issuer, serialNumber } }), ra);
     expect(get.payload).toEqual({ type: 'GetCert', issuer, serialNumber });
     expect(get.messageType).toBe('GetCert');
+
+    const crl = await readPkiMessage(await writePkiRequest({ ...base, messageType: 'GetCRL', issuerAndSerial: { issuer, serialNumber } }), ra);
+    expect(crl.payload).toEqual({ type: 'GetCRL', issuer, serialNumber });
   });
 
   it('accepts signed attributes that are not in DER order', async () => {
@@ -270,12 +273,18 @@ describe('client round trips', () => {
       expect(err.code).toBe('MESSAGE_MALFORMED');
     });
 
-    it('GetCRL and unknown messageTypes are UNSUPPORTED_MESSAGE_TYPE with context', async () => {
-      for (const n of [22, 3, 99]) {
+    it('unknown messageTypes (and CertRep) are UNSUPPORTED_MESSAGE_TYPE with context', async () => {
+      for (const n of [3, 99, 23]) {
         const err = await scepError(async () => readPkiMessage(await request({ messageTypeNumber: n }), ra));
         expect(err.code).toBe('UNSUPPORTED_MESSAGE_TYPE');
         expect(err.context?.transactionId).toBe('tx-err');
       }
+    });
+
+    it('a GetCRL whose payload is not an IssuerAndSerialNumber is DECRYPTION_FAILED (badMessageCheck), with context', async () => {
+      const err = await scepError(async () => readPkiMessage(await request({ messageTypeNumber: 22 }), ra));
+      expect(err.code).toBe('DECRYPTION_FAILED');
+      expect(err.context?.transactionId).toBe('tx-err');
     });
 
     it('an unparsable payload after decryption is DECRYPTION_FAILED, like a wrong key', async () => {

@@ -806,6 +806,45 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.assignLegacyIssuer('cc03')).toBe(0);
       });
 
+      it('lists the revoked certificates of one CA, with time and reason, for its CRL', async () => {
+        const rows: Array<[string, string | null]> = [['01', 'aa01'], ['02', 'aa01'], ['03', 'bb02'], ['04', 'aa01'], ['05', null]];
+        for (const [serial, issuerId] of rows) await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial, { issuerId }));
+        expect(await s.listRevoked('aa01')).toEqual([]);
+        expect(await s.revokedSetState('aa01')).toEqual({ count: 0, latest: null });
+
+        await s.revokeCertificateChain('04', '2026-03-02T00:00:00.000Z', 'keyCompromise');
+        await s.revokeCertificateChain('01', '2026-03-01T00:00:00.000Z', 'unspecified');
+        await s.revokeCertificateChain('03', '2026-03-05T00:00:00.000Z', 'superseded');
+        await s.revokeCertificateChain('05', '2026-03-06T00:00:00.000Z', 'superseded');
+        expect(await s.listRevoked('aa01')).toEqual([
+          { serialNumber: '01', revokedAt: '2026-03-01T00:00:00.000Z', reason: 'unspecified' },
+          { serialNumber: '04', revokedAt: '2026-03-02T00:00:00.000Z', reason: 'keyCompromise' },
+        ]);
+        expect(await s.listRevoked('bb02')).toEqual([{ serialNumber: '03', revokedAt: '2026-03-05T00:00:00.000Z', reason: 'superseded' }]);
+        expect(await s.listRevoked('AA01')).toEqual([]);
+        expect(await s.revokedSetState('aa01')).toEqual({ count: 2, latest: '2026-03-02T00:00:00.000Z' });
+        expect(await s.revokedSetState('bb02')).toEqual({ count: 1, latest: '2026-03-05T00:00:00.000Z' });
+        expect(await s.revokedSetState('cc03')).toEqual({ count: 0, latest: null });
+
+        // A revocation back-dated before the newest one still changes the state (the count).
+        const before = await s.revokedSetState('aa01');
+        await s.revokeCertificateChain('02', '2026-01-01T00:00:00.000Z', 'affiliationChanged');
+        expect(await s.revokedSetState('aa01')).not.toEqual(before);
+        expect(await s.revokedSetState('aa01')).toEqual({ count: 3, latest: '2026-03-02T00:00:00.000Z' });
+        // A legacy row given its issuer joins that CA's set.
+        await s.assignLegacyIssuer('bb02');
+        expect((await s.listRevoked('bb02')).map((e) => e.serialNumber)).toEqual(['03', '05']);
+      });
+
+      it('hands out CRL Numbers per CA that only grow, also under concurrency', async () => {
+        expect(await s.nextCrlNumber('aa01')).toBe(1);
+        expect(await s.nextCrlNumber('aa01')).toBe(2);
+        expect(await s.nextCrlNumber('bb02')).toBe(1);
+        const concurrent = await Promise.all(Array.from({ length: 8 }, () => s.nextCrlNumber('aa01')));
+        expect([...concurrent].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+        expect(await s.nextCrlNumber('bb02')).toBe(2);
+      });
+
       it('revokes every renewal of a certificate, transitively, and nothing else', async () => {
         // 01 <- 02 <- 03 and 01 <- 04 (renewals), 05 unrelated, 03 <- 06 <- 07 where 06 was revoked on its own before
         const chain: Array<[string, string | null]> = [['01', null], ['02', '01'], ['03', '02'], ['04', '01'], ['05', null], ['06', '03'], ['07', '06']];

@@ -333,3 +333,19 @@ describe('openStorage / resolveDatabaseUrl', () => {
     }
   });
 });
+
+describe('sqlite CRL numbers', () => {
+  it('keep growing across close and reopen (a restart never reuses a CRL Number)', async () => {
+    const file = tempFile();
+    const first = await openSqliteStorage(file);
+    expect(await first.nextCrlNumber('aa01')).toBe(1);
+    expect(await first.nextCrlNumber('aa01')).toBe(2);
+    await first.close();
+    const second = await openSqliteStorage(file);
+    try {
+      expect(await second.nextCrlNumber('aa01')).toBe(3);
+    } finally {
+      await second.close();
+    }
+  });
+});

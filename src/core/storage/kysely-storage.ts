@@ -56,6 +56,8 @@ import {
   type NewDevice,
   type NewEnrollment,
   type NewUser,
+  type RevokedEntry,
+  type RevokedSetState,
   type RevokeResult,
   type Storage,
   type UnblockResult,
@@ -976,6 +978,52 @@ export class KyselyStorage implements Storage {
   async assignLegacyIssuer(issuerId: string): Promise<number> {
     const result = await this.db.updateTable('certificates').set({ issuer_id: issuerId }).where('issuer_id', 'is', null).executeTakeFirst();
     return Number(result.numUpdatedRows);
+  }
+
+  // ---- CRL publication (src/ca/crl-publisher.ts) ----
+
+  async listRevoked(issuerId: string): Promise<RevokedEntry[]> {
+    const rows = await this.db
+      .selectFrom('certificates')
+      .select(['serial_number', 'revoked_at', 'revocation_reason'])
+      .where('issuer_id', '=', issuerId)
+      .where('revoked_at', 'is not', null)
+      .orderBy('revoked_at')
+      .orderBy('serial_number')
+      .execute();
+    return rows.map((r) => ({
+      serialNumber: r.serial_number,
+      revokedAt: r.revoked_at!,
+      reason: (r.revocation_reason ?? 'unspecified') as RevocationReason,
+    }));
+  }
+
+  async revokedSetState(issuerId: string): Promise<RevokedSetState> {
+    // Served by certificates_issuer_revoked_idx (0005).
+    const row = await this.db
+      .selectFrom('certificates')
+      .select((eb) => [eb.fn.countAll().as('count'), eb.fn.max('revoked_at').as('latest')])
+      .where('issuer_id', '=', issuerId)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirstOrThrow();
+    return { count: toNumber(row.count as number | string | bigint), latest: (row.latest as string | null) ?? null };
+  }
+
+  async nextCrlNumber(issuerId: string): Promise<number> {
+    // One statement: the upsert's row lock (PostgreSQL) or the write lock
+    // (SQLite) serialises concurrent callers, so no two get the same number.
+    const row = await this.db
+      .insertInto('crl_state')
+      .values({ issuer_id: issuerId, crl_number: 1, updated_at: this.#stamp() })
+      .onConflict((oc) =>
+        oc.column('issuer_id').doUpdateSet((eb) => ({
+          crl_number: eb(eb.ref('crl_state.crl_number'), '+', 1),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .returning('crl_number')
+      .executeTakeFirstOrThrow();
+    return toNumber(row.crl_number);
   }
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----

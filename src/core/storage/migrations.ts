@@ -454,6 +454,32 @@ function certificateIssuer(): Migration {
   };
 }
 
+/**
+ * The last CRL Number per CA. A table of its own (not a setting) so that
+ * handing out the next number is one atomic upsert on SQLite and PostgreSQL,
+ * and two gateway instances sharing the database never sign two different
+ * CRLs with the same number.
+ */
+function crlState(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createTable('crl_state')
+          .addColumn('issuer_id', 'text', (c) => c.primaryKey())
+          .addColumn('crl_number', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropTable('crl_state').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -462,6 +488,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
     '0005_certificate_issuer': certificateIssuer(),
+    '0009_crl_state': crlState(),
   };
 }
 

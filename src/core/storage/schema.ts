@@ -191,6 +191,13 @@ export interface SettingsTable {
   updated_at: string;
 }
 
+/** 0009: the last CRL Number each CA used (RFC 5280 5.2.3: it only ever grows). */
+export interface CrlStateTable {
+  issuer_id: string;
+  crl_number: number | string | bigint; // bigint column: pg returns int8 as a string
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -208,6 +215,7 @@ export interface Database {
   device_commands: DeviceCommandsTable;
   platform_state: PlatformStateTable;
   settings: SettingsTable;
+  crl_state: CrlStateTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -87,6 +87,24 @@ export type RevokeResult = { ok: true; revoked: string[] } | { ok: false; reason
 
 export type BlockResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-blocked' };
 
+/** One entry of a CRL (RFC 5280 5.1.2.6): a revoked certificate of one CA. */
+export interface RevokedEntry {
+  serialNumber: string;
+  revokedAt: string;
+  reason: RevocationReason;
+}
+
+/**
+ * A cheap summary of a CA's revoked set: revocations are never undone, so
+ * any revocation (from whichever code path or gateway instance) changes the
+ * count; `latest` also catches a revocation that a concurrent change offset.
+ */
+export interface RevokedSetState {
+  count: number;
+  /** The newest revokedAt, or null when nothing is revoked. */
+  latest: string | null;
+}
+
 export type UnblockResult = { ok: true; device: Device } | { ok: false; reason: 'not-found' | 'not-blocked' };
 
 export interface CertificateFilter {
@@ -235,6 +253,16 @@ export interface Storage {
   assignLegacyIssuer(issuerId: string): Promise<number>;
   /** Counts by status at `now` (a revoked certificate counts as revoked, also once expired); `expiring`: valid ones ending before `horizon`. */
   countCertificates(now: string, horizon: string): Promise<CertificateCounts>;
+  /** Every revoked certificate signed by the CA `issuerId` (CRL entries), oldest revocation first. */
+  listRevoked(issuerId: string): Promise<RevokedEntry[]>;
+  /** Count and newest revocation time of the CA's revoked set: one indexed query, asked on every CRL request. */
+  revokedSetState(issuerId: string): Promise<RevokedSetState>;
+  /**
+   * The next CRL Number for the CA `issuerId` (1 for the first), atomically:
+   * every caller, in any gateway instance sharing the database, gets a
+   * different, larger number, also across restarts (migration 0009).
+   */
+  nextCrlNumber(issuerId: string): Promise<number>;
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;

@@ -15,13 +15,24 @@ export function writeCertsOnly(certs: Uint8Array[]): Uint8Array {
 
 /** Certificates of any SignedData (BER accepted), in encoded order. Throws MESSAGE_MALFORMED. */
 export function readCertsOnly(der: Uint8Array): Uint8Array[] {
+  return readRevocationSet(der, 0);
+}
+
+/** CRLs (crls [1], X.509 CertificateLists only) of any SignedData, in encoded order: a GetCRL reply. */
+export function readCrls(der: Uint8Array): Uint8Array[] {
+  return readRevocationSet(der, 1);
+}
+
+/** The [0] certificates or [1] crls field's SEQUENCE elements (other choices skipped). */
+function readRevocationSet(der: Uint8Array, tag: 0 | 1): Uint8Array[] {
   const contentInfo = childrenOf(parseBer(der, 'certs-only'), TAG.SEQUENCE, 'ContentInfo');
   if (oidOf(contentInfo[0], 'contentType') !== CMS.signedData) throw malformed('certs-only: not signedData');
   const [signedData] = contextChildren(contentInfo[1], 0, 'certs-only');
   const fields = childrenOf(signedData, TAG.SEQUENCE, 'SignedData');
-  const certificates = fields[3];
-  if (!isContext(certificates, 0)) return [];
-  return contextChildren(certificates, 0, 'certificates')
+  // version, digestAlgorithms, encapContentInfo, then the optional [0] and [1].
+  const field = fields.slice(3).find((f) => isContext(f, tag));
+  if (!field) return [];
+  return contextChildren(field, tag, tag === 0 ? 'certificates' : 'crls')
     .filter((c) => isUniversal(c, TAG.SEQUENCE))
     .map((c) => rawBytes(c));
 }

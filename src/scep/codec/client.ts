@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';
 import type { HashName, KeyedCertificate } from '../../x509/keys.js';
 import { readCmsCertificate, identifies } from './cms-certificate.js';
-import { readCertsOnly } from './certs-only.js';
+import { readCertsOnly, readCrls } from './certs-only.js';
 import { sequence, tlv } from '../../x509/asn1/der.js';
 import { openEnvelope, readEnvelope, sealEnvelope } from './enveloped-data.js';
 import { malformed, ScepMessageError } from './errors.js';
@@ -20,7 +20,7 @@ import { MESSAGE_TYPE, type ContentCipher, type PkiStatus } from './types.js';
 export type PkiRequestPayload =
   | { messageType: 'PKCSReq' | 'RenewalReq'; csr: Uint8Array }
   | { messageType: 'CertPoll'; issuerAndSubject: { issuer: Uint8Array; subject: Uint8Array } }
-  | { messageType: 'GetCert'; issuerAndSerial: { issuer: Uint8Array; serialNumber: Uint8Array } };
+  | { messageType: 'GetCert' | 'GetCRL'; issuerAndSerial: { issuer: Uint8Array; serialNumber: Uint8Array } };
 
 export type PkiRequestArgs = PkiRequestPayload & {
   transactionId: string;
@@ -64,6 +64,7 @@ function requestContent(args: PkiRequestPayload): Uint8Array {
     case 'CertPoll':
       return sequence(args.issuerAndSubject.issuer, args.issuerAndSubject.subject);
     case 'GetCert':
+    case 'GetCRL':
       return sequence(args.issuerAndSerial.issuer, tlv(0x02, args.issuerAndSerial.serialNumber));
   }
 }
@@ -81,6 +82,8 @@ export interface CertRepHeader {
 export interface CertRepResult extends CertRepHeader {
   /** SUCCESS: the certificates of the decrypted certs-only SignedData, in encoded order. */
   certificates: Uint8Array[];
+  /** SUCCESS: its CRLs (the answer to a GetCRL). */
+  crls: Uint8Array[];
 }
 
 const STATUS_BY_VALUE: Record<number, PkiStatus> = { 0: 'SUCCESS', 2: 'FAILURE', 3: 'PENDING' };
@@ -129,12 +132,13 @@ function readHeader(sd: SignedDataParts, raCert: Uint8Array): CertRepHeader {
 export async function readCertRep(der: Uint8Array, requester: KeyedCertificate, raCert: Uint8Array): Promise<CertRepResult> {
   const sd = readSignedData(der, 'CertRep');
   const header = readHeader(sd, raCert);
-  const result: CertRepResult = { ...header, certificates: [] };
+  const result: CertRepResult = { ...header, certificates: [], crls: [] };
   if (header.status === 'SUCCESS') {
     if (sd.eContentType !== CMS.data || sd.eContent === null) throw malformed('SUCCESS CertRep without pkcsPKIEnvelope');
     const { content } = openEnvelope(readEnvelope(sd.eContent), requester);
     result.certificates = readCertsOnly(content);
-    if (result.certificates.length === 0) throw malformed('SUCCESS CertRep without certificates');
+    result.crls = readCrls(content);
+    if (result.certificates.length === 0 && result.crls.length === 0) throw malformed('SUCCESS CertRep without certificates or CRLs');
   }
   return result;
 }

@@ -4,7 +4,7 @@
 
 export { readPkiMessage } from './read-pki-message.js';
 export { writeCertRep, replyCipher, type CertRepArgs } from './write-cert-rep.js';
-export { readCertsOnly, writeCertsOnly } from './certs-only.js';
+export { readCertsOnly, readCrls, writeCertsOnly } from './certs-only.js';
 export { decodeGetMessageParam } from './message-param.js';
 export { CODEC_FAILURES, ScepMessageError, type CodecFailure } from './errors.js';
 export { FAIL_INFO_VALUE, type FailInfo } from './fail-info.js';

@@ -18,7 +18,7 @@ import { readNonce, readNumberString, readTransactionId } from './scep-attribute
 import { readSignedData, soleSigner, verifySigner } from './signed-data.js';
 import { MESSAGE_TYPE, type MessageType, type PkiMessage, type PkiPayload, type ReplyContext } from './types.js';
 
-const REQUEST_TYPES: ReadonlySet<MessageType> = new Set(['PKCSReq', 'RenewalReq', 'CertPoll', 'GetCert']);
+const REQUEST_TYPES: ReadonlySet<MessageType> = new Set(['PKCSReq', 'RenewalReq', 'CertPoll', 'GetCert', 'GetCRL']);
 
 export async function readPkiMessage(
   der: Uint8Array,
@@ -119,7 +119,8 @@ function readPayload(type: PkiPayload['type'], content: Uint8Array): PkiPayload 
         childrenOf(parts[1], TAG.SEQUENCE, 'subject');
         return { type, issuer: definiteBytes(parts[0]!), subject: definiteBytes(parts[1]!) };
       }
-      case 'GetCert': {
+      case 'GetCert':
+      case 'GetCRL': {
         if (parts.length !== 2) throw malformed('not an IssuerAndSerialNumber');
         childrenOf(parts[0], TAG.SEQUENCE, 'issuer');
         return { type, issuer: definiteBytes(parts[0]!), serialNumber: integerBytes(parts[1], 'serialNumber') };

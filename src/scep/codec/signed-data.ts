@@ -250,14 +250,17 @@ export async function writeSignedData(args: SignArgs): Promise<Uint8Array> {
 }
 
 /** Degenerate (certs-only) SignedData: no signers, no content (RFC 8894 section 3.4). */
-export function writeCertsOnlySignedData(certificates: readonly Uint8Array[]): Uint8Array {
+export function writeCertsOnlySignedData(certificates: readonly Uint8Array[], crls: readonly Uint8Array[] = []): Uint8Array {
   const signedData = sequence(
     integer(1),
     setOf([]),
     sequence(objectIdentifier(CMS.data)),
     // The certificates SET keeps the caller's order on purpose (not DER-sorted):
     // micromdm's client takes the first certificate as the issued one.
-    contextConstructed(0, ...certificates),
+    // Absent rather than empty when there are none (a GetCRL reply).
+    ...(certificates.length > 0 || crls.length === 0 ? [contextConstructed(0, ...certificates)] : []),
+    // crls [1] IMPLICIT RevocationInfoChoices: the GetCRL reply (RFC 8894 3.3.4).
+    ...(crls.length > 0 ? [contextConstructed(1, ...crls)] : []),
     setOf([]),
   );
   return sequence(objectIdentifier(CMS.signedData), contextConstructed(0, signedData));

@@ -29,7 +29,9 @@ export const PKI_STATUS_VALUE: Record<PkiStatus, string> = { SUCCESS: '0', FAILU
 export type PkiPayload =
   | { type: 'PKCSReq' | 'RenewalReq'; /** PKCS#10 DER, not yet validated beyond its outer shape. */ csr: Uint8Array }
   | { type: 'CertPoll'; /** DER Name */ issuer: Uint8Array; /** DER Name */ subject: Uint8Array }
-  | { type: 'GetCert'; /** DER Name */ issuer: Uint8Array; /** INTEGER content octets (two's complement, as encoded) */ serialNumber: Uint8Array };
+  | { type: 'GetCert'; /** DER Name */ issuer: Uint8Array; /** INTEGER content octets (two's complement, as encoded) */ serialNumber: Uint8Array }
+  /** RFC 8894 3.3.4: IssuerAndSerialNumber of the certificate whose CRL is wanted. */
+  | { type: 'GetCRL'; /** DER Name */ issuer: Uint8Array; /** INTEGER content octets (two's complement, as encoded) */ serialNumber: Uint8Array };
 
 /** What a CertRep needs to know about the request it answers. */
 export interface ReplyContext {

@@ -22,6 +22,8 @@ export interface CertRepArgs {
   failInfoText?: string;
   /** SUCCESS only: the issued certificate first, then its chain. */
   certificates?: Uint8Array[];
+  /** SUCCESS only: the CRL a GetCRL asked for (then `certificates` may be empty). */
+  crls?: Uint8Array[];
   /** The RA certificate and key. */
   signer: KeyedCertificate;
   /** CA certificates sent next to the RA certificate in the outer SignedData. */
@@ -48,9 +50,10 @@ export async function writeCertRep(args: CertRepArgs): Promise<Uint8Array> {
   let eContent: Uint8Array | null = args.emptyContent === 'empty' ? new Uint8Array(0) : null;
   if (status === 'SUCCESS') {
     const issued = args.certificates ?? [];
-    if (issued.length === 0) throw new TypeError('writeCertRep: SUCCESS needs the issued certificate');
+    const crls = args.crls ?? [];
+    if (issued.length === 0 && crls.length === 0) throw new TypeError('writeCertRep: SUCCESS needs the issued certificate or the CRL');
     try {
-      eContent = sealEnvelope(writeCertsOnlySignedData(issued), reply.recipient, replyCipher(reply.cipher));
+      eContent = sealEnvelope(writeCertsOnlySignedData(issued, crls), reply.recipient, replyCipher(reply.cipher));
     } catch (e) {
       // An EC requester certificate cannot receive RSA key transport: let the
       // server answer FAILURE badAlg to the same transaction instead.
