@@ -64,6 +64,8 @@ const schema = z.object({
   organization: z.string().min(1).max(64).default('mdm-gateway'),
   /** Unset: the Apple adapter's default, https://api.push.apple.com. */
   apnsUrl: apnsUrlSchema.optional(),
+  /** OCSP responses are valid this long (nextUpdate - thisUpdate) and re-signed after half of it. */
+  ocspValidityMinutes: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(5, 'must be at least 5').max(10080, 'must be at most 10080 (7 days)').default(60),
 });
 
 /**
@@ -89,6 +91,7 @@ const ENV_NAMES: Record<string, string> = {
   logLevel: 'MDMGW_LOG_LEVEL',
   organization: 'MDMGW_ORGANIZATION',
   apnsUrl: 'MDMGW_APNS_URL',
+  ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
 };
 
 export class ConfigError extends Error {
@@ -117,6 +120,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
     organization: blankToUndefined(env.MDMGW_ORGANIZATION),
     apnsUrl: blankToUndefined(env.MDMGW_APNS_URL),
+    ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

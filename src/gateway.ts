@@ -29,6 +29,8 @@ import { revocationRoutes } from './http/admin/revocation.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
+import { ocspRoutes } from './http/ocsp-routes.js';
+import { OcspResponder } from './ca/ocsp/responder.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { singleAuthority, type Authorities } from './ca/authorities.js';
@@ -52,6 +54,8 @@ export interface Gateway {
   ra: KeyedCertificate;
   /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
   authorities: Authorities;
+  /** The OCSP responder at /ocsp (a delegated responder certificate per CA). */
+  ocsp: OcspResponder;
   rootPem: string;
   adminToken: string;
   adminTokenFile: string | null;
@@ -103,6 +107,16 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
     const tokens = new EnrollmentTokens(storage);
+    const ocsp = new OcspResponder({
+      authorities,
+      storage,
+      dataDir: config.dataDir,
+      passphrase: config.caPassphrase,
+      organization: config.organization,
+      validityMinutes: config.ocspValidityMinutes,
+      log,
+    });
+    await ocsp.prepare();
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
@@ -143,6 +157,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       res.json({ status: 'ok' });
     });
     app.use(scepRoutes(scep, log));
+    app.use(ocspRoutes(ocsp));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log);
@@ -175,6 +190,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       root: ca.root,
       ra: ca.ra,
       authorities,
+      ocsp,
       rootPem,
       adminToken,
       adminTokenFile,
