@@ -24,6 +24,11 @@ export function ocspRoutes(responder: OcspResponder): Router {
     send(res, await responder.respond(der), false);
   });
 
+  // No capture group: the router would percent-decode it and fail on bad escapes before we see the request.
+  r.get(/^\/ocsp(?:\/.*)?$/, async (req: Request, res: Response) => {
+    send(res, await responder.respond(getRequestDer(req.originalUrl)), true);
+  });
+
   // The body parser's refusals (too large, a bad Content-Encoding) are OCSP refusals too, never an HTML error page.
   r.use(OCSP_PATH, (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const e = err as { type?: string; status?: number };
@@ -34,16 +39,12 @@ export function ocspRoutes(responder: OcspResponder): Router {
     }
     next(err);
   });
-
-  r.get(/^\/ocsp(\/.*)?$/, async (req: Request, res: Response) => {
-    send(res, await responder.respond(getRequestDer(req.originalUrl)), true);
-  });
   return r;
 }
 
 /**
- * The request DER from a GET path, read from the raw URL (Express would turn
- * nothing into a space here, but its router decodes %2F into a separator).
+ * The request DER from a GET path, read from the raw URL: base64's '/' may
+ * come encoded (%2F) or not, so the whole rest of the path is one value.
  * Anything unreadable gives empty bytes, which the responder refuses as malformedRequest.
  */
 function getRequestDer(originalUrl: string): Uint8Array {
@@ -73,8 +74,10 @@ function send(res: Response, answer: OcspAnswer, viaGet: boolean): void {
       'Last-Modified': c.producedAt.toUTCString(),
       Expires: c.nextUpdate.toUTCString(),
     });
-  } else {
-    res.set('Cache-Control', 'no-store');
+    res.send(Buffer.from(answer.der)); // answers If-None-Match with 304
+    return;
   }
-  res.send(Buffer.from(answer.der));
+  // res.end, not res.send: no ETag and no 304 for what must not be cached.
+  res.set('Cache-Control', 'no-store');
+  res.end(Buffer.from(answer.der));
 }
