@@ -18,7 +18,12 @@ export interface CachedResponse {
   etag: string;
 }
 
-export const DEFAULT_CACHE_ENTRIES = 50_000;
+/**
+ * About 1.5 KiB each (the response carries the responder certificate), so
+ * 10,000 entries stay near 15 MiB. Only good/revoked answers for serials we
+ * issued get in, so a stranger cannot churn it with made-up serials.
+ */
+export const DEFAULT_CACHE_ENTRIES = 10_000;
 
 export class ResponseCache {
   private readonly entries = new Map<string, CachedResponse>();

@@ -101,7 +101,9 @@ describe('OCSP responder', () => {
   });
 
   it('a CertID naming another issuer, or a hash it cannot match, is unauthorized', async () => {
-    const other = await loadOrCreateCaMaterial(await tempDir('ocsp-other-ca-'));
+    const otherDir = await tempDir('ocsp-other-ca-');
+    const other = await loadOrCreateCaMaterial(otherDir);
+    await rm(otherDir, { recursive: true, force: true });
     expect(decodeResponse((await t.gw.ocsp.respond(ocspRequest({ issuer: other.root.certificate, serial: '01' }))).der)).toEqual({ status: 6, single: [] });
     // One of ours and one foreign: one responder cannot sign for both.
     const serial = await issued();
