@@ -40,7 +40,20 @@ async function enrolled(name: string): Promise<string> {
   const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=ocsp-1, O=Ocsp', challenge });
   expect(r.status).toBe('SUCCESS');
   await writeFile(path.join(dir, `${name}.pem`), toPem(r.certificate!));
-  return new X509Certificate(r.certificate!).serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+  const cert = new X509Certificate(r.certificate!);
+  ocspUrl = ocspUrlIn(cert) ?? `${t.url}/ocsp`;
+  return cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+}
+
+/**
+ * The OCSP URL a relying party finds in the certificate's AIA extension, when
+ * certificates carry one (the gateway's public URL + /ocsp by default); until
+ * then the tests ask the gateway's /ocsp directly.
+ */
+function ocspUrlIn(cert: X509Certificate): string | null {
+  const url = /OCSP - URI:(\S+)/.exec(cert.infoAccess ?? '')?.[1] ?? null;
+  if (url !== null) expect(url).toBe(`${t.url}/ocsp`);
+  return url;
 }
 
 /** `openssl ocsp` as a relying party runs it; returns stdout + stderr (the verdict lines go to both). */
