@@ -78,8 +78,9 @@ export class OcspResponder {
     try {
       request = parseOcspRequest(der);
     } catch (e) {
-      if (!(e instanceof OcspRequestError)) throw e;
-      this.opts.log.debug({ reason: e.message, bytes: der.length }, 'OCSP request refused: malformedRequest');
+      // Anything the parser throws is about the request's bytes: still an OCSP answer, never an HTTP 500.
+      if (e instanceof OcspRequestError) this.opts.log.debug({ reason: e.message, bytes: der.length }, 'OCSP request refused: malformedRequest');
+      else this.opts.log.warn({ err: e, bytes: der.length }, 'OCSP request parser failed unexpectedly; answered malformedRequest');
       return refusal('malformedRequest');
     }
     const ca = this.issuerOf(request.certIds);
