@@ -13,6 +13,7 @@ import { buildCsr, generateDeviceKey, getCaCerts, sendPkiMessage } from '../src/
 import { startTestGateway } from '../test/helpers/gateway.js';
 import * as x509 from '@peculiar/x509';
 import { issuanceBenchmark } from './issuance.js';
+import { ocspBenchmark } from './ocsp.js';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -94,6 +95,9 @@ try {
     ),
   );
   if (failures > 0 || issued !== N) process.exitCode = 1;
+  const ocsp = await ocspBenchmark(t, profile.id, device.id);
+  console.log(JSON.stringify(ocsp, null, 2));
+  if (ocsp.results.some((r) => r.failures > 0)) process.exitCode = 1;
 } finally {
   await t.stop();
 }

@@ -86,6 +86,8 @@ const schema = z.object({
   ocspUrl: publicationUrlSchema.optional(),
   /** nextUpdate - thisUpdate of every CRL; a new one is signed at half of it. */
   crlValidityHours: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(720, 'must be at most 720').default(24),
+  /** OCSP responses are valid this long (nextUpdate - thisUpdate) and re-signed after half of it. */
+  ocspValidityMinutes: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(5, 'must be at least 5').max(10080, 'must be at most 10080 (7 days)').default(60),
 });
 
 /**
@@ -114,6 +116,7 @@ const ENV_NAMES: Record<string, string> = {
   crlUrl: 'MDMGW_CRL_URL',
   ocspUrl: 'MDMGW_OCSP_URL',
   crlValidityHours: 'MDMGW_CRL_VALIDITY_HOURS',
+  ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
 };
 
 export class ConfigError extends Error {
@@ -145,6 +148,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     crlUrl: blankToUndefined(env.MDMGW_CRL_URL),
     ocspUrl: blankToUndefined(env.MDMGW_OCSP_URL),
     crlValidityHours: blankToUndefined(env.MDMGW_CRL_VALIDITY_HOURS),
+    ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

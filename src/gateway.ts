@@ -29,6 +29,8 @@ import { revocationRoutes } from './http/admin/revocation.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
+import { ocspRoutes } from './http/ocsp-routes.js';
+import { OcspResponder } from './ca/ocsp/responder.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { singleAuthority, type Authorities } from './ca/authorities.js';
@@ -61,6 +63,8 @@ export interface Gateway {
   authorities: Authorities;
   /** Each CA's current signed CRL (GET /pki/crl/<caId>.crl, SCEP GetCRL). */
   crls: CrlPublisher;
+  /** The OCSP responder at /ocsp (a delegated responder certificate per CA). */
+  ocsp: OcspResponder;
   rootPem: string;
   adminToken: string;
   adminTokenFile: string | null;
@@ -121,6 +125,16 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
     const tokens = new EnrollmentTokens(storage);
+    const ocsp = new OcspResponder({
+      authorities,
+      storage,
+      dataDir: config.dataDir,
+      passphrase: config.caPassphrase,
+      organization: config.organization,
+      validityMinutes: config.ocspValidityMinutes,
+      log,
+    });
+    await ocsp.prepare();
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
@@ -169,6 +183,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
     app.use(pkiRoutes({ authorities, crls }));
+    app.use(ocspRoutes(ocsp));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log);
@@ -202,6 +217,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       ra: ca.ra,
       authorities,
       crls,
+      ocsp,
       rootPem,
       adminToken,
       adminTokenFile,

@@ -64,3 +64,13 @@ export const SCEP_LIMITS = {
   /** BER elements in one parse, embedded ones included (asn1js spends about 10-25 µs on each). */
   maxBerNodes: 4_000,
 } as const;
+
+/** OCSP requests (RFC 6960) from relying parties: RADIUS and VPN servers, browsers, openssl. */
+export const OCSP_LIMITS = {
+  /** POST body; a GET request's DER after base64 decoding. A real request (one CertID, a nonce, no signature) is under 200 bytes. */
+  maxRequestBytes: 8 * 1024,
+  /** CertIDs in one request: each costs a database read, and all must name the same CA (one responder signs). */
+  maxCertIds: 16,
+  /** RFC 8954: a nonce is 1..32 octets; a longer one is refused as malformedRequest. */
+  maxNonceBytes: 32,
+} as const;

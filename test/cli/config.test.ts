@@ -81,6 +81,14 @@ describe('configuration', () => {
     for (const [env, message] of bad) expect(() => load(env), JSON.stringify(env)).toThrow(message);
   });
 
+  it('makes OCSP responses valid 60 minutes unless MDMGW_OCSP_VALIDITY_MINUTES says otherwise (5..10080 whole minutes)', () => {
+    expect(load().ocspValidityMinutes).toBe(60);
+    expect(load({ MDMGW_OCSP_VALIDITY_MINUTES: '15' }).ocspValidityMinutes).toBe(15);
+    for (const bad of ['0', '4', '10081', '1.5', 'hour']) {
+      expect(() => load({ MDMGW_OCSP_VALIDITY_MINUTES: bad }), bad).toThrow(/MDMGW_OCSP_VALIDITY_MINUTES: must/);
+    }
+  });
+
   it('is read from the environment in one place: no module under src/ but the CLI reads process.env', () => {
     const root = path.resolve(__dirname, '../../src');
     const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== 'cli.ts');
