@@ -246,7 +246,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
 /**
  * Relying parties fetch CRLs and ask OCSP over plain HTTP (RFC 5280 4.2.1.13,
  * RFC 6960 A.1): over https they would need revocation status for the
- * server's own certificate first, and many (FreeRADIUS, Windows) refuse.
+ * server's own certificate first, a loop many clients do not attempt.
  */
 function warnAboutHttpsRevocationUrls(urls: { crl: string; ocsp: string }, log: Logger): void {
   for (const [name, url] of [['MDMGW_CRL_URL', urls.crl], ['MDMGW_OCSP_URL', urls.ocsp]] as const) {
