@@ -26,6 +26,7 @@ import { directoryRoutes } from './http/admin/directory.js';
 import { enrollmentRoutes } from './http/admin/enrollment.js';
 import { profileRoutes } from './http/admin/profiles.js';
 import { revocationRoutes } from './http/admin/revocation.js';
+import { certificateReportRoutes } from './http/admin/certificate-reports.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
@@ -145,6 +146,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
+      certificateReportRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {

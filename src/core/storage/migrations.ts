@@ -426,6 +426,28 @@ function auditRetention(): Migration {
   };
 }
 
+/**
+ * Certificate reports (GET /certificates?status=&expiringWithinDays=, paged):
+ * the list order (issued_at, serial_number) is the keyset paging key, and
+ * expiry filters range over not_after.
+ */
+function certificateReporting(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.createIndex('certificates_issued_at_serial_idx').ifNotExists().on('certificates').columns(['issued_at', 'serial_number']).execute();
+        await db.schema.createIndex('certificates_not_after_idx').ifNotExists().on('certificates').column('not_after').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('certificates_not_after_idx').ifExists().execute();
+        await db.schema.dropIndex('certificates_issued_at_serial_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -433,6 +455,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002_device_reported_values': deviceReportedValues(),
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
+    '0008_certificate_reporting': certificateReporting(),
   };
 }
 

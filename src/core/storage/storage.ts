@@ -86,12 +86,38 @@ export type BlockResult = { ok: true; device: Device; revoked: string[] } | { ok
 
 export type UnblockResult = { ok: true; device: Device } | { ok: false; reason: 'not-found' | 'not-blocked' };
 
+/**
+ * A certificate's status at a given time: `revoked` when revokedAt is set
+ * (whatever its expiry), else `expired` once notAfter is before that time,
+ * else `valid`.
+ */
+export const CERTIFICATE_STATUSES = ['valid', 'revoked', 'expired'] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/** Where a page of listCertificates ended: the last row's sort key (issuedAt, serialNumber). */
+export interface CertificatePosition {
+  issuedAt: string;
+  serialNumber: string;
+}
+
 export interface CertificateFilter {
   deviceId?: string;
   userId?: string;
   profileId?: string;
   transactionId?: string;
   kind?: CertificateKind;
+  /** Only these devices (an empty list matches nothing). */
+  deviceIds?: readonly string[];
+  /** Status at `asOf` (see CertificateStatus). */
+  status?: CertificateStatus;
+  /** Only certificates whose notAfter is at or before this time (expiry reports). */
+  notAfterUntil?: string;
+  /** The time `status` is judged at; default the storage's clock. */
+  asOf?: string;
+  /** Keyset paging: only rows after this position in list order, so inserts never shift a page. */
+  after?: CertificatePosition;
+  /** At most this many rows (1..10000). */
+  limit?: number;
 }
 
 export interface AuditFilter {
@@ -206,6 +232,8 @@ export interface Storage {
   rejectEnrollment(transactionId: string): Promise<boolean>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
+  /** How many certificates match the filter, per status at `asOf` (`after` and `limit` are ignored). */
+  countCertificates(filter?: CertificateFilter): Promise<Record<CertificateStatus, number>>;
   findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
   /**
    * One transaction: revokes the certificate and every certificate renewed
