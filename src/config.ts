@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 
 export interface ConfigInput {
-  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string };
+  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string };
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -44,6 +44,22 @@ const apnsUrlSchema = z
   })
   .transform((u) => u.replace(/\/+$/, ''));
 
+/**
+ * `HOST:PORT` (`[v6]:PORT` for IPv6) of the admin listener: the admin API
+ * answers only there, so an Internet-facing listener exposes device routes only.
+ */
+const adminListenSchema = z
+  .string()
+  .transform((v, ctx) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(v);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT, e.g. 127.0.0.1:8081 or [::1]:8081' });
+      return z.NEVER;
+    }
+    return { host: (m[1] ?? m[2])!, port };
+  });
+
 const schema = z.object({
   host: z.string().min(1, 'must not be empty'),
   port: portSchema,
@@ -64,6 +80,7 @@ const schema = z.object({
   organization: z.string().min(1).max(64).default('mdm-gateway'),
   /** Unset: the Apple adapter's default, https://api.push.apple.com. */
   apnsUrl: apnsUrlSchema.optional(),
+  adminListen: adminListenSchema.optional(),
 });
 
 /**
@@ -89,6 +106,7 @@ const ENV_NAMES: Record<string, string> = {
   logLevel: 'MDMGW_LOG_LEVEL',
   organization: 'MDMGW_ORGANIZATION',
   apnsUrl: 'MDMGW_APNS_URL',
+  adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
 };
 
 export class ConfigError extends Error {
@@ -117,6 +135,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
     organization: blankToUndefined(env.MDMGW_ORGANIZATION),
     apnsUrl: blankToUndefined(env.MDMGW_APNS_URL),
+    adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -130,6 +149,10 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   const c = parsed.data;
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
     throw new ConfigError(['--tls-cert and --tls-key: give both or neither']);
+  }
+  const admin = c.adminListen;
+  if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
+    throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;

@@ -30,6 +30,7 @@ import { certificateReportRoutes } from './http/admin/certificate-reports.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
+import { markAdminSurface, separateListeners } from './http/admin-listener.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { builtInIssuer } from './ca/issuer.js';
@@ -136,6 +137,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
+    // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
+    app.use('/api/v1', markAdminSurface);
+    app.use(separateListeners(config.adminListen !== undefined));
     app.use(scepRoutes(scep, log));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
