@@ -31,6 +31,8 @@ import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
 import { markAdminSurface, separateListeners } from './http/admin-listener.js';
+import { GatewayHealth } from './gateway-health.js';
+import { healthReportRoutes, readinessRoutes } from './http/health-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { builtInIssuer } from './ca/issuer.js';
@@ -65,6 +67,8 @@ export interface Gateway {
   housekeeping: ReturnType<typeof startHousekeeping>;
   /** Audit records from core and adapters; unauthenticated refusals are rate-limited per source. */
   auditLog: AuditLog;
+  /** Readiness (/readyz) and the health report (/api/v1/health). */
+  health: GatewayHealth;
   close(): Promise<void>;
 }
 
@@ -137,6 +141,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: ca.ra, challengeKey, scepUrl, adapters: () => mounted, log });
+    app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
     app.use(separateListeners(config.adminListen !== undefined));
@@ -153,6 +159,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       certificateReportRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
+    app.use('/api/v1', healthReportRoutes(health));
     app.get('/api/v1/ca', (_req, res) => {
       res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
     });
@@ -184,7 +191,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       devicesChanged,
       housekeeping,
       auditLog,
+      health,
       close: async () => {
+        health.markClosing();
         housekeeping.stop();
         await devicesChanged.idle();
         await auditLog.stop();

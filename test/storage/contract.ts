@@ -125,6 +125,15 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
 
     // ---- lifecycle --------------------------------------------------------------
 
+    it('a migrated storage has no pending migrations; a closed one does not answer', async () => {
+      expect(await s.pendingMigrations()).toEqual([]);
+      await s.migrate();
+      expect(await s.pendingMigrations()).toEqual([]);
+      await s.close();
+      opened = undefined;
+      await expect(s.pendingMigrations()).rejects.toThrow();
+    });
+
     it('migrate() is idempotent and keeps data', async () => {
       const u = await s.createUser({ userPrincipalName: 'a@x', email: 'a@x', displayName: 'A' });
       await s.migrate();

@@ -24,7 +24,7 @@ import type {
   RevocationReason,
 } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
-import { migrateToLatest, type SqlDialect } from './migrations.js';
+import { migrateToLatest, pendingMigrations, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
@@ -305,6 +305,10 @@ export class KyselyStorage implements Storage {
 
   async migrate(): Promise<void> {
     await migrateToLatest(this.db, this.dialect);
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.db, this.dialect);
   }
 
   async close(): Promise<void> {

@@ -476,3 +476,9 @@ export async function migrateToLatest(db: AnyDb, dialect: SqlDialect): Promise<s
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/** Known migrations not yet applied, by name (reads the migration table; rejects when the database does not answer). */
+export async function pendingMigrations(db: AnyDb, dialect: SqlDialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
