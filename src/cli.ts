@@ -57,6 +57,7 @@ program
     );
     const stop = async (signal: string) => {
       log.info({ signal }, 'shutting down');
+      gw.health.markClosing();
       await running.close();
       await gw.close();
       process.exit(0);
