@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateLifetime, clockHealth, CLOCK_SKEW_TOLERANCE_MS, EXPIRY_WARNING_DAYS, worst } from '../../src/core/health.js';
+import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { GatewayHealth } from '../../src/gateway-health.js';
 import { createLogger } from '../../src/log.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -65,6 +66,15 @@ describe('GatewayHealth key check', () => {
 
   it('ready with the real keys', async () => {
     expect((await healthWith({}).readiness()).ready).toBe(true);
+  });
+
+  it("an adapter's failing health hook is one error component named after it; the others still report", async () => {
+    const broken = { ...referenceAdapter, name: 'broken', health: async () => Promise.reject(new Error('vendor API down')) };
+    const fine = { ...referenceAdapter, name: 'fine', health: async () => [{ component: 'fine.part', status: 'ok' as const, message: 'fine' }] };
+    const report = await healthWith({ adapters: () => [{ adapter: broken, services: {} as never }, { adapter: fine, services: {} as never }] }).report();
+    expect(report.components.find((c) => c.component === 'broken')).toMatchObject({ status: 'error', message: expect.stringContaining('vendor API down') });
+    expect(report.components.find((c) => c.component === 'fine.part')).toMatchObject({ status: 'ok' });
+    expect(report.status).toBe('error');
   });
 
   it('not ready when a key does not belong to its certificate, naming which', async () => {
