@@ -26,7 +26,8 @@ program
   .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
   .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM) and request device certificates')
   .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
-  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string }) => {
+  .option('--admin-listen <host:port>', 'serve the admin API only on this address (env MDMGW_ADMIN_LISTEN); the main listener then serves device routes only')
+  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string }) => {
     // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
     // to its user from the start; createGateway also fixes what already exists.
     process.umask(0o077);
@@ -46,15 +47,17 @@ program
     log.info(
       {
         url: running.url,
+        adminUrl: running.adminUrl ?? undefined,
         publicUrl: config.publicUrl,
         scepUrl: gw.scepUrl,
         dataDir: config.dataDir,
         adminToken: gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN',
       },
-      `mdm-gateway listening on ${running.url}; admin token ${gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN'}`,
+      `mdm-gateway listening on ${running.url}${running.adminUrl ? ` (admin API on ${running.adminUrl})` : ''}; admin token ${gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN'}`,
     );
     const stop = async (signal: string) => {
       log.info({ signal }, 'shutting down');
+      gw.health.markClosing();
       await running.close();
       await gw.close();
       process.exit(0);

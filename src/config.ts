@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 
 export interface ConfigInput {
-  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string };
+  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string };
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -60,6 +60,22 @@ const publicationUrlSchema = urlSchema
   }, 'must not carry credentials, a query or a fragment')
   .transform((u) => u.replace(/\/+$/, ''));
 
+/**
+ * `HOST:PORT` (`[v6]:PORT` for IPv6) of the admin listener: the admin API
+ * answers only there, so an Internet-facing listener exposes device routes only.
+ */
+const adminListenSchema = z
+  .string()
+  .transform((v, ctx) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(v);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT, e.g. 127.0.0.1:8081 or [::1]:8081' });
+      return z.NEVER;
+    }
+    return { host: (m[1] ?? m[2])!, port };
+  });
+
 const schema = z.object({
   host: z.string().min(1, 'must not be empty'),
   port: portSchema,
@@ -88,6 +104,7 @@ const schema = z.object({
   crlValidityHours: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(720, 'must be at most 720').default(24),
   /** OCSP responses are valid this long (nextUpdate - thisUpdate) and re-signed after half of it. */
   ocspValidityMinutes: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(5, 'must be at least 5').max(10080, 'must be at most 10080 (7 days)').default(60),
+  adminListen: adminListenSchema.optional(),
 });
 
 /**
@@ -117,6 +134,7 @@ const ENV_NAMES: Record<string, string> = {
   ocspUrl: 'MDMGW_OCSP_URL',
   crlValidityHours: 'MDMGW_CRL_VALIDITY_HOURS',
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
+  adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
 };
 
 export class ConfigError extends Error {
@@ -149,6 +167,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     ocspUrl: blankToUndefined(env.MDMGW_OCSP_URL),
     crlValidityHours: blankToUndefined(env.MDMGW_CRL_VALIDITY_HOURS),
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
+    adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -162,6 +181,10 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   const c = parsed.data;
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
     throw new ConfigError(['--tls-cert and --tls-key: give both or neither']);
+  }
+  const admin = c.adminListen;
+  if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
+    throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;

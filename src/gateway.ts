@@ -26,11 +26,15 @@ import { directoryRoutes } from './http/admin/directory.js';
 import { enrollmentRoutes } from './http/admin/enrollment.js';
 import { profileRoutes } from './http/admin/profiles.js';
 import { revocationRoutes } from './http/admin/revocation.js';
+import { certificateReportRoutes } from './http/admin/certificate-reports.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
 import { ocspRoutes } from './http/ocsp-routes.js';
 import { OcspResponder } from './ca/ocsp/responder.js';
+import { markAdminSurface, separateListeners } from './http/admin-listener.js';
+import { GatewayHealth } from './gateway-health.js';
+import { healthReportRoutes, readinessRoutes } from './http/health-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { singleAuthority, type Authorities } from './ca/authorities.js';
@@ -81,6 +85,8 @@ export interface Gateway {
   auditLog: AuditLog;
   /** Prometheus metrics (served at /metrics behind the admin token). */
   metrics: GatewayMetrics;
+  /** Readiness (/readyz) and the health report (/api/v1/health). */
+  health: GatewayHealth;
   close(): Promise<void>;
 }
 
@@ -179,6 +185,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: ca.ra, challengeKey, scepUrl, adapters: () => mounted, log });
+    app.use(readinessRoutes(health));
+    // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
+    app.use('/api/v1', markAdminSurface);
+    app.use('/metrics', markAdminSurface);
+    app.use(separateListeners(config.adminListen !== undefined));
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
@@ -193,8 +205,10 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
+      certificateReportRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
+    app.use('/api/v1', healthReportRoutes(health));
     app.get('/api/v1/ca', (_req, res) => {
       res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
     });
@@ -230,7 +244,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       housekeeping,
       auditLog,
       metrics,
+      health,
       close: async () => {
+        health.markClosing();
         housekeeping.stop();
         await devicesChanged.idle();
         await auditLog.stop();

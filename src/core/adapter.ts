@@ -1,3 +1,4 @@
+import type { ComponentHealth } from './health.js';
 import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
@@ -259,4 +260,11 @@ export interface PlatformAdapter<Payload = unknown> {
    * need not implement it.
    */
   onDevicesChanged?(devices: Device[], services: AdapterServices): Promise<void>;
+  /**
+   * Optional: the adapter's own parts for GET /api/v1/health (e.g. Apple's APNs
+   * push certificate: topic, days to expiry). Called with the services the
+   * routes were mounted with; should be cheap (no device traffic). A rejection
+   * is shown as an error component named after the adapter.
+   */
+  health?(services: AdapterServices): Promise<ComponentHealth[]>;
 }

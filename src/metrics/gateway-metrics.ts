@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DELIVERY_STATES, type AuditEvent } from '../core/model.js';
-import type { Storage } from '../core/storage/storage.js';
+import type { CertificateStatus, Storage } from '../core/storage/storage.js';
 
 // The gateway's Prometheus metrics, in a registry of its own (several gateways
 // in one process, as in the tests, do not share counters). Counters move as
@@ -117,11 +117,13 @@ export class GatewayMetrics {
   #readInventory(): Promise<Inventory> {
     const t = Date.now();
     if (this.#inventory && t - this.#inventory.at < INVENTORY_CACHE_MS) return this.#inventory.value;
-    const now = this.now();
+    const asOf = this.now();
+    const horizon = new Date(asOf.getTime() + EXPIRING_WITHIN_DAYS * DAY_MS).toISOString();
     const value = Promise.all([
-      this.storage.countCertificates(now.toISOString(), new Date(now.getTime() + EXPIRING_WITHIN_DAYS * DAY_MS).toISOString()),
+      this.storage.countCertificates({ asOf: asOf.toISOString() }),
+      this.storage.countCertificates({ asOf: asOf.toISOString(), status: 'valid', notAfterUntil: horizon }),
       this.storage.countDeliveryStates(),
-    ]).then(([certificates, deliveries]) => ({ certificates, deliveries }));
+    ]).then(([byStatus, expiring, deliveries]) => ({ certificates: { ...byStatus, expiring: expiring.valid }, deliveries }));
     this.#inventory = { at: t, value };
     value.catch(() => {
       if (this.#inventory?.value === value) this.#inventory = null; // a failed read is not cached
@@ -131,6 +133,6 @@ export class GatewayMetrics {
 }
 
 interface Inventory {
-  certificates: Awaited<ReturnType<Storage['countCertificates']>>;
+  certificates: Record<CertificateStatus | 'expiring', number>;
   deliveries: Awaited<ReturnType<Storage['countDeliveryStates']>>;
 }

@@ -89,6 +89,20 @@ describe('configuration', () => {
     }
   });
 
+  it('reads the admin listener from --admin-listen or MDMGW_ADMIN_LISTEN as HOST:PORT, apart from the device listener', () => {
+    expect(load().adminListen).toBeUndefined();
+    expect(load({ MDMGW_ADMIN_LISTEN: '127.0.0.1:8081' }).adminListen).toEqual({ host: '127.0.0.1', port: 8081 });
+    expect(load({ MDMGW_ADMIN_LISTEN: '[::1]:9000' }).adminListen).toEqual({ host: '::1', port: 9000 });
+    expect(load({ MDMGW_ADMIN_LISTEN: '10.0.0.5:1' }, { adminListen: 'localhost:8090' }).adminListen).toEqual({ host: 'localhost', port: 8090 });
+    for (const bad of ['8081', '127.0.0.1', '127.0.0.1:', '127.0.0.1:99999', 'host:80:80', '::1:8081', 'a b:80', '127.0.0.1:-1']) {
+      expect(() => load({ MDMGW_ADMIN_LISTEN: bad }), bad).toThrow(/MDMGW_ADMIN_LISTEN \/ --admin-listen: must be HOST:PORT/);
+    }
+    // The same address as the device listener (or a wildcard on its port) would put the admin API back on it.
+    expect(() => load({ MDMGW_ADMIN_LISTEN: '127.0.0.1:8080' })).toThrow(/overlaps the device listener/);
+    expect(() => load({ MDMGW_ADMIN_LISTEN: '0.0.0.0:8080' })).toThrow(/overlaps the device listener/);
+    expect(load({ MDMGW_ADMIN_LISTEN: '127.0.0.2:8080' }).adminListen).toEqual({ host: '127.0.0.2', port: 8080 });
+  });
+
   it('is read from the environment in one place: no module under src/ but the CLI reads process.env', () => {
     const root = path.resolve(__dirname, '../../src');
     const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && f !== 'cli.ts');

@@ -90,6 +90,27 @@ describe('mdmgw serve', () => {
     }
   });
 
+  it('with --admin-listen serves the admin API only on that address (operations issue #14, item 7)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mdmgw-serve-'));
+    try {
+      const [port, adminPort] = [await freePort(), await freePort()];
+      const p = serve(['--port', String(port), '--data-dir', dir, '--admin-listen', `127.0.0.1:${adminPort}`]);
+      const [url, adminUrl] = [`http://127.0.0.1:${port}`, `http://127.0.0.1:${adminPort}`];
+      await waitHealthy(url);
+      await waitHealthy(adminUrl);
+      const headers = { authorization: `Bearer ${(await readFile(path.join(dir, 'admin-token'), 'utf8')).trim()}` };
+      expect((await fetch(`${adminUrl}/api/v1/users`, { headers })).status).toBe(200);
+      expect((await fetch(`${url}/api/v1/users`, { headers })).status).toBe(404);
+      expect((await fetch(`${url}/certsrv/mscep/mscep.dll?operation=GetCACaps`)).status).toBe(200);
+      expect((await fetch(`${adminUrl}/certsrv/mscep/mscep.dll?operation=GetCACaps`)).status).toBe(404);
+      expect(p.output()).toContain(`admin API on ${adminUrl}`);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a bad configuration with exit code 2 and a message naming the field', async () => {
     const p = serve([], { MDMGW_PORT: '99999', MDMGW_PUBLIC_URL: 'not a url' });
     expect(await p.exited).toBe(2);

@@ -14,6 +14,8 @@ import type { PlatformAdapter } from '../../src/core/adapter.js';
 export interface TestGateway {
   gw: Gateway;
   url: string;
+  /** The admin listener's URL when MDMGW_ADMIN_LISTEN is set (then `api` talks to it), else null. */
+  adminUrl: string | null;
   scepUrl: string;
   dataDir: string;
   api: ApiClient;
@@ -46,9 +48,10 @@ export async function startTestGateway(
   return {
     gw,
     url: running.url,
+    adminUrl: running.adminUrl,
     scepUrl: gw.scepUrl,
     dataDir,
-    api: new ApiClient(`${running.url}/api/v1`, gw.adminToken),
+    api: new ApiClient(`${running.adminUrl ?? running.url}/api/v1`, gw.adminToken),
     stop: async () => {
       await running.close();
       await gw.close();

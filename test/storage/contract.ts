@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { IssuedCertificate, ProfileSpec, ResolvedRequest } from '../../src/core/model.js';
 import {
   StorageConflictError,
+  type CertificateFilter,
+  type CertificatePosition,
   type NewCertificate,
   type NewEnrollment,
   type Storage,
@@ -122,6 +124,15 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     });
 
     // ---- lifecycle --------------------------------------------------------------
+
+    it('a migrated storage has no pending migrations; a closed one does not answer', async () => {
+      expect(await s.pendingMigrations()).toEqual([]);
+      await s.migrate();
+      expect(await s.pendingMigrations()).toEqual([]);
+      await s.close();
+      opened = undefined;
+      await expect(s.pendingMigrations()).rejects.toThrow();
+    });
 
     it('migrate() is idempotent and keeps data', async () => {
       const u = await s.createUser({ userPrincipalName: 'a@x', email: 'a@x', displayName: 'A' });
@@ -768,18 +779,63 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.getCertificate('99')).toBeNull();
       });
 
-      it('counts certificates by status at a moment, and the valid ones expiring before a horizon', async () => {
-        const now = '2026-06-01T00:00:00.000Z';
-        const horizon = '2026-07-01T00:00:00.000Z';
-        expect(await s.countCertificates(now, horizon)).toEqual({ valid: 0, revoked: 0, expired: 0, expiring: 0 });
-        const ends = { '01': '2027-01-01T00:00:00.000Z', '02': '2026-06-15T00:00:00.000Z', '03': '2026-05-01T00:00:00.000Z', '04': '2026-06-10T00:00:00.000Z', '05': '2026-04-01T00:00:00.000Z' };
-        for (const [serial, notAfter] of Object.entries(ends)) await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial, { notAfter }));
-        await s.revokeCertificateChain('04', '2026-05-20T00:00:00.000Z', 'keyCompromise'); // revoked, would be expiring
-        await s.revokeCertificateChain('05', '2026-03-20T00:00:00.000Z', 'superseded'); // revoked and expired: counts as revoked
-        expect(await s.countCertificates(now, horizon)).toEqual({ valid: 2, revoked: 2, expired: 1, expiring: 1 });
-        // The boundary: notAfter equal to now is expired.
-        expect(await s.countCertificates('2026-06-15T00:00:00.000Z', horizon)).toEqual({ valid: 1, revoked: 2, expired: 2, expiring: 0 });
-        await expect(s.countCertificates('not a time', horizon)).rejects.toThrow(RangeError);
+      it('filters by status at a given time, by expiry and by a device list, and counts per status', async () => {
+        const asOf = '2026-06-01T00:00:00.000Z';
+        const rows: Array<[string, string, string]> = [
+          // serial, device, notAfter
+          ['11', 'd1', '2026-05-31T23:59:59.999Z'], // expired a moment before asOf
+          ['12', 'd1', '2026-06-01T00:00:00.000Z'], // expires exactly at asOf: still valid
+          ['13', 'd2', '2026-06-10T00:00:00.000Z'], // valid, expiring within 10 days
+          ['14', 'd2', '2027-06-01T00:00:00.000Z'], // valid for a year
+          ['15', 'd3', '2026-01-01T00:00:00.000Z'], // expired and revoked: revoked wins
+          ['16', 'd3', '2027-01-01T00:00:00.000Z'], // revoked
+        ];
+        for (const [serial, deviceId, notAfter] of rows) {
+          expect(await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial, { deviceId, notAfter }))).toEqual({ ok: true });
+        }
+        await s.revokeCertificateChain('15', '2026-02-01T00:00:00.000Z', 'superseded');
+        await s.revokeCertificateChain('16', '2026-02-01T00:00:00.000Z', 'keyCompromise');
+        const serials = async (f: CertificateFilter) => (await s.listCertificates(f)).map((c) => c.serialNumber).sort();
+
+        expect(await serials({ status: 'valid', asOf })).toEqual(['12', '13', '14']);
+        expect(await serials({ status: 'expired', asOf })).toEqual(['11']);
+        expect(await serials({ status: 'revoked', asOf })).toEqual(['15', '16']);
+        // A year later everything unrevoked has expired.
+        expect(await serials({ status: 'expired', asOf: '2028-01-01T00:00:00.000Z' })).toEqual(['11', '12', '13', '14']);
+        expect(await serials({ status: 'valid', asOf, notAfterUntil: '2026-06-11T00:00:00.000Z' })).toEqual(['12', '13']);
+        expect(await serials({ deviceIds: ['d2', 'd3'] })).toEqual(['13', '14', '15', '16']);
+        expect(await serials({ deviceIds: [] })).toEqual([]);
+        expect(await serials({ deviceIds: ['d1'], status: 'valid', asOf })).toEqual(['12']);
+
+        expect(await s.countCertificates({ asOf })).toEqual({ valid: 3, revoked: 2, expired: 1 });
+        expect(await s.countCertificates({ asOf, deviceIds: ['d1'] })).toEqual({ valid: 1, revoked: 0, expired: 1 });
+        expect(await s.countCertificates({ asOf, deviceIds: [] })).toEqual({ valid: 0, revoked: 0, expired: 0 });
+        // More device ids than one statement may bind: counted in chunks, none lost.
+        const many = [...Array.from({ length: 1200 }, (_, i) => `other-${i}`), 'd2', 'd3'];
+        expect(await s.countCertificates({ asOf, deviceIds: many })).toEqual({ valid: 2, revoked: 2, expired: 0 });
+        await expect(s.listCertificates({ status: 'valid', asOf: 'yesterday' })).rejects.toThrow(RangeError);
+      });
+
+      it('pages in list order from a position, stable under inserts', async () => {
+        for (const serial of ['21', '22', '23', '24', '25', '26', '27']) {
+          await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial));
+        }
+        const all = await s.listCertificates();
+        const seen: string[] = [];
+        let after: CertificatePosition | undefined;
+        for (let page = 0; page < 10; page++) {
+          const rows = await s.listCertificates({ limit: 3, ...(after && { after }) });
+          if (rows.length === 0) break;
+          expect(rows.length).toBeLessThanOrEqual(3);
+          seen.push(...rows.map((c) => c.serialNumber));
+          const last = rows[rows.length - 1]!;
+          after = { issuedAt: last.issuedAt, serialNumber: last.serialNumber };
+          // A certificate issued between two page reads comes after every position already handed out.
+          if (page === 0) await s.recordEnrollment(null, enrollment('tx-28'), certificate('28'));
+        }
+        expect(seen).toEqual([...all.map((c) => c.serialNumber), '28']);
+        await expect(s.listCertificates({ limit: 0 })).rejects.toThrow(RangeError);
+        await expect(s.listCertificates({ limit: 10_001 })).rejects.toThrow(RangeError);
       });
 
       it('revokes once, with its reason, and keeps the first revocation', async () => {

@@ -208,6 +208,20 @@ describe('sqlite backend', () => {
     }
   }, 90_000);
 
+  it('pendingMigrations() names what a database behind the code lacks (readiness)', async () => {
+    const raw = new BetterSqlite3(':memory:');
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: raw }) });
+    expect((await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateTo('0001_initial')).error).toBeUndefined();
+    const storage = new KyselyStorage(db, { dialect: 'sqlite' });
+    try {
+      expect(await storage.pendingMigrations()).toEqual(Object.keys(migrations('sqlite')).sort().slice(1));
+      await storage.migrate();
+      expect(await storage.pendingMigrations()).toEqual([]);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('0003 upgrades a database: earlier revocations read as unspecified, nothing is a renewal or blocked', async () => {
     const file = tempFile();
     mkdirSync(dirname(file), { recursive: true });

@@ -6,6 +6,7 @@ import { devicesChanged } from './devices-changed.js';
 import type { PlistDict } from './plist-codec.js';
 import { DEFAULT_APNS_URL, Pusher } from './pusher.js';
 import { renderProfile } from './render.js';
+import { pushCertificateHealth } from './health.js';
 
 // The Apple adapter (iOS, iPadOS, macOS): enrollment profile, check-in,
 // command queue with signed configuration profiles carrying SCEP and root
@@ -46,6 +47,7 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
     adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), clockFor(s)),
     // Core passes the services it mounted the routes with, so the push goes over the same APNs connection.
     onDevicesChanged: (devices, s) => devicesChanged(s, pusherFor(s), devices, clockFor(s)),
+    health: async (s) => [pushCertificateHealth(await pusherFor(s).pushCertificate(), clockFor(s)())],
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Expression, Kysely, SqlBool, Transaction, Updateable } from 'kysely';
+import type { Kysely, SelectQueryBuilder, Transaction, Updateable } from 'kysely';
 import type {
   Assignment,
   AssignmentTarget,
@@ -25,7 +25,7 @@ import type {
 } from '../model.js';
 import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
-import { migrateToLatest, type SqlDialect } from './migrations.js';
+import { migrateToLatest, pendingMigrations, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
@@ -47,8 +47,8 @@ import {
   StorageConflictError,
   type AuditFilter,
   type BlockResult,
-  type CertificateCounts,
   type CertificateFilter,
+  type CertificateStatus,
   type ChallengeUse,
   type ConsumeResult,
   type DevicePatch,
@@ -309,6 +309,10 @@ export class KyselyStorage implements Storage {
 
   async migrate(): Promise<void> {
     await migrateToLatest(this.db, this.dialect);
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.db, this.dialect);
   }
 
   async close(): Promise<void> {
@@ -918,15 +922,67 @@ export class KyselyStorage implements Storage {
     return row ? rowToCertificate(row) : null;
   }
 
-  async listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]> {
-    let q = this.db.selectFrom('certificates').selectAll();
-    if (filter?.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
-    if (filter?.userId !== undefined) q = q.where('user_id', '=', filter.userId);
-    if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
-    if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
-    if (filter?.kind !== undefined) q = q.where('kind', '=', filter.kind);
-    const rows = await q.orderBy('issued_at').orderBy('serial_number').execute();
-    return rows.map(rowToCertificate);
+  async listCertificates(filter: CertificateFilter = {}): Promise<IssuedCertificate[]> {
+    if (filter.deviceIds?.length === 0) return [];
+    let q = this.#certificatesWhere(this.db.selectFrom('certificates').selectAll(), filter);
+    if (filter.after !== undefined) {
+      // Keyset paging on the list order: stable under inserts, no OFFSET scan.
+      const { issuedAt, serialNumber } = filter.after;
+      const at = isoTimestamp(issuedAt, 'after.issuedAt');
+      q = q.where((eb) => eb.or([eb('issued_at', '>', at), eb.and([eb('issued_at', '=', at), eb('serial_number', '>', serialNumber)])]));
+    }
+    q = q.orderBy('issued_at').orderBy('serial_number');
+    if (filter.limit !== undefined) {
+      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
+      q = q.limit(filter.limit);
+    }
+    return (await q.execute()).map(rowToCertificate);
+  }
+
+  async countCertificates(filter: CertificateFilter = {}): Promise<Record<CertificateStatus, number>> {
+    const counts: Record<CertificateStatus, number> = { valid: 0, revoked: 0, expired: 0 };
+    if (filter.deviceIds?.length === 0) return counts;
+    const asOf = filter.asOf === undefined ? this.#stamp() : isoTimestamp(filter.asOf, 'asOf');
+    const base = this.db
+      .selectFrom('certificates')
+      .select((eb) => [
+        eb
+          .case()
+          .when('revoked_at', 'is not', null)
+          .then('revoked')
+          .when('not_after', '<', asOf)
+          .then('expired')
+          .else('valid')
+          .end()
+          .as('status'),
+        eb.fn.countAll().as('n'),
+      ]);
+    // A long device list goes in chunks: SQLite and PostgreSQL both cap bound parameters per statement.
+    const ids = filter.deviceIds;
+    const chunks = ids === undefined ? [undefined] : Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500));
+    for (const deviceIds of chunks) {
+      const rows = await this.#certificatesWhere(base, { ...filter, deviceIds }).groupBy('status').execute();
+      for (const r of rows) counts[r.status as CertificateStatus] += toNumber(r.n as number | string | bigint);
+    }
+    return counts;
+  }
+
+  /** The filter's row conditions, shared by list and count (timestamps compare as ISO text). */
+  #certificatesWhere<Q extends SelectQueryBuilder<Database, 'certificates', any>>(q: Q, filter: CertificateFilter): Q {
+    let w = q as SelectQueryBuilder<Database, 'certificates', any>;
+    if (filter.deviceId !== undefined) w = w.where('device_id', '=', filter.deviceId);
+    if (filter.userId !== undefined) w = w.where('user_id', '=', filter.userId);
+    if (filter.profileId !== undefined) w = w.where('profile_id', '=', filter.profileId);
+    if (filter.transactionId !== undefined) w = w.where('transaction_id', '=', filter.transactionId);
+    if (filter.kind !== undefined) w = w.where('kind', '=', filter.kind);
+    if (filter.deviceIds !== undefined) w = w.where('device_id', 'in', [...filter.deviceIds]);
+    if (filter.notAfterUntil !== undefined) w = w.where('not_after', '<=', isoTimestamp(filter.notAfterUntil, 'notAfterUntil'));
+    if (filter.status !== undefined) {
+      const asOf = filter.asOf === undefined ? this.#stamp() : isoTimestamp(filter.asOf, 'asOf');
+      if (filter.status === 'revoked') w = w.where('revoked_at', 'is not', null);
+      else w = w.where('revoked_at', 'is', null).where('not_after', filter.status === 'expired' ? '<' : '>=', asOf);
+    }
+    return w as Q;
   }
 
   async findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null> {
@@ -950,29 +1006,6 @@ export class KyselyStorage implements Storage {
       }
       return { ok: true, revoked: [serialNumber, ...(await this.#revokeSuccessors(trx, [serialNumber], revokedAt, reason))] };
     });
-  }
-
-  async countCertificates(now: string, horizon: string): Promise<CertificateCounts> {
-    const at = isoTimestamp(now, 'now');
-    const until = isoTimestamp(horizon, 'horizon');
-    // One pass: a SUM of 0/1 per status (COALESCE: SUM over no rows is NULL).
-    const row = await this.db
-      .selectFrom('certificates')
-      .select((eb) => {
-        const unrevoked = eb('revoked_at', 'is', null);
-        const live = eb.and([unrevoked, eb('not_after', '>', at)]);
-        const tally = <N extends string>(when: Expression<SqlBool>, name: N) =>
-          eb.fn.coalesce(eb.fn.sum<number | string | bigint>(eb.case().when(when).then(1).else(0).end()), eb.lit(0)).as(name);
-        return [
-          tally(eb('revoked_at', 'is not', null), 'revoked'),
-          tally(eb.and([unrevoked, eb('not_after', '<=', at)]), 'expired'),
-          tally(live, 'valid'),
-          tally(eb.and([live, eb('not_after', '<', until)]), 'expiring'),
-        ];
-      })
-      .executeTakeFirstOrThrow();
-    const n = (v: number | string | bigint | undefined) => toNumber(v ?? 0);
-    return { valid: n(row.valid), revoked: n(row.revoked), expired: n(row.expired), expiring: n(row.expiring) };
   }
 
   async assignLegacyIssuer(issuerId: string): Promise<number> {

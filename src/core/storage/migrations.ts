@@ -455,6 +455,28 @@ function certificateIssuer(): Migration {
 }
 
 /**
+ * Certificate reports (GET /certificates?status=&expiringWithinDays=, paged):
+ * the list order (issued_at, serial_number) is the keyset paging key, and
+ * expiry filters range over not_after.
+ */
+function certificateReporting(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.createIndex('certificates_issued_at_serial_idx').ifNotExists().on('certificates').columns(['issued_at', 'serial_number']).execute();
+        await db.schema.createIndex('certificates_not_after_idx').ifNotExists().on('certificates').column('not_after').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('certificates_not_after_idx').ifExists().execute();
+        await db.schema.dropIndex('certificates_issued_at_serial_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
+/**
  * The last CRL Number per CA. A table of its own (not a setting) so that
  * handing out the next number is one atomic upsert on SQLite and PostgreSQL,
  * and two gateway instances sharing the database never sign two different
@@ -488,6 +510,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
     '0005_certificate_issuer': certificateIssuer(),
+    '0008_certificate_reporting': certificateReporting(),
     '0009_crl_state': crlState(),
   };
 }
@@ -508,4 +531,9 @@ export async function migrateToLatest(db: AnyDb, dialect: SqlDialect): Promise<s
     throw new Error(`storage migration ${failed ? `"${failed.migrationName}" ` : ''}failed: ${cause.message}`, { cause });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export async function pendingMigrations(db: AnyDb, dialect: SqlDialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

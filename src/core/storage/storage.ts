@@ -107,21 +107,38 @@ export interface RevokedSetState {
 
 export type UnblockResult = { ok: true; device: Device } | { ok: false; reason: 'not-found' | 'not-blocked' };
 
+/**
+ * A certificate's status at a given time: `revoked` when revokedAt is set
+ * (whatever its expiry), else `expired` once notAfter is before that time,
+ * else `valid`.
+ */
+export const CERTIFICATE_STATUSES = ['valid', 'revoked', 'expired'] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/** Where a page of listCertificates ended: the last row's sort key (issuedAt, serialNumber). */
+export interface CertificatePosition {
+  issuedAt: string;
+  serialNumber: string;
+}
+
 export interface CertificateFilter {
   deviceId?: string;
   userId?: string;
   profileId?: string;
   transactionId?: string;
   kind?: CertificateKind;
-}
-
-/** Certificates by status at a moment (valid and expiring: unrevoked and not yet past notAfter). */
-export interface CertificateCounts {
-  valid: number;
-  revoked: number;
-  expired: number;
-  /** Valid certificates whose notAfter is before the given horizon. */
-  expiring: number;
+  /** Only these devices (an empty list matches nothing). */
+  deviceIds?: readonly string[];
+  /** Status at `asOf` (see CertificateStatus). */
+  status?: CertificateStatus;
+  /** Only certificates whose notAfter is at or before this time (expiry reports). */
+  notAfterUntil?: string;
+  /** The time `status` is judged at; default the storage's clock. */
+  asOf?: string;
+  /** Keyset paging: only rows after this position in list order, so inserts never shift a page. */
+  after?: CertificatePosition;
+  /** At most this many rows (1..10000). */
+  limit?: number;
 }
 
 export interface AuditFilter {
@@ -144,6 +161,8 @@ export class StorageConflictError extends Error {
 export interface Storage {
   /** Runs pending migrations; idempotent; safe to call from several instances. */
   migrate(): Promise<void>;
+  /** Names of known migrations not yet applied (readiness: empty when the schema is current); rejects when the database does not answer. */
+  pendingMigrations(): Promise<string[]>;
   close(): Promise<void>;
 
   // ---- directory
@@ -236,6 +255,8 @@ export interface Storage {
   rejectEnrollment(transactionId: string): Promise<boolean>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
+  /** How many certificates match the filter, per status at `asOf` (`after` and `limit` are ignored). */
+  countCertificates(filter?: CertificateFilter): Promise<Record<CertificateStatus, number>>;
   findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;
   /**
    * One transaction: revokes the certificate and every certificate renewed
@@ -251,8 +272,6 @@ export interface Storage {
    * how many. The gateway calls it at start with its original CA.
    */
   assignLegacyIssuer(issuerId: string): Promise<number>;
-  /** Counts by status at `now` (a revoked certificate counts as revoked, also once expired); `expiring`: valid ones ending before `horizon`. */
-  countCertificates(now: string, horizon: string): Promise<CertificateCounts>;
   /** Every revoked certificate signed by the CA `issuerId` (CRL entries), oldest revocation first. */
   listRevoked(issuerId: string): Promise<RevokedEntry[]>;
   /** Count and newest revocation time of the CA's revoked set: one indexed query, asked on every CRL request. */
