@@ -64,6 +64,8 @@ const schema = z.object({
   organization: z.string().min(1).max(64).default('mdm-gateway'),
   /** Unset: the Apple adapter's default, https://api.push.apple.com. */
   apnsUrl: apnsUrlSchema.optional(),
+  /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
+  removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
 });
 
 /**
@@ -89,6 +91,7 @@ const ENV_NAMES: Record<string, string> = {
   logLevel: 'MDMGW_LOG_LEVEL',
   organization: 'MDMGW_ORGANIZATION',
   apnsUrl: 'MDMGW_APNS_URL',
+  removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
 };
 
 export class ConfigError extends Error {
@@ -117,6 +120,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     logLevel: blankToUndefined(env.MDMGW_LOG_LEVEL),
     organization: blankToUndefined(env.MDMGW_ORGANIZATION),
     apnsUrl: blankToUndefined(env.MDMGW_APNS_URL),
+    removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -10,6 +10,8 @@ import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { startHousekeeping } from './core/housekeeping.js';
+import { removalTracker, type Removals } from './core/removals.js';
+import { lifecycleRoutes } from './http/admin/lifecycle.js';
 import { AuditLog } from './core/audit-log.js';
 import { withRequestSource } from './core/request-source.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
@@ -63,6 +65,8 @@ export interface Gateway {
   housekeeping: ReturnType<typeof startHousekeeping>;
   /** Audit records from core and adapters; unauthenticated refusals are rate-limited per source. */
   auditLog: AuditLog;
+  /** Pending removals of profiles that no longer reach a device (core/removals.ts); `sweep(now)` is housekeeping's. */
+  removals: Removals;
   close(): Promise<void>;
 }
 
@@ -96,6 +100,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
 
     const tokens = new EnrollmentTokens(storage);
+    const removals = removalTracker({ storage, graceMs: config.removalGraceHours * 3_600_000, log });
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
@@ -105,12 +110,16 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       scepUrl,
       caCertificate: ca.root.certificate,
       caCertificatePem: rootPem,
-      deliveriesFor: (device, only) =>
-        prepareDeliveries(
+      // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
+      deliveriesFor: async (device, only) => {
+        await removals.reconcile(device);
+        return prepareDeliveries(
           { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
           device,
           only,
-        ),
+        );
+      },
+      removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
       minter,
       tokens,
       issuer,
@@ -138,13 +147,16 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(scepRoutes(scep, log));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
-    const devicesChanged = deviceChangeNotifier(mounted, log);
+    const devicesChanged = deviceChangeNotifier(mounted, log, async (devices) => {
+      for (const d of devices) await removals.reconcile(d);
+    });
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
       profileRoutes(storage, devicesChanged),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
+      lifecycleRoutes(storage, devicesChanged),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {
@@ -159,7 +171,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays });
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now) });
     auditLog.start();
     return {
       config,
@@ -178,6 +190,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       devicesChanged,
       housekeeping,
       auditLog,
+      removals,
       close: async () => {
         housekeeping.stop();
         await devicesChanged.idle();
