@@ -35,10 +35,15 @@ export interface Removals {
   sweep(now?: Date): Promise<number>;
 }
 
-/** The unrevoked profile certificates on the device whose profile no longer reaches it (and that revoke on removal). */
-async function staleCertificates(storage: Storage, device: Device): Promise<IssuedCertificate[]> {
+/**
+ * The unrevoked profile certificates on the device whose profile no longer
+ * reaches it (and that revoke on removal), and the serials of all its
+ * unrevoked profile certificates.
+ */
+async function staleCertificates(storage: Storage, device: Device): Promise<{ stale: IssuedCertificate[]; unrevoked: Set<string> }> {
   const current = (await storage.listCertificates({ deviceId: device.id, kind: 'profile' })).filter((c) => c.revokedAt === null && c.profileId !== null);
-  if (current.length === 0) return [];
+  const unrevoked = new Set(current.map((c) => c.serialNumber));
+  if (current.length === 0) return { stale: [], unrevoked };
   const assigned = new Set((await assignedProfiles(storage, device)).map((p) => p.id));
   const stale: IssuedCertificate[] = [];
   for (const c of current) {
@@ -46,7 +51,7 @@ async function staleCertificates(storage: Storage, device: Device): Promise<Issu
     const reaches = assigned.has(c.profileId!) && (c.userId === null || c.userId === device.userId);
     if (!reaches && (await revokesOnRemoval(storage, c))) stale.push(c);
   }
-  return stale;
+  return { stale, unrevoked };
 }
 
 /** The profile's current setting; for a deleted profile, the version the certificate was issued under. */
@@ -78,10 +83,14 @@ export function removalTracker(deps: RemovalDeps): Removals {
 
   /** Pending removals as they should be now: stale ones added, those whose profile came back dropped. */
   async function update(device: Device, now: Date): Promise<PendingRemoval[]> {
-    const stale = await staleCertificates(storage, device);
+    const { stale, unrevoked } = await staleCertificates(storage, device);
     const staleSerials = new Set(stale.map((c) => c.serialNumber));
     const pending = await storage.listPendingRemovals({ deviceId: device.id });
-    const back = pending.filter((p) => !staleSerials.has(p.serialNumber));
+    // Revoked meanwhile (an administrator's revocation): nothing left to wait for.
+    const settled = pending.filter((p) => !unrevoked.has(p.serialNumber));
+    if (settled.length > 0) await storage.cancelPendingRemovals(settled.map((p) => p.serialNumber));
+    // The profile reaches the device again (or revokeOnRemoval was turned off): nothing is revoked.
+    const back = pending.filter((p) => unrevoked.has(p.serialNumber) && !staleSerials.has(p.serialNumber));
     if (back.length > 0) {
       await storage.cancelPendingRemovals(back.map((p) => p.serialNumber));
       await audit('lifecycle.removal.cancelled', { deviceId: device.id, certificates: back.map((p) => ({ serialNumber: p.serialNumber, profileId: p.profileId })) });
