@@ -6,6 +6,8 @@ import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
+import { recordUnenrollment } from './core/unenrollment.js';
+import type { Device } from './core/model.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { issueIdentityCertificate, precheckIdentityCsr } from './core/identity-issuance.js';
 import type { IdentityPolicy } from './core/crp/index.js';
@@ -52,9 +54,12 @@ export interface AdapterServiceDeps {
   now?: () => Date;
   /** Counts check-ins per adapter. */
   metrics: GatewayMetrics;
+  /** A device reported a profile removed: its pending removals are revoked (core/removals.ts). */
+  removalConfirmed?: (device: Device, profileId: string) => Promise<unknown>;
 }
 
 export { SECRET_KEY_PREFIX } from './core/adapter-secrets.js';
+
 
 export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name' | 'platforms'>): AdapterServices {
   const { storage } = d;
@@ -118,7 +123,9 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     deliveriesFor: d.deliveriesFor,
     report: async (device, report) => {
       await recordDeliveryReport(storage, device, report);
+      if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
     },
+    unenrolled: (device, detail) => recordUnenrollment(d, device, { adapter: adapter.name, detail }, d.now?.() ?? new Date()),
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),

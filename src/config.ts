@@ -105,6 +105,8 @@ const schema = z.object({
   /** OCSP responses are valid this long (nextUpdate - thisUpdate) and re-signed after half of it. */
   ocspValidityMinutes: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(5, 'must be at least 5').max(10080, 'must be at most 10080 (7 days)').default(60),
   adminListen: adminListenSchema.optional(),
+  /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
+  removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
 });
 
 /**
@@ -135,6 +137,7 @@ const ENV_NAMES: Record<string, string> = {
   crlValidityHours: 'MDMGW_CRL_VALIDITY_HOURS',
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
+  removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
 };
 
 export class ConfigError extends Error {
@@ -168,6 +171,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     crlValidityHours: blankToUndefined(env.MDMGW_CRL_VALIDITY_HOURS),
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
+    removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -10,6 +10,8 @@ import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { startHousekeeping } from './core/housekeeping.js';
+import { removalTracker, type Removals } from './core/removals.js';
+import { lifecycleRoutes } from './http/admin/lifecycle.js';
 import { AuditLog } from './core/audit-log.js';
 import { withRequestSource } from './core/request-source.js';
 import { enrollmentTokenRoutes } from './http/admin/enrollment-tokens.js';
@@ -87,6 +89,8 @@ export interface Gateway {
   metrics: GatewayMetrics;
   /** Readiness (/readyz) and the health report (/api/v1/health). */
   health: GatewayHealth;
+  /** Pending removals of profiles that no longer reach a device (core/removals.ts); `sweep(now)` is housekeeping's. */
+  removals: Removals;
   close(): Promise<void>;
 }
 
@@ -141,6 +145,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       log,
     });
     await ocsp.prepare();
+    const removals = removalTracker({ storage, graceMs: config.removalGraceHours * 3_600_000, log });
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
@@ -150,7 +155,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       scepUrl,
       caCertificate: ca.root.certificate,
       caCertificatePem: rootPem,
+      // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
       deliveriesFor: async (device, only) => {
+        await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
           { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
           device,
@@ -159,6 +166,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         for (const d of deliveries) if (d.ok) metrics.challengeMinted('profile');
         return deliveries;
       },
+      removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
       minter,
       tokens,
       issuer,
@@ -198,7 +206,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(ocspRoutes(ocsp));
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
-    const devicesChanged = deviceChangeNotifier(mounted, log);
+    const devicesChanged = deviceChangeNotifier(mounted, log, async (devices) => {
+      for (const d of devices) await removals.reconcile(d);
+    });
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
@@ -206,6 +216,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
       certificateReportRoutes(storage),
+      lifecycleRoutes(storage, devicesChanged),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.use('/api/v1', healthReportRoutes(health));
@@ -221,7 +232,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays });
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now) });
     auditLog.start();
     return {
       config,
@@ -245,6 +256,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       auditLog,
       metrics,
       health,
+      removals,
       close: async () => {
         health.markClosing();
         housekeeping.stop();

@@ -184,8 +184,19 @@ export interface AdapterServices {
    * command about to be sent). Unassigned ids are simply absent from the answer.
    */
   deliveriesFor(device: Device, only?: { profileIds: readonly string[] }): Promise<Delivery[]>;
-  /** Records a per-profile result; the admin API shows the latest per device and profile. */
+  /**
+   * Records a per-profile result; the admin API shows the latest per device
+   * and profile. `removed` also confirms a pending removal: the certificates
+   * of a profile that no longer reaches the device are revoked now.
+   */
   report(device: Device, report: DeliveryReport): Promise<void>;
+  /**
+   * The device left management (Apple CheckOut, the Windows unenroll alert,
+   * the Android agent's unenroll call): every certificate issued for it is
+   * revoked (cessationOfOperation) and audited as `device.unenrolled`.
+   * Returns the serials revoked. The device record stays; it may enroll again.
+   */
+  unenrolled(device: Device, detail: string): Promise<string[]>;
 
   /** The device command queue (one in flight per channel). */
   commands: {

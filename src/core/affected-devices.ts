@@ -31,12 +31,17 @@ export async function devicesForTargets(storage: Storage, targets: AssignmentTar
   return dedupe(found);
 }
 
-/** Devices a profile reaches now, and those that reported on it (they may have to remove it). */
+/**
+ * Devices a profile reaches now, those that reported on it and those holding
+ * an unrevoked certificate of it (they may have to remove it, and its
+ * certificates then wait for revocation: core/removals.ts).
+ */
 export async function devicesForProfile(storage: Storage, profileId: string): Promise<Device[]> {
   const targets = (await storage.listAssignments({ profileId })).map((a) => a.target);
   const reached = await devicesForTargets(storage, targets);
-  const reported = await storage.listDeliveryStatus({ profileId });
-  const extra = await Promise.all(reported.map((r) => storage.getDevice(r.deviceId)));
+  const reported = (await storage.listDeliveryStatus({ profileId })).map((r) => r.deviceId);
+  const holding = (await storage.listCertificates({ profileId })).filter((c) => c.revokedAt === null && c.deviceId !== null).map((c) => c.deviceId!);
+  const extra = await Promise.all([...new Set([...reported, ...holding])].map((id) => storage.getDevice(id)));
   return dedupe([...reached, ...extra.filter((d): d is Device => d !== null)]);
 }
 

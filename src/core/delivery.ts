@@ -25,7 +25,7 @@ export interface DeliveryDeps {
   now?: () => Date;
 }
 
-export type DeliveryErrorCode = 'ATTRIBUTE_MISSING' | 'NO_PRIMARY_USER';
+export type DeliveryErrorCode = 'ATTRIBUTE_MISSING' | 'NO_PRIMARY_USER' | 'USER_DISABLED';
 
 export type Delivery =
   | {
@@ -56,6 +56,9 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
         ok: false,
         error: { code: 'NO_PRIMARY_USER', message: `profile "${profile.name}" is user-scoped and device ${device.id} has no primary user` },
       };
+    }
+    if (!primaryUser.enabled) {
+      return { profile, ok: false, error: { code: 'USER_DISABLED', message: `profile "${profile.name}" is user-scoped and user ${primaryUser.id} is disabled` } };
     }
     target = { kind: 'user', userId: primaryUser.id, deviceId: device.id };
   } else {

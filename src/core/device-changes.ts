@@ -8,11 +8,21 @@ import type { Logger } from '../log.js';
 
 export type DeviceChangeListener = (devices: Promise<Device[]> | Device[]) => void;
 
-export function deviceChangeNotifier(adapters: { adapter: PlatformAdapter; services: AdapterServices }[], log: Logger): DeviceChangeListener & { idle(): Promise<void> } {
+/**
+ * `first` runs before the adapters hear about the change (core's own
+ * follow-up: the pending removals of core/removals.ts); its failure is logged
+ * and the adapters are still told.
+ */
+export function deviceChangeNotifier(
+  adapters: { adapter: PlatformAdapter; services: AdapterServices }[],
+  log: Logger,
+  first?: (devices: Device[]) => Promise<void>,
+): DeviceChangeListener & { idle(): Promise<void> } {
   const pending = new Set<Promise<void>>();
   const notify = (devices: Promise<Device[]> | Device[]) => {
     const run = (async () => {
       const list = await devices;
+      if (first) await first(list).catch((err: unknown) => log.error({ err, devices: list.map((d) => d.id) }, 'could not update pending removals after a change'));
       for (const { adapter, services } of adapters) {
         if (!adapter.onDevicesChanged) continue;
         const mine = list.filter((d) => adapter.platforms.includes(d.platform));

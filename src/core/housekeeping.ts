@@ -8,7 +8,9 @@ import type { Storage } from './storage/storage.js';
 // - audit records are kept for MDMGW_AUDIT_RETENTION_DAYS;
 // - answered device commands (history) are kept for the same time, and at most
 //   the newest COMMANDS_KEPT_PER_DEVICE per device: a device that keeps
-//   answering cannot grow its history (every check-in lists it) without bound.
+//   answering cannot grow its history (every check-in lists it) without bound;
+// - certificates of profiles removed from devices whose grace period ended are
+//   revoked (core/removals.ts), also for devices that never check in again.
 
 export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
 export const COMMANDS_KEPT_PER_DEVICE = 100;
@@ -18,12 +20,16 @@ export interface HousekeepingOptions {
   auditRetentionDays: number;
   intervalMs?: number;
   now?: () => Date;
+  /** The removal sweep (core/removals.ts); returns how many certificates it revoked. */
+  sweepRemovals?: (now: Date) => Promise<number>;
 }
 
 export interface HousekeepingRun {
   challenges: number;
   auditEvents: number;
   commands: number;
+  /** Certificates revoked because their profile's removal grace period ended. */
+  removalsRevoked: number;
 }
 
 export function startHousekeeping(storage: Storage, log: Logger, opts: HousekeepingOptions): { runNow(): Promise<HousekeepingRun>; stop(): void } {
@@ -35,6 +41,7 @@ export function startHousekeeping(storage: Storage, log: Logger, opts: Housekeep
       challenges: await storage.purgeExpiredChallenges(now.toISOString()),
       auditEvents: await storage.purgeAudit(retainedFrom),
       commands: await storage.purgeAnsweredCommands(retainedFrom, COMMANDS_KEPT_PER_DEVICE),
+      removalsRevoked: opts.sweepRemovals ? await opts.sweepRemovals(now) : 0,
     };
     if (run.challenges + run.auditEvents + run.commands > 0) log.info({ ...run, retainedFrom }, 'housekeeping purged old records');
     return run;

@@ -14,6 +14,9 @@ export interface User {
   displayName: string;
   attributes: Attributes;
   createdAt: string; // ISO-8601
+  /** false once an administrator disabled the user (PATCH enabled:false): user-scope profiles no longer resolve for them. */
+  enabled: boolean;
+  disabledAt: string | null;
 }
 
 export interface Device {
@@ -33,6 +36,11 @@ export interface Device {
    * it gets no certificate and every device route refuses it (403).
    */
   blockedAt: string | null;
+  /**
+   * Set once an administrator retired the device (POST /devices/:id/retire):
+   * its certificates are revoked and it can neither check in nor enroll again.
+   */
+  retiredAt: string | null;
 }
 
 /** Device-reported identifiers that profile templates may fall back on ({{DeviceName}}, {{SerialNumber}}). */
@@ -120,6 +128,12 @@ export interface ProfileSpec {
   trustedRootCertificate: string | null;
   /** When true, SCEP answers PENDING until an admin approves the enrollment. */
   requireApproval: boolean;
+  /**
+   * When true (the default), a certificate of this profile is revoked once the
+   * profile no longer reaches its device: when the platform confirms the
+   * removal, or when the removal grace period ends (docs/lifecycle.md).
+   */
+  revokeOnRemoval: boolean;
 }
 
 export interface Profile extends ProfileSpec {
@@ -330,4 +344,19 @@ export interface DeviceCommand {
   result: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
+}
+
+// ---- lifecycle: revocation triggers ----------------------------------------------
+
+/**
+ * A profile certificate whose profile no longer reaches its device (assignment
+ * or group membership gone, profile deleted, primary user changed): revoked
+ * when the platform confirms the removal or once `since` is older than the
+ * removal grace period; dropped if the profile reaches the device again first.
+ */
+export interface PendingRemoval {
+  serialNumber: string;
+  deviceId: string;
+  profileId: string;
+  since: string;
 }

@@ -30,6 +30,7 @@ export const REASONS = {
   TARGET_PRIMARY_USER_CHANGED: { failInfo: 'badRequest', text: "the device's primary user is no longer the user the certificate is for" },
   ATTRIBUTE_MISSING: { failInfo: 'badRequest', text: 'a template variable of the profile has no value for the target' },
   DEVICE_BLOCKED: { failInfo: 'badRequest', text: 'an administrator has blocked the device: it gets no certificate until unblocked' },
+  USER_DISABLED: { failInfo: 'badRequest', text: 'an administrator has disabled the user the certificate is for' },
   // CSR content
   CSR_SIGNATURE_INVALID: { failInfo: 'badMessageCheck', text: 'the CSR self-signature does not verify' },
   SUBJECT_MISSING: { failInfo: 'badRequest', text: 'the CSR has no subject' },

@@ -42,3 +42,21 @@ export function currentCertificate<C extends IssuedFacts>(issued: readonly C[], 
   if (match) return match;
   return current.reduce<C | undefined>((newest, c) => (!newest || Date.parse(c.issuedAt) > Date.parse(newest.issuedAt) ? c : newest), undefined);
 }
+
+/**
+ * Whether the certificate the device holds for a profile was revoked (e.g. an
+ * administrator's revocation) and nothing newer replaced it: while the profile
+ * still applies, it is delivered again (a fresh enrollment, not a renewal: the
+ * CRP refuses a renewal signed by a revoked certificate). The held certificate
+ * is the one the device reported (by thumbprint), else the newest one issued
+ * for the profile; one we did not issue says nothing.
+ */
+export function reissueAfterRevocation(issued: readonly IssuedFacts[], profileId: string, heldThumbprint?: string): boolean {
+  const mine = issued.filter((c) => c.profileId === profileId);
+  const wanted = heldThumbprint?.toUpperCase();
+  const newest = (cs: readonly IssuedFacts[]) => cs.reduce<IssuedFacts | undefined>((n, c) => (!n || Date.parse(c.issuedAt) > Date.parse(n.issuedAt) ? c : n), undefined);
+  const held = wanted ? mine.find((c) => c.thumbprint.toUpperCase() === wanted) : newest(mine);
+  if (!held || held.revokedAt === null) return false;
+  // A newer unrevoked one was issued since (the re-delivery already happened; the device has not reported it yet).
+  return !mine.some((c) => c.revokedAt === null && Date.parse(c.issuedAt) > Date.parse(held.issuedAt));
+}

@@ -74,6 +74,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     const device = record.deviceId ? await o.storage.getDevice(record.deviceId) : null;
     if (!device) return refuse('client certificate maps to no device');
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
+    if (device.retiredAt !== null) return refuse(`device ${device.id} is retired`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
     if (await superseded(device.id, record.serialNumber, record.issuedAt)) return refuse('client certificate was superseded by a later enrollment of the device');
     return { ok: true, device, serialNumber };

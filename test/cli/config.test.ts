@@ -21,6 +21,15 @@ describe('configuration', () => {
     }
   });
 
+  it('revokes removed profiles after 24 hours unless MDMGW_REMOVAL_GRACE_HOURS says otherwise (0..8760)', () => {
+    expect(load().removalGraceHours).toBe(24);
+    expect(load({ MDMGW_REMOVAL_GRACE_HOURS: '0' }).removalGraceHours).toBe(0);
+    expect(load({ MDMGW_REMOVAL_GRACE_HOURS: '0.5' }).removalGraceHours).toBe(0.5);
+    for (const bad of ['-1', 'a day', '8761']) {
+      expect(() => load({ MDMGW_REMOVAL_GRACE_HOURS: bad }), bad).toThrow(/MDMGW_REMOVAL_GRACE_HOURS: must/);
+    }
+  });
+
   it('lets flags win over the environment', () => {
     const c = load({ MDMGW_PORT: '9000', MDMGW_HOST: '0.0.0.0', MDMGW_DATA_DIR: '/var/lib/mdmgw' }, { port: '9100', dataDir: 'here' });
     expect(c).toMatchObject({ port: 9100, host: '0.0.0.0', dataDir: '/srv/mdmgw/here' });

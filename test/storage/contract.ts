@@ -1192,6 +1192,162 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       });
     });
 
+    // ---- lifecycle: revocation triggers (docs/lifecycle.md) ----------------------------
+
+    describe('lifecycle triggers', () => {
+      it('updateUser: edits fields; disabling revokes the user\'s profile certificates and renewals once; re-enabling un-revokes nothing', async () => {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const other = await s.createUser({ userPrincipalName: 'o@x', email: 'o@x', displayName: 'O' });
+        expect(u).toMatchObject({ enabled: true, disabledAt: null });
+        await s.recordEnrollment(null, enrollment('tx-u1', { userId: u.id }), certificate('11', { userId: u.id }));
+        await s.recordEnrollment(null, enrollment('tx-u2', { renewalOf: '11' }), certificate('12', { renewalOf: '11' }));
+        await s.recordEnrollment(null, enrollment('tx-u3', { userId: other.id }), certificate('13', { userId: other.id }));
+
+        const edited = await s.updateUser(u.id, { displayName: 'Ada', attributes: { k: 'v' } }, '2026-03-01T00:00:00Z', 'affiliationChanged');
+        expect(edited).toEqual({ ok: true, user: { ...u, displayName: 'Ada', attributes: { k: 'v' } }, revoked: [] });
+        expect((await s.getCertificate('11'))?.revokedAt).toBeNull();
+
+        const disabled = await s.updateUser(u.id, { enabled: false }, '2026-03-02T00:00:00Z', 'affiliationChanged');
+        expect(disabled).toEqual({ ok: true, user: { ...u, displayName: 'Ada', attributes: { k: 'v' }, enabled: false, disabledAt: '2026-03-02T00:00:00.000Z' }, revoked: ['11', '12'] });
+        expect(await s.getCertificate('12')).toMatchObject({ revokedAt: '2026-03-02T00:00:00.000Z', revocationReason: 'affiliationChanged' });
+        expect((await s.getCertificate('13'))?.revokedAt).toBeNull();
+
+        // refused, writing nothing (the display name stays)
+        expect(await s.updateUser(u.id, { enabled: false, displayName: 'Zed' }, '2026-03-03T00:00:00Z', 'affiliationChanged')).toEqual({ ok: false, reason: 'already-disabled' });
+        expect(await s.getUser(u.id)).toMatchObject({ displayName: 'Ada', disabledAt: '2026-03-02T00:00:00.000Z' });
+        expect(await s.updateUser('no-such-user', { displayName: 'X' }, '2026-03-03T00:00:00Z', 'affiliationChanged')).toEqual({ ok: false, reason: 'not-found' });
+
+        const enabled = await s.updateUser(u.id, { enabled: true }, '2026-03-04T00:00:00Z', 'affiliationChanged');
+        expect(enabled).toMatchObject({ ok: true, user: { enabled: true, disabledAt: null }, revoked: [] });
+        expect((await s.getCertificate('11'))?.revokedAt).toBe('2026-03-02T00:00:00.000Z');
+      });
+
+      it('deleteUser: hides the user, revokes, clears primary user, removes memberships and user assignments', async () => {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const d = await s.createDevice({ name: 'd', platform: 'ios', userId: u.id });
+        const g = await s.createGroup('g');
+        await s.addGroupMember(g.id, { userId: u.id });
+        const p = await s.createProfile(spec({ scope: 'user' }));
+        await s.createAssignment(p.id, { userId: u.id });
+        const kept = await s.createAssignment(p.id, { groupId: g.id });
+        await s.recordEnrollment(null, enrollment('tx-d1', { userId: u.id, deviceId: d.id }), certificate('21', { userId: u.id, deviceId: d.id }));
+
+        const r = await s.deleteUser(u.id, '2026-03-01T00:00:00Z', 'affiliationChanged');
+        expect(r).toMatchObject({ ok: true, user: { id: u.id }, revoked: ['21'], devices: [d.id] });
+        expect(await s.getUser(u.id)).toBeNull();
+        expect((await s.listUsers()).map((x) => x.id)).not.toContain(u.id);
+        expect(await s.getDevice(d.id)).toMatchObject({ userId: null });
+        expect(await s.listGroupMembers(g.id)).toEqual([]);
+        expect((await s.listAssignments()).map((a) => a.id)).toEqual([kept.id]);
+        expect(await s.getCertificate('21')).toMatchObject({ userId: u.id, revocationReason: 'affiliationChanged' });
+        expect(await s.deleteUser(u.id, '2026-03-02T00:00:00Z', 'affiliationChanged')).toEqual({ ok: false, reason: 'not-found' });
+        await expectStorageError(s.addGroupMember(g.id, { userId: u.id }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { userId: u.id }), 'not-found');
+        // the userPrincipalName stays taken
+        await expectStorageError(s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' }), 'conflict');
+      });
+
+      it('retireDevice: revokes identity and profile certificates once; the device gets nothing new', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'android' });
+        await s.recordEnrollment(null, enrollment('tx-r1', { deviceId: d.id, kind: 'identity' }), certificate('31', { deviceId: d.id, kind: 'identity' }));
+        await s.recordEnrollment(null, enrollment('tx-r2', { deviceId: d.id }), certificate('32', { deviceId: d.id }));
+        const r = await s.retireDevice(d.id, '2026-03-01T00:00:00Z', 'cessationOfOperation');
+        expect(r).toEqual({ ok: true, device: { ...d, retiredAt: '2026-03-01T00:00:00.000Z' }, revoked: ['31', '32'] });
+        expect(await s.getDevice(d.id)).toMatchObject({ retiredAt: '2026-03-01T00:00:00.000Z' });
+        expect(await s.getCertificate('32')).toMatchObject({ revocationReason: 'cessationOfOperation' });
+        expect(await s.retireDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'already-retired' });
+        expect(await s.retireDevice('no-such-device', '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'not-found' });
+        expect(await s.recordEnrollment(null, enrollment('tx-r3', { deviceId: d.id }), certificate('33', { deviceId: d.id }))).toEqual({ ok: false, reason: 'device-blocked' });
+        expect(await s.getCertificate('33')).toBeNull();
+      });
+
+      it('deleteDevice: revokes, hides the device, keeps its certificates readable, removes memberships, assignments and pending removals', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'windows' });
+        const g = await s.createGroup('g');
+        await s.addGroupMember(g.id, { deviceId: d.id });
+        const p = await s.createProfile(spec());
+        await s.createAssignment(p.id, { deviceId: d.id });
+        await s.recordEnrollment(null, enrollment('tx-x1', { deviceId: d.id, profileId: p.id }), certificate('41', { deviceId: d.id, profileId: p.id }));
+        await s.addPendingRemovals([{ serialNumber: '41', deviceId: d.id, profileId: p.id }], '2026-02-01T00:00:00Z');
+
+        const r = await s.deleteDevice(d.id, '2026-03-01T00:00:00Z', 'cessationOfOperation');
+        expect(r).toMatchObject({ ok: true, device: { id: d.id, retiredAt: '2026-03-01T00:00:00.000Z' }, revoked: ['41'] });
+        expect(await s.getDevice(d.id)).toBeNull();
+        expect((await s.listDevices()).map((x) => x.id)).not.toContain(d.id);
+        expect(await s.listCertificates({ deviceId: d.id })).toEqual([expect.objectContaining({ serialNumber: '41', revocationReason: 'cessationOfOperation' })]);
+        expect(await s.listGroupMembers(g.id)).toEqual([]);
+        expect(await s.listAssignments()).toEqual([]);
+        expect(await s.listPendingRemovals()).toEqual([]);
+        expect(await s.deleteDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'not-found' });
+        expect(await s.retireDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'not-found' });
+        expect(await s.updateDevice(d.id, { name: 'x' })).toBeNull();
+
+        // a retired device may still be deleted; its retirement time stays
+        const e = await s.createDevice({ name: 'e', platform: 'windows' });
+        await s.retireDevice(e.id, '2026-03-01T00:00:00Z', 'cessationOfOperation');
+        expect(await s.deleteDevice(e.id, '2026-03-05T00:00:00Z', 'cessationOfOperation')).toMatchObject({ ok: true, device: { retiredAt: '2026-03-01T00:00:00.000Z' }, revoked: [] });
+      });
+
+      it('revokeDeviceCertificates: revokes what is left without changing the device', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'ios' });
+        await s.recordEnrollment(null, enrollment('tx-c1', { deviceId: d.id, kind: 'identity' }), certificate('51', { deviceId: d.id, kind: 'identity' }));
+        expect(await s.revokeDeviceCertificates(d.id, '2026-03-01T00:00:00Z', 'cessationOfOperation')).toEqual(['51']);
+        expect(await s.revokeDeviceCertificates(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual([]);
+        expect(await s.getDevice(d.id)).toEqual(d);
+        expect(await s.revokeDeviceCertificates('no-such-device', '2026-03-02T00:00:00Z', 'cessationOfOperation')).toBeNull();
+      });
+
+      it('pending removals: first since wins, listed by age, cancelled, revoked once with their renewals', async () => {
+        await s.recordEnrollment(null, enrollment('tx-p1'), certificate('61', { profileId: 'p-1' }));
+        await s.recordEnrollment(null, enrollment('tx-p2', { renewalOf: '61' }), certificate('62', { profileId: 'p-1', renewalOf: '61' }));
+        await s.recordEnrollment(null, enrollment('tx-p3'), certificate('63', { profileId: 'p-2' }));
+        const added = await s.addPendingRemovals(
+          [
+            { serialNumber: '61', deviceId: 'dev-1', profileId: 'p-1' },
+            { serialNumber: '63', deviceId: 'dev-1', profileId: 'p-2' },
+          ],
+          '2026-03-01T00:00:00Z',
+        );
+        expect(added.map((r) => r.serialNumber)).toEqual(['61', '63']);
+        expect(await s.addPendingRemovals([{ serialNumber: '61', deviceId: 'dev-1', profileId: 'p-1' }], '2026-03-05T00:00:00Z')).toEqual([]);
+        expect(await s.listPendingRemovals({ deviceId: 'dev-1' })).toEqual([
+          { serialNumber: '61', deviceId: 'dev-1', profileId: 'p-1', since: '2026-03-01T00:00:00.000Z' },
+          { serialNumber: '63', deviceId: 'dev-1', profileId: 'p-2', since: '2026-03-01T00:00:00.000Z' },
+        ]);
+        expect(await s.listPendingRemovals({ before: '2026-03-01T00:00:00Z' })).toEqual([]);
+        expect(await s.listPendingRemovals({ deviceId: 'dev-2' })).toEqual([]);
+
+        expect(await s.cancelPendingRemovals(['63', 'nope'])).toBe(1);
+        expect((await s.getCertificate('63'))?.revokedAt).toBeNull();
+
+        expect(await s.revokePendingRemoval('61', '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual(['61', '62']);
+        expect(await s.getCertificate('62')).toMatchObject({ revokedAt: '2026-03-02T00:00:00.000Z', revocationReason: 'cessationOfOperation' });
+        expect(await s.revokePendingRemoval('61', '2026-03-03T00:00:00Z', 'cessationOfOperation')).toBeNull();
+        expect(await s.listPendingRemovals()).toEqual([]);
+
+        // an already revoked certificate: the row goes, nothing else changes
+        await s.addPendingRemovals([{ serialNumber: '62', deviceId: 'dev-1', profileId: 'p-1' }], '2026-03-04T00:00:00Z');
+        expect(await s.revokePendingRemoval('62', '2026-03-05T00:00:00Z', 'unspecified')).toEqual([]);
+        expect(await s.getCertificate('62')).toMatchObject({ revocationReason: 'cessationOfOperation' });
+      });
+
+      it('a revocation of the device or user drops the pending removals it covers', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'ios' });
+        await s.recordEnrollment(null, enrollment('tx-q1', { deviceId: d.id }), certificate('71', { deviceId: d.id, profileId: 'p-1' }));
+        await s.addPendingRemovals([{ serialNumber: '71', deviceId: d.id, profileId: 'p-1' }], '2026-03-01T00:00:00Z');
+        await s.retireDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation');
+        expect(await s.listPendingRemovals()).toEqual([]);
+      });
+
+      it('profiles stored without revokeOnRemoval read it as true; false round-trips', async () => {
+        const p = await s.createProfile(spec({ revokeOnRemoval: false }));
+        expect((await s.getProfile(p.id))?.revokeOnRemoval).toBe(false);
+        const { revokeOnRemoval: _drop, ...old } = spec();
+        const q = await s.createProfile(old as ProfileSpec);
+        expect((await s.getProfile(q.id))?.revokeOnRemoval).toBe(true);
+      });
+    });
+
     // ---- delivery status --------------------------------------------------------------
 
     describe('delivery status', () => {

@@ -66,6 +66,7 @@ describe('sqlite backend', () => {
       scepServerUrls: [],
       trustedRootCertificate: null,
       requireApproval: false,
+      revokeOnRemoval: true,
     });
     const v2 = await first.updateProfile(profile.id, { ...profile, name: 'p2' });
     const assignment = await first.createAssignment(profile.id, { groupId: group.id });

@@ -6,6 +6,7 @@ import { decideChallenge } from './challenge-reuse.js';
 import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
 import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './render.js';
 import { policyAction } from './renewal.js';
+import { reissueAfterRevocation } from '../../core/renewal.js';
 
 // A check-in, without the I/O: from core's deliveries, the stored agent state
 // and the certificates we issued to the device (renewal timing, spent
@@ -32,7 +33,8 @@ export function checkin(device: Device, deliveries: Delivery[], before: AgentSta
     const id = d.profile.id;
     // Timed from the issued certificate; the agent's own record (its certificate or an estimate) only without one.
     const installed = withIssuedValidity(state.installed[id], issued, id);
-    const action = policyAction(d.profile, installed, now);
+    // A revoked certificate (while the profile still applies) is replaced by a fresh enrollment.
+    const action = installed && reissueAfterRevocation(issued, id, installed.thumbprint) ? 'enroll' : policyAction(d.profile, installed, now);
     state.served[id] = { profileVersion: d.profile.version, validityDays: d.resolved.validityDays };
     const scepUrl = stickyScepUrl(d, state.scepUrls[id]);
     state.scepUrls[id] = scepUrl;

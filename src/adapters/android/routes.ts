@@ -16,6 +16,7 @@ import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_
 //   POST /android/v1/enroll       one-time token + device facts -> identity SCEP details
 //   GET  /android/v1/policy       (identity certificate) -> policy document, ETag / 304
 //   POST /android/v1/status       (identity certificate) -> per-policy results
+//   POST /android/v1/unenroll     (identity certificate) -> the agent leaves management: certificates revoked
 //   GET  /android/v1/schema.json  the policy document's JSON Schema
 
 const DAY_MS = 24 * 3600_000;
@@ -133,6 +134,16 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     await saveAgentState(s, device.id, state);
     for (const x of parsed.results) await s.report(device, toDeliveryReport(x));
     res.status(204).end();
+  });
+
+  // The agent is being removed (the user unenrolled, or the work profile is going):
+  // its identity and profile certificates stop working now (docs/lifecycle.md).
+  // No body is read: the identity certificate says who is leaving.
+  r.post('/android/v1/unenroll', s.authenticateDevice, async (_req, res) => {
+    const device = res.locals.device!;
+    const revoked = await s.unenrolled(device, 'Android agent unenroll');
+    await saveAgentState(s, device.id, emptyState());
+    res.status(200).json({ deviceId: device.id, revoked });
   });
 
   r.get('/android/v1/schema.json', (req, res) => {

@@ -1,6 +1,6 @@
 import type { Delivery } from '../../core/delivery.js';
 import type { IssuedCertificate } from '../../core/model.js';
-import { renewalDue } from '../../core/renewal.js';
+import { reissueAfterRevocation, renewalDue } from '../../core/renewal.js';
 import { newestIssued } from './issued-certificates.js';
 import type { InstallStep } from './plan.js';
 import type { AppleState } from './state.js';
@@ -35,6 +35,14 @@ export function planRenewals(state: AppleState, deliveries: readonly Delivery[],
     const rec = state.profiles[p.id];
     // Only a profile the device holds at the current version; anything else is planSync's (install, new version, retry).
     if (!rec || rec.status !== 'installed' || rec.version !== p.version) continue;
+    // Its certificate was revoked while the profile still applies: install it again (a fresh challenge, the same identifier).
+    if (reissueAfterRevocation(certs, p.id, rec.thumbprint)) {
+      const held = newestIssued(certs, { profileId: p.id, profileVersion: p.version });
+      if (held && rec.renewalOf !== held.thumbprint) {
+        steps.push({ kind: 'InstallProfile', profileId: p.id, version: p.version, channel: rec.channel, identifier: rec.identifier, renewalOf: held.thumbprint, notAfter: held.notAfter });
+      }
+      continue;
+    }
     const cert = newestIssued(certs, { profileId: p.id, profileVersion: p.version, unrevoked: true });
     // No record (a foreign SCEP server issued it): nothing to time the renewal by.
     if (!cert) continue;

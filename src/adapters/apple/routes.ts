@@ -205,6 +205,8 @@ async function pendingChannels(s: AdapterServices, deviceId: string): Promise<st
 
 /** CheckOut (the MDM profile was removed): every managed profile went with it, and nothing queued will ever be fetched. */
 async function checkedOut(s: AdapterServices, device: Device, before: AppleState): Promise<void> {
+  // Its identity (and the certificates that left with the profiles) must stop working now (docs/lifecycle.md).
+  await s.unenrolled(device, 'Apple CheckOut: the MDM profile was removed');
   for (const c of await s.commands.list(device.id)) {
     if (c.status === 'queued' || c.status === 'sent' || c.status === 'notnow') await s.commands.update(c.id, device.id, 'cancelled', { reason: 'device checked out' });
   }

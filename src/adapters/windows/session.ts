@@ -4,6 +4,7 @@ import { statusesFor } from './command-status.js';
 import { SWV, formForOsVersion, mergeNodes } from './devinfo.js';
 import { formatHresult, hresultMeaning } from './error-codes.js';
 import { ESTIMATE_DETAIL, installedValidity, renewalDue } from './renewal.js';
+import { reissueAfterRevocation } from '../../core/renewal.js';
 import { type CspCommand, removal, renderWindows, scepNodeFor, statusQueries, windowsProblem } from './render.js';
 import { type SentTag, type SessionState, type TrackedProfile, type WindowsState, readWindowsState, writeWindowsState } from './state.js';
 import { buildMessage } from './syncml-build.js';
@@ -37,6 +38,9 @@ const keyOf = (msgId: number | string, cmdId: number | string) => `${msgId}:${cm
 function newSession(id: string, msgId: number, now: Date): SessionState {
   return { id, clientMsgId: msgId, serverMsgId: 0, startedAt: now.toISOString(), sent: {}, installed: [], queried: [], deleted: [], answers: {}, itemStatuses: {} };
 }
+
+/** The Generic alert (1226) type Windows sends when the user unenrolls the device (oma-dm-protocol-support.md). */
+export const UNENROLL_ALERT_TYPE = 'com.microsoft:mdm.unenrollment.userrequest';
 
 // Kept importable from here: renewal timing used to live in this module.
 export { renewalDue };
@@ -81,6 +85,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
   if (hdr.source) state.nodes['./DevInfo/DevId'] ??= hdr.source.slice(0, 512);
 
   let aborted = false;
+  let unenrolling = false;
   const touched = new Set<string>();
   const failedInstalls = new Set<string>();
   for (const c of msg.commands) {
@@ -88,6 +93,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
     switch (c.name) {
       case 'Alert':
         if (c.data === '1223') aborted = true;
+        if (c.data === '1226' && c.items.some((i) => i.metaType === UNENROLL_ALERT_TYPE)) unenrolling = true;
         if (c.data === '1224') {
           const login = c.items.find((i) => i.metaType === 'com.microsoft/MDM/LoginStatus');
           if (login?.data) session.loginStatus = login.data.slice(0, 64).toLowerCase();
@@ -132,9 +138,12 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
 
   for (const profileId of touched) await evaluateAnswers(s, device, session, profiles, profileId, now);
 
+  // The device is leaving: its certificates are revoked and nothing more is sent (docs/lifecycle.md).
+  if (unenrolling) await s.unenrolled(device, `Windows Generic alert 1226 ${UNENROLL_ALERT_TYPE}`);
+
   const commands: CspCommand[] = [];
   const tags = new Map<CspCommand, SentTag>();
-  if (!aborted) await plan(s, device, state, session, commands, tags, now);
+  if (!aborted && !unenrolling) await plan(s, device, state, session, commands, tags, now);
 
   const { xml, emitted } = buildMessage({ sessionId: hdr.sessionId, msgId: serverMsgId, target: hdr.source, source, statuses, commands });
   for (const e of emitted) {
@@ -291,6 +300,10 @@ async function plan(
   const form = formForOsVersion(state.osVersion);
   const undeliverable = (state.undeliverable ??= {});
 
+  // The device's issued certificates, read once and only when an installed profile needs them.
+  let issued: Awaited<ReturnType<AdapterServices['certificates']['list']>> | undefined;
+  const issuedFor = async () => (issued ??= await s.certificates.list({ deviceId: device.id }));
+
   for (const d of deliveries) {
     const profileId = d.profile.id;
     if (awaiting.has(profileId) || session.installed.includes(profileId)) continue;
@@ -319,7 +332,8 @@ async function plan(
     }
     const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
     // Re-assigned while its Delete is unacknowledged: install again like a retry (nodeExists kept: Replace, 404 falls back to Add).
-    const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now);
+    const revoked = t?.phase === 'installed' && t.thumbprint !== undefined && reissueAfterRevocation(await issuedFor(), profileId, t.thumbprint);
+    const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now) || revoked;
     if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
     // User-scoped nodes need the enrolled user signed in (1224 LoginStatus "user").
     if (d.profile.scope === 'user' && session.loginStatus && session.loginStatus !== 'user') continue;
@@ -328,7 +342,11 @@ async function plan(
       profileId,
       profileVersion: d.profile.version,
       state: 'pending',
-      detail: t && t.phase === 'installed' && t.version === d.profile.version ? 'renewal: inside the renewal threshold' : 'sent to the device',
+      detail: revoked
+        ? 'the installed certificate was revoked: enrolling a new one'
+        : t && t.phase === 'installed' && t.version === d.profile.version
+          ? 'renewal: inside the renewal threshold'
+          : 'sent to the device',
     });
   }
 

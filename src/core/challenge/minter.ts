@@ -13,6 +13,9 @@ export type MintResult =
   | { ok: true; token: string; id: string; expiresAt: Date; resolved: ResolvedRequest }
   | { ok: false; status: 400 | 404 | 409; message: string };
 
+/** A disabled user's user-scope profiles no longer resolve for them (docs/lifecycle.md). */
+const disabledUser = (u: User) => ({ ok: false as const, status: 409 as const, message: `user ${u.id} is disabled: user-scope profiles no longer resolve for them` });
+
 export class ChallengeMinter {
   constructor(
     private readonly storage: Storage,
@@ -51,18 +54,20 @@ export class ChallengeMinter {
   private async target(
     profile: Profile,
     ref: { deviceId: string } | { userId: string },
-  ): Promise<{ ok: true; target: Target; user: User | null; device: Device | null } | { ok: false; status: 400 | 404; message: string }> {
+  ): Promise<{ ok: true; target: Target; user: User | null; device: Device | null } | { ok: false; status: 400 | 404 | 409; message: string }> {
     if ('deviceId' in ref) {
       const device = await this.storage.getDevice(ref.deviceId);
       if (!device) return { ok: false, status: 404, message: 'device not found' };
       const user = device.userId ? await this.storage.getUser(device.userId) : null;
       if (profile.scope === 'device') return { ok: true, target: { kind: 'device', deviceId: device.id }, user, device };
       if (!user) return { ok: false, status: 400, message: 'user-scope profile: the device has no primary user' };
+      if (!user.enabled) return disabledUser(user);
       return { ok: true, target: { kind: 'user', userId: user.id, deviceId: device.id }, user, device };
     }
     if (profile.scope === 'device') return { ok: false, status: 400, message: 'device-scope profile: give deviceId' };
     const user = await this.storage.getUser(ref.userId);
     if (!user) return { ok: false, status: 404, message: 'user not found' };
+    if (!user.enabled) return disabledUser(user);
     return { ok: true, target: { kind: 'user', userId: user.id, deviceId: null }, user, device: null };
   }
 }

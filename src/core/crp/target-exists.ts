@@ -8,7 +8,7 @@ import { need, type Check } from './context.js';
 export const checkTargetExists: Check = {
   name: 'targetExists',
   summary: "the target device / user exists (and a user certificate's device still has that primary user)",
-  refuses: ['TARGET_UNKNOWN', 'TARGET_PRIMARY_USER_CHANGED'],
+  refuses: ['TARGET_UNKNOWN', 'TARGET_PRIMARY_USER_CHANGED', 'USER_DISABLED'],
   async run(ctx) {
     const { target } = need(ctx.basis, this.name, 'what the request is for');
     const { storage } = ctx.deps;
@@ -21,6 +21,8 @@ export const checkTargetExists: Check = {
     }
     const user = await storage.getUser(target.userId);
     if (!user) return { code: 'TARGET_UNKNOWN', detail: `user ${target.userId} does not exist` };
+    // A challenge minted before the user was disabled must not still bring a certificate.
+    if (!user.enabled) return { code: 'USER_DISABLED', detail: `user ${user.id} disabled at ${user.disabledAt}` };
     ctx.targetUser = user;
     ctx.targetDevice = null;
     if (target.deviceId !== null) {

@@ -108,6 +108,7 @@ export const profileSpecSchema = z.strictObject({
   scepServerUrls: z.array(httpUrl).max(10, 'at most 10 URLs').default(() => []),
   trustedRootCertificate: trustedRootSchema.nullable().default(null),
   requireApproval: z.boolean({ message: 'must be true or false' }).default(false),
+  revokeOnRemoval: z.boolean({ message: 'must be true or false' }).default(true),
 });
 
 // Compile-time guarantee that the schema produces exactly a ProfileSpec.

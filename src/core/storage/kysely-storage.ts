@@ -22,6 +22,7 @@ import type {
   DeliveryState,
   DeliveryStatus,
   RevocationReason,
+  PendingRemoval,
 } from '../model.js';
 import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
@@ -61,6 +62,11 @@ import {
   type RevokeResult,
   type Storage,
   type UnblockResult,
+  type UserPatch,
+  type UpdateUserResult,
+  type DeleteUserResult,
+  type RetireResult,
+  type DeleteDeviceResult,
 } from './storage.js';
 
 // The Storage implementation over Kysely. Dialect-independent on purpose: only
@@ -152,6 +158,8 @@ function rowToUser(r: UserRow): User {
     displayName: r.display_name,
     attributes: parseJson<Attributes>(r.attributes),
     createdAt: r.created_at,
+    enabled: r.disabled_at === null,
+    disabledAt: r.disabled_at,
   };
 }
 
@@ -171,6 +179,7 @@ function rowToDevice(r: DeviceRow): Device {
     },
     createdAt: r.created_at,
     blockedAt: r.blocked_at,
+    retiredAt: r.retired_at,
   };
 }
 
@@ -258,8 +267,11 @@ interface ProfileJoinRow {
 }
 
 function rowToProfile(r: ProfileJoinRow): Profile {
+  const spec = parseJson<Partial<ProfileSpec>>(r.spec) as ProfileSpec;
   return {
-    ...parseJson<ProfileSpec>(r.spec),
+    ...spec,
+    // Specs stored before 0006 have no revokeOnRemoval: the default applies.
+    revokeOnRemoval: spec.revokeOnRemoval ?? true,
     id: r.id,
     version: toNumber(r.version),
     createdAt: r.created_at,
@@ -331,6 +343,8 @@ export class KyselyStorage implements Storage {
       display_name: u.displayName,
       attributes: attributesJson(u.attributes),
       created_at: this.#stamp(),
+      disabled_at: null,
+      deleted_at: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -344,12 +358,12 @@ export class KyselyStorage implements Storage {
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     return row ? rowToUser(row) : null;
   }
 
   async listUsers(): Promise<User[]> {
-    const rows = await this.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToUser);
   }
 
@@ -367,6 +381,8 @@ export class KyselyStorage implements Storage {
       reported_serial_number: null,
       reported_conflicts: '[]',
       reported_at: null,
+      retired_at: null,
+      deleted_at: null,
     };
     try {
       await this.db.insertInto('devices').values(row).execute();
@@ -378,12 +394,12 @@ export class KyselyStorage implements Storage {
   }
 
   async getDevice(id: string): Promise<Device | null> {
-    const row = await this.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('devices').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     return row ? rowToDevice(row) : null;
   }
 
   async listDevices(): Promise<Device[]> {
-    const rows = await this.db.selectFrom('devices').selectAll().orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db.selectFrom('devices').selectAll().where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToDevice);
   }
 
@@ -395,7 +411,7 @@ export class KyselyStorage implements Storage {
     if (patch.attributes !== undefined) set.attributes = attributesJson(patch.attributes);
     if (Object.keys(set).length === 0) return this.getDevice(id);
     try {
-      const row = await this.db.updateTable('devices').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+      const row = await this.db.updateTable('devices').set(set).where('id', '=', id).where('deleted_at', 'is', null).returningAll().executeTakeFirst();
       return row ? rowToDevice(row) : null;
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown user ${String(patch.userId)}`, 'not-found');
@@ -410,11 +426,12 @@ export class KyselyStorage implements Storage {
         .updateTable('devices')
         .set({ blocked_at: blockedAt })
         .where('id', '=', id)
+        .where('deleted_at', 'is', null)
         .where('blocked_at', 'is', null)
         .returningAll()
         .executeTakeFirst();
       if (!row) {
-        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).executeTakeFirst();
+        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
         return { ok: false, reason: exists ? 'already-blocked' : 'not-found' };
       }
       const own = await trx
@@ -436,6 +453,167 @@ export class KyselyStorage implements Storage {
       // Renewals normally carry the same device; walking from all of them also catches any that do not.
       const successors = await this.#revokeSuccessors(trx, own.map((c) => c.serial_number), blockedAt, reason);
       return { ok: true, device: rowToDevice(row), revoked: [...current, ...successors] };
+    });
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------
+
+  /**
+   * Revokes the unrevoked certificates whose `column` is `id` (profile ones
+   * only when `kind` says so), then their renewals; returns the serials newly
+   * revoked, own ones first.
+   */
+  async #revokeOwned(
+    trx: Transaction<Database>,
+    column: 'device_id' | 'user_id',
+    id: string,
+    at: string,
+    reason: RevocationReason,
+    kind?: CertificateKind,
+  ): Promise<string[]> {
+    let q = trx.selectFrom('certificates').select(['serial_number', 'revoked_at']).where(column, '=', id);
+    if (kind) q = q.where('kind', '=', kind);
+    const own = await q.orderBy('issued_at').orderBy('serial_number').execute();
+    const current = own.filter((c) => c.revoked_at === null).map((c) => c.serial_number);
+    if (current.length > 0) {
+      await trx
+        .updateTable('certificates')
+        .set({ revoked_at: at, revocation_reason: reason })
+        .where('serial_number', 'in', current)
+        .where('revoked_at', 'is', null)
+        .execute();
+    }
+    const successors = await this.#revokeSuccessors(trx, own.map((c) => c.serial_number), at, reason);
+    // Revoked certificates no longer wait for a removal.
+    const done = [...current, ...successors];
+    if (done.length > 0) await trx.deleteFrom('pending_removals').where('serial_number', 'in', done).execute();
+    return done;
+  }
+
+  async updateUser(id: string, patch: UserPatch, at: string, reason: RevocationReason): Promise<UpdateUserResult> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx): Promise<UpdateUserResult> => {
+      const before = await trx.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+      if (!before) return { ok: false, reason: 'not-found' };
+      if (patch.enabled === false && before.disabled_at !== null) return { ok: false, reason: 'already-disabled' };
+      const set: Updateable<Database['users']> = {};
+      if (patch.email !== undefined) set.email = patch.email;
+      if (patch.displayName !== undefined) set.display_name = patch.displayName;
+      if (patch.attributes !== undefined) set.attributes = attributesJson(patch.attributes);
+      if (patch.enabled === false) set.disabled_at = stamp;
+      if (patch.enabled === true) set.disabled_at = null;
+      const row = Object.keys(set).length > 0 ? await trx.updateTable('users').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow() : before;
+      const revoked = patch.enabled === false ? await this.#revokeOwned(trx, 'user_id', id, stamp, reason, 'profile') : [];
+      return { ok: true, user: rowToUser(row), revoked };
+    });
+  }
+
+  async deleteUser(id: string, at: string, reason: RevocationReason): Promise<DeleteUserResult> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx): Promise<DeleteUserResult> => {
+      const row = await trx.updateTable('users').set({ deleted_at: stamp }).where('id', '=', id).where('deleted_at', 'is', null).returningAll().executeTakeFirst();
+      if (!row) return { ok: false, reason: 'not-found' };
+      const revoked = await this.#revokeOwned(trx, 'user_id', id, stamp, reason, 'profile');
+      const devices = await trx.updateTable('devices').set({ user_id: null }).where('user_id', '=', id).returning('id').execute();
+      await trx.deleteFrom('group_members').where('user_id', '=', id).execute();
+      await trx.deleteFrom('assignments').where('target_kind', '=', 'user').where('target_id', '=', id).execute();
+      return { ok: true, user: rowToUser(row), revoked, devices: devices.map((d) => d.id).sort() };
+    });
+  }
+
+  async retireDevice(id: string, at: string, reason: RevocationReason): Promise<RetireResult> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx): Promise<RetireResult> => {
+      const row = await trx
+        .updateTable('devices')
+        .set({ retired_at: stamp })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .where('retired_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) {
+        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+        return { ok: false, reason: exists ? 'already-retired' : 'not-found' };
+      }
+      return { ok: true, device: rowToDevice(row), revoked: await this.#revokeOwned(trx, 'device_id', id, stamp, reason) };
+    });
+  }
+
+  async deleteDevice(id: string, at: string, reason: RevocationReason): Promise<DeleteDeviceResult> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx): Promise<DeleteDeviceResult> => {
+      const row = await trx
+        .updateTable('devices')
+        .set((eb) => ({ deleted_at: stamp, retired_at: eb.fn.coalesce('retired_at', eb.val(stamp)) }))
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return { ok: false, reason: 'not-found' };
+      const revoked = await this.#revokeOwned(trx, 'device_id', id, stamp, reason);
+      await trx.deleteFrom('group_members').where('device_id', '=', id).execute();
+      await trx.deleteFrom('assignments').where('target_kind', '=', 'device').where('target_id', '=', id).execute();
+      await trx.deleteFrom('pending_removals').where('device_id', '=', id).execute();
+      return { ok: true, device: rowToDevice(row), revoked };
+    });
+  }
+
+  async revokeDeviceCertificates(id: string, at: string, reason: RevocationReason): Promise<string[] | null> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx) => {
+      const device = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+      if (!device) return null;
+      return this.#revokeOwned(trx, 'device_id', id, stamp, reason);
+    });
+  }
+
+  async addPendingRemovals(entries: Omit<PendingRemoval, 'since'>[], since: string): Promise<PendingRemoval[]> {
+    const stamp = isoTimestamp(since, 'since');
+    if (entries.length === 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const added: PendingRemoval[] = [];
+      for (const e of entries) {
+        const row = await trx
+          .insertInto('pending_removals')
+          .values({ serial_number: e.serialNumber, device_id: e.deviceId, profile_id: e.profileId, since: stamp })
+          .onConflict((oc) => oc.column('serial_number').doNothing())
+          .returning('serial_number')
+          .executeTakeFirst();
+        if (row) added.push({ ...e, since: stamp });
+      }
+      return added;
+    });
+  }
+
+  async listPendingRemovals(filter?: { deviceId?: string; before?: string }): Promise<PendingRemoval[]> {
+    let q = this.db.selectFrom('pending_removals').selectAll();
+    if (filter?.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
+    if (filter?.before !== undefined) q = q.where('since', '<', isoTimestamp(filter.before, 'before'));
+    const rows = await q.orderBy('since').orderBy('serial_number').execute();
+    return rows.map((r) => ({ serialNumber: r.serial_number, deviceId: r.device_id, profileId: r.profile_id, since: r.since }));
+  }
+
+  async cancelPendingRemovals(serialNumbers: string[]): Promise<number> {
+    if (serialNumbers.length === 0) return 0;
+    const result = await this.db.deleteFrom('pending_removals').where('serial_number', 'in', serialNumbers).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async revokePendingRemoval(serialNumber: string, at: string, reason: RevocationReason): Promise<string[] | null> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx) => {
+      const gone = await trx.deleteFrom('pending_removals').where('serial_number', '=', serialNumber).executeTakeFirst();
+      if (Number(gone.numDeletedRows) === 0) return null;
+      const root = await trx
+        .updateTable('certificates')
+        .set({ revoked_at: stamp, revocation_reason: reason })
+        .where('serial_number', '=', serialNumber)
+        .where('revoked_at', 'is', null)
+        .returning('serial_number')
+        .executeTakeFirst();
+      if (!root) return [];
+      return [serialNumber, ...(await this.#revokeSuccessors(trx, [serialNumber], stamp, reason))];
     });
   }
 
@@ -477,6 +655,7 @@ export class KyselyStorage implements Storage {
       .selectFrom('devices')
       .selectAll()
       .where((eb) => eb.or([eb(eb.fn('lower', [eb.fn('trim', [eb.ref(admin)])]), '=', v), eb(eb.fn('lower', [eb.fn('trim', [eb.ref(reported)])]), '=', v)]))
+      .where('deleted_at', 'is', null)
       .orderBy('created_at')
       .orderBy('id')
       .execute();
@@ -512,8 +691,8 @@ export class KyselyStorage implements Storage {
       if (!group) throw new StorageConflictError(`unknown group ${groupId}`, 'not-found');
       const exists =
         m.userId !== null
-          ? await trx.selectFrom('users').select('id').where('id', '=', m.userId).executeTakeFirst()
-          : await trx.selectFrom('devices').select('id').where('id', '=', m.deviceId!).executeTakeFirst();
+          ? await trx.selectFrom('users').select('id').where('id', '=', m.userId).where('deleted_at', 'is', null).executeTakeFirst()
+          : await trx.selectFrom('devices').select('id').where('id', '=', m.deviceId!).where('deleted_at', 'is', null).executeTakeFirst();
       if (!exists) throw new StorageConflictError(`unknown ${describeMember(m)}`, 'not-found');
       try {
         await trx
@@ -553,7 +732,7 @@ export class KyselyStorage implements Storage {
   }
 
   async listDevicesOfUser(userId: string): Promise<Device[]> {
-    const rows = await this.db.selectFrom('devices').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db.selectFrom('devices').selectAll().where('user_id', '=', userId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToDevice);
   }
 
@@ -654,8 +833,15 @@ export class KyselyStorage implements Storage {
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
       if (!profile) throw new StorageConflictError(`unknown profile ${profileId}`, 'not-found');
-      const table = t.kind === 'user' ? 'users' : t.kind === 'device' ? 'devices' : 'groups';
-      const found = await trx.selectFrom(table).select('id').where('id', '=', t.id).executeTakeFirst();
+      const found =
+        t.kind === 'group'
+          ? await trx.selectFrom('groups').select('id').where('id', '=', t.id).executeTakeFirst()
+          : await trx
+              .selectFrom(t.kind === 'user' ? 'users' : 'devices')
+              .select('id')
+              .where('id', '=', t.id)
+              .where('deleted_at', 'is', null)
+              .executeTakeFirst();
       if (!found) throw new StorageConflictError(`unknown ${t.kind} ${t.id}`, 'not-found');
       try {
         await trx.insertInto('assignments').values(row).execute();
@@ -749,9 +935,10 @@ export class KyselyStorage implements Storage {
         .updateTable('devices')
         .set((eb) => ({ blocked_at: eb.ref('blocked_at') }))
         .where('id', '=', deviceId)
-        .returning('blocked_at')
+        .returning(['blocked_at', 'retired_at'])
         .executeTakeFirst();
-      if (device && device.blocked_at !== null) return 'device-blocked';
+      // A retired (or deleted, which retires) device gets no certificate either.
+      if (device && (device.blocked_at !== null || device.retired_at !== null)) return 'device-blocked';
     }
     if (renewalOf !== null) {
       const predecessor = await trx

@@ -502,6 +502,45 @@ function crlState(): Migration {
   };
 }
 
+/**
+ * Revocation triggers (lifecycle issue #9): retired and deleted devices,
+ * disabled and deleted users keep their rows (certificates and audit refer to
+ * them), and a profile certificate whose profile no longer reaches its device
+ * waits in pending_removals until the platform confirms the removal or the
+ * grace period ends.
+ */
+function lifecycleTriggers(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('devices').addColumn('retired_at', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('deleted_at', 'text').execute();
+        await db.schema.alterTable('users').addColumn('disabled_at', 'text').execute();
+        await db.schema.alterTable('users').addColumn('deleted_at', 'text').execute();
+        await db.schema
+          .createTable('pending_removals')
+          .ifNotExists()
+          .addColumn('serial_number', 'text', (c) => c.primaryKey().references('certificates.serial_number'))
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('profile_id', 'text', (c) => c.notNull())
+          .addColumn('since', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('pending_removals_device_idx').ifNotExists().on('pending_removals').column('device_id').execute();
+        await db.schema.createIndex('pending_removals_since_idx').ifNotExists().on('pending_removals').column('since').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropTable('pending_removals').ifExists().execute();
+        await db.schema.alterTable('users').dropColumn('deleted_at').execute();
+        await db.schema.alterTable('users').dropColumn('disabled_at').execute();
+        await db.schema.alterTable('devices').dropColumn('deleted_at').execute();
+        await db.schema.alterTable('devices').dropColumn('retired_at').execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -510,6 +549,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
     '0005_certificate_issuer': certificateIssuer(),
+    '0006_lifecycle_triggers': lifecycleTriggers(),
     '0008_certificate_reporting': certificateReporting(),
     '0009_crl_state': crlState(),
   };

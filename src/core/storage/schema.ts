@@ -27,6 +27,9 @@ export interface UsersTable {
   display_name: string;
   attributes: string; // JSON object of strings
   created_at: string;
+  // 0006_lifecycle_triggers
+  disabled_at: ColumnType<string | null, string | null | undefined, string | null>;
+  deleted_at: ColumnType<string | null, string | null | undefined, string | null>; // hidden from every read
 }
 
 export interface DevicesTable {
@@ -44,6 +47,9 @@ export interface DevicesTable {
   reported_serial_number: ColumnType<string | null, string | null | undefined, string | null>;
   reported_conflicts: ColumnType<string, string | undefined, string>; // JSON array of ReportedField, default '[]'
   reported_at: ColumnType<string | null, string | null | undefined, string | null>;
+  // 0006_lifecycle_triggers
+  retired_at: ColumnType<string | null, string | null | undefined, string | null>;
+  deleted_at: ColumnType<string | null, string | null | undefined, string | null>; // hidden from every read
 }
 
 export interface GroupsTable {
@@ -198,6 +204,14 @@ export interface CrlStateTable {
   updated_at: string;
 }
 
+/** 0006: a profile certificate whose profile no longer reaches its device, until revoked or the profile comes back. */
+export interface PendingRemovalsTable {
+  serial_number: string; // FK certificates.serial_number
+  device_id: string;
+  profile_id: string;
+  since: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -216,6 +230,7 @@ export interface Database {
   platform_state: PlatformStateTable;
   settings: SettingsTable;
   crl_state: CrlStateTable;
+  pending_removals: PendingRemovalsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

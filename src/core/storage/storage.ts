@@ -21,6 +21,7 @@ import type {
   CommandStatus,
   EnrollmentToken,
   RevocationReason,
+  PendingRemoval,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -120,6 +121,16 @@ export interface CertificatePosition {
   issuedAt: string;
   serialNumber: string;
 }
+/** The admin's user fields (PATCH /users/:id). `enabled: false` disables the user and revokes their certificates. */
+export type UserPatch = Partial<Pick<User, 'email' | 'displayName' | 'attributes' | 'enabled'>>;
+
+export type UpdateUserResult = { ok: true; user: User; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-disabled' };
+
+export type DeleteUserResult = { ok: true; user: User; revoked: string[]; devices: string[] } | { ok: false; reason: 'not-found' };
+
+export type RetireResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-retired' };
+
+export type DeleteDeviceResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' };
 
 export interface CertificateFilter {
   deviceId?: string;
@@ -204,6 +215,59 @@ export interface Storage {
   listGroupMembers(groupId: string): Promise<MemberRef[]>;
   /** Devices whose primary user this is. */
   listDevicesOfUser(userId: string): Promise<Device[]>;
+
+  // ---- lifecycle (revocation triggers, docs/lifecycle.md). Each is one
+  // transaction with its revocations: nothing is half retired or half deleted.
+  /**
+   * Updates the user's fields; `enabled: false` on an enabled user also
+   * revokes every unrevoked profile certificate issued for the user (and their
+   * renewals) with `reason`; `enabled: true` only re-enables (nothing is
+   * un-revoked). Refused, writing nothing: not-found, or already-disabled for
+   * `enabled: false` on a disabled user.
+   */
+  updateUser(id: string, patch: UserPatch, at: string, reason: RevocationReason): Promise<UpdateUserResult>;
+  /**
+   * Deletes the user: the row is kept (certificates and audit name it) but no
+   * read returns it; its profile certificates are revoked with `reason`, it is
+   * cleared as primary user of its devices (`devices` lists them), and its
+   * group memberships and user assignments are removed. Its userPrincipalName
+   * stays taken.
+   */
+  deleteUser(id: string, at: string, reason: RevocationReason): Promise<DeleteUserResult>;
+  /**
+   * Marks the device retired and revokes every unrevoked certificate issued
+   * for it (identity and profile, and their renewals) with `reason`. Refused,
+   * writing nothing, when unknown or already retired.
+   */
+  retireDevice(id: string, at: string, reason: RevocationReason): Promise<RetireResult>;
+  /**
+   * Deletes the device: revoked like retireDevice (a retired device may be
+   * deleted), the row is kept for its certificates and audit but no read
+   * returns it; its group memberships, device assignments and pending
+   * removals are removed. not-found when unknown or already deleted.
+   */
+  deleteDevice(id: string, at: string, reason: RevocationReason): Promise<DeleteDeviceResult>;
+  /**
+   * Revokes every unrevoked certificate issued for the device (and their
+   * renewals) without changing the device (it unenrolled and may enroll
+   * again). null for an unknown device; [] when nothing was left to revoke.
+   */
+  revokeDeviceCertificates(id: string, at: string, reason: RevocationReason): Promise<string[] | null>;
+  /**
+   * Records removals as pending since `since`; a certificate already pending
+   * keeps its earlier `since`. Returns the ones newly recorded.
+   */
+  addPendingRemovals(entries: Omit<PendingRemoval, 'since'>[], since: string): Promise<PendingRemoval[]>;
+  /** Ordered by since, then serial. `since` given: only those pending since before it. */
+  listPendingRemovals(filter?: { deviceId?: string; before?: string }): Promise<PendingRemoval[]>;
+  /** Drops pending removals (the profile reaches the device again); returns how many. */
+  cancelPendingRemovals(serialNumbers: string[]): Promise<number>;
+  /**
+   * One transaction: drops the pending removal and revokes its certificate
+   * (and renewals) with `reason` unless already revoked. null when no such
+   * removal is pending (nothing written); else the serials newly revoked.
+   */
+  revokePendingRemoval(serialNumber: string, at: string, reason: RevocationReason): Promise<string[] | null>;
 
   // ---- profiles (versioned: every update is a new immutable version)
   createProfile(spec: ProfileSpec): Promise<Profile>; // version 1

@@ -19,7 +19,7 @@ import { certificateView } from './enrollment.js';
  */
 export const BLOCK_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
 
-const reasonBody = (fallback: RevocationReason) =>
+export const reasonBody = (fallback: RevocationReason) =>
   z.strictObject({
     reason: z
       .enum(END_ENTITY_REVOCATION_REASONS, { message: `reason must be one of ${END_ENTITY_REVOCATION_REASONS.join(', ')} (RFC 5280 CRLReason)` })

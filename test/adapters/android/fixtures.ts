@@ -29,6 +29,7 @@ export const device: Device = {
   reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2026-03-01T09:00:00.000Z',
   blockedAt: null,
+  retiredAt: null,
 };
 
 const baseSpec = profileSpec({

@@ -175,10 +175,10 @@ describe('Apple adapter end to end', () => {
     expect((await sim.checkout()).status).toBe(200);
     expect((await t.api.ok('GET', `/apple/devices/${deviceId}`)).enrolled).toBe(false);
     await expect(sim.connect({ Status: 'Idle' })).rejects.toThrow(/401/);
-    // The old identity certificate cannot bring the enrollment back; a new token can.
+    // The old identity certificate cannot bring the enrollment back (CheckOut revoked it: docs/lifecycle.md); a new token can.
     const back = await sim.authenticate();
-    expect(back.status).toBe(403);
-    expect(((await back.json()) as any).error).toMatch(/checked out/);
+    expect(back.status).toBe(401);
+    expect(((await back.json()) as any).error).toMatch(/revoked/);
     const reenroll = await token({ deviceId, platform: 'ios' });
     await sim.enroll(reenroll.enrollmentUrl);
     expect((await sim.authenticate()).status).toBe(200);

@@ -21,6 +21,8 @@ export const user: User = {
   displayName: 'Lovelace, Ada',
   attributes: {},
   createdAt: '2030-01-01T00:00:00.000Z',
+  enabled: true,
+  disabledAt: null,
 };
 
 export const device: Device = {
@@ -33,6 +35,7 @@ export const device: Device = {
   reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2030-01-01T00:00:00.000Z',
   blockedAt: null,
+  retiredAt: null,
 };
 
 export function delivery(id: string, spec: Partial<ProfileSpec> & Pick<ProfileSpec, 'name' | 'scope' | 'subjectName'>, version = 1): ReadyDelivery {

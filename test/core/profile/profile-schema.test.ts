@@ -32,6 +32,7 @@ describe('parseProfileSpec', () => {
         scepServerUrls: [],
         trustedRootCertificate: null,
         requireApproval: false,
+        revokeOnRemoval: true,
       },
     });
   });

@@ -10,6 +10,8 @@ const user: User = {
   displayName: 'Doe, Jane',
   attributes: {},
   createdAt: '',
+  enabled: true,
+  disabledAt: null,
 };
 const device: Device = {
   id: '22222222-2222-4222-8222-222222222222',
@@ -21,6 +23,7 @@ const device: Device = {
   reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '',
   blockedAt: null,
+  retiredAt: null,
 };
 const profile = (input: Record<string, unknown>): Profile => ({
   ...spec(input),

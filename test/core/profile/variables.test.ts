@@ -9,6 +9,8 @@ const user: User = {
   displayName: 'Smith, Alice',
   attributes: { OnPremisesDistinguishedName: 'CN=Alice,OU=Staff,DC=contoso,DC=com', employeeId: 'E-42' },
   createdAt: '2025-01-01T00:00:00.000Z',
+  enabled: true,
+  disabledAt: null,
 };
 const device: Device = {
   id: '22222222-2222-4222-8222-222222222222',
@@ -20,6 +22,7 @@ const device: Device = {
   reported: { name: null, serialNumber: null, conflicts: [], updatedAt: null },
   createdAt: '2025-01-01T00:00:00.000Z',
   blockedAt: null,
+  retiredAt: null,
 };
 
 describe('templateVariables', () => {
