@@ -68,7 +68,13 @@ export interface Gateway {
 
 export const SCEP_PATH = '/certsrv/mscep/mscep.dll';
 
-export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = []): Promise<Gateway> {
+/** `now`: the gateway's clock (CA notBefore, challenge and token expiry, CRP checks, device authentication, adapters' default); tests move it. */
+export interface GatewayOptions {
+  now?: () => Date;
+}
+
+export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = [], options: GatewayOptions = {}): Promise<Gateway> {
+  const now = options.now ?? (() => new Date());
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
   const storage = await openStorage(config.databaseUrl, config.dataDir);
@@ -78,9 +84,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
-    const authority = new CertificateAuthority(ca.root);
+    const authority = new CertificateAuthority(ca.root, now);
     const issuer = builtInIssuer(authority);
-    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
+    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
     const scep = new ScepService(
@@ -91,11 +97,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       ca.previousRa,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
-    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds);
+    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, now);
     const rootPem = toPem(ca.root.certificate);
-    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log, now });
 
-    const tokens = new EnrollmentTokens(storage);
+    const tokens = new EnrollmentTokens(storage, now);
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
     const serviceDeps: AdapterServiceDeps = {
       storage,
@@ -107,7 +113,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       caCertificatePem: rootPem,
       deliveriesFor: (device, only) =>
         prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem, now },
           device,
           only,
         ),
@@ -119,6 +125,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       auth,
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),
+      now,
     };
 
     // Again now that everything exists: files this start created (the database

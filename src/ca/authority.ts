@@ -52,7 +52,11 @@ export class CertificateAuthority {
   private readonly issuerName: Uint8Array;
   private readonly aki: Extension;
 
-  constructor(root: KeyedCertificate) {
+  /** `now`: the gateway's clock (createGateway's `now`), what notBefore is counted from; the system clock by default. */
+  constructor(
+    root: KeyedCertificate,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.root = root;
     this.certificate = root.certificate;
     const parsed = readCertificate(root.certificate);
@@ -73,7 +77,7 @@ export class CertificateAuthority {
       throw new DerError('a certificate needs a subject or a subject alternative name');
     }
     // Whole seconds: what is encoded is what is returned (and stored).
-    const nb = spec.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
+    const nb = spec.notBefore ?? new Date(this.now().getTime() - CLOCK_SKEW_MS);
     const notBefore = new Date(Math.floor(nb.getTime() / 1000) * 1000);
     let notAfter = new Date(notBefore.getTime() + Math.round(spec.validityDays * DAY_MS));
     if (notAfter.getTime() > this.notAfter.getTime()) notAfter = this.notAfter;

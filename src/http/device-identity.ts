@@ -30,6 +30,8 @@ export interface IdentityOptions {
   caCertificate: Uint8Array;
   clientCertHeader: string | undefined;
   log: Logger;
+  /** The gateway's clock, what validity is checked against; the system clock by default. */
+  now?: () => Date;
 }
 
 /** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
@@ -56,7 +58,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
-  async function verify(der: Uint8Array, now = new Date()): Promise<IdentityResult> {
+  async function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
     let cert: X509Certificate;
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
     try {

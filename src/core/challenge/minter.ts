@@ -18,6 +18,7 @@ export class ChallengeMinter {
     private readonly storage: Storage,
     private readonly key: KeyObject,
     private readonly ttlSeconds: number,
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   async forProfile(profileId: string, ref: { deviceId: string } | { userId: string }): Promise<MintResult> {
@@ -41,7 +42,7 @@ export class ChallengeMinter {
   }
 
   private mint(kind: 'profile' | 'identity', resolved: ResolvedRequest): MintResult {
-    const m = mintChallenge(this.key, { kind, resolved, ttlSeconds: this.ttlSeconds });
+    const m = mintChallenge(this.key, { kind, resolved, ttlSeconds: this.ttlSeconds, now: this.now() });
     return { ok: true, token: m.token, id: m.id, expiresAt: m.expiresAt, resolved };
   }
 

@@ -426,6 +426,33 @@ function auditRetention(): Migration {
   };
 }
 
+/**
+ * An identity certificate re-delivered by an adapter over SCEP (Apple's
+ * identity renewal) is a renewal of the identity the device holds: the
+ * challenge minted for it remembers which certificate it renews, so the one
+ * issued with it records renewal_of (core/identity-renewal.ts).
+ */
+function identityRenewal(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createTable('identity_renewal_challenges')
+          .ifNotExists()
+          .addColumn('challenge_id', 'text', (c) => c.primaryKey())
+          .addColumn('renewal_of', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropTable('identity_renewal_challenges').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -433,6 +460,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002_device_reported_values': deviceReportedValues(),
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
+    '0007_identity_renewal': identityRenewal(),
   };
 }
 

@@ -190,6 +190,13 @@ export interface SettingsTable {
   updated_at: string;
 }
 
+/** 0007: an identity challenge minted to renew a device identity, and the certificate it renews. */
+export interface IdentityRenewalChallengesTable {
+  challenge_id: string;
+  renewal_of: string;
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -207,6 +214,7 @@ export interface Database {
   device_commands: DeviceCommandsTable;
   platform_state: PlatformStateTable;
   settings: SettingsTable;
+  identity_renewal_challenges: IdentityRenewalChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
