@@ -5,7 +5,7 @@ import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
 import { recordDeliveryReport } from './core/delivery-reports.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
-import { issueIdentityCertificate, precheckIdentityCsr } from './core/identity-issuance.js';
+import { issueIdentityCertificate, precheckIdentityCsr, renewIdentityCertificate } from './core/identity-issuance.js';
 import type { IdentityPolicy } from './core/crp/index.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
@@ -92,15 +92,25 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
     },
     redeemEnrollmentToken: (token, o) => redeemEnrollmentToken(redemption, adapter.platforms, token, o),
-    identityChallenge: async (device) => {
+    identityChallenge: async (device, o = {}) => {
       const m = await d.minter.forIdentity(device);
       if (!m.ok) throw new Error(m.message);
-      await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
+      // Spending this challenge records renewalOf (storage.recordEnrollment), so the identity it renews stays accepted until the new one is used.
+      if (o.renewalOf) await storage.noteIdentityRenewalChallenge(m.id, o.renewalOf, m.expiresAt.toISOString());
+      await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id, ...(o.renewalOf && { renewalOf: o.renewalOf }) } });
       return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, keySize: m.resolved.keySize, expiresAt: m.expiresAt };
     },
     precheckIdentityCsr: (csrDer) => precheckIdentityCsr(d, csrDer),
     issueIdentityCertificate: async (device, csrDer) => {
       const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
+      if (!r.ok) return r;
+      const c = r.certificate;
+      return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
+    },
+    renewIdentityCertificate: async (device, csrDer, currentSerial) => {
+      const current = await storage.getCertificate(currentSerial);
+      if (!current) return { ok: false, refusal: { code: 'RENEWAL_SIGNER_UNKNOWN' } };
+      const r = await renewIdentityCertificate(d, device, csrDer, current, `adapter:${adapter.name}`);
       if (!r.ok) return r;
       const c = r.certificate;
       return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
@@ -113,7 +123,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     deliveriesFor: d.deliveriesFor,
     report: async (device, report) => {
-      await recordDeliveryReport(storage, device, report);
+      await recordDeliveryReport(storage, device, report, (d.now ?? (() => new Date()))());
     },
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),

@@ -1,7 +1,8 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Device, Platform } from '../core/model.js';
+import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
+import type { Device, IssuedCertificate, Platform } from '../core/model.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
 
@@ -24,6 +25,11 @@ import type { Logger } from '../log.js';
 // a re-enrollment (e.g. the admin's reset with an enrollment token made for the
 // device) the certificate it superseded, which a clone or a thief's copy of
 // the key may still hold, is refused (401), on every platform.
+//
+// A renewal is the exception until it is confirmed (core/identity-renewal.ts):
+// the identity it renews is still accepted while the device has not used the
+// new one (it may have failed to install it). The first request authenticated
+// by the renewal confirms it, and revokes the older identities (`superseded`).
 
 export interface IdentityOptions {
   storage: Storage;
@@ -50,11 +56,9 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   const ca = new X509Certificate(o.caCertificate);
   const caKey = ca.publicKey;
 
-  /** Whether the device has an unrevoked identity certificate issued after this one. */
-  async function superseded(deviceId: string, serialNumber: string, issuedAt: string): Promise<boolean> {
-    // Identity certificates only (a device holds few): this runs on every check-in.
-    const issued = await o.storage.listCertificates({ deviceId, kind: 'identity' });
-    return issued.some((c) => c.serialNumber !== serialNumber && c.revokedAt === null && c.issuedAt > issuedAt);
+  /** Whether the device has an unrevoked identity certificate issued after this one that supersedes it now. */
+  function superseded(record: IssuedCertificate, issued: readonly IssuedCertificate[]): boolean {
+    return issued.some((c) => c.serialNumber !== record.serialNumber && c.revokedAt === null && c.issuedAt > record.issuedAt && supersedesNow(c, record));
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
@@ -77,7 +81,14 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (!device) return refuse('client certificate maps to no device');
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
-    if (await superseded(device.id, record.serialNumber, record.issuedAt)) return refuse('client certificate was superseded by a later enrollment of the device');
+    // Identity certificates only (a device holds few): this runs on every check-in.
+    const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });
+    if (superseded(record, issued)) return refuse('client certificate was superseded by a later enrollment of the device');
+    // A renewal in use is confirmed: the identities it replaced stop here (revoked, superseded).
+    if (record.renewalOf !== null) {
+      const revoked = await revokeSuperseded(o.storage, record, now, `device:${device.id}`, issued);
+      if (revoked.length > 0) o.log.info({ deviceId: device.id, serialNumber, revoked }, 'renewed identity confirmed in use; superseded identities revoked');
+    }
     return { ok: true, device, serialNumber };
   }
 
