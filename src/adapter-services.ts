@@ -14,7 +14,7 @@ import { boundToPlatforms, type createDeviceAuthenticator } from './http/device-
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
 import { verifyDetachedSignature } from './x509/detached-signature.js';
-import { writeSignedData } from './scep/codec/signed-data.js';
+import { readSignedData, soleSigner, verifySigner, writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
 import { adapterSecrets, adapterSettings } from './core/adapter-secrets.js';
@@ -140,6 +140,18 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),
+    openSignedContent: (der) => {
+      try {
+        const sd = readSignedData(der, 'PKCS#7');
+        const { signer, certificate } = soleSigner(sd);
+        if (!certificate) return { ok: false, reason: 'the signer certificate is not in the PKCS#7' };
+        if (sd.eContent === null) return { ok: false, reason: 'the PKCS#7 carries no content' };
+        verifySigner(sd, signer, certificate);
+        return { ok: true, content: sd.eContent, signerCertificate: certificate.der };
+      } catch (e) {
+        return { ok: false, reason: `the PKCS#7 does not verify: ${(e as Error).message}` };
+      }
+    },
     audit: (type, details, opts = {}) =>
       d.auditLog.append({
         transactionId: opts.transactionId ?? null,

@@ -247,6 +247,14 @@ export interface AdapterServices {
    * signature in the reasons (e.g. `Mdm-Signature`). Never throws.
    */
   verifyDetachedSignature(base64: string, content: Uint8Array, label?: string): { ok: true; signerCertificate: Uint8Array } | { ok: false; reason: string };
+  /**
+   * Opens a CMS SignedData with its content attached (one signer, its
+   * certificate included, signed attributes as SCEP requires them) and
+   * verifies the signature: the content and the signer's certificate, or why
+   * not. Only proves the key of that certificate signed it (Windows' WSTEP
+   * renewal PKCS#7); whose certificate it is, is the caller's question. Never throws.
+   */
+  openSignedContent(der: Uint8Array): { ok: true; content: Uint8Array; signerCertificate: Uint8Array } | { ok: false; reason: string };
   /** An audit event, actor `device:<id>` or `adapter:<name>`. */
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }
