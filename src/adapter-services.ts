@@ -9,7 +9,7 @@ import { recordDeliveryReport } from './core/delivery-reports.js';
 import { recordUnenrollment } from './core/unenrollment.js';
 import type { Device } from './core/model.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
-import { issueIdentityCertificate, precheckIdentityCsr } from './core/identity-issuance.js';
+import { issueIdentityCertificate, precheckIdentityCsr, renewIdentityCertificate } from './core/identity-issuance.js';
 import type { IdentityPolicy } from './core/crp/index.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
@@ -18,7 +18,7 @@ import { boundToPlatforms, type createDeviceAuthenticator } from './http/device-
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
 import { verifyDetachedSignature } from './x509/detached-signature.js';
-import { writeSignedData } from './scep/codec/signed-data.js';
+import { readSignedData, soleSigner, verifySigner, writeSignedData } from './scep/codec/signed-data.js';
 import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
 import { adapterSecrets, adapterSettings } from './core/adapter-secrets.js';
@@ -101,15 +101,25 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
     },
     redeemEnrollmentToken: (token, o) => redeemEnrollmentToken(redemption, adapter.platforms, token, o),
-    identityChallenge: async (device) => {
+    identityChallenge: async (device, o = {}) => {
       const m = await d.minter.forIdentity(device);
       if (!m.ok) throw new Error(m.message);
-      await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id } });
+      // Spending this challenge records renewalOf (storage.recordEnrollment), so the identity it renews stays accepted until the new one is used.
+      if (o.renewalOf) await storage.noteIdentityRenewalChallenge(m.id, o.renewalOf, m.expiresAt.toISOString());
+      await storage.appendAudit({ transactionId: null, type: 'identity.challenge.minted', reasonCode: null, actor: `adapter:${adapter.name}`, details: { challengeId: m.id, deviceId: device.id, ...(o.renewalOf && { renewalOf: o.renewalOf }) } });
       return { challenge: m.token, scepUrl: d.scepUrl, subject: formatDn(m.resolved.subject), subjectRdns: m.resolved.subject, keySize: m.resolved.keySize, expiresAt: m.expiresAt };
     },
     precheckIdentityCsr: (csrDer) => precheckIdentityCsr(d, csrDer),
     issueIdentityCertificate: async (device, csrDer) => {
       const r = await issueIdentityCertificate(d, device, csrDer, `adapter:${adapter.name}`);
+      if (!r.ok) return r;
+      const c = r.certificate;
+      return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
+    },
+    renewIdentityCertificate: async (device, csrDer, currentSerial) => {
+      const current = await storage.getCertificate(currentSerial);
+      if (!current) return { ok: false, refusal: { code: 'RENEWAL_SIGNER_UNKNOWN' } };
+      const r = await renewIdentityCertificate(d, device, csrDer, current, `adapter:${adapter.name}`);
       if (!r.ok) return r;
       const c = r.certificate;
       return { ok: true, identity: { certificate: c.der, serialNumber: c.serialNumber, thumbprint: c.thumbprint, transactionId: r.transactionId } };
@@ -122,7 +132,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     deliveriesFor: d.deliveriesFor,
     report: async (device, report) => {
-      await recordDeliveryReport(storage, device, report);
+      await recordDeliveryReport(storage, device, report, (d.now ?? (() => new Date()))());
       if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
     },
     unenrolled: (device, detail) => recordUnenrollment(d, device, { adapter: adapter.name, detail }, d.now?.() ?? new Date()),
@@ -141,6 +151,18 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     signAttached: (content) =>
       writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),
+    openSignedContent: (der) => {
+      try {
+        const sd = readSignedData(der, 'PKCS#7');
+        const { signer, certificate } = soleSigner(sd);
+        if (!certificate) return { ok: false, reason: 'the signer certificate is not in the PKCS#7' };
+        if (sd.eContent === null) return { ok: false, reason: 'the PKCS#7 carries no content' };
+        verifySigner(sd, signer, certificate);
+        return { ok: true, content: sd.eContent, signerCertificate: certificate.der };
+      } catch (e) {
+        return { ok: false, reason: `the PKCS#7 does not verify: ${(e as Error).message}` };
+      }
+    },
     audit: (type, details, opts = {}) =>
       d.auditLog.append({
         transactionId: opts.transactionId ?? null,

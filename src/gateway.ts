@@ -96,7 +96,13 @@ export interface Gateway {
 
 export const SCEP_PATH = '/certsrv/mscep/mscep.dll';
 
-export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = []): Promise<Gateway> {
+/** `now`: the gateway's clock (CA notBefore, challenge and token expiry, CRP checks, device authentication, adapters' default); tests move it. */
+export interface GatewayOptions {
+  now?: () => Date;
+}
+
+export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = [], options: GatewayOptions = {}): Promise<Gateway> {
+  const now = options.now ?? (() => new Date());
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
   const database = await openStorage(config.databaseUrl, config.dataDir);
@@ -110,7 +116,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
     const publication = publicationFor(config.publicUrl, { crlUrl: config.crlUrl, ocspUrl: config.ocspUrl });
-    const authority = new CertificateAuthority(ca.root, { publication });
+    const authority = new CertificateAuthority(ca.root, { publication, now });
     const authorities = singleAuthority(authority);
     const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
@@ -118,7 +124,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const legacy = await storage.assignLegacyIssuer(authority.id);
     if (legacy > 0) log.info({ certificates: legacy, issuerId: authority.id }, 'recorded the issuing CA of existing certificates');
     const issuer = builtInIssuer(authorities.current);
-    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
+    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
     const scep = new ScepService(
@@ -130,11 +136,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
-    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind));
+    const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
     const rootPem = toPem(ca.root.certificate);
-    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log, now });
 
-    const tokens = new EnrollmentTokens(storage);
+    const tokens = new EnrollmentTokens(storage, now);
     const ocsp = new OcspResponder({
       authorities,
       storage,
@@ -159,7 +165,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem, now },
           device,
           only,
         );
@@ -176,6 +182,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),
       metrics,
+      now,
     };
 
     // Again now that everything exists: files this start created (the database

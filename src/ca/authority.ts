@@ -45,6 +45,8 @@ export interface IssueSpec {
 export interface AuthorityOptions {
   /** Where this CA's CRL, certificate and OCSP responder are published; every certificate it issues points there. */
   publication?: Publication;
+  /** The gateway's clock (createGateway's `now`), what notBefore is counted from; the system clock by default. */
+  now?: () => Date;
 }
 
 export interface IssuedCert extends CertificateFingerprints {
@@ -74,10 +76,12 @@ export class CertificateAuthority {
   readonly root: KeyedCertificate;
   private readonly issuerName: Uint8Array;
   private readonly aki: Extension;
+  private readonly now: () => Date;
   /** CDP and AIA, encoded once (the issuance hot path); empty without a publication. */
   private readonly revocationInfo: Extension[];
 
   constructor(root: KeyedCertificate, options: AuthorityOptions = {}) {
+    this.now = options.now ?? (() => new Date());
     this.root = root;
     this.certificate = root.certificate;
     const parsed = readCertificate(root.certificate);
@@ -106,7 +110,7 @@ export class CertificateAuthority {
       throw new DerError('a certificate needs a subject or a subject alternative name');
     }
     // Whole seconds: what is encoded is what is returned (and stored).
-    const nb = spec.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
+    const nb = spec.notBefore ?? new Date(this.now().getTime() - CLOCK_SKEW_MS);
     const notBefore = new Date(Math.floor(nb.getTime() / 1000) * 1000);
     let notAfter = new Date(notBefore.getTime() + Math.round(spec.validityDays * DAY_MS));
     if (notAfter.getTime() > this.notAfter.getTime()) notAfter = this.notAfter;

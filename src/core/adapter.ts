@@ -142,8 +142,13 @@ export interface AdapterServices {
    * unspent and no device made.
    */
   redeemEnrollmentToken<R = never>(token: string, o?: RedeemOptions<R>): Promise<Redeemed | RedeemFailure | RedeemCheckRefusal<R>>;
-  /** A one-time SCEP challenge for the device identity certificate. */
-  identityChallenge(device: Device): Promise<IdentityChallenge>;
+  /**
+   * A one-time SCEP challenge for the device identity certificate. With
+   * `renewalOf` (the serial of the device's current identity): the identity
+   * issued with it is a renewal of that one (Apple's re-delivered identity),
+   * so the current one stays accepted until the new one is used.
+   */
+  identityChallenge(device: Device, o?: { renewalOf?: string }): Promise<IdentityChallenge>;
   /**
    * What issueIdentityCertificate would decide from the CSR alone (parses,
    * signature, key policy), without issuing or recording anything: run it
@@ -156,6 +161,15 @@ export interface AdapterServices {
    * audited as `identity.refused` and returned, never thrown.
    */
   issueIdentityCertificate(device: Device, csrDer: Uint8Array): Promise<{ ok: true; identity: IssuedIdentity } | { ok: false; refusal: Refusal }>;
+  /**
+   * Renews the device identity `currentSerial` (the certificate the request
+   * was authenticated with) from a new CSR: this device's, unrevoked,
+   * unexpired, inside its renewal period (RENEWAL_NOT_DUE otherwise); the CSR
+   * passes the IdentityReq row and has the subject of the CSR the current
+   * identity came from. Audited and returned like issueIdentityCertificate.
+   * The current identity is revoked (superseded) once the new one is used.
+   */
+  renewIdentityCertificate(device: Device, csrDer: Uint8Array, currentSerial: string): Promise<{ ok: true; identity: IssuedIdentity } | { ok: false; refusal: Refusal }>;
 
   /**
    * Device records. Name and serial number are the admin's: an adapter never
@@ -245,6 +259,14 @@ export interface AdapterServices {
    * signature in the reasons (e.g. `Mdm-Signature`). Never throws.
    */
   verifyDetachedSignature(base64: string, content: Uint8Array, label?: string): { ok: true; signerCertificate: Uint8Array } | { ok: false; reason: string };
+  /**
+   * Opens a CMS SignedData with its content attached (one signer, its
+   * certificate included, signed attributes as SCEP requires them) and
+   * verifies the signature: the content and the signer's certificate, or why
+   * not. Only proves the key of that certificate signed it (Windows' WSTEP
+   * renewal PKCS#7); whose certificate it is, is the caller's question. Never throws.
+   */
+  openSignedContent(der: Uint8Array): { ok: true; content: Uint8Array; signerCertificate: Uint8Array } | { ok: false; reason: string };
   /** An audit event, actor `device:<id>` or `adapter:<name>`. */
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }

@@ -46,6 +46,7 @@ export const REASONS = {
   RENEWAL_SIGNER_EXPIRED: { failInfo: 'badTime', text: 'the certificate authenticating the renewal has expired' },
   RENEWAL_SIGNER_REVOKED: { failInfo: 'badCertId', text: 'the certificate authenticating the renewal is revoked' },
   RENEWAL_SUBJECT_MISMATCH: { failInfo: 'badRequest', text: 'the renewal CSR subject differs from the certificate being renewed' },
+  RENEWAL_NOT_DUE: { failInfo: 'badTime', text: 'the device identity certificate being renewed is not yet inside its renewal period' },
   // external validators and internal faults
   POLICY_DENIED: { failInfo: 'badRequest', text: 'a policy validator refused the request' },
   INTERNAL_ERROR: { failInfo: 'badRequest', text: 'the gateway could not complete the request; see the audit log' },

@@ -1,7 +1,8 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Device, Platform } from '../core/model.js';
+import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
+import type { Device, IssuedCertificate, Platform } from '../core/model.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
 
@@ -24,12 +25,19 @@ import type { Logger } from '../log.js';
 // a re-enrollment (e.g. the admin's reset with an enrollment token made for the
 // device) the certificate it superseded, which a clone or a thief's copy of
 // the key may still hold, is refused (401), on every platform.
+//
+// A renewal is the exception until it is confirmed (core/identity-renewal.ts):
+// the identity it renews is still accepted while the device has not used the
+// new one (it may have failed to install it). The first request authenticated
+// by the renewal confirms it, and revokes the older identities (`superseded`).
 
 export interface IdentityOptions {
   storage: Storage;
   caCertificate: Uint8Array;
   clientCertHeader: string | undefined;
   log: Logger;
+  /** The gateway's clock, what validity is checked against; the system clock by default. */
+  now?: () => Date;
 }
 
 /** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
@@ -48,15 +56,13 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   const ca = new X509Certificate(o.caCertificate);
   const caKey = ca.publicKey;
 
-  /** Whether the device has an unrevoked identity certificate issued after this one. */
-  async function superseded(deviceId: string, serialNumber: string, issuedAt: string): Promise<boolean> {
-    // Identity certificates only (a device holds few): this runs on every check-in.
-    const issued = await o.storage.listCertificates({ deviceId, kind: 'identity' });
-    return issued.some((c) => c.serialNumber !== serialNumber && c.revokedAt === null && c.issuedAt > issuedAt);
+  /** Whether the device has an unrevoked identity certificate issued after this one that supersedes it now. */
+  function superseded(record: IssuedCertificate, issued: readonly IssuedCertificate[]): boolean {
+    return issued.some((c) => c.serialNumber !== record.serialNumber && c.revokedAt === null && c.issuedAt > record.issuedAt && supersedesNow(c, record));
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
-  async function verify(der: Uint8Array, now = new Date()): Promise<IdentityResult> {
+  async function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
     let cert: X509Certificate;
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
     try {
@@ -76,7 +82,14 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
     if (device.retiredAt !== null) return refuse(`device ${device.id} is retired`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
-    if (await superseded(device.id, record.serialNumber, record.issuedAt)) return refuse('client certificate was superseded by a later enrollment of the device');
+    // Identity certificates only (a device holds few): this runs on every check-in.
+    const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });
+    if (superseded(record, issued)) return refuse('client certificate was superseded by a later enrollment of the device');
+    // A renewal in use is confirmed: the identities it replaced stop here (revoked, superseded).
+    if (record.renewalOf !== null) {
+      const revoked = await revokeSuperseded(o.storage, record, now, `device:${device.id}`, issued);
+      if (revoked.length > 0) o.log.info({ deviceId: device.id, serialNumber, revoked }, 'renewed identity confirmed in use; superseded identities revoked');
+    }
     return { ok: true, device, serialNumber };
   }
 

@@ -34,7 +34,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startTestGateway(
-  opts: { env?: Record<string, string>; adapters?: PlatformAdapter[]; dataDir?: string; logTo?: NodeJS.WritableStream } = {},
+  opts: { env?: Record<string, string>; adapters?: PlatformAdapter[]; dataDir?: string; logTo?: NodeJS.WritableStream; now?: () => Date } = {},
 ): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'mdmgw-test-')));
   const port = await freePort();
@@ -43,7 +43,7 @@ export async function startTestGateway(
     env: { MDMGW_LOG_LEVEL: process.env.MDMGW_TEST_LOG_LEVEL ?? 'silent', MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', ...opts.env },
     cwd: dataDir,
   });
-  const gw = await createGateway(config, createLogger(opts.logTo ? 'trace' : config.logLevel, opts.logTo), opts.adapters ?? []);
+  const gw = await createGateway(config, createLogger(opts.logTo ? 'trace' : config.logLevel, opts.logTo), opts.adapters ?? [], { now: opts.now });
   const running = await listen(gw);
   return {
     gw,

@@ -951,6 +951,41 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.revokeCertificateChain('01', '2026-03-01T00:00:00.000Z', 'unspecified')).toEqual({ ok: true, revoked: ['01', '02'] });
       });
 
+      it('revokeCertificate revokes that one certificate only: its renewal lives on', async () => {
+        // 01 <- 02 <- 03: the predecessor superseded by its renewal
+        for (const [serial, renewalOf] of [['01', null], ['02', '01'], ['03', '02']] as Array<[string, string | null]>) {
+          await s.recordEnrollment(null, enrollment(`tx-${serial}`, { renewalOf }), certificate(serial, { renewalOf }));
+        }
+        expect(await s.revokeCertificate('02', '2026-03-01T00:00:00+01:00', 'superseded')).toEqual({ ok: true, revoked: ['02'] });
+        expect(await s.getCertificate('02')).toMatchObject({ revokedAt: '2026-02-28T23:00:00.000Z', revocationReason: 'superseded' });
+        for (const serial of ['01', '03']) expect(await s.getCertificate(serial)).toMatchObject({ revokedAt: null, revocationReason: null });
+        expect(await s.revokeCertificate('02', '2026-04-01T00:00:00.000Z', 'keyCompromise')).toEqual({ ok: false, reason: 'already-revoked' });
+        expect(await s.getCertificate('02')).toMatchObject({ revocationReason: 'superseded' });
+        expect(await s.revokeCertificate('99', '2026-04-01T00:00:00.000Z', 'superseded')).toEqual({ ok: false, reason: 'not-found' });
+        await expect(s.revokeCertificate('01', 'yesterday', 'superseded')).rejects.toThrow(RangeError);
+        expect((await s.getCertificate('01'))?.revokedAt).toBeNull();
+      });
+
+      it('an identity challenge noted as a renewal records renewalOf on what it issues, and is refused once that was revoked', async () => {
+        await s.recordEnrollment(null, enrollment('tx-1', { kind: 'identity' }), certificate('01', { kind: 'identity' }));
+        await s.noteIdentityRenewalChallenge('ch-renew', '01', '2030-01-01T00:00:00.000Z');
+        expect(await s.recordEnrollment(challenge('ch-renew'), enrollment('tx-2', { kind: 'identity' }), certificate('02', { kind: 'identity' }))).toEqual({ ok: true });
+        expect(await s.getEnrollment('tx-2')).toMatchObject({ renewalOf: '01' });
+        expect(await s.getCertificate('02')).toMatchObject({ renewalOf: '01' });
+        // Another challenge is no renewal.
+        expect(await s.recordEnrollment(challenge('ch-plain'), enrollment('tx-3', { kind: 'identity' }), certificate('03', { kind: 'identity' }))).toEqual({ ok: true });
+        expect(await s.getCertificate('03')).toMatchObject({ renewalOf: null });
+        // The renewed certificate revoked before the challenge is spent: nothing recorded, the challenge unspent.
+        await s.noteIdentityRenewalChallenge('ch-late', '03', '2030-01-01T00:00:00.000Z');
+        await s.revokeCertificate('03', '2026-03-01T00:00:00.000Z', 'keyCompromise');
+        expect(await s.recordEnrollment(challenge('ch-late'), enrollment('tx-4', { kind: 'identity' }), certificate('04', { kind: 'identity' }))).toEqual({
+          ok: false,
+          reason: 'predecessor-revoked',
+        });
+        expect(await s.getCertificate('04')).toBeNull();
+        expect(await s.isChallengeUsed('ch-late')).toBe(false);
+      });
+
       it('normalises timestamps to toISOString form', async () => {
         await s.recordEnrollment(
           null,
@@ -986,7 +1021,16 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.isChallengeUsed('new')).toBe(true);
         // Enrollments and certificates are not touched.
         expect(await s.getEnrollment('t-old')).not.toBeNull();
-        expect(await s.listCertificates()).toHaveLength(3);
+        // Renewal links of expired identity challenges go too: a link past its challenge's expiry no longer applies.
+        await s.recordEnrollment(null, enrollment('t-id', { kind: 'identity' }), certificate('10', { kind: 'identity' }));
+        await s.noteIdentityRenewalChallenge('link-old', '10', '2026-02-15T00:00:00.000Z');
+        await s.noteIdentityRenewalChallenge('link-new', '10', '2026-04-01T00:00:00.000Z');
+        await s.purgeExpiredChallenges('2026-03-01T00:00:00.000Z');
+        expect(await s.recordEnrollment(challenge('link-old'), enrollment('t-link-old', { kind: 'identity' }), certificate('11', { kind: 'identity' }))).toEqual({ ok: true });
+        expect(await s.recordEnrollment(challenge('link-new'), enrollment('t-link-new', { kind: 'identity' }), certificate('12', { kind: 'identity' }))).toEqual({ ok: true });
+        expect((await s.getCertificate('11'))?.renewalOf).toBeNull();
+        expect((await s.getCertificate('12'))?.renewalOf).toBe('10');
+        expect(await s.listCertificates()).toHaveLength(6);
       });
     });
 

@@ -4,7 +4,7 @@ import type { AgentState } from './state.js';
 import { canonicalJson, sha256Hex, strongEtag } from './canonical.js';
 import { decideChallenge } from './challenge-reuse.js';
 import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
-import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type PolicyDocumentV1 } from './render.js';
+import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type IdentityRenewalV1, type PolicyDocumentV1 } from './render.js';
 import { policyAction } from './renewal.js';
 import { reissueAfterRevocation } from '../../core/renewal.js';
 
@@ -26,7 +26,16 @@ export interface CheckinResult {
   reports: DeliveryReport[];
 }
 
-export function checkin(device: Device, deliveries: Delivery[], before: AgentState, version: number, now: Date, issued: readonly IssuedFacts[] = []): CheckinResult {
+/** `identityRenewal`: set when the identity the agent authenticated with is inside its renewal period (identity-renewal.ts). */
+export function checkin(
+  device: Device,
+  deliveries: Delivery[],
+  before: AgentState,
+  version: number,
+  now: Date,
+  issued: readonly IssuedFacts[] = [],
+  identityRenewal?: IdentityRenewalV1,
+): CheckinResult {
   const state: AgentState = structuredClone(before);
   const ready = deliveries.filter((d): d is ReadyDelivery => d.ok);
   const policies: CertificatePolicyV1[] = ready.map((d) => {
@@ -53,7 +62,7 @@ export function checkin(device: Device, deliveries: Delivery[], before: AgentSta
   for (const id of Object.keys(state.scepUrls)) if (!live.has(id)) delete state.scepUrls[id];
 
   if (version !== 1) throw new Error(`policy schema version ${version} has no renderer`);
-  const content = policyContentV1(device, policies);
+  const content = policyContentV1(device, policies, identityRenewal);
   const contentHash = sha256Hex(canonicalJson(content));
   const key = String(version);
   const mark = state.documents[key];

@@ -77,6 +77,19 @@ export interface PolicyDocumentV1 {
   /** When this document's content last changed (not when it was fetched). */
   generatedAt: string;
   policies: CertificatePolicyV1[];
+  /** Optional (added within v1): renew the device identity now (identity-renewal.ts). */
+  identityRenewal?: IdentityRenewalV1;
+}
+
+/** Where and how the agent renews its device identity certificate. */
+export interface IdentityRenewalV1 {
+  url: string;
+  /** The subject the CSR must carry (the current identity's, RFC 4514). */
+  subject: string;
+  keyAlgorithm: 'RSA';
+  keySize: number;
+  /** When the current identity expires. */
+  notAfter: string;
 }
 
 /** The KeyChain alias: stable across versions and renewals of a profile, so apps that chose it keep it. */
@@ -151,10 +164,21 @@ export function renderCertificatePolicy(d: ReadyDelivery, plan: PolicyPlan): Cer
 /** The document without generatedAt: what decides whether the content changed. */
 export type PolicyContentV1 = Omit<PolicyDocumentV1, 'generatedAt'>;
 
-export function policyContentV1(device: Device, policies: CertificatePolicyV1[]): PolicyContentV1 {
-  return { schemaVersion: 1, deviceId: device.id, policies: [...policies].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
+export function policyContentV1(device: Device, policies: CertificatePolicyV1[], identityRenewal?: IdentityRenewalV1): PolicyContentV1 {
+  return {
+    schemaVersion: 1,
+    deviceId: device.id,
+    policies: [...policies].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    ...(identityRenewal && { identityRenewal }),
+  };
 }
 
 export function policyDocumentV1(content: PolicyContentV1, generatedAt: string): PolicyDocumentV1 {
-  return { schemaVersion: content.schemaVersion, deviceId: content.deviceId, generatedAt, policies: content.policies };
+  return {
+    schemaVersion: content.schemaVersion,
+    deviceId: content.deviceId,
+    generatedAt,
+    policies: content.policies,
+    ...(content.identityRenewal && { identityRenewal: content.identityRenewal }),
+  };
 }

@@ -10,6 +10,8 @@ import { enrollmentAnswer } from './enrollment-answer.js';
 import { defaultDeviceName, parseEnrollRequest } from './enrollment-request.js';
 import { parseStatusRequest, toDeliveryReport } from './status-request.js';
 import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_VERSIONS } from './versions.js';
+import { IDENTITY_RENEW_PATH, identityRenewalBlock, renewalRefusalStatus } from './identity-renewal.js';
+import { IDENTITY_KEY_SIZE } from '../../core/profile/resolve.js';
 
 // The agent-facing HTTP surface. Thin: parse, call core services and the pure
 // modules, answer.
@@ -17,6 +19,7 @@ import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_
 //   GET  /android/v1/policy       (identity certificate) -> policy document, ETag / 304
 //   POST /android/v1/status       (identity certificate) -> per-policy results
 //   POST /android/v1/unenroll     (identity certificate) -> the agent leaves management: certificates revoked
+//   POST /android/v1/identity/renew (identity certificate) {csr} -> the renewed identity (identity-renewal.ts)
 //   GET  /android/v1/schema.json  the policy document's JSON Schema
 
 const DAY_MS = 24 * 3600_000;
@@ -80,7 +83,11 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     const deliveries = await s.deliveriesFor(device);
     // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
     const issued = await s.certificates.list({ deviceId: device.id });
-    const result = checkin(device, deliveries, before, choice.version, clock(), issued);
+    const now = clock();
+    // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
+    const presented = await s.presentedDevice(req);
+    const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
+    const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now));
     if (stateChanged(before, result.state)) await saveAgentState(s, device.id, result.state);
     for (const report of result.reports) await s.report(device, report);
     res.setHeader('ETag', result.etag);
@@ -144,6 +151,29 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     const revoked = await s.unenrolled(device, 'Android agent unenroll');
     await saveAgentState(s, device.id, emptyState());
     res.status(200).json({ deviceId: device.id, revoked });
+  });
+
+  r.post(IDENTITY_RENEW_PATH, s.authenticateDevice, enrollBody, async (req, res) => {
+    const device = res.locals.device!;
+    const csr = (req.body as { csr?: unknown } | undefined)?.csr;
+    if (typeof csr !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(csr)) {
+      res.status(400).json({ error: 'invalid identity renewal request', issues: [{ path: 'csr', message: 'must be a base64 PKCS#10' }] });
+      return;
+    }
+    const presented = await s.presentedDevice(req);
+    const current = presented ? await s.certificates.byThumbprint(presented.thumbprint) : null;
+    if (!current) {
+      res.status(401).json({ error: 'the identity certificate presented is not in the issuance record' });
+      return;
+    }
+    const r = await s.renewIdentityCertificate(device, new Uint8Array(Buffer.from(csr, 'base64')), current.serialNumber);
+    if (!r.ok) {
+      // Core audited it (identity.refused).
+      res.status(renewalRefusalStatus(r.refusal)).json({ error: `identity renewal refused: ${r.refusal.code}`, reason: r.refusal.code, ...(r.refusal.detail && { detail: r.refusal.detail }) });
+      return;
+    }
+    await s.audit('android.identity.renewed', { deviceId: device.id, serialNumber: r.identity.serialNumber, renewalOf: current.serialNumber }, { deviceId: device.id });
+    res.status(201).json({ certificate: Buffer.from(r.identity.certificate).toString('base64') });
   });
 
   r.get('/android/v1/schema.json', (req, res) => {

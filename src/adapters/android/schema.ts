@@ -23,8 +23,23 @@ export const POLICY_SCHEMA_V1 = {
     deviceId: { ...uuid, description: 'The gateway device id (the CN of the device identity certificate).' },
     generatedAt: { type: 'string', format: 'date-time', description: 'When the content last changed.' },
     policies: { type: 'array', items: { $ref: '#/$defs/certificatePolicy' } },
+    identityRenewal: { $ref: '#/$defs/identityRenewal' },
   },
   $defs: {
+    identityRenewal: {
+      type: 'object',
+      description:
+        'Present while the device identity certificate the agent authenticated with is inside its renewal period: generate a new key and POST a PKCS#10 for it to url, authenticated with the current identity; use the certificate it answers from then on (the old one stops working once the new one has been used).',
+      additionalProperties: false,
+      required: ['url', 'subject', 'keyAlgorithm', 'keySize', 'notAfter'],
+      properties: {
+        url: { type: 'string', minLength: 1, description: 'POST {"csr": base64 PKCS#10} here with the current identity; 201 {"certificate": base64 DER}.' },
+        subject: { type: 'string', minLength: 1, description: 'The subject the CSR must carry: the current identity certificate\'s.' },
+        keyAlgorithm: { const: 'RSA' },
+        keySize: { type: 'integer', minimum: 2048 },
+        notAfter: { type: 'string', format: 'date-time', description: 'When the current identity certificate expires.' },
+      },
+    },
     certificatePolicy: {
       type: 'object',
       required: ['id', 'version', 'type', 'name', 'action', 'scep', 'keyStore', 'trustedRoots'],

@@ -2,6 +2,8 @@ import type { AdapterServices } from '../../core/adapter.js';
 import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
 import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
 import { renderProfile } from './render.js';
+import { identityCommand, isIdentityCommand } from './identity-renewal.js';
+import { loadState } from './state.js';
 
 // A queued command to the plist the device receives. InstallProfile is
 // rendered and signed when it is sent, not when it is queued, so its SCEP
@@ -17,6 +19,10 @@ export async function commandPlist(s: AdapterServices, device: Device, cmd: Devi
   const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
   switch (cmd.kind) {
     case 'InstallProfile': {
+      if (isIdentityCommand(cmd)) {
+        const plist = await identityCommand(s, device, cmd, await loadState(s, device.id));
+        return plist ? { plist } : null;
+      }
       if (!cmd.profileId) return null;
       const deliveries = await s.deliveriesFor(device, { profileIds: [cmd.profileId] });
       const d = deliveries.find((x) => x.profile.id === cmd.profileId);

@@ -27,12 +27,17 @@ export interface EnrollmentProfileInput {
   topic: string;
   identity: { challenge: string; scepUrl: string; subjectRdns: RdnAttribute[]; keySize: number };
   rootPem: string;
+  /**
+   * A re-delivery replacing the installed profile (identity renewal: the serial
+   * renewed): new PayloadUUIDs, same PayloadIdentifiers, Topic and ServerURL.
+   */
+  generation?: string;
 }
 
 export const mdmUrls = (publicUrl: string) => ({ serverUrl: `${publicUrl}/mdm/connect`, checkInUrl: `${publicUrl}/mdm/checkin` });
 
 export function enrollmentProfile(i: EnrollmentProfileInput): PlistDict {
-  const uuid = (part: string) => uuidV5(`enrollment:${i.deviceId}:${part}`);
+  const uuid = (part: string) => uuidV5(i.generation ? `enrollment:${i.deviceId}:${i.generation}:${part}` : `enrollment:${i.deviceId}:${part}`);
   const { serverUrl, checkInUrl } = mdmUrls(i.publicUrl);
   const scepUuid = uuid('scep');
   const top: PlistDict = {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
@@ -8,7 +9,10 @@ import type { Device } from '../../core/model.js';
 // (services.authenticateDevice). A message with a bad signature is refused
 // even if a certificate header is present too.
 
-export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Device | null> {
+/** SHA-1 thumbprint (hex, upper case) of the identity certificate the message came with: what identity renewal times. */
+export type Authenticated = { device: Device; thumbprint: string | null };
+
+export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Authenticated | null> {
   const sig = req.header('mdm-signature');
   if (sig) {
     // The gateway's one detached-CMS verification (src/x509/detached-signature.ts).
@@ -24,7 +28,7 @@ export async function authenticateMessage(s: AdapterServices, req: Request, res:
       res.status(d.blocked ? 403 : 401).json({ error: d.reason });
       return null;
     }
-    return d.device;
+    return { device: d.device, thumbprint: createHash('sha1').update(v.signerCertificate).digest('hex').toUpperCase() };
   }
   let passed = false;
   await Promise.resolve(
@@ -32,5 +36,6 @@ export async function authenticateMessage(s: AdapterServices, req: Request, res:
       passed = true;
     }),
   );
-  return passed ? (res.locals.device ?? null) : null;
+  if (!passed || !res.locals.device) return null;
+  return { device: res.locals.device, thumbprint: (await s.presentedDevice(req))?.thumbprint ?? null };
 }

@@ -16,6 +16,7 @@ import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
 import { DEVICE_CHANNEL, loadState, saveState, userChannel, type AppleState } from './state.js';
 import { syncDevice } from './sync.js';
+import { applyIdentityResult, isIdentityCommand, planIdentityRenewal } from './identity-renewal.js';
 
 // The device-facing routes, thin over the pure modules:
 //   GET /mdm/enroll?token=   signed enrollment profile (.mobileconfig)
@@ -81,16 +82,17 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
   });
 
   /** Authenticates and parses a check-in/connect body; answers the refusal itself and returns null. */
-  async function accept(req: Request, res: Response): Promise<{ device: Device; msg: PlistDict } | null> {
+  async function accept(req: Request, res: Response): Promise<{ device: Device; msg: PlistDict; thumbprint: string | null } | null> {
     const body = bodyOf(req);
-    const device = await authenticateMessage(s, req, res, body);
-    if (!device) return null;
+    const who = await authenticateMessage(s, req, res, body);
+    if (!who) return null;
+    const { device, thumbprint } = who;
     if (!APPLE_PLATFORMS.includes(device.platform)) {
       res.status(403).json({ error: `device ${device.id} is a ${device.platform} device, not an Apple one` });
       return null;
     }
     try {
-      return { device, msg: parseDict(body) };
+      return { device, msg: parseDict(body), thumbprint };
     } catch (e) {
       res.status(400).json({ error: e instanceof PlistError ? e.message : 'unreadable body' });
       return null;
@@ -140,7 +142,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
   r.put('/mdm/connect', rawBody, async (req, res) => {
     const got = await accept(req, res);
     if (!got) return;
-    const { device, msg: raw } = got;
+    const { device, msg: raw, thumbprint } = got;
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
     await withDeviceLock(device.id, async () => {
       const m = connectMessage.safeParse(raw);
@@ -164,10 +166,23 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
         if (ch) ch.notNow = [];
         await saveState(s, device.id, state);
         await syncDevice(s, device, { now: d.now() });
+        // The MDM identity itself, inside its renewal period: the enrollment profile again (identity-renewal.ts).
+        if (channel === DEVICE_CHANNEL) {
+          const after = await loadState(s, device.id);
+          if (await planIdentityRenewal(s, device, after, thumbprint, d.now())) await saveState(s, device.id, after);
+        }
       } else {
         const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
         if (!cmd) {
           s.log.warn({ deviceId: device.id, commandUuid: msg.CommandUUID, status: msg.Status }, 'result for a command this channel was not sent');
+        } else if (isIdentityCommand(cmd)) {
+          // The MDM identity's re-delivery: no profile record or report; the new identity shows in use on the next message.
+          await recordAnswer(s, device, cmd, msg, raw);
+          const after = await loadState(s, device.id);
+          if (msg.Status === 'NotNow') applyResult(after, cmd, msg, channel); // offered again on the next Idle, as any NotNow
+          applyIdentityResult(after, cmd, msg, d.now());
+          await saveState(s, device.id, after);
+          await s.audit('apple.identity.renewal-answered', { commandId: cmd.id, status: msg.Status }, { deviceId: device.id });
         } else {
           // Looked up before recordAnswer: it needs the command as it was when sent.
           const issued = cmd.kind === 'InstallProfile' && msg.Status === 'Acknowledged' ? await certificateInstalledBy(s, device.id, cmd) : null;

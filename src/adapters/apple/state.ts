@@ -80,6 +80,8 @@ export interface AppleState {
    * not in here).
    */
   supersededTokens: string[];
+  /** The MDM identity's renewal in flight or last answered (identity-renewal.ts). */
+  identityRenewal?: { of: string; commandId: string; status: 'queued' | 'answered'; at: string };
 }
 
 export function emptyState(): AppleState {

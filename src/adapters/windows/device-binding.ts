@@ -1,7 +1,7 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
-import { readWindowsState } from './state.js';
+import { identityStanding, readWindowsState } from './state.js';
 
 // Which device record a Windows enrollment is for. The DeviceID in the
 // enrollment's AdditionalContext is the client's word: anyone with a user's
@@ -57,8 +57,8 @@ export async function bindDevice(s: AdapterServices, r: BindingRequest): Promise
   if (!owner) return { ok: true, device: null, proof: 'new-device' };
   if (r.presented?.device.id !== owner.id) return refuse('hardware-id-claimed', owner.id, NEEDS_PROOF);
   const state = await readWindowsState(s, owner.id);
-  // Only the last identity certificate counts: an older one (of an enrollment that was superseded) proves nothing now.
-  if (state.enrollment?.identityThumbprint !== r.presented.thumbprint) return refuse('identity-not-current', owner.id, NEEDS_PROOF);
+  // Only the last identity certificate counts (or its renewal): an older one (of an enrollment that was superseded) proves nothing now.
+  if (identityStanding(state, r.presented.thumbprint) === null) return refuse('identity-not-current', owner.id, NEEDS_PROOF);
   if (owner.userId !== r.userId) return refuse('device-of-another-user', owner.id, 'this device is enrolled for another user: the administrator must make an enrollment token for it');
   return { ok: true, device: owner, proof: 'identity-certificate' };
 }

@@ -3,7 +3,8 @@ import type { ConsumeFailure } from '../../core/enrollment-tokens.js';
 import type { Device } from '../../core/model.js';
 import type { SoapFault } from './soap.js';
 import { type RequestSecurityToken, contextValue } from './wstep.js';
-import { provisioningDoc } from './provisioning-doc.js';
+import { RENEW_RETRY_INTERVAL_DAYS, provisioningDoc, renewPeriodDays } from './provisioning-doc.js';
+import { IDENTITY_RENEWAL_THRESHOLD_PERCENT } from '../../core/identity-renewal.js';
 import { readWindowsState, writeWindowsState } from './state.js';
 import { bindDevice, hardwareKey, type Proof } from './device-binding.js';
 
@@ -39,8 +40,9 @@ export async function enroll(
   const creds = rst.credentials;
   if (!creds) return { ok: false, fault: { code: 'Authentication', reason: 'a WS-Security UsernameToken (UPN and enrollment token) is required' } };
   if (rst.requestType && !/\/Issue$/.test(rst.requestType)) {
-    return { ok: false, fault: { code: 'MessageFormat', reason: `RequestType ${rst.requestType} is not supported (only Issue)` } };
+    return { ok: false, fault: { code: 'MessageFormat', reason: `RequestType ${rst.requestType} is not supported (only Issue and Renew)` } };
   }
+  if (rst.tokenType !== 'PKCS10') return { ok: false, fault: { code: 'MessageFormat', reason: 'an enrollment (Issue) carries a PKCS#10 BinarySecurityToken; PKCS#7 is for renewal' } };
   const tokenFault = async (reason: ConsumeFailure): Promise<EnrollOutcome> => {
     await s.audit('windows.enrollment.refused', { upn: creds.username, reason: `token-${reason}` }, { reasonCode: 'ENROLLMENT_TOKEN_INVALID' });
     return { ok: false, fault: { code: 'Authentication', reason: `the enrollment token is ${reason === 'wrong-platform' ? 'not for Windows' : reason}` } };
@@ -131,6 +133,11 @@ export async function enroll(
     managementUrl: `${s.publicUrl}/ManagementServer/MDM.svc`,
     // What the device shows as its enrollment's name: the admin's, else its own.
     deviceName: device.name ?? device.reported.name ?? 'Windows device',
+    renewal: {
+      serverUrl: `${s.publicUrl}/EnrollmentServer/Enrollment.svc`,
+      renewPeriodDays: renewPeriodDays(issued.identity.certificate, IDENTITY_RENEWAL_THRESHOLD_PERCENT),
+      retryIntervalDays: RENEW_RETRY_INTERVAL_DAYS,
+    },
   });
   return { ok: true, device, provisioningDoc: doc, thumbprint: issued.identity.thumbprint };
 }

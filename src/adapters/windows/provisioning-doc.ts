@@ -11,8 +11,15 @@ import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 // and DMClient Provider/<PROVIDER-ID>/Poll (the polling schedule; ProviderID
 // must equal PROVIDER-ID).
 //
+// CertificateStore My/WSTEP/Renew (certificate-renewal-windows-mdm.md, the
+// sample in certificate-authentication-device-enrollment.md) turns on the
+// automatic renewal (ROBO) of the identity: ServerURL is our enrollment
+// service, RenewPeriod the days before expiry it starts (the identity's
+// renewal period, core/identity-renewal.ts), RetryInterval the days between
+// attempts. A renewal answer carries only the new certificate and the
+// PROVIDER-ID (renewalProvisioningDoc).
+//
 // Differences from the sample, on purpose:
-// - no WSTEP/Renew: MDM client certificate renewal (certificate-renewal-windows-mdm.md) is not implemented;
 // - no APPAUTH: the device authenticates with the identity certificate over TLS, not with DIGEST/BASIC;
 // - DEFAULTENCODING is application/vnd.syncml.dm+xml: the management endpoint speaks XML, not WBXML.
 
@@ -25,6 +32,31 @@ export interface ProvisioningInput {
   identityStore: 'User' | 'System';
   managementUrl: string;
   deviceName: string;
+  /** The WSTEP renewal settings (CertificateStore/My/WSTEP/Renew). */
+  renewal: RenewalSettings;
+}
+
+export interface RenewalSettings {
+  /** Where the client sends the renewal RST: our enrollment service. */
+  serverUrl: string;
+  /** Days before the certificate expires that the client starts renewing. */
+  renewPeriodDays: number;
+  /** Days between renewal attempts while it fails. */
+  retryIntervalDays: number;
+}
+
+/** Days between renewal attempts: Microsoft recommends every few days (4-5) rather than weekly. */
+export const RENEW_RETRY_INTERVAL_DAYS = 4;
+
+/**
+ * RenewPeriod for an identity certificate: the days of its last
+ * `thresholdPercent` (rounded down, so the client never asks before the
+ * server's renewal period has begun).
+ */
+export function renewPeriodDays(der: Uint8Array, thresholdPercent: number): number {
+  const c = new X509Certificate(der);
+  const lifetimeDays = (Date.parse(c.validTo) - Date.parse(c.validFrom)) / 86_400_000;
+  return Math.max(1, Math.floor((lifetimeDays * thresholdPercent) / 100));
 }
 
 export const thumbprintOf = (der: Uint8Array) => new X509Certificate(der).fingerprint.replace(/:/g, '').toUpperCase();
@@ -49,6 +81,12 @@ export function provisioningDoc(i: ProvisioningInput): string {
   const my = doc.ele('characteristic').att('type', 'CertificateStore').ele('characteristic').att('type', 'My').ele('characteristic').att('type', i.identityStore);
   parm(my.ele('characteristic').att('type', thumbprintOf(i.identityDer)), 'EncodedCertificate', Buffer.from(i.identityDer).toString('base64'));
   my.ele('characteristic').att('type', 'PrivateKeyContainer');
+  // The datatypes must be set explicitly when present (the sample's comment).
+  const renew = my.up().ele('characteristic').att('type', 'WSTEP').ele('characteristic').att('type', 'Renew');
+  parm(renew, 'ROBOSupport', 'true', 'boolean');
+  parm(renew, 'RenewPeriod', String(i.renewal.renewPeriodDays), 'integer');
+  parm(renew, 'RetryInterval', String(i.renewal.retryIntervalDays), 'integer');
+  parm(renew, 'ServerURL', i.renewal.serverUrl, 'string');
   const app = doc.ele('characteristic').att('type', 'APPLICATION');
   parm(app, 'APPID', 'w7');
   parm(app, 'PROVIDER-ID', PROVIDER_ID);
@@ -70,5 +108,19 @@ export function provisioningDoc(i: ProvisioningInput): string {
   parm(poll, 'IntervalForRemainingScheduledRetries', '1560', 'integer');
   parm(poll, 'PollOnLogin', 'true', 'boolean');
   parm(provider, 'EntDeviceName', i.deviceName, 'string');
+  return doc.end({ headless: true });
+}
+
+/**
+ * The renewal answer (certificate-renewal-windows-mdm.md, "Certificate renewal
+ * response"): the new certificate in the same store, and the PROVIDER-ID. The
+ * root is on the device already (it authenticated over TLS with it).
+ */
+export function renewalProvisioningDoc(i: Pick<ProvisioningInput, 'identityDer' | 'identityStore'>): string {
+  const doc = create().ele('wap-provisioningdoc').att('version', '1.1');
+  const my = doc.ele('characteristic').att('type', 'CertificateStore').ele('characteristic').att('type', 'My').ele('characteristic').att('type', i.identityStore);
+  parm(my.ele('characteristic').att('type', thumbprintOf(i.identityDer)), 'EncodedCertificate', Buffer.from(i.identityDer).toString('base64'));
+  my.ele('characteristic').att('type', 'PrivateKeyContainer');
+  parm(doc.ele('characteristic').att('type', 'APPLICATION'), 'PROVIDER-ID', PROVIDER_ID);
   return doc.end({ headless: true });
 }

@@ -6,12 +6,13 @@ import { discoverResponse, parseDiscover } from './discovery.js';
 import { enroll } from './enroll.js';
 import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
 import { handleMessage } from './session.js';
-import { readWindowsState } from './state.js';
+import { identityStanding, readWindowsState, writeWindowsState } from './state.js';
+import { renew } from './renew.js';
 import { ACTIONS, ENROLLMENT_FAULTS, SOAP_CONTENT_TYPE, type SoapFault, faultEnvelope } from './soap.js';
 import { SYNCML_CONTENT_TYPE } from './syncml-build.js';
 import { parseSyncML } from './syncml-message.js';
 import { XmlError, parseXml, type El } from './xml.js';
-import { parseRequestSecurityToken, requestSecurityTokenResponse } from './wstep.js';
+import { RENEW_REQUEST_TYPE, parseRequestSecurityToken, requestSecurityTokenResponse } from './wstep.js';
 
 // The Windows adapter's device-facing routes: MS-MDE2 enrollment (Discovery,
 // MS-XCEP policy, MS-WSTEP enrollment) under /EnrollmentServer/ and the OMA-DM
@@ -111,9 +112,11 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       if (!root) return;
       const parsed = parseRequestSecurityToken(root);
       if (!parsed.ok) return sendFault(res, ACTIONS.rstrc, undefined, { code: 'MessageFormat', reason: parsed.reason });
-      // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts).
+      // A re-enrollment proves which device it is with the device's identity certificate (device-binding.ts);
+      // a renewal (RequestType Renew) authenticates with it alone (renew.ts).
       const now = clock();
-      const out = await enroll(s, parsed.rst, await s.presentedDevice(req), now);
+      const presented = await s.presentedDevice(req);
+      const out = parsed.rst.requestType === RENEW_REQUEST_TYPE ? await renew(s, parsed.rst, presented, now) : await enroll(s, parsed.rst, presented, now);
       if (!out.ok) {
         s.log.warn({ fault: out.fault.code, hresult: ENROLLMENT_FAULTS[out.fault.code].hresult }, 'windows enrollment refused');
         return sendFault(res, ACTIONS.rstrc, parsed.rst.messageId, out.fault);
@@ -127,10 +130,21 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
   r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
     // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
     // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
-    const current = (await readWindowsState(s, res.locals.device!.id)).enrollment?.identityThumbprint;
-    if (current && (await s.presentedDevice(req))?.thumbprint !== current) {
-      res.status(401).json({ error: 'this identity certificate was superseded by a later enrollment of the device' });
-      return;
+    const state = await readWindowsState(s, res.locals.device!.id);
+    if (state.enrollment) {
+      const thumbprint = (await s.presentedDevice(req))?.thumbprint;
+      const standing = identityStanding(state, thumbprint);
+      if (standing === null) {
+        res.status(401).json({ error: 'this identity certificate was superseded by a later enrollment of the device' });
+        return;
+      }
+      // The WSTEP renewal is in use: it is the device's identity now (core revoked the one it renewed).
+      if (standing === 'renewed') {
+        state.enrollment.identityThumbprint = thumbprint!;
+        delete state.enrollment.renewal;
+        await writeWindowsState(s, res.locals.device!.id, state);
+        await s.audit('windows.identity.renewal-confirmed', { deviceId: res.locals.device!.id, thumbprint }, { deviceId: res.locals.device!.id });
+      }
     }
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== SYNCML_CONTENT_TYPE) {

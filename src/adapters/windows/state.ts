@@ -79,6 +79,12 @@ export interface WindowsState {
     enrollmentType: string | null;
     identityThumbprint: string;
     at: string;
+    /**
+     * A WSTEP renewal issued but not yet seen in use (renew.ts): the device may
+     * authenticate with it or with identityThumbprint until it does; the first
+     * OMA-DM session with it makes it identityThumbprint.
+     */
+    renewal?: { thumbprint: string; of: string; at: string };
   };
   /** Best known OS version: DevDetail/SwV, else the enrollment's OSVersion. */
   osVersion?: string | null;
@@ -88,6 +94,18 @@ export interface WindowsState {
   profiles?: Record<string, TrackedProfile>;
   /** Profiles reported as undeliverable: profileId -> `${version}:${code}`, so each is reported once. */
   undeliverable?: Record<string, string>;
+}
+
+/**
+ * Whether a presented identity (its SHA-1 thumbprint) is the device's Windows
+ * identity: `current` (its last enrollment's, or a confirmed renewal),
+ * `renewed` (a renewal not yet used), else null (superseded by a later enrollment).
+ */
+export function identityStanding(state: WindowsState, thumbprint: string | undefined): 'current' | 'renewed' | null {
+  const e = state.enrollment;
+  if (!e || !thumbprint) return null;
+  if (thumbprint === e.identityThumbprint) return 'current';
+  return thumbprint === e.renewal?.thumbprint ? 'renewed' : null;
 }
 
 export async function readWindowsState(s: AdapterServices, deviceId: string): Promise<WindowsState> {

@@ -12,15 +12,20 @@ import { type El, childrenNamed, path, textAt } from './xml.js';
 
 export const TOKEN_TYPE = 'http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken';
 export const PKCS10_VALUE_TYPE = 'http://schemas.microsoft.com/windows/pki/2009/01/enrollment#PKCS10';
+/** The automatic renewal's BinarySecurityToken (certificate-renewal-windows-mdm.md): a PKCS#7 around the PKCS#10, signed with the current certificate. */
+export const PKCS7_VALUE_TYPE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#PKCS7';
 export const PROVISION_DOC_VALUE_TYPE = 'http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc';
 export const BASE64_ENCODING_TYPE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary';
 export const ISSUE_REQUEST_TYPE = 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue';
+export const RENEW_REQUEST_TYPE = 'http://docs.oasis-open.org/ws-sx/ws-trust/200512/Renew';
 
 export interface RequestSecurityToken {
   messageId: string | undefined;
   credentials: UsernameToken | null;
   requestType: string | undefined;
+  /** The BinarySecurityToken's bytes: a PKCS#10 (enrollment), or a PKCS#7 around one (renewal). */
   csrDer: Uint8Array;
+  tokenType: 'PKCS10' | 'PKCS7';
   /** AdditionalContext items; a name may repeat (MAC, IMEI). */
   context: Record<string, string[]>;
 }
@@ -34,7 +39,10 @@ export function parseRequestSecurityToken(root: El): RstParse {
   if (root.name !== 'Envelope' || !rst) return { ok: false, reason: 'not a RequestSecurityToken envelope' };
   const bst = path(rst, 'BinarySecurityToken');
   if (!bst) return { ok: false, reason: 'no BinarySecurityToken' };
-  if (bst.attrs.ValueType && bst.attrs.ValueType !== PKCS10_VALUE_TYPE) return { ok: false, reason: `BinarySecurityToken ValueType ${bst.attrs.ValueType} is not PKCS#10` };
+  const valueType = bst.attrs.ValueType?.trim();
+  if (valueType && valueType !== PKCS10_VALUE_TYPE && valueType !== PKCS7_VALUE_TYPE) {
+    return { ok: false, reason: `BinarySecurityToken ValueType ${valueType} is neither PKCS#10 nor PKCS#7` };
+  }
   const b64 = bst.text.replace(/\s+/g, '');
   if (!b64 || !BASE64.test(b64)) return { ok: false, reason: 'BinarySecurityToken is not base64' };
   const context: Record<string, string[]> = {};
@@ -49,8 +57,9 @@ export function parseRequestSecurityToken(root: El): RstParse {
     rst: {
       messageId: textAt(root, 'Header', 'MessageID'),
       credentials: usernameToken(root),
-      requestType: textAt(rst, 'RequestType'),
+      requestType: textAt(rst, 'RequestType')?.trim(),
       csrDer: new Uint8Array(Buffer.from(b64, 'base64')),
+      tokenType: valueType === PKCS7_VALUE_TYPE ? 'PKCS7' : 'PKCS10',
       context,
     },
   };

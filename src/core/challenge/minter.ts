@@ -23,6 +23,7 @@ export class ChallengeMinter {
     private readonly ttlSeconds: number,
     /** Told of every challenge minted (metrics). */
     private readonly onMint: (kind: 'profile' | 'identity') => void = () => {},
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   async forProfile(profileId: string, ref: { deviceId: string } | { userId: string }): Promise<MintResult> {
@@ -46,7 +47,7 @@ export class ChallengeMinter {
   }
 
   private mint(kind: 'profile' | 'identity', resolved: ResolvedRequest): MintResult {
-    const m = mintChallenge(this.key, { kind, resolved, ttlSeconds: this.ttlSeconds });
+    const m = mintChallenge(this.key, { kind, resolved, ttlSeconds: this.ttlSeconds, now: this.now() });
     this.onMint(kind);
     return { ok: true, token: m.token, id: m.id, expiresAt: m.expiresAt, resolved };
   }

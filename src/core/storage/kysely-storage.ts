@@ -1043,6 +1043,11 @@ export class KyselyStorage implements Storage {
 
     try {
       await this.db.transaction().execute(async (trx) => {
+        // An identity challenge minted to renew an identity: what it renews (noteIdentityRenewalChallenge).
+        if (challengeRow && enrollmentRow.renewal_of === null) {
+          const link = await trx.selectFrom('identity_renewal_challenges').select('renewal_of').where('challenge_id', '=', challengeRow.id).executeTakeFirst();
+          if (link) enrollmentRow.renewal_of = link.renewal_of;
+        }
         // The enrollment first: a retried request that also re-spends its own
         // challenge is reported as transaction-exists, which lets the caller
         // answer from the stored enrollment.
@@ -1246,6 +1251,27 @@ export class KyselyStorage implements Storage {
     return toNumber(row.crl_number);
   }
 
+  async revokeCertificate(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
+    const revokedAt = isoTimestamp(at, 'revokedAt');
+    const row = await this.db
+      .updateTable('certificates')
+      .set({ revoked_at: revokedAt, revocation_reason: reason })
+      .where('serial_number', '=', serialNumber)
+      .where('revoked_at', 'is', null)
+      .returning('serial_number')
+      .executeTakeFirst();
+    if (row) return { ok: true, revoked: [serialNumber] };
+    const exists = await this.db.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+    return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+  }
+
+  async noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void> {
+    await this.db
+      .insertInto('identity_renewal_challenges')
+      .values({ challenge_id: challengeId, renewal_of: renewalOf, expires_at: isoTimestamp(expiresAt, 'expiresAt') })
+      .execute();
+  }
+
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----
 
   async isChallengeUsed(id: string): Promise<boolean> {
@@ -1258,6 +1284,8 @@ export class KyselyStorage implements Storage {
       .deleteFrom('used_challenges')
       .where('expires_at', '<', isoTimestamp(now, 'now'))
       .executeTakeFirst();
+    // Renewal links of expired identity challenges go with them (not counted: they are not used-challenge records).
+    await this.db.deleteFrom('identity_renewal_challenges').where('expires_at', '<', isoTimestamp(now, 'now')).execute();
     return Number(result.numDeletedRows);
   }
 

@@ -541,6 +541,33 @@ function lifecycleTriggers(): Migration {
   };
 }
 
+/**
+ * An identity certificate re-delivered by an adapter over SCEP (Apple's
+ * identity renewal) is a renewal of the identity the device holds: the
+ * challenge minted for it remembers which certificate it renews, so the one
+ * issued with it records renewal_of (core/identity-renewal.ts).
+ */
+function identityRenewal(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createTable('identity_renewal_challenges')
+          .ifNotExists()
+          .addColumn('challenge_id', 'text', (c) => c.primaryKey())
+          .addColumn('renewal_of', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropTable('identity_renewal_challenges').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -550,6 +577,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0004_audit_retention': auditRetention(),
     '0005_certificate_issuer': certificateIssuer(),
     '0006_lifecycle_triggers': lifecycleTriggers(),
+    '0007_identity_renewal': identityRenewal(),
     '0008_certificate_reporting': certificateReporting(),
     '0009_crl_state': crlState(),
   };

@@ -212,6 +212,13 @@ export interface PendingRemovalsTable {
   since: string;
 }
 
+/** 0007: an identity challenge minted to renew a device identity, and the certificate it renews. */
+export interface IdentityRenewalChallengesTable {
+  challenge_id: string;
+  renewal_of: string;
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -231,6 +238,7 @@ export interface Database {
   settings: SettingsTable;
   crl_state: CrlStateTable;
   pending_removals: PendingRemovalsTable;
+  identity_renewal_challenges: IdentityRenewalChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

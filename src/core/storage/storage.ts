@@ -346,6 +346,20 @@ export interface Storage {
    * different, larger number, also across restarts (migration 0009).
    */
   nextCrlNumber(issuerId: string): Promise<number>;
+  /**
+   * Revokes this one certificate only, not its renewals (a predecessor
+   * superseded by its renewal: the renewal must live on). `revoked` is
+   * `[serialNumber]`. Refused, writing nothing, when unknown or already revoked.
+   */
+  revokeCertificate(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult>;
+  /**
+   * Remembers that the identity challenge `challengeId` was minted to renew the
+   * certificate `renewalOf`: recordEnrollment spending that challenge records
+   * the enrollment and its certificate with that renewalOf (and refuses with
+   * predecessor-revoked when it has been revoked). Kept until `expiresAt`
+   * (purgeExpiredChallenges removes it after).
+   */
+  noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void>;
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;

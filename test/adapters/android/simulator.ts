@@ -2,14 +2,16 @@ import { X509Certificate, createHash } from 'node:crypto';
 import type { EnrollmentAnswer } from '../../../src/adapters/android/enrollment-answer.js';
 import type { CertificatePolicyV1, PolicyDocumentV1 } from '../../../src/adapters/android/render.js';
 import { toPem } from '../../../src/pem.js';
-import { getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
+import { buildCsr, generateDeviceKey, getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
 
 // Plays the Android agent app (the role Intune's Company Portal plays) over
 // real HTTP: enroll with the one-time token and device facts, enroll the
 // device identity over SCEP with a real key, fetch the policy with the
 // identity certificate (honouring ETags), generate a real key pair and do
 // SCEP for each certificate policy that carries a challenge, "install" it
-// under its KeyChain alias, and report per-policy results.
+// under its KeyChain alias, and report per-policy results. When the policy
+// carries `identityRenewal`, it renews its own identity certificate (a new
+// key, a CSR posted with the current identity) and uses the new one.
 
 export interface DeviceFactsInput {
   name?: string;
@@ -84,6 +86,29 @@ export class AndroidAgentSim {
     this.identity = r.certificate;
     return answer;
   }
+
+  /**
+   * Renews the identity when the policy asks (identityRenewal): a new key, a
+   * CSR with the subject given, posted with the current identity. On 201 the
+   * new certificate is the identity from now on, unless `installFails`.
+   * Returns the response status, or null when the policy did not ask.
+   */
+  async renewIdentityIfAsked(doc: PolicyDocumentV1, o: { installFails?: boolean; subject?: string } = {}): Promise<{ status: number; body: any } | null> {
+    const block = doc.identityRenewal;
+    if (!block) return null;
+    const key = await generateDeviceKey('RSA', block.keySize);
+    const csr = await buildCsr(key, { subject: o.subject ?? block.subject });
+    const res = await fetch(block.url, { method: 'POST', headers: { ...this.authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify({ csr: Buffer.from(csr).toString('base64') }) });
+    const body = (await res.json()) as any;
+    if (res.status === 201 && !o.installFails) {
+      this.identity = new Uint8Array(Buffer.from(body.certificate, 'base64'));
+      this.identityKey = key;
+    }
+    return { status: res.status, body };
+  }
+
+  /** The identity's key, once renewed here (the enrollment's key stays inside scepEnroll). */
+  identityKey: DeviceKey | null = null;
 
   authHeaders(): Record<string, string> {
     if (!this.identity) throw new Error('not enrolled');

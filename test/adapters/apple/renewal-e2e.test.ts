@@ -69,6 +69,10 @@ describe('Apple adapter: renewal before expiry', () => {
     expect(sim.installed.size).toBe(1);
     expect(sha1(sim.installed.get(identifier)!.certificate!)).toBe(second.thumbprint);
     expect(await delivery()).toMatchObject({ state: 'installed', profileVersion: 1, thumbprint: second.thumbprint, certificateSerial: second.serialNumber });
+    // The certificate it replaced is revoked (superseded) once the new one is reported installed; the new one is not.
+    expect((await issued()).find((c: any) => c.serialNumber === first.serialNumber)).toMatchObject({ revocationReason: 'superseded' });
+    expect((await issued()).find((c: any) => c.serialNumber === second.serialNumber)).toMatchObject({ revokedAt: null });
+    expect((await t.api.ok('GET', '/audit?type=certificate.superseded')).some((e: any) => e.details.successor === second.serialNumber && e.details.profileId === profile.id)).toBe(true);
     const reports = await t.api.ok('GET', '/audit?type=device.report');
     expect(reports.some((r: any) => r.details.profileId === profile.id && r.details.state === 'pending' && /renewal: certificate .*stays installed/.test(r.details.detail))).toBe(true);
     const cmds = (await t.api.ok('GET', `/apple/devices/${deviceId}/commands`)).filter((c: any) => c.kind === 'InstallProfile');

@@ -70,6 +70,8 @@ export interface SimBehaviour {
   notNowOnce?: boolean;
   /** Answer Error with this ErrorChain to InstallProfile instead of installing. */
   failInstallWith?: Dict[];
+  /** The re-delivered enrollment profile (identity renewal): enroll the new identity but fail to install the profile (Error; keep the old identity). */
+  failIdentityInstall?: boolean;
 }
 
 export class AppleDeviceSim {
@@ -80,7 +82,9 @@ export class AppleDeviceSim {
   readonly token = randomBytes(32);
   readonly pushMagic = randomUUID().toUpperCase();
   identity?: { certificate: Uint8Array; key: DeviceKey };
-  enrollment?: { mdm: Dict; scep: Dict; rootPem: string; signer: X509Certificate };
+  enrollment?: { mdm: Dict; scep: Dict; rootPem: string; signer: X509Certificate; profileIdentifier: string };
+  /** Identities this device held before a renewal replaced them (oldest first). */
+  previousIdentities: { certificate: Uint8Array; key: DeviceKey }[] = [];
   installed = new Map<string, InstalledProfile>();
   log: { request: string; response: string }[] = [];
   behaviour: SimBehaviour = {};
@@ -109,7 +113,33 @@ export class AppleDeviceSim {
     if (mdm.IdentityCertificateUUID !== scep.PayloadUUID) throw new Error('IdentityCertificateUUID does not name the SCEP payload');
     const cert = await this.scep(scep.PayloadContent);
     this.identity = cert;
-    this.enrollment = { mdm, scep, rootPem, signer };
+    this.enrollment = { mdm, scep, rootPem, signer, profileIdentifier: profile.PayloadIdentifier };
+  }
+
+  /**
+   * InstallProfile of the enrollment profile itself (same PayloadIdentifier):
+   * an update of the MDM payload, which must keep Topic and ServerURL; its
+   * SCEP payload is the new identity, which then signs every message.
+   */
+  private async replaceEnrollment(profile: Dict): Promise<Dict> {
+    const byType = (t: string) => (profile.PayloadContent as Dict[]).find((p) => p.PayloadType === t);
+    const mdm = byType('com.apple.mdm');
+    const scep = byType('com.apple.security.scep');
+    const refuse = (why: string) => ({ Status: 'Error', ErrorChain: [{ ErrorCode: 4001, ErrorDomain: 'MCMDMErrorDomain', LocalizedDescription: why, USEnglishDescription: why }] });
+    if (!mdm || !scep || mdm.IdentityCertificateUUID !== scep.PayloadUUID) return refuse('the MDM payload does not name its SCEP identity');
+    if (mdm.Topic !== this.enrollment!.mdm.Topic || mdm.ServerURL !== this.enrollment!.mdm.ServerURL) return refuse('an MDM payload update may not change Topic or ServerURL');
+    let identity: { certificate: Uint8Array; key: DeviceKey };
+    try {
+      identity = await this.scep(scep.PayloadContent);
+    } catch (e) {
+      return refuse((e as Error).message);
+    }
+    if (this.behaviour.failIdentityInstall) return refuse('the profile could not be installed');
+    this.previousIdentities.push(this.identity!);
+    this.identity = identity;
+    this.enrollment = { ...this.enrollment!, mdm, scep };
+    this.installed.set(profile.PayloadIdentifier, { identifier: profile.PayloadIdentifier, uuid: profile.PayloadUUID, profile, certificate: identity.certificate });
+    return { Status: 'Acknowledged' };
   }
 
   private async scep(p: Dict): Promise<{ certificate: Uint8Array; key: DeviceKey }> {
@@ -223,6 +253,7 @@ export class AppleDeviceSim {
         if (this.behaviour.failInstallWith) return { Status: 'Error', ErrorChain: this.behaviour.failInstallWith };
         const { content } = await openSignedProfile(c.Payload, this.enrollment!.rootPem);
         const profile = parse(Buffer.from(content).toString('utf8')) as Dict;
+        if (profile.PayloadIdentifier === this.enrollment!.profileIdentifier) return this.replaceEnrollment(profile);
         let certificate: Uint8Array | undefined;
         for (const p of profile.PayloadContent as Dict[]) {
           if (p.PayloadType !== 'com.apple.security.scep') continue;

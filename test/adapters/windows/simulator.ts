@@ -1,9 +1,11 @@
 import 'reflect-metadata';
-import { X509Certificate, randomUUID, webcrypto } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomUUID, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { toPem } from '../../../src/pem.js';
 import { type DeviceKey, type SimSan, buildCsr, generateDeviceKey, getCaCerts, scepEnroll } from '../../../src/sim/scep-client.js';
 import { type El, child, childrenNamed, parseXml, textAt } from '../../../src/adapters/windows/xml.js';
+import { writeSignedData } from '../../../src/scep/codec/signed-data.js';
+import { softwareKey } from '../../../src/x509/software-key.js';
 
 // A Windows MDM client, played over real HTTP against a running gateway:
 // MS-MDE2 discovery (GET probe + POST Discover), MS-XCEP GetPolicies, MS-WSTEP
@@ -17,6 +19,14 @@ import { type El, child, childrenNamed, parseXml, textAt } from '../../../src/ad
 // KeyLength, CAThumbprint), like the ClientCertificateInstall CSP does. The
 // outcome lands in the SCEP node's Status / ErrorCode / CertThumbprint, which
 // the server Gets in the next session.
+//
+// Identity renewal (certificate-renewal-windows-mdm.md): the provisioning
+// document's CertificateStore/My/WSTEP/Renew settings are kept; once the
+// identity is within RenewPeriod days of its expiry, maybeRenewIdentity()
+// sends the automatic (ROBO) renewal RST: RequestType Renew, no user token,
+// the current certificate as the client certificate, a PKCS#7 around a new
+// PKCS#10 signed with the current key. The answer's certificate replaces the
+// identity (and key) unless the test makes the install fail.
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -117,6 +127,8 @@ export class WindowsSimulator {
   provisioningDoc?: string;
   tree = new Map<string, string>();
   pending: PendingEnroll[] = [];
+  /** CertificateStore/My/WSTEP/Renew from the provisioning document. */
+  renewal?: { robo: boolean; renewPeriodDays: number; retryIntervalDays: number; serverUrl?: string };
   sessionCounter = 0;
   /** Test hooks: make the next SCEP enrollment fail / tamper. */
   scepBehaviour: 'real' | 'unreachable' = 'real';
@@ -249,6 +261,7 @@ ${ctx.map(([n, v]) => `        <ac:ContextItem Name="${n}"><ac:Value>${esc(v)}</
     if (!bst) throw new Error(`RSTR without BinarySecurityToken: ${text}`);
     this.provisioningDoc = Buffer.from(bst, 'base64').toString('utf8');
     this.readProvisioningDoc(parseXml(this.provisioningDoc));
+    this.readRenewalSettings(parseXml(this.provisioningDoc));
     return { status: res.status, body: text };
   }
 
@@ -274,6 +287,102 @@ ${ctx.map(([n, v]) => `        <ac:ContextItem Name="${n}"><ac:Value>${esc(v)}</
     const app = chars(doc, 'APPLICATION')[0];
     if (parm(app, 'APPID') !== 'w7') throw new Error('no w7 APPLICATION');
     this.managementUrl = parm(app, 'ADDR');
+  }
+
+  private readRenewalSettings(doc: El): void {
+    const chars = (el: El | undefined, type: string) => childrenNamed(el, 'characteristic').filter((c) => c.attrs.type === type);
+    const parm = (el: El | undefined, name: string) => childrenNamed(el, 'parm').find((p) => p.attrs.name === name)?.attrs.value;
+    for (const store of chars(doc, 'CertificateStore')) {
+      for (const my of chars(store, 'My')) {
+        for (const renew of chars(chars(my, 'WSTEP')[0], 'Renew')) {
+          this.renewal = {
+            robo: parm(renew, 'ROBOSupport') === 'true',
+            renewPeriodDays: Number(parm(renew, 'RenewPeriod')),
+            retryIntervalDays: Number(parm(renew, 'RetryInterval')),
+            ...(parm(renew, 'ServerURL') && { serverUrl: parm(renew, 'ServerURL') }),
+          };
+        }
+      }
+    }
+  }
+
+  /** Whether the identity is within RenewPeriod days of its expiry at `now` (the client's schedule). */
+  renewalDue(now: Date): boolean {
+    if (!this.identity || !this.renewal) return false;
+    const notAfter = Date.parse(new X509Certificate(this.identity).validTo);
+    return now.getTime() >= notAfter - this.renewal.renewPeriodDays * 86_400_000 && now.getTime() < notAfter;
+  }
+
+  /** The automatic renewal when it is due (ROBOSupport, inside RenewPeriod); null when not due. */
+  async maybeRenewIdentity(now: Date, o: { installFails?: boolean } = {}): Promise<EnrollResult | null> {
+    if (!this.renewal?.robo || !this.renewalDue(now)) return null;
+    return this.renewIdentity(o);
+  }
+
+  /**
+   * Sends the renewal RST now. `installFails`: the device gets the new
+   * certificate but does not install it (keeps the old identity and key).
+   * `csrSubject`, `signWith`, `clientCert`: test hooks for a tampered request.
+   */
+  async renewIdentity(o: { installFails?: boolean; csrSubject?: string; signWith?: { certificate: Uint8Array; key: DeviceKey }; clientCert?: Uint8Array | null } = {}): Promise<EnrollResult> {
+    if (!this.identity || !this.key) throw new Error('not enrolled');
+    const url = this.renewal?.serverUrl ?? `${this.o.baseUrl}/EnrollmentServer/Enrollment.svc`;
+    const newKey = await generateDeviceKey('RSA', 2048);
+    const csr = await buildCsr(newKey, { subject: o.csrSubject ?? `CN=${this.hardwareId}` });
+    const signer = o.signWith ?? { certificate: this.identity, key: this.key };
+    // Automatic renewal: the PKCS#7 content is the PKCS#10 itself, not base64 of it.
+    const p7 = await writeSignedData({ eContent: csr, certificates: [signer.certificate], signer: { certificate: signer.certificate, key: softwareKey(signer.key.keyObject) }, digest: 'sha256', attributes: [] });
+    const body = `<s:Envelope ${WindowsSimulator.ENVELOPE_NS}>
+  <s:Header>
+    <a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep</a:Action>
+    <a:MessageID>urn:uuid:${randomUUID()}</a:MessageID>
+    <a:To s:mustUnderstand="1">${esc(url)}</a:To>
+  </s:Header>
+  <s:Body>
+    <wst:RequestSecurityToken>
+      <wst:TokenType>http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken</wst:TokenType>
+      <wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Renew</wst:RequestType>
+      <wsse:BinarySecurityToken ValueType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#PKCS7" EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary">${Buffer.from(p7).toString('base64')}</wsse:BinarySecurityToken>
+      <ac:AdditionalContext xmlns="http://schemas.xmlsoap.org/ws/2006/12/authorization">
+        <ac:ContextItem Name="DeviceType"><ac:Value>CIMClient_Windows</ac:Value></ac:ContextItem>
+        <ac:ContextItem Name="ApplicationVersion"><ac:Value>${esc(this.o.osVersion ?? '10.0.19045.0')}</ac:Value></ac:ContextItem>
+      </ac:AdditionalContext>
+    </wst:RequestSecurityToken>
+  </s:Body>
+</s:Envelope>`;
+    const clientCert = o.clientCert === undefined ? this.identity : o.clientCert;
+    const headers: Record<string, string> = clientCert ? { 'X-Client-Cert': encodeURIComponent(toPem(clientCert)) } : {};
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8', ...headers }, body });
+    const text = await res.text();
+    const root = parseXml(text);
+    const fault = child(child(root, 'Body'), 'Fault');
+    if (fault) return { status: res.status, body: text, fault: { subcode: textAt(fault, 'Code', 'Subcode', 'Value') ?? '', reason: textAt(fault, 'Reason', 'Text') ?? '' } };
+    const bst = textAt(root, 'Body', 'RequestSecurityTokenResponseCollection', 'RequestSecurityTokenResponse', 'RequestedSecurityToken', 'BinarySecurityToken');
+    if (!bst) throw new Error(`RSTR without BinarySecurityToken: ${text}`);
+    const doc = parseXml(Buffer.from(bst, 'base64').toString('utf8'));
+    const chars = (el: El | undefined, type: string) => childrenNamed(el, 'characteristic').filter((c) => c.attrs.type === type);
+    const parm = (el: El | undefined, name: string) => childrenNamed(el, 'parm').find((p) => p.attrs.name === name)?.attrs.value;
+    if (parm(chars(doc, 'APPLICATION')[0], 'PROVIDER-ID') !== 'mdm-gateway') throw new Error('renewal answer without our PROVIDER-ID');
+    let issued: Buffer | undefined;
+    for (const my of chars(chars(doc, 'CertificateStore')[0], 'My')) {
+      for (const loc of [...chars(my, 'User'), ...chars(my, 'System')]) {
+        for (const c of loc.children) {
+          const enc = parm(c, 'EncodedCertificate');
+          if (!enc) continue;
+          issued = Buffer.from(enc, 'base64');
+          if (new X509Certificate(issued).fingerprint.replace(/:/g, '') !== c.attrs.type) throw new Error('identity characteristic is not named by its thumbprint');
+        }
+      }
+    }
+    if (!issued) throw new Error('renewal answer without a certificate');
+    if (!new X509Certificate(issued).publicKey.equals(createPublicKey(newKey.keyObject))) {
+      throw new Error('the renewed certificate is not for the key the renewal sent');
+    }
+    if (!o.installFails) {
+      this.identity = issued;
+      this.key = newKey;
+    }
+    return { status: res.status, body: text };
   }
 
   /** Full MS-MDE2 enrollment; returns the RST result. */
