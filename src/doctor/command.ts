@@ -8,9 +8,10 @@ import { formatReport } from './format.js';
 
 export const EXIT_USAGE = 2;
 
-class UsageError extends Error {}
+/** A bad invocation: exit 2 with its message. */
+export class UsageError extends Error {}
 
-interface DoctorOptions {
+export interface DoctorOptions {
   url?: string;
   adminToken?: string;
   json?: boolean;
@@ -33,7 +34,8 @@ function parseUrl(raw: string): URL {
   return url;
 }
 
-function targetOf(opts: DoctorOptions, env: NodeJS.ProcessEnv, cwd: string): DoctorTarget {
+/** What to inspect, from the options; throws UsageError or ConfigError. */
+export function targetOf(opts: DoctorOptions, env: NodeJS.ProcessEnv, cwd: string): DoctorTarget {
   if (opts.url !== undefined) {
     const local = (['dataDir', 'port', 'host', 'tlsCert', 'tlsKey'] as const).filter((k) => opts[k] !== undefined);
     if (local.length > 0) throw new UsageError('--url inspects a running gateway over HTTP; --data-dir, --port, --host and --tls-* describe a local configuration: give one or the other');
