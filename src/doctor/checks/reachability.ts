@@ -23,7 +23,7 @@ export function checkReachability(ev: Evidence): Finding[] {
   if (probe.unreachable) {
     const tls = TLS_CODES.test(probe.unreachable);
     if (tls) {
-      return [problem(`TLS to ${probe.scepUrl} failed: ${probe.unreachable}`, 'serve a certificate for this host name from a CA devices trust, with its intermediate certificates (Apple and Windows need a trusted TLS chain)')];
+      return [problem(`TLS to ${probe.scepUrl} failed: ${probe.unreachable}`, 'serve a certificate for this host name from a CA devices trust, with its intermediate certificates (Apple and Windows need a trusted TLS chain); when devices are given your private root, run the doctor with NODE_EXTRA_CA_CERTS=root.pem')];
     }
     const fix =
       ev.mode === 'config'
