@@ -41,11 +41,10 @@ export type ApnsEvidence =
   | { state: 'not-checked'; why: string; fix: string };
 
 export interface Evidence {
+  /** config: certificates from the data directory (compared with what the public URL serves); url: from GetCACert. */
   mode: DoctorMode;
   now: Date;
   certificates: Certificates;
   probe: ScepProbe;
   apns: ApnsEvidence;
-  /** Config mode: the certificates in the data directory, to compare with what the public URL serves. */
-  local: boolean;
 }

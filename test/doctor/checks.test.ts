@@ -35,7 +35,6 @@ function healthy(): Evidence {
   return {
     mode: 'url',
     now: NOW,
-    local: false,
     certificates: { origin: 'test', ca, ra, errors: [] },
     probe: {
       scepUrl: 'https://mdm.example.com/certsrv/mscep/mscep.dll',

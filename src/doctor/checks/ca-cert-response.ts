@@ -44,7 +44,7 @@ export function checkCaCertResponse(ev: Evidence): Finding[] {
     out.push(problem(`GetCACert carries ${certs.length} certificate(s) (${roles.join(', ') || 'none'}), not the RA and the CA`, FIX_TYPE));
   }
   // Config mode: the public URL must serve this data directory's certificates.
-  if (ev.local && ev.certificates.ca && ev.certificates.ra) {
+  if (ev.mode === 'config' && ev.certificates.ca && ev.certificates.ra) {
     const served = new Set(certs.map((c) => Buffer.from(c).toString('base64')));
     const stale = (['ca', 'ra'] as const).filter((k) => !served.has(Buffer.from(ev.certificates[k]!).toString('base64')));
     if (stale.length > 0) {

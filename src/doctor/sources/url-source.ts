@@ -52,5 +52,5 @@ export async function urlEvidence(url: URL, adminToken: string | undefined, now:
   const { base, scepPath } = scepTarget(url);
   const probe = await probeScep(base, scepPath, timeoutMs);
   const apns: ApnsEvidence = probe.unreachable ? { state: 'not-checked', why: 'the gateway is unreachable', fix: 'see the reachability check' } : await apnsFromAdminApi(base, adminToken, timeoutMs);
-  return { mode: 'url', now, local: false, certificates: certificatesFromCaCert({ probe }, `GetCACert of ${probe.scepUrl}`), probe, apns };
+  return { mode: 'url', now, certificates: certificatesFromCaCert({ probe }, `GetCACert of ${probe.scepUrl}`), probe, apns };
 }
