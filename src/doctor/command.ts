@@ -1,7 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
-import { exitCodeOf, runDoctor, type DoctorTarget } from './index.js';
-import { formatReport } from './format.js';
+import type { DoctorTarget } from './index.js';
 
 // `mdmgw doctor [--url URL] [--json]`: exit 0 without problems (warnings
 // allowed), 1 with a problem, 2 for a usage error (bad URL, bad configuration).
@@ -72,6 +71,9 @@ export function doctorCommand(env: NodeJS.ProcessEnv, cwd: string): Command {
         }
         throw e;
       }
+      // Loaded here, not at start: `mdmgw serve` starts without the doctor's modules.
+      const { exitCodeOf, runDoctor } = await import('./index.js');
+      const { formatReport } = await import('./format.js');
       const report = await runDoctor(target);
       const code = exitCodeOf(report);
       // Exit once written: idle keep-alive connections to the gateway would hold the process for seconds.
