@@ -5,6 +5,7 @@ import { createGateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { listen } from './server.js';
 import { productionAdapters } from './adapters/index.js';
+import { doctorCommand } from './doctor/command.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -65,6 +66,9 @@ program
     process.once('SIGINT', () => void stop('SIGINT'));
     process.once('SIGTERM', () => void stop('SIGTERM'));
   });
+
+// `mdmgw doctor`: checks a configured or running gateway (src/doctor/, docs/doctor.md).
+program.addCommand(doctorCommand(process.env, process.cwd()));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // e.g. DataDirectoryError: the data directory cannot be made private (its message says why).

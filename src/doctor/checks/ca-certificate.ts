@@ -1,0 +1,35 @@
+import { certificateFacts } from '../certificate-facts.js';
+import type { Evidence } from '../evidence.js';
+import { ok, problem, warning, type Finding } from '../finding.js';
+import { validityFindings } from './validity.js';
+
+// The root CA certificate: it must be a CA (basicConstraints cA, keyCertSign,
+// cRLSign: RFC 5280 4.2.1.3/4.2.1.9) that every client can chain to.
+
+const REISSUE_CA =
+  'a new root means re-enrolling every device: move the data directory aside, start the gateway to generate a new CA, and redeploy its certificate';
+
+export function checkCaCertificate(ev: Evidence): Finding[] {
+  const der = ev.certificates.ca;
+  if (!der) return [];
+  let facts;
+  try {
+    facts = certificateFacts(der);
+  } catch (e) {
+    return [problem(`the CA certificate from ${ev.certificates.origin} is unreadable: ${(e as Error).message}`, 'restore ca.pem from backup')];
+  }
+  const out: Finding[] = [];
+  if (!facts.isCa) out.push(problem(`CA certificate (${facts.subject}) lacks basicConstraints cA=TRUE`, REISSUE_CA));
+  const missing = facts.keyUsage ? (['keyCertSign', 'cRLSign'] as const).filter((u) => !facts.keyUsage!.has(u)) : [];
+  if (missing.length > 0) out.push(problem(`CA certificate keyUsage lacks ${missing.join(', ')}: clients refuse certificates it signs`, REISSUE_CA));
+  if (!facts.selfSigned) out.push(warning('CA certificate is not self-signed: devices also need its issuer as a trusted root', 'deploy the whole chain up to the self-signed root to the devices'));
+  if (facts.keyType === 'rsa') {
+    if ((facts.keyBits ?? 0) < 2048) out.push(problem(`CA key is RSA-${facts.keyBits}: under 2048 bits is refused by current clients and TLS stacks`, REISSUE_CA));
+    else out.push(ok(`CA key RSA-${facts.keyBits}`));
+  } else {
+    // key-files.ts and docs/decisions.md: Windows 8.1 / Windows Phone 8.1 and old SCEP stacks mis-handle ECDSA chains.
+    out.push(warning(`CA key is ${facts.keyType}${facts.curve ? ` (${facts.curve})` : ''}, not RSA`, 'Windows 8.1 and older SCEP clients need an RSA chain: ' + REISSUE_CA, ['windows81']));
+  }
+  out.push(...validityFindings('CA certificate', facts, ev.now, REISSUE_CA));
+  return out;
+}
