@@ -43,6 +43,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { observedStorage } from './metrics/observed-storage.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
+import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -169,6 +170,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
+      enrollmentListingRoutes(storage),
     );
     app.get('/api/v1/ca', (_req, res) => {
       res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });

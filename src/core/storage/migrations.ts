@@ -454,6 +454,31 @@ function certificateIssuer(): Migration {
   };
 }
 
+/**
+ * The admin console's recent enrollments (GET /api/v1/enrollments, newest
+ * first): an index on created_at so the listing does not scan every
+ * enrollment ever made.
+ */
+function enrollmentListing(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createIndex('enrollments_created_at_idx')
+          .ifNotExists()
+          .on('enrollments')
+          .columns(['created_at', 'transaction_id'])
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('enrollments_created_at_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -462,6 +487,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_renewal_chain_device_block': renewalChainDeviceBlock(),
     '0004_audit_retention': auditRetention(),
     '0005_certificate_issuer': certificateIssuer(),
+    '0011_enrollment_listing': enrollmentListing(),
   };
 }
 
