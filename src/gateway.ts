@@ -43,6 +43,7 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { observedStorage } from './metrics/observed-storage.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
+import { consoleRoutes } from './console/routes.js';
 import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
 
 // The composition root: builds every part from the configuration and wires
@@ -160,6 +161,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
+    // The admin console: static files only, its script calls /api/v1 with the token (docs/console.md).
+    app.use('/console', consoleRoutes());
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log);
