@@ -158,7 +158,7 @@ async function show(name, { keepNotice = false } = {}) {
   try {
     const content = await views[name]();
     if (token === null || currentView !== name) return; // signed out or moved on meanwhile
-    view.replaceChildren(...[content].flat());
+    view.replaceChildren(...[content].flat().filter((c) => c !== null && c !== undefined && c !== false));
   } catch (e) {
     if (token === null) return;
     view.replaceChildren();
@@ -258,7 +258,8 @@ async function devicesView() {
 }
 
 async function enrollmentsView() {
-  const rows = await get(`enrollments?limit=${ENROLLMENT_LIMIT}`);
+  const [rows, devices] = await Promise.all([get(`enrollments?limit=${ENROLLMENT_LIMIT}`), get('devices')]);
+  const deviceNames = new Map(devices.map((d) => [d.id, deviceName(d)]));
   const timeline = h('section', { id: 'timeline', class: 'timeline', hidden: true });
   const open = async (transactionId) => {
     showError('');
@@ -289,7 +290,7 @@ async function enrollmentsView() {
       stateCell(e.status),
       td(e.reasonCode ? `${e.reasonCode}${e.reason ? `: ${e.reason}` : ''}` : null),
       td(e.kind),
-      td(e.deviceId, { class: 'mono' }),
+      td(e.deviceId ? deviceNames.get(e.deviceId) ?? e.deviceId : null, { title: e.deviceId }),
       td(e.certificateSerial, { class: 'mono' }),
     ),
   );
@@ -304,7 +305,10 @@ async function revoke(serial, reason) {
   if (!confirm(`Revoke certificate ${serial} (${reason})? Certificates renewed from it are revoked too. This cannot be undone.`)) return;
   const r = await call('POST', `certificates/${encodeURIComponent(serial)}/revoke`, { reason });
   if (!r.ok) {
-    showError(`revoking ${serial} failed: ${new ApiError(r.status, r.body).message}`);
+    // Show the list as it is now (someone else may have revoked it), then why this failed.
+    const message = `revoking ${serial} failed: ${new ApiError(r.status, r.body).message}`;
+    if (r.status !== 401) await show('certificates');
+    showError(message);
     return;
   }
   const also = (r.body.revoked ?? []).filter((s) => s !== serial);

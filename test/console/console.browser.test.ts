@@ -75,6 +75,8 @@ async function openView(name: string): Promise<void> {
   await page.click(`nav [data-view="${name}"]`);
   await page.locator(`nav [data-view="${name}"][aria-current="page"]`).waitFor();
   await page.waitForFunction(() => !document.getElementById('view')!.hasAttribute('aria-busy'));
+  // No placeholder leaks into the page (a missing value is "—"; no seeded value contains these words).
+  expect(await textOf('#view')).not.toMatch(/null|undefined|NaN|\[object Object\]/);
 }
 
 const textOf = async (selector: string) => (await page.locator(selector).first().textContent())?.trim() ?? '';
@@ -166,6 +168,7 @@ describe('admin console in Chromium', () => {
     const listed: any[] = await t.api.ok('GET', '/enrollments?limit=100');
     expect(ids).toEqual(listed.map((r) => r.transactionId));
     expect(ids).toContain(issuedTx);
+    expect(await textOf(`tr[data-transaction-id="${issuedTx}"]`)).toContain('laptop-42');
     expect(await page.locator(`tr[data-transaction-id="${refusedTx}"] td.state`).textContent()).toBe('refused');
     expect(await textOf(`tr[data-transaction-id="${refusedTx}"]`)).toContain('CHALLENGE_');
 
@@ -239,6 +242,10 @@ describe('admin console in Chromium', () => {
     page.once('dialog', (d) => void d.accept());
     await page.locator(`#certificates-table tr[data-serial="${serial}"] button`, { hasText: 'Revoke' }).click();
     await page.locator('#error', { hasText: `certificate ${serial} is already revoked` }).waitFor();
+    // The list is reloaded: the row now says revoked, with the other admin's reason.
+    expect(await page.locator(`#certificates-table tr[data-serial="${serial}"] td.state`).textContent()).toBe('revoked');
+    expect(await textOf(`#certificates-table tr[data-serial="${serial}"]`)).toContain('superseded');
+    expect(await textOf('#notice')).toBe('');
     expect((await t.api.ok('GET', `/certificates/${serial}`)).revocationReason).toBe('superseded');
     await shot('07-certificate-already-revoked');
   });
