@@ -9,6 +9,8 @@ const API = new URL('../api/v1/', location.href);
 const REVOCATION_REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
 const ENROLLMENT_LIMIT = 100;
 const CERTIFICATE_LIMIT = 500;
+/** Devices shown with their deliveries and certificates (two API calls each). */
+const DEVICE_LIMIT = 200;
 
 /** The admin token: only here, only in memory. */
 let token = null;
@@ -216,7 +218,7 @@ async function devicesView() {
   const title = h('h2', {}, `Devices (${devices.length})`);
   if (devices.length === 0) return [title, h('p', { class: 'muted' }, 'no devices')];
   const details = await Promise.all(
-    devices.map(async (d) => {
+    devices.slice(0, DEVICE_LIMIT).map(async (d) => {
       const [deliveries, certificates] = await Promise.all([get(`devices/${encodeURIComponent(d.id)}/deliveries`), get(`certificates?deviceId=${encodeURIComponent(d.id)}`)]);
       return { d, deliveries, certificates };
     }),
@@ -224,6 +226,7 @@ async function devicesView() {
   const profile = (id) => (id ? names.get(id) ?? id : null);
   return [
     title,
+    devices.length > DEVICE_LIMIT ? h('p', { class: 'muted' }, `showing the first ${DEVICE_LIMIT} devices; the API has them all (GET /api/v1/devices)`) : null,
     ...details.map(({ d, deliveries, certificates }) =>
       h(
         'article',
