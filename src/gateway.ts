@@ -54,6 +54,8 @@ import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { observedStorage } from './metrics/observed-storage.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
+import { consoleRoutes } from './console/routes.js';
+import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -205,12 +207,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
     app.use('/metrics', markAdminSurface);
+    app.use('/console', markAdminSurface);
     app.use(separateListeners(config.adminListen !== undefined));
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
     app.use(pkiRoutes({ authorities, crls }));
     app.use(ocspRoutes(ocsp));
+    // The admin console: static files only, its script calls /api/v1 with the token (docs/console.md).
+    app.use('/console', consoleRoutes());
     app.use('/api/v1', bearerAuth(adminToken), express.json({ limit: '256kb' }));
     const mounted = adapters.map((adapter) => ({ adapter, services: adapterServices(serviceDeps, adapter) }));
     const devicesChanged = deviceChangeNotifier(mounted, log, async (devices) => {
@@ -225,6 +230,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       certificateReportRoutes(storage),
       lifecycleRoutes(storage, devicesChanged),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
+      enrollmentListingRoutes(storage),
     );
     app.use('/api/v1', healthReportRoutes(health));
     app.get('/api/v1/ca', (_req, res) => {

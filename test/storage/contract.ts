@@ -746,6 +746,38 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       });
     });
 
+    describe('listRecentEnrollments', () => {
+      it('the newest first (createdAt, then transactionId, descending), at most `limit`, every status', async () => {
+        expect(await s.listRecentEnrollments(50)).toEqual([]);
+        await s.recordEnrollment(null, enrollment('tx-a'), certificate('0a', { transactionId: 'tx-a' }));
+        await s.recordEnrollment(challenge('ch-b'), enrollment('tx-b', { status: 'pending', challengeId: 'ch-b' }), null);
+        await s.recordEnrollment(challenge('ch-c'), enrollment('tx-c', { status: 'pending', challengeId: 'ch-c' }), null);
+        expect(await s.rejectEnrollment('tx-c')).toBe(true);
+        await s.recordEnrollment(null, enrollment('tx-d', { kind: 'identity', resolved: null }), certificate('0d', { transactionId: 'tx-d', kind: 'identity' }));
+
+        const all = await s.listRecentEnrollments(50);
+        expect(all.map((e) => e.transactionId).sort()).toEqual(['tx-a', 'tx-b', 'tx-c', 'tx-d']);
+        expect(new Set(all.map((e) => e.status))).toEqual(new Set(['issued', 'pending', 'rejected']));
+        const key = (e: { createdAt: string; transactionId: string }) => `${e.createdAt} ${e.transactionId}`;
+        expect(sortedBy([...all].reverse(), key)).toBe(true);
+        expect(all.find((e) => e.transactionId === 'tx-a')).toEqual(await s.getEnrollment('tx-a'));
+
+        const two = await s.listRecentEnrollments(2);
+        expect(two).toEqual(all.slice(0, 2));
+      });
+
+      it('a later enrollment comes before an earlier one', async () => {
+        await s.recordEnrollment(null, enrollment('tx-z'), certificate('1a'));
+        await new Promise((r) => setTimeout(r, 5));
+        await s.recordEnrollment(null, enrollment('tx-a'), certificate('1b'));
+        expect((await s.listRecentEnrollments(1)).map((e) => e.transactionId)).toEqual(['tx-a']);
+      });
+
+      it('refuses a limit that is not a positive integer', async () => {
+        for (const bad of [0, -1, 1.5, Number.NaN]) await expect(s.listRecentEnrollments(bad)).rejects.toThrow(RangeError);
+      });
+    });
+
     // ---- certificates ------------------------------------------------------------------
 
     describe('certificates', () => {

@@ -1004,6 +1004,19 @@ export class KyselyStorage implements Storage {
     return row ? rowToEnrollment(row) : null;
   }
 
+  async listRecentEnrollments(limit: number): Promise<Enrollment[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`enrollment limit must be a positive integer, got ${limit}`);
+    // enrollments_created_at_idx (0011) serves the order and the limit.
+    const rows = await this.db
+      .selectFrom('enrollments')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('transaction_id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(rowToEnrollment);
+  }
+
   async recordEnrollment(
     challenge: ChallengeUse | null,
     enrollment: NewEnrollment,

@@ -568,6 +568,31 @@ function identityRenewal(): Migration {
   };
 }
 
+/**
+ * The admin console's recent enrollments (GET /api/v1/enrollments, newest
+ * first): an index on created_at so the listing does not scan every
+ * enrollment ever made.
+ */
+function enrollmentListing(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createIndex('enrollments_created_at_idx')
+          .ifNotExists()
+          .on('enrollments')
+          .columns(['created_at', 'transaction_id'])
+          .execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('enrollments_created_at_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -580,6 +605,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0007_identity_renewal': identityRenewal(),
     '0008_certificate_reporting': certificateReporting(),
     '0009_crl_state': crlState(),
+    '0011_enrollment_listing': enrollmentListing(),
   };
 }
 

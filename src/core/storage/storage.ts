@@ -317,6 +317,12 @@ export interface Storage {
   completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean>;
   /** Pending -> rejected; false if not pending. */
   rejectEnrollment(transactionId: string): Promise<boolean>;
+  /**
+   * The newest `limit` enrollments, newest first (createdAt, then transactionId,
+   * both descending; unlike the list* methods, which are oldest first). A limit
+   * that is not a positive integer throws RangeError.
+   */
+  listRecentEnrollments(limit: number): Promise<Enrollment[]>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
   /** How many certificates match the filter, per status at `asOf` (`after` and `limit` are ignored). */
