@@ -31,7 +31,10 @@ import { errorHandler } from './http/errors.js';
 import { scepRoutes } from './http/scep-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
-import { singleAuthority, type Authorities } from './ca/authorities.js';
+import { type Authorities } from './ca/authorities.js';
+import { liveAuthorities } from './ca/live-authorities.js';
+import { loadRetiredCas } from './ca/ca-rollover.js';
+import { RaKeeper } from './ca/ra-renewal.js';
 import { builtInIssuer } from './ca/issuer.js';
 import { loadOrCreateCaMaterial } from './ca/key-files.js';
 import { loadOrCreateProfileSigner } from './ca/profile-signer.js';
@@ -53,6 +56,10 @@ export interface Gateway {
   /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
   authorities: Authorities;
   rootPem: string;
+  /** Every root in `authorities.all` (current first), PEM: what devices trust during a CA rollover. */
+  rootsPem: string;
+  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts). */
+  raKeeper: RaKeeper;
   adminToken: string;
   adminTokenFile: string | null;
   scepUrl: string;
@@ -76,31 +83,48 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   await secureDataDirectory(config.dataDir);
   const storage = await openStorage(config.databaseUrl, config.dataDir);
   try {
-    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+    const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
+    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate) });
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
     const authority = new CertificateAuthority(ca.root);
-    const authorities = singleAuthority(authority);
-    // Certificates recorded before issuers were (migration 0005) were all signed by this, the only CA there was.
-    const legacy = await storage.assignLegacyIssuer(authority.id);
-    if (legacy > 0) log.info({ certificates: legacy, issuerId: authority.id }, 'recorded the issuing CA of existing certificates');
+    const retiredCas = retired.map((r) => new CertificateAuthority(r));
+    // Certificates recorded before issuers were (migration 0005) were all signed by the only CA there was: the oldest.
+    const original = retiredCas.at(-1) ?? authority;
+    const legacy = await storage.assignLegacyIssuer(original.id);
+    if (legacy > 0) log.info({ certificates: legacy, issuerId: original.id }, 'recorded the issuing CA of existing certificates');
+    const authorities = await liveAuthorities(authority, retiredCas, storage);
+    if (retiredCas.length > 0) log.info({ current: authority.id, retired: authorities.all.slice(1).map((a) => a.id) }, 'CA rollover: retired CAs still publishing revocation status');
+    const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
+    const raKeeper = new RaKeeper(
+      {
+        dataDir: config.dataDir,
+        root: ca.root,
+        retiredCaCertificates: retired.map((r) => r.certificate),
+        passphrase: config.caPassphrase,
+        organization: config.organization,
+        onEvent: (event, fields) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal')),
+      },
+      { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
+    );
     const issuer = builtInIssuer(authorities.current);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
     const scep = new ScepService(
-      ca.ra,
-      ca.root.certificate,
+      raKeeper,
+      ca.root,
       enrollment,
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
-      ca.previousRa,
+      retired.map((r) => r.certificate),
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds);
     const rootPem = toPem(ca.root.certificate);
-    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log });
+    // Identity certificates of a retired CA keep working until they are re-issued under the new one.
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, retiredCaCertificates: authorities.all.slice(1).map((a) => a.certificate), clientCertHeader: config.clientCertHeader, log });
 
     const tokens = new EnrollmentTokens(storage);
     const profileSigner = await loadOrCreateProfileSigner(config.dataDir, authority, { passphrase: config.caPassphrase, organization: config.organization });
@@ -111,10 +135,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       publicUrl: config.publicUrl,
       scepUrl,
       caCertificate: ca.root.certificate,
-      caCertificatePem: rootPem,
+      // During a CA rollover every payload carries every root (the current one first).
+      caCertificatePem: rootsPem,
       deliveriesFor: (device, only) =>
         prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem },
           device,
           only,
         ),
@@ -155,7 +180,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
     );
     app.get('/api/v1/ca', (_req, res) => {
-      res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
+      const { ra } = raKeeper.peek();
+      res.json({ certificate: rootPem, ra: toPem(ra.certificate), scepUrl, authorities: authorities.all.map((a, i) => ({ id: a.id, current: i === 0, notAfter: a.notAfter.toISOString(), certificate: toPem(a.certificate) })) });
     });
     for (const { adapter, services } of mounted) {
       app.use(adapter.routes(services));
@@ -173,9 +199,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       log,
       storage,
       root: ca.root,
-      ra: ca.ra,
+      get ra() {
+        return raKeeper.peek().ra;
+      },
       authorities,
       rootPem,
+      rootsPem,
+      raKeeper,
       adminToken,
       adminTokenFile,
       scepUrl,
