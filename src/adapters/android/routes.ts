@@ -79,7 +79,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     const deliveries = await s.deliveriesFor(device);
     // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
     const issued = await s.certificates.list({ deviceId: device.id });
-    const result = checkin(device, deliveries, before, choice.version, clock(), issued);
+    const result = checkin(device, deliveries, before, choice.version, clock(), issued, s.currentCaId);
     if (stateChanged(before, result.state)) await saveAgentState(s, device.id, result.state);
     for (const report of result.reports) await s.report(device, report);
     res.setHeader('ETag', result.etag);
