@@ -7,6 +7,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
+import { createWindowsAdapter } from '../../src/adapters/windows/index.js';
+import { WindowsSimulator } from '../adapters/windows/simulator.js';
 import { rollOverCa } from '../../src/ca/ca-rollover.js';
 import { getCaCerts, scepEnroll } from '../../src/sim/scep-client.js';
 import { AndroidAgentSim, sha256Hex } from '../adapters/android/simulator.js';
@@ -35,11 +37,15 @@ describe('CA rollover', () => {
   let oldIdentity: Uint8Array;
   let profileId: string;
   let deviceId: string;
+  let win: WindowsSimulator;
+  let winThumbprint: string;
+  const adapters = () => [androidAdapter, createWindowsAdapter()];
+  const thumbprintOf = (der: Uint8Array) => new X509Certificate(der).fingerprint.replace(/:/g, '');
   const challenge = async () => (await t.api.ok('POST', '/challenges', { profileId, deviceId })).challenge as string;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'mdmgw-rollover-'));
-    t = await startTestGateway({ dataDir, adapters: [androidAdapter] });
+    t = await startTestGateway({ dataDir, adapters: adapters() });
     oldCa = t.gw.root.certificate;
     oldCaId = t.gw.authorities.current.id;
     oldRa = (await getCaCerts(t.scepUrl)).ra;
@@ -55,13 +61,29 @@ describe('CA rollover', () => {
     const first = await agent.fetchPolicy();
     const [installed] = await agent.applyPolicy(first.document!);
     expect(signedBy(installed!.certificate, oldCa)).toBe(true);
+
+    // A Windows device with a device certificate from the old CA.
+    const winUser = await t.api.ok('POST', '/users', { userPrincipalName: 'bo@contoso.com', email: 'bo@contoso.com', displayName: 'Bo' });
+    const winProfile = await t.api.ok('POST', '/profiles', { name: 'Wi-Fi device', scope: 'device', subjectName: 'CN={{DeviceName}}' });
+    const winToken = await t.api.ok('POST', '/enrollment-tokens', { userId: winUser.id, platform: 'windows' });
+    win = new WindowsSimulator({ baseUrl: t.url, upn: 'bo@contoso.com', password: winToken.token });
+    await win.enroll();
+    const winDevice = (await t.api.ok('GET', '/devices')).find((d: { platform: string }) => d.platform === 'windows');
+    await t.api.ok('POST', '/assignments', { profileId: winProfile.id, deviceId: winDevice.id });
+    const s1 = await win.session();
+    expect(s1.enrolled).toHaveLength(1);
+    winThumbprint = s1.enrolled[0]!.thumbprint!;
+    await win.session(); // reports it installed
+    expect(win.events).toEqual([`root:${thumbprintOf(oldCa)}`, `cert:${thumbprintOf(oldCa)}`]);
     await t.stop();
 
     // The CLI, as an operator runs it (the gateway is stopped here; a running one switches at restart).
     const cli = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'ca', 'rollover', '--data-dir', dataDir], { cwd: process.cwd(), env: { ...process.env, MDMGW_CA_PASSPHRASE: '' } });
     expect(cli.stdout).toContain(`retired CA ${oldCaId}`);
-    t = await startTestGateway({ dataDir, adapters: [androidAdapter] });
+    t = await startTestGateway({ dataDir, adapters: adapters() });
     agent = Object.assign(agent, { baseUrl: t.url }) as AndroidAgentSim;
+    win.o.baseUrl = t.url;
+    win.managementUrl = `${t.url}/ManagementServer/MDM.svc`;
   }, 120_000);
   afterAll(async () => {
     await t.stop();
@@ -115,5 +137,28 @@ describe('CA rollover', () => {
     const third = await agent.fetchPolicy();
     expect(third.status).toBe(200);
     expect(third.document!.policies.find((p) => p.id === profileId)!.action).toBe('keep');
+  });
+
+  it('Windows: a session first adds the new root alone, re-issues only after the device confirmed it, and the device keeps checking in', async () => {
+    const newRoot = thumbprintOf(t.gw.authorities.current.certificate);
+    win.events.length = 0;
+    const s3 = await win.session();
+    // The root Add went out (and was confirmed) in a message before the SCEP install.
+    const rootMsg = s3.messages.findIndex((m) => m.raw.includes(`RootCATrustedCertificates/Root/${newRoot}/EncodedCertificate`));
+    const installMsg = s3.messages.findIndex((m) => m.raw.includes('/Install/Enroll'));
+    expect(rootMsg).toBeGreaterThanOrEqual(0);
+    expect(installMsg).toBeGreaterThan(rootMsg);
+    expect(s3.enrolled).toHaveLength(1);
+    expect(win.events).toEqual([`root:${newRoot}`, `cert:${newRoot}`]);
+    const renewed = await t.gw.storage.findCertificateByThumbprint(s3.enrolled[0]!.thumbprint!);
+    expect(renewed?.issuerId).toBe(t.gw.authorities.current.id);
+    expect(s3.enrolled[0]!.thumbprint).not.toBe(winThumbprint);
+
+    // Next session: installed under the new CA; nothing more to do after that.
+    const s4 = await win.session();
+    expect(s4.enrolled).toHaveLength(0);
+    const s5 = await win.session();
+    expect(s5.messages.some((m) => m.raw.includes('/Install/Enroll') || m.raw.includes('RootCATrustedCertificates'))).toBe(false);
+    expect(s5.enrolled).toHaveLength(0);
   });
 });
