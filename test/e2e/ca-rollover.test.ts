@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { createWindowsAdapter } from '../../src/adapters/windows/index.js';
 import { WindowsSimulator } from '../adapters/windows/simulator.js';
+import { createAppleAdapter } from '../../src/adapters/apple/index.js';
+import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
+import { AppleDeviceSim } from '../adapters/apple/simulator.js';
 import { rollOverCa } from '../../src/ca/ca-rollover.js';
 import { getCaCerts, scepEnroll } from '../../src/sim/scep-client.js';
 import { AndroidAgentSim, sha256Hex } from '../adapters/android/simulator.js';
@@ -39,13 +42,20 @@ describe('CA rollover', () => {
   let deviceId: string;
   let win: WindowsSimulator;
   let winThumbprint: string;
-  const adapters = () => [androidAdapter, createWindowsAdapter()];
+  let apns: FakeApns;
+  let mac: AppleDeviceSim;
+  let macProfileId: string;
+  const adapters = () => [androidAdapter, createWindowsAdapter(), createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })];
+  const sha1Of = (der: Uint8Array) => new X509Certificate(der).fingerprint.replace(/:/g, '');
   const thumbprintOf = (der: Uint8Array) => new X509Certificate(der).fingerprint.replace(/:/g, '');
   const challenge = async () => (await t.api.ok('POST', '/challenges', { profileId, deviceId })).challenge as string;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'mdmgw-rollover-'));
+    apns = await FakeApns.start();
     t = await startTestGateway({ dataDir, adapters: adapters() });
+    const push = await pushCertificate(apns.ca, 'com.apple.mgmt.External.7d0b5a2e-1c3f-4e6a-9b8d-2f4e6a8c0d1e');
+    await t.api.ok('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem }, 200);
     oldCa = t.gw.root.certificate;
     oldCaId = t.gw.authorities.current.id;
     oldRa = (await getCaCerts(t.scepUrl)).ra;
@@ -75,6 +85,18 @@ describe('CA rollover', () => {
     winThumbprint = s1.enrolled[0]!.thumbprint!;
     await win.session(); // reports it installed
     expect(win.events).toEqual([`root:${thumbprintOf(oldCa)}`, `cert:${thumbprintOf(oldCa)}`]);
+
+    // An iPhone with a device certificate from the old CA.
+    const macUser = await t.api.ok('POST', '/users', { userPrincipalName: 'cy@contoso.com', email: 'cy@contoso.com', displayName: 'Cy' });
+    mac = new AppleDeviceSim(t.url, 'ios');
+    await mac.enroll((await t.api.ok('POST', '/enrollment-tokens', { userId: macUser.id, platform: 'ios' })).enrollmentUrl);
+    const macDeviceId = new X509Certificate(mac.identity!.certificate).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+    macProfileId = (await t.api.ok('POST', '/profiles', { name: 'VPN', scope: 'device', subjectName: 'CN={{DeviceName}},O=Contoso' })).id;
+    await t.api.ok('POST', '/assignments', { profileId: macProfileId, deviceId: macDeviceId });
+    expect((await mac.authenticate()).status).toBe(200);
+    expect((await mac.tokenUpdate()).status).toBe(200);
+    expect((await mac.drain()).map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
+    expect(mac.events).toEqual([`root:${sha1Of(oldCa)}`, `cert:${sha1Of(oldCa)}`]);
     await t.stop();
 
     // The CLI, as an operator runs it (the gateway is stopped here; a running one switches at restart).
@@ -84,9 +106,11 @@ describe('CA rollover', () => {
     agent = Object.assign(agent, { baseUrl: t.url }) as AndroidAgentSim;
     win.o.baseUrl = t.url;
     win.managementUrl = `${t.url}/ManagementServer/MDM.svc`;
+    Object.assign(mac.enrollment!.mdm, { ServerURL: `${t.url}/mdm/connect`, CheckInURL: `${t.url}/mdm/checkin` });
   }, 120_000);
   afterAll(async () => {
     await t.stop();
+    await apns.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -160,5 +184,24 @@ describe('CA rollover', () => {
     const s5 = await win.session();
     expect(s5.messages.some((m) => m.raw.includes('/Install/Enroll') || m.raw.includes('RootCATrustedCertificates'))).toBe(false);
     expect(s5.enrolled).toHaveLength(0);
+  });
+
+  it('Apple: the roots profile is acknowledged first, the certificate is re-issued at the next Idle, and the device keeps checking in', async () => {
+    const newRoot = sha1Of(t.gw.authorities.current.certificate);
+    mac.events.length = 0;
+    // Idle 1: only the roots profile (the old identity certificate still authenticates).
+    const first = await mac.drain();
+    expect(first.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
+    expect(mac.installed.has('com.mdm-gateway.trust')).toBe(true);
+    expect(mac.events).toEqual([`root:${newRoot}`]);
+    // Idle 2: the profile again, enrolling under the new CA.
+    const second = await mac.drain();
+    expect(second.map((c) => c.Command.RequestType)).toEqual(['InstallProfile']);
+    expect(mac.events).toEqual([`root:${newRoot}`, `cert:${newRoot}`]);
+    const cert = mac.installed.get(`com.mdm-gateway.profile.${macProfileId}`)!.certificate!;
+    expect(signedBy(cert, t.gw.authorities.current.certificate)).toBe(true);
+    expect((await t.gw.storage.findCertificateByThumbprint(sha1Of(cert)))?.issuerId).toBe(t.gw.authorities.current.id);
+    // Idle 3: settled.
+    expect(await mac.drain()).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
 import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
-import { renderProfile } from './render.js';
+import { renderProfile, renderTrustProfile } from './render.js';
 
 // A queued command to the plist the device receives. InstallProfile is
 // rendered and signed when it is sent, not when it is queued, so its SCEP
@@ -17,6 +17,11 @@ export async function commandPlist(s: AdapterServices, device: Device, cmd: Devi
   const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
   switch (cmd.kind) {
     case 'InstallProfile': {
+      if (typeof cmd.payload.trust === 'string') {
+        // The roots profile of a CA rollover (sync.ts): only while that CA is still the current one.
+        if (cmd.payload.trust !== s.currentCaId) return null;
+        return wrap({ RequestType: 'InstallProfile', Payload: await s.signAttached(toXmlBytes(renderTrustProfile(s.caCertificatePem, s.currentCaId))) });
+      }
       if (!cmd.profileId) return null;
       const deliveries = await s.deliveriesFor(device, { profileIds: [cmd.profileId] });
       const d = deliveries.find((x) => x.profile.id === cmd.profileId);

@@ -80,6 +80,9 @@ export interface AppleState {
    * not in here).
    */
   supersededTokens: string[];
+  /** After a CA rollover: the CA (id) whose roots profile was queued, and the one the device acknowledged installing (core/ca-rollover.ts). */
+  rootsQueued?: string;
+  rootsHeld?: string;
 }
 
 export function emptyState(): AppleState {
