@@ -41,6 +41,7 @@ describe('CA rollover', () => {
   let profileId: string;
   let deviceId: string;
   let win: WindowsSimulator;
+  let legacy: Awaited<ReturnType<typeof scepEnroll>>;
   let winThumbprint: string;
   let apns: FakeApns;
   let mac: AppleDeviceSim;
@@ -71,6 +72,9 @@ describe('CA rollover', () => {
     const first = await agent.fetchPolicy();
     const [installed] = await agent.applyPolicy(first.document!);
     expect(signedBy(installed!.certificate, oldCa)).toBe(true);
+    // A plain SCEP client's certificate (certmonger-like), renewed after the rollover.
+    legacy = await scepEnroll({ scepUrl: t.scepUrl, challenge: await challenge(), subject: 'CN=ada@contoso.com' });
+    expect(legacy.status).toBe('SUCCESS');
 
     // A Windows device with a device certificate from the old CA.
     const winUser = await t.api.ok('POST', '/users', { userPrincipalName: 'bo@contoso.com', email: 'bo@contoso.com', displayName: 'Bo' });
@@ -133,6 +137,14 @@ describe('CA rollover', () => {
     const viaOld = await scepEnroll({ scepUrl: t.scepUrl, challenge: await challenge(), subject: 'CN=ada@contoso.com', raCertificate: oldRa });
     expect(viaOld.status).toBe('SUCCESS');
     expect(signedBy(viaOld.certificate!, t.gw.authorities.current.certificate)).toBe(true);
+  });
+
+  it('a SCEP client renews the certificate the old CA issued (RenewalReq, and the draft-era PKCSReq signed by it) and gets one from the new CA', async () => {
+    for (const messageType of ['RenewalReq', 'PKCSReq'] as const) {
+      const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=ada@contoso.com', renewWith: { certificate: legacy.certificate!, key: legacy.key }, messageType });
+      expect(r.status, `${messageType}: ${r.failInfoText ?? ''}`).toBe('SUCCESS');
+      expect(signedBy(r.certificate!, t.gw.authorities.current.certificate)).toBe(true);
+    }
   });
 
   it('Android: the first check-in brings the new root, the next one re-issues under the new CA, and the device keeps checking in', async () => {
