@@ -96,7 +96,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const legacy = await storage.assignLegacyIssuer(original.id);
     if (legacy > 0) log.info({ certificates: legacy, issuerId: original.id }, 'recorded the issuing CA of existing certificates');
     const authorities = await liveAuthorities(authority, retiredCas, storage);
-    if (retiredCas.length > 0) log.info({ current: authority.id, retired: authorities.all.slice(1).map((a) => a.id) }, 'CA rollover: retired CAs still publishing revocation status');
+    if (retiredCas.length > 0) {
+      const live = authorities.all.slice(1).map((a) => a.id);
+      // Dropped: nothing they signed is unexpired (or they expired); their files stay in ca-retired/.
+      log.info({ current: authority.id, retired: live, dropped: retiredCas.map((a) => a.id).filter((id) => !live.includes(id)) }, 'CA rollover: retired CAs in use and dropped');
+    }
     const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
     const raKeeper = new RaKeeper(
       {
