@@ -23,6 +23,7 @@ import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
 import { adapterSecrets, adapterSettings } from './core/adapter-secrets.js';
 import type { AuditLog } from './core/audit-log.js';
+import { caIdOf } from './ca/ca-rollover.js';
 
 // Builds the AdapterServices each adapter is handed: wiring only. Each service
 // is core's (token redemption, identity issuance, deliveries, reported values,
@@ -87,6 +88,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     scepUrl: d.scepUrl,
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
+    currentCaId: caIdOf(d.caCertificate),
     now: d.now ?? (() => new Date()),
     authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {

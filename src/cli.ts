@@ -6,6 +6,7 @@ import { createLogger } from './log.js';
 import { listen } from './server.js';
 import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
+import { rollOverCa } from './ca/ca-rollover.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -69,6 +70,43 @@ program
 
 // `mdmgw doctor`: checks a configured or running gateway (src/doctor/, docs/doctor.md).
 program.addCommand(doctorCommand(process.env, process.cwd()));
+
+program
+  .command('ca')
+  .description('the built-in CA')
+  .command('rollover')
+  .description(
+    'retire the CA and create a new one in the data directory (the old one is kept in ca-retired/ and keeps publishing revocation status); ' +
+      'works with the gateway stopped or running: a running gateway switches at its next restart',
+  )
+  .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
+  .action(async (opts: { dataDir?: string }) => {
+    process.umask(0o077);
+    let config;
+    try {
+      config = loadConfig({ flags: opts, env: process.env, cwd: process.cwd() });
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`mdmgw: ${e.message}\n`);
+        process.exit(2);
+      }
+      throw e;
+    }
+    let r;
+    try {
+      r = await rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        process.stderr.write(`mdmgw: no CA in ${config.dataDir} (ca.key/ca.pem): start the gateway once to create one\n`);
+        process.exit(1);
+      }
+      throw e;
+    }
+    process.stdout.write(
+      `retired CA ${r.retiredId} (kept in ${config.dataDir}/ca-retired/)\nnew CA ${r.currentId}; the SCEP RA was re-issued under it\n` +
+        `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
+    );
+  });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // e.g. DataDirectoryError: the data directory cannot be made private (its message says why).

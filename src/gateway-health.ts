@@ -25,7 +25,8 @@ export const MAX_PROBED_SCEP_URLS = 50;
 export interface GatewayHealthDeps {
   storage: Storage;
   root: KeyedCertificate;
-  ra: KeyedCertificate;
+  /** The RA serving now (it is renewed while the gateway runs). */
+  ra: () => KeyedCertificate;
   challengeKey: ChallengeKeyPair;
   /** The gateway's own SCEP URL (what payloads name when a profile names none). */
   scepUrl: string;
@@ -73,7 +74,7 @@ export class GatewayHealth {
     const components = [
       database,
       certificateLifetime('ca-certificate', 'the CA certificate', validity(this.d.root.certificate), now, { subject: certificateOf(this.d.root.certificate).subject.replace(/\n/g, ', ') }),
-      certificateLifetime('ra-certificate', 'the SCEP RA certificate', validity(this.d.ra.certificate), now, { subject: certificateOf(this.d.ra.certificate).subject.replace(/\n/g, ', ') }),
+      certificateLifetime('ra-certificate', 'the SCEP RA certificate', validity(this.d.ra().certificate), now, { subject: certificateOf(this.d.ra().certificate).subject.replace(/\n/g, ', ') }),
       keys,
       ...adapters,
       ...scep,
@@ -99,7 +100,7 @@ export class GatewayHealth {
   async #keys(): Promise<ComponentHealth> {
     const nonce = randomBytes(32);
     const problems: string[] = [];
-    for (const [name, kc] of [['CA', this.d.root], ['RA', this.d.ra]] as const) {
+    for (const [name, kc] of [['CA', this.d.root], ['RA', this.d.ra()]] as const) {
       try {
         const signature = await kc.key.sign(nonce, 'sha256');
         if (!verify('sha256', nonce, certificateOf(kc.certificate).publicKey, signature)) problems.push(`the ${name} key does not match its certificate`);

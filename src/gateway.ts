@@ -39,7 +39,10 @@ import { GatewayHealth } from './gateway-health.js';
 import { healthReportRoutes, readinessRoutes } from './http/health-routes.js';
 import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
-import { singleAuthority, type Authorities } from './ca/authorities.js';
+import { type Authorities } from './ca/authorities.js';
+import { liveAuthorities } from './ca/live-authorities.js';
+import { loadRetiredCas } from './ca/ca-rollover.js';
+import { RaKeeper } from './ca/ra-renewal.js';
 import { builtInIssuer } from './ca/issuer.js';
 import { loadOrCreateCaMaterial } from './ca/key-files.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
@@ -74,6 +77,10 @@ export interface Gateway {
   /** The OCSP responder at /ocsp (a delegated responder certificate per CA). */
   ocsp: OcspResponder;
   rootPem: string;
+  /** Every root in `authorities.all` (current first), PEM: what devices trust during a CA rollover. */
+  rootsPem: string;
+  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts). */
+  raKeeper: RaKeeper;
   adminToken: string;
   adminTokenFile: string | null;
   scepUrl: string;
@@ -112,35 +119,56 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
   const storage = observedStorage(database, metrics);
   try {
-    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+    const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
+    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate) });
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 
     const publication = publicationFor(config.publicUrl, { crlUrl: config.crlUrl, ocspUrl: config.ocspUrl });
     const authority = new CertificateAuthority(ca.root, { publication, now });
-    const authorities = singleAuthority(authority);
+    const retiredCas = retired.map((r) => new CertificateAuthority(r, { now }));
+    // Certificates recorded before issuers were (migration 0005) were all signed by the only CA there was: the oldest.
+    const original = retiredCas.at(-1) ?? authority;
+    const legacy = await storage.assignLegacyIssuer(original.id);
+    if (legacy > 0) log.info({ certificates: legacy, issuerId: original.id }, 'recorded the issuing CA of existing certificates');
+    const authorities = await liveAuthorities(authority, retiredCas, storage);
+    if (retiredCas.length > 0) {
+      const live = authorities.all.slice(1).map((a) => a.id);
+      // Dropped: nothing they signed is unexpired (or they expired); their files stay in ca-retired/.
+      log.info({ current: authority.id, retired: live, dropped: retiredCas.map((a) => a.id).filter((id) => !live.includes(id)) }, 'CA rollover: retired CAs in use and dropped');
+    }
     const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
-    // Certificates recorded before issuers were (migration 0005) were all signed by this, the only CA there was.
-    const legacy = await storage.assignLegacyIssuer(authority.id);
-    if (legacy > 0) log.info({ certificates: legacy, issuerId: authority.id }, 'recorded the issuing CA of existing certificates');
+    const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
+    const raKeeper = new RaKeeper(
+      {
+        dataDir: config.dataDir,
+        root: ca.root,
+        retiredCaCertificates: retired.map((r) => r.certificate),
+        passphrase: config.caPassphrase,
+        organization: config.organization,
+        onEvent: (event, fields) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal')),
+      },
+      { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
+    );
     const issuer = builtInIssuer(authorities.current);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
     const scep = new ScepService(
-      ca.ra,
-      ca.root.certificate,
+      raKeeper,
+      ca.root,
       enrollment,
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
-      ca.previousRa,
+      retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
     const rootPem = toPem(ca.root.certificate);
-    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, clientCertHeader: config.clientCertHeader, log, now });
+    // Identity certificates of a retired CA keep working until they are re-issued under the new one.
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, retiredCaCertificates: authorities.all.slice(1).map((a) => a.certificate), clientCertHeader: config.clientCertHeader, log, now });
 
     const tokens = new EnrollmentTokens(storage, now);
     const ocsp = new OcspResponder({
@@ -162,12 +190,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       publicUrl: config.publicUrl,
       scepUrl,
       caCertificate: ca.root.certificate,
-      caCertificatePem: rootPem,
+      // During a CA rollover every payload carries every root (the current one first).
+      caCertificatePem: rootsPem,
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootPem, now },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, now },
           device,
           only,
         );
@@ -202,7 +231,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    const health = new GatewayHealth({ storage, root: ca.root, ra: ca.ra, challengeKey, scepUrl, adapters: () => mounted, log });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log });
     app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
@@ -234,7 +263,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     );
     app.use('/api/v1', healthReportRoutes(health));
     app.get('/api/v1/ca', (_req, res) => {
-      res.json({ certificate: rootPem, ra: toPem(ca.ra.certificate), scepUrl });
+      const { ra } = raKeeper.peek();
+      res.json({ certificate: rootPem, ra: toPem(ra.certificate), scepUrl, authorities: authorities.all.map((a, i) => ({ id: a.id, current: i === 0, notAfter: a.notAfter.toISOString(), certificate: toPem(a.certificate) })) });
     });
     for (const { adapter, services } of mounted) {
       app.use(adapter.routes(services));
@@ -252,11 +282,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       log,
       storage,
       root: ca.root,
-      ra: ca.ra,
+      get ra() {
+        return raKeeper.peek().ra;
+      },
       authorities,
       crls,
       ocsp,
       rootPem,
+      rootsPem,
+      raKeeper,
       adminToken,
       adminTokenFile,
       scepUrl,

@@ -51,7 +51,7 @@ export async function listen(gw: Gateway): Promise<RunningServer> {
           ...tls,
           requestCert: true,
           rejectUnauthorized: false, // checked per route by the device authenticator
-          ca: [gw.rootPem],
+          ca: [gw.rootsPem], // every CA still running (a CA rollover keeps the retired one's identities)
         },
         gw.app,
       )

@@ -3,6 +3,11 @@
 //   ca.key / ca.pem   root CA key (PKCS#8 PEM) and self-signed certificate
 //   ra.key / ra.pem   SCEP RA key and certificate (issued by the root); SCEP
 //                     clients encrypt to it and CertRep messages are signed by it
+//   ra.next.*         the RA that takes over before ra.* expires (ra-renewal.ts;
+//                     SCEP GetNextCACert hands it out ahead of the switch)
+//   ra.previous.*     the RA ra.* replaced (requests encrypted to it still work)
+//   ca-retired/<id>.* CAs replaced by `mdmgw ca rollover` (ca-rollover.ts): they
+//                     keep signing CRLs/OCSP for what they issued
 //
 // Keys are written with mode 0600; with a passphrase (MDMGW_CA_PASSPHRASE) they
 // are encrypted PKCS#8 (PBES2, aes-256-cbc) via node:crypto.
@@ -46,13 +51,27 @@ export const RA_CERT_FILE = 'ra.pem';
 /** The replaced RA pair is kept here (requests encrypted to it may still be in flight). */
 export const RA_PREVIOUS_KEY_FILE = 'ra.previous.key';
 export const RA_PREVIOUS_CERT_FILE = 'ra.previous.pem';
+/** The RA prepared ahead of the switch (advertised by GetNextCACert). */
+export const RA_NEXT_KEY_FILE = 'ra.next.key';
+export const RA_NEXT_CERT_FILE = 'ra.next.pem';
 
 export const ROOT_KEY_BITS = 3072;
 export const RA_KEY_BITS = 2048;
 export const ROOT_VALIDITY_DAYS = 3652; // 10 years
 export const RA_VALIDITY_DAYS = 730; // 2 years
-/** An RA certificate expiring within this many days is re-issued (with a new key) at load. */
+/**
+ * RA renewal starts this many days before the RA expires: the next RA (new
+ * key) is created as ra.next.* and SCEP advertises GetNextCACert, so clients
+ * that ask can fetch it ahead of the switch (ra-renewal.ts, checked on every
+ * SCEP request).
+ */
 export const RA_RENEW_BEFORE_DAYS = 30;
+/**
+ * The next RA takes over this many days before the current one expires (at
+ * load too): a week in which clients that fetched the old RA still finish
+ * their enrollments, both before the switch and, via ra.previous.*, after it.
+ */
+export const RA_SWITCH_BEFORE_DAYS = 7;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const SKEW_MS = 5 * 60 * 1000;
@@ -70,6 +89,8 @@ export class CaKeyFileError extends Error {
 export interface CaMaterialOptions {
   passphrase?: string;
   organization?: string;
+  /** Retired CA certificates (ca-rollover.ts): an RA one of them issued may still be the previous RA. */
+  retiredCaCertificates?: readonly Uint8Array[];
 }
 
 export interface CaMaterial {
@@ -79,13 +100,15 @@ export interface CaMaterial {
   created: boolean;
   /** True when the RA pair was (re)issued by this call (first start, near expiry, or root changed). */
   raReissued: boolean;
-  /** The RA the current one replaced, while it is unexpired and issued by this root (for requests encrypted to it). */
+  /** The RA the current one replaced, while it is unexpired and issued by this root or a retired one (for requests encrypted to it). */
   previousRa: KeyedCertificate | null;
+  /** The RA prepared to take over (ra.next.*), if there is one. */
+  nextRa: KeyedCertificate | null;
 }
 
 // ---- small helpers ---------------------------------------------------------------
 
-function generateRsa(bits: number): Promise<KeyObject> {
+export function generateRsa(bits: number): Promise<KeyObject> {
   return new Promise((resolve, reject) => {
     generateKeyPair('rsa', { modulusLength: bits, publicExponent: 0x10001 }, (err, _pub, priv) =>
       err ? reject(err) : resolve(priv),
@@ -97,14 +120,14 @@ function spkiOf(key: KeyObject): Uint8Array {
   return new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
 }
 
-function keyPem(key: KeyObject, passphrase: string | undefined): string {
+export function keyPem(key: KeyObject, passphrase: string | undefined): string {
   const pem = passphrase
     ? key.export({ type: 'pkcs8', format: 'pem', cipher: KEY_CIPHER, passphrase })
     : key.export({ type: 'pkcs8', format: 'pem' });
   return pem.toString();
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
@@ -128,7 +151,7 @@ async function writeTemp(path: string, data: string, mode: number): Promise<stri
 }
 
 /** Creates `path` atomically; false (and nothing written) if it already exists. */
-async function createExclusive(path: string, data: string, mode: number): Promise<boolean> {
+export async function createExclusive(path: string, data: string, mode: number): Promise<boolean> {
   const tmp = await writeTemp(path, data, mode);
   try {
     await link(tmp, path);
@@ -142,7 +165,7 @@ async function createExclusive(path: string, data: string, mode: number): Promis
 }
 
 /** Replaces `path` atomically. */
-async function replaceFile(path: string, data: string, mode: number): Promise<void> {
+export async function replaceFile(path: string, data: string, mode: number): Promise<void> {
   const tmp = await writeTemp(path, data, mode);
   try {
     await rename(tmp, path);
@@ -181,13 +204,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a).equals(Buffer.from(b));
 }
 
-interface LoadedPair {
+export interface LoadedPair {
   key: KeyObject;
   certificate: Uint8Array;
 }
 
 /** Loads key + certificate; checks that they belong together. */
-async function loadPair(keyPath: string, certPath: string, passphrase: string | undefined): Promise<LoadedPair> {
+export async function loadPair(keyPath: string, certPath: string, passphrase: string | undefined): Promise<LoadedPair> {
   const key = await loadKey(keyPath, passphrase);
   const certificate = await loadCertificate(certPath);
   if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') {
@@ -204,7 +227,7 @@ async function loadPair(keyPath: string, certPath: string, passphrase: string | 
  * instance sharing the data directory may be writing the pair right now.
  * Returns which files exist afterwards.
  */
-async function settledPair(keyPath: string, certPath: string): Promise<{ key: boolean; cert: boolean }> {
+export async function settledPair(keyPath: string, certPath: string): Promise<{ key: boolean; cert: boolean }> {
   const deadline = Date.now() + CONCURRENT_INIT_WAIT_MS;
   for (;;) {
     const state = { key: await exists(keyPath), cert: await exists(certPath) };
@@ -215,10 +238,11 @@ async function settledPair(keyPath: string, certPath: string): Promise<{ key: bo
 
 // ---- certificate profiles of the gateway's own certificates ----------------------
 
-async function createRoot(key: KeyObject, organization: string): Promise<Uint8Array> {
+/** `commonName`: a rolled-over root gets its own (ca-rollover.ts), so two roots never share a name. */
+export async function createRoot(key: KeyObject, organization: string, commonName = 'mdm-gateway Root CA'): Promise<Uint8Array> {
   const spki = spkiOf(key);
   const name = encodeName([
-    { type: 'CN', value: 'mdm-gateway Root CA' },
+    { type: 'CN', value: commonName },
     { type: 'O', value: organization },
   ]);
   const notBefore = new Date(Math.floor((Date.now() - SKEW_MS) / 1000) * 1000);
@@ -239,7 +263,7 @@ async function createRoot(key: KeyObject, organization: string): Promise<Uint8Ar
   });
 }
 
-async function createRa(raKey: KeyObject, root: KeyedCertificate, organization: string): Promise<Uint8Array> {
+export async function createRa(raKey: KeyObject, root: KeyedCertificate, organization: string): Promise<Uint8Array> {
   const rootRaw = readCertificate(root.certificate);
   const spki = spkiOf(raKey);
   const notBefore = new Date(Math.floor((Date.now() - SKEW_MS) / 1000) * 1000);
@@ -272,7 +296,7 @@ async function createRa(raKey: KeyObject, root: KeyedCertificate, organization: 
 
 async function raNeedsReissue(ra: LoadedPair, root: KeyedCertificate): Promise<boolean> {
   const notAfter = parseTime(readCertificate(ra.certificate).notAfter);
-  if (notAfter.getTime() - Date.now() < RA_RENEW_BEFORE_DAYS * DAY_MS) return true;
+  if (notAfter.getTime() - Date.now() < RA_SWITCH_BEFORE_DAYS * DAY_MS) return true;
   // A replaced root (restored backup, new ca.*) invalidates the RA.
   return !(await verifyIssuedBy(ra.certificate, root.certificate));
 }
@@ -281,8 +305,9 @@ async function raNeedsReissue(ra: LoadedPair, root: KeyedCertificate): Promise<b
 
 /**
  * Loads the root and RA from `dataDir`, creating them on first start. The RA is
- * re-issued (new key, previous pair kept as ra.previous.*) when it expires
- * within RA_RENEW_BEFORE_DAYS or is not signed by the current root.
+ * replaced (by ra.next.* or a new key; previous pair kept as ra.previous.*)
+ * when it expires within RA_SWITCH_BEFORE_DAYS or is not signed by the
+ * current root (a CA rollover).
  */
 export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOptions = {}): Promise<CaMaterial> {
   const passphrase = opts.passphrase ? opts.passphrase : undefined;
@@ -327,36 +352,98 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
       if (e instanceof CaKeyFileError && /passphrase/.test(e.message)) throw e;
       raPair = null;
     }
-    if (raPair && (await raNeedsReissue(raPair, root))) {
-      await replaceFile(join(dataDir, RA_PREVIOUS_KEY_FILE), await readFile(raKeyPath, 'utf8'), 0o600);
-      await replaceFile(join(dataDir, RA_PREVIOUS_CERT_FILE), await readFile(raCertPath, 'utf8'), 0o644);
-      raPair = null;
-    }
   }
-  if (!raPair) {
-    const key = await generateRsa(RA_KEY_BITS);
-    const certificate = await createRa(key, root, organization);
-    // Key first, then certificate; each write is atomic (rename).
-    await replaceFile(raKeyPath, keyPem(key, passphrase), 0o600);
-    await replaceFile(raCertPath, toPem(certificate), 0o644);
-    raPair = { key, certificate };
+  if (!raPair || (await raNeedsReissue(raPair, root))) {
+    raPair = await switchRa(dataDir, root, raPair, { passphrase, organization });
     raReissued = true;
   }
+  const retired = opts.retiredCaCertificates ?? [];
   return {
     root,
     ra: { certificate: raPair.certificate, key: softwareKey(raPair.key) },
     created,
     raReissued,
-    previousRa: await loadPreviousRa(dataDir, root, passphrase),
+    previousRa: await loadPreviousRa(dataDir, [root.certificate, ...retired], passphrase),
+    nextRa: await loadNextRa(dataDir, root, passphrase, notAfterOf(raPair.certificate)),
   };
 }
 
-/** ra.previous.*, if present, readable, unexpired and issued by this root; else null (never an error). */
-async function loadPreviousRa(dataDir: string, root: KeyedCertificate, passphrase: string | undefined): Promise<KeyedCertificate | null> {
+function notAfterOf(certificate: Uint8Array): Date {
+  return parseTime(readCertificate(certificate).notAfter);
+}
+
+/**
+ * ra.next.*, if readable, issued by `root` and outliving `mustOutlive`
+ * (the RA it is to replace); else null (never an error: it is made again).
+ */
+export async function loadNextRa(dataDir: string, root: KeyedCertificate, passphrase: string | undefined, mustOutlive: Date): Promise<KeyedCertificate | null> {
+  try {
+    const pair = await loadPair(join(dataDir, RA_NEXT_KEY_FILE), join(dataDir, RA_NEXT_CERT_FILE), passphrase);
+    if (notAfterOf(pair.certificate).getTime() <= mustOutlive.getTime()) return null;
+    if (!(await verifyIssuedBy(pair.certificate, root.certificate))) return null;
+    return { certificate: pair.certificate, key: softwareKey(pair.key) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates ra.next.* (new key, issued by `root`) unless a usable one exists.
+ * Null when a new RA would not outlive the current one: the CA itself expires
+ * first (its validity caps the RA's), which only a CA rollover fixes.
+ */
+export async function prepareNextRa(dataDir: string, root: KeyedCertificate, current: Uint8Array, opts: { passphrase: string | undefined; organization: string }): Promise<KeyedCertificate | null> {
+  const existing = await loadNextRa(dataDir, root, opts.passphrase, notAfterOf(current));
+  if (existing) return existing;
+  const key = await generateRsa(RA_KEY_BITS);
+  const certificate = await createRa(key, root, opts.organization);
+  if (notAfterOf(certificate).getTime() <= notAfterOf(current).getTime()) return null;
+  // Certificate first, then the key: loadNextRa needs both and checks they match,
+  // so a reader between the two writes sees nothing usable rather than a half pair.
+  await replaceFile(join(dataDir, RA_NEXT_CERT_FILE), toPem(certificate), 0o644);
+  await replaceFile(join(dataDir, RA_NEXT_KEY_FILE), keyPem(key, opts.passphrase), 0o600);
+  return { certificate, key: softwareKey(key) };
+}
+
+/**
+ * Makes the next RA current: ra.next.* when usable (what GetNextCACert
+ * advertised), else a new pair; the replaced pair becomes ra.previous.*
+ * (requests encrypted to it may be in flight). Each write is atomic (rename).
+ */
+export async function switchRa(dataDir: string, root: KeyedCertificate, current: LoadedPair | null, opts: { passphrase: string | undefined; organization: string }): Promise<LoadedPair> {
+  const next = current && (await verifyIssuedBy(current.certificate, root.certificate)) ? await loadNextRa(dataDir, root, opts.passphrase, notAfterOf(current.certificate)) : null;
+  let pair: LoadedPair;
+  if (next) {
+    pair = await loadPair(join(dataDir, RA_NEXT_KEY_FILE), join(dataDir, RA_NEXT_CERT_FILE), opts.passphrase);
+  } else {
+    const key = await generateRsa(RA_KEY_BITS);
+    pair = { key, certificate: await createRa(key, root, opts.organization) };
+  }
+  if (current) {
+    await replaceFile(join(dataDir, RA_PREVIOUS_KEY_FILE), keyPem(current.key, opts.passphrase), 0o600);
+    await replaceFile(join(dataDir, RA_PREVIOUS_CERT_FILE), toPem(current.certificate), 0o644);
+  }
+  // Key first, then certificate; each write is atomic (rename).
+  await replaceFile(join(dataDir, RA_KEY_FILE), keyPem(pair.key, opts.passphrase), 0o600);
+  await replaceFile(join(dataDir, RA_CERT_FILE), toPem(pair.certificate), 0o644);
+  await unlink(join(dataDir, RA_NEXT_CERT_FILE)).catch(() => undefined);
+  await unlink(join(dataDir, RA_NEXT_KEY_FILE)).catch(() => undefined);
+  return pair;
+}
+
+/**
+ * ra.previous.*, if present, readable, unexpired and issued by one of `cas`
+ * (the current root, or a retired one: after a CA rollover the previous RA is
+ * the old CA's); else null (never an error).
+ */
+export async function loadPreviousRa(dataDir: string, cas: readonly Uint8Array[], passphrase: string | undefined): Promise<KeyedCertificate | null> {
   try {
     const pair = await loadPair(join(dataDir, RA_PREVIOUS_KEY_FILE), join(dataDir, RA_PREVIOUS_CERT_FILE), passphrase);
     const notAfter = parseTime(readCertificate(pair.certificate).notAfter);
-    if (notAfter.getTime() <= Date.now() || !(await verifyIssuedBy(pair.certificate, root.certificate))) return null;
+    if (notAfter.getTime() <= Date.now()) return null;
+    let known = false;
+    for (const ca of cas) known ||= await verifyIssuedBy(pair.certificate, ca);
+    if (!known) return null;
     return { certificate: pair.certificate, key: softwareKey(pair.key) };
   } catch {
     return null;

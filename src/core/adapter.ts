@@ -108,7 +108,15 @@ export interface AdapterServices {
   scepUrl: string;
   /** Our root CA certificate (DER and PEM). */
   caCertificate: Uint8Array;
+  /** During a CA rollover: every root still in use, the current one first (PEM bundle). */
   caCertificatePem: string;
+  /**
+   * The id (hex subject key identifier) of the CA that issues now. A
+   * certificate whose IssuedCertificate.issuerId differs was signed by a
+   * retired CA: re-issue it once the device holds the current root
+   * (core/ca-rollover.ts).
+   */
+  currentCaId: string;
 
   /** The gateway's clock (tests move it); an adapter's own `now` option overrides it for that adapter. */
   now(): Date;

@@ -34,6 +34,8 @@ import type { Logger } from '../log.js';
 export interface IdentityOptions {
   storage: Storage;
   caCertificate: Uint8Array;
+  /** CAs retired by a rollover that still have unexpired certificates: their device identities keep checking in. */
+  retiredCaCertificates?: readonly Uint8Array[];
   clientCertHeader: string | undefined;
   log: Logger;
   /** The gateway's clock, what validity is checked against; the system clock by default. */
@@ -53,8 +55,7 @@ declare module 'express-serve-static-core' {
 }
 
 export function createDeviceAuthenticator(o: IdentityOptions) {
-  const ca = new X509Certificate(o.caCertificate);
-  const caKey = ca.publicKey;
+  const cas = [o.caCertificate, ...(o.retiredCaCertificates ?? [])].map((der) => new X509Certificate(der));
 
   /** Whether the device has an unrevoked identity certificate issued after this one that supersedes it now. */
   function superseded(record: IssuedCertificate, issued: readonly IssuedCertificate[]): boolean {
@@ -70,7 +71,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     } catch {
       return refuse('client certificate does not parse');
     }
-    if (!cert.checkIssued(ca) || !cert.verify(caKey)) return refuse('client certificate is not issued by this gateway CA');
+    if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return refuse('client certificate is not issued by this gateway CA');
     if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return refuse('client certificate is expired or not yet valid');
     const serialNumber = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
     const record = await o.storage.getCertificate(serialNumber);

@@ -21,15 +21,25 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
     const operation = String(req.query.operation ?? '');
     switch (operation) {
       case 'GetCACaps':
-        res.type('text/plain').send(scep.caCaps());
+        res.type('text/plain').send(await scep.caCaps());
         return;
       case 'GetCACert':
-        res.type('application/x-x509-ca-ra-cert').send(Buffer.from(scep.caCert()));
+        res.type('application/x-x509-ca-ra-cert').send(Buffer.from(await scep.caCert()));
         return;
+      case 'GetNextCACert': {
+        const next = await scep.nextCaCert();
+        if (!next) {
+          // RFC 8894 3.5.2: only offered (GetCACaps) while a rollover is prepared.
+          res.status(404).type('text/plain').send('no next CA/RA certificate: GetCACaps does not list GetNextCACert\n');
+          return;
+        }
+        res.type('application/x-x509-next-ca-cert').send(Buffer.from(next));
+        return;
+      }
       case 'PKIOperation':
         return pkiOperation(req, res);
       case '':
-        res.status(400).type('text/plain').send('missing ?operation= (GetCACaps, GetCACert or PKIOperation)\n');
+        res.status(400).type('text/plain').send('missing ?operation= (GetCACaps, GetCACert, GetNextCACert or PKIOperation)\n');
         return;
       default:
         res.status(400).type('text/plain').send(`unsupported SCEP operation "${operation.slice(0, 40)}"\n`);

@@ -4,6 +4,7 @@ import type { ScepRequestType } from '../core/policy-module.js';
 import type { EnrollmentOutcome } from '../core/enrollment.js';
 import { REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
+import { writeSignedData } from './codec/signed-data.js';
 import type { FailInfo, PkiMessage, ReplyContext } from './codec/index.js';
 import { sameRdnSet } from '../core/profile/subject.js';
 import { certificateInfo, verifyIssuedBy } from '../x509/certificate-info.js';
@@ -52,6 +53,18 @@ export interface ScepEvents {
 
 /** Capabilities are derived from what readPkiMessage/writeCertRep really do. */
 export const CA_CAPABILITIES = ['POSTPKIOperation', 'Renewal', 'SHA-1', 'SHA-256', 'SHA-512', 'AES', 'DES3', 'SCEPStandard'] as const;
+/** Added to GetCACaps only while a next RA exists (RFC 8894 3.5.2: advertised only when GetNextCACert has something to return). */
+export const NEXT_CA_CAPABILITY = 'GetNextCACert';
+
+/** The RA key pairs of this moment (ca/ra-renewal.ts RaKeeper renews them while the gateway runs). */
+export interface RaSource {
+  keys(): Promise<{ ra: KeyedCertificate; previousRa: KeyedCertificate | null; nextRa: KeyedCertificate | null }>;
+}
+
+/** A fixed RA (no renewal): tests and tools. */
+export function fixedRa(ra: KeyedCertificate, previousRa: KeyedCertificate | null = null): RaSource {
+  return { keys: async () => ({ ra, previousRa, nextRa: null }) };
+}
 
 /**
  * FAILURE and PENDING carry no envelope. We send a zero-length eContent (as
@@ -71,46 +84,68 @@ export interface PkiOperationResult {
 }
 
 export class ScepService {
-  private readonly caCertsOnly: Uint8Array;
+  private readonly caCertificate: Uint8Array;
 
   constructor(
-    private readonly ra: KeyedCertificate,
-    private readonly caCertificate: Uint8Array,
+    /** The current RA (CertReps are signed by it, clients encrypt to it), the previous one and the next one. */
+    private readonly ras: RaSource,
+    /** The CA that issues: in GetCACert, and the signer of GetNextCACert (RFC 8894 4.7.1: "signed by the current CA signing key"). */
+    private readonly ca: KeyedCertificate,
     private readonly backend: ScepBackend,
     private readonly events: ScepEvents,
-    /**
-     * The RA this one replaced, while it is still valid: a client that fetched
-     * GetCACert before the rollover encrypts to it. Such a request is read
-     * with the previous RA and answered signed by it.
-     */
-    private readonly previousRa: KeyedCertificate | null = null,
+    /** Retired CAs (after a rollover): a renewal signed by a certificate one of them issued is still ours. */
+    private readonly retiredCaCertificates: readonly Uint8Array[] = [],
     /** Answers GetCRL; without it GetCRL is refused as an unsupported messageType. */
     private readonly crlFor: CrlLookup | null = null,
   ) {
-    this.caCertsOnly = writeCertsOnly([ra.certificate, caCertificate]);
+    this.caCertificate = ca.certificate;
   }
 
-  /** Reads with the current RA, then (when the envelope is not for it) with the previous one. */
+  /**
+   * Reads with the current RA, then (when the envelope is not for it) with the
+   * previous one: a client that fetched GetCACert before an RA rollover
+   * encrypts to it, and is answered signed by that RA.
+   */
   private async read(der: Uint8Array): Promise<{ msg: PkiMessage; ra: KeyedCertificate }> {
+    const { ra, previousRa } = await this.ras.keys();
     try {
-      return { msg: await readPkiMessage(der, this.ra), ra: this.ra };
+      return { msg: await readPkiMessage(der, ra), ra };
     } catch (e) {
-      if (!(this.previousRa && e instanceof ScepMessageError && e.code === 'DECRYPTION_FAILED')) throw e;
+      if (!(previousRa && e instanceof ScepMessageError && e.code === 'DECRYPTION_FAILED')) throw e;
       try {
-        return { msg: await readPkiMessage(der, this.previousRa), ra: this.previousRa };
+        return { msg: await readPkiMessage(der, previousRa), ra: previousRa };
       } catch {
         throw e; // report what the current RA said
       }
     }
   }
 
-  caCaps(): string {
-    return CA_CAPABILITIES.join('\n');
+  async caCaps(): Promise<string> {
+    const { nextRa } = await this.ras.keys();
+    return (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
   }
 
   /** certs-only PKCS#7 with the RA and the CA (application/x-x509-ca-ra-cert). */
-  caCert(): Uint8Array {
-    return this.caCertsOnly;
+  async caCert(): Promise<Uint8Array> {
+    const { ra } = await this.ras.keys();
+    return writeCertsOnly([ra.certificate, this.caCertificate]);
+  }
+
+  /**
+   * GetNextCACert (RFC 8894 4.7): a SignedData signed by the current CA whose
+   * content is a certs-only SignedData with the next RA and the CA it chains
+   * to (application/x-x509-next-ca-cert); null while there is no next RA.
+   */
+  async nextCaCert(): Promise<Uint8Array | null> {
+    const { nextRa } = await this.ras.keys();
+    if (!nextRa) return null;
+    return writeSignedData({
+      eContent: writeCertsOnly([nextRa.certificate, this.caCertificate]),
+      certificates: [this.caCertificate],
+      signer: this.ca,
+      digest: 'sha256',
+      attributes: [],
+    });
   }
 
   /**
@@ -216,7 +251,9 @@ export class ScepService {
    * The codec has already verified the pkiMessage signature with the signer's key.
    */
   private async isLegacyRenewal(signer: Uint8Array, csr: CsrInfo): Promise<boolean> {
-    if (!(await verifyIssuedBy(signer, this.caCertificate))) return false;
+    let ours = false;
+    for (const ca of [this.caCertificate, ...this.retiredCaCertificates]) ours ||= await verifyIssuedBy(signer, ca);
+    if (!ours) return false;
     try {
       return sameRdnSet(csr.subject, certificateInfo(signer).subject);
     } catch {
@@ -242,7 +279,8 @@ export class ScepService {
     return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
   }
 
-  private async fail(reply: ReplyContext, refusal: Refusal, ra: KeyedCertificate = this.ra): Promise<PkiOperationResult> {
+  private async fail(reply: ReplyContext, refusal: Refusal, ra?: KeyedCertificate): Promise<PkiOperationResult> {
+    ra ??= (await this.ras.keys()).ra;
     const body = await writeCertRep({
       reply,
       status: 'FAILURE',

@@ -85,15 +85,15 @@ describe('loadOrCreateCaMaterial (plain keys)', () => {
     expect(days).toBe(730);
   });
 
-  it('re-issues an RA certificate that expires within 30 days and keeps the previous pair', async () => {
-    // Replace ra.pem with a certificate for the same RA key that expires in 10 days.
+  it('re-issues an RA certificate that expires within 7 days (RA_SWITCH_BEFORE_DAYS) and keeps the previous pair', async () => {
+    // Replace ra.pem with a certificate for the same RA key that expires in 5 days.
     const ca = new CertificateAuthority(first.root);
     const short = await ca.issue({
       subject: [{ type: 'CN', value: 'mdm-gateway SCEP RA' }],
       subjectAlternativeNames: [],
       extendedKeyUsages: [],
       keyUsage: ['digitalSignature', 'keyEncipherment'],
-      validityDays: 10,
+      validityDays: 5,
       hashAlgorithm: 'SHA-256',
       spki: certificateInfo(first.ra.certificate).spki,
     });

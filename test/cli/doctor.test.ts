@@ -123,10 +123,10 @@ describe('mdmgw doctor', () => {
 
   it('--url to a server answering GetCACert with the wrong Content-Type: exit 1, the GetCACert line and its fix', async () => {
     // A stand-in for a proxy that rewrites the type: the gateway's own caps and PKCS#7, under application/x-x509-ca-cert.
-    const server: Server = createServer((req, res) => {
+    const server: Server = createServer(async (req, res) => {
       const op = new URL(req.url ?? '/', 'http://x').searchParams.get('operation');
-      if (op === 'GetCACaps') res.writeHead(200, { 'content-type': 'text/plain' }).end(t.gw.scep.caCaps());
-      else if (op === 'GetCACert') res.writeHead(200, { 'content-type': 'application/x-x509-ca-cert' }).end(Buffer.from(t.gw.scep.caCert()));
+      if (op === 'GetCACaps') res.writeHead(200, { 'content-type': 'text/plain' }).end(await t.gw.scep.caCaps());
+      else if (op === 'GetCACert') res.writeHead(200, { 'content-type': 'application/x-x509-ca-cert' }).end(Buffer.from(await t.gw.scep.caCert()));
       else if (op === 'PKIOperation') res.writeHead(400, { 'content-type': 'text/plain' }).end('PKIOperation by GET needs a message= parameter\n');
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     });

@@ -55,7 +55,7 @@ describe('GatewayHealth key check', () => {
     return new GatewayHealth({
       storage: t.gw.storage,
       root: t.gw.root,
-      ra: t.gw.ra,
+      ra: () => t.gw.ra,
       challengeKey: { privateKey: own.privateKey, publicKey: own.publicKey },
       scepUrl: t.scepUrl,
       adapters: () => [],
@@ -78,7 +78,7 @@ describe('GatewayHealth key check', () => {
   });
 
   it('not ready when a key does not belong to its certificate, naming which', async () => {
-    const wrongRa = await healthWith({ ra: { certificate: t.gw.ra.certificate, key: t.gw.root.key } }).readiness();
+    const wrongRa = await healthWith({ ra: () => ({ certificate: t.gw.ra.certificate, key: t.gw.root.key }) }).readiness();
     expect(wrongRa.ready).toBe(false);
     expect(wrongRa.checks.find((c) => c.component === 'keys')!.message).toMatch(/the RA key does not match its certificate/);
     const other = generateKeyPairSync('ed25519');

@@ -1,10 +1,14 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getCaCerts, scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { toPem } from '../../src/pem.js';
+import { readCertsOnly } from '../../src/scep/codec/index.js';
+import { readSignedData, soleSigner, verifySigner } from '../../src/scep/codec/signed-data.js';
+import { certificateInfo } from '../../src/x509/certificate-info.js';
 
 // After the RA is replaced, a client that fetched GetCACert before the
 // rollover still encrypts to the old RA: the gateway reads it with the
@@ -38,6 +42,58 @@ describe('RA rollover', () => {
         expect(new X509Certificate(viaOld.certificate!).subject).toBe('CN=roll-1');
         const viaNew = await scepEnroll({ scepUrl: t.scepUrl, challenge: await challenge(), subject: 'CN=roll-1' });
         expect(viaNew.status).toBe('SUCCESS');
+      } finally {
+        await t.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('renews an RA nearing expiry while serving: GetCACaps offers GetNextCACert, which returns the next RA signed by the CA', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'mdmgw-ra-next-'));
+    try {
+      let t = await startTestGateway({ dataDir });
+      const caps = async () => (await (await fetch(`${t.scepUrl}?operation=GetCACaps`)).text()).split('\n');
+      // A fresh RA: nothing to offer.
+      expect(await caps()).not.toContain('GetNextCACert');
+      const none = await fetch(`${t.scepUrl}?operation=GetNextCACert`);
+      expect(none.status).toBe(404);
+      expect(await none.text()).toMatch(/no next CA\/RA certificate/);
+      // The RA certificate now expires in 20 days (same key): inside RA_RENEW_BEFORE_DAYS, outside RA_SWITCH_BEFORE_DAYS.
+      const short = await t.gw.authorities.current.issue({
+        subject: [{ type: 'CN', value: 'mdm-gateway SCEP RA' }],
+        subjectAlternativeNames: [],
+        extendedKeyUsages: [],
+        keyUsage: ['digitalSignature', 'keyEncipherment'],
+        validityDays: 20,
+        hashAlgorithm: 'SHA-256',
+        spki: certificateInfo(t.gw.ra.certificate).spki,
+      });
+      await t.stop();
+      await writeFile(path.join(dataDir, 'ra.pem'), toPem(short.der));
+      t = await startTestGateway({ dataDir });
+      try {
+        const { ra } = await getCaCerts(t.scepUrl);
+        expect(Buffer.from(ra).equals(Buffer.from(short.der))).toBe(true); // still the current RA
+        expect(await caps()).toContain('GetNextCACert');
+        const res = await fetch(`${t.scepUrl}?operation=GetNextCACert`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toBe('application/x-x509-next-ca-cert');
+        const sd = readSignedData(new Uint8Array(await res.arrayBuffer()));
+        const { signer, certificate } = soleSigner(sd);
+        expect(Buffer.from(certificate!.der).equals(Buffer.from(t.gw.authorities.current.certificate))).toBe(true);
+        verifySigner(sd, signer, certificate!); // throws unless the CA's signature verifies
+        const [nextRa, ca] = readCertsOnly(sd.eContent!);
+        expect(Buffer.from(ca!).equals(Buffer.from(t.gw.authorities.current.certificate))).toBe(true);
+        expect(await readFile(path.join(dataDir, 'ra.next.pem'), 'utf8')).toBe(toPem(nextRa!));
+        expect(certificateInfo(nextRa!).notAfter.getTime()).toBeGreaterThan(certificateInfo(short.der).notAfter.getTime());
+        // Enrollment keeps working with the current RA meanwhile.
+        const device = await t.api.ok('POST', '/devices', { name: 'next-1', platform: 'windows' });
+        const profile = await t.api.ok('POST', '/profiles', { name: 'next', scope: 'device', subjectName: 'CN={{DeviceName}}' });
+        await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+        const challenge = (await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
+        expect((await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=next-1', raCertificate: ra })).status).toBe('SUCCESS');
       } finally {
         await t.stop();
       }

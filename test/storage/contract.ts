@@ -933,6 +933,17 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.nextCrlNumber('bb02')).toBe(2);
       });
 
+      it('tells the last expiry of what a CA signed, revoked certificates included (CA rollover)', async () => {
+        expect(await s.lastExpiryByIssuer('aa01')).toBeNull();
+        await s.recordEnrollment(null, enrollment('tx-1'), certificate('01', { issuerId: 'aa01', notAfter: '2027-01-01T00:00:00.000Z' }));
+        await s.recordEnrollment(null, enrollment('tx-2'), certificate('02', { issuerId: 'aa01', notAfter: '2028-06-01T00:00:00.000Z' }));
+        await s.recordEnrollment(null, enrollment('tx-3'), certificate('03', { issuerId: 'bb02', notAfter: '2030-01-01T00:00:00.000Z' }));
+        expect(await s.revokeCertificateChain('02', '2026-03-01T00:00:00.000Z', 'superseded')).toMatchObject({ ok: true });
+        expect(await s.lastExpiryByIssuer('aa01')).toBe('2028-06-01T00:00:00.000Z');
+        expect(await s.lastExpiryByIssuer('bb02')).toBe('2030-01-01T00:00:00.000Z');
+        expect(await s.lastExpiryByIssuer('cc03')).toBeNull();
+      });
+
       it('revokes every renewal of a certificate, transitively, and nothing else', async () => {
         // 01 <- 02 <- 03 and 01 <- 04 (renewals), 05 unrelated, 03 <- 06 <- 07 where 06 was revoked on its own before
         const chain: Array<[string, string | null]> = [['01', null], ['02', '01'], ['03', '02'], ['04', '01'], ['05', null], ['06', '03'], ['07', '06']];

@@ -6,7 +6,9 @@ import { decideChallenge } from './challenge-reuse.js';
 import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
 import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type IdentityRenewalV1, type PolicyDocumentV1 } from './render.js';
 import { policyAction } from './renewal.js';
-import { reissueAfterRevocation } from '../../core/renewal.js';
+import { currentCertificate, reissueAfterRevocation } from '../../core/renewal.js';
+import { rolloverReissueDue } from '../../core/ca-rollover.js';
+import type { IssuedCertificate } from '../../core/model.js';
 
 // A check-in, without the I/O: from core's deliveries, the stored agent state
 // and the certificates we issued to the device (renewal timing, spent
@@ -26,15 +28,22 @@ export interface CheckinResult {
   reports: DeliveryReport[];
 }
 
-/** `identityRenewal`: set when the identity the agent authenticated with is inside its renewal period (identity-renewal.ts). */
+/**
+ * `identityRenewal`: set when the identity the agent authenticated with is inside its renewal period (identity-renewal.ts).
+ * `currentCaId`: the CA that issues now (AdapterServices.currentCaId). After a
+ * CA rollover the first document served carries the new root (trustedRoots
+ * holds every root in use); a certificate of the retired CA is renewed from
+ * the next fetch on, once the agent has had that document (core/ca-rollover.ts).
+ */
 export function checkin(
   device: Device,
   deliveries: Delivery[],
   before: AgentState,
   version: number,
   now: Date,
-  issued: readonly IssuedFacts[] = [],
+  issued: readonly (IssuedFacts & Partial<Pick<IssuedCertificate, 'issuerId'>>)[] = [],
   identityRenewal?: IdentityRenewalV1,
+  currentCaId?: string,
 ): CheckinResult {
   const state: AgentState = structuredClone(before);
   const ready = deliveries.filter((d): d is ReadyDelivery => d.ok);
@@ -43,7 +52,11 @@ export function checkin(
     // Timed from the issued certificate; the agent's own record (its certificate or an estimate) only without one.
     const installed = withIssuedValidity(state.installed[id], issued, id);
     // A revoked certificate (while the profile still applies) is replaced by a fresh enrollment.
-    const action = installed && reissueAfterRevocation(issued, id, installed.thumbprint) ? 'enroll' : policyAction(d.profile, installed, now);
+    let action = installed && reissueAfterRevocation(issued, id, installed.thumbprint) ? 'enroll' : policyAction(d.profile, installed, now);
+    if (action === 'keep' && currentCaId && installed) {
+      const cert = currentCertificate(issued, id, installed.profileVersion, installed.thumbprint);
+      if (rolloverReissueDue(cert && { issuerId: cert.issuerId ?? null }, currentCaId, before.rootsServed)) action = 'renew';
+    }
     state.served[id] = { profileVersion: d.profile.version, validityDays: d.resolved.validityDays };
     const scepUrl = stickyScepUrl(d, state.scepUrls[id]);
     state.scepUrls[id] = scepUrl;
@@ -60,6 +73,9 @@ export function checkin(
   const live = new Set(ready.map((d) => d.profile.id));
   for (const id of Object.keys(state.challenges)) if (!live.has(id)) delete state.challenges[id];
   for (const id of Object.keys(state.scepUrls)) if (!live.has(id)) delete state.scepUrls[id];
+
+  // Every policy carries every root: once one is served, the agent has the current root.
+  if (currentCaId && policies.length > 0) state.rootsServed = currentCaId;
 
   if (version !== 1) throw new Error(`policy schema version ${version} has no renderer`);
   const content = policyContentV1(device, policies, identityRenewal);

@@ -51,6 +51,8 @@ export const agentStateSchema = z.object({
   unavailable: z.record(z.string(), z.object({ code: z.string(), profileVersion: z.number().int() })).catch({}),
   /** Policies (by profile id) ever served to this device: status reports must name one. */
   served: z.record(z.string(), z.object({ profileVersion: z.number().int(), validityDays: z.number() })).catch({}),
+  /** The CA (id) whose root, with every other root in use, a served document carried: re-issue after a CA rollover waits for it (core/ca-rollover.ts). */
+  rootsServed: z.string().optional().catch(undefined),
 });
 export type AgentState = z.output<typeof agentStateSchema>;
 

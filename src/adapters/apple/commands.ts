@@ -1,7 +1,7 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
 import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
-import { renderProfile } from './render.js';
+import { renderProfile, renderTrustProfile } from './render.js';
 import { identityCommand, isIdentityCommand } from './identity-renewal.js';
 import { loadState } from './state.js';
 
@@ -22,6 +22,11 @@ export async function commandPlist(s: AdapterServices, device: Device, cmd: Devi
       if (isIdentityCommand(cmd)) {
         const plist = await identityCommand(s, device, cmd, await loadState(s, device.id));
         return plist ? { plist } : null;
+      }
+      if (typeof cmd.payload.trust === 'string') {
+        // The roots profile of a CA rollover (sync.ts): only while that CA is still the current one.
+        if (cmd.payload.trust !== s.currentCaId) return null;
+        return wrap({ RequestType: 'InstallProfile', Payload: await s.signAttached(toXmlBytes(renderTrustProfile(s.caCertificatePem, s.currentCaId))) });
       }
       if (!cmd.profileId) return null;
       const deliveries = await s.deliveriesFor(device, { profileIds: [cmd.profileId] });

@@ -1,7 +1,7 @@
 import type { Platform, RdnAttribute } from '../../core/model.js';
 import type { PlistDict } from './plist-codec.js';
 import { caFingerprint, keyUsageBits, pemToDer, subjectArray } from './scep-payload.js';
-import { SCEP_CA_NAME } from './render.js';
+import { rootPayloads, SCEP_CA_NAME } from './render.js';
 import { uuidV5 } from './uuid.js';
 
 // The enrollment profile (.mobileconfig) a user installs to put a device under
@@ -49,15 +49,7 @@ export function enrollmentProfile(i: EnrollmentProfileInput): PlistDict {
     PayloadDescription: 'Enrolls this device so the organization can install certificates on it.',
     PayloadOrganization: 'mdm-gateway',
     PayloadContent: [
-      {
-        PayloadType: 'com.apple.security.root',
-        PayloadVersion: 1,
-        PayloadIdentifier: `${ENROLLMENT_IDENTIFIER}.root`,
-        PayloadUUID: uuid('root'),
-        PayloadDisplayName: 'Gateway root',
-        PayloadCertificateFileName: 'root.cer',
-        PayloadContent: pemToDer(i.rootPem),
-      },
+      ...rootPayloads(i.rootPem, `${ENROLLMENT_IDENTIFIER}.root`, (n) => (n === 0 ? uuid('root') : uuid(`root:${n}`)), 'Gateway root'),
       {
         PayloadType: 'com.apple.security.scep',
         PayloadVersion: 1,

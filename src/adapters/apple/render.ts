@@ -31,6 +31,45 @@ function retries(requireApproval: boolean): { Retries: number; RetryDelay: numbe
   return requireApproval ? { Retries: 10, RetryDelay: 60 } : { Retries: 3, RetryDelay: 10 };
 }
 
+/** Every CERTIFICATE block of a PEM text (during a CA rollover: the current root, then the retired ones still in use). */
+export function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [pem];
+}
+
+/** One com.apple.security.root payload per root; the first keeps the identifier and UUID a single root always had. */
+export function rootPayloads(rootsPem: string, identifier: string, uuidFor: (i: number) => string, displayName = 'Trusted root'): PlistDict[] {
+  return pemBlocks(rootsPem).map((pem, i) => ({
+    PayloadType: 'com.apple.security.root',
+    PayloadVersion: 1,
+    PayloadIdentifier: i === 0 ? identifier : `${identifier}.${i}`,
+    PayloadUUID: uuidFor(i),
+    PayloadDisplayName: i === 0 ? displayName : 'Trusted root',
+    PayloadCertificateFileName: i === 0 ? 'root.cer' : `root-${i}.cer`,
+    PayloadContent: pemToDer(pem),
+  }));
+}
+
+export const TRUST_PROFILE_IDENTIFIER = 'com.mdm-gateway.trust';
+
+/**
+ * After a CA rollover: a profile with only the roots in use (current first),
+ * sent before any certificate is re-issued under the new CA (core/ca-rollover.ts).
+ * Its identifier is fixed, so a later rollover replaces it.
+ */
+export function renderTrustProfile(rootsPem: string, caId: string): PlistDict {
+  const base = `trust:${caId}`;
+  return {
+    PayloadType: 'Configuration',
+    PayloadVersion: 1,
+    PayloadIdentifier: TRUST_PROFILE_IDENTIFIER,
+    PayloadUUID: uuidV5(base),
+    PayloadDisplayName: 'Trusted roots',
+    PayloadDescription: 'The certificate authorities of this organization, installed before certificates are renewed under a new one.',
+    PayloadOrganization: 'mdm-gateway',
+    PayloadContent: rootPayloads(rootsPem, `${TRUST_PROFILE_IDENTIFIER}.root`, (i) => uuidV5(`${base}:root:${i}`)),
+  };
+}
+
 export function renderProfile(device: Device, d: ReadyDelivery): PlistDict {
   const p = d.profile;
   const id = profileIdentifier(p.id);
@@ -64,15 +103,7 @@ export function renderProfile(device: Device, d: ReadyDelivery): PlistDict {
     PayloadDescription: `Certificate "${p.name}" (profile version ${p.version}), enrolled over SCEP.`,
     PayloadOrganization: 'mdm-gateway',
     PayloadContent: [
-      {
-        PayloadType: 'com.apple.security.root',
-        PayloadVersion: 1,
-        PayloadIdentifier: `${id}.root`,
-        PayloadUUID: uuids.root,
-        PayloadDisplayName: 'Trusted root',
-        PayloadCertificateFileName: 'root.cer',
-        PayloadContent: pemToDer(d.trustedRootPem),
-      },
+      ...rootPayloads(d.trustedRootPem, `${id}.root`, (i) => (i === 0 ? uuids.root : uuidV5(`profile:${p.id}:${p.version}:root:${i}`))),
       {
         PayloadType: 'com.apple.security.scep',
         PayloadVersion: 1,

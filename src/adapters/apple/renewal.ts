@@ -1,6 +1,7 @@
 import type { Delivery } from '../../core/delivery.js';
 import type { IssuedCertificate } from '../../core/model.js';
 import { reissueAfterRevocation, renewalDue } from '../../core/renewal.js';
+import { rolloverReissueDue } from '../../core/ca-rollover.js';
 import { newestIssued } from './issued-certificates.js';
 import type { InstallStep } from './plan.js';
 import type { AppleState } from './state.js';
@@ -27,7 +28,8 @@ export function anyInstalled(state: AppleState): boolean {
   return Object.values(state.profiles).some((r) => r.status === 'installed');
 }
 
-export function planRenewals(state: AppleState, deliveries: readonly Delivery[], certs: readonly IssuedCertificate[], now: Date): RenewalStep[] {
+/** `currentCaId`: a certificate of a retired CA is renewed too, once the device acknowledged the roots profile (core/ca-rollover.ts). */
+export function planRenewals(state: AppleState, deliveries: readonly Delivery[], certs: readonly IssuedCertificate[], now: Date, currentCaId?: string): RenewalStep[] {
   const steps: RenewalStep[] = [];
   for (const d of deliveries) {
     if (!d.ok || d.profile.keyProtection === 'tpmRequired') continue;
@@ -48,7 +50,8 @@ export function planRenewals(state: AppleState, deliveries: readonly Delivery[],
     if (!cert) continue;
     // Already renewed from this one and no newer certificate came of it: do not queue it again on every Idle.
     if (rec.renewalOf === cert.thumbprint) continue;
-    if (!renewalDue(cert, p.renewalThresholdPercent, now)) continue;
+    const rollover = currentCaId !== undefined && rolloverReissueDue(cert, currentCaId, state.rootsHeld);
+    if (!rollover && !renewalDue(cert, p.renewalThresholdPercent, now)) continue;
     // The channel it is installed on: a replacement must land in the same scope (macOS user channel).
     steps.push({ kind: 'InstallProfile', profileId: p.id, version: p.version, channel: rec.channel, identifier: rec.identifier, renewalOf: cert.thumbprint, notAfter: cert.notAfter });
   }

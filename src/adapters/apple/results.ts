@@ -76,6 +76,12 @@ export function applyResult(state: AppleState, cmd: DeviceCommand, msg: ConnectM
   }
   switch (cmd.kind) {
     case 'InstallProfile':
+      if (typeof cmd.payload.trust === 'string') {
+        // The roots profile of a CA rollover: acknowledged, the device holds the roots; else it is queued again at the next Idle.
+        if (msg.Status === 'Acknowledged') state.rootsHeld = cmd.payload.trust;
+        else if (state.rootsQueued === cmd.payload.trust) delete state.rootsQueued;
+        break;
+      }
       if (msg.Status === 'Acknowledged') {
         if (mine) rec.status = 'installed';
         if (issued) {

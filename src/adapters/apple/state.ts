@@ -82,6 +82,9 @@ export interface AppleState {
   supersededTokens: string[];
   /** The MDM identity's renewal in flight or last answered (identity-renewal.ts). */
   identityRenewal?: { of: string; commandId: string; status: 'queued' | 'answered'; at: string };
+  /** After a CA rollover: the CA (id) whose roots profile was queued, and the one the device acknowledged installing (core/ca-rollover.ts). */
+  rootsQueued?: string;
+  rootsHeld?: string;
 }
 
 export function emptyState(): AppleState {

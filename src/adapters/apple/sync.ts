@@ -2,7 +2,9 @@ import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import { planSync, type InstallStep, type RemoveStep } from './plan.js';
 import { anyInstalled, planRenewals, type RenewalStep } from './renewal.js';
-import { loadState, saveState } from './state.js';
+import { DEVICE_CHANNEL, loadState, saveState } from './state.js';
+import { issuedByRetiredCa } from '../../core/ca-rollover.js';
+import { newestIssued } from './issued-certificates.js';
 
 // Applies a plan: cancels obsolete commands, enqueues InstallProfile /
 // RemoveProfile (and InstallProfile again for certificates inside their
@@ -22,7 +24,14 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   const deliveries = await s.deliveriesFor(device);
   const plan = planSync(device.platform, state, deliveries, opts);
   // planSync leaves profiles installed at their current version alone; those are the only renewal candidates.
-  const renewals = anyInstalled(state) ? planRenewals(state, deliveries, await s.certificates.list({ deviceId: device.id }), opts.now) : [];
+  const certs = anyInstalled(state) ? await s.certificates.list({ deviceId: device.id }) : [];
+  const renewals = anyInstalled(state) ? planRenewals(state, deliveries, certs, opts.now, s.currentCaId) : [];
+  // CA rollover: a device holding a retired CA's certificate first gets the roots profile (once per CA).
+  if (state.rootsHeld !== s.currentCaId && state.rootsQueued !== s.currentCaId && holdsRetiredCertificate(state, certs, s.currentCaId)) {
+    await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'InstallProfile', payload: { trust: s.currentCaId }, profileId: null, profileVersion: null });
+    state.rootsQueued = s.currentCaId;
+    touched.add(DEVICE_CHANNEL);
+  }
   for (const c of plan.cancel) {
     await s.commands.update(c.commandId, device.id, 'cancelled', { reason: 'superseded or unassigned before it was sent' });
     delete state.profiles[c.profileId];
@@ -60,4 +69,9 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   Object.assign(state.reportedErrors, plan.errorsReported);
   await saveState(s, device.id, state);
   return touched;
+}
+
+/** Whether an installed profile's certificate was signed by a CA other than the current one. */
+function holdsRetiredCertificate(state: Awaited<ReturnType<typeof loadState>>, certs: Parameters<typeof newestIssued>[0], currentCaId: string): boolean {
+  return Object.entries(state.profiles).some(([profileId, rec]) => rec.status === 'installed' && issuedByRetiredCa(newestIssued(certs, { profileId, profileVersion: rec.version, unrevoked: true }) ?? undefined, currentCaId));
 }

@@ -116,11 +116,14 @@ export function renderWindows(_device: Device, d: ReadyDelivery, o: RenderOption
     form: o.form,
     scope,
     scepNode: node,
-    commands: [
-      { cmd: 'Add', target: rootNodeFor(rootThumbprint, o.form), format: 'b64', data: pemToBase64Der(d.trustedRootPem) },
-      { cmd: 'Atomic', commands: atomic },
-    ],
+    commands: [...rootCommands(d.trustedRootPem, o.form), { cmd: 'Atomic', commands: atomic }],
   };
+}
+
+/** One Add per root in the PEM text (during a CA rollover: the current root first, then the retired ones still in use). */
+export function rootCommands(rootsPem: string, form: Form): CspCommand[] {
+  const blocks = rootsPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [rootsPem];
+  return blocks.map((pem) => ({ cmd: 'Add', target: rootNodeFor(pemThumbprint(pem), form), format: 'b64', data: pemToBase64Der(pem) }));
 }
 
 /** The contract's render: the Windows 10/11 form, creating the node. Sessions pick the form from the device's OS version. */

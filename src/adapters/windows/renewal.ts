@@ -32,7 +32,7 @@ export async function installedValidity(
 ): Promise<CertificateValidity> {
   const cert = await s.certificates.byThumbprint(thumbprint);
   // Only a certificate issued to this device for this profile says anything about this SCEP node.
-  if (cert && cert.deviceId === device.id && cert.profileId === profileId) return { notBefore: cert.notBefore, notAfter: cert.notAfter, source: 'issued' };
+  if (cert && cert.deviceId === device.id && cert.profileId === profileId) return { notBefore: cert.notBefore, notAfter: cert.notAfter, source: 'issued', issuerId: cert.issuerId };
   return estimate(reportedAt, validityDays);
 }
 

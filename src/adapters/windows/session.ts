@@ -5,7 +5,8 @@ import { SWV, formForOsVersion, mergeNodes } from './devinfo.js';
 import { formatHresult, hresultMeaning } from './error-codes.js';
 import { ESTIMATE_DETAIL, installedValidity, renewalDue } from './renewal.js';
 import { reissueAfterRevocation } from '../../core/renewal.js';
-import { type CspCommand, removal, renderWindows, scepNodeFor, statusQueries, windowsProblem } from './render.js';
+import { type CspCommand, removal, renderWindows, rootCommands, scepNodeFor, statusQueries, windowsProblem } from './render.js';
+import { issuedByRetiredCa, rolloverReissueDue } from '../../core/ca-rollover.js';
 import { type SentTag, type SessionState, type TrackedProfile, type WindowsState, readWindowsState, writeWindowsState } from './state.js';
 import { buildMessage } from './syncml-build.js';
 import type { ClientCommand, SyncMLMessage } from './syncml-message.js';
@@ -210,6 +211,10 @@ async function onStatus(
         touched.add(tag.profileId);
       }
       return;
+    case 'trust':
+      // 418: already there. Either way the device now holds the current root.
+      if (code === 200 || code === 418) state.rootsHeld = tag.caId;
+      return;
     case 'delete': {
       if (!tag.profileId) return;
       const t = profiles[tag.profileId];
@@ -299,6 +304,7 @@ async function plan(
   const assigned = new Set(deliveries.map((d) => d.profile.id));
   const form = formForOsVersion(state.osVersion);
   const undeliverable = (state.undeliverable ??= {});
+  await sendRootsAfterRollover(s, device, state, session, form, push);
 
   // The device's issued certificates, read once and only when an installed profile needs them.
   let issued: Awaited<ReturnType<AdapterServices['certificates']['list']>> | undefined;
@@ -333,7 +339,8 @@ async function plan(
     const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
     // Re-assigned while its Delete is unacknowledged: install again like a retry (nodeExists kept: Replace, 404 falls back to Add).
     const revoked = t?.phase === 'installed' && t.thumbprint !== undefined && reissueAfterRevocation(await issuedFor(), profileId, t.thumbprint);
-    const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now) || revoked;
+    const rollover = t?.phase === 'installed' && rolloverReissueDue({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId, state.rootsHeld);
+    const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now) || revoked || rollover;
     if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
     // User-scoped nodes need the enrolled user signed in (1224 LoginStatus "user").
     if (d.profile.scope === 'user' && session.loginStatus && session.loginStatus !== 'user') continue;
@@ -344,9 +351,11 @@ async function plan(
       state: 'pending',
       detail: revoked
         ? 'the installed certificate was revoked: enrolling a new one'
-        : t && t.phase === 'installed' && t.version === d.profile.version
-          ? 'renewal: inside the renewal threshold'
-          : 'sent to the device',
+        : rollover
+          ? 'renewal: re-issue under the current CA (CA rollover; the device holds its root)'
+          : t && t.phase === 'installed' && t.version === d.profile.version
+            ? 'renewal: inside the renewal threshold'
+            : 'sent to the device',
     });
   }
 
@@ -377,9 +386,9 @@ function install(
   }
   const nodeExists = !!t && t.scepNode === node && t.nodeExists;
   const payload = renderWindows(device, d, { form, mode: nodeExists ? 'replace' : 'add' });
-  const [root, atomic] = payload.commands;
-  push(root!, { kind: 'root', profileId });
-  push(atomic!, { kind: 'install', profileId });
+  const atomic = payload.commands.at(-1)!;
+  for (const root of payload.commands.slice(0, -1)) push(root, { kind: 'root', profileId });
+  push(atomic, { kind: 'install', profileId });
   session.installed.push(profileId);
   profiles[profileId] = {
     uniqueId: payload.uniqueId,
@@ -398,4 +407,37 @@ function install(
     // The old certificate stays on the device until the new one is installed.
     ...(t?.validity && { validity: t.validity }),
   };
+}
+
+/**
+ * After a CA rollover (core/ca-rollover.ts): a device holding a certificate of
+ * a retired CA first gets every root in use, alone; the Status of the current
+ * root's Add (200, or 418 when it is there already) sets state.rootsHeld, and
+ * only then (the next message, or a later session) is the certificate re-issued.
+ */
+async function sendRootsAfterRollover(
+  s: AdapterServices,
+  device: Device,
+  state: WindowsState,
+  session: SessionState,
+  form: 'modern' | 'legacy',
+  push: (c: CspCommand, tag?: SentTag) => void,
+): Promise<void> {
+  if (state.rootsHeld === s.currentCaId || session.rootsSent) return;
+  let retired = false;
+  for (const t of Object.values(state.profiles ?? {})) {
+    if (t.phase !== 'installed' || !t.thumbprint) continue;
+    if (t.validity?.source === 'issued' && t.validity.issuerId === undefined) {
+      // Recorded before issuers were: look it up once.
+      const cert = await s.certificates.byThumbprint(t.thumbprint);
+      if (cert && cert.deviceId === device.id) t.validity.issuerId = cert.issuerId;
+    }
+    retired ||= issuedByRetiredCa({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId);
+  }
+  if (!retired) return;
+  session.rootsSent = true;
+  // The gateway's roots (current first), whatever root a profile names for its own SCEP server.
+  const [current, ...others] = rootCommands(s.caCertificatePem, form);
+  push(current!, { kind: 'trust', caId: s.currentCaId });
+  for (const c of others) push(c);
 }

@@ -10,6 +10,8 @@ export type SentTag =
   | { kind: 'install'; profileId: string }
   | { kind: 'install-item'; profileId: string; cmd: string; target: string }
   | { kind: 'root'; profileId: string }
+  /** The current root's Add after a CA rollover (core/ca-rollover.ts): its Status confirms the device holds it. */
+  | { kind: 'trust'; caId: string }
   | { kind: 'query'; profileId: string; node: QueryNode }
   | { kind: 'delete'; profileId: string | null; target: string }
   | { kind: 'devdetail'; target: string };
@@ -37,6 +39,8 @@ export interface SessionState {
   /** From the 1224 com.microsoft/MDM/LoginStatus alert: user, others, none. */
   loginStatus?: string;
   askedSwV?: boolean;
+  /** The roots were sent in this session after a CA rollover (session.ts sendRootsAfterRollover). */
+  rootsSent?: boolean;
 }
 
 /** The installed certificate's validity, for renewal timing (renewal.ts). */
@@ -45,6 +49,8 @@ export interface CertificateValidity {
   notAfter: string;
   /** issued: from the certificate we issued with the reported thumbprint; estimate: reported installed + validityDays. */
   source: 'issued' | 'estimate';
+  /** The CA that signed it (source issued): a retired CA's certificate is re-issued after a CA rollover. */
+  issuerId?: string | null;
 }
 
 export type Phase = 'sent' | 'enrolling' | 'installed' | 'failed' | 'retry' | 'removing';
@@ -94,6 +100,8 @@ export interface WindowsState {
   profiles?: Record<string, TrackedProfile>;
   /** Profiles reported as undeliverable: profileId -> `${version}:${code}`, so each is reported once. */
   undeliverable?: Record<string, string>;
+  /** The CA (id) whose root the device confirmed installing after a CA rollover (Add answered 200 or 418). */
+  rootsHeld?: string;
 }
 
 /**

@@ -1285,6 +1285,12 @@ export class KyselyStorage implements Storage {
       .execute();
   }
 
+  async lastExpiryByIssuer(issuerId: string): Promise<string | null> {
+    // ISO timestamps in one format (isoTimestamp) compare as strings.
+    const row = await this.db.selectFrom('certificates').select((eb) => eb.fn.max('not_after').as('last')).where('issuer_id', '=', issuerId).executeTakeFirst();
+    return (row?.last as string | null | undefined) ?? null;
+  }
+
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----
 
   async isChallengeUsed(id: string): Promise<boolean> {

@@ -366,6 +366,12 @@ export interface Storage {
    * (purgeExpiredChallenges removes it after).
    */
   noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void>;
+  /**
+   * The latest notAfter among the certificates a CA signed (revoked ones too:
+   * their revocation is published until they expire); null when it signed none.
+   * A retired CA stays published until then (CA rollover).
+   */
+  lastExpiryByIssuer(issuerId: string): Promise<string | null>;
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;

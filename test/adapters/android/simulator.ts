@@ -63,6 +63,10 @@ export class AndroidAgentSim {
   etag: string | null = null;
   /** The KeyChain, as far as this simulated agent is concerned: alias -> installed key. */
   readonly keyChain = new Map<string, InstalledKey>();
+  /** Trusted CA certificates the agent installed (sha256 hex -> DER), from the policies' trustedRoots. */
+  readonly trustedRoots = new Map<string, Uint8Array>();
+  /** What happened, in order: `root:<sha256>` when a root is installed, `cert:<policyId>:<issuer sha256>` when a certificate is. */
+  readonly events: string[] = [];
 
   constructor(readonly baseUrl: string) {}
 
@@ -127,9 +131,31 @@ export class AndroidAgentSim {
     return { status: res.status, etag, contentType: res.headers.get('content-type'), document: res.status === 200 ? (body as PolicyDocumentV1) : null, body };
   }
 
+  /** Installs a policy's trustedRoots (as the agent does before it enrolls). */
+  installRoots(p: CertificatePolicyV1): void {
+    for (const b64 of p.trustedRoots) {
+      const der = new Uint8Array(Buffer.from(b64, 'base64'));
+      const sha = sha256Hex(der);
+      if (this.trustedRoots.has(sha)) continue;
+      this.trustedRoots.set(sha, der);
+      this.events.push(`root:${sha}`);
+    }
+  }
+
+  /** The trusted root that signed `certificate`; throws when none did (a real KeyChain could not build its chain). */
+  trustedIssuerOf(certificate: Uint8Array): string {
+    const cert = new X509Certificate(certificate);
+    for (const [sha, der] of this.trustedRoots) {
+      const root = new X509Certificate(der);
+      if (cert.checkIssued(root) && cert.verify(root.publicKey)) return sha;
+    }
+    throw new Error(`UNTRUSTED_ISSUER: ${cert.issuer} is not an installed trusted root`);
+  }
+
   /** Real key generation and SCEP enrollment for one certificate policy. */
   async enrollPolicy(p: CertificatePolicyV1): Promise<InstalledKey> {
     if (!p.scep.challenge) throw new Error(`policy ${p.id} carries no challenge`);
+    this.installRoots(p);
     const { ca } = await getCaCerts(p.scep.url);
     if (sha256Hex(ca) !== p.scep.caFingerprint) throw new Error('CA_FINGERPRINT_MISMATCH');
     const r = await scepEnroll({
@@ -150,6 +176,7 @@ export class AndroidAgentSim {
       key: r.key,
       thumbprint: new X509Certificate(r.certificate).fingerprint.replace(/:/g, ''),
     };
+    this.events.push(`cert:${p.id}:${this.trustedIssuerOf(r.certificate)}`);
     this.keyChain.set(p.keyStore.alias, installed);
     return installed;
   }
@@ -165,6 +192,7 @@ export class AndroidAgentSim {
   /** Enrolls every policy that carries a challenge and reports each one installed. */
   async applyPolicy(doc: PolicyDocumentV1): Promise<InstalledKey[]> {
     const installed: InstalledKey[] = [];
+    for (const p of doc.policies) this.installRoots(p);
     for (const p of doc.policies) if (p.action !== 'keep') installed.push(await this.enrollPolicy(p));
     if (installed.length > 0) {
       const res = await this.postStatus({

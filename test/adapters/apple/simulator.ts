@@ -89,6 +89,10 @@ export class AppleDeviceSim {
   log: { request: string; response: string }[] = [];
   behaviour: SimBehaviour = {};
   private notNowDone = false;
+  /** Trusted roots (SHA-1 hex -> certificate): the enrollment profile's, then every com.apple.security.root payload installed. */
+  readonly trustedRoots = new Map<string, X509Certificate>();
+  /** What happened, in order: `root:<sha1>` when a root is newly trusted, `cert:<issuing root sha1 | untrusted>` when a profile's certificate is enrolled. */
+  readonly events: string[] = [];
 
   constructor(
     readonly baseUrl: string,
@@ -114,6 +118,7 @@ export class AppleDeviceSim {
     const cert = await this.scep(scep.PayloadContent);
     this.identity = cert;
     this.enrollment = { mdm, scep, rootPem, signer, profileIdentifier: profile.PayloadIdentifier };
+    for (const p of (profile.PayloadContent as Dict[]).filter((x) => x.PayloadType === 'com.apple.security.root')) this.trust(p.PayloadContent);
   }
 
   /**
@@ -140,6 +145,21 @@ export class AppleDeviceSim {
     this.enrollment = { ...this.enrollment!, mdm, scep };
     this.installed.set(profile.PayloadIdentifier, { identifier: profile.PayloadIdentifier, uuid: profile.PayloadUUID, profile, certificate: identity.certificate });
     return { Status: 'Acknowledged' };
+  }
+
+  private trust(der: Uint8Array): void {
+    const root = new X509Certificate(Buffer.from(der));
+    const sha1 = root.fingerprint.replace(/:/g, '');
+    if (this.trustedRoots.has(sha1)) return;
+    this.trustedRoots.set(sha1, root);
+    this.events.push(`root:${sha1}`);
+  }
+
+  /** SHA-1 of the trusted root that signed `certificate`, if any. */
+  trustedIssuerOf(certificate: Uint8Array): string | null {
+    const cert = new X509Certificate(certificate);
+    for (const [sha1, root] of this.trustedRoots) if (cert.checkIssued(root) && cert.verify(root.publicKey)) return sha1;
+    return null;
   }
 
   private async scep(p: Dict): Promise<{ certificate: Uint8Array; key: DeviceKey }> {
@@ -251,10 +271,13 @@ export class AppleDeviceSim {
           return { Status: 'NotNow' };
         }
         if (this.behaviour.failInstallWith) return { Status: 'Error', ErrorChain: this.behaviour.failInstallWith };
-        const { content } = await openSignedProfile(c.Payload, this.enrollment!.rootPem);
+        // The signature must verify; a signer that chains to no trusted root only makes the profile "Not Verified" (MDM installs it anyway).
+        const { content } = await openSignedProfile(c.Payload, null);
         const profile = parse(Buffer.from(content).toString('utf8')) as Dict;
         if (profile.PayloadIdentifier === this.enrollment!.profileIdentifier) return this.replaceEnrollment(profile);
         let certificate: Uint8Array | undefined;
+        // Certificate payloads first (as iOS installs them), then the SCEP payloads.
+        for (const p of profile.PayloadContent as Dict[]) if (p.PayloadType === 'com.apple.security.root') this.trust(p.PayloadContent);
         for (const p of profile.PayloadContent as Dict[]) {
           if (p.PayloadType !== 'com.apple.security.scep') continue;
           try {
@@ -262,6 +285,7 @@ export class AppleDeviceSim {
           } catch (e) {
             return { Status: 'Error', ErrorChain: [{ ErrorCode: 22013, ErrorDomain: 'MCSCEPErrorDomain', LocalizedDescription: (e as Error).message, USEnglishDescription: (e as Error).message }] };
           }
+          this.events.push(`cert:${this.trustedIssuerOf(certificate) ?? 'untrusted'}`);
         }
         this.installed.set(profile.PayloadIdentifier, { identifier: profile.PayloadIdentifier, uuid: profile.PayloadUUID, profile, ...(certificate && { certificate }) });
         return { Status: 'Acknowledged' };

@@ -118,6 +118,9 @@ export function parseWindowsName(s: string): x509.JsonName {
   return out;
 }
 
+/** RootCATrustedCertificates (Windows 10/11) or CertificateStore Root/System (8.1) EncodedCertificate nodes. */
+const ROOT_NODE = /\/Root\/(?:System\/)?([0-9A-F]{40})\/EncodedCertificate$/;
+
 export class WindowsSimulator {
   readonly hardwareId: string;
   key?: DeviceKey;
@@ -130,6 +133,8 @@ export class WindowsSimulator {
   /** CertificateStore/My/WSTEP/Renew from the provisioning document. */
   renewal?: { robo: boolean; renewPeriodDays: number; retryIntervalDays: number; serverUrl?: string };
   sessionCounter = 0;
+  /** What happened, in order: `root:<thumbprint>` when a root is added to the trusted store, `cert:<issuing root thumbprint | untrusted>` when a certificate is enrolled. */
+  events: string[] = [];
   /** Test hooks: make the next SCEP enrollment fail / tamper. */
   scepBehaviour: 'real' | 'unreachable' = 'real';
   loginStatus = 'user';
@@ -481,10 +486,13 @@ ${body}
         if (v === undefined) return [status(404)];
         return [status(200), `    <Results><CmdID>${nextId()}</CmdID><MsgRef>${msgId}</MsgRef><CmdRef>${cmdId}</CmdRef><Item><Source><LocURI>${esc(target)}</LocURI></Source><Data>${esc(v)}</Data></Item></Results>`];
       }
-      case 'Add':
+      case 'Add': {
         if (this.tree.has(target)) return [status(418)];
         this.tree.set(target, data ?? '');
+        const root = ROOT_NODE.exec(target);
+        if (root) this.events.push(`root:${root[1]}`);
         return [status(200)];
+      }
       case 'Replace':
         if (!this.tree.has(target) && !this.tree.has(target.replace(/\/Install\/[^/]+$/, ''))) return [status(404)];
         this.tree.set(target, data ?? '');
@@ -574,6 +582,19 @@ ${body}
     const r = await scepEnroll({ scepUrl: serverUrl, challenge, subject: 'CN=windows-sim-signer', key, csrOverride: new Uint8Array(csr.rawData) });
     if (r.status === 'PENDING') return finish(2);
     if (r.status !== 'SUCCESS' || !r.certificate) return finish(16, 0x80094800);
+    this.events.push(`cert:${this.trustedIssuerOf(r.certificate) ?? 'untrusted'}`);
     return finish(1, undefined, new X509Certificate(r.certificate).fingerprint.replace(/:/g, ''));
+  }
+
+  /** Thumbprint of the root in the device's trusted store that signed `certificate`, if any. */
+  trustedIssuerOf(certificate: Uint8Array): string | null {
+    const cert = new X509Certificate(certificate);
+    for (const [node, b64] of this.tree) {
+      const m = ROOT_NODE.exec(node);
+      if (!m) continue;
+      const root = new X509Certificate(Buffer.from(b64, 'base64'));
+      if (cert.checkIssued(root) && cert.verify(root.publicKey)) return m[1]!;
+    }
+    return null;
   }
 }
