@@ -143,6 +143,25 @@ describe('the schemas say what the handlers enforce', () => {
   const bodySchema = (path: string, method: string) => doc.paths[path]![method].requestBody.content['application/json'].schema;
   const queryParam = (path: string, name: string) => doc.paths[path]!.get.parameters.find((x: any) => x.name === name);
 
+  it('a body the document closes to unknown fields is one the route refuses them in (the declared schema is the parsed one)', async () => {
+    const id = '00000000-0000-4000-8000-000000000000';
+    // Ignores a body it cannot use rather than refusing it (its only field is an optional flag).
+    const lenient = ['POST /apple/devices/{id}/sync'];
+    const closed = (schema: any): boolean => schema.additionalProperties === false || (Array.isArray(schema.anyOf) && schema.anyOf.every(closed));
+    const probed: string[] = [];
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const name = `${method.toUpperCase()} ${p}`;
+        if (!op.requestBody || lenient.includes(name)) continue;
+        expect(closed(op.requestBody.content['application/json'].schema), `${name}: its body schema allows unknown fields`).toBe(true);
+        const r = await t.api.call(method.toUpperCase(), p.replace(/\{[^}]+\}/g, id), { openapiProbe: 1 });
+        expect(r.status, `${name} took an unknown field: ${JSON.stringify(r.body)}`).toBe(400);
+        probed.push(name);
+      }
+    }
+    expect(probed.length).toBeGreaterThanOrEqual(15);
+  });
+
   it('POST /devices: platform is required, one of the platforms the route takes', async () => {
     const schema = bodySchema('/devices', 'post');
     expect(schema.required).toEqual(expect.arrayContaining(['name', 'platform']));
