@@ -59,6 +59,8 @@ import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { consoleRoutes } from './console/routes.js';
 import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
+import { apiDoc } from './http/admin/api-doc.js';
+import { openApiRoute } from './http/admin/openapi.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -262,10 +264,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollmentListingRoutes(storage),
     );
     app.use('/api/v1', healthReportRoutes(health));
-    app.get('/api/v1/ca', (_req, res) => {
+    app.get('/api/v1/ca', apiDoc({ tag: 'CA', summary: 'The CA and SCEP RA certificates (PEM), every CA still in use', responses: { 200: '{certificate, ra, scepUrl, authorities}' } }), (_req, res) => {
       const { ra } = raKeeper.peek();
       res.json({ certificate: rootPem, ra: toPem(ra.certificate), scepUrl, authorities: authorities.all.map((a, i) => ({ id: a.id, current: i === 0, notAfter: a.notAfter.toISOString(), certificate: toPem(a.certificate) })) });
     });
+    // The OpenAPI document of every /api/v1 route, read from this app's routes on the first call (docs/api.md).
+    app.get('/api/v1/openapi.json', apiDoc({ tag: 'API', summary: 'This OpenAPI 3.1 document', responses: { 200: 'the document' } }), openApiRoute(app));
     for (const { adapter, services } of mounted) {
       app.use(adapter.routes(services));
       if (adapter.adminRoutes) app.use('/api/v1', adapter.adminRoutes(services));

@@ -1,5 +1,7 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import type { GatewayHealth } from '../gateway-health.js';
+import { apiDoc } from './admin/api-doc.js';
 
 // GET /readyz (no token, both listeners): 200 when this instance can serve,
 // 503 otherwise, each check in the body. GET /health (under /api/v1, admin
@@ -17,7 +19,7 @@ export function readinessRoutes(health: GatewayHealth): Router {
 
 export function healthReportRoutes(health: GatewayHealth): Router {
   const r = Router();
-  r.get('/health', async (_req, res) => {
+  r.get('/health', apiDoc({ tag: 'Health', summary: "Every part's state: database, CA, RA, keys, SCEP URLs, clock, adapters", responses: { 200: '{status: ok | warning, checkedAt, components}', 503: { description: '{status: error, ...}: a component is in error', schema: z.object({ status: z.literal('error') }).loose() } } }), async (_req, res) => {
     const report = await health.report();
     res.status(report.status === 'error' ? 503 : 200).json(report);
   });

@@ -6,6 +6,7 @@ import { withDeviceLock } from './device-lock.js';
 import type { Pusher } from './pusher.js';
 import { loadState } from './state.js';
 import { syncDevice } from './sync.js';
+import { apiDoc } from '../../http/admin/api-doc.js';
 
 // Admin routes, mounted under /api/v1 behind the admin token:
 //   PUT  /apple/push-certificate        {certificate, privateKey} (PEM) or {pkcs12, password}
@@ -25,7 +26,7 @@ const syncBody = z.strictObject({ retryFailed: z.boolean().optional() });
 export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date): Router {
   const r = Router();
 
-  r.put('/apple/push-certificate', async (req, res) => {
+  r.put('/apple/push-certificate', apiDoc({ tag: 'Apple', summary: 'Upload the APNs push certificate (PEM pair, or PKCS#12 in base64)', body: uploadBody, responses: { 200: 'topic, subject, expiry (never the key)', 400: 'not one of the two shapes, or the certificate is not a usable push certificate', 409: 'another topic than the configured one, without replaceTopic: true' } }), async (req, res) => {
     const b = uploadBody.safeParse(req.body);
     if (!b.success) {
       res.status(400).json({ error: 'give {certificate, privateKey} as PEM, or {pkcs12, password} with the PKCS#12 file in base64' });
@@ -53,13 +54,13 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
     res.status(200).json(publicInfo(cert));
   });
 
-  r.get('/apple/push-certificate', async (_req, res) => {
+  r.get('/apple/push-certificate', apiDoc({ tag: 'Apple', summary: 'The APNs push certificate: topic, subject, expiry', responses: { 200: 'topic, subject, expiry', 404: 'none configured' } }), async (_req, res) => {
     const cert = await pusher.pushCertificate();
     if (!cert) res.status(404).json({ error: 'no push certificate configured' });
     else res.json(publicInfo(cert));
   });
 
-  r.get('/apple/devices/:id', async (req, res) => {
+  r.get('/apple/devices/:id', apiDoc({ tag: 'Apple', summary: "The Apple adapter's state of a device (push secrets redacted)", responses: { 200: 'the device state', 404: 'unknown device' } }), async (req, res) => {
     const device = await s.devices.get(req.params.id);
     if (!device) {
       res.status(404).json({ error: 'device not found' });
@@ -70,7 +71,7 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
     res.json({ ...state, channels });
   });
 
-  r.post('/apple/devices/:id/sync', async (req, res) => {
+  r.post('/apple/devices/:id/sync', apiDoc({ tag: 'Apple', summary: 'Queue what the device is missing now, and push', body: syncBody, bodyRequired: false, responses: { 200: '{queuedOn, pushes}', 404: 'unknown device' } }), async (req, res) => {
     const b = syncBody.safeParse(req.body ?? {});
     const device = await s.devices.get(req.params.id);
     if (!device) {
@@ -82,7 +83,7 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
     res.json({ queuedOn: [...touched], pushes });
   });
 
-  r.post('/apple/devices/:id/commands', async (req, res) => {
+  r.post('/apple/devices/:id/commands', apiDoc({ tag: 'Apple', summary: 'Queue a ProfileList or CertificateList command, and push', body: commandBody, responses: { 201: '{command, push}', 400: 'kind is not ProfileList or CertificateList', 404: 'unknown device' } }), async (req, res) => {
     const b = commandBody.safeParse(req.body);
     if (!b.success) {
       res.status(400).json({ error: 'give {kind: "ProfileList" | "CertificateList", channel?}' });
@@ -99,7 +100,7 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
     res.status(201).json({ command: cmd, push });
   });
 
-  r.get('/apple/devices/:id/commands', async (req, res) => {
+  r.get('/apple/devices/:id/commands', apiDoc({ tag: 'Apple', summary: "The device's command queue with results", responses: { 200: 'the commands', 404: 'unknown device' } }), async (req, res) => {
     const device = await s.devices.get(req.params.id);
     if (!device) {
       res.status(404).json({ error: 'device not found' });

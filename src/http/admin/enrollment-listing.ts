@@ -4,6 +4,7 @@ import { fieldIssues } from '../../core/field-issues.js';
 import type { AuditEvent, Enrollment } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { HttpError } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 
 // GET /enrollments: the recent SCEP transactions, newest first, for the admin
 // console (operations issue #14, item 4). A refused request is never recorded
@@ -108,7 +109,7 @@ export async function recentEnrollments(storage: Storage, limit: number): Promis
 
 export function enrollmentListingRoutes(storage: Storage): Router {
   const r = Router();
-  r.get('/enrollments', async (req, res) => {
+  r.get('/enrollments', apiDoc({ tag: 'Enrollments', summary: 'Recent SCEP transactions, newest first (refusals included)', query: listQuery, responses: { 200: 'the rows', 400: 'invalid query' } }), async (req, res) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) throw new HttpError(400, 'invalid query', fieldIssues(q.error));
     res.json(await recentEnrollments(storage, q.data.limit));

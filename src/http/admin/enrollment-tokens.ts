@@ -5,6 +5,7 @@ import { DEFAULT_TOKEN_TTL_MINUTES, type EnrollmentTokens } from '../../core/enr
 import { PLATFORMS } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 
 // POST /api/v1/enrollment-tokens: the same contract on every platform. The
 // answer's enrollmentUrl is what the admin hands the user; the adapter that
@@ -20,7 +21,7 @@ const body = z.union(
 
 export function enrollmentTokenRoutes(d: { storage: Storage; tokens: EnrollmentTokens; adapters: PlatformAdapter[]; publicUrl: string }): Router {
   const r = Router();
-  r.post('/enrollment-tokens', async (req, res) => {
+  r.post('/enrollment-tokens', apiDoc({ tag: 'Enrollment tokens', summary: 'Create a one-time enrollment token for a user or a device', body, responses: { 201: '{id, token, platform, userId, deviceId, expiresAt, enrollmentUrl}', 400: 'invalid body, or the device is of another platform', 404: 'unknown user or device', 409: 'no adapter serves the platform, or the device is blocked or retired' } }), async (req, res) => {
     const b = parseBody(body, req.body);
     const adapter = d.adapters.find((a) => a.platforms.includes(b.platform));
     if (!adapter) throw new HttpError(409, `no adapter for platform ${b.platform} is enabled in this gateway`);

@@ -7,6 +7,7 @@ import type { Storage } from '../../core/storage/storage.js';
 import { formatDn } from '../../x509/names.js';
 import { toPem } from '../../pem.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 
 // Challenges, certificates, enrollment timelines and approvals.
 
@@ -27,6 +28,13 @@ export function certificateView(c: IssuedCertificate) {
   return { ...rest, pem: toPem(der) };
 }
 
+// What GET /audit accepts (parsed by hand below, with these bounds).
+const auditQuery = z.object({
+  transactionId: z.string().optional().describe("one SCEP transaction's records"),
+  type: z.string().optional().describe('one record type, e.g. admin.device.blocked'),
+  limit: z.number().int().min(1).max(1000).default(200),
+});
+
 export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
   const r = Router();
 
@@ -37,7 +45,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     if (device?.retiredAt) throw new HttpError(409, `device ${device.id} is retired`);
   };
 
-  r.post('/challenges', async (req, res) => {
+  r.post('/challenges', apiDoc({ tag: 'Challenges', summary: 'Mint a one-time SCEP challenge for a profile and a target', body: challengeBody, responses: { 201: '{challenge, scepUrl, expiresAt, subject}', 400: 'not profileId and exactly one of deviceId or userId', 404: 'unknown profile or target', 409: 'the profile is not assigned to the target, or the device is blocked or retired' } }), async (req, res) => {
     const { profileId, ...ref } = parseBody(challengeBody, req.body);
     await refuseBlocked('deviceId' in ref ? ref.deviceId : undefined);
     const m = await d.minter.forProfile(profileId, ref as { deviceId: string } | { userId: string });
@@ -46,7 +54,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     res.status(201).json({ challenge: m.token, scepUrl: d.scepUrl, expiresAt: m.expiresAt.toISOString(), subject: formatDn(m.resolved.subject) });
   });
 
-  r.post('/devices/:id/identity-challenge', async (req, res) => {
+  r.post('/devices/:id/identity-challenge', apiDoc({ tag: 'Challenges', summary: "Mint a challenge for the device's identity certificate", responses: { 201: '{challenge, scepUrl, subject, expiresAt}', 404: 'unknown device', 409: 'the device is blocked or retired' } }), async (req, res) => {
     const device = await d.storage.getDevice(req.params.id);
     if (!device) throw notFound('device');
     await refuseBlocked(device.id);
@@ -57,14 +65,14 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
   });
 
   // GET /certificates (filters, status, expiry, paging): certificate-reports.ts.
-  r.get('/certificates/:serial', async (req, res) => {
+  r.get('/certificates/:serial', apiDoc({ tag: 'Certificates', summary: 'Read a certificate (hex serial)', responses: { 200: 'the certificate with its PEM', 404: 'unknown certificate' } }), async (req, res) => {
     const c = await d.storage.getCertificate(req.params.serial.toLowerCase());
     if (!c) throw notFound('certificate');
     res.json(certificateView(c));
   });
   // POST /certificates/:serial/revoke: revocation.ts (revokes the renewal chain too).
 
-  r.get('/enrollments/:transactionId', async (req, res) => {
+  r.get('/enrollments/:transactionId', apiDoc({ tag: 'Enrollments', summary: "An enrollment's status and timeline", responses: { 200: '{transactionId, status, enrollment, timeline}', 404: 'unknown transaction' } }), async (req, res) => {
     const { transactionId } = req.params;
     const [enrollment, events] = await Promise.all([d.storage.getEnrollment(transactionId), d.storage.listAudit({ transactionId })]);
     if (!enrollment && events.length === 0) throw notFound('enrollment');
@@ -75,20 +83,20 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
       timeline: events.map((e) => ({ at: e.at, type: e.type, reasonCode: e.reasonCode, actor: e.actor, details: e.details })),
     });
   });
-  r.post('/enrollments/:transactionId/approve', async (req, res) => {
+  r.post('/enrollments/:transactionId/approve', apiDoc({ tag: 'Enrollments', summary: 'Approve a pending enrollment (issues the certificate)', responses: { 200: '{transactionId, status: issued}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
     const result = await d.enrollment.approve(req.params.transactionId, 'admin');
     if (result === 'not-found') throw notFound('enrollment');
     if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
     res.json({ transactionId: req.params.transactionId, status: 'issued' });
   });
-  r.post('/enrollments/:transactionId/reject', async (req, res) => {
+  r.post('/enrollments/:transactionId/reject', apiDoc({ tag: 'Enrollments', summary: 'Reject a pending enrollment', responses: { 200: '{transactionId, status: rejected}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
     const result = await d.enrollment.reject(req.params.transactionId, 'admin');
     if (result === 'not-found') throw notFound('enrollment');
     if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
     res.json({ transactionId: req.params.transactionId, status: 'rejected' });
   });
 
-  r.get('/audit', async (req, res) => {
+  r.get('/audit', apiDoc({ tag: 'Audit', summary: 'Audit records, newest last', query: auditQuery, responses: { 200: 'the audit records', 400: 'limit is not 1..1000' } }), async (req, res) => {
     const transactionId = typeof req.query.transactionId === 'string' ? req.query.transactionId : undefined;
     const type = typeof req.query.type === 'string' ? req.query.type : undefined;
     const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);

@@ -4,6 +4,7 @@ import type { RevocationReason } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 import { reasonBody } from './revocation.js';
 
 // Revocation triggers an administrator pulls (lifecycle issue #9, item 2;
@@ -33,7 +34,7 @@ export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeLi
   const now = () => new Date().toISOString();
   const audit = (type: string, details: Record<string, unknown>) => storage.appendAudit({ transactionId: null, type, reasonCode: null, actor: 'admin', details });
 
-  r.post('/devices/:id/retire', async (req, res) => {
+  r.post('/devices/:id/retire', apiDoc({ tag: 'Lifecycle', summary: 'Retire a device: revoke its certificates, refuse it from now on', body: reasonBody(RETIRE_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device, revoked: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already retired' } }), async (req, res) => {
     const { reason } = parseBody(reasonBody(RETIRE_REVOCATION_REASON), req.body);
     const result = await storage.retireDevice(req.params.id, now(), reason);
     if (!result.ok && result.reason === 'not-found') throw notFound('device');
@@ -44,14 +45,14 @@ export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeLi
     res.json({ device: result.device, revoked: result.revoked });
   });
 
-  r.delete('/devices/:id', async (req, res) => {
+  r.delete('/devices/:id', apiDoc({ tag: 'Lifecycle', summary: 'Delete a device (revokes like retiring, then hides it)', responses: { 204: 'deleted', 404: 'unknown or already deleted device' } }), async (req, res) => {
     const result = await storage.deleteDevice(req.params.id, now(), RETIRE_REVOCATION_REASON);
     if (!result.ok) throw notFound('device');
     await audit('admin.device.deleted', { deviceId: result.device.id, reason: RETIRE_REVOCATION_REASON, revoked: result.revoked });
     res.status(204).end();
   });
 
-  r.patch('/users/:id', async (req, res) => {
+  r.patch('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Change a user; enabled: false revokes their certificates', body: userPatch, responses: { 200: 'the user', 400: 'a field is invalid or may not be changed', 404: 'unknown user', 409: 'enabled: false on a disabled user' } }), async (req, res) => {
     const patch = parseBody(userPatch, req.body);
     const result = await storage.updateUser(req.params.id, patch, now(), USER_REVOCATION_REASON);
     if (!result.ok && result.reason === 'not-found') throw notFound('user');
@@ -65,7 +66,7 @@ export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeLi
     res.json(result.user);
   });
 
-  r.delete('/users/:id', async (req, res) => {
+  r.delete('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Delete a user (revokes like disabling, then hides them)', responses: { 204: 'deleted', 404: 'unknown or already deleted user' } }), async (req, res) => {
     const result = await storage.deleteUser(req.params.id, now(), USER_REVOCATION_REASON);
     if (!result.ok) throw notFound('user');
     await audit('admin.user.deleted', { userId: result.user.id, reason: USER_REVOCATION_REASON, revoked: result.revoked, devicesCleared: result.devices });

@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseProfileSpec } from '../../core/profile/profile-schema.js';
+import { parseProfileSpec, profileSpecSchema } from '../../core/profile/profile-schema.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { devicesForProfile, devicesForTargets } from '../../core/affected-devices.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import type { AssignmentTarget } from '../../core/model.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 
 // Certificate profiles (versioned) and their assignments.
 
@@ -24,29 +25,33 @@ const assignmentBody = z.union(
   { message: 'give profileId and exactly one of userId, deviceId or groupId' },
 );
 
+// What the readers below accept (they parse by hand, with these bounds).
+const versionQuery = z.object({ version: z.string().regex(/^[1-9][0-9]*$/).optional().describe('an older version of the profile (1, 2, ...)') });
+const assignmentQuery = z.object({ profileId: z.string().optional().describe("only this profile's assignments") });
+
 export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
 
-  r.post('/profiles', async (req, res) => {
+  r.post('/profiles', apiDoc({ tag: 'Profiles', summary: 'Create a certificate profile (version 1)', body: profileSpecSchema, responses: { 201: 'the profile', 400: 'invalid profile: issues name each field' } }), async (req, res) => {
     res.status(201).json(await storage.createProfile(specOrThrow(req.body)));
   });
-  r.get('/profiles', async (_req, res) => {
+  r.get('/profiles', apiDoc({ tag: 'Profiles', summary: 'List profiles (current versions)', responses: { 200: 'every profile not deleted' } }), async (_req, res) => {
     res.json(await storage.listProfiles());
   });
-  r.get('/profiles/:id', async (req, res) => {
+  r.get('/profiles/:id', apiDoc({ tag: 'Profiles', summary: 'Read a profile, or one of its versions', query: versionQuery, responses: { 200: 'the profile', 400: 'version is not a positive integer', 404: 'unknown profile or version' } }), async (req, res) => {
     const v = req.query.version === undefined ? undefined : Number(req.query.version);
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new HttpError(400, 'version must be a positive integer');
     const p = await storage.getProfile(req.params.id, v);
     if (!p) throw notFound('profile');
     res.json(p);
   });
-  r.put('/profiles/:id', async (req, res) => {
+  r.put('/profiles/:id', apiDoc({ tag: 'Profiles', summary: 'Write a new version of a profile', body: profileSpecSchema, responses: { 200: 'the new version', 400: 'invalid profile: issues name each field', 404: 'unknown profile' } }), async (req, res) => {
     const p = await storage.updateProfile(req.params.id, specOrThrow(req.body));
     if (!p) throw notFound('profile');
     devicesChanged(devicesForProfile(storage, p.id));
     res.json(p);
   });
-  r.delete('/profiles/:id', async (req, res) => {
+  r.delete('/profiles/:id', apiDoc({ tag: 'Profiles', summary: 'Delete a profile and its assignments', responses: { 204: 'deleted', 404: 'unknown profile' } }), async (req, res) => {
     // Work out who had it before the assignments go with it.
     const affected = await devicesForProfile(storage, req.params.id);
     if (!(await storage.deleteProfile(req.params.id))) throw notFound('profile');
@@ -54,17 +59,17 @@ export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeList
     res.status(204).end();
   });
 
-  r.post('/assignments', async (req, res) => {
+  r.post('/assignments', apiDoc({ tag: 'Assignments', summary: 'Assign a profile to a user, device or group', body: assignmentBody, responses: { 201: 'the assignment', 400: 'not profileId and exactly one target', 404: 'unknown profile or target', 409: 'already assigned' } }), async (req, res) => {
     const { profileId, ...rest } = parseBody(assignmentBody, req.body);
     const created = await storage.createAssignment(profileId, rest as AssignmentTarget);
     devicesChanged(devicesForTargets(storage, [created.target]));
     res.status(201).json(created);
   });
-  r.get('/assignments', async (req, res) => {
+  r.get('/assignments', apiDoc({ tag: 'Assignments', summary: 'List assignments', query: assignmentQuery, responses: { 200: 'the assignments' } }), async (req, res) => {
     const profileId = typeof req.query.profileId === 'string' ? req.query.profileId : undefined;
     res.json(await storage.listAssignments(profileId ? { profileId } : undefined));
   });
-  r.delete('/assignments/:id', async (req, res) => {
+  r.delete('/assignments/:id', apiDoc({ tag: 'Assignments', summary: 'Delete an assignment', responses: { 204: 'deleted', 404: 'unknown assignment' } }), async (req, res) => {
     const gone = (await storage.listAssignments()).find((a) => a.id === req.params.id);
     if (!gone || !(await storage.deleteAssignment(gone.id))) throw notFound('assignment');
     devicesChanged(devicesForTargets(storage, [gone.target]));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { END_ENTITY_REVOCATION_REASONS, type RevocationReason } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { apiDoc } from './api-doc.js';
 import { certificateView } from './enrollment.js';
 
 // Revoking certificates and blocking devices (security issue #15, S5).
@@ -29,7 +30,7 @@ export const reasonBody = (fallback: RevocationReason) =>
 export function revocationRoutes(storage: Storage): Router {
   const r = Router();
 
-  r.post('/certificates/:serial/revoke', async (req, res) => {
+  r.post('/certificates/:serial/revoke', apiDoc({ tag: 'Certificates', summary: 'Revoke a certificate and every renewal of it', body: reasonBody('unspecified'), bodyRequired: false, responses: { 200: 'the certificate plus revoked: [serial...]', 400: 'reason is not a revocation reason', 404: 'unknown certificate', 409: 'already revoked' } }), async (req, res) => {
     const serial = req.params.serial.toLowerCase();
     const { reason } = parseBody(reasonBody('unspecified'), req.body);
     const result = await storage.revokeCertificateChain(serial, new Date().toISOString(), reason);
@@ -45,7 +46,7 @@ export function revocationRoutes(storage: Storage): Router {
     res.json({ ...certificateView((await storage.getCertificate(serial))!), revoked: result.revoked });
   });
 
-  r.post('/devices/:id/block', async (req, res) => {
+  r.post('/devices/:id/block', apiDoc({ tag: 'Directory', summary: 'Block a device: revoke its certificates, refuse it until unblocked', body: reasonBody(BLOCK_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device, revoked: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already blocked' } }), async (req, res) => {
     const { reason } = parseBody(reasonBody(BLOCK_REVOCATION_REASON), req.body);
     const result = await storage.blockDevice(req.params.id, new Date().toISOString(), reason);
     if (!result.ok && result.reason === 'not-found') throw notFound('device');
@@ -60,7 +61,7 @@ export function revocationRoutes(storage: Storage): Router {
     res.json({ device: result.device, revoked: result.revoked });
   });
 
-  r.post('/devices/:id/unblock', async (req, res) => {
+  r.post('/devices/:id/unblock', apiDoc({ tag: 'Directory', summary: 'Unblock a device (its revoked certificates stay revoked)', body: z.strictObject({}), bodyRequired: false, responses: { 200: '{device}', 400: 'the body is not empty', 404: 'unknown device', 409: 'not blocked' } }), async (req, res) => {
     parseBody(z.strictObject({}), req.body);
     const result = await storage.unblockDevice(req.params.id);
     if (!result.ok && result.reason === 'not-found') throw notFound('device');
