@@ -35,6 +35,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     const device = deviceId === undefined ? null : await d.storage.getDevice(deviceId);
     if (device?.blockedAt) throw new HttpError(409, `device ${device.id} is blocked; unblock it first`);
     if (device?.retiredAt) throw new HttpError(409, `device ${device.id} is retired`);
+    if (device?.retiringSince) throw new HttpError(409, `device ${device.id} is retiring`);
   };
 
   r.post('/challenges', async (req, res) => {
