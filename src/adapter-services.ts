@@ -23,6 +23,7 @@ import type { KeyedCertificate } from './x509/keys.js';
 import type { SecretBox } from './core/secret-box.js';
 import { adapterSecrets, adapterSettings } from './core/adapter-secrets.js';
 import type { AuditLog } from './core/audit-log.js';
+import type { Retirement } from './core/retirement.js';
 import { caIdOf } from './ca/ca-rollover.js';
 
 // Builds the AdapterServices each adapter is handed: wiring only. Each service
@@ -57,13 +58,22 @@ export interface AdapterServiceDeps {
   metrics: GatewayMetrics;
   /** A device reported a profile removed: its pending removals are revoked (core/removals.ts). */
   removalConfirmed?: (device: Device, profileId: string) => Promise<unknown>;
+  /** Retiring devices: completed when the platform confirms the removals (core/retirement.ts). */
+  retirement?: Retirement;
 }
 
 export { SECRET_KEY_PREFIX } from './core/adapter-secrets.js';
 
 
-export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name' | 'platforms'>): AdapterServices {
+export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAdapter, 'name' | 'platforms' | 'retirementConfirmedBy'>): AdapterServices {
   const { storage } = d;
+  const clock = d.now ?? (() => new Date());
+  // A retiring device of an adapter confirmed by its removals: retired once no profile is left on it.
+  const retireIfRemoved = async (device: Device) => {
+    if (!d.retirement || adapter.retirementConfirmedBy === 'unenrollment' || device.retiringSince === null) return;
+    const current = await storage.getDevice(device.id);
+    if (current) await d.retirement.completeIfRemoved(current, clock());
+  };
   const devices: AdapterServices['devices'] = {
     get: (id) => storage.getDevice(id),
     create: async ({ platform, userId, reported }) => {
@@ -132,12 +142,22 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
       list: (filter) => storage.listCertificates(filter),
     },
-    deliveriesFor: d.deliveriesFor,
-    report: async (device, report) => {
-      await recordDeliveryReport(storage, device, report, (d.now ?? (() => new Date()))());
-      if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
+    deliveriesFor: async (device, only) => {
+      // Nothing left to remove (nothing was ever delivered): the check-in itself confirms it.
+      await retireIfRemoved(device);
+      return d.deliveriesFor(device, only);
     },
-    unenrolled: (device, detail) => recordUnenrollment(d, device, { adapter: adapter.name, detail }, d.now?.() ?? new Date()),
+    report: async (device, report) => {
+      await recordDeliveryReport(storage, device, report, clock());
+      if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
+      if (report.state === 'removed') await retireIfRemoved(device);
+    },
+    unenrolled: async (device, detail) => {
+      const revoked = await recordUnenrollment(d, device, { adapter: adapter.name, detail }, clock());
+      // A retiring device that unenrolled has removed everything with the enrollment.
+      const rest = d.retirement && device.retiringSince !== null ? await d.retirement.complete(device, 'confirmed', clock(), detail) : null;
+      return [...revoked, ...(rest ?? [])];
+    },
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),

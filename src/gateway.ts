@@ -11,6 +11,7 @@ import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { startHousekeeping } from './core/housekeeping.js';
 import { removalTracker, type Removals } from './core/removals.js';
+import { retirementTracker, type Retirement } from './core/retirement.js';
 import { lifecycleRoutes } from './http/admin/lifecycle.js';
 import { AuditLog } from './core/audit-log.js';
 import { withRequestSource } from './core/request-source.js';
@@ -102,6 +103,8 @@ export interface Gateway {
   health: GatewayHealth;
   /** Pending removals of profiles that no longer reach a device (core/removals.ts); `sweep(now)` is housekeeping's. */
   removals: Removals;
+  /** Retiring devices (core/retirement.ts); `sweep(now)` is housekeeping's. */
+  retirement: Retirement;
   close(): Promise<void>;
 }
 
@@ -170,7 +173,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
     const rootPem = toPem(ca.root.certificate);
     // Identity certificates of a retired CA keep working until they are re-issued under the new one.
-    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, retiredCaCertificates: authorities.all.slice(1).map((a) => a.certificate), clientCertHeader: config.clientCertHeader, log, now });
+    // Retiring devices: identity revoked once their platform confirms the removals, or when the grace ends.
+    const retirement = retirementTracker({ storage, graceMs: config.removalGraceHours * 3_600_000, log });
+    const auth = createDeviceAuthenticator({ storage, caCertificate: ca.root.certificate, retiredCaCertificates: authorities.all.slice(1).map((a) => a.certificate), clientCertHeader: config.clientCertHeader, log, now, retirementGraceEnded: retirement.graceEnded });
 
     const tokens = new EnrollmentTokens(storage, now);
     const ocsp = new OcspResponder({
@@ -206,6 +211,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         return deliveries;
       },
       removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
+      retirement,
       minter,
       tokens,
       issuer,
@@ -259,7 +265,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
       certificateReportRoutes(storage),
-      lifecycleRoutes(storage, devicesChanged),
+      lifecycleRoutes(storage, devicesChanged, now),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
       enrollmentListingRoutes(storage),
     );
@@ -279,7 +285,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now) });
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now), sweepRetirements: (now) => retirement.sweep(now), now });
     auditLog.start();
     return {
       config,
@@ -308,6 +314,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       metrics,
       health,
       removals,
+      retirement,
       close: async () => {
         health.markClosing();
         housekeeping.stop();

@@ -282,6 +282,13 @@ export interface AdapterServices {
 export interface PlatformAdapter<Payload = unknown> {
   /** Folder name; state and settings are kept under it. */
   readonly name: string;
+  /**
+   * What confirms a retiring device's removals (core/retirement.ts):
+   * `removals` (default) when its delivery reports show no profile left;
+   * `unenrollment` when only its unenrolled() call does (Apple: the removal of
+   * the MDM enrollment profile comes after the profiles').
+   */
+  readonly retirementConfirmedBy?: 'removals' | 'unenrollment';
   /** Device platforms this adapter serves (enrollment tokens for these platforms name its enrollment URL). */
   readonly platforms: readonly Platform[];
   /** Pure: one ready delivery to this platform's payload. Golden files test this. */

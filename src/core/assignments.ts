@@ -24,8 +24,9 @@ async function refsFor(storage: Storage, deviceId: string | null, userId: string
 
 /** Current versions of every profile that applies to the device, each once, in assignment order. */
 export async function assignedProfiles(storage: Storage, device: Device): Promise<Profile[]> {
-  // A retired device is out of service: nothing applies to it any more.
-  if (device.retiredAt) return [];
+  // A retired device is out of service: nothing applies to it any more. A
+  // retiring one neither: its platform removes what it holds (core/retirement.ts).
+  if (device.retiredAt || device.retiringSince) return [];
   const refs = await refsFor(storage, device.id, device.userId);
   const assignments = await storage.assignmentsFor(refs);
   const ids = [...new Set(assignments.map((a) => a.profileId))];

@@ -10,7 +10,8 @@ import type { Storage } from './storage/storage.js';
 //   the newest COMMANDS_KEPT_PER_DEVICE per device: a device that keeps
 //   answering cannot grow its history (every check-in lists it) without bound;
 // - certificates of profiles removed from devices whose grace period ended are
-//   revoked (core/removals.ts), also for devices that never check in again.
+//   revoked (core/removals.ts), also for devices that never check in again;
+// - retiring devices whose grace period ended are retired (core/retirement.ts).
 
 export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
 export const COMMANDS_KEPT_PER_DEVICE = 100;
@@ -22,6 +23,8 @@ export interface HousekeepingOptions {
   now?: () => Date;
   /** The removal sweep (core/removals.ts); returns how many certificates it revoked. */
   sweepRemovals?: (now: Date) => Promise<number>;
+  /** The retirement sweep (core/retirement.ts); returns how many retiring devices it retired. */
+  sweepRetirements?: (now: Date) => Promise<number>;
 }
 
 export interface HousekeepingRun {
@@ -30,6 +33,8 @@ export interface HousekeepingRun {
   commands: number;
   /** Certificates revoked because their profile's removal grace period ended. */
   removalsRevoked: number;
+  /** Retiring devices retired because their removal grace period ended. */
+  retirementsCompleted: number;
 }
 
 export function startHousekeeping(storage: Storage, log: Logger, opts: HousekeepingOptions): { runNow(): Promise<HousekeepingRun>; stop(): void } {
@@ -42,6 +47,7 @@ export function startHousekeeping(storage: Storage, log: Logger, opts: Housekeep
       auditEvents: await storage.purgeAudit(retainedFrom),
       commands: await storage.purgeAnsweredCommands(retainedFrom, COMMANDS_KEPT_PER_DEVICE),
       removalsRevoked: opts.sweepRemovals ? await opts.sweepRemovals(now) : 0,
+      retirementsCompleted: opts.sweepRetirements ? await opts.sweepRetirements(now) : 0,
     };
     if (run.challenges + run.auditEvents + run.commands > 0) log.info({ ...run, retainedFrom }, 'housekeeping purged old records');
     return run;

@@ -41,6 +41,12 @@ export interface Device {
    * its certificates are revoked and it can neither check in nor enroll again.
    */
   retiredAt: string | null;
+  /**
+   * Set when an administrator retired the device: its profile certificates are
+   * revoked and its identity only receives the removal of its profiles until
+   * retiredAt is set (platform confirmation or the removal grace period).
+   */
+  retiringSince: string | null;
 }
 
 /** Device-reported identifiers that profile templates may fall back on ({{DeviceName}}, {{SerialNumber}}). */

@@ -42,7 +42,7 @@ export async function redeemEnrollmentToken<R>(
   if (token.deviceId && !tokenDevice) return { ok: false, reason: 'device-missing', token };
   // Blocking cuts a device off entirely: a token made before the block does not bring it back.
   // A retired device is refused like a blocked one (it is never unblocked).
-  if (tokenDevice?.blockedAt || tokenDevice?.retiredAt) return { ok: false, reason: 'device-blocked', token, device: tokenDevice };
+  if (tokenDevice?.blockedAt || tokenDevice?.retiredAt || tokenDevice?.retiringSince) return { ok: false, reason: 'device-blocked', token, device: tokenDevice };
   const userId = token.userId ?? tokenDevice?.userId ?? null;
   if (userId && o.userMatches) {
     const user = await d.getUser(userId);
@@ -52,7 +52,7 @@ export async function redeemEnrollmentToken<R>(
   if ('refuse' in checked) return { ok: false, reason: 'check', token, refusal: checked.refuse };
   const chosen = checked.device === undefined ? tokenDevice : checked.device;
   // A device the check chose is held to the same rule as the token's own.
-  if (chosen?.blockedAt || chosen?.retiredAt) return { ok: false, reason: 'device-blocked', token, device: chosen };
+  if (chosen?.blockedAt || chosen?.retiredAt || chosen?.retiringSince) return { ok: false, reason: 'device-blocked', token, device: chosen };
 
   const spent = await d.consume(raw, token.platform);
   if (!spent.ok) return { ...spent, token }; // a concurrent request won it

@@ -17,6 +17,9 @@ import type { Logger } from '../log.js';
 // a proxy that appends instead of replacing would otherwise let the client's
 // own header win.
 //
+// A retiring device (POST /api/v1/devices/:id/retire) still authenticates, to
+// receive the removal of its profiles, until it is retired (core/retirement.ts).
+//
 // A blocked device (POST /api/v1/devices/:id/block) is refused with 403 even
 // though its certificate is otherwise ours: the block is checked before
 // revocation, so the device and its admin see why.
@@ -40,6 +43,8 @@ export interface IdentityOptions {
   log: Logger;
   /** The gateway's clock, what validity is checked against; the system clock by default. */
   now?: () => Date;
+  /** Whether a retiring device's removal grace period has ended (core/retirement.ts): it is refused like a retired one. */
+  retirementGraceEnded?: (device: Device, now: Date) => boolean;
 }
 
 /** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
@@ -82,6 +87,8 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (!device) return refuse('client certificate maps to no device');
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
     if (device.retiredAt !== null) return refuse(`device ${device.id} is retired`, 403);
+    // The housekeeping sweep retires it up to an hour late; its identity ends on time all the same.
+    if (o.retirementGraceEnded?.(device, now)) return refuse(`device ${device.id} is retired (its removal grace period ended)`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
     // Identity certificates only (a device holds few): this runs on every check-in.
     const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });

@@ -50,7 +50,7 @@ async function profileCert(profileId: string, deviceId: string, subject: string,
 }
 
 describe('retiring and deleting a device', () => {
-  it('retire revokes identity and profile certificates (cessationOfOperation), audits, refuses check-ins and new certificates; twice is 409', async () => {
+  it('retire revokes profile certificates at once (cessationOfOperation), refuses new certificates while retiring, retires at the next check-in with nothing to remove; 409 while retiring and once retired', async () => {
     const device = await t.api.ok('POST', '/devices', { name: `retire-${++n}`, platform: 'android' });
     const profile = await t.api.ok('POST', '/profiles', { name: 'retire wifi', scope: 'device', subjectName: 'CN={{DeviceName}},O=Retire' });
     await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
@@ -62,30 +62,40 @@ describe('retiring and deleting a device', () => {
 
     const r = await t.api.call('POST', `/devices/${device.id}/retire`, {});
     expect(r.status).toBe(200);
-    expect(r.body.device).toMatchObject({ id: device.id, retiredAt: expect.any(String), blockedAt: null });
-    expect(r.body.revoked).toEqual([serialOf(identity.certificate!), serialOf(wifi.certificate!)]);
-    for (const der of [identity.certificate!, wifi.certificate!]) {
-      expect(await cert(t, der)).toMatchObject({ revokedAt: r.body.device.retiredAt, revocationReason: 'cessationOfOperation' });
-    }
-    expect(await lastAudit(t, 'admin.device.retired')).toMatchObject({ actor: 'admin', details: { deviceId: device.id, reason: 'cessationOfOperation', revoked: r.body.revoked } });
-    expect(await t.api.ok('GET', `/devices/${device.id}`)).toMatchObject({ retiredAt: r.body.device.retiredAt });
+    expect(r.body.device).toMatchObject({ id: device.id, retiringSince: expect.any(String), retiredAt: null, blockedAt: null });
+    expect(r.body.revoked).toEqual([serialOf(wifi.certificate!)]);
+    expect(await cert(t, wifi.certificate!)).toMatchObject({ revokedAt: r.body.device.retiringSince, revocationReason: 'cessationOfOperation' });
+    expect((await cert(t, identity.certificate!)).revokedAt).toBeNull();
+    expect(await lastAudit(t, 'device.retire.requested')).toMatchObject({ actor: 'admin', details: { deviceId: device.id, reason: 'cessationOfOperation', revoked: r.body.revoked } });
+    expect(await t.api.ok('GET', `/devices/${device.id}`)).toMatchObject({ retiringSince: r.body.device.retiringSince, retiredAt: null });
 
-    // It can no longer check in, and gets nothing new.
+    // While retiring: no new certificate by any route, and a second retire is 409.
+    expect((await scepEnroll({ scepUrl: t.scepUrl, challenge: early, subject: `CN=${device.name}, O=Retire` })).failInfoText).toMatch(/DEVICE_BLOCKED/);
+    expect((await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).status).toBe(409);
+    expect((await t.api.call('POST', `/devices/${device.id}/identity-challenge`)).body.error).toMatch(/retiring/);
+    expect((await t.api.call('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'android' })).status).toBe(409);
+    const whileRetiring = await t.api.call('POST', `/devices/${device.id}/retire`, {});
+    expect(whileRetiring.status).toBe(409);
+    expect(whileRetiring.body.error).toMatch(/already retiring/);
+
+    // Its platform holds none of our profiles (no delivery report): the check-in itself completes the retirement.
+    expect((await checkIn()).status).toBe(200);
+    const retired = await t.api.ok('GET', `/devices/${device.id}`);
+    expect(retired.retiredAt).toEqual(expect.any(String));
+    expect(await cert(t, identity.certificate!)).toMatchObject({ revocationReason: 'cessationOfOperation' });
+    expect(await lastAudit(t, 'device.retire.completed')).toMatchObject({ details: { deviceId: device.id, how: 'confirmed', revoked: [serialOf(identity.certificate!)] } });
     const refused = await checkIn();
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: string }).error).toMatch(/retired/);
-    expect((await scepEnroll({ scepUrl: t.scepUrl, challenge: early, subject: `CN=${device.name}, O=Retire` })).failInfoText).toMatch(/DEVICE_BLOCKED/);
-    expect((await t.api.call('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).status).toBe(409);
     expect((await t.api.call('POST', `/devices/${device.id}/identity-challenge`)).body.error).toMatch(/retired/);
-    expect((await t.api.call('POST', '/enrollment-tokens', { deviceId: device.id, platform: 'android' })).status).toBe(409);
 
     // Twice: 409, nothing written.
-    const audits = (await t.api.ok('GET', '/audit?type=admin.device.retired')).length;
+    const audits = (await t.api.ok('GET', '/audit?type=device.retire.requested')).length;
     const again = await t.api.call('POST', `/devices/${device.id}/retire`, {});
     expect(again.status).toBe(409);
     expect(again.body.error).toMatch(/already retired/);
-    expect((await t.api.ok('GET', '/audit?type=admin.device.retired')).length).toBe(audits);
-    expect((await t.api.ok('GET', `/devices/${device.id}`)).retiredAt).toBe(r.body.device.retiredAt);
+    expect((await t.api.ok('GET', '/audit?type=device.retire.requested')).length).toBe(audits);
+    expect((await t.api.ok('GET', `/devices/${device.id}`)).retiredAt).toBe(retired.retiredAt);
   });
 
   it('retire refuses an unknown device (404), a bad reason or body (400), writing nothing; an admin may give keyCompromise', async () => {

@@ -1348,6 +1348,36 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         expect(await s.getCertificate('33')).toBeNull();
       });
 
+      it('beginRetireDevice: revokes profile certificates (and renewals) only, refuses new certificates; retireDevice completes it; listRetiringDevices', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'windows' });
+        const other = await s.createDevice({ name: 'o', platform: 'windows' });
+        expect(d.retiringSince).toBeNull();
+        await s.recordEnrollment(null, enrollment('tx-b1', { deviceId: d.id, kind: 'identity' }), certificate('51', { deviceId: d.id, kind: 'identity' }));
+        await s.recordEnrollment(null, enrollment('tx-b2', { deviceId: d.id }), certificate('52', { deviceId: d.id }));
+        await s.recordEnrollment(null, enrollment('tx-b3', { renewalOf: '52' }), certificate('53', { renewalOf: '52' }));
+        const r = await s.beginRetireDevice(d.id, '2026-03-01T00:00:00Z', 'cessationOfOperation');
+        expect(r).toEqual({ ok: true, device: { ...d, retiringSince: '2026-03-01T00:00:00.000Z' }, revoked: ['52', '53'] });
+        expect(await s.getCertificate('53')).toMatchObject({ revokedAt: '2026-03-01T00:00:00.000Z', revocationReason: 'cessationOfOperation' });
+        expect((await s.getCertificate('51'))?.revokedAt).toBeNull();
+        expect(await s.getDevice(d.id)).toMatchObject({ retiringSince: '2026-03-01T00:00:00.000Z', retiredAt: null });
+        // Refused, writing nothing: twice, unknown.
+        expect(await s.beginRetireDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'already-retiring' });
+        expect(await s.beginRetireDevice('no-such-device', '2026-03-02T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'not-found' });
+        expect((await s.getDevice(d.id))?.retiringSince).toBe('2026-03-01T00:00:00.000Z');
+        // A retiring device gets no certificate (identity renewal included).
+        expect(await s.recordEnrollment(null, enrollment('tx-b4', { deviceId: d.id }), certificate('54', { deviceId: d.id }))).toEqual({ ok: false, reason: 'device-blocked' });
+        expect(await s.getCertificate('54')).toBeNull();
+        // listRetiringDevices: retiring since strictly before the bound, not the other device.
+        expect(await s.listRetiringDevices('2026-03-01T00:00:00Z')).toEqual([]);
+        expect((await s.listRetiringDevices('2026-03-01T00:00:00.001Z')).map((x) => x.id)).toEqual([d.id]);
+        expect((await s.listRetiringDevices('2026-04-01T00:00:00Z')).map((x) => x.id)).not.toContain(other.id);
+        // Completion: the identity goes; the device is retired and no longer listed; retiring again is refused.
+        const done = await s.retireDevice(d.id, '2026-03-02T00:00:00Z', 'cessationOfOperation');
+        expect(done).toMatchObject({ ok: true, device: { retiringSince: '2026-03-01T00:00:00.000Z', retiredAt: '2026-03-02T00:00:00.000Z' }, revoked: ['51'] });
+        expect(await s.listRetiringDevices('2026-04-01T00:00:00Z')).toEqual([]);
+        expect(await s.beginRetireDevice(d.id, '2026-03-03T00:00:00Z', 'cessationOfOperation')).toEqual({ ok: false, reason: 'already-retired' });
+      });
+
       it('deleteDevice: revokes, hides the device, keeps its certificates readable, removes memberships, assignments and pending removals', async () => {
         const d = await s.createDevice({ name: 'd', platform: 'windows' });
         const g = await s.createGroup('g');

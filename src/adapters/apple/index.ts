@@ -40,6 +40,8 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
   };
   return {
     name: 'apple',
+    // Retiring: done when the device removes the MDM profile (or checks out), after its profiles.
+    retirementConfirmedBy: 'unenrollment',
     platforms: ['ios', 'macos'],
     render: renderProfile,
     enrollmentUrl: (token, publicUrl) => `${publicUrl}/mdm/enroll?token=${encodeURIComponent(token)}`,

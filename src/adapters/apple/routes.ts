@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
-import type { Device, Platform } from '../../core/model.js';
+import type { Device, DeviceCommand, Platform } from '../../core/model.js';
 import { matchCertificateList } from './certificate-match.js';
 import { applyCheckin, reportedValues, userAuthenticateAnswer } from './checkin.js';
 import { nextCommand } from './dispatch.js';
@@ -167,7 +167,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
         await saveState(s, device.id, state);
         await syncDevice(s, device, { now: d.now() });
         // The MDM identity itself, inside its renewal period: the enrollment profile again (identity-renewal.ts).
-        if (channel === DEVICE_CHANNEL) {
+        if (channel === DEVICE_CHANNEL && device.retiringSince === null) {
           const after = await loadState(s, device.id);
           if (await planIdentityRenewal(s, device, after, thumbprint, d.now())) await saveState(s, device.id, after);
         }
@@ -193,6 +193,12 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
           fx.reports.push(...missing);
           await saveState(s, device.id, state);
           for (const rep of fx.reports) await s.report(device, rep);
+          if (isUnenrollCommand(cmd) && msg.Status === 'Acknowledged') {
+            // Retiring: the device removed the MDM profile; it will not ask for anything more (core/retirement.ts).
+            await checkedOut(s, device, state, 'RemoveProfile of the MDM enrollment profile acknowledged (device retiring)');
+            res.status(200).end();
+            return;
+          }
           // Profiles missing from the device are queued again in this same session.
           if (missing.length) await syncDevice(s, device, { now: d.now() });
           if (fx.followUps.length) {
@@ -213,15 +219,20 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
   return r;
 }
 
+/** The retirement's RemoveProfile of the enrollment profile (sync.ts). */
+function isUnenrollCommand(cmd: DeviceCommand): boolean {
+  return cmd.kind === 'RemoveProfile' && cmd.payload.unenroll === true;
+}
+
 async function pendingChannels(s: AdapterServices, deviceId: string): Promise<string[]> {
   const cmds = await s.commands.list(deviceId);
   return [...new Set(cmds.filter((c) => c.status === 'queued' || c.status === 'notnow' || c.status === 'sent').map((c) => c.channel))];
 }
 
 /** CheckOut (the MDM profile was removed): every managed profile went with it, and nothing queued will ever be fetched. */
-async function checkedOut(s: AdapterServices, device: Device, before: AppleState): Promise<void> {
+async function checkedOut(s: AdapterServices, device: Device, before: AppleState, detail = 'Apple CheckOut: the MDM profile was removed'): Promise<void> {
   // Its identity (and the certificates that left with the profiles) must stop working now (docs/lifecycle.md).
-  await s.unenrolled(device, 'Apple CheckOut: the MDM profile was removed');
+  await s.unenrolled(device, detail);
   for (const c of await s.commands.list(device.id)) {
     if (c.status === 'queued' || c.status === 'sent' || c.status === 'notnow') await s.commands.update(c.id, device.id, 'cancelled', { reason: 'device checked out' });
   }

@@ -85,6 +85,8 @@ export interface AppleState {
   /** After a CA rollover: the CA (id) whose roots profile was queued, and the one the device acknowledged installing (core/ca-rollover.ts). */
   rootsQueued?: string;
   rootsHeld?: string;
+  /** Retiring (core/retirement.ts): the RemoveProfile of the enrollment profile queued after the profiles' removals. */
+  unenrollQueued?: string;
 }
 
 export function emptyState(): AppleState {

@@ -5,6 +5,7 @@ import { anyInstalled, planRenewals, type RenewalStep } from './renewal.js';
 import { DEVICE_CHANNEL, loadState, saveState } from './state.js';
 import { issuedByRetiredCa } from '../../core/ca-rollover.js';
 import { newestIssued } from './issued-certificates.js';
+import { ENROLLMENT_IDENTIFIER } from './enrollment-profile.js';
 
 // Applies a plan: cancels obsolete commands, enqueues InstallProfile /
 // RemoveProfile (and InstallProfile again for certificates inside their
@@ -67,6 +68,13 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   }
   for (const r of plan.reports) await s.report(device, r);
   Object.assign(state.reportedErrors, plan.errorsReported);
+  if (device.retiringSince !== null && !state.unenrollQueued) {
+    // Retiring: after the profiles' RemoveProfile (queued above, fetched in
+    // order), the MDM enrollment profile itself, so the device unenrolls.
+    const cmd = await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'RemoveProfile', payload: { identifier: ENROLLMENT_IDENTIFIER, unenroll: true }, profileId: null, profileVersion: null });
+    state.unenrollQueued = cmd.id;
+    touched.add(DEVICE_CHANNEL);
+  }
   await saveState(s, device.id, state);
   return touched;
 }

@@ -20,6 +20,8 @@ export const checkDeviceNotBlocked: Check = {
 function deviceBlockedRefusal(device: Device | null): Refusal | null {
   // A retired device gets nothing either (its certificates were revoked with the retirement).
   if (device?.retiredAt) return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} retired at ${device.retiredAt}` };
+  // A retiring device only receives the removal of its profiles (core/retirement.ts).
+  if (device?.retiringSince) return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} retiring since ${device.retiringSince}` };
   if (!device || device.blockedAt === null) return null;
   return { code: 'DEVICE_BLOCKED', detail: `device ${device.id} blocked at ${device.blockedAt}` };
 }

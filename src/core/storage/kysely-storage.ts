@@ -66,6 +66,7 @@ import {
   type UpdateUserResult,
   type DeleteUserResult,
   type RetireResult,
+  type BeginRetireResult,
   type DeleteDeviceResult,
 } from './storage.js';
 
@@ -180,6 +181,7 @@ function rowToDevice(r: DeviceRow): Device {
     createdAt: r.created_at,
     blockedAt: r.blocked_at,
     retiredAt: r.retired_at,
+    retiringSince: r.retiring_since ?? null,
   };
 }
 
@@ -383,6 +385,7 @@ export class KyselyStorage implements Storage {
       reported_at: null,
       retired_at: null,
       deleted_at: null,
+      retiring_since: null,
     };
     try {
       await this.db.insertInto('devices').values(row).execute();
@@ -538,6 +541,41 @@ export class KyselyStorage implements Storage {
       }
       return { ok: true, device: rowToDevice(row), revoked: await this.#revokeOwned(trx, 'device_id', id, stamp, reason) };
     });
+  }
+
+  async beginRetireDevice(id: string, at: string, reason: RevocationReason): Promise<BeginRetireResult> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx): Promise<BeginRetireResult> => {
+      const row = await trx
+        .updateTable('devices')
+        .set({ retiring_since: stamp })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .where('retired_at', 'is', null)
+        .where('retiring_since', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) {
+        const exists = await trx.selectFrom('devices').select(['retired_at']).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+        if (!exists) return { ok: false, reason: 'not-found' };
+        return { ok: false, reason: exists.retired_at !== null ? 'already-retired' : 'already-retiring' };
+      }
+      return { ok: true, device: rowToDevice(row), revoked: await this.#revokeOwned(trx, 'device_id', id, stamp, reason, 'profile') };
+    });
+  }
+
+  async listRetiringDevices(before: string): Promise<Device[]> {
+    const rows = await this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('retiring_since', 'is not', null)
+      .where('retiring_since', '<', isoTimestamp(before, 'before'))
+      .where('retired_at', 'is', null)
+      .where('deleted_at', 'is', null)
+      .orderBy('retiring_since')
+      .orderBy('id')
+      .execute();
+    return rows.map(rowToDevice);
   }
 
   async deleteDevice(id: string, at: string, reason: RevocationReason): Promise<DeleteDeviceResult> {
@@ -935,10 +973,10 @@ export class KyselyStorage implements Storage {
         .updateTable('devices')
         .set((eb) => ({ blocked_at: eb.ref('blocked_at') }))
         .where('id', '=', deviceId)
-        .returning(['blocked_at', 'retired_at'])
+        .returning(['blocked_at', 'retired_at', 'retiring_since'])
         .executeTakeFirst();
-      // A retired (or deleted, which retires) device gets no certificate either.
-      if (device && (device.blocked_at !== null || device.retired_at !== null)) return 'device-blocked';
+      // A retired or retiring (or deleted, which retires) device gets no certificate either.
+      if (device && (device.blocked_at !== null || device.retired_at !== null || device.retiring_since !== null)) return 'device-blocked';
     }
     if (renewalOf !== null) {
       const predecessor = await trx

@@ -593,6 +593,26 @@ function enrollmentListing(): Migration {
   };
 }
 
+/**
+ * Retiring a device (lifecycle issue #9): retiring_since is set when the
+ * administrator retires it (profile certificates revoked, the platform removes
+ * its profiles); retired_at once the platform confirmed or the grace ended.
+ */
+function deviceRetiring(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('devices').addColumn('retiring_since', 'text').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('devices').dropColumn('retiring_since').execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -606,6 +626,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0008_certificate_reporting': certificateReporting(),
     '0009_crl_state': crlState(),
     '0011_enrollment_listing': enrollmentListing(),
+    '0012_device_retiring': deviceRetiring(),
   };
 }
 

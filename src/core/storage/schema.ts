@@ -50,6 +50,8 @@ export interface DevicesTable {
   // 0006_lifecycle_triggers
   retired_at: ColumnType<string | null, string | null | undefined, string | null>;
   deleted_at: ColumnType<string | null, string | null | undefined, string | null>; // hidden from every read
+  // 0012_device_retiring: set when an administrator retired the device; retired_at once its removals are done.
+  retiring_since: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface GroupsTable {

@@ -130,6 +130,8 @@ export type DeleteUserResult = { ok: true; user: User; revoked: string[]; device
 
 export type RetireResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-retired' };
 
+export type BeginRetireResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-retiring' | 'already-retired' };
+
 export type DeleteDeviceResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' };
 
 export interface CertificateFilter {
@@ -240,6 +242,15 @@ export interface Storage {
    * writing nothing, when unknown or already retired.
    */
   retireDevice(id: string, at: string, reason: RevocationReason): Promise<RetireResult>;
+  /**
+   * Starts retiring the device (POST /devices/:id/retire): sets retiringSince
+   * and revokes every unrevoked profile certificate issued for it (and their
+   * renewals) with `reason`; its identity stays valid until retireDevice.
+   * Refused, writing nothing, when unknown, already retiring or retired.
+   */
+  beginRetireDevice(id: string, at: string, reason: RevocationReason): Promise<BeginRetireResult>;
+  /** Devices retiring (not yet retired, not deleted) since before `before` (exclusive), oldest first. */
+  listRetiringDevices(before: string): Promise<Device[]>;
   /**
    * Deletes the device: revoked like retireDevice (a retired device may be
    * deleted), the row is kept for its certificates and audit but no read

@@ -36,7 +36,7 @@ export function enrollmentTokenRoutes(d: { storage: Storage; tokens: EnrollmentT
       if (device.platform !== b.platform) throw new HttpError(400, `platform: the device is ${device.platform}, not ${b.platform}`);
       // Every use of it would be refused (DEVICE_BLOCKED): say so now rather than hand out a dead token.
       if (device.blockedAt) throw new HttpError(409, `device ${device.id} is blocked; unblock it first`);
-      if (device.retiredAt) throw new HttpError(409, `device ${device.id} is retired: enroll it as a new device`);
+      if (device.retiredAt || device.retiringSince) throw new HttpError(409, `device ${device.id} is retired: enroll it as a new device`);
       deviceId = device.id;
       userId = device.userId;
     }

@@ -43,6 +43,7 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     const device = deviceId === undefined ? null : await d.storage.getDevice(deviceId);
     if (device?.blockedAt) throw new HttpError(409, `device ${device.id} is blocked; unblock it first`);
     if (device?.retiredAt) throw new HttpError(409, `device ${device.id} is retired`);
+    if (device?.retiringSince) throw new HttpError(409, `device ${device.id} is retiring`);
   };
 
   r.post('/challenges', apiDoc({ tag: 'Challenges', summary: 'Mint a one-time SCEP challenge for a profile and a target', body: challengeBody, responses: { 201: '{challenge, scepUrl, expiresAt, subject}', 400: 'not profileId and exactly one of deviceId or userId', 404: 'unknown profile or target', 409: 'the profile is not assigned to the target, or the device is blocked or retired' } }), async (req, res) => {

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { RevocationReason } from '../../core/model.js';
 import type { Storage } from '../../core/storage/storage.js';
@@ -29,21 +29,37 @@ const userPatch = z.strictObject({
   enabled: z.boolean({ message: 'must be true or false' }).optional(),
 });
 
-export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
+export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}, clock: () => Date = () => new Date()): Router {
   const r = Router();
-  const now = () => new Date().toISOString();
+  const now = () => clock().toISOString();
   const audit = (type: string, details: Record<string, unknown>) => storage.appendAudit({ transactionId: null, type, reasonCode: null, actor: 'admin', details });
 
-  r.post('/devices/:id/retire', apiDoc({ tag: 'Lifecycle', summary: 'Retire a device: revoke its certificates, refuse it from now on', body: reasonBody(RETIRE_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device, revoked: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already retired' } }), async (req, res) => {
+  // Retire in two steps (core/retirement.ts): profile certificates now, the
+  // identity once the platform confirmed the removals or the grace ended.
+  r.post('/devices/:id/retire', apiDoc({ tag: 'Lifecycle', summary: 'Retire a device: revoke its profile certificates now, remove its profiles through its platform, then revoke its identity (keyCompromise: everything at once)', body: reasonBody(RETIRE_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device (retiringSince, retiredAt), revoked: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already retiring or retired' } }), async (req, res) => {
     const { reason } = parseBody(reasonBody(RETIRE_REVOCATION_REASON), req.body);
-    const result = await storage.retireDevice(req.params.id, now(), reason);
+    // A compromised key must not keep checking in, even to receive removals: everything is revoked at once.
+    if (reason === 'keyCompromise') return retireAtOnce(req.params.id, reason, res);
+    const result = await storage.beginRetireDevice(req.params.id, now(), reason);
     if (!result.ok && result.reason === 'not-found') throw notFound('device');
-    if (!result.ok) throw new HttpError(409, 'the device is already retired');
-    await audit('admin.device.retired', { deviceId: result.device.id, reason, revoked: result.revoked });
-    // Adapters that push (Apple) hear of it; the device itself is refused from now on.
+    if (!result.ok) throw new HttpError(409, result.reason === 'already-retiring' ? 'the device is already retiring' : 'the device is already retired');
+    await audit('device.retire.requested', { deviceId: result.device.id, reason, revoked: result.revoked });
+    // Adapters that push (Apple) queue the removals and wake the device now.
     devicesChanged([result.device]);
     res.json({ device: result.device, revoked: result.revoked });
   });
+
+  async function retireAtOnce(id: string, reason: RevocationReason, res: Response) {
+    const current = await storage.getDevice(id);
+    if (current?.retiringSince && !current.retiredAt) throw new HttpError(409, 'the device is already retiring');
+    const result = await storage.retireDevice(id, now(), reason);
+    if (!result.ok && result.reason === 'not-found') throw notFound('device');
+    if (!result.ok) throw new HttpError(409, 'the device is already retired');
+    await audit('device.retire.requested', { deviceId: result.device.id, reason, revoked: result.revoked });
+    await audit('device.retire.completed', { deviceId: result.device.id, how: 'at-once', reason, revoked: result.revoked });
+    devicesChanged([result.device]);
+    res.json({ device: result.device, revoked: result.revoked });
+  }
 
   r.delete('/devices/:id', apiDoc({ tag: 'Lifecycle', summary: 'Delete a device (revokes like retiring, then hides it)', responses: { 204: 'deleted', 404: 'unknown or already deleted device' } }), async (req, res) => {
     const result = await storage.deleteDevice(req.params.id, now(), RETIRE_REVOCATION_REASON);

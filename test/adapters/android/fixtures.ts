@@ -30,6 +30,7 @@ export const device: Device = {
   createdAt: '2026-03-01T09:00:00.000Z',
   blockedAt: null,
   retiredAt: null,
+  retiringSince: null,
 };
 
 const baseSpec = profileSpec({

@@ -189,6 +189,18 @@ export class AndroidAgentSim {
     });
   }
 
+  /** What the agent does with a policy no longer listed (docs/android.md): removes its key pair and reports it `removed`. */
+  async removeUnlisted(doc: PolicyDocumentV1): Promise<InstalledKey[]> {
+    const listed = new Set(doc.policies.map((p) => p.id));
+    const gone = [...this.keyChain.values()].filter((k) => !listed.has(k.policyId));
+    for (const k of gone) this.keyChain.delete(k.alias);
+    if (gone.length > 0) {
+      const res = await this.postStatus({ results: gone.map((k) => ({ policyId: k.policyId, policyVersion: k.policyVersion, state: 'removed', alias: k.alias })) });
+      if (res.status !== 204) throw new Error(`status: HTTP ${res.status}: ${await res.text()}`);
+    }
+    return gone;
+  }
+
   /** Enrolls every policy that carries a challenge and reports each one installed. */
   async applyPolicy(doc: PolicyDocumentV1): Promise<InstalledKey[]> {
     const installed: InstalledKey[] = [];

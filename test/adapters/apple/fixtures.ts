@@ -21,6 +21,7 @@ export const iphone: Device = {
   createdAt: '2030-01-01T00:00:00.000Z',
   blockedAt: null,
   retiredAt: null,
+  retiringSince: null,
 };
 export const mac: Device = { ...iphone, id: '9a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', name: 'Lin MacBook', platform: 'macos', serialNumber: 'C02XL0AAJGH5' };
 

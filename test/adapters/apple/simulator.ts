@@ -89,6 +89,10 @@ export class AppleDeviceSim {
   log: { request: string; response: string }[] = [];
   behaviour: SimBehaviour = {};
   private notNowDone = false;
+  /** Set when the server removed the MDM enrollment profile: the device is unmanaged and sends CheckOut (CheckOutWhenRemoved). */
+  mdmRemoved = false;
+  /** The HTTP status the gateway answered that CheckOut with. */
+  checkOutStatus: number | null = null;
   /** Trusted roots (SHA-1 hex -> certificate): the enrollment profile's, then every com.apple.security.root payload installed. */
   readonly trustedRoots = new Map<string, X509Certificate>();
   /** What happened, in order: `root:<sha1>` when a root is newly trusted, `cert:<issuing root sha1 | untrusted>` when a profile's certificate is enrolled. */
@@ -259,6 +263,7 @@ export class AppleDeviceSim {
       const answer = await this.execute(cmd);
       cmd = await this.connect({ CommandUUID: cmd.CommandUUID, ...answer }, userId);
     }
+    if (this.mdmRemoved && this.checkOutStatus === null) this.checkOutStatus = (await this.checkout()).status;
     return seen;
   }
 
@@ -291,6 +296,12 @@ export class AppleDeviceSim {
         return { Status: 'Acknowledged' };
       }
       case 'RemoveProfile':
+        if (c.Identifier === this.enrollment!.profileIdentifier) {
+          // Removing the MDM profile removes every managed profile with it.
+          this.installed.clear();
+          this.mdmRemoved = true;
+          return { Status: 'Acknowledged' };
+        }
         if (!this.installed.delete(c.Identifier)) return { Status: 'Error', ErrorChain: [{ ErrorCode: 1000, ErrorDomain: 'MCProfileErrorDomain', USEnglishDescription: 'profile not found' }] };
         return { Status: 'Acknowledged' };
       case 'ProfileList':

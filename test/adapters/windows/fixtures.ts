@@ -36,6 +36,7 @@ export const device: Device = {
   createdAt: '2030-01-01T00:00:00.000Z',
   blockedAt: null,
   retiredAt: null,
+  retiringSince: null,
 };
 
 export function delivery(id: string, spec: Partial<ProfileSpec> & Pick<ProfileSpec, 'name' | 'scope' | 'subjectName'>, version = 1): ReadyDelivery {

@@ -24,6 +24,7 @@ const device: Device = {
   createdAt: '',
   blockedAt: null,
   retiredAt: null,
+  retiringSince: null,
 };
 const profile = (input: Record<string, unknown>): Profile => ({
   ...spec(input),

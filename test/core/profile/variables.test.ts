@@ -23,6 +23,7 @@ const device: Device = {
   createdAt: '2025-01-01T00:00:00.000Z',
   blockedAt: null,
   retiredAt: null,
+  retiringSince: null,
 };
 
 describe('templateVariables', () => {
