@@ -28,6 +28,13 @@ const deviceIdOf = (identity: Uint8Array) => {
   return m[1]!;
 };
 const thumbprintOf = (der: Uint8Array) => new X509Certificate(der).fingerprint.replace(/:/g, '');
+/** What the gateway says about the device's deliveries, for a failure message: why no certificate came. */
+async function deliveryNote(env: DemoEnvironment, deviceId: string): Promise<string> {
+  const ds = (await env.admin.ok('GET', `/devices/${deviceId}/deliveries`).catch(() => [])) as { state: string; errorCode: string | null; detail: string | null }[];
+  if (ds.length === 0) return 'the gateway has no delivery for this device';
+  return ds.map((d) => `delivery ${d.state}${d.errorCode ? ` ${d.errorCode}` : ''}${d.detail ? `: ${d.detail}` : ''}`).join('; ');
+}
+
 const token = (env: DemoEnvironment, user: DemoUser, platform: string) =>
   env.admin.ok('POST', '/enrollment-tokens', { userId: user.id, platform }) as Promise<{ token: string; enrollmentUrl: string }>;
 
@@ -44,7 +51,7 @@ export async function windowsDevice(env: DemoEnvironment, step: Step, user: Demo
   const enrolled = await step(s, 'OMA-DM check-in: ClientCertificateInstall payload, key generated, SCEP enrollment', async () => {
     const log = await sim.session();
     const e = log.enrolled[0];
-    if (!e) throw new Error('the session carried no SCEP install for the Wi-Fi profile');
+    if (!e) throw new Error(`the session carried no SCEP install for the Wi-Fi profile (${await deliveryNote(env, deviceId)})`);
     if (e.status !== 1 || !e.thumbprint) throw new Error(`the device's SCEP node reports status ${e.status}, error ${e.errorCode ?? 'none'}`);
     return e;
   });
@@ -68,14 +75,14 @@ export async function appleDevice(env: DemoEnvironment, step: Step, user: DemoUs
   await step(s, 'push received by the simulated APNs', async () => {
     const until = Date.now() + 15_000;
     while (!env.apns.pushes.slice(pushesBefore).some((p) => p.path === path)) {
-      if (Date.now() > until) throw new Error('no push for this device within 15 s');
+      if (Date.now() > until) throw new Error(`no push for this device within 15 s (${await deliveryNote(env, deviceId)})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   });
   const installed = await step(s, 'woken by the push: InstallProfile, key generated, SCEP enrollment', async () => {
     const commands = await sim.drain();
     const withCert = [...sim.installed.values()].find((p) => p.certificate);
-    if (!withCert) throw new Error(`no certificate installed; commands seen: ${commands.map((c) => c.Command.RequestType).join(', ') || 'none'}`);
+    if (!withCert) throw new Error(`no certificate installed; commands seen: ${commands.map((c) => c.Command.RequestType).join(', ') || 'none'} (${await deliveryNote(env, deviceId)})`);
     return withCert.certificate!;
   });
   return { platform: 'ios', deviceId, thumbprint: thumbprintOf(installed), certificate: installed };
@@ -89,7 +96,7 @@ export async function androidDevice(env: DemoEnvironment, step: Step, user: Demo
   const doc = await step(s, 'check-in: policy document fetched', async () => {
     const f = await agent.fetchPolicy();
     if (f.status !== 200 || !f.document) throw new Error(`policy: HTTP ${f.status}`);
-    if (f.document.policies.length === 0) throw new Error('the policy carries no certificate policy');
+    if (f.document.policies.length === 0) throw new Error(`the policy carries no certificate policy (${await deliveryNote(env, agent.deviceId!)})`);
     return f.document;
   });
   const [installed] = await step(s, 'key generated in the KeyChain, SCEP enrollment, installed reported', () => agent.applyPolicy(doc));
