@@ -7,6 +7,7 @@ import { listen } from './server.js';
 import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
 import { rollOverCa } from './ca/ca-rollover.js';
+import { demoCommand } from './demo/command.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -107,6 +108,9 @@ program
         `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
     );
   });
+
+// `mdmgw demo`: every platform end to end on a throwaway gateway (src/demo/, docs/demo.md).
+program.addCommand(demoCommand());
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // e.g. DataDirectoryError: the data directory cannot be made private (its message says why).

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
-import { AndroidAgentSim } from '../adapters/android/simulator.js';
+import { AndroidAgentSim } from '../../src/sim/android.js';
 import { launchChromium, screenshotPath } from '../helpers/browser.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { tamper } from '../helpers/interop.js';

@@ -6,8 +6,8 @@ import type { AuditEvent } from '../../src/core/model.js';
 import { REFUSAL_LIMITS } from '../../src/core/refusal-limiter.js';
 import { buildCsr, generateDeviceKey, scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
-import { WindowsSimulator } from '../adapters/windows/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../../src/sim/android.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
 
 // Issue #15 (S2): refusals of unauthenticated requests must not fill the disk.
 // Every audit record is cut to a bound, and past a few rows per source and

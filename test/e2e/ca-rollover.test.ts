@@ -8,13 +8,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { createWindowsAdapter } from '../../src/adapters/windows/index.js';
-import { WindowsSimulator } from '../adapters/windows/simulator.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
-import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
-import { AppleDeviceSim } from '../adapters/apple/simulator.js';
+import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { rollOverCa } from '../../src/ca/ca-rollover.js';
 import { getCaCerts, scepEnroll } from '../../src/sim/scep-client.js';
-import { AndroidAgentSim, sha256Hex } from '../adapters/android/simulator.js';
+import { AndroidAgentSim, sha256Hex } from '../../src/sim/android.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // CA rollover (lifecycle issue #9, item 4): `mdmgw ca rollover` makes a new

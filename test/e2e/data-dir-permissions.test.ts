@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
-import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../../src/sim/android.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Security issue #15, S6: "When the data directory already exists (say 0755),

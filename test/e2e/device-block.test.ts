@@ -7,10 +7,10 @@ import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { toPem } from '../../src/pem.js';
 import { buildCsr, generateDeviceKey, scepEnroll, type EnrollResult } from '../../src/sim/scep-client.js';
-import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
-import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
-import { AppleDeviceSim } from '../adapters/apple/simulator.js';
-import { WindowsSimulator } from '../adapters/windows/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../../src/sim/android.js';
+import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../src/sim/apple.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Security issue #15, S5: "there is no call that blocks a device as a whole".

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
 import type { KyselyStorage } from '../../src/core/storage/kysely-storage.js';
-import { makeCa, pushCertificate } from '../adapters/apple/fake-apns.js';
+import { makeCa, pushCertificate } from '../../src/sim/fake-apns.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Operations issue #14, item 2: /readyz (no token; database reachable and

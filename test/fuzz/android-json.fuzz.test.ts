@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { AndroidAgentSim, PIXEL_8 } from '../adapters/android/simulator.js';
+import { AndroidAgentSim, PIXEL_8 } from '../../src/sim/android.js';
 import { fuzzOptions, PER_INPUT_MS } from './fuzz-runs.js';
 
 // Property-based tests of the Android agent's JSON routes through the real

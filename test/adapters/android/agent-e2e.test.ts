@@ -9,7 +9,7 @@ import { buildCsr, generateDeviceKey } from '../../../src/sim/scep-client.js';
 import { toPem } from '../../../src/pem.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { schemaErrors } from './schema-validator.js';
-import { AndroidAgentSim, PIXEL_8, sha256Hex } from './simulator.js';
+import { AndroidAgentSim, PIXEL_8, sha256Hex } from '../../../src/sim/android.js';
 
 // The Android agent end to end against a real gateway: token enrollment,
 // identity over SCEP, policy with ETags, real key generation and SCEP per

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAndroidAdapter } from '../../../src/adapters/android/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { schemaErrors } from './schema-validator.js';
-import { AndroidAgentSim } from './simulator.js';
+import { AndroidAgentSim } from '../../../src/sim/android.js';
 
 // The agent renews its device identity (365 days) when the policy says so,
 // with the whole gateway's clock moved a year (createGateway's `now`): an

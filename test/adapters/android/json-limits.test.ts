@@ -3,7 +3,7 @@ import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { DEVICE_JSON_LIMITS } from '../../../src/core/input-limits.js';
 import { jsonBoundsProblem } from '../../../src/http/json-bounds.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { AndroidAgentSim } from './simulator.js';
+import { AndroidAgentSim } from '../../../src/sim/android.js';
 
 // JSON bounds on the Android agent routes (issue #15): depth and value count
 // are checked on the raw bytes before JSON.parse, size by express.json.

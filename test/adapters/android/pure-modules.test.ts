@@ -9,7 +9,7 @@ import { parseStatusRequest, toDeliveryReport } from '../../../src/adapters/andr
 import { chooseVersion, requestedVersion } from '../../../src/adapters/android/versions.js';
 import { escapeRdnValue, keyPurposes, x500Subject } from '../../../src/adapters/android/vocabulary.js';
 import { device, deviceVpn, userWifi } from './fixtures.js';
-import { PIXEL_8 } from './simulator.js';
+import { PIXEL_8 } from '../../../src/sim/android.js';
 
 const at = (iso: string) => new Date(iso);
 const minted = '2026-03-02T09:00:00.000Z'; // userWifi's challenge expires 10:00

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { AndroidAgentSim } from './simulator.js';
+import { AndroidAgentSim } from '../../../src/sim/android.js';
 
 // Found in the re-test of issue #15: the Android adapter keeps the challenge
 // it served per policy in its per-device state (so the same one is served

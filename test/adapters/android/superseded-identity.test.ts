@@ -2,10 +2,10 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
-import { FakeApns, pushCertificate } from '../apple/fake-apns.js';
-import { AppleDeviceSim } from '../apple/simulator.js';
+import { FakeApns, pushCertificate } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { AndroidAgentSim } from './simulator.js';
+import { AndroidAgentSim } from '../../../src/sim/android.js';
 
 // Issue #15, S3 on Android (found in the re-test): after the admin's reset of
 // a device (an enrollment token made for that device), the agent that

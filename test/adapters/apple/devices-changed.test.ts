@@ -5,8 +5,8 @@ import type { Device } from '../../../src/core/model.js';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
 import type { PlistDict } from '../../../src/adapters/apple/plist-codec.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { FakeApns, pushCertificate, type ReceivedPush } from './fake-apns.js';
-import { AppleDeviceSim } from './simulator.js';
+import { FakeApns, pushCertificate, type ReceivedPush } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 
 // onDevicesChanged: an admin change that may change a device's profiles is
 // planned at once and the device is pushed, because an iOS device only

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'plist';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { FakeApns, pushCertificate } from './fake-apns.js';
-import { AppleDeviceSim, openSignedProfile } from './simulator.js';
+import { FakeApns, pushCertificate } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim, openSignedProfile } from '../../../src/sim/apple.js';
 
 // The MDM identity (365 days) renewed before it expires: the gateway sends the
 // enrollment profile again (same PayloadIdentifier, new SCEP challenge), the

@@ -6,9 +6,9 @@ import { verifyDetachedSignature } from '../../../src/x509/detached-signature.js
 
 // Apple's Mdm-Signature header through the gateway's one detached-CMS verification (AdapterServices.verifyDetachedSignature).
 const verifyMdmSignature = (header: string, body: Uint8Array) => verifyDetachedSignature(header, body, 'Mdm-Signature');
-import { issue, makeCa } from './fake-apns.js';
+import { issue, makeCa } from '../../../src/sim/fake-apns.js';
 import { malformedMdmSignature } from './malformed-cms.js';
-import { AppleDeviceSim } from './simulator.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 import { KeyObject, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 

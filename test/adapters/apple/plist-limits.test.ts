@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { buildBplist, dict, doublingBomb, str, arr } from '../../helpers/bplist.js';
-import { FakeApns, pushCertificate } from './fake-apns.js';
-import { AppleDeviceSim } from './simulator.js';
+import { FakeApns, pushCertificate } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 
 // Issue #15, S1, through the real route: an enrolled Apple device (signed
 // Mdm-Signature, real identity certificate) sends a 239-byte binary plist

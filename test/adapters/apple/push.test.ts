@@ -6,8 +6,8 @@ import { fromPem, fromPkcs12, PushCertificateError } from '../../../src/adapters
 import { applyPushResult } from '../../../src/adapters/apple/pusher.js';
 import { newChannel } from '../../../src/adapters/apple/state.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { FakeApns, makeCa, pushCertificate, type Pem } from './fake-apns.js';
-import { AppleDeviceSim } from './simulator.js';
+import { FakeApns, makeCa, pushCertificate, type Pem } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 
 // APNs: the HTTP/2 client against a local TLS server that checks the client
 // certificate, the per-channel backoff rules, and the push certificate upload.

@@ -4,8 +4,8 @@ import { build } from 'plist';
 import { createAppleAdapter } from '../../../src/adapters/apple/index.js';
 import { MAX_USER_CHANNELS } from '../../../src/adapters/apple/state.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { FakeApns, pushCertificate } from './fake-apns.js';
-import { AppleDeviceSim } from './simulator.js';
+import { FakeApns, pushCertificate } from '../../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../../src/sim/apple.js';
 
 // Issue #15 (S2): an enrolled device must not grow its own state without bound
 // (a new UserID per TokenUpdate), nor its stored command answers; and an old

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWindowsAdapter } from '../../../src/adapters/windows/index.js';
 import { androidAdapter } from '../../../src/adapters/android/index.js';
 import { buildCsr, generateDeviceKey } from '../../../src/sim/scep-client.js';
-import { AndroidAgentSim } from '../android/simulator.js';
+import { AndroidAgentSim } from '../../../src/sim/android.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { WindowsSimulator } from './simulator.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
 import { textAt } from '../../../src/adapters/windows/xml.js';
 
 // A simulated Windows client against a real gateway: MS-MDE2 enrollment with a

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWindowsAdapter } from '../../../src/adapters/windows/index.js';
 import type { WindowsState } from '../../../src/adapters/windows/state.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { WindowsSimulator } from './simulator.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
 
 // The Windows enrollment and core's identity issuance agree (architecture
 // issue #8, item 7): the precheck before the token is spent is the issuance's

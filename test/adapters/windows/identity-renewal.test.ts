@@ -2,7 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWindowsAdapter } from '../../../src/adapters/windows/index.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { WindowsSimulator } from './simulator.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
 
 // The device identity (365 days) renewed through MS-WSTEP automatic renewal,
 // with the whole gateway's clock moved (createGateway's `now`: the CA's

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter } from '../../../src/adapters/windows/index.js';
 import type { WindowsState } from '../../../src/adapters/windows/state.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { WindowsSimulator } from './simulator.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
 
 // Issue #15 (S2): what a Windows device sends is kept within bounds in its
 // state: enrollment context values, the login status, and per-item statuses a

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter } from '../../../src/adapters/windows/index.js';
 import { WINDOWS_XML_LIMITS } from '../../../src/core/input-limits.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { WindowsSimulator } from './simulator.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
 
 // XML bounds on the Windows routes (issue #15): the pre-scan refuses a SyncML
 // or SOAP message nested past 32 levels or holding more than 5,000 elements

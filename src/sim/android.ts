@@ -1,8 +1,8 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import type { EnrollmentAnswer } from '../../../src/adapters/android/enrollment-answer.js';
-import type { CertificatePolicyV1, PolicyDocumentV1 } from '../../../src/adapters/android/render.js';
-import { toPem } from '../../../src/pem.js';
-import { buildCsr, generateDeviceKey, getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
+import type { EnrollmentAnswer } from '../adapters/android/enrollment-answer.js';
+import type { CertificatePolicyV1, PolicyDocumentV1 } from '../adapters/android/render.js';
+import { toPem } from '../pem.js';
+import { buildCsr, generateDeviceKey, getCaCerts, scepEnroll, type DeviceKey, type SimSan } from './scep-client.js';
 
 // Plays the Android agent app (the role Intune's Company Portal plays) over
 // real HTTP: enroll with the one-time token and device facts, enroll the

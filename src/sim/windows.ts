@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { X509Certificate, createPublicKey, randomUUID, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { toPem } from '../../../src/pem.js';
-import { type DeviceKey, type SimSan, buildCsr, generateDeviceKey, getCaCerts, scepEnroll } from '../../../src/sim/scep-client.js';
-import { type El, child, childrenNamed, parseXml, textAt } from '../../../src/adapters/windows/xml.js';
-import { writeSignedData } from '../../../src/scep/codec/signed-data.js';
-import { softwareKey } from '../../../src/x509/software-key.js';
+import { toPem } from '../pem.js';
+import { type DeviceKey, type SimSan, buildCsr, generateDeviceKey, getCaCerts, scepEnroll } from './scep-client.js';
+import { type El, child, childrenNamed, parseXml, textAt } from '../adapters/windows/xml.js';
+import { writeSignedData } from '../scep/codec/signed-data.js';
+import { softwareKey } from '../x509/software-key.js';
 
 // A Windows MDM client, played over real HTTP against a running gateway:
 // MS-MDE2 discovery (GET probe + POST Discover), MS-XCEP GetPolicies, MS-WSTEP

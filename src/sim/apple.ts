@@ -4,7 +4,7 @@ import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { build, parse } from 'plist';
-import { getCaCerts, scepEnroll, type DeviceKey, type SimSan } from '../../../src/sim/scep-client.js';
+import { getCaCerts, scepEnroll, type DeviceKey, type SimSan } from './scep-client.js';
 
 // Plays an Apple device against the gateway over real HTTP: installs the
 // enrollment profile (verifying its CMS signature and signer chain), enrolls
