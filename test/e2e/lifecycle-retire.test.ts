@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
-import { AndroidAgentSim } from '../adapters/android/simulator.js';
-import { FakeApns, pushCertificate } from '../adapters/apple/fake-apns.js';
-import { AppleDeviceSim } from '../adapters/apple/simulator.js';
-import { WindowsSimulator } from '../adapters/windows/simulator.js';
+import { AndroidAgentSim } from '../../src/sim/android.js';
+import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
+import { AppleDeviceSim } from '../../src/sim/apple.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Lifecycle issue #9, item 2: "device retire revokes its identity and profile
