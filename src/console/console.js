@@ -238,6 +238,11 @@ async function devicesView() {
           `${d.platform} · id ${d.id}`,
           d.serialNumber || d.reported?.serialNumber ? ` · serial ${d.serialNumber ?? d.reported.serialNumber}` : '',
           d.blockedAt ? h('span', { class: 'state-revoked' }, ` · blocked since ${when(d.blockedAt)}`) : '',
+          d.retiredAt
+            ? h('span', { class: 'state-revoked' }, ` · retired ${when(d.retiredAt)}`)
+            : d.retiringSince
+              ? h('span', { class: 'state-revoked' }, ` · retiring since ${when(d.retiringSince)} (profiles being removed)`)
+              : '',
         ),
         deliveries.length === 0
           ? h('p', { class: 'muted' }, 'no profile deliveries reported')

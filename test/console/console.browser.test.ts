@@ -40,6 +40,8 @@ async function seed(): Promise<void> {
   const api = t.api;
   laptop = await api.ok('POST', '/devices', { name: 'laptop-42', platform: 'windows', serialNumber: 'SN-42' });
   xssDevice = await api.ok('POST', '/devices', { name: XSS_NAME, platform: 'windows' });
+  // Retiring (it never checks in to have its profiles removed): the devices view says so.
+  await api.ok('POST', `/devices/${xssDevice.id}/retire`, {}, 200);
   printers = await api.ok('POST', '/profiles', { name: 'Printers', scope: 'device', subjectName: 'CN={{DeviceName}},OU=MDM,O=Contoso', keySize: 2048 });
   await api.ok('POST', '/assignments', { profileId: printers.id, deviceId: laptop.id });
   const challenge = async () => (await api.ok('POST', '/challenges', { profileId: printers.id, deviceId: laptop.id })).challenge as string;
@@ -158,6 +160,8 @@ describe('admin console in Chromium', () => {
     expect(await xss.locator('.device-name').textContent()).toBe(XSS_NAME);
     expect(await page.locator('#view img').count()).toBe(0);
     expect(await page.evaluate(() => window.__xss)).toBeUndefined();
+    expect(await xss.locator('p.muted').first().textContent()).toMatch(/retiring since .+ \(profiles being removed\)/);
+    expect(await laptopCard.textContent()).not.toMatch(/retir/);
     await shot('03-devices');
   });
 
