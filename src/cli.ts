@@ -21,6 +21,20 @@ const portArg = (v: string) => {
   return v;
 };
 
+
+/** The validated configuration, or exit 2 with the reason (a bad flag or MDMGW_* value). */
+function configOrExit(flags: Parameters<typeof loadConfig>[0]['flags']): ReturnType<typeof loadConfig> {
+  try {
+    return loadConfig({ flags, env: process.env, cwd: process.cwd() });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`mdmgw: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
 program
   .command('serve')
   .description('run the gateway')
@@ -34,16 +48,7 @@ program
     // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
     // to its user from the start; createGateway also fixes what already exists.
     process.umask(0o077);
-    let config;
-    try {
-      config = loadConfig({ flags: opts, env: process.env, cwd: process.cwd() });
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`mdmgw: ${e.message}\n`);
-        process.exit(2);
-      }
-      throw e;
-    }
+    const config = configOrExit(opts);
     const log = createLogger(config.logLevel);
     const gw = await createGateway(config, log, productionAdapters({ apnsUrl: config.apnsUrl }));
     const running = await listen(gw);
@@ -83,16 +88,7 @@ program
   .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
   .action(async (opts: { dataDir?: string }) => {
     process.umask(0o077);
-    let config;
-    try {
-      config = loadConfig({ flags: opts, env: process.env, cwd: process.cwd() });
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`mdmgw: ${e.message}\n`);
-        process.exit(2);
-      }
-      throw e;
-    }
+    const config = configOrExit(opts);
     let r;
     try {
       r = await rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });

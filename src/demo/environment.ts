@@ -10,6 +10,7 @@ import { createGateway, type Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { listen } from '../server.js';
 import { FakeApns, pushCertificate } from '../sim/fake-apns.js';
+import { freePort } from '../free-port.js';
 
 // The demo's world: a real gateway (as `mdmgw serve` builds it, all three
 // adapters) on a fresh temporary data dir and a free 127.0.0.1 port, and a
@@ -28,17 +29,6 @@ export interface DemoEnvironment {
   admin: AdminClient;
   /** Stops the servers and removes the data dir; safe to call twice and after a partial start. */
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
@@ -7,6 +6,9 @@ import { createGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { listen } from '../../src/server.js';
 import type { PlatformAdapter } from '../../src/core/adapter.js';
+import { freePort } from '../../src/free-port.js';
+
+export { freePort };
 
 // Starts a real gateway (real SQLite file, generated CA, real HTTP server on
 // 127.0.0.1) exactly as `mdmgw serve` builds it.
@@ -20,17 +22,6 @@ export interface TestGateway {
   dataDir: string;
   api: ApiClient;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startTestGateway(

@@ -437,25 +437,7 @@ export class KyselyStorage implements Storage {
         const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
         return { ok: false, reason: exists ? 'already-blocked' : 'not-found' };
       }
-      const own = await trx
-        .selectFrom('certificates')
-        .select(['serial_number', 'revoked_at'])
-        .where('device_id', '=', id)
-        .orderBy('issued_at')
-        .orderBy('serial_number')
-        .execute();
-      const current = own.filter((c) => c.revoked_at === null).map((c) => c.serial_number);
-      if (current.length > 0) {
-        await trx
-          .updateTable('certificates')
-          .set({ revoked_at: blockedAt, revocation_reason: reason })
-          .where('serial_number', 'in', current)
-          .where('revoked_at', 'is', null)
-          .execute();
-      }
-      // Renewals normally carry the same device; walking from all of them also catches any that do not.
-      const successors = await this.#revokeSuccessors(trx, own.map((c) => c.serial_number), blockedAt, reason);
-      return { ok: true, device: rowToDevice(row), revoked: [...current, ...successors] };
+      return { ok: true, device: rowToDevice(row), revoked: await this.#revokeOwned(trx, 'device_id', id, blockedAt, reason) };
     });
   }
 
