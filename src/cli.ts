@@ -44,7 +44,8 @@ program
   .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM) and request device certificates')
   .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
   .option('--admin-listen <host:port>', 'serve the admin API only on this address (env MDMGW_ADMIN_LISTEN); the main listener then serves device routes only')
-  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string }) => {
+  .option('--database-url <url>', 'the database (env MDMGW_DATABASE_URL): sqlite:///abs/path.sqlite or postgres://user:password@host:5432/db; default <data-dir>/mdmgw.sqlite')
+  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string; databaseUrl?: string }) => {
     // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
     // to its user from the start; createGateway also fixes what already exists.
     process.umask(0o077);
