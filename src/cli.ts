@@ -8,6 +8,7 @@ import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
 import { rollOverCa } from './ca/ca-rollover.js';
 import { demoCommand } from './demo/command.js';
+import { dbCommand } from './db-command.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -105,6 +106,9 @@ program
         `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
     );
   });
+
+// `mdmgw db migrate|copy`: schema and moving between SQLite and PostgreSQL (docs/database.md).
+program.addCommand(dbCommand((flags) => configOrExit(flags)));
 
 // `mdmgw demo`: every platform end to end on a throwaway gateway (src/demo/, docs/demo.md).
 program.addCommand(demoCommand());
