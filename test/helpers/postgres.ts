@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { dependencyOrder } from '../../src/core/storage/db-copy.js';
 
 // Fresh PostgreSQL databases for tests, on the cluster MDMGW_TEST_PG_URL names
 // (a superuser URL; `.ci/pg-cluster.sh start DIR` prints one). Each call creates
@@ -66,17 +67,39 @@ export async function dropAllPostgresDatabases(): Promise<void> {
 
 /**
  * Empties every table of a migrated database (the migration records stay), and
- * restarts its sequences: a fresh store without the cost of CREATE DATABASE per test.
+ * restarts its identity sequences: a fresh store without the cost of CREATE
+ * DATABASE per test. DELETE children before parents in one round trip: on tiny
+ * tables it is several times faster than TRUNCATE (which makes new files).
  */
 export async function truncateAllTables(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ name: string }>(
-      `select quote_ident(tablename) as name from pg_tables where schemaname = current_schema() and tablename not like 'kysely\\_%'`,
-    );
-    if (rows.length > 0) await client.query(`truncate ${rows.map((r) => r.name).join(', ')} restart identity cascade`);
+    let script = emptyingScripts.get(url);
+    if (script === undefined) {
+      const { rows: tables } = await client.query<{ name: string }>(
+        `select tablename as name from pg_tables where schemaname = current_schema() and tablename not like 'kysely\\_%'`,
+      );
+      const { rows: fks } = await client.query<{ child: string; parent: string }>(
+        `select t.relname as child, p.relname as parent from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_class p on p.oid = c.confrelid
+         join pg_namespace n on n.oid = t.relnamespace where c.contype = 'f' and n.nspname = current_schema()`,
+      );
+      const parents = new Map<string, string[]>();
+      for (const { child, parent } of fks) parents.set(child, [...(parents.get(child) ?? []), parent]);
+      const order = dependencyOrder(tables.map((t) => t.name).sort(), parents).reverse();
+      const { rows: identities } = await client.query<{ t: string; c: string }>(
+        `select table_name as t, column_name as c from information_schema.columns where table_schema = current_schema() and is_identity = 'YES'`,
+      );
+      script = [
+        ...order.map((t) => `delete from "${t}";`),
+        ...identities.map(({ t, c }) => `select setval(pg_get_serial_sequence('"${t}"', '${c}'), 1, false);`),
+      ].join('\n');
+      emptyingScripts.set(url, script);
+    }
+    await client.query(script);
   } finally {
     await client.end();
   }
 }
+
+const emptyingScripts = new Map<string, string>();
