@@ -8,7 +8,7 @@ export * from './storage.js';
 export { openSqliteStorage } from './sqlite.js';
 export { openPostgresStorage } from './postgres.js';
 export { isDatabaseUnavailable, maskDatabaseUrl } from './db-errors.js';
-export { KyselyStorage, type KyselyStorageOptions } from './kysely-storage.js';
+export { KyselyStorage, type KyselyStorageOptions, type KyselyStores } from './kysely-storage.js';
 export type { SqlDialect } from './migrations.js';
 
 /** Where the database lives, decoded from MDMGW_DATABASE_URL. */
@@ -23,7 +23,7 @@ const EXAMPLES = 'sqlite:///absolute/path/mdmgw.sqlite, file:///absolute/path/md
  * `sqlite::memory:` is an in-memory database. `postgres://` and `postgresql://` name a
  * PostgreSQL database (passed to `pg` as they are: user, password, host, port,
  * database, and libpq query parameters such as `sslmode`).
- * Error messages never repeat the URL, which may carry a password.
+ * Error messages name a postgres URL only with its password masked.
  */
 export function resolveDatabaseUrl(databaseUrl: string | undefined, dataDir: string): DatabaseTarget {
   const url = databaseUrl?.trim();
