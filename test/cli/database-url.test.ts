@@ -10,6 +10,8 @@ import { dropAllPostgresDatabases, freshPostgresDatabase, pgSkipReason, TEST_PG_
 // with the password masked and the cause, a non-zero exit, no stack trace.
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** Each test starts `mdmgw serve` through tsx once or twice: about 10 s each on a loaded 2-core machine. */
+const SPAWN_TIMEOUT = 120_000;
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
@@ -48,13 +50,13 @@ describe('mdmgw serve with a database URL that cannot work', () => {
       expectOneCleanLine(r, 's3cret-pw');
       expect(r.out).toContain(`mdmgw: cannot open the PostgreSQL database postgres://mdmgw:****@127.0.0.1:${port}/mdmgw: connect ECONNREFUSED`);
     }
-  });
+  }, SPAWN_TIMEOUT);
 
   it('a postgres URL without a database name is refused before connecting', async () => {
     const r = await serve(['--database-url', 'postgres://mdmgw:s3cret-pw@127.0.0.1:5432']);
     expectOneCleanLine(r, 's3cret-pw');
     expect(r.out).toContain('MDMGW_DATABASE_URL postgres://mdmgw:****@127.0.0.1:5432 names no database');
-  });
+  }, SPAWN_TIMEOUT);
 });
 
 const skip = pgSkipReason();
@@ -67,7 +69,7 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
     const r = await serve(['--database-url', u.toString()]);
     expectOneCleanLine(r, 'wrong-pw-123');
     expect(r.out).toMatch(/cannot open the PostgreSQL database postgres:\/\/[^:]+:\*\*\*\*@127\.0\.0\.1:\d+\/\w+: password authentication failed for user "[^"]+" \(28P01\)/);
-  });
+  }, SPAWN_TIMEOUT);
 
   it('an unknown database: named in the message', async () => {
     const u = new URL(TEST_PG_URL!);
@@ -75,7 +77,7 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
     const r = await serve(['--database-url', u.toString()]);
     expectOneCleanLine(r, decodeURIComponent(u.password));
     expect(r.out).toContain('database "no_such_database" does not exist (3D000)');
-  });
+  }, SPAWN_TIMEOUT);
 
   it('a reachable database: serves from it (--database-url), /readyz ready', async () => {
     const db = await freshPostgresDatabase();
@@ -95,5 +97,5 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
       if (status !== 200) await new Promise((r) => setTimeout(r, 200));
     }
     expect(status).toBe(200);
-  });
+  }, SPAWN_TIMEOUT);
 });
