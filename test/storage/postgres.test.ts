@@ -4,6 +4,8 @@ import { openStorage } from '../../src/core/storage/index.js';
 import { KyselyStorage } from '../../src/core/storage/kysely-storage.js';
 import { migrations } from '../../src/core/storage/migrations.js';
 import { sql } from 'kysely';
+import pg from 'pg';
+import { isDatabaseUnavailable } from '../../src/core/storage/db-errors.js';
 import { dropAllPostgresDatabases, freshPostgresDatabase, pgSkipReason, truncateAllTables, type TestDatabase } from '../helpers/postgres.js';
 import { storageContract } from './contract.js';
 
@@ -57,6 +59,30 @@ if (skip) {
         expect((await stores[0]!.listGroups()).length).toBe(6);
       } finally {
         await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
+    it('a connection cut in the middle of a transaction fails that transaction (a connection error), not the process; the next query reconnects', async () => {
+      const storage = (await openPostgresStorage(shared.url)) as KyselyStorage;
+      const admin = new pg.Client({ connectionString: shared.url });
+      await admin.connect();
+      try {
+        const cut = storage.db.transaction().execute(async (trx) => {
+          await trx.insertInto('groups').values({ id: 'g-cut', name: 'cut', created_at: new Date().toISOString() }).execute();
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          // Another session ends this one while it sits checked out between two statements.
+          await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+          await new Promise((r) => setTimeout(r, 300));
+          await trx.selectFrom('groups').selectAll().execute();
+        });
+        const e = await cut.then(() => null, (err: unknown) => err);
+        expect(isDatabaseUnavailable(e), String(e)).toBe(true);
+        // Nothing half-written, and the pool serves again with a new connection.
+        expect((await storage.listGroups()).map((g) => g.id)).not.toContain('g-cut');
+        expect((await storage.createGroup('after the cut')).name).toBe('after the cut');
+      } finally {
+        await admin.end();
+        await storage.close();
       }
     });
 

@@ -55,6 +55,10 @@ export function postgresPool(url: string, options: PostgresOptions = {}): pg.Poo
   // An idle client whose server went away emits 'error' on the pool; unhandled, that
   // would end the process. The pool discards the client; the next query reconnects.
   pool.on('error', () => {});
+  // A client checked out (say, inside a transaction between two statements) has no
+  // listener of the pool's: its 'error' would end the process. Its next query fails
+  // instead (a connection error: 503), and the pool drops it when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
