@@ -40,6 +40,35 @@ async function recordResponses(body: () => Promise<unknown>): Promise<{ url: str
 
 const swallow = async (p: Promise<unknown>) => p.catch(() => undefined);
 
+/**
+ * Admin writes and reads from 4 concurrent clients until stop() (bounded: at most
+ * 2,000 requests): what each answered, and which groups were created (201).
+ */
+function adminLoad(t: TestGateway) {
+  const statuses: number[] = [];
+  const created: string[] = [];
+  let running = true;
+  let i = 0;
+  const client = async () => {
+    while (running && i < 2_000) {
+      const name = `load-${++i}`;
+      const w = await t.api.call('POST', '/groups', { name });
+      statuses.push(w.status);
+      if (w.status === 201) created.push(name);
+      statuses.push((await t.api.call('GET', '/groups')).status);
+    }
+  };
+  const clients = Promise.all(Array.from({ length: 4 }, client));
+  return {
+    statuses,
+    created,
+    stop: async () => {
+      running = false;
+      await clients;
+    },
+  };
+}
+
 describe.skipIf(skip !== null)(`the database goes away and comes back${skip ? `: ${skip}` : ''}`, () => {
   let cluster: PgCluster;
   let apns: FakeApns;
@@ -76,6 +105,9 @@ describe.skipIf(skip !== null)(`the database goes away and comes back${skip ? `:
     await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
     const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
 
+    // Under load: admin writes and reads keep coming while the server stops and starts.
+    const load = adminLoad(t);
+    await new Promise((r) => setTimeout(r, 300));
     await cluster.halt();
 
     const seen = await recordResponses(async () => {
@@ -102,6 +134,12 @@ describe.skipIf(skip !== null)(`the database goes away and comes back${skip ? `:
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
 
     await cluster.resume();
+    await new Promise((r) => setTimeout(r, 500));
+    await load.stop();
+    // Every request of the load got 200/201 or 503, never a 500; each group created exists.
+    expect(new Set(load.statuses)).toEqual(new Set([200, 201, 503]));
+    const groups = (await t.api.ok('GET', '/groups')).map((g: { name: string }) => g.name);
+    for (const name of load.created) expect(groups).toContain(name);
 
     // The pool reconnects on the next query: no restart of the gateway.
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
