@@ -28,6 +28,7 @@ import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
 import { migrateToLatest, pendingMigrations, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
+import { CoordinationStore } from './coordination.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
 export { isForeignKeyViolation, isUniqueViolation };
@@ -290,6 +291,7 @@ export class KyselyStorage implements Storage {
   readonly dialect: SqlDialect;
   readonly #now: () => Date;
   readonly #adapters: AdapterSupportStore;
+  readonly #coordination: CoordinationStore;
   #closed = false;
 
   constructor(
@@ -299,6 +301,7 @@ export class KyselyStorage implements Storage {
     this.dialect = options.dialect;
     this.#now = options.now ?? (() => new Date());
     this.#adapters = new AdapterSupportStore(db, () => this.#stamp());
+    this.#coordination = new CoordinationStore(db, () => this.#stamp());
   }
 
   // ---- adapter support (enrollment tokens, command queue, platform state, settings)
@@ -1423,4 +1426,13 @@ export class KyselyStorage implements Storage {
     const rows = await q.orderBy('id', 'desc').limit(limit).execute();
     return rows.reverse().map(rowToAudit);
   }
+
+  // ---- several instances on one database (coordination.ts)
+  tryLease: Storage['tryLease'] = (n, h, ttl, now) => this.#coordination.tryLease(n, h, ttl, isoTimestamp(now, 'now'));
+  releaseLease: Storage['releaseLease'] = (n, h) => this.#coordination.releaseLease(n, h);
+  listKeyMaterial: Storage['listKeyMaterial'] = () => this.#coordination.listKeyMaterial();
+  getKeyMaterial: Storage['getKeyMaterial'] = (n) => this.#coordination.getKeyMaterial(n);
+  putKeyMaterial: Storage['putKeyMaterial'] = (n, v, e) => this.#coordination.putKeyMaterial(n, v, e);
+  getPlatformStateVersioned: Storage['getPlatformStateVersioned'] = (d, a) => this.#coordination.getPlatformStateVersioned(d, a);
+  putPlatformStateIfVersion: Storage['putPlatformStateIfVersion'] = (d, a, st, e) => this.#coordination.putPlatformStateIfVersion(d, a, st, e);
 }

@@ -451,4 +451,34 @@ export interface Storage {
   listAudit(filter?: AuditFilter): Promise<AuditEvent[]>;
   /** Deletes audit events whose `at` is before `before` (retention); returns how many. */
   purgeAudit(before: string): Promise<number>;
+  // ---- several instances on one database (migration 0014; core/storage/coordination.ts)
+  /**
+   * Takes or renews the lease `name` for `holder` until `now + ttlMs`: true when
+   * it was free, expired or already `holder`'s, false while another holder's is
+   * unexpired. Atomic across processes and instances.
+   */
+  tryLease(name: string, holder: string, ttlMs: number, now: string): Promise<boolean>;
+  /** Gives the lease up if `holder` holds it (nothing otherwise). */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /** Every sealed key (core/keys/), by name. */
+  listKeyMaterial(): Promise<KeyMaterial[]>;
+  getKeyMaterial(name: string): Promise<KeyMaterial | null>;
+  /**
+   * Writes `name` if its version is still `expectedVersion` (0: only if absent,
+   * i.e. insert-if-absent); the new version, or null when another writer got
+   * there first (the caller reads theirs).
+   */
+  putKeyMaterial(name: string, value: Uint8Array, expectedVersion: number): Promise<number | null>;
+  /** The adapter state with its version (version 0 and state null when there is none). */
+  getPlatformStateVersioned(deviceId: string, adapter: string): Promise<{ state: Record<string, unknown> | null; version: number }>;
+  /** Compare-and-set: writes only if the version is still `expectedVersion` (0: none yet); false on conflict. */
+  putPlatformStateIfVersion(deviceId: string, adapter: string, state: Record<string, unknown>, expectedVersion: number): Promise<boolean>;
+}
+
+/** A named, sealed blob (core/keys/): `version` grows by one with every write. */
+export interface KeyMaterial {
+  name: string;
+  value: Uint8Array;
+  version: number;
+  updatedAt: string;
 }
