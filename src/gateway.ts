@@ -10,6 +10,7 @@ import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
 import { instanceCoordination, type InstanceCoordination } from './core/instance-coordination.js';
+import { sharedDeviceLock } from './core/device-lock.js';
 import { startHousekeeping } from './core/housekeeping.js';
 import { removalTracker, type Removals } from './core/removals.js';
 import { retirementTracker, type Retirement } from './core/retirement.js';
@@ -228,6 +229,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       auth,
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),
+      deviceLock: sharedDeviceLock(storage, instance.holder),
       metrics,
       now,
     };
