@@ -19,7 +19,8 @@ import { createLogger } from '../../../src/log.js';
 const PASSPHRASE = 'correct horse battery staple';
 const log = createLogger('silent');
 
-describe('KeyMirror: key material shared through the database', () => {
+// RSA key generation is slow on a busy machine: generous timeouts.
+describe('KeyMirror: key material shared through the database', { timeout: 240_000 }, () => {
   let root: string;
   let storage: Storage;
   const dirA = () => join(root, 'a');
