@@ -10,6 +10,7 @@ import { rollOverCa } from './ca/ca-rollover.js';
 import { demoCommand } from './demo/command.js';
 import { openStorage } from './core/storage/index.js';
 import { instanceCoordination } from './core/instance-coordination.js';
+import { dbCommand } from './db-command.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -46,7 +47,8 @@ program
   .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM) and request device certificates')
   .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
   .option('--admin-listen <host:port>', 'serve the admin API only on this address (env MDMGW_ADMIN_LISTEN); the main listener then serves device routes only')
-  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string }) => {
+  .option('--database-url <url>', 'the database (env MDMGW_DATABASE_URL): sqlite:///abs/path.sqlite or postgres://user:password@host:5432/db; default <data-dir>/mdmgw.sqlite')
+  .action(async (opts: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string; databaseUrl?: string }) => {
     // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
     // to its user from the start; createGateway also fixes what already exists.
     process.umask(0o077);
@@ -119,6 +121,8 @@ async function withSharedKeys<T>(config: ReturnType<typeof loadConfig>, fn: () =
     await storage.close();
   }
 }
+// `mdmgw db migrate|copy`: schema and moving between SQLite and PostgreSQL (docs/database.md).
+program.addCommand(dbCommand((flags) => configOrExit(flags)));
 
 // `mdmgw demo`: every platform end to end on a throwaway gateway (src/demo/, docs/demo.md).
 program.addCommand(demoCommand());

@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 
 export interface ConfigInput {
-  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string };
+  flags: { port?: string; host?: string; dataDir?: string; tlsCert?: string; tlsKey?: string; adminListen?: string; databaseUrl?: string };
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -122,7 +122,7 @@ const ENV_NAMES: Record<string, string> = {
   host: 'MDMGW_HOST / --host',
   port: 'MDMGW_PORT / --port',
   dataDir: 'MDMGW_DATA_DIR / --data-dir',
-  databaseUrl: 'MDMGW_DATABASE_URL',
+  databaseUrl: 'MDMGW_DATABASE_URL / --database-url',
   publicUrl: 'MDMGW_PUBLIC_URL',
   adminToken: 'MDMGW_ADMIN_TOKEN',
   caPassphrase: 'MDMGW_CA_PASSPHRASE',
@@ -157,7 +157,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     host: flags.host ?? blankToUndefined(env.MDMGW_HOST) ?? '127.0.0.1',
     port: flags.port ?? blankToUndefined(env.MDMGW_PORT) ?? '8080',
     dataDir: flags.dataDir ?? blankToUndefined(env.MDMGW_DATA_DIR) ?? 'data',
-    databaseUrl: blankToUndefined(env.MDMGW_DATABASE_URL),
+    databaseUrl: blankToUndefined(flags.databaseUrl) ?? blankToUndefined(env.MDMGW_DATABASE_URL),
     publicUrl: blankToUndefined(env.MDMGW_PUBLIC_URL),
     adminToken: blankToUndefined(env.MDMGW_ADMIN_TOKEN),
     caPassphrase: blankToUndefined(env.MDMGW_CA_PASSPHRASE),

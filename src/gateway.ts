@@ -22,7 +22,7 @@ import { loadOrCreateChallengeKey } from './core/challenge/signing-key.js';
 import { ChallengeMinter } from './core/challenge/minter.js';
 import { CertificateRegistrationPoint } from './core/crp/index.js';
 import { EnrollmentService } from './core/enrollment.js';
-import { openStorage, resolveDatabaseUrl } from './core/storage/index.js';
+import { openStorage, resolveDatabaseUrl, sqliteFileOf } from './core/storage/index.js';
 import { secureDataDirectory, sqliteFiles } from './data-dir.js';
 import type { Storage } from './core/storage/storage.js';
 import type { Config } from './config.js';
@@ -236,8 +236,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
 
     // Again now that everything exists: files this start created (the database
     // and its -wal/-shm, new keys, certificates) get the same modes.
-    const databaseFile = resolveDatabaseUrl(config.databaseUrl, config.dataDir).file;
-    const secured = await secureDataDirectory(config.dataDir, databaseFile === ':memory:' ? [] : sqliteFiles(databaseFile));
+    const databaseFile = sqliteFileOf(resolveDatabaseUrl(config.databaseUrl, config.dataDir));
+    const secured = await secureDataDirectory(config.dataDir, databaseFile === null ? [] : sqliteFiles(databaseFile));
     if (secured.skippedLinks.length > 0) log.warn({ links: secured.skippedLinks }, 'symbolic links in the data directory were left as they are; make their targets private');
     // Every key exists now: publish what this start created, let the next instance in.
     await instance.keys?.end();

@@ -3,6 +3,7 @@ import { DeviceBusyError } from '../core/device-lock.js';
 import { z } from 'zod';
 import { fieldIssues } from '../core/field-issues.js';
 import { StorageConflictError } from '../core/storage/storage.js';
+import { isDatabaseUnavailable } from '../core/storage/db-errors.js';
 import type { Logger } from '../log.js';
 
 // One error shape for the whole API: {error, issues?}. Handlers throw; this
@@ -19,6 +20,9 @@ export class HttpError extends Error {
 }
 
 export const notFound = (what: string) => new HttpError(404, `${what} not found`);
+
+/** Retry-After (seconds) while the database cannot be reached: about the time a PostgreSQL restart or fail-over takes. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /** Parses a body with a zod schema, or throws 400 with one issue per bad field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
@@ -57,6 +61,13 @@ export function errorHandler(log: Logger) {
     // Other body-parser refusals (unsupported charset or Content-Encoding) carry their 4xx status.
     if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && typeof e.type === 'string') {
       res.status(e.status).json({ error: e.message ?? 'bad request' });
+      return;
+    }
+    // The database is down or restarting: a retry will do (device clients and
+    // load balancers honour Retry-After), not a 500 that reads as a gateway bug.
+    if (isDatabaseUnavailable(err)) {
+      log.warn({ err: (err as Error)?.message, method: req.method, path: req.path }, 'the database is unavailable: answered 503');
+      res.status(503).set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS)).json({ error: 'the database is unavailable; retry later' });
       return;
     }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');

@@ -305,13 +305,13 @@ describe('openStorage / resolveDatabaseUrl', () => {
   });
 
   it('accepts sqlite: and file: URLs naming an absolute file', async () => {
-    expect(resolveDatabaseUrl('sqlite:///var/lib/mdmgw/db.sqlite', '/data').file).toBe('/var/lib/mdmgw/db.sqlite');
-    expect(resolveDatabaseUrl('sqlite:/var/lib/mdmgw/db.sqlite', '/data').file).toBe('/var/lib/mdmgw/db.sqlite');
-    expect(resolveDatabaseUrl('sqlite://localhost/var/db.sqlite', '/data').file).toBe('/var/db.sqlite');
-    expect(resolveDatabaseUrl('file:///var/lib/my%20db.sqlite', '/data').file).toBe('/var/lib/my db.sqlite');
-    expect(resolveDatabaseUrl('file:/srv/x.sqlite', '/data').file).toBe('/srv/x.sqlite');
-    expect(resolveDatabaseUrl('SQLITE:///srv/x.sqlite', '/data').file).toBe('/srv/x.sqlite');
-    expect(resolveDatabaseUrl('sqlite::memory:', '/data').file).toBe(':memory:');
+    expect(resolveDatabaseUrl('sqlite:///var/lib/mdmgw/db.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/var/lib/mdmgw/db.sqlite' });
+    expect(resolveDatabaseUrl('sqlite:/var/lib/mdmgw/db.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/var/lib/mdmgw/db.sqlite' });
+    expect(resolveDatabaseUrl('sqlite://localhost/var/db.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/var/db.sqlite' });
+    expect(resolveDatabaseUrl('file:///var/lib/my%20db.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/var/lib/my db.sqlite' });
+    expect(resolveDatabaseUrl('file:/srv/x.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/srv/x.sqlite' });
+    expect(resolveDatabaseUrl('SQLITE:///srv/x.sqlite', '/data')).toEqual({ kind: 'sqlite', file: '/srv/x.sqlite' });
+    expect(resolveDatabaseUrl('sqlite::memory:', '/data')).toEqual({ kind: 'sqlite', file: ':memory:' });
 
     const file = join(tmp, 'url-form', 'explicit.sqlite');
     const storage = await openStorage(`sqlite://${file}`, '/nonexistent-data-dir');
@@ -323,11 +323,13 @@ describe('openStorage / resolveDatabaseUrl', () => {
     }
   });
 
-  it('refuses PostgreSQL for now, and anything else, without echoing credentials', async () => {
-    await expect(openStorage('postgres://mdm:hunter2@db.example/mdm', '/data')).rejects.toThrow(
-      'PostgreSQL support is not in this build yet (MDMGW_DATABASE_URL=postgres://...)',
-    );
-    await expect(openStorage('postgresql://mdm:hunter2@db/mdm', '/data')).rejects.toThrow(/PostgreSQL support is not in this build yet/);
+  it('takes postgres: and postgresql: URLs; refuses anything else without echoing credentials', async () => {
+    expect(resolveDatabaseUrl('postgres://mdm:hunter2@db.example:5432/mdm', '/data')).toEqual({ kind: 'postgres', url: 'postgres://mdm:hunter2@db.example:5432/mdm' });
+    expect(resolveDatabaseUrl('postgresql://mdm@db/mdm?sslmode=require', '/data')).toEqual({ kind: 'postgres', url: 'postgresql://mdm@db/mdm?sslmode=require' });
+    for (const bad of ['postgres://mdm:hunter2@db.example', 'postgres://mdm:hunter2@db.example/']) {
+      expect(() => resolveDatabaseUrl(bad, '/data'), bad).toThrow(/MDMGW_DATABASE_URL postgres:\/\/mdm:\*\*\*\*@db.example\/? names no database/);
+    }
+    expect(() => resolveDatabaseUrl('postgres://mdm:hunter2@:5432/mdm', '/data')).toThrow(/MDMGW_DATABASE_URL: not a valid postgres:\/\/ URL/);
     for (const bad of [
       'mysql://root:hunter2@db/mdm',
       '/var/lib/mdmgw/db.sqlite',

@@ -1,23 +1,29 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { openSqliteStorage } from './sqlite.js';
+import { openPostgresStorage } from './postgres.js';
+import { maskDatabaseUrl } from './db-errors.js';
 import type { Storage } from './storage.js';
 
 export * from './storage.js';
 export { openSqliteStorage } from './sqlite.js';
-export { KyselyStorage, type KyselyStorageOptions } from './kysely-storage.js';
+export { openPostgresStorage } from './postgres.js';
+export { isDatabaseUnavailable, maskDatabaseUrl } from './db-errors.js';
+export { KyselyStorage, type KyselyStorageOptions, type KyselyStores } from './kysely-storage.js';
 export type { SqlDialect } from './migrations.js';
 
 /** Where the database lives, decoded from MDMGW_DATABASE_URL. */
-export type DatabaseTarget = { kind: 'sqlite'; file: string };
+export type DatabaseTarget = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
-const EXAMPLES = 'sqlite:///absolute/path/mdmgw.sqlite or file:///absolute/path/mdmgw.sqlite';
+const EXAMPLES = 'sqlite:///absolute/path/mdmgw.sqlite, file:///absolute/path/mdmgw.sqlite or postgres://user:password@host:5432/database';
 
 /**
  * Decodes MDMGW_DATABASE_URL. Unset or blank: `<dataDir>/mdmgw.sqlite`.
  * `sqlite:///abs/path`, `sqlite:/abs/path`, `sqlite://localhost/abs/path` and the same
  * with `file:` name an SQLite file (percent-escapes decoded; relative paths refused);
- * `sqlite::memory:` is an in-memory database. PostgreSQL URLs are refused in this build.
- * Error messages never repeat the URL, which may carry a password.
+ * `sqlite::memory:` is an in-memory database. `postgres://` and `postgresql://` name a
+ * PostgreSQL database (passed to `pg` as they are: user, password, host, port,
+ * database, and libpq query parameters such as `sslmode`).
+ * Error messages name a postgres URL only with its password masked.
  */
 export function resolveDatabaseUrl(databaseUrl: string | undefined, dataDir: string): DatabaseTarget {
   const url = databaseUrl?.trim();
@@ -27,9 +33,7 @@ export function resolveDatabaseUrl(databaseUrl: string | undefined, dataDir: str
   if (scheme === undefined) {
     throw new Error(`MDMGW_DATABASE_URL must be a URL such as ${EXAMPLES}`);
   }
-  if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new Error('PostgreSQL support is not in this build yet (MDMGW_DATABASE_URL=postgres://...)');
-  }
+  if (scheme === 'postgres' || scheme === 'postgresql') return { kind: 'postgres', url: postgresUrl(url) };
   if (scheme !== 'sqlite' && scheme !== 'file') {
     throw new Error(`MDMGW_DATABASE_URL scheme "${scheme}:" is not supported; use ${EXAMPLES} (or leave it unset)`);
   }
@@ -59,8 +63,27 @@ export function resolveDatabaseUrl(databaseUrl: string | undefined, dataDir: str
   return { kind: 'sqlite', file: path };
 }
 
+/** A postgres: URL that names a host and a database; errors name it with the password masked. */
+function postgresUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error('MDMGW_DATABASE_URL: not a valid postgres:// URL; use postgres://user:password@host:5432/database');
+  }
+  const masked = maskDatabaseUrl(url);
+  if (u.hostname === '' && !u.searchParams.has('host')) throw new Error(`MDMGW_DATABASE_URL ${masked} names no host`);
+  if (u.pathname.length <= 1) throw new Error(`MDMGW_DATABASE_URL ${masked} names no database (postgres://user:password@host:5432/database)`);
+  return url;
+}
+
+/** The database's SQLite file, or null when it is not an SQLite file (PostgreSQL, or in memory). */
+export function sqliteFileOf(target: DatabaseTarget): string | null {
+  return target.kind === 'sqlite' && target.file !== ':memory:' ? target.file : null;
+}
+
 /** Opens and migrates the configured storage backend. */
 export async function openStorage(databaseUrl: string | undefined, dataDir: string): Promise<Storage> {
   const target = resolveDatabaseUrl(databaseUrl, dataDir);
-  return openSqliteStorage(target.file);
+  return target.kind === 'postgres' ? openPostgresStorage(target.url) : openSqliteStorage(target.file);
 }

@@ -38,8 +38,10 @@ async function readCertificateFile(dir: string, file: string, errors: Certificat
 
 /** The APNs push certificate from the database: sealed JSON under apple.secret.push-certificate (adapter-secrets.ts). */
 async function apnsFromDatabase(config: Config): Promise<ApnsEvidence> {
-  const file = resolveDatabaseUrl(config.databaseUrl, config.dataDir).file;
-  if (file === ':memory:') return { state: 'not-checked', why: 'the database is in memory', fix: 'run the doctor with --url against the running gateway and --admin-token' };
+  const target = resolveDatabaseUrl(config.databaseUrl, config.dataDir);
+  const file = target.kind === 'sqlite' ? target.file : null;
+  if (target.kind === 'postgres') return { state: 'not-checked', why: 'the database is PostgreSQL', fix: 'run the doctor with --url against the running gateway and --admin-token' };
+  if (file === null || file === ':memory:') return { state: 'not-checked', why: 'the database is in memory', fix: 'run the doctor with --url against the running gateway and --admin-token' };
   try {
     await access(file);
   } catch {

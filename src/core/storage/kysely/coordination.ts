@@ -1,21 +1,13 @@
-import { sql, type Kysely } from 'kysely';
-import type { Database } from './schema.js';
-import { isForeignKeyViolation } from './db-errors.js';
-import { StorageConflictError, type KeyMaterial } from './storage.js';
+import type { CoordinationStore, KeyMaterial } from '../coordination-store.js';
+import { KyselyStore, isoTimestamp } from './support.js';
 
-// What several gateway instances on one database coordinate through (issue 10,
-// migration 0014): leases (who runs scheduled work, who holds a device's
-// session), the sealed key material every instance loads, and versioned
-// adapter state. Every write is one conditional statement, so it is atomic on
-// SQLite and PostgreSQL alike without explicit row locks.
+// Leases and sealed key material for several instances on one database
+// (migration 0014, docs/scale-out.md). Every write is one conditional
+// statement, so it is atomic on SQLite and PostgreSQL alike without row locks.
 
-export class CoordinationStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly stamp: () => string,
-  ) {}
-
+export class KyselyCoordinationStore extends KyselyStore implements CoordinationStore {
   async tryLease(name: string, holder: string, ttlMs: number, now: string): Promise<boolean> {
+    now = isoTimestamp(now, 'now');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`);
     const at = Date.parse(now);
     if (Number.isNaN(at)) throw new RangeError(`lease time is not a timestamp: ${now}`);
@@ -72,44 +64,6 @@ export class CoordinationStore {
       .returning('version')
       .executeTakeFirst();
     return row ? Number(row.version) : null;
-  }
-
-  async getPlatformStateVersioned(deviceId: string, adapter: string): Promise<{ state: Record<string, unknown> | null; version: number }> {
-    const row = await this.db
-      .selectFrom('platform_state')
-      .select(['state', 'version'])
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .executeTakeFirst();
-    return row ? { state: JSON.parse(row.state) as Record<string, unknown>, version: Number(row.version) } : { state: null, version: 0 };
-  }
-
-  async putPlatformStateIfVersion(deviceId: string, adapter: string, state: Record<string, unknown>, expectedVersion: number): Promise<boolean> {
-    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw new RangeError(`expectedVersion must be a non-negative integer, got ${expectedVersion}`);
-    const json = JSON.stringify(state);
-    const updatedAt = this.stamp();
-    if (expectedVersion === 0) {
-      try {
-        const row = await this.db
-          .insertInto('platform_state')
-          .values({ device_id: deviceId, adapter, state: json, updated_at: updatedAt, version: 1 })
-          .onConflict((oc) => oc.columns(['device_id', 'adapter']).doNothing())
-          .returning('version')
-          .executeTakeFirst();
-        return row !== undefined;
-      } catch (e) {
-        if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
-        throw e;
-      }
-    }
-    const result = await this.db
-      .updateTable('platform_state')
-      .set({ state: json, updated_at: updatedAt, version: sql<number>`version + 1` })
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .where('version', '=', expectedVersion)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
   }
 }
 
