@@ -10,6 +10,7 @@ import { generateDeviceKey, scepEnroll, type DeviceKey } from '../../src/sim/sce
 import { WindowsSimulator } from '../../src/sim/windows.js';
 import { genrsa, runGroup, x509 } from '../helpers/interop.js';
 import { startInstance, startRoundRobin, type Instance, type RoundRobin } from '../helpers/instances.js';
+import { freshPostgresDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/postgres.js';
 
 // Issue 10: two gateway PROCESSES on one database (PostgreSQL when
 // MDMGW_TEST_PG_URL is set, else one SQLite file), each with its own data
@@ -27,6 +28,7 @@ let apns: FakeApns;
 let a: Instance;
 let b: Instance;
 let token: string;
+let pgDatabase: TestDatabase | undefined;
 
 const api = async (i: Instance, method: string, p: string, body?: unknown, expected = method === 'POST' ? 201 : 200) => {
   const res = await fetch(`${i.url}/api/v1${p}`, {
@@ -46,7 +48,10 @@ beforeAll(async () => {
   apns = await FakeApns.start();
   const apnsCa = path.join(root, 'apns-ca.pem');
   await writeFile(apnsCa, apns.ca.certPem);
-  const databaseUrl = process.env.MDMGW_TEST_PG_URL ?? `sqlite://${path.join(root, 'shared.sqlite')}`;
+  // A database of its own on the test cluster, else one SQLite file both processes open.
+  pgDatabase = TEST_PG_URL ? await freshPostgresDatabase('mdmgw_multi') : undefined;
+  const databaseUrl = pgDatabase?.url ?? `sqlite://${path.join(root, 'shared.sqlite')}`;
+  console.info(`multi-instance: two processes on ${pgDatabase ? 'PostgreSQL' : 'one SQLite file'}`);
   const env = {
     MDMGW_DATABASE_URL: databaseUrl,
     MDMGW_KEY_STORE: 'database',
@@ -66,6 +71,7 @@ afterAll(async () => {
   for (const i of [a, b]) i?.child.kill('SIGKILL');
   await lb?.stop();
   await apns?.stop();
+  await pgDatabase?.drop();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
