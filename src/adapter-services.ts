@@ -1,3 +1,4 @@
+import { inProcessDeviceLock, type DeviceLock } from './core/device-lock.js';
 import { createHash } from 'node:crypto';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { countCheckIns } from './metrics/check-ins.js';
@@ -54,6 +55,8 @@ export interface AdapterServiceDeps {
   secretBox: SecretBox;
   /** The gateway's clock (AdapterServices.now); the system clock when absent. */
   now?: () => Date;
+  /** One writer per device across instances (core/device-lock.ts); absent: within this process only. */
+  deviceLock?: DeviceLock;
   /** Counts check-ins per adapter. */
   metrics: GatewayMetrics;
   /** A device reported a profile removed: its pending removals are revoked (core/removals.ts). */
@@ -61,6 +64,9 @@ export interface AdapterServiceDeps {
   /** Retiring devices: completed when the platform confirms the removals (core/retirement.ts). */
   retirement?: Retirement;
 }
+
+/** The fallback for services built without a shared lock (tests, one process). */
+const processDeviceLock = inProcessDeviceLock();
 
 export { SECRET_KEY_PREFIX } from './core/adapter-secrets.js';
 
@@ -165,6 +171,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
     },
     secrets: adapterSecrets(storage, d.secretBox, adapter.name),
+    deviceLock: (deviceId, fn) => (d.deviceLock ?? processDeviceLock)(deviceId, fn),
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),
       put: (deviceId, state) => storage.putPlatformState(deviceId, adapter.name, state),

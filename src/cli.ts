@@ -8,6 +8,8 @@ import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
 import { rollOverCa } from './ca/ca-rollover.js';
 import { demoCommand } from './demo/command.js';
+import { openStorage } from './core/storage/index.js';
+import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
@@ -93,7 +95,9 @@ program
     const config = configOrExit(opts);
     let r;
     try {
-      r = await rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+      const rollOver = () => rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+      // Keys in the database: pull them into the data directory, roll over, push the result (core/keys/).
+      r = config.keyStore === 'database' ? await withSharedKeys(config, rollOver) : await rollOver();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         process.stderr.write(`mdmgw: no CA in ${config.dataDir} (ca.key/ca.pem): start the gateway once to create one\n`);
@@ -107,6 +111,16 @@ program
     );
   });
 
+/** Runs `fn` on the data directory between a pull and a push of the shared key material, under its lease. */
+async function withSharedKeys<T>(config: ReturnType<typeof loadConfig>, fn: () => Promise<T>): Promise<T> {
+  const storage = await openStorage(config.databaseUrl, config.dataDir);
+  try {
+    const { keys } = instanceCoordination(config, storage, createLogger(config.logLevel));
+    return await keys!.exclusive(fn);
+  } finally {
+    await storage.close();
+  }
+}
 // `mdmgw db migrate|copy`: schema and moving between SQLite and PostgreSQL (docs/database.md).
 program.addCommand(dbCommand((flags) => configOrExit(flags)));
 

@@ -107,6 +107,8 @@ const schema = z.object({
   adminListen: adminListenSchema.optional(),
   /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
   removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
+  /** Where the CA, RA, OCSP, challenge and secrets keys live (core/keys/): unset = `database` with a PostgreSQL URL, else `files`. */
+  keyStore: z.enum(['files', 'database'], { message: 'must be files or database' }).optional(),
 });
 
 /**
@@ -114,7 +116,7 @@ const schema = z.object({
  * and goes into every payload; clientCertHeader names the header a trusted
  * TLS-terminating proxy puts the client certificate in.
  */
-export type Config = Omit<z.infer<typeof schema>, 'publicUrl'> & { publicUrl: string };
+export type Config = Omit<z.infer<typeof schema>, 'publicUrl' | 'keyStore'> & { publicUrl: string; keyStore: 'files' | 'database' };
 
 const ENV_NAMES: Record<string, string> = {
   host: 'MDMGW_HOST / --host',
@@ -138,6 +140,7 @@ const ENV_NAMES: Record<string, string> = {
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
   removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
+  keyStore: 'MDMGW_KEY_STORE',
 };
 
 export class ConfigError extends Error {
@@ -172,6 +175,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
     removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
+    keyStore: blankToUndefined(env.MDMGW_KEY_STORE),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -190,10 +194,18 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
     throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
+  // Several instances share one database: their keys come from it, sealed under the passphrase.
+  const keyStore = c.keyStore ?? (c.databaseUrl !== undefined && /^postgres(ql)?:/.test(c.databaseUrl) ? 'database' : 'files');
+  if (keyStore === 'database' && c.caPassphrase === undefined) {
+    throw new ConfigError([
+      `MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${c.keyStore ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL'}); every instance seals and opens them with it`,
+    ]);
+  }
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
   return {
     ...c,
+    keyStore,
     dataDir: path.resolve(cwd, c.dataDir),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };

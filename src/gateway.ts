@@ -9,6 +9,8 @@ import { adapterServices, type AdapterServiceDeps } from './adapter-services.js'
 import { EnrollmentTokens } from './core/enrollment-tokens.js';
 import { deviceChangeNotifier } from './core/device-changes.js';
 import { loadOrCreateSecretBox } from './core/secret-box.js';
+import { instanceCoordination, type InstanceCoordination } from './core/instance-coordination.js';
+import { sharedDeviceLock } from './core/device-lock.js';
 import { startHousekeeping } from './core/housekeeping.js';
 import { removalTracker, type Removals } from './core/removals.js';
 import { retirementTracker, type Retirement } from './core/retirement.js';
@@ -105,6 +107,8 @@ export interface Gateway {
   removals: Removals;
   /** Retiring devices (core/retirement.ts); `sweep(now)` is housekeeping's. */
   retirement: Retirement;
+  /** This instance among several on one database: its lease holder id, the shared key store's mirror (docs/scale-out.md). */
+  instance: InstanceCoordination;
   close(): Promise<void>;
 }
 
@@ -123,7 +127,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
   const storage = observedStorage(database, metrics);
+  // With the keys in the database, this start loads and creates keys under the
+  // key lease: instances starting together end up with one CA (core/keys/).
+  const instance = instanceCoordination(config, storage, log);
   try {
+    await instance.keys?.begin();
     const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
     const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate) });
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
@@ -153,6 +161,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         retiredCaCertificates: retired.map((r) => r.certificate),
         passphrase: config.caPassphrase,
         organization: config.organization,
+        ...(instance.keys ? { exclusive: instance.keys.exclusive.bind(instance.keys) } : {}),
         onEvent: (event, fields) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal')),
       },
       { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
@@ -220,6 +229,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       auth,
       profileSigner,
       secretBox: await loadOrCreateSecretBox(config.dataDir),
+      deviceLock: sharedDeviceLock(storage, instance.holder),
       metrics,
       now,
     };
@@ -229,6 +239,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const databaseFile = sqliteFileOf(resolveDatabaseUrl(config.databaseUrl, config.dataDir));
     const secured = await secureDataDirectory(config.dataDir, databaseFile === null ? [] : sqliteFiles(databaseFile));
     if (secured.skippedLinks.length > 0) log.warn({ links: secured.skippedLinks }, 'symbolic links in the data directory were left as they are; make their targets private');
+    // Every key exists now: publish what this start created, let the next instance in.
+    await instance.keys?.end();
+    instance.keys?.startRefresh(async (changed) => {
+      // Another instance renewed the RA: serve the same one.
+      if (changed.some((n) => n.startsWith('ra.'))) await raKeeper.reload();
+    });
 
     const app = express();
     app.disable('x-powered-by');
@@ -285,7 +301,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     });
     app.use(errorHandler(log));
 
-    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now), sweepRetirements: (now) => retirement.sweep(now), now });
+    const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now), sweepRetirements: (now) => retirement.sweep(now), now, runsHere: instance.runsHousekeeping });
     auditLog.start();
     return {
       config,
@@ -315,15 +331,18 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       health,
       removals,
       retirement,
+      instance,
       close: async () => {
         health.markClosing();
         housekeeping.stop();
+        instance.keys?.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();
       },
     };
   } catch (e) {
+    await instance.keys?.abandon();
     await storage.close();
     throw e;
   }

@@ -3,6 +3,7 @@ import type { KeyedCertificate } from '../x509/keys.js';
 import { softwareKey } from '../x509/software-key.js';
 import { parseTime, readCertificate } from '../x509/cert-raw.js';
 import {
+  loadNextRa,
   loadPair,
   loadPreviousRa,
   prepareNextRa,
@@ -46,6 +47,12 @@ export interface RaKeeperOptions {
   passphrase?: string;
   organization?: string;
   now?: () => Date;
+  /**
+   * Runs a step with the other instances kept out (the shared key store's
+   * lease: core/keys/key-mirror.ts), so two instances never prepare two
+   * different next RAs. Unset: the step runs as it is.
+   */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Told about each step (and why a step could not be taken). */
   onEvent?: (event: 'next-ra-created' | 'ra-switched' | 'ra-renewal-blocked' | 'ra-renewal-failed', fields: Record<string, unknown>) => void;
 }
@@ -88,7 +95,32 @@ export class RaKeeper {
     this.dueAt = this.current.nextRa ? end - RA_SWITCH_BEFORE_DAYS * DAY_MS : end - RA_RENEW_BEFORE_DAYS * DAY_MS;
   }
 
+  /**
+   * Re-reads ra.*, ra.previous.* and ra.next.* from the data directory: another
+   * instance renewed the RA and the shared key store brought its files here.
+   */
+  async reload(): Promise<void> {
+    const passphrase = this.o.passphrase || undefined;
+    const pair = await loadPair(join(this.o.dataDir, RA_KEY_FILE), join(this.o.dataDir, RA_CERT_FILE), passphrase);
+    const ra = { certificate: pair.certificate, key: softwareKey(pair.key) };
+    const previousRa = await loadPreviousRa(this.o.dataDir, [this.o.root.certificate, ...(this.o.retiredCaCertificates ?? [])], passphrase);
+    const nextRa = await loadNextRa(this.o.dataDir, this.o.root, passphrase, new Date(notAfterMs(ra)));
+    this.current = { ra, previousRa, nextRa };
+    this.schedule();
+  }
+
   private async step(): Promise<void> {
+    if (!this.o.exclusive) return this.stepHere();
+    try {
+      await this.o.exclusive(() => this.stepHere());
+    } catch (e) {
+      // The lease could not be had: the current RA is still valid, try again later.
+      this.dueAt = this.now().getTime() + RA_RETRY_MS;
+      this.o.onEvent?.('ra-renewal-failed', { error: (e as Error).message });
+    }
+  }
+
+  private async stepHere(): Promise<void> {
     const now = this.now().getTime();
     const end = notAfterMs(this.current.ra);
     const opts = { passphrase: this.o.passphrase || undefined, organization: this.o.organization ?? 'mdm-gateway' };

@@ -227,6 +227,12 @@ export interface AdapterServices {
     update(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
     list(deviceId: string, status?: CommandStatus): Promise<DeviceCommand[]>;
   };
+  /**
+   * Runs `fn` as the only writer of this device's state and command queue, in
+   * every gateway instance on the database (core/device-lock.ts). Take it at
+   * request entry points; not re-entrant.
+   */
+  deviceLock<T>(deviceId: string, fn: () => Promise<T>): Promise<T>;
   /** Per-device protocol state (push tokens, DevInfo, agent facts) for this adapter. */
   state: {
     get(deviceId: string): Promise<Record<string, unknown> | null>;

@@ -25,6 +25,12 @@ export interface HousekeepingOptions {
   sweepRemovals?: (now: Date) => Promise<number>;
   /** The retirement sweep (core/retirement.ts); returns how many retiring devices it retired. */
   sweepRetirements?: (now: Date) => Promise<number>;
+  /**
+   * Several instances on one database: whether this one runs the timed upkeep
+   * now (it takes or renews the housekeeping lease). Unset: always. runNow()
+   * (operators, tests) does not ask.
+   */
+  runsHere?: (now: Date, intervalMs: number) => Promise<boolean>;
 }
 
 export interface HousekeepingRun {
@@ -52,9 +58,14 @@ export function startHousekeeping(storage: IssuanceStore & CommandStore & AuditS
     if (run.challenges + run.auditEvents + run.commands > 0) log.info({ ...run, retainedFrom }, 'housekeeping purged old records');
     return run;
   };
+  const intervalMs = opts.intervalMs ?? HOUSEKEEPING_INTERVAL_MS;
+  const tick = async (): Promise<void> => {
+    if (opts.runsHere && !(await opts.runsHere(clock(), intervalMs))) return;
+    await runNow();
+  };
   const timer = setInterval(() => {
-    runNow().catch((err: unknown) => log.error({ err }, 'housekeeping failed'));
-  }, opts.intervalMs ?? HOUSEKEEPING_INTERVAL_MS);
+    tick().catch((err: unknown) => log.error({ err }, 'housekeeping failed'));
+  }, intervalMs);
   timer.unref(); // never keeps the process alive on its own
   return { runNow, stop: () => clearInterval(timer) };
 }

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { DeviceBusyError } from '../core/device-lock.js';
 import { z } from 'zod';
 import { fieldIssues } from '../core/field-issues.js';
 import { StorageConflictError } from '../core/storage/storage.js';
@@ -36,6 +37,12 @@ export function errorHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.message, ...(err.issues && { issues: err.issues }) });
+      return;
+    }
+    // Another instance holds the device's session longer than we wait: the device retries.
+    if (err instanceof DeviceBusyError) {
+      res.setHeader('Retry-After', '5');
+      res.status(503).json({ error: err.message });
       return;
     }
     if (err instanceof StorageConflictError) {

@@ -30,6 +30,19 @@ describe('configuration', () => {
     }
   });
 
+  it('keeps keys in files with SQLite and in the database with PostgreSQL, which then needs MDMGW_CA_PASSPHRASE', () => {
+    expect(load().keyStore).toBe('files');
+    expect(load({ MDMGW_DATABASE_URL: 'sqlite:///srv/db/mdmgw.sqlite' }).keyStore).toBe('files');
+    const pg = 'postgres://mdmgw:secret@db.example/mdmgw';
+    expect(() => load({ MDMGW_DATABASE_URL: pg })).toThrow(/MDMGW_CA_PASSPHRASE: required when the keys are kept in the database \(a PostgreSQL MDMGW_DATABASE_URL\)/);
+    expect(() => load({ MDMGW_DATABASE_URL: pg })).not.toThrow(/secret/); // the URL's password is not repeated
+    expect(load({ MDMGW_DATABASE_URL: pg, MDMGW_CA_PASSPHRASE: 'long enough passphrase' }).keyStore).toBe('database');
+    expect(() => load({ MDMGW_KEY_STORE: 'database' })).toThrow(/MDMGW_CA_PASSPHRASE: required .*MDMGW_KEY_STORE=database/);
+    expect(load({ MDMGW_KEY_STORE: 'database', MDMGW_CA_PASSPHRASE: 'long enough passphrase' }).keyStore).toBe('database');
+    expect(load({ MDMGW_DATABASE_URL: pg, MDMGW_KEY_STORE: 'files' }).keyStore).toBe('files'); // keys named by path, e.g. a shared volume
+    expect(() => load({ MDMGW_KEY_STORE: 'vault' })).toThrow(/MDMGW_KEY_STORE: must be files or database/);
+  });
+
   it('lets flags win over the environment', () => {
     const c = load({ MDMGW_PORT: '9000', MDMGW_HOST: '0.0.0.0', MDMGW_DATA_DIR: '/var/lib/mdmgw' }, { port: '9100', dataDir: 'here' });
     expect(c).toMatchObject({ port: 9100, host: '0.0.0.0', dataDir: '/srv/mdmgw/here' });

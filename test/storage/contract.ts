@@ -9,6 +9,7 @@ import { enrollmentTokensContract } from './contract/enrollment-tokens.js';
 import { commandsContract } from './contract/commands.js';
 import { platformStateContract } from './contract/platform-state.js';
 import { auditContract } from './contract/audit.js';
+import { coordinationContract } from './contract/coordination.js';
 
 // Backend-independent contract for src/core/storage/storage.ts. Every backend
 // registers it with a factory that returns a fresh, migrated, empty Storage:
@@ -62,5 +63,6 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     commandsContract(() => s);
     platformStateContract(() => s);
     auditContract(() => s);
+    coordinationContract(() => s);
   });
 }

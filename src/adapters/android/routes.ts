@@ -72,7 +72,8 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     );
   });
 
-  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
+  // Policy fetch and status report read the agent state and write it back: under the device lock (core/device-lock.ts).
+  r.get('/android/v1/policy', s.authenticateDevice, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     const device = res.locals.device!;
     const before = await loadAgentState(s, device.id);
     const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
@@ -98,9 +99,9 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
       return;
     }
     res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
-  });
+  }));
 
-  r.post('/android/v1/status', s.authenticateDevice, statusBody, async (req, res) => {
+  r.post('/android/v1/status', s.authenticateDevice, statusBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     const device = res.locals.device!;
     const parsed = parseStatusRequest(req.body);
     if (!parsed.ok) {
@@ -141,7 +142,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     await saveAgentState(s, device.id, state);
     for (const x of parsed.results) await s.report(device, toDeliveryReport(x));
     res.status(204).end();
-  });
+  }));
 
   // The agent is being removed (the user unenrolled, or the work profile is going):
   // its identity and profile certificates stop working now (docs/lifecycle.md).

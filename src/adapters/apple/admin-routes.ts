@@ -78,7 +78,7 @@ export function adminRoutes(s: AdapterServices, pusher: Pusher, now: () => Date)
       res.status(404).json({ error: 'device not found' });
       return;
     }
-    const touched = await withDeviceLock(device.id, () => syncDevice(s, device, { now: now(), retryFailed: b.success ? b.data.retryFailed : false }));
+    const touched = await withDeviceLock(s, device.id, () => syncDevice(s, device, { now: now(), retryFailed: b.success ? b.data.retryFailed : false }));
     const pushes = await Promise.all([...touched].map(async (ch) => ({ channel: ch, ...(await pusher.notify(device.id, ch)) })));
     res.json({ queuedOn: [...touched], pushes });
   });

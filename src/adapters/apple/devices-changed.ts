@@ -46,7 +46,7 @@ export async function devicesChanged(s: AdapterServices, pusher: Pusher, devices
   for (const id of new Set(devices.map((d) => d.id))) {
     let touched: Set<string> | null;
     try {
-      touched = await withDeviceLock(id, async () => {
+      touched = await withDeviceLock(s, id, async () => {
         const state = await loadState(s, id);
         if (!pushable(state)) return null;
         // The record as it is now (the caller's copy may predate the change, e.g. a new primary user).

@@ -72,7 +72,7 @@ export class Pusher {
       return { sent: false, why: `APNs unreachable: ${(e as Error).message}` };
     }
     // Re-read under the device lock: the device may have sent a TokenUpdate (or been planned for) meanwhile.
-    await withDeviceLock(deviceId, async () => {
+    await withDeviceLock(this.s, deviceId, async () => {
       const fresh = await loadState(this.s, deviceId);
       const c = fresh.channels[channel];
       if (c && c.token === ch.token) {

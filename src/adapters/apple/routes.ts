@@ -108,7 +108,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     if (!got) return;
     const { device, msg } = got;
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
-    await withDeviceLock(device.id, async () => {
+    await withDeviceLock(s, device.id, async () => {
       const before = await loadState(s, device.id);
       if (msg.MessageType === 'UserAuthenticate') {
         const ua = userAuthenticateAnswer(before, msg);
@@ -144,7 +144,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     if (!got) return;
     const { device, msg: raw, thumbprint } = got;
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
-    await withDeviceLock(device.id, async () => {
+    await withDeviceLock(s, device.id, async () => {
       const m = connectMessage.safeParse(raw);
       if (!m.success) {
         res.status(400).json({ error: issues(m.error).join('; ') });

@@ -127,7 +127,9 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
 
   // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header);
   // core answers 403 for another platform's device (authenticateDevice is bound to this adapter's platforms).
-  r.post(PATHS.management, s.authenticateDevice, textBody, async (req, res) => {
+  // The whole session message under the device lock: state read here is written back below, and
+  // another instance (or an admin change) must not write in between (core/device-lock.ts).
+  r.post(PATHS.management, s.authenticateDevice, textBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
     // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
     const state = await readWindowsState(s, res.locals.device!.id);
@@ -165,7 +167,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     }
     const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock());
     res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
-  });
+  }));
   return r;
 }
 

@@ -11,6 +11,7 @@ import type { EnrollmentTokenStore } from './enrollment-token-store.js';
 import type { CommandStore } from './command-store.js';
 import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
+import type { CoordinationStore } from './coordination-store.js';
 import type { KyselyStoreOptions } from './kysely/support.js';
 import { KyselyDirectoryStore } from './kysely/directory.js';
 import { KyselyProfileStore } from './kysely/profiles.js';
@@ -21,6 +22,7 @@ import { KyselyEnrollmentTokenStore } from './kysely/enrollment-tokens.js';
 import { KyselyCommandStore } from './kysely/commands.js';
 import { KyselyPlatformStateStore } from './kysely/platform-state.js';
 import { KyselyAuditStore } from './kysely/audit.js';
+import { KyselyCoordinationStore } from './kysely/coordination.js';
 
 export { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
@@ -44,6 +46,7 @@ export interface KyselyStores {
   commands: KyselyCommandStore;
   platformState: KyselyPlatformStateStore;
   audit: KyselyAuditStore;
+  coordination: KyselyCoordinationStore;
 }
 
 /**
@@ -71,6 +74,7 @@ function buildStores(db: Kysely<Database>, options: KyselyStoreOptions): KyselyS
     commands: new KyselyCommandStore(db, options),
     platformState: new KyselyPlatformStateStore(db, options),
     audit: new KyselyAuditStore(db, options),
+    coordination: new KyselyCoordinationStore(db, options),
   };
 }
 
@@ -102,6 +106,7 @@ export class KyselyStorage implements MigratingStore {
       ...boundMethods<CommandStore>(s.commands),
       ...boundMethods<PlatformStateStore>(s.platformState),
       ...boundMethods<AuditStore>(s.audit),
+      ...boundMethods<CoordinationStore>(s.coordination),
     };
     Object.assign(this, methods);
   }

@@ -613,6 +613,44 @@ function deviceRetiring(): Migration {
   };
 }
 
+/**
+ * Several gateway instances on one database (issue 10): key_material holds the
+ * CA, RA, OCSP, challenge-signing and secrets keys sealed under
+ * MDMGW_CA_PASSPHRASE (core/keys/); leases elect the one instance that runs
+ * scheduled work (housekeeping) and serialise per-device sessions;
+ * platform_state.version makes adapter state writes compare-and-set.
+ */
+function instanceCoordination(dialect: SqlDialect): Migration {
+  const bytes = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createTable('key_material')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', bytes, (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('platform_state').addColumn('version', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('platform_state').dropColumn('version').execute();
+        await db.schema.dropTable('leases').ifExists().execute();
+        await db.schema.dropTable('key_material').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -627,6 +665,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009_crl_state': crlState(),
     '0011_enrollment_listing': enrollmentListing(),
     '0012_device_retiring': deviceRetiring(),
+    '0014_instance_coordination': instanceCoordination(dialect),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 // Kysely table types for the storage schema (see migrations.ts for the DDL).
 //
@@ -191,6 +191,8 @@ export interface PlatformStateTable {
   adapter: string;
   state: string; // JSON
   updated_at: string;
+  /** Bumped by every write: compare-and-set across instances (migration 0014). */
+  version: Generated<number>;
 }
 
 export interface SettingsTable {
@@ -237,6 +239,8 @@ export interface Database {
   enrollment_tokens: EnrollmentTokensTable;
   device_commands: DeviceCommandsTable;
   platform_state: PlatformStateTable;
+  key_material: KeyMaterialTable;
+  leases: LeasesTable;
   settings: SettingsTable;
   crl_state: CrlStateTable;
   pending_removals: PendingRemovalsTable;
@@ -252,3 +256,18 @@ export type NewEnrollmentRow = Insertable<EnrollmentsTable>;
 export type CertificateRow = Selectable<CertificatesTable>;
 export type NewCertificateRow = Insertable<CertificatesTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+
+/** Sealed key material shared by every instance (migration 0014, core/keys/). */
+export interface KeyMaterialTable {
+  name: string;
+  value: Uint8Array;
+  version: number;
+  updated_at: string;
+}
+
+/** Who runs a piece of scheduled work now, until when (migration 0014). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: string;
+}

@@ -181,6 +181,7 @@ import type { EnrollmentTokenStore } from './enrollment-token-store.js';
 import type { CommandStore } from './command-store.js';
 import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
+import type { CoordinationStore, KeyMaterial } from './coordination-store.js';
 
 export type {
   MigratingStore,
@@ -193,6 +194,8 @@ export type {
   CommandStore,
   PlatformStateStore,
   AuditStore,
+  CoordinationStore,
+  KeyMaterial,
 };
 
 /**
@@ -209,4 +212,5 @@ export type Storage = MigratingStore &
   EnrollmentTokenStore &
   CommandStore &
   PlatformStateStore &
-  AuditStore;
+  AuditStore &
+  CoordinationStore;

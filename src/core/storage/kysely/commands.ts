@@ -26,6 +26,9 @@ function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
   };
 }
 
+/** How often nextCommand reads again after another instance changed the chosen command. */
+const NEXT_COMMAND_ATTEMPTS = 5;
+
 /** Commands the device has answered for good (or we cancelled): history, purgeable. */
 const ANSWERED: readonly CommandStatus[] = ['acknowledged', 'error', 'formaterror', 'cancelled'];
 
@@ -80,6 +83,17 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
   }
 
   async nextCommand(deviceId: string, channel: string, skip: string[] = []): Promise<DeviceCommand | null> {
+    // Another instance may answer or take the chosen command between our read
+    // and our write (PostgreSQL's read committed does not stop it): the write is
+    // conditional on the status read, and a lost race reads again.
+    for (let attempt = 0; attempt < NEXT_COMMAND_ATTEMPTS; attempt++) {
+      const taken = await this.#takeNextCommand(deviceId, channel, skip);
+      if (taken !== 'raced') return taken;
+    }
+    throw new StorageConflictError(`the command queue of device ${deviceId} kept changing under us`, 'conflict');
+  }
+
+  async #takeNextCommand(deviceId: string, channel: string, skip: string[]): Promise<DeviceCommand | null | 'raced'> {
     return this.db.transaction().execute(async (trx) => {
       let q = trx
         .selectFrom('device_commands')
@@ -93,7 +107,8 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
       const row = rows.find((r) => r.status === 'sent') ?? rows[0];
       if (!row) return null;
       const now = this.stamp();
-      await trx.updateTable('device_commands').set({ status: 'sent', updated_at: now }).where('id', '=', row.id).execute();
+      const result = await trx.updateTable('device_commands').set({ status: 'sent', updated_at: now }).where('id', '=', row.id).where('status', '=', row.status).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return 'raced';
       return commandOf({ ...row, status: 'sent', updated_at: now });
     });
   }

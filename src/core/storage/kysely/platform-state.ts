@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { StorageConflictError } from '../storage.js';
 import type { PlatformStateStore } from '../platform-state-store.js';
 import { KyselyStore, isForeignKeyViolation } from './support.js';
@@ -22,12 +23,51 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
       await this.db
         .insertInto('platform_state')
         .values(row)
-        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at }))
+        // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
+        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at, version: sql<number>`platform_state.version + 1` }))
         .execute();
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
       throw e;
     }
+  }
+
+  async getPlatformStateVersioned(deviceId: string, adapter: string): Promise<{ state: Record<string, unknown> | null; version: number }> {
+    const row = await this.db
+      .selectFrom('platform_state')
+      .select(['state', 'version'])
+      .where('device_id', '=', deviceId)
+      .where('adapter', '=', adapter)
+      .executeTakeFirst();
+    return row ? { state: JSON.parse(row.state) as Record<string, unknown>, version: Number(row.version) } : { state: null, version: 0 };
+  }
+
+  async putPlatformStateIfVersion(deviceId: string, adapter: string, state: Record<string, unknown>, expectedVersion: number): Promise<boolean> {
+    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw new RangeError(`expectedVersion must be a non-negative integer, got ${expectedVersion}`);
+    const json = JSON.stringify(state);
+    const updatedAt = this.stamp();
+    if (expectedVersion === 0) {
+      try {
+        const row = await this.db
+          .insertInto('platform_state')
+          .values({ device_id: deviceId, adapter, state: json, updated_at: updatedAt, version: 1 })
+          .onConflict((oc) => oc.columns(['device_id', 'adapter']).doNothing())
+          .returning('version')
+          .executeTakeFirst();
+        return row !== undefined;
+      } catch (e) {
+        if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
+        throw e;
+      }
+    }
+    const result = await this.db
+      .updateTable('platform_state')
+      .set({ state: json, updated_at: updatedAt, version: sql<number>`version + 1` })
+      .where('device_id', '=', deviceId)
+      .where('adapter', '=', adapter)
+      .where('version', '=', expectedVersion)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async getSetting(key: string): Promise<string | null> {
