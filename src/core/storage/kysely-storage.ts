@@ -23,6 +23,7 @@ import type {
   DeliveryStatus,
   RevocationReason,
   PendingRemoval,
+  DirectorySource,
 } from '../model.js';
 import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
@@ -65,6 +66,9 @@ import {
   type UserPatch,
   type UpdateUserResult,
   type DeleteUserResult,
+  type UserPageQuery,
+  type NewExternalUser,
+  type ExternalSource,
   type RetireResult,
   type BeginRetireResult,
   type DeleteDeviceResult,
@@ -161,6 +165,8 @@ function rowToUser(r: UserRow): User {
     createdAt: r.created_at,
     enabled: r.disabled_at === null,
     disabledAt: r.disabled_at,
+    source: (r.source ?? 'local') as DirectorySource,
+    externalId: r.external_id ?? null,
   };
 }
 
@@ -192,7 +198,7 @@ const IDENTIFIER_COLUMNS = {
 } as const satisfies Record<ReportedField, readonly [keyof DevicesTable, keyof DevicesTable]>;
 
 function rowToGroup(r: GroupRow): Group {
-  return { id: r.id, name: r.name, createdAt: r.created_at };
+  return { id: r.id, name: r.name, createdAt: r.created_at, source: (r.source ?? 'local') as DirectorySource, externalId: r.external_id ?? null };
 }
 
 function rowToAssignment(r: AssignmentRow): Assignment {
@@ -347,6 +353,8 @@ export class KyselyStorage implements Storage {
       created_at: this.#stamp(),
       disabled_at: null,
       deleted_at: null,
+      source: 'local',
+      external_id: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -683,7 +691,7 @@ export class KyselyStorage implements Storage {
   }
 
   async createGroup(name: string): Promise<Group> {
-    const row: GroupRow = { id: randomUUID(), name, created_at: this.#stamp() };
+    const row: GroupRow = { id: randomUUID(), name, created_at: this.#stamp(), source: 'local', external_id: null };
     try {
       await this.db.insertInto('groups').values(row).execute();
     } catch (e) {
@@ -1422,5 +1430,102 @@ export class KyselyStorage implements Storage {
     // The newest `limit` events, returned oldest first like the unlimited list.
     const rows = await q.orderBy('id', 'desc').limit(limit).execute();
     return rows.reverse().map(rowToAudit);
+  }
+
+  // ---- directory sync ---------------------------------------------------------------
+
+  async listUsersPage(q: UserPageQuery): Promise<User[]> {
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`user page limit must be 1..10000, got ${q.limit}`);
+    let query = this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
+    if (q.source !== undefined) query = query.where('source', '=', q.source);
+    if (q.after !== undefined) {
+      const { createdAt, id } = q.after;
+      query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+    }
+    const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
+    return rows.map(rowToUser);
+  }
+
+  async createExternalUser(u: NewExternalUser): Promise<User> {
+    const now = this.#stamp();
+    const row: UserRow = {
+      id: randomUUID(),
+      user_principal_name: u.userPrincipalName,
+      email: u.email,
+      display_name: u.displayName,
+      attributes: attributesJson(u.attributes),
+      created_at: now,
+      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
+      deleted_at: null,
+      source: u.source,
+      external_id: u.externalId,
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a user with userPrincipalName ${u.userPrincipalName} or ${u.source} id ${u.externalId} already exists`, 'conflict');
+      throw e;
+    }
+    return rowToUser(row);
+  }
+
+  async renameUser(id: string, userPrincipalName: string): Promise<User | null> {
+    try {
+      const row = await this.db.updateTable('users').set({ user_principal_name: userPrincipalName }).where('id', '=', id).where('deleted_at', 'is', null).returningAll().executeTakeFirst();
+      return row ? rowToUser(row) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a user with userPrincipalName ${userPrincipalName} already exists`, 'conflict');
+      throw e;
+    }
+  }
+
+  async createExternalGroup(name: string, source: ExternalSource, externalId: string): Promise<Group> {
+    const row: GroupRow = { id: randomUUID(), name, created_at: this.#stamp(), source, external_id: externalId };
+    try {
+      await this.db.insertInto('groups').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} or with ${source} id ${externalId} already exists`, 'conflict');
+      throw e;
+    }
+    return rowToGroup(row);
+  }
+
+  async renameGroup(id: string, name: string): Promise<Group | null> {
+    try {
+      const row = await this.db.updateTable('groups').set({ name }).where('id', '=', id).returningAll().executeTakeFirst();
+      return row ? rowToGroup(row) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} already exists`, 'conflict');
+      throw e;
+    }
+  }
+
+  async setGroupUserMembers(groupId: string, userIds: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
+    const wanted = new Set(userIds);
+    const createdAt = this.#stamp();
+    return this.db.transaction().execute(async (trx) => {
+      const group = await trx.selectFrom('groups').select('id').where('id', '=', groupId).executeTakeFirst();
+      if (!group) throw new StorageConflictError(`unknown group ${groupId}`, 'not-found');
+      const current = new Set((await trx.selectFrom('group_members').select('user_id').where('group_id', '=', groupId).where('user_id', 'is not', null).execute()).map((r) => r.user_id!));
+      const added = [...wanted].filter((id) => !current.has(id)).sort();
+      const removed = [...current].filter((id) => !wanted.has(id)).sort();
+      // Chunks keep each statement under SQLite's bound-parameter limit.
+      for (let i = 0; i < added.length; i += 200) {
+        const chunk = added.slice(i, i + 200);
+        const live = await trx.selectFrom('users').select('id').where('id', 'in', chunk).where('deleted_at', 'is', null).execute();
+        if (live.length !== chunk.length) {
+          const known = new Set(live.map((r) => r.id));
+          throw new StorageConflictError(`unknown user ${chunk.find((id) => !known.has(id))}`, 'not-found');
+        }
+        await trx
+          .insertInto('group_members')
+          .values(chunk.map((id) => ({ group_id: groupId, user_id: id, device_id: null, created_at: createdAt })))
+          .execute();
+      }
+      for (let i = 0; i < removed.length; i += 200) {
+        await trx.deleteFrom('group_members').where('group_id', '=', groupId).where('user_id', 'in', removed.slice(i, i + 200)).execute();
+      }
+      return { added, removed };
+    });
   }
 }

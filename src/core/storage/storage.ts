@@ -22,6 +22,7 @@ import type {
   EnrollmentToken,
   RevocationReason,
   PendingRemoval,
+  DirectorySource,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -451,4 +452,45 @@ export interface Storage {
   listAudit(filter?: AuditFilter): Promise<AuditEvent[]>;
   /** Deletes audit events whose `at` is before `before` (retention); returns how many. */
   purgeAudit(before: string): Promise<number>;
+
+  // ---- directory sync (docs/directory.md)
+  /** Users not deleted, in list order (createdAt, id), after `after`, at most `limit` (1..10000), of one source when given. */
+  listUsersPage(q: UserPageQuery): Promise<User[]>;
+  /** A user owned by a directory; conflict when the userPrincipalName or (source, externalId) is taken. */
+  createExternalUser(u: NewExternalUser): Promise<User>;
+  /** The directory renamed the user; null when unknown or deleted; conflict when the name is taken. */
+  renameUser(id: string, userPrincipalName: string): Promise<User | null>;
+  /** A group owned by a directory; conflict when the name or (source, externalId) is taken. */
+  createExternalGroup(name: string, source: ExternalSource, externalId: string): Promise<Group>;
+  /** null when unknown; conflict when the name is taken. */
+  renameGroup(id: string, name: string): Promise<Group | null>;
+  /**
+   * One transaction: the group's user members become exactly `userIds`
+   * (device members untouched). Returns the users added and removed (sorted).
+   * not-found for an unknown group or user, writing nothing.
+   */
+  setGroupUserMembers(groupId: string, userIds: readonly string[]): Promise<{ added: string[]; removed: string[] }>;
+}
+
+/** A source other than the API itself. */
+export type ExternalSource = Exclude<DirectorySource, 'local'>;
+
+/** Where a page of listUsersPage ended: the last row's sort key. */
+export interface UserPosition {
+  createdAt: string;
+  id: string;
+}
+
+export interface UserPageQuery {
+  source?: DirectorySource;
+  after?: UserPosition;
+  limit: number;
+}
+
+export interface NewExternalUser extends NewUser {
+  source: ExternalSource;
+  externalId: string;
+  /** false: created disabled (the directory has the account disabled) at `at`. Default true. */
+  enabled?: boolean;
+  at?: string;
 }

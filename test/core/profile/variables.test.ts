@@ -11,6 +11,8 @@ const user: User = {
   createdAt: '2025-01-01T00:00:00.000Z',
   enabled: true,
   disabledAt: null,
+  source: 'local',
+  externalId: null,
 };
 const device: Device = {
   id: '22222222-2222-4222-8222-222222222222',
