@@ -53,7 +53,9 @@ async function step<T>(name: string, config: LdapConfig, f: () => Promise<T>): P
 
 /** Connects, secures, binds, runs `f`, unbinds. */
 export async function withDirectory<T>(config: LdapConfig, password: string, f: (c: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ url: config.url, connectTimeout: CONNECT_TIMEOUT_MS, timeout: OPERATION_TIMEOUT_MS, tlsOptions: tlsOptions(config), strictDN: false });
+  // ldapts speaks TLS from the start whenever tlsOptions is given: only for ldaps://.
+  const ldaps = /^ldaps:/i.test(config.url);
+  const client = new Client({ url: config.url, connectTimeout: CONNECT_TIMEOUT_MS, timeout: OPERATION_TIMEOUT_MS, ...(ldaps && { tlsOptions: tlsOptions(config) }), strictDN: false });
   try {
     if (config.startTls) await step('StartTLS', config, () => client.startTLS(tlsOptions(config)));
     await step('bind', config, () => client.bind(config.bindDn, password));
