@@ -34,7 +34,10 @@ export function describeLdapError(e: unknown, step: string, config: LdapConfig):
   const code = typeof err.code === 'string' ? err.code : '';
   if (code === 'ECONNREFUSED') return `cannot reach ${config.url}: connection refused`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach ${config.url}: host name not found`;
-  if (code === 'ECONNRESET') return `${step}: ${config.url} closed the connection${/^ldaps:/i.test(config.url) || config.startTls ? ' (a TLS problem on the server side?)' : ''}`;
+  if (code === 'ECONNRESET' || /connection closed/i.test(message)) {
+    const hint = /^ldaps:/i.test(config.url) || config.startTls ? 'a TLS problem on the server side?' : 'a TLS-only port (use ldaps://)?';
+    return `${step}: ${config.url} closed the connection (${hint})`;
+  }
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|HOSTNAME|ALTNAME/i.test(code) || /certificate|ssl|tls/i.test(message)) {
     return `TLS with ${config.url} failed: ${message}${code ? ` (${code})` : ''}; check caCertificate and that the server certificate names this host`;
   }
