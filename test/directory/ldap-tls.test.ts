@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startLdapSyncSchedule } from '../../src/core/directory/ldap-sync.js';
 import { tempDir } from '../helpers/openssl.js';
 import { SERVICE_DN, SERVICE_PASSWORD, SUFFIX, slapdMissing, startSlapd, type Slapd, type SlapdTls } from '../helpers/slapd.js';
 
@@ -80,6 +81,33 @@ describe.skipIf(missing !== null)('LDAP over TLS (ldaps:// and StartTLS)', () =>
     }
     // The last good configuration stays.
     expect(await t.api.ok('GET', '/directory/ldap')).toMatchObject({ url: ldap.url, startTls: true, caCertificate: tls.caPem });
+  });
+
+  it('the schedule runs a due sync through its wrap (where a multi-instance lease goes), and not again before the interval', async () => {
+    await t.api.ok('PUT', '/directory/ldap', { ...base(), url: ldap.ldapsUrl, caCertificate: tls.caPem, syncIntervalSeconds: 3600 }, 200);
+    const before = (await t.api.ok('GET', '/directory/ldap/status')).lastSyncAt;
+    const runs: string[] = [];
+    const schedule = startLdapSyncSchedule(t.gw.directorySync, t.gw.log, {
+      tickMs: 3_600_000,
+      wrap: async (run) => {
+        runs.push('wrapped');
+        await run();
+      },
+    });
+    try {
+      await t.api.ok('POST', '/directory/ldap/sync', {}, 200); // just synced: not due
+      await schedule.tick();
+      expect(runs).toEqual([]);
+      // Due once the interval has passed since the last sync (the status says when that was).
+      await t.gw.storage.putSetting('directory.ldap.status', JSON.stringify({ ...(await t.api.ok('GET', '/directory/ldap/status')), lastSyncAt: '2020-01-01T00:00:00.000Z' }));
+      await schedule.tick();
+      expect(runs).toEqual(['wrapped']);
+      const after = await t.api.ok('GET', '/directory/ldap/status');
+      expect(after.lastSyncAt > before).toBe(true);
+      expect(after.lastError).toBeNull();
+    } finally {
+      schedule.stop();
+    }
   });
 
   it('plain LDAP to the TLS port is a clear failure, not a hang', async () => {

@@ -4,7 +4,7 @@ import type { DeviceChangeListener } from '../device-changes.js';
 import type { ComponentHealth } from '../health.js';
 import type { Device } from '../model.js';
 import type { SecretBox } from '../secret-box.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage, UserPosition } from '../storage/storage.js';
 import type { Logger } from '../../log.js';
 import { type LdapConfig } from './ldap-config.js';
 import { checkDirectory, LdapError, readDirectory } from './ldap-reader.js';
@@ -102,14 +102,15 @@ export class LdapDirectorySync {
   async status(): Promise<LdapSyncStatus> {
     const raw = await this.#settings.get('status');
     const stored: StoredStatus = raw === null ? EMPTY_STATUS : { ...EMPTY_STATUS, ...(JSON.parse(raw) as Partial<StoredStatus>) };
-    const synced = await this.d.storage.listUsersPage({ source: 'ldap', limit: 10_000 });
-    const groups = (await this.d.storage.listGroups()).filter((g) => g.source === 'ldap');
-    return {
-      configured: (await this.config()) !== null,
-      running: this.#running,
-      ...stored,
-      counts: { users: synced.length, enabledUsers: synced.filter((u) => u.enabled).length, groups: groups.length },
-    };
+    const counts = { users: 0, enabledUsers: 0, groups: (await this.d.storage.listGroups()).filter((g) => g.source === 'ldap').length };
+    for (let after: UserPosition | undefined; ; ) {
+      const page = await this.d.storage.listUsersPage({ source: 'ldap', limit: 10_000, ...(after && { after }) });
+      counts.users += page.length;
+      counts.enabledUsers += page.filter((u) => u.enabled).length;
+      if (page.length < 10_000) break;
+      after = { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id };
+    }
+    return { configured: (await this.config()) !== null, running: this.#running, ...stored, counts };
   }
 
   /** Whether the schedule should run a sync now. */
