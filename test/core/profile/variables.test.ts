@@ -117,3 +117,12 @@ describe('device-reported values ({{DeviceName}}, {{SerialNumber}})', () => {
     expect(fill('{{DeviceName}}', d)).toEqual({ ok: false, missing: 'DeviceName' });
   });
 });
+
+describe('ObjectSid', () => {
+  it("fills {{ObjectSid}} from the synced user's ObjectSid attribute, missing when there is none", () => {
+    expect(isKnownVariable('ObjectSid')).toBe(true);
+    const synced = { ...user, attributes: { ObjectSid: 'S-1-5-21-1-2-3-1104' } };
+    expect(fillTemplate('tag:microsoft.com,2022-09-14:sid:{{ObjectSid}}', { user: synced, device })).toEqual({ ok: true, value: 'tag:microsoft.com,2022-09-14:sid:S-1-5-21-1-2-3-1104' });
+    expect(fillTemplate('{{ObjectSid}}', { user: { ...user, attributes: {} }, device })).toEqual({ ok: false, missing: 'ObjectSid' });
+  });
+});
