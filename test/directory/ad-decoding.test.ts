@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accountDisabled, decodeGuid, decodeSid } from '../../src/core/directory/ad-decoding.js';
-import { toUser } from '../../src/core/directory/ldap-reader.js';
+import { changedSince, toUser } from '../../src/core/directory/ldap-reader.js';
 import { PRESETS } from '../../src/core/directory/ldap-presets.js';
 
 // Active Directory's binary attributes, written here byte by byte from the
@@ -87,5 +87,11 @@ describe('AD decoding', () => {
     expect(toUser({ ...entry, userPrincipalName: [] as string[] }, preset, preset.attributes, skipped)).toBeNull();
     expect(toUser({ ...entry, objectSid: Buffer.from('01', 'hex') }, preset, preset.attributes, skipped)).toBeNull();
     expect(skipped).toEqual([`${entry.dn}: no usable userPrincipalName (userPrincipalName must look like user@domain)`, `${entry.dn}: objectSid: 1 bytes is too short for a SID`]);
+  });
+
+  it('incremental reads: AD strictly after the highest uSNChanged (64-bit safe), OpenLDAP from the newest modifyTimestamp', () => {
+    expect(changedSince(PRESETS['active-directory'], '12345')).toBe('(uSNChanged>=12346)');
+    expect(changedSince(PRESETS['active-directory'], '9007199254740993')).toBe('(uSNChanged>=9007199254740994)');
+    expect(changedSince(PRESETS.openldap, '20261207052934Z')).toBe('(modifyTimestamp>=20261207052934Z)');
   });
 });

@@ -121,7 +121,8 @@ export async function readDirectory(config: LdapConfig, password: string, since:
   });
 }
 
-function changedSince(preset: LdapPreset, since: string): string {
+/** The filter part that selects entries changed since `since` (exported for the tests). */
+export function changedSince(preset: LdapPreset, since: string): string {
   // uSNChanged is a counter: strictly after. modifyTimestamp has one-second steps: the same second again.
   if (preset.changeAttribute === 'uSNChanged') return `(uSNChanged>=${BigInt(since) + 1n})`;
   return `(modifyTimestamp>=${since})`;
