@@ -328,7 +328,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       close: async () => {
         health.markClosing();
         housekeeping.stop();
-        directorySyncSchedule.stop();
+        await directorySyncSchedule.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();

@@ -106,7 +106,7 @@ describe.skipIf(missing !== null)('LDAP over TLS (ldaps:// and StartTLS)', () =>
       expect(after.lastSyncAt > before).toBe(true);
       expect(after.lastError).toBeNull();
     } finally {
-      schedule.stop();
+      await schedule.stop();
     }
   });
 

@@ -215,7 +215,7 @@ export class LdapDirectorySync {
  * it gets each due run and decides whether this instance does it (the
  * default runs it here). One run at a time per instance.
  */
-export function startLdapSyncSchedule(sync: LdapDirectorySync, log: Logger, opts: { tickMs?: number; wrap?: (run: () => Promise<void>) => Promise<void> } = {}): { stop(): void; tick(): Promise<void> } {
+export function startLdapSyncSchedule(sync: LdapDirectorySync, log: Logger, opts: { tickMs?: number; wrap?: (run: () => Promise<void>) => Promise<void> } = {}): { stop(): Promise<void>; tick(): Promise<void> } {
   const wrap = opts.wrap ?? ((run) => run());
   let busy: Promise<void> | null = null;
   const tick = async () => {
@@ -233,5 +233,12 @@ export function startLdapSyncSchedule(sync: LdapDirectorySync, log: Logger, opts
   };
   const timer = setInterval(() => void tick(), opts.tickMs ?? 15_000);
   timer.unref();
-  return { stop: () => clearInterval(timer), tick };
+  // stop() waits for a run in flight, so nothing touches storage after the gateway closed it.
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await busy;
+    },
+    tick,
+  };
 }
