@@ -4,7 +4,10 @@ import type { DeviceChangeListener } from '../device-changes.js';
 import type { ComponentHealth } from '../health.js';
 import type { Device } from '../model.js';
 import type { SecretBox } from '../secret-box.js';
-import type { Storage, UserPosition } from '../storage/storage.js';
+import type { AuditStore } from '../storage/audit-store.js';
+import type { DirectoryStore } from '../storage/directory-store.js';
+import type { PlatformStateStore } from '../storage/platform-state-store.js';
+import type { UserPosition } from '../storage/storage.js';
 import type { Logger } from '../../log.js';
 import { type LdapConfig } from './ldap-config.js';
 import { checkDirectory, LdapError, readDirectory } from './ldap-reader.js';
@@ -55,7 +58,7 @@ export class LdapSyncUnavailable extends Error {
 }
 
 export interface LdapSyncDeps {
-  storage: Storage;
+  storage: DirectoryStore & AuditStore & PlatformStateStore;
   box: SecretBox;
   log: Logger;
   devicesChanged: DeviceChangeListener;

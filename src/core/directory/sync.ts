@@ -1,5 +1,7 @@
 import type { Attributes, Group, User } from '../model.js';
-import { StorageConflictError, type ExternalSource, type Storage } from '../storage/storage.js';
+import type { AuditStore } from '../storage/audit-store.js';
+import type { DirectoryStore } from '../storage/directory-store.js';
+import { StorageConflictError, type ExternalSource } from '../storage/storage.js';
 import { normalizeDn, type DirectoryGroup, type DirectorySnapshot, type DirectoryUser } from './entries.js';
 
 // The directory sync engine: takes what a directory read returned and makes
@@ -35,7 +37,7 @@ export class DirectorySyncRefused extends Error {}
 export const DN_ATTRIBUTE = 'OnPremisesDistinguishedName';
 
 export interface SyncContext {
-  storage: Storage;
+  storage: DirectoryStore & AuditStore;
   source: ExternalSource;
   now: string;
   actor?: string;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DIRECTORY_SOURCES, type User } from '../../core/model.js';
-import type { Storage, UserPosition } from '../../core/storage/storage.js';
+import type { DirectoryStore } from '../../core/storage/directory-store.js';
+import type { UserPosition } from '../../core/storage/storage.js';
 import { HttpError } from '../errors.js';
 
 // Users and groups a directory sync owns (source other than local) are
@@ -42,12 +43,12 @@ export function decodeUserCursor(cursor: string): UserPosition {
   return { createdAt, id };
 }
 
-export async function refuseSyncedUser(storage: Storage, id: string): Promise<void> {
+export async function refuseSyncedUser(storage: DirectoryStore, id: string): Promise<void> {
   const u = await storage.getUser(id);
   if (u && u.source !== 'local') throw new HttpError(409, `the user is synced from the directory (source ${u.source}); change it there, the next sync brings it here`);
 }
 
-export async function refuseSyncedGroup(storage: Storage, id: string): Promise<void> {
+export async function refuseSyncedGroup(storage: DirectoryStore, id: string): Promise<void> {
   const g = await storage.getGroup(id);
   if (g && g.source !== 'local') throw new HttpError(409, `the group's members are synced from the directory (source ${g.source}); change them there`);
 }
