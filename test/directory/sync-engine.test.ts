@@ -53,6 +53,13 @@ describe('directory sync engine', () => {
     expect(full.counts).toMatchObject({ usersUpdated: 0, usersDisabled: 1 });
   });
 
+  it('two directory entries with one userPrincipalName: the first is created, the second skipped, the rest still created', async () => {
+    const out = await sync(snapshot([user('ann'), user('dup', { userPrincipalName: 'ann@example.org' }), user('bob')]));
+    expect(out.counts.usersCreated).toBe(2);
+    expect(out.skipped).toEqual([expect.stringMatching(/^uid=dup,ou=people,dc=example,dc=org: a user with userPrincipalName ann@example.org/)]);
+    expect((await s.listUsers()).map((u) => u.externalId).sort()).toEqual(['id-ann', 'id-bob']);
+  });
+
   it('follows renames by externalId, re-enables accounts enabled again, and audits each disable', async () => {
     await sync(snapshot([user('ann')]));
     const id = (await byUpn('ann@example.org'))!.id;

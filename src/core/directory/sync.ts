@@ -64,28 +64,25 @@ export async function applyDirectory(ctx: SyncContext, snapshot: DirectorySnapsh
   const others = new Set(all.filter((u) => u.source !== ctx.source).map((u) => u.userPrincipalName.toLowerCase()));
   const byExternalId = new Map(mine.map((u) => [u.externalId!, u]));
   const seen = new Set<string>();
+  const fresh: DirectoryUser[] = [];
 
   for (const entry of snapshot.users) {
     if (seen.has(entry.externalId)) continue;
     seen.add(entry.externalId);
     const current = byExternalId.get(entry.externalId);
+    if (!current) {
+      if (others.has(entry.userPrincipalName.toLowerCase())) out.skipped.push(`${entry.dn}: userPrincipalName ${entry.userPrincipalName} belongs to a local user`);
+      else fresh.push(entry);
+      continue;
+    }
     try {
-      if (!current) {
-        if (others.has(entry.userPrincipalName.toLowerCase())) {
-          out.skipped.push(`${entry.dn}: userPrincipalName ${entry.userPrincipalName} belongs to a local user`);
-          continue;
-        }
-        const u = await ctx.storage.createExternalUser({ ...entry, source: ctx.source, at: ctx.now });
-        out.counts.usersCreated++;
-        affected.add(u.id);
-      } else if (await updateUser(ctx, current, entry, out)) {
-        affected.add(current.id);
-      }
+      if (await updateUser(ctx, current, entry, out)) affected.add(current.id);
     } catch (e) {
       if (!(e instanceof StorageConflictError)) throw e;
       out.skipped.push(`${entry.dn}: ${e.message}`);
     }
   }
+  for (const id of await createUsers(ctx, fresh, out)) affected.add(id);
 
   // Only a full read says who is gone; an incremental one lists the changed.
   if (snapshot.full) {
@@ -99,6 +96,33 @@ export async function applyDirectory(ctx: SyncContext, snapshot: DirectorySnapsh
   await applyGroups(ctx, snapshot.groups, out, affected);
   out.affectedUserIds = [...affected].sort();
   return out;
+}
+
+/**
+ * New users in one transaction (thousands on a first sync); when one of them
+ * conflicts (a name a deleted user kept, twice in the directory) one by one,
+ * skipping those that conflict.
+ */
+async function createUsers(ctx: SyncContext, entries: DirectoryUser[], out: SyncOutcome): Promise<string[]> {
+  const toNew = (e: DirectoryUser) => ({ userPrincipalName: e.userPrincipalName, email: e.email, displayName: e.displayName, attributes: e.attributes, enabled: e.enabled, externalId: e.externalId, source: ctx.source, at: ctx.now });
+  try {
+    const made = await ctx.storage.createExternalUsers(entries.map(toNew));
+    out.counts.usersCreated += made.length;
+    return made.map((u) => u.id);
+  } catch (e) {
+    if (!(e instanceof StorageConflictError)) throw e;
+  }
+  const ids: string[] = [];
+  for (const entry of entries) {
+    try {
+      ids.push((await ctx.storage.createExternalUser(toNew(entry))).id);
+      out.counts.usersCreated++;
+    } catch (e) {
+      if (!(e instanceof StorageConflictError)) throw e;
+      out.skipped.push(`${entry.dn}: ${e.message}`);
+    }
+  }
+  return ids;
 }
 
 /** true when anything about the user changed. */

@@ -98,6 +98,8 @@ export interface DirectoryStore {
   listUsersPage(q: UserPageQuery): Promise<User[]>;
   /** A user owned by a directory; conflict when the userPrincipalName or (source, externalId) is taken. */
   createExternalUser(u: NewExternalUser): Promise<User>;
+  /** Several at once, in one transaction (a first sync brings thousands); a conflict on any writes none. Returned in the order given. */
+  createExternalUsers(users: readonly NewExternalUser[]): Promise<User[]>;
   /** The directory renamed the user; null when unknown or deleted; conflict when the name is taken. */
   renameUser(id: string, userPrincipalName: string): Promise<User | null>;
   /** A group owned by a directory; conflict when the name or (source, externalId) is taken. */

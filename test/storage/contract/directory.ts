@@ -440,6 +440,18 @@ export function directoryContract(current: () => Storage): void {
         await expectStorageError(s.createExternalGroup('G', 'ldap', 'g-other'), 'conflict');
       });
 
+      it('creates many external users in one transaction; a conflict on one writes none', async () => {
+        const many = Array.from({ length: 120 }, (_, i) => ({ userPrincipalName: `m${i}@example.com`, email: `m${i}@example.com`, displayName: `M${i}`, source: 'ldap' as const, externalId: `m-${i}`, ...(i === 7 && { enabled: false, at: '2026-01-02T03:04:05.000Z' }) }));
+        const made = await s.createExternalUsers(many);
+        expect(made.map((u) => u.userPrincipalName)).toEqual(many.map((u) => u.userPrincipalName));
+        expect(made[7]).toMatchObject({ enabled: false, disabledAt: '2026-01-02T03:04:05.000Z', source: 'ldap', externalId: 'm-7' });
+        expect(await s.getUser(made[119]!.id)).toEqual(made[119]);
+        const before = (await s.listUsers()).length;
+        await expectStorageError(s.createExternalUsers([{ ...many[0]!, userPrincipalName: 'fresh@example.com', externalId: 'fresh' }, { ...many[1]!, externalId: 'other' }]), 'conflict');
+        expect((await s.listUsers()).length).toBe(before);
+        expect(await s.createExternalUsers([])).toEqual([]);
+      });
+
       it('renames users and groups, refusing taken names', async () => {
         const a = await s.createExternalUser({ userPrincipalName: 'a@example.com', email: 'a@example.com', displayName: 'A', source: 'ldap', externalId: 'x-a' });
         await s.createUser({ userPrincipalName: 'taken@example.com', email: 't@example.com', displayName: 'T' });

@@ -395,6 +395,32 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     return rowToUser(row);
   }
 
+  async createExternalUsers(users: readonly NewExternalUser[]): Promise<User[]> {
+    const now = this.stamp();
+    const rows: UserRow[] = users.map((u) => ({
+      id: randomUUID(),
+      user_principal_name: u.userPrincipalName,
+      email: u.email,
+      display_name: u.displayName,
+      attributes: attributesJson(u.attributes),
+      created_at: now,
+      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
+      deleted_at: null,
+      source: u.source,
+      external_id: u.externalId,
+    }));
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // Chunks keep each statement under SQLite's bound-parameter limit (10 columns a row).
+        for (let i = 0; i < rows.length; i += 50) await trx.insertInto('users').values(rows.slice(i, i + 50)).execute();
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError('a userPrincipalName or external id among these users is already taken', 'conflict');
+      throw e;
+    }
+    return rows.map(rowToUser);
+  }
+
   async renameUser(id: string, userPrincipalName: string): Promise<User | null> {
     try {
       const row = await this.db.updateTable('users').set({ user_principal_name: userPrincipalName }).where('id', '=', id).where('deleted_at', 'is', null).returningAll().executeTakeFirst();
