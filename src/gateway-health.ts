@@ -37,6 +37,8 @@ export interface GatewayHealthDeps {
   probe?: (url: string, timeoutMs: number) => Promise<CapsProbeResult>;
   probeTimeoutMs?: number;
   probeCacheMs?: number;
+  /** The directory sync's component (docs/directory.md); null when no directory is configured. */
+  directory?: () => Promise<ComponentHealth | null>;
 }
 
 export interface HealthReport {
@@ -70,7 +72,7 @@ export class GatewayHealth {
 
   async report(): Promise<HealthReport> {
     const now = this.#now();
-    const [database, keys, adapters, scep, clock] = await Promise.all([this.#database(), this.#keys(), this.#adapters(), this.#scepUrls(), this.#clock(now)]);
+    const [database, keys, adapters, scep, clock, directory] = await Promise.all([this.#database(), this.#keys(), this.#adapters(), this.#scepUrls(), this.#clock(now), this.#directory()]);
     const components = [
       database,
       certificateLifetime('ca-certificate', 'the CA certificate', validity(this.d.root.certificate), now, { subject: certificateOf(this.d.root.certificate).subject.replace(/\n/g, ', ') }),
@@ -79,8 +81,19 @@ export class GatewayHealth {
       ...adapters,
       ...scep,
       clock,
+      ...directory,
     ];
     return { status: worst(components.map((c) => c.status)), checkedAt: now.toISOString(), components };
+  }
+
+  async #directory(): Promise<ComponentHealth[]> {
+    if (!this.d.directory) return [];
+    try {
+      const c = await this.d.directory();
+      return c ? [c] : [];
+    } catch (e) {
+      return [{ component: 'directory:ldap', status: 'error', message: `the directory sync state cannot be read: ${(e as Error).message}` }];
+    }
   }
 
   async #database(): Promise<ComponentHealth> {

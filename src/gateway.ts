@@ -64,6 +64,8 @@ import { consoleRoutes } from './console/routes.js';
 import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
 import { apiDoc } from './http/admin/api-doc.js';
 import { openApiRoute } from './http/admin/openapi.js';
+import { LdapDirectorySync, startLdapSyncSchedule } from './core/directory/ldap-sync.js';
+import { directoryLdapRoutes } from './http/admin/directory-ldap.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -109,6 +111,9 @@ export interface Gateway {
   retirement: Retirement;
   /** This instance among several on one database: its lease holder id, the shared key store's mirror (docs/scale-out.md). */
   instance: InstanceCoordination;
+  /** Directory sync from LDAP / Active Directory (docs/directory.md); `schedule.tick()` runs a due sync now. */
+  directorySync: LdapDirectorySync;
+  directorySyncSchedule: ReturnType<typeof startLdapSyncSchedule>;
   close(): Promise<void>;
 }
 
@@ -255,7 +260,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, directory: () => directorySync.health() });
     app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
@@ -274,6 +279,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const devicesChanged = deviceChangeNotifier(mounted, log, async (devices) => {
       for (const d of devices) await removals.reconcile(d);
     });
+    const directorySync = new LdapDirectorySync({ storage, box: serviceDeps.secretBox, log, devicesChanged, now });
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
@@ -284,6 +290,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       lifecycleRoutes(storage, devicesChanged, now),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
       enrollmentListingRoutes(storage),
+      directoryLdapRoutes(directorySync),
     );
     app.use('/api/v1', healthReportRoutes(health));
     app.get('/api/v1/ca', apiDoc({ tag: 'CA', summary: 'The CA and SCEP RA certificates (PEM), every CA still in use', responses: { 200: '{certificate, ra, scepUrl, authorities}' } }), (_req, res) => {
@@ -303,6 +310,17 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
 
     const housekeeping = startHousekeeping(storage, log, { auditRetentionDays: config.auditRetentionDays, sweepRemovals: (now) => removals.sweep(now), sweepRetirements: (now) => retirement.sweep(now), now, runsHere: instance.runsHousekeeping });
     auditLog.start();
+    // One instance syncs at a time: the lease outlives a slow sync (15 min) and is given up after it.
+    const directorySyncSchedule = startLdapSyncSchedule(directorySync, log, {
+      wrap: async (run) => {
+        if (!(await storage.tryLease('directory-sync', instance.holder, 15 * 60_000, now().toISOString()))) return;
+        try {
+          await run();
+        } finally {
+          await storage.releaseLease('directory-sync', instance.holder);
+        }
+      },
+    });
     return {
       config,
       log,
@@ -332,10 +350,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       removals,
       retirement,
       instance,
+      directorySync,
+      directorySyncSchedule,
       close: async () => {
         health.markClosing();
         housekeeping.stop();
         instance.keys?.stop();
+        await directorySyncSchedule.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();

@@ -17,7 +17,15 @@ export interface User {
   /** false once an administrator disabled the user (PATCH enabled:false): user-scope profiles no longer resolve for them. */
   enabled: boolean;
   disabledAt: string | null;
+  /** Where the user comes from: `local` (made through the API) or `ldap` (directory sync owns it; the API refuses to edit it). */
+  source: DirectorySource;
+  /** The directory's id of the entry (objectGUID, entryUUID); null for local users. */
+  externalId: string | null;
 }
+
+/** Where a user or group comes from (docs/directory.md). */
+export const DIRECTORY_SOURCES = ['local', 'ldap'] as const;
+export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
 
 export interface Device {
   id: string; // UUID
@@ -72,6 +80,10 @@ export interface Group {
   id: string;
   name: string;
   createdAt: string;
+  /** `ldap`: directory sync owns its members; the API refuses to change them. */
+  source: DirectorySource;
+  /** The directory's id of the group entry; null for local groups. */
+  externalId: string | null;
 }
 
 /** A group member is exactly one of a user or a device. */

@@ -34,6 +34,8 @@ export const BUILTIN_VARIABLES: Readonly<Record<string, Source>> = {
   UserName: fromUser((u) => u.attributes.UserName || localPart(u.userPrincipalName)),
   DisplayName: fromUser((u) => u.displayName),
   OnPremisesDistinguishedName: fromUser((u) => u.attributes.OnPremisesDistinguishedName),
+  // The AD objectSid (S-1-5-21-...) a directory sync keeps as attribute ObjectSid (docs/directory.md).
+  ObjectSid: fromUser((u) => u.attributes.ObjectSid),
   UserId: fromUser((u) => u.id),
   DeviceName: fromDevice((d) => d.name ?? usableReported(d, 'name')),
   DeviceId: fromDevice((d) => d.id),

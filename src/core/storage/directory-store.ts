@@ -1,5 +1,5 @@
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../model.js';
-import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult } from './storage.js';
+import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, NewExternalUser, ExternalSource } from './storage.js';
 
 // The directory: users, devices, groups, memberships and the device/user
 // lifecycle (docs/lifecycle.md). The lifecycle methods (block, retire, delete,
@@ -92,4 +92,24 @@ export interface DirectoryStore {
    * again). null for an unknown device; [] when nothing was left to revoke.
    */
   revokeDeviceCertificates(id: string, at: string, reason: RevocationReason): Promise<string[] | null>;
+
+  // ---- directory sync (docs/directory.md)
+  /** Users not deleted, in list order (createdAt, id), after `after`, at most `limit` (1..10000), of one source when given. */
+  listUsersPage(q: UserPageQuery): Promise<User[]>;
+  /** A user owned by a directory; conflict when the userPrincipalName or (source, externalId) is taken. */
+  createExternalUser(u: NewExternalUser): Promise<User>;
+  /** Several at once, in one transaction (a first sync brings thousands); a conflict on any writes none. Returned in the order given. */
+  createExternalUsers(users: readonly NewExternalUser[]): Promise<User[]>;
+  /** The directory renamed the user; null when unknown or deleted; conflict when the name is taken. */
+  renameUser(id: string, userPrincipalName: string): Promise<User | null>;
+  /** A group owned by a directory; conflict when the name or (source, externalId) is taken. */
+  createExternalGroup(name: string, source: ExternalSource, externalId: string): Promise<Group>;
+  /** null when unknown; conflict when the name is taken. */
+  renameGroup(id: string, name: string): Promise<Group | null>;
+  /**
+   * One transaction: the group's user members become exactly `userIds`
+   * (device members untouched). Returns the users added and removed (sorted).
+   * not-found for an unknown group or user, writing nothing.
+   */
+  setGroupUserMembers(groupId: string, userIds: readonly string[]): Promise<{ added: string[]; removed: string[] }>;
 }

@@ -651,6 +651,37 @@ function instanceCoordination(dialect: SqlDialect): Migration {
   };
 }
 
+/**
+ * Directory sync (issue 11, docs/directory.md): users and groups record where
+ * they come from ('local' or 'ldap') and the directory's id of their entry,
+ * unique per source (NULLs, local rows, never collide); users page by
+ * (created_at, id), optionally within one source.
+ */
+function directorySource(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        for (const table of ['users', 'groups'] as const) {
+          await db.schema.alterTable(table).addColumn('source', 'text', (c) => c.notNull().defaultTo('local')).execute();
+          await db.schema.alterTable(table).addColumn('external_id', 'text').execute();
+          await db.schema.createIndex(`${table}_source_external_id_idx`).ifNotExists().unique().on(table).columns(['source', 'external_id']).execute();
+        }
+        await db.schema.createIndex('users_page_idx').ifNotExists().on('users').columns(['created_at', 'id']).execute();
+        await db.schema.createIndex('users_source_page_idx').ifNotExists().on('users').columns(['source', 'created_at', 'id']).execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        for (const name of ['users_source_page_idx', 'users_page_idx', 'users_source_external_id_idx', 'groups_source_external_id_idx']) await db.schema.dropIndex(name).ifExists().execute();
+        for (const table of ['users', 'groups'] as const) {
+          await db.schema.alterTable(table).dropColumn('external_id').execute();
+          await db.schema.alterTable(table).dropColumn('source').execute();
+        }
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -665,6 +696,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009_crl_state': crlState(),
     '0011_enrollment_listing': enrollmentListing(),
     '0012_device_retiring': deviceRetiring(),
+    '0013_directory_source': directorySource(),
     '0014_instance_coordination': instanceCoordination(dialect),
   };
 }

@@ -30,6 +30,9 @@ export interface UsersTable {
   // 0006_lifecycle_triggers
   disabled_at: ColumnType<string | null, string | null | undefined, string | null>;
   deleted_at: ColumnType<string | null, string | null | undefined, string | null>; // hidden from every read
+  // 0013_directory_source: 'local' | 'ldap'; external_id unique per source (the directory's entry id).
+  source: ColumnType<string, string | undefined, string>;
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface DevicesTable {
@@ -58,6 +61,9 @@ export interface GroupsTable {
   id: string;
   name: string; // unique
   created_at: string;
+  // 0013_directory_source
+  source: ColumnType<string, string | undefined, string>;
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Exactly one of user_id / device_id is set (CHECK constraint). */

@@ -22,6 +22,7 @@ import type {
   EnrollmentToken,
   RevocationReason,
   PendingRemoval,
+  DirectorySource,
 } from '../model.js';
 
 // The one storage interface. Every backend (SQLite now, PostgreSQL next) must
@@ -214,3 +215,28 @@ export type Storage = MigratingStore &
   PlatformStateStore &
   AuditStore &
   CoordinationStore;
+
+// ---- directory sync (docs/directory.md)
+
+/** A source other than the API itself. */
+export type ExternalSource = Exclude<DirectorySource, 'local'>;
+
+/** Where a page of listUsersPage ended: the last row's sort key. */
+export interface UserPosition {
+  createdAt: string;
+  id: string;
+}
+
+export interface UserPageQuery {
+  source?: DirectorySource;
+  after?: UserPosition;
+  limit: number;
+}
+
+export interface NewExternalUser extends NewUser {
+  source: ExternalSource;
+  externalId: string;
+  /** false: created disabled (the directory has the account disabled) at `at`. Default true. */
+  enabled?: boolean;
+  at?: string;
+}

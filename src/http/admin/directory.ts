@@ -8,6 +8,8 @@ import type { Device } from '../../core/model.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery } from './directory-source.js';
+import { fieldIssues } from '../../core/field-issues.js';
 
 // Users, devices and groups: the directory profiles' templates are filled from.
 
@@ -56,8 +58,15 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/users', apiDoc({ tag: 'Directory', summary: 'Create a user', body: userBody, responses: { 201: 'the user', 400: 'a field is invalid', 409: 'the userPrincipalName is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
   });
-  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users', responses: { 200: 'every user not deleted' } }), async (_req, res) => {
-    res.json(await storage.listUsers());
+  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after) and by source', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+    const parsed = userListQuery.safeParse(req.query);
+    if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
+    const q = parsed.data;
+    // One more than the page: whether it exists decides the next cursor.
+    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+    const page = rows.slice(0, q.limit);
+    if (rows.length > q.limit) res.set('X-Next-Cursor', encodeUserCursor(page[page.length - 1]!));
+    res.json(page);
   });
   r.get('/users/:id', apiDoc({ tag: 'Directory', summary: 'Read a user', responses: { 200: 'the user', 404: 'unknown or deleted user' } }), async (req, res) => {
     const u = await storage.getUser(req.params.id);
@@ -107,16 +116,18 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
     if (!g) throw notFound('group');
     res.json(g);
   });
-  r.post('/groups/:id/members', apiDoc({ tag: 'Directory', summary: 'Add a user or a device to a group', body: memberBody, responses: { 201: '{groupId, userId | deviceId}', 400: 'not exactly one of userId or deviceId', 404: 'unknown group or member', 409: 'already a member' } }), async (req, res) => {
+  r.post('/groups/:id/members', apiDoc({ tag: 'Directory', summary: 'Add a user or a device to a group', body: memberBody, responses: { 201: '{groupId, userId | deviceId}', 400: 'not exactly one of userId or deviceId', 404: 'unknown group or member', 409: 'the group is synced from a directory' } }), async (req, res) => {
     const member = parseBody(memberBody, req.body);
+    await refuseSyncedGroup(storage, req.params.id);
     await storage.addGroupMember(req.params.id, member);
     devicesChanged(devicesForMember(storage, member));
     res.status(201).json({ groupId: req.params.id, ...member });
   });
-  r.delete('/groups/:id/members/:kind/:memberId', apiDoc({ tag: 'Directory', summary: 'Remove a member (kind: users or devices)', responses: { 204: 'removed', 404: 'unknown kind, group or member' } }), async (req, res) => {
+  r.delete('/groups/:id/members/:kind/:memberId', apiDoc({ tag: 'Directory', summary: 'Remove a member (kind: users or devices)', responses: { 204: 'removed', 404: 'unknown kind, group or member', 409: 'the group is synced from a directory' } }), async (req, res) => {
     const { kind, memberId } = req.params;
     if (kind !== 'users' && kind !== 'devices') throw new HttpError(404, 'member kind must be users or devices');
     const member = kind === 'users' ? { userId: memberId } : { deviceId: memberId };
+    await refuseSyncedGroup(storage, req.params.id);
     const removed = await storage.removeGroupMember(req.params.id, member);
     if (!removed) throw notFound('group member');
     devicesChanged(devicesForMember(storage, member));

@@ -6,6 +6,7 @@ import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 import { reasonBody } from './revocation.js';
+import { refuseSyncedUser } from './directory-source.js';
 
 // Revocation triggers an administrator pulls (lifecycle issue #9, item 2;
 // docs/lifecycle.md): retiring or deleting a device, disabling or deleting a
@@ -68,8 +69,9 @@ export function lifecycleRoutes(storage: DirectoryStore & AuditStore, devicesCha
     res.status(204).end();
   });
 
-  r.patch('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Change a user; enabled: false revokes their certificates', body: userPatch, responses: { 200: 'the user', 400: 'a field is invalid or may not be changed', 404: 'unknown user', 409: 'enabled: false on a disabled user' } }), async (req, res) => {
+  r.patch('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Change a user; enabled: false revokes their certificates', body: userPatch, responses: { 200: 'the user', 400: 'a field is invalid or may not be changed', 404: 'unknown user', 409: 'enabled: false on a disabled user, or the user is synced from a directory' } }), async (req, res) => {
     const patch = parseBody(userPatch, req.body);
+    await refuseSyncedUser(storage, req.params.id);
     const result = await storage.updateUser(req.params.id, patch, now(), USER_REVOCATION_REASON);
     if (!result.ok && result.reason === 'not-found') throw notFound('user');
     if (!result.ok) throw new HttpError(409, 'the user is already disabled');
@@ -82,7 +84,8 @@ export function lifecycleRoutes(storage: DirectoryStore & AuditStore, devicesCha
     res.json(result.user);
   });
 
-  r.delete('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Delete a user (revokes like disabling, then hides them)', responses: { 204: 'deleted', 404: 'unknown or already deleted user' } }), async (req, res) => {
+  r.delete('/users/:id', apiDoc({ tag: 'Lifecycle', summary: 'Delete a user (revokes like disabling, then hides them)', responses: { 204: 'deleted', 404: 'unknown or already deleted user', 409: 'the user is synced from a directory' } }), async (req, res) => {
+    await refuseSyncedUser(storage, req.params.id);
     const result = await storage.deleteUser(req.params.id, now(), USER_REVOCATION_REASON);
     if (!result.ok) throw notFound('user');
     await audit('admin.user.deleted', { userId: result.user.id, reason: USER_REVOCATION_REASON, revoked: result.revoked, devicesCleared: result.devices });

@@ -23,6 +23,8 @@ export const user: User = {
   createdAt: '2030-01-01T00:00:00.000Z',
   enabled: true,
   disabledAt: null,
+  source: 'local',
+  externalId: null,
 };
 
 export const device: Device = {

@@ -12,6 +12,8 @@ const user: User = {
   createdAt: '',
   enabled: true,
   disabledAt: null,
+  source: 'local',
+  externalId: null,
 };
 const device: Device = {
   id: '22222222-2222-4222-8222-222222222222',

@@ -11,6 +11,8 @@ const user: User = {
   createdAt: '2025-01-01T00:00:00.000Z',
   enabled: true,
   disabledAt: null,
+  source: 'local',
+  externalId: null,
 };
 const device: Device = {
   id: '22222222-2222-4222-8222-222222222222',
@@ -113,5 +115,14 @@ describe('device-reported values ({{DeviceName}}, {{SerialNumber}})', () => {
   it('a plain missing value (no admin value, nothing reported) is not called a conflict', () => {
     const d = { ...device, name: null, serialNumber: null, reported: reported({ name: null, serialNumber: null }) };
     expect(fill('{{DeviceName}}', d)).toEqual({ ok: false, missing: 'DeviceName' });
+  });
+});
+
+describe('ObjectSid', () => {
+  it("fills {{ObjectSid}} from the synced user's ObjectSid attribute, missing when there is none", () => {
+    expect(isKnownVariable('ObjectSid')).toBe(true);
+    const synced = { ...user, attributes: { ObjectSid: 'S-1-5-21-1-2-3-1104' } };
+    expect(fillTemplate('tag:microsoft.com,2022-09-14:sid:{{ObjectSid}}', { user: synced, device })).toEqual({ ok: true, value: 'tag:microsoft.com,2022-09-14:sid:S-1-5-21-1-2-3-1104' });
+    expect(fillTemplate('{{ObjectSid}}', { user: { ...user, attributes: {} }, device })).toEqual({ ok: false, missing: 'ObjectSid' });
   });
 });

@@ -414,6 +414,94 @@ export function directoryContract(current: () => Storage): void {
       });
     });
 
+    describe('directory sync (source, externalId, paging)', () => {
+      it('local users and groups say so; external ones carry their source and id', async () => {
+        const local = await s.createUser({ userPrincipalName: 'local@example.com', email: 'local@example.com', displayName: 'Local' });
+        expect(local).toMatchObject({ source: 'local', externalId: null, enabled: true });
+        const ext = await s.createExternalUser({ userPrincipalName: 'ext@example.com', email: 'ext@example.com', displayName: 'Ext', source: 'ldap', externalId: 'guid-1', attributes: { ObjectSid: 'S-1-5-21-1-2-3-1001' } });
+        expect(ext).toMatchObject({ source: 'ldap', externalId: 'guid-1', enabled: true, attributes: { ObjectSid: 'S-1-5-21-1-2-3-1001' } });
+        expect(await s.getUser(ext.id)).toEqual(ext);
+        const off = await s.createExternalUser({ userPrincipalName: 'off@example.com', email: 'off@example.com', displayName: 'Off', source: 'ldap', externalId: 'guid-2', enabled: false, at: '2026-01-02T03:04:05.000Z' });
+        expect(off).toMatchObject({ enabled: false, disabledAt: '2026-01-02T03:04:05.000Z' });
+        expect(await s.createGroup('local-group')).toMatchObject({ source: 'local', externalId: null });
+        const g = await s.createExternalGroup('Staff', 'ldap', 'gguid-1');
+        expect(await s.getGroup(g.id)).toEqual({ id: g.id, name: 'Staff', createdAt: g.createdAt, source: 'ldap', externalId: 'gguid-1' });
+      });
+
+      it('refuses a taken externalId within a source, and a taken userPrincipalName or group name', async () => {
+        await s.createExternalUser({ userPrincipalName: 'a@example.com', email: 'a@example.com', displayName: 'A', source: 'ldap', externalId: 'same' });
+        await expectStorageError(s.createExternalUser({ userPrincipalName: 'b@example.com', email: 'b@example.com', displayName: 'B', source: 'ldap', externalId: 'same' }), 'conflict');
+        await expectStorageError(s.createExternalUser({ userPrincipalName: 'a@example.com', email: 'a@example.com', displayName: 'A', source: 'ldap', externalId: 'other' }), 'conflict');
+        // Many local users (externalId null) never collide with each other.
+        await s.createUser({ userPrincipalName: 'l1@example.com', email: 'l1@example.com', displayName: 'L1' });
+        await s.createUser({ userPrincipalName: 'l2@example.com', email: 'l2@example.com', displayName: 'L2' });
+        await s.createExternalGroup('G', 'ldap', 'g-same');
+        await expectStorageError(s.createExternalGroup('G2', 'ldap', 'g-same'), 'conflict');
+        await expectStorageError(s.createExternalGroup('G', 'ldap', 'g-other'), 'conflict');
+      });
+
+      it('creates many external users in one transaction; a conflict on one writes none', async () => {
+        const many = Array.from({ length: 120 }, (_, i) => ({ userPrincipalName: `m${i}@example.com`, email: `m${i}@example.com`, displayName: `M${i}`, source: 'ldap' as const, externalId: `m-${i}`, ...(i === 7 && { enabled: false, at: '2026-01-02T03:04:05.000Z' }) }));
+        const made = await s.createExternalUsers(many);
+        expect(made.map((u) => u.userPrincipalName)).toEqual(many.map((u) => u.userPrincipalName));
+        expect(made[7]).toMatchObject({ enabled: false, disabledAt: '2026-01-02T03:04:05.000Z', source: 'ldap', externalId: 'm-7' });
+        expect(await s.getUser(made[119]!.id)).toEqual(made[119]);
+        const before = (await s.listUsers()).length;
+        await expectStorageError(s.createExternalUsers([{ ...many[0]!, userPrincipalName: 'fresh@example.com', externalId: 'fresh' }, { ...many[1]!, externalId: 'other' }]), 'conflict');
+        expect((await s.listUsers()).length).toBe(before);
+        expect(await s.createExternalUsers([])).toEqual([]);
+      });
+
+      it('renames users and groups, refusing taken names', async () => {
+        const a = await s.createExternalUser({ userPrincipalName: 'a@example.com', email: 'a@example.com', displayName: 'A', source: 'ldap', externalId: 'x-a' });
+        await s.createUser({ userPrincipalName: 'taken@example.com', email: 't@example.com', displayName: 'T' });
+        expect((await s.renameUser(a.id, 'a2@example.com'))?.userPrincipalName).toBe('a2@example.com');
+        await expectStorageError(s.renameUser(a.id, 'taken@example.com'), 'conflict');
+        expect(await s.renameUser('00000000-0000-4000-8000-000000000000', 'x@example.com')).toBeNull();
+        const g = await s.createExternalGroup('G', 'ldap', 'x-g');
+        await s.createGroup('H');
+        expect((await s.renameGroup(g.id, 'G2'))?.name).toBe('G2');
+        await expectStorageError(s.renameGroup(g.id, 'H'), 'conflict');
+        expect(await s.renameGroup('00000000-0000-4000-8000-000000000000', 'Z')).toBeNull();
+      });
+
+      it('pages users by (createdAt, id) and filters by source', async () => {
+        const made = [];
+        for (let i = 0; i < 5; i++) made.push(await s.createUser({ userPrincipalName: `l${i}@example.com`, email: `l${i}@example.com`, displayName: `L${i}` }));
+        for (let i = 0; i < 3; i++) made.push(await s.createExternalUser({ userPrincipalName: `x${i}@example.com`, email: `x${i}@example.com`, displayName: `X${i}`, source: 'ldap', externalId: `x-${i}` }));
+        const all = await s.listUsers();
+        const seen: string[] = [];
+        let after: { createdAt: string; id: string } | undefined;
+        for (;;) {
+          const page = await s.listUsersPage({ limit: 3, ...(after && { after }) });
+          seen.push(...page.map((u) => u.id));
+          if (page.length < 3) break;
+          after = { createdAt: page[2]!.createdAt, id: page[2]!.id };
+        }
+        expect(seen).toEqual(all.map((u) => u.id));
+        expect((await s.listUsersPage({ limit: 100, source: 'ldap' })).map((u) => u.userPrincipalName).sort()).toEqual(['x0@example.com', 'x1@example.com', 'x2@example.com']);
+        expect(await s.listUsersPage({ limit: 100, source: 'local' })).toHaveLength(5);
+        await expect(s.listUsersPage({ limit: 0 })).rejects.toThrow(RangeError);
+      });
+
+      it('sets a group\'s user members in one go, leaving device members alone', async () => {
+        const g = await s.createExternalGroup('G', 'ldap', 'g-1');
+        const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => s.createUser({ userPrincipalName: `${n}@example.com`, email: `${n}@example.com`, displayName: n })));
+        const d = await s.createDevice({ name: 'd', platform: 'windows' });
+        await s.addGroupMember(g.id, { deviceId: d.id });
+        expect(await s.setGroupUserMembers(g.id, [a!.id, b!.id])).toEqual({ added: [a!.id, b!.id].sort(), removed: [] });
+        expect(await s.setGroupUserMembers(g.id, [b!.id, c!.id])).toEqual({ added: [c!.id], removed: [a!.id] });
+        expect(await s.setGroupUserMembers(g.id, [b!.id, c!.id])).toEqual({ added: [], removed: [] });
+        const members = await s.listGroupMembers(g.id);
+        expect(members).toHaveLength(3);
+        expect(members).toContainEqual({ deviceId: d.id });
+        // An unknown user: nothing written.
+        await expectStorageError(s.setGroupUserMembers(g.id, [a!.id, '00000000-0000-4000-8000-000000000000']), 'not-found');
+        expect(await s.listGroupMembers(g.id)).toHaveLength(3);
+        await expectStorageError(s.setGroupUserMembers('00000000-0000-4000-8000-000000000000', []), 'not-found');
+      });
+    });
+
     // ---- delivery status --------------------------------------------------------------
   });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Updateable } from 'kysely';
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../../model.js';
-import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult } from '../storage.js';
+import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type NewExternalUser, type ExternalSource } from '../storage.js';
 import type { DirectoryStore } from '../directory-store.js';
 import type { Database, DeviceRow, DevicesTable, GroupRow, UserRow } from '../schema.js';
 import { KyselyStore, isoTimestamp, attributesJson, isForeignKeyViolation, isUniqueViolation } from './support.js';
@@ -30,6 +30,8 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
       created_at: this.stamp(),
       disabled_at: null,
       deleted_at: null,
+      source: 'local',
+      external_id: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -283,7 +285,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   }
 
   async createGroup(name: string): Promise<Group> {
-    const row: GroupRow = { id: randomUUID(), name, created_at: this.stamp() };
+    const row: GroupRow = { id: randomUUID(), name, created_at: this.stamp(), source: 'local', external_id: null };
     try {
       await this.db.insertInto('groups').values(row).execute();
     } catch (e) {
@@ -354,5 +356,128 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   async listDevicesOfUser(userId: string): Promise<Device[]> {
     const rows = await this.db.selectFrom('devices').selectAll().where('user_id', '=', userId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToDevice);
+  }
+
+  // ---- directory sync (docs/directory.md) ---------------------------------------------
+
+  async listUsersPage(q: UserPageQuery): Promise<User[]> {
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`user page limit must be 1..10000, got ${q.limit}`);
+    let query = this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
+    if (q.source !== undefined) query = query.where('source', '=', q.source);
+    if (q.after !== undefined) {
+      const { createdAt, id } = q.after;
+      query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+    }
+    const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
+    return rows.map(rowToUser);
+  }
+
+  async createExternalUser(u: NewExternalUser): Promise<User> {
+    const now = this.stamp();
+    const row: UserRow = {
+      id: randomUUID(),
+      user_principal_name: u.userPrincipalName,
+      email: u.email,
+      display_name: u.displayName,
+      attributes: attributesJson(u.attributes),
+      created_at: now,
+      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
+      deleted_at: null,
+      source: u.source,
+      external_id: u.externalId,
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a user with userPrincipalName ${u.userPrincipalName} or ${u.source} id ${u.externalId} already exists`, 'conflict');
+      throw e;
+    }
+    return rowToUser(row);
+  }
+
+  async createExternalUsers(users: readonly NewExternalUser[]): Promise<User[]> {
+    const now = this.stamp();
+    const rows: UserRow[] = users.map((u) => ({
+      id: randomUUID(),
+      user_principal_name: u.userPrincipalName,
+      email: u.email,
+      display_name: u.displayName,
+      attributes: attributesJson(u.attributes),
+      created_at: now,
+      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
+      deleted_at: null,
+      source: u.source,
+      external_id: u.externalId,
+    }));
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // Chunks keep each statement under SQLite's bound-parameter limit (10 columns a row).
+        for (let i = 0; i < rows.length; i += 50) await trx.insertInto('users').values(rows.slice(i, i + 50)).execute();
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError('a userPrincipalName or external id among these users is already taken', 'conflict');
+      throw e;
+    }
+    return rows.map(rowToUser);
+  }
+
+  async renameUser(id: string, userPrincipalName: string): Promise<User | null> {
+    try {
+      const row = await this.db.updateTable('users').set({ user_principal_name: userPrincipalName }).where('id', '=', id).where('deleted_at', 'is', null).returningAll().executeTakeFirst();
+      return row ? rowToUser(row) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a user with userPrincipalName ${userPrincipalName} already exists`, 'conflict');
+      throw e;
+    }
+  }
+
+  async createExternalGroup(name: string, source: ExternalSource, externalId: string): Promise<Group> {
+    const row: GroupRow = { id: randomUUID(), name, created_at: this.stamp(), source, external_id: externalId };
+    try {
+      await this.db.insertInto('groups').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} or with ${source} id ${externalId} already exists`, 'conflict');
+      throw e;
+    }
+    return rowToGroup(row);
+  }
+
+  async renameGroup(id: string, name: string): Promise<Group | null> {
+    try {
+      const row = await this.db.updateTable('groups').set({ name }).where('id', '=', id).returningAll().executeTakeFirst();
+      return row ? rowToGroup(row) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} already exists`, 'conflict');
+      throw e;
+    }
+  }
+
+  async setGroupUserMembers(groupId: string, userIds: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
+    const wanted = new Set(userIds);
+    const createdAt = this.stamp();
+    return this.db.transaction().execute(async (trx) => {
+      const group = await trx.selectFrom('groups').select('id').where('id', '=', groupId).executeTakeFirst();
+      if (!group) throw new StorageConflictError(`unknown group ${groupId}`, 'not-found');
+      const current = new Set((await trx.selectFrom('group_members').select('user_id').where('group_id', '=', groupId).where('user_id', 'is not', null).execute()).map((r) => r.user_id!));
+      const added = [...wanted].filter((id) => !current.has(id)).sort();
+      const removed = [...current].filter((id) => !wanted.has(id)).sort();
+      // Chunks keep each statement under SQLite's bound-parameter limit.
+      for (let i = 0; i < added.length; i += 200) {
+        const chunk = added.slice(i, i + 200);
+        const live = await trx.selectFrom('users').select('id').where('id', 'in', chunk).where('deleted_at', 'is', null).execute();
+        if (live.length !== chunk.length) {
+          const known = new Set(live.map((r) => r.id));
+          throw new StorageConflictError(`unknown user ${chunk.find((id) => !known.has(id))}`, 'not-found');
+        }
+        await trx
+          .insertInto('group_members')
+          .values(chunk.map((id) => ({ group_id: groupId, user_id: id, device_id: null, created_at: createdAt })))
+          .execute();
+      }
+      for (let i = 0; i < removed.length; i += 200) {
+        await trx.deleteFrom('group_members').where('group_id', '=', groupId).where('user_id', 'in', removed.slice(i, i + 200)).execute();
+      }
+      return { added, removed };
+    });
   }
 }

@@ -17,6 +17,7 @@ import type {
   ResolvedRequest,
   RevocationReason,
   User,
+  DirectorySource,
 } from '../../model.js';
 import type { AssignmentRow, AuditEventRow, CertificateRow, DeviceRow, EnrollmentRow, GroupRow, TargetKind, UserRow } from '../schema.js';
 import { parseJson, toBytes, toNumber } from './support.js';
@@ -53,6 +54,8 @@ export function rowToUser(r: UserRow): User {
     createdAt: r.created_at,
     enabled: r.disabled_at === null,
     disabledAt: r.disabled_at,
+    source: (r.source ?? 'local') as DirectorySource,
+    externalId: r.external_id ?? null,
   };
 }
 
@@ -78,7 +81,7 @@ export function rowToDevice(r: DeviceRow): Device {
 }
 
 export function rowToGroup(r: GroupRow): Group {
-  return { id: r.id, name: r.name, createdAt: r.created_at };
+  return { id: r.id, name: r.name, createdAt: r.created_at, source: (r.source ?? 'local') as DirectorySource, externalId: r.external_id ?? null };
 }
 
 export function rowToAssignment(r: AssignmentRow): Assignment {

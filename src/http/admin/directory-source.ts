@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { DIRECTORY_SOURCES, type User } from '../../core/model.js';
+import type { DirectoryStore } from '../../core/storage/directory-store.js';
+import type { UserPosition } from '../../core/storage/storage.js';
+import { HttpError } from '../errors.js';
+
+// Users and groups a directory sync owns (source other than local) are
+// changed in the directory, not here: the next sync would undo an edit, or
+// an edit would silently diverge from the directory. And the user list's
+// paging, which the directory's thousands of users made necessary.
+
+export const DEFAULT_USER_PAGE = 100;
+export const MAX_USER_PAGE = 1000;
+
+export const userListQuery = z.strictObject({
+  limit: z
+    .string({ message: 'limit must be given once' })
+    .regex(/^\d{1,4}$/, `limit must be a whole number 1..${MAX_USER_PAGE}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= MAX_USER_PAGE, `limit must be a whole number 1..${MAX_USER_PAGE}`)
+    .describe(`a whole number 1..${MAX_USER_PAGE}, default ${DEFAULT_USER_PAGE}`)
+    .default(DEFAULT_USER_PAGE),
+  after: z.string({ message: 'after must be given once' }).max(512, 'after is not a cursor this API returned').optional(),
+  source: z.enum(DIRECTORY_SOURCES, { message: `source must be one of ${DIRECTORY_SOURCES.join(', ')}` }).optional(),
+});
+
+/** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was added since. */
+export function encodeUserCursor(u: User): string {
+  return Buffer.from(JSON.stringify([u.createdAt, u.id])).toString('base64url');
+}
+
+export function decodeUserCursor(cursor: string): UserPosition {
+  const bad = () => new HttpError(400, 'invalid query', [{ path: 'after', message: 'after is not a cursor this API returned' }]);
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw bad();
+  const [createdAt, id] = v as [string, string];
+  if (Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) throw bad();
+  return { createdAt, id };
+}
+
+export async function refuseSyncedUser(storage: DirectoryStore, id: string): Promise<void> {
+  const u = await storage.getUser(id);
+  if (u && u.source !== 'local') throw new HttpError(409, `the user is synced from the directory (source ${u.source}); change it there, the next sync brings it here`);
+}
+
+export async function refuseSyncedGroup(storage: DirectoryStore, id: string): Promise<void> {
+  const g = await storage.getGroup(id);
+  if (g && g.source !== 'local') throw new HttpError(409, `the group's members are synced from the directory (source ${g.source}); change them there`);
+}
