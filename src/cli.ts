@@ -8,6 +8,7 @@ import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
 import { rollOverCa } from './ca/ca-rollover.js';
 import { demoCommand } from './demo/command.js';
+import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -77,9 +78,8 @@ program
 // `mdmgw doctor`: checks a configured or running gateway (src/doctor/, docs/doctor.md).
 program.addCommand(doctorCommand(process.env, process.cwd()));
 
-program
-  .command('ca')
-  .description('the built-in CA')
+const caCommand = program.command('ca').description('the CAs: init, import (subordinate CA), rollover');
+caCommand
   .command('rollover')
   .description(
     'retire the CA and create a new one in the data directory (the old one is kept in ca-retired/ and keeps publishing revocation status); ' +
@@ -104,6 +104,10 @@ program
         `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
     );
   });
+
+// `mdmgw ca init` / `mdmgw ca import`: a root of our own, or a subordinate of an enterprise root (docs/enterprise-pki.md).
+caCommand.addCommand(caInitCommand((flags) => configOrExit(flags)));
+caCommand.addCommand(caImportCommand((flags) => configOrExit(flags)));
 
 // `mdmgw demo`: every platform end to end on a throwaway gateway (src/demo/, docs/demo.md).
 program.addCommand(demoCommand());

@@ -44,8 +44,10 @@ import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
 import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
-import { builtInIssuer } from './ca/issuer.js';
-import { loadOrCreateCaMaterial } from './ca/key-files.js';
+import { CaKeyFileError, loadOrCreateCaMaterial } from './ca/key-files.js';
+import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
+import { CaRegistry, loadNamedCas, localEntry, registryIssuer } from './ca/registry.js';
+import { authoritiesOf } from './ca/authorities.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
 import { pkiRoutes } from './http/pki-routes.js';
@@ -75,6 +77,8 @@ export interface Gateway {
   ra: KeyedCertificate;
   /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
   authorities: Authorities;
+  /** The CAs profiles name as their issuer (`default` is `authorities.current`; ca/registry.ts). */
+  registry: CaRegistry;
   /** Each CA's current signed CRL (GET /pki/crl/<caId>.crl, SCEP GetCRL). */
   crls: CrlPublisher;
   /** The OCSP responder at /ocsp (a delegated responder certificate per CA). */
@@ -119,6 +123,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   const now = options.now ?? (() => new Date());
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
+  // A subordinate CA whose certificate was not imported yet: say what to do (before anything is created) rather than fail on the missing ca.pem.
+  if (await awaitingImport(config.dataDir)) throw new CaKeyFileError(awaitingImportMessage(config.dataDir, DEFAULT_CA_NAME));
   const database = await openStorage(config.databaseUrl, config.dataDir);
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
@@ -143,9 +149,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // Dropped: nothing they signed is unexpired (or they expired); their files stay in ca-retired/.
       log.info({ current: authority.id, retired: live, dropped: retiredCas.map((a) => a.id).filter((id) => !live.includes(id)) }, 'CA rollover: retired CAs in use and dropped');
     }
-    const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
+    // The CA registry: `default` (with the chain above it for a subordinate CA) and every cas/<name>/.
+    const registry = new CaRegistry(localEntry(DEFAULT_CA_NAME, authority, await loadCaChain(config.dataDir, ca.root.certificate)));
+    for (const entry of await loadNamedCas(config.dataDir, { publication, now, passphrase: config.caPassphrase })) registry.register(entry);
+    // CRLs, OCSP and /pki answer for the named CAs too; `authorities` stays the default CA's rollover history.
+    const published = registry.namedAuthorities().length > 0 ? authoritiesOf([...authorities.all, ...registry.namedAuthorities()]) : authorities;
+    const crls = new CrlPublisher({ source: storage, authorities: published, validityHours: config.crlValidityHours });
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
-    const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
+    // What devices trust: the default CA's root (the enterprise root for a subordinate CA), then the retired CAs in use.
+    const rootsPem = [registry.get(DEFAULT_CA_NAME)!.trustedRoot, ...authorities.all.slice(1).map((a) => a.certificate)].map((der) => toPem(der)).join('');
     const raKeeper = new RaKeeper(
       {
         dataDir: config.dataDir,
@@ -157,7 +169,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       },
       { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
     );
-    const issuer = builtInIssuer(authorities.current);
+    // The profile's `issuer` picks the CA; identities and profiles naming none get the default CA (builtInIssuer of authorities.current).
+    const issuer = registryIssuer(registry, async () => null);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
@@ -168,6 +181,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
       retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
+      (name) => registry.get(name ?? DEFAULT_CA_NAME)?.chain ?? null,
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
@@ -179,7 +193,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
 
     const tokens = new EnrollmentTokens(storage, now);
     const ocsp = new OcspResponder({
-      authorities,
+      authorities: published,
       storage,
       dataDir: config.dataDir,
       passphrase: config.caPassphrase,
@@ -196,7 +210,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       log,
       publicUrl: config.publicUrl,
       scepUrl,
-      caCertificate: ca.root.certificate,
+      // What devices install as the root: the enterprise root for a subordinate CA.
+      caCertificate: registry.get(DEFAULT_CA_NAME)!.trustedRoot,
+      currentCaId: authority.id,
+      // Signed profiles carry the issuing CA and its intermediates too, so a device can build the path to the root.
+      caChainCertificates: registry.get(DEFAULT_CA_NAME)!.chain,
       // During a CA rollover every payload carries every root (the current one first).
       caCertificatePem: rootsPem,
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
@@ -249,7 +267,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
-    app.use(pkiRoutes({ authorities, crls }));
+    app.use(pkiRoutes({ authorities: published, crls }));
     app.use(ocspRoutes(ocsp));
     // The admin console: static files only, its script calls /api/v1 with the token (docs/console.md).
     app.use('/console', consoleRoutes());
@@ -296,6 +314,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         return raKeeper.peek().ra;
       },
       authorities,
+      registry,
       crls,
       ocsp,
       rootPem,
