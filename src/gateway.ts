@@ -46,7 +46,7 @@ import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
 import { CaKeyFileError, loadOrCreateCaMaterial } from './ca/key-files.js';
 import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
-import { CaRegistry, loadNamedCas, localEntry, registryIssuer } from './ca/registry.js';
+import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile } from './ca/registry.js';
 import { authoritiesOf } from './ca/authorities.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
@@ -181,7 +181,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
       retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
-      (name) => registry.get(name ?? DEFAULT_CA_NAME)?.chain ?? null,
+      (name) => registry.chainForGetCaCert(name),
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
@@ -221,7 +221,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, now },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem), now },
           device,
           only,
         );

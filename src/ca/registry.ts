@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateIssuer } from '../core/issuer.js';
 import { softwareKey } from '../x509/software-key.js';
+import { toPem } from '../pem.js';
 import { CertificateAuthority, type AuthorityOptions } from './authority.js';
 import { awaitingImport, awaitingImportMessage, CA_NAME, DEFAULT_CA_NAME, loadCaChain, NAMED_CAS_DIR } from './ca-setup.js';
 import { builtInIssuer } from './issuer.js';
@@ -68,9 +69,52 @@ export class CaRegistry {
     return [...this.entries.values()].flatMap((e) => (e.kind === 'local' && e.name !== DEFAULT_CA_NAME ? [e.authority] : []));
   }
 
+  /**
+   * GetCACert's CA certificates for its message parameter (RFC 8894 4.2.1:
+   * an optional CA identifier): the named CA's chain; none given, the
+   * default's. Some clients always send an identifier of their own
+   * (certmonger's -i, "0" by default; iOS sends the SCEP payload's Name): on
+   * a gateway with only the default CA any identifier means it, as before
+   * there were several. With several CAs an unknown name is null (404).
+   */
+  chainForGetCaCert(name: string | null): readonly Uint8Array[] | null {
+    const entry = name === null ? this.entries.get(DEFAULT_CA_NAME) : this.entries.get(name);
+    if (entry) return entry.chain;
+    return this.entries.size === 1 ? this.entries.get(DEFAULT_CA_NAME)!.chain : null;
+  }
+
   issuerFor(name: string): CertificateIssuer | undefined {
     return this.issuers.get(name);
   }
+}
+
+/** The intermediates of an entry's chain (between the issuing CA and the root), nearest first. */
+export function intermediatesOf(entry: Pick<CaEntry, 'chain'>): readonly Uint8Array[] {
+  return entry.chain.length > 2 ? entry.chain.slice(1, -1) : [];
+}
+
+/** The CA a profile names as its issuer; `default` when it names none. */
+export function issuerNameOf(profile: object): string {
+  return (profile as { issuer?: string | null }).issuer ?? DEFAULT_CA_NAME;
+}
+
+/**
+ * What a device needs to trust for a profile's certificates: the root of the
+ * profile's CA (`defaultRootsPem` for the default CA: its root plus the
+ * retired ones during a rollover) and its intermediates. Null for a name the
+ * registry does not have (profiles are validated when saved).
+ */
+export function trustForProfile(registry: CaRegistry, defaultRootsPem: string): (profile: object) => { caName: string; rootPem: string; intermediatesPem: string } | null {
+  return (profile) => {
+    const caName = issuerNameOf(profile);
+    const entry = registry.get(caName);
+    if (!entry) return null;
+    return {
+      caName,
+      rootPem: caName === DEFAULT_CA_NAME ? defaultRootsPem : toPem(entry.trustedRoot),
+      intermediatesPem: intermediatesOf(entry).map((der) => toPem(der)).join(''),
+    };
+  };
 }
 
 /** A local CA's registry entry from its certificate and the chain above it. */
