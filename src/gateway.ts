@@ -170,7 +170,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
     );
     // The profile's `issuer` picks the CA; identities and profiles naming none get the default CA (builtInIssuer of authorities.current).
-    const issuer = registryIssuer(registry, async () => null);
+    // The version the challenge was minted for: its issuer is the one the device was given the root of.
+    const issuer = registryIssuer(registry, async (profileId, version) => (await storage.getProfile(profileId, version ?? undefined))?.issuer ?? null);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
@@ -279,7 +280,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
-      profileRoutes(storage, devicesChanged),
+      profileRoutes(storage, devicesChanged, registry),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
       certificateReportRoutes(storage),

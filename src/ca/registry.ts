@@ -94,8 +94,8 @@ export function intermediatesOf(entry: Pick<CaEntry, 'chain'>): readonly Uint8Ar
 }
 
 /** The CA a profile names as its issuer; `default` when it names none. */
-export function issuerNameOf(profile: object): string {
-  return (profile as { issuer?: string | null }).issuer ?? DEFAULT_CA_NAME;
+export function issuerNameOf(profile: { issuer?: string | null }): string {
+  return profile.issuer ?? DEFAULT_CA_NAME;
 }
 
 /**
@@ -104,7 +104,7 @@ export function issuerNameOf(profile: object): string {
  * retired ones during a rollover) and its intermediates. Null for a name the
  * registry does not have (profiles are validated when saved).
  */
-export function trustForProfile(registry: CaRegistry, defaultRootsPem: string): (profile: object) => { caName: string; rootPem: string; intermediatesPem: string } | null {
+export function trustForProfile(registry: CaRegistry, defaultRootsPem: string): (profile: { issuer?: string | null }) => { caName: string; rootPem: string; intermediatesPem: string } | null {
   return (profile) => {
     const caName = issuerNameOf(profile);
     const entry = registry.get(caName);
@@ -159,10 +159,10 @@ export async function loadNamedCas(dataDir: string, opts: AuthorityOptions & { p
  * picks the CA (`issuerOfProfile` reads it); device identities and profiles
  * that name none are issued by `default`.
  */
-export function registryIssuer(registry: CaRegistry, issuerOfProfile: (profileId: string) => Promise<string | null>): CertificateIssuer {
+export function registryIssuer(registry: CaRegistry, issuerOfProfile: (profileId: string, version: number | null) => Promise<string | null>): CertificateIssuer {
   return {
     issue: async (resolved, spki) => {
-      const name = (resolved.profileId && (await issuerOfProfile(resolved.profileId))) || DEFAULT_CA_NAME;
+      const name = (resolved.profileId && (await issuerOfProfile(resolved.profileId, resolved.profileVersion))) || DEFAULT_CA_NAME;
       const issuer = registry.issuerFor(name);
       // Profiles are validated against the registry when saved; a CA removed from the data directory since is an operator error.
       if (!issuer) throw new CaRegistryError(`profile ${resolved.profileId} names CA "${name}", which this gateway does not have (cas/${name}/ missing?)`);
