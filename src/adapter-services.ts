@@ -43,6 +43,8 @@ export interface AdapterServiceDeps {
   caCertificatePem: string;
   /** The id of the CA that issues now, when caCertificate is not that CA (a subordinate CA: caCertificate is the enterprise root). */
   currentCaId?: string;
+  /** Ids of the named CAs profiles may pick (ca/registry.ts): not retired, so nothing they issued is re-issued as after a rollover. */
+  activeCaIds?: ReadonlySet<string>;
   /** The issuing CA, its intermediates and root (ca/registry.ts CaEntry.chain): sent with signed profiles. */
   caChainCertificates?: readonly Uint8Array[];
   /** Prepares a device's deliveries (core/delivery.ts, bound by the gateway to the challenge-signing key, which no adapter sees). */
@@ -103,6 +105,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
     currentCaId: d.currentCaId ?? caIdOf(d.caCertificate),
+    ...(d.activeCaIds && { activeCaIds: d.activeCaIds }),
     now: d.now ?? (() => new Date()),
     authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {

@@ -214,6 +214,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // What devices install as the root: the enterprise root for a subordinate CA.
       caCertificate: registry.get(DEFAULT_CA_NAME)!.trustedRoot,
       currentCaId: authority.id,
+      activeCaIds: new Set(registry.namedAuthorities().map((a) => a.id)),
       // Signed profiles carry the issuing CA and its intermediates too, so a device can build the path to the root.
       caChainCertificates: registry.get(DEFAULT_CA_NAME)!.chain,
       // During a CA rollover every payload carries every root (the current one first).

@@ -88,9 +88,13 @@ export class CaRegistry {
   }
 }
 
-/** The intermediates of an entry's chain (between the issuing CA and the root), nearest first. */
+/**
+ * What a device needs between its certificate and the root: for a
+ * subordinate CA the CA itself and the intermediates above it, nearest
+ * first; nothing for a CA that is its own root.
+ */
 export function intermediatesOf(entry: Pick<CaEntry, 'chain'>): readonly Uint8Array[] {
-  return entry.chain.length > 2 ? entry.chain.slice(1, -1) : [];
+  return entry.chain.length > 1 ? entry.chain.slice(0, -1) : [];
 }
 
 /** The CA a profile names as its issuer; `default` when it names none. */
