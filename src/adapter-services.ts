@@ -42,6 +42,12 @@ export interface AdapterServiceDeps {
   scepUrl: string;
   caCertificate: Uint8Array;
   caCertificatePem: string;
+  /** The id of the CA that issues now, when caCertificate is not that CA (a subordinate CA: caCertificate is the enterprise root). */
+  currentCaId?: string;
+  /** Ids of the named CAs profiles may pick (ca/registry.ts): not retired, so nothing they issued is re-issued as after a rollover. */
+  activeCaIds?: ReadonlySet<string>;
+  /** The issuing CA, its intermediates and root (ca/registry.ts CaEntry.chain): sent with signed profiles. */
+  caChainCertificates?: readonly Uint8Array[];
   /** Prepares a device's deliveries (core/delivery.ts, bound by the gateway to the challenge-signing key, which no adapter sees). */
   deliveriesFor: AdapterServices['deliveriesFor'];
   minter: ChallengeMinter;
@@ -104,7 +110,8 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     scepUrl: d.scepUrl,
     caCertificate: d.caCertificate,
     caCertificatePem: d.caCertificatePem,
-    currentCaId: caIdOf(d.caCertificate),
+    currentCaId: d.currentCaId ?? caIdOf(d.caCertificate),
+    ...(d.activeCaIds && { activeCaIds: d.activeCaIds }),
     now: d.now ?? (() => new Date()),
     authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {
@@ -178,7 +185,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     settings: adapterSettings(storage, adapter.name),
     signAttached: (content) =>
-      writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, d.caCertificate], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
+      writeSignedData({ eContent: content, certificates: [d.profileSigner.certificate, ...(d.caChainCertificates ?? [d.caCertificate])], signer: d.profileSigner, digest: 'sha256', attributes: [] }),
     verifyDetachedSignature: (base64, content, label) => verifyDetachedSignature(base64, content, label),
     openSignedContent: (der) => {
       try {

@@ -11,6 +11,7 @@ import { demoCommand } from './demo/command.js';
 import { openStorage } from './core/storage/index.js';
 import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
+import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -81,9 +82,8 @@ program
 // `mdmgw doctor`: checks a configured or running gateway (src/doctor/, docs/doctor.md).
 program.addCommand(doctorCommand(process.env, process.cwd()));
 
-program
-  .command('ca')
-  .description('the built-in CA')
+const caCommand = program.command('ca').description('the CAs: init, import (subordinate CA), rollover');
+caCommand
   .command('rollover')
   .description(
     'retire the CA and create a new one in the data directory (the old one is kept in ca-retired/ and keeps publishing revocation status); ' +
@@ -123,6 +123,9 @@ async function withSharedKeys<T>(config: ReturnType<typeof loadConfig>, fn: () =
 }
 // `mdmgw db migrate|copy`: schema and moving between SQLite and PostgreSQL (docs/database.md).
 program.addCommand(dbCommand((flags) => configOrExit(flags)));
+// `mdmgw ca init` / `mdmgw ca import`: a root of our own, or a subordinate of an enterprise root (docs/enterprise-pki.md).
+caCommand.addCommand(caInitCommand((flags) => configOrExit(flags)));
+caCommand.addCommand(caImportCommand((flags) => configOrExit(flags)));
 
 // `mdmgw demo`: every platform end to end on a throwaway gateway (src/demo/, docs/demo.md).
 program.addCommand(demoCommand());

@@ -46,8 +46,10 @@ import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
 import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
-import { builtInIssuer } from './ca/issuer.js';
-import { loadOrCreateCaMaterial } from './ca/key-files.js';
+import { CaKeyFileError, loadOrCreateCaMaterial } from './ca/key-files.js';
+import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
+import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile } from './ca/registry.js';
+import { authoritiesOf } from './ca/authorities.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
 import { pkiRoutes } from './http/pki-routes.js';
@@ -79,6 +81,8 @@ export interface Gateway {
   ra: KeyedCertificate;
   /** Every CA: the current one issues; CRL and OCSP answer for all of them. */
   authorities: Authorities;
+  /** The CAs profiles name as their issuer (`default` is `authorities.current`; ca/registry.ts). */
+  registry: CaRegistry;
   /** Each CA's current signed CRL (GET /pki/crl/<caId>.crl, SCEP GetCRL). */
   crls: CrlPublisher;
   /** The OCSP responder at /ocsp (a delegated responder certificate per CA). */
@@ -128,6 +132,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   const now = options.now ?? (() => new Date());
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
+  // A subordinate CA whose certificate was not imported yet: say what to do (before anything is created) rather than fail on the missing ca.pem.
+  if (await awaitingImport(config.dataDir)) throw new CaKeyFileError(awaitingImportMessage(config.dataDir, DEFAULT_CA_NAME));
   const database = await openStorage(config.databaseUrl, config.dataDir);
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
@@ -156,9 +162,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // Dropped: nothing they signed is unexpired (or they expired); their files stay in ca-retired/.
       log.info({ current: authority.id, retired: live, dropped: retiredCas.map((a) => a.id).filter((id) => !live.includes(id)) }, 'CA rollover: retired CAs in use and dropped');
     }
-    const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
+    // The CA registry: `default` (with the chain above it for a subordinate CA) and every cas/<name>/.
+    const registry = new CaRegistry(localEntry(DEFAULT_CA_NAME, authority, await loadCaChain(config.dataDir, ca.root.certificate)));
+    for (const entry of await loadNamedCas(config.dataDir, { publication, now, passphrase: config.caPassphrase })) registry.register(entry);
+    // CRLs, OCSP and /pki answer for the named CAs too; `authorities` stays the default CA's rollover history.
+    const published = registry.namedAuthorities().length > 0 ? authoritiesOf([...authorities.all, ...registry.namedAuthorities()]) : authorities;
+    const crls = new CrlPublisher({ source: storage, authorities: published, validityHours: config.crlValidityHours });
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
-    const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
+    // What devices trust: the default CA's root (the enterprise root for a subordinate CA), then the retired CAs in use.
+    const rootsPem = [registry.get(DEFAULT_CA_NAME)!.trustedRoot, ...authorities.all.slice(1).map((a) => a.certificate)].map((der) => toPem(der)).join('');
     const raKeeper = new RaKeeper(
       {
         dataDir: config.dataDir,
@@ -171,7 +183,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       },
       { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
     );
-    const issuer = builtInIssuer(authorities.current);
+    // The profile's `issuer` picks the CA; identities and profiles naming none get the default CA (builtInIssuer of authorities.current).
+    // The version the challenge was minted for: its issuer is the one the device was given the root of.
+    const issuer = registryIssuer(registry, async (profileId, version) => (await storage.getProfile(profileId, version ?? undefined))?.issuer ?? null);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
@@ -182,6 +196,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
       retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
+      (name) => registry.chainForGetCaCert(name),
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
@@ -193,7 +208,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
 
     const tokens = new EnrollmentTokens(storage, now);
     const ocsp = new OcspResponder({
-      authorities,
+      authorities: published,
       storage,
       dataDir: config.dataDir,
       passphrase: config.caPassphrase,
@@ -210,14 +225,19 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       log,
       publicUrl: config.publicUrl,
       scepUrl,
-      caCertificate: ca.root.certificate,
+      // What devices install as the root: the enterprise root for a subordinate CA.
+      caCertificate: registry.get(DEFAULT_CA_NAME)!.trustedRoot,
+      currentCaId: authority.id,
+      activeCaIds: new Set(registry.namedAuthorities().map((a) => a.id)),
+      // Signed profiles carry the issuing CA and its intermediates too, so a device can build the path to the root.
+      caChainCertificates: registry.get(DEFAULT_CA_NAME)!.chain,
       // During a CA rollover every payload carries every root (the current one first).
       caCertificatePem: rootsPem,
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, now },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem), now },
           device,
           only,
         );
@@ -270,7 +290,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(scepRoutes(scep, log));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
-    app.use(pkiRoutes({ authorities, crls }));
+    app.use(pkiRoutes({ authorities: published, crls }));
     app.use(ocspRoutes(ocsp));
     // The admin console: static files only, its script calls /api/v1 with the token (docs/console.md).
     app.use('/console', consoleRoutes());
@@ -283,7 +303,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
-      profileRoutes(storage, devicesChanged),
+      profileRoutes(storage, devicesChanged, registry),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
       revocationRoutes(storage),
       certificateReportRoutes(storage),
@@ -330,6 +350,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         return raKeeper.peek().ra;
       },
       authorities,
+      registry,
       crls,
       ocsp,
       rootPem,

@@ -11,6 +11,7 @@ import {
   CaKeyFileError,
   createExclusive,
   createRoot,
+  exists,
   generateRsa,
   keyPem,
   loadPair,
@@ -74,6 +75,10 @@ export interface RolloverResult {
 export async function rollOverCa(dataDir: string, opts: { passphrase?: string; organization?: string } = {}): Promise<RolloverResult> {
   const passphrase = opts.passphrase || undefined;
   const organization = opts.organization ?? 'mdm-gateway';
+  // A subordinate CA (ca-chain.pem, `mdmgw ca import`) is renewed by the enterprise CA, not replaced by a root of ours.
+  if (await exists(join(dataDir, 'ca-chain.pem'))) {
+    throw new CaKeyFileError(`the CA in ${dataDir} is a subordinate of an enterprise root (ca-chain.pem): a rollover would replace it with a self-signed root; renew it with the enterprise CA instead (docs/enterprise-pki.md)`);
+  }
   const old = await loadPair(join(dataDir, CA_KEY_FILE), join(dataDir, CA_CERT_FILE), passphrase);
   const retiredId = caIdOf(old.certificate);
   const dir = join(dataDir, RETIRED_CA_DIR);

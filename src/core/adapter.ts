@@ -117,6 +117,8 @@ export interface AdapterServices {
    * (core/ca-rollover.ts).
    */
   currentCaId: string;
+  /** Ids of the other CAs that issue now (profiles naming another CA, ca/registry.ts): their certificates are not a retired CA's. */
+  activeCaIds?: ReadonlySet<string>;
 
   /** The gateway's clock (tests move it); an adapter's own `now` option overrides it for that adapter. */
   now(): Date;

@@ -17,12 +17,16 @@ import type { IssuedCertificate } from './model.js';
 // The adapters remember step 1 in their own state as the CA id the device was
 // given the roots for.
 
-/** Whether `cert` was signed by a CA other than the current one (a retired CA). Unknown issuers (null) are not. */
-export function issuedByRetiredCa(cert: Pick<IssuedCertificate, 'issuerId'> | undefined, currentCaId: string): boolean {
-  return cert !== undefined && cert.issuerId !== null && cert.issuerId !== undefined && cert.issuerId !== currentCaId;
+/**
+ * Whether `cert` was signed by a CA other than the current one (a retired CA).
+ * Unknown issuers (null) are not, nor are the other CAs that issue now
+ * (`activeCaIds`: the named CAs profiles pick, ca/registry.ts).
+ */
+export function issuedByRetiredCa(cert: Pick<IssuedCertificate, 'issuerId'> | undefined, currentCaId: string, activeCaIds?: ReadonlySet<string>): boolean {
+  return cert !== undefined && cert.issuerId !== null && cert.issuerId !== undefined && cert.issuerId !== currentCaId && !activeCaIds?.has(cert.issuerId);
 }
 
 /** Re-issue under the current CA: its certificate is a retired CA's and the device already holds the current root. */
-export function rolloverReissueDue(cert: Pick<IssuedCertificate, 'issuerId'> | undefined, currentCaId: string, rootsHeldFor: string | undefined): boolean {
-  return issuedByRetiredCa(cert, currentCaId) && rootsHeldFor === currentCaId;
+export function rolloverReissueDue(cert: Pick<IssuedCertificate, 'issuerId'> | undefined, currentCaId: string, rootsHeldFor: string | undefined, activeCaIds?: ReadonlySet<string>): boolean {
+  return issuedByRetiredCa(cert, currentCaId, activeCaIds) && rootsHeldFor === currentCaId;
 }

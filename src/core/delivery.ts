@@ -20,6 +20,12 @@ export interface DeliveryDeps {
   gatewayScepUrl: string;
   /** Trusted root for profiles that name none. */
   caCertificatePem: string;
+  /**
+   * The root (PEM) and intermediates (PEM, nearest the root last; may be
+   * empty) of the CA a profile names as its issuer (ca/registry.ts); without
+   * it, or when it answers null, caCertificatePem and no intermediates.
+   */
+  trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string } | null;
   /** [0, 1); Math.random by default. Picks among a profile's SCEP URLs. */
   random?: () => number;
   now?: () => Date;
@@ -37,6 +43,10 @@ export type Delivery =
       challengeExpiresAt: Date;
       scepUrl: string;
       trustedRootPem: string;
+      /** Intermediate CA certificates (PEM) between the issuing CA and the root, for platforms that install them ('' when none). */
+      intermediatesPem?: string;
+      /** The registry name of the CA that issues this profile (GetCACert's message for it); absent: the default CA. */
+      caName?: string;
     }
   | { profile: Profile; ok: false; error: { code: DeliveryErrorCode; message: string } };
 
@@ -90,8 +100,16 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
     challenge: minted.token,
     challengeExpiresAt: minted.expiresAt,
     scepUrl: pickUrl(profile.scepServerUrls, deps.gatewayScepUrl, deps.random ?? Math.random),
-    trustedRootPem: profile.trustedRootCertificate ?? deps.caCertificatePem,
+    // The admin's explicit trustedRootCertificate wins (the profile enrolls elsewhere); else the root of the profile's CA.
+    ...trustOf(deps, profile),
   };
+}
+
+function trustOf(deps: DeliveryDeps, profile: Profile): { trustedRootPem: string; intermediatesPem: string; caName?: string } {
+  const trust = deps.trustFor?.(profile) ?? null;
+  const caName = trust ? { caName: trust.caName } : {};
+  if (profile.trustedRootCertificate !== null) return { trustedRootPem: profile.trustedRootCertificate, intermediatesPem: '', ...caName };
+  return trust ? { trustedRootPem: trust.rootPem, intermediatesPem: trust.intermediatesPem, ...caName } : { trustedRootPem: deps.caCertificatePem, intermediatesPem: '' };
 }
 
 function pickUrl(urls: readonly string[], fallback: string, random: () => number): string {

@@ -152,6 +152,12 @@ export interface ProfileSpec {
    * removal, or when the removal grace period ends (docs/lifecycle.md).
    */
   revokeOnRemoval: boolean;
+  /**
+   * The CA that issues this profile's certificates, by its registry name
+   * (src/ca/registry.ts; `mdmgw ca init --name`): `default` is the gateway's
+   * own CA. Devices get that CA's root as the trusted root.
+   */
+  issuer: string;
 }
 
 export interface Profile extends ProfileSpec {

@@ -23,9 +23,17 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
       case 'GetCACaps':
         res.type('text/plain').send(await scep.caCaps());
         return;
-      case 'GetCACert':
-        res.type('application/x-x509-ca-ra-cert').send(Buffer.from(await scep.caCert()));
+      case 'GetCACert': {
+        // RFC 8894 4.2.1: message= may name the CA; ours are the CA registry's names (docs/enterprise-pki.md).
+        const name = typeof req.query.message === 'string' && req.query.message !== '' ? req.query.message : null;
+        const certs = await scep.caCertFor(name);
+        if (!certs) {
+          res.status(404).type('text/plain').send(`no CA named "${String(name).slice(0, 40)}": GetCACert's message= names a CA of this gateway (or is left out for the default CA)\n`);
+          return;
+        }
+        res.type('application/x-x509-ca-ra-cert').send(Buffer.from(certs));
         return;
+      }
       case 'GetNextCACert': {
         const next = await scep.nextCaCert();
         if (!next) {

@@ -46,6 +46,9 @@ export interface ScepBackend {
  */
 export type CrlLookup = (issuerAndSerial: { issuer: Uint8Array; serialNumber: string }) => Promise<Uint8Array | null>;
 
+/** The CA certificate, intermediates and root GetCACert returns for a CA name (null: the default CA); null for an unknown name. */
+export type CaChainLookup = (caName: string | null) => readonly Uint8Array[] | null;
+
 export interface ScepEvents {
   /** One line per protocol step, keyed by transaction id. */
   step(transactionId: string | null, message: string, fields?: Record<string, unknown>): void;
@@ -97,9 +100,21 @@ export class ScepService {
     private readonly retiredCaCertificates: readonly Uint8Array[] = [],
     /** Answers GetCRL; without it GetCRL is refused as an unsupported messageType. */
     private readonly crlFor: CrlLookup | null = null,
+    /**
+     * GetCACert's certificates after the RA for a CA name (the message
+     * parameter; null: the default CA): the CA, its intermediates and its
+     * root. Null for a name we do not have. Without it: the CA alone.
+     */
+    caChains: CaChainLookup | null = null,
   ) {
     this.caCertificate = ca.certificate;
+    this.caChainFor = caChains ?? ((name) => (name === null ? [ca.certificate] : null));
+    this.chain = this.caChainFor(null) ?? [ca.certificate];
   }
+
+  private readonly caChainFor: CaChainLookup;
+  /** The default CA's chain: sent with every CertRep so a client can build the path to the root. */
+  private readonly chain: readonly Uint8Array[];
 
   /**
    * Reads with the current RA, then (when the envelope is not for it) with the
@@ -125,10 +140,21 @@ export class ScepService {
     return (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
   }
 
-  /** certs-only PKCS#7 with the RA and the CA (application/x-x509-ca-ra-cert). */
+  /**
+   * certs-only PKCS#7 (application/x-x509-ca-ra-cert; RFC 8894 4.2.1.2): the
+   * RA first, then the CA and, for a subordinate CA, its intermediates and
+   * root.
+   */
   async caCert(): Promise<Uint8Array> {
+    return (await this.caCertFor(null))!;
+  }
+
+  /** GetCACert for the CA `caName` (the message parameter) names; null for a name we do not have. */
+  async caCertFor(caName: string | null): Promise<Uint8Array | null> {
+    const chain = caName === null ? this.chain : this.caChainFor(caName);
+    if (!chain) return null;
     const { ra } = await this.ras.keys();
-    return writeCertsOnly([ra.certificate, this.caCertificate]);
+    return writeCertsOnly([ra.certificate, ...chain]);
   }
 
   /**
@@ -234,7 +260,7 @@ export class ScepService {
     const serial = serialHex(p.serialNumber);
     const crl = await this.crlFor({ issuer: p.issuer, serialNumber: serial });
     if (!crl) return this.fail(reply, { code: 'CERTIFICATE_UNKNOWN', detail: `GetCRL: no CA of ours issued serial ${serial} under that issuer name` }, ra);
-    const body = await writeCertRep({ reply, status: 'SUCCESS', crls: [crl], signer: ra, chain: [this.caCertificate] });
+    const body = await writeCertRep({ reply, status: 'SUCCESS', crls: [crl], signer: ra, chain: [...this.chain] });
     this.events.step(reply.transactionId, 'CertRep SUCCESS (CRL)', { cipher: reply.cipher, digest: reply.digest });
     return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
   }
@@ -265,7 +291,7 @@ export class ScepService {
     if (outcome.status === 'rejected') return this.fail(reply, outcome.refusal, ra);
     if (outcome.status === 'pending') {
       this.events.step(reply.transactionId, 'CertRep PENDING');
-      const body = await writeCertRep({ reply, status: 'PENDING', signer: ra, chain: [this.caCertificate], emptyContent: EMPTY_CONTENT });
+      const body = await writeCertRep({ reply, status: 'PENDING', signer: ra, chain: [...this.chain], emptyContent: EMPTY_CONTENT });
       return { body, transactionId: reply.transactionId, status: 'PENDING' };
     }
     const body = await writeCertRep({
@@ -273,7 +299,7 @@ export class ScepService {
       status: 'SUCCESS',
       certificates: [outcome.certificate],
       signer: ra,
-      chain: [this.caCertificate],
+      chain: [...this.chain],
     });
     this.events.step(reply.transactionId, 'CertRep SUCCESS', { cipher: reply.cipher, digest: reply.digest });
     return { body, transactionId: reply.transactionId, status: 'SUCCESS' };
@@ -287,7 +313,7 @@ export class ScepService {
       failInfo: failInfoFor(refusal.code),
       failInfoText: `${refusal.code}: ${REASONS[refusal.code].text}`,
       signer: ra,
-      chain: [this.caCertificate],
+      chain: [...this.chain],
       emptyContent: EMPTY_CONTENT,
     });
     this.events.step(reply.transactionId, 'CertRep FAILURE', { reason: refusal.code, failInfo: failInfoFor(refusal.code) });

@@ -44,6 +44,8 @@ export function checkin(
   issued: readonly (IssuedFacts & Partial<Pick<IssuedCertificate, 'issuerId'>>)[] = [],
   identityRenewal?: IdentityRenewalV1,
   currentCaId?: string,
+  /** The other CAs that issue now (AdapterServices.activeCaIds): not retired. */
+  activeCaIds?: ReadonlySet<string>,
 ): CheckinResult {
   const state: AgentState = structuredClone(before);
   const ready = deliveries.filter((d): d is ReadyDelivery => d.ok);
@@ -55,7 +57,7 @@ export function checkin(
     let action = installed && reissueAfterRevocation(issued, id, installed.thumbprint) ? 'enroll' : policyAction(d.profile, installed, now);
     if (action === 'keep' && currentCaId && installed) {
       const cert = currentCertificate(issued, id, installed.profileVersion, installed.thumbprint);
-      if (rolloverReissueDue(cert && { issuerId: cert.issuerId ?? null }, currentCaId, before.rootsServed)) action = 'renew';
+      if (rolloverReissueDue(cert && { issuerId: cert.issuerId ?? null }, currentCaId, before.rootsServed, activeCaIds)) action = 'renew';
     }
     state.served[id] = { profileVersion: d.profile.version, validityDays: d.resolved.validityDays };
     const scepUrl = stickyScepUrl(d, state.scepUrls[id]);

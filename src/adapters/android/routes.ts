@@ -88,7 +88,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
     const presented = await s.presentedDevice(req);
     const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
-    const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId);
+    const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId, s.activeCaIds);
     if (stateChanged(before, result.state)) await saveAgentState(s, device.id, result.state);
     for (const report of result.reports) await s.report(device, report);
     res.setHeader('ETag', result.etag);

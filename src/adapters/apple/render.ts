@@ -49,6 +49,24 @@ export function rootPayloads(rootsPem: string, identifier: string, uuidFor: (i: 
   }));
 }
 
+/**
+ * A subordinate CA's intermediates as com.apple.security.pkcs1 payloads: the
+ * device can then build the path from its certificate to the root (which is
+ * the only one it is told to trust).
+ */
+export function intermediatePayloads(pem: string, identifier: string, uuidFor: (i: number) => string): PlistDict[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((block, i) => ({
+    PayloadType: 'com.apple.security.pkcs1',
+    PayloadVersion: 1,
+    PayloadIdentifier: `${identifier}.${i}`,
+    PayloadUUID: uuidFor(i),
+    PayloadDisplayName: 'Intermediate CA',
+    PayloadCertificateFileName: `intermediate-${i}.cer`,
+    PayloadContent: pemToDer(block),
+  }));
+}
+
 export const TRUST_PROFILE_IDENTIFIER = 'com.mdm-gateway.trust';
 
 /**
@@ -78,7 +96,8 @@ export function renderProfile(device: Device, d: ReadyDelivery): PlistDict {
 
   const scep: PlistDict = {
     URL: d.scepUrl,
-    Name: SCEP_CA_NAME,
+    // iOS sends Name as GetCACert's message: a profile of a named CA (ca/registry.ts) asks for that CA's chain.
+    Name: d.caName && d.caName !== 'default' ? d.caName : SCEP_CA_NAME,
     Subject: subjectArray(r.subject),
     Challenge: d.challenge,
     Keysize: r.keySize,
@@ -104,6 +123,7 @@ export function renderProfile(device: Device, d: ReadyDelivery): PlistDict {
     PayloadOrganization: 'mdm-gateway',
     PayloadContent: [
       ...rootPayloads(d.trustedRootPem, `${id}.root`, (i) => (i === 0 ? uuids.root : uuidV5(`profile:${p.id}:${p.version}:root:${i}`))),
+      ...intermediatePayloads(d.intermediatesPem ?? '', `${id}.ca`, (i) => uuidV5(`profile:${p.id}:${p.version}:ca:${i}`)),
       {
         PayloadType: 'com.apple.security.scep',
         PayloadVersion: 1,

@@ -29,7 +29,7 @@ export function anyInstalled(state: AppleState): boolean {
 }
 
 /** `currentCaId`: a certificate of a retired CA is renewed too, once the device acknowledged the roots profile (core/ca-rollover.ts). */
-export function planRenewals(state: AppleState, deliveries: readonly Delivery[], certs: readonly IssuedCertificate[], now: Date, currentCaId?: string): RenewalStep[] {
+export function planRenewals(state: AppleState, deliveries: readonly Delivery[], certs: readonly IssuedCertificate[], now: Date, currentCaId?: string, activeCaIds?: ReadonlySet<string>): RenewalStep[] {
   const steps: RenewalStep[] = [];
   for (const d of deliveries) {
     if (!d.ok || d.profile.keyProtection === 'tpmRequired') continue;
@@ -50,7 +50,7 @@ export function planRenewals(state: AppleState, deliveries: readonly Delivery[],
     if (!cert) continue;
     // Already renewed from this one and no newer certificate came of it: do not queue it again on every Idle.
     if (rec.renewalOf === cert.thumbprint) continue;
-    const rollover = currentCaId !== undefined && rolloverReissueDue(cert, currentCaId, state.rootsHeld);
+    const rollover = currentCaId !== undefined && rolloverReissueDue(cert, currentCaId, state.rootsHeld, activeCaIds);
     if (!rollover && !renewalDue(cert, p.renewalThresholdPercent, now)) continue;
     // The channel it is installed on: a replacement must land in the same scope (macOS user channel).
     steps.push({ kind: 'InstallProfile', profileId: p.id, version: p.version, channel: rec.channel, identifier: rec.identifier, renewalOf: cert.thumbprint, notAfter: cert.notAfter });

@@ -26,9 +26,9 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   const plan = planSync(device.platform, state, deliveries, opts);
   // planSync leaves profiles installed at their current version alone; those are the only renewal candidates.
   const certs = anyInstalled(state) ? await s.certificates.list({ deviceId: device.id }) : [];
-  const renewals = anyInstalled(state) ? planRenewals(state, deliveries, certs, opts.now, s.currentCaId) : [];
+  const renewals = anyInstalled(state) ? planRenewals(state, deliveries, certs, opts.now, s.currentCaId, s.activeCaIds) : [];
   // CA rollover: a device holding a retired CA's certificate first gets the roots profile (once per CA).
-  if (state.rootsHeld !== s.currentCaId && state.rootsQueued !== s.currentCaId && holdsRetiredCertificate(state, certs, s.currentCaId)) {
+  if (state.rootsHeld !== s.currentCaId && state.rootsQueued !== s.currentCaId && holdsRetiredCertificate(state, certs, s.currentCaId, s.activeCaIds)) {
     await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'InstallProfile', payload: { trust: s.currentCaId }, profileId: null, profileVersion: null });
     state.rootsQueued = s.currentCaId;
     touched.add(DEVICE_CHANNEL);
@@ -80,6 +80,6 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
 }
 
 /** Whether an installed profile's certificate was signed by a CA other than the current one. */
-function holdsRetiredCertificate(state: Awaited<ReturnType<typeof loadState>>, certs: Parameters<typeof newestIssued>[0], currentCaId: string): boolean {
-  return Object.entries(state.profiles).some(([profileId, rec]) => rec.status === 'installed' && issuedByRetiredCa(newestIssued(certs, { profileId, profileVersion: rec.version, unrevoked: true }) ?? undefined, currentCaId));
+function holdsRetiredCertificate(state: Awaited<ReturnType<typeof loadState>>, certs: Parameters<typeof newestIssued>[0], currentCaId: string, activeCaIds?: ReadonlySet<string>): boolean {
+  return Object.entries(state.profiles).some(([profileId, rec]) => rec.status === 'installed' && issuedByRetiredCa(newestIssued(certs, { profileId, profileVersion: rec.version, unrevoked: true }) ?? undefined, currentCaId, activeCaIds));
 }

@@ -116,7 +116,7 @@ export function renderWindows(_device: Device, d: ReadyDelivery, o: RenderOption
     form: o.form,
     scope,
     scepNode: node,
-    commands: [...rootCommands(d.trustedRootPem, o.form), { cmd: 'Atomic', commands: atomic }],
+    commands: [...rootCommands(d.trustedRootPem, o.form), ...intermediateCommands(d.intermediatesPem ?? '', o.form), { cmd: 'Atomic', commands: atomic }],
   };
 }
 
@@ -124,6 +124,17 @@ export function renderWindows(_device: Device, d: ReadyDelivery, o: RenderOption
 export function rootCommands(rootsPem: string, form: Form): CspCommand[] {
   const blocks = rootsPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [rootsPem];
   return blocks.map((pem) => ({ cmd: 'Add', target: rootNodeFor(pemThumbprint(pem), form), format: 'b64', data: pemToBase64Der(pem) }));
+}
+
+/** Intermediate CA node (a subordinate CA's chain): the device's intermediate store, not its roots. */
+export function intermediateNodeFor(thumbprint: string, form: Form): string {
+  return form === 'legacy' ? `./Vendor/MSFT/CertificateStore/CA/System/${thumbprint}/EncodedCertificate` : `./Device/Vendor/MSFT/RootCATrustedCertificates/CA/${thumbprint}/EncodedCertificate`;
+}
+
+/** One Add per intermediate CA in the PEM text (none for a CA that is its own root). */
+export function intermediateCommands(pem: string, form: Form): CspCommand[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((block) => ({ cmd: 'Add', target: intermediateNodeFor(pemThumbprint(block), form), format: 'b64', data: pemToBase64Der(block) }));
 }
 
 /** The contract's render: the Windows 10/11 form, creating the node. Sessions pick the form from the device's OS version. */

@@ -339,7 +339,7 @@ async function plan(
     const lostInFlight = t?.phase === 'sent' && t.sentSession !== session.id; // the session ended before the device answered the Atomic
     // Re-assigned while its Delete is unacknowledged: install again like a retry (nodeExists kept: Replace, 404 falls back to Add).
     const revoked = t?.phase === 'installed' && t.thumbprint !== undefined && reissueAfterRevocation(await issuedFor(), profileId, t.thumbprint);
-    const rollover = t?.phase === 'installed' && rolloverReissueDue({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId, state.rootsHeld);
+    const rollover = t?.phase === 'installed' && rolloverReissueDue({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId, state.rootsHeld, s.activeCaIds);
     const due = !t || t.phase === 'retry' || t.phase === 'removing' || lostInFlight || t.version !== d.profile.version || renewalDue(t, now) || revoked || rollover;
     if (!due || (t?.phase === 'enrolling' && t.version === d.profile.version)) continue;
     // User-scoped nodes need the enrolled user signed in (1224 LoginStatus "user").
@@ -432,7 +432,7 @@ async function sendRootsAfterRollover(
       const cert = await s.certificates.byThumbprint(t.thumbprint);
       if (cert && cert.deviceId === device.id) t.validity.issuerId = cert.issuerId;
     }
-    retired ||= issuedByRetiredCa({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId);
+    retired ||= issuedByRetiredCa({ issuerId: t.validity?.issuerId ?? null }, s.currentCaId, s.activeCaIds);
   }
   if (!retired) return;
   session.rootsSent = true;

@@ -109,6 +109,11 @@ export const profileSpecSchema = z.strictObject({
   trustedRootCertificate: trustedRootSchema.nullable().default(null),
   requireApproval: z.boolean({ message: 'must be true or false' }).default(false),
   revokeOnRemoval: z.boolean({ message: 'must be true or false' }).default(true),
+  // Whether the name exists is the gateway's to say (its CA registry): the admin route checks it.
+  issuer: z
+    .string({ message: 'must be a CA name' })
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "must be a CA name: 1 to 32 lower-case letters, digits and '-'")
+    .default('default'),
 });
 
 // Compile-time guarantee that the schema produces exactly a ProfileSpec.

@@ -10,9 +10,18 @@ import { apiDoc } from './api-doc.js';
 
 // Certificate profiles (versioned) and their assignments.
 
-function specOrThrow(body: unknown) {
+/** The CA names profiles may give as `issuer` (the gateway's CA registry); without it any well-formed name passes. */
+export interface KnownCas {
+  has(name: string): boolean;
+  names(): string[];
+}
+
+function specOrThrow(body: unknown, cas?: KnownCas) {
   const r = parseProfileSpec(body);
   if (!r.ok) throw new HttpError(400, 'invalid profile', r.issues);
+  if (cas && !cas.has(r.spec.issuer)) {
+    throw new HttpError(400, 'invalid profile', [{ path: 'issuer', message: `no CA named "${r.spec.issuer}" on this gateway (known: ${cas.names().join(', ')}); add one with 'mdmgw ca init --name'` }]);
+  }
   return r.spec;
 }
 
@@ -29,11 +38,11 @@ const assignmentBody = z.union(
 const versionQuery = z.object({ version: z.string().regex(/^[1-9][0-9]*$/).optional().describe('an older version of the profile (1, 2, ...)') });
 const assignmentQuery = z.object({ profileId: z.string().optional().describe("only this profile's assignments") });
 
-export function profileRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore, devicesChanged: DeviceChangeListener = () => {}): Router {
+export function profileRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore, devicesChanged: DeviceChangeListener = () => {}, cas?: KnownCas): Router {
   const r = Router();
 
   r.post('/profiles', apiDoc({ tag: 'Profiles', summary: 'Create a certificate profile (version 1)', body: profileSpecSchema, responses: { 201: 'the profile', 400: 'invalid profile: issues name each field' } }), async (req, res) => {
-    res.status(201).json(await storage.createProfile(specOrThrow(req.body)));
+    res.status(201).json(await storage.createProfile(specOrThrow(req.body, cas)));
   });
   r.get('/profiles', apiDoc({ tag: 'Profiles', summary: 'List profiles (current versions)', responses: { 200: 'every profile not deleted' } }), async (_req, res) => {
     res.json(await storage.listProfiles());
@@ -46,7 +55,7 @@ export function profileRoutes(storage: DirectoryStore & ProfileStore & Assignmen
     res.json(p);
   });
   r.put('/profiles/:id', apiDoc({ tag: 'Profiles', summary: 'Write a new version of a profile', body: profileSpecSchema, responses: { 200: 'the new version', 400: 'invalid profile: issues name each field', 404: 'unknown profile' } }), async (req, res) => {
-    const p = await storage.updateProfile(req.params.id, specOrThrow(req.body));
+    const p = await storage.updateProfile(req.params.id, specOrThrow(req.body, cas));
     if (!p) throw notFound('profile');
     devicesChanged(devicesForProfile(storage, p.id));
     res.json(p);

@@ -412,6 +412,17 @@ export function directoryContract(current: () => Storage): void {
         const q = await s.createProfile(old as ProfileSpec);
         expect((await s.getProfile(q.id))?.revokeOnRemoval).toBe(true);
       });
+
+      it('profiles stored before they named their CA read issuer "default"; another name round-trips per version', async () => {
+        const { issuer: _drop, ...old } = spec();
+        const legacy = await s.createProfile(old as ProfileSpec);
+        expect((await s.getProfile(legacy.id))?.issuer).toBe('default');
+        const vpn = await s.createProfile(spec({ issuer: 'vpn' }));
+        expect((await s.getProfile(vpn.id))?.issuer).toBe('vpn');
+        await s.updateProfile(vpn.id, spec({ issuer: 'default' }));
+        expect((await s.getProfile(vpn.id))?.issuer).toBe('default');
+        expect((await s.getProfile(vpn.id, 1))?.issuer).toBe('vpn');
+      });
     });
 
     describe('directory sync (source, externalId, paging)', () => {

@@ -163,6 +163,8 @@ export function rowToProfile(r: ProfileJoinRow): Profile {
     ...spec,
     // Specs stored before 0006 have no revokeOnRemoval: the default applies.
     revokeOnRemoval: spec.revokeOnRemoval ?? true,
+    // Specs stored before profiles named their CA (issue 12) were all issued by the default CA.
+    issuer: spec.issuer ?? 'default',
     id: r.id,
     version: toNumber(r.version),
     createdAt: r.created_at,

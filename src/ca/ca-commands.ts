@@ -1,0 +1,75 @@
+import { Command } from 'commander';
+import type { Config } from '../config.js';
+import { CaImportError } from './ca-chain.js';
+import { caDirFor, CaSetupError, DEFAULT_CA_NAME, importCa, initCa } from './ca-setup.js';
+import { caIdOf } from './ca-rollover.js';
+import { CaKeyFileError } from './key-files.js';
+
+// `mdmgw ca init` and `mdmgw ca import` (docs/enterprise-pki.md). The CLI
+// hands in how it loads the configuration (flags over MDMGW_*), so these read
+// no environment themselves.
+
+type LoadConfig = (flags: { dataDir?: string }) => Config;
+
+/** Refusals an operator fixes: one line on stderr, exit 1. Anything else is a bug and propagates. */
+async function refusingWith(run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (e instanceof CaSetupError || e instanceof CaImportError || e instanceof CaKeyFileError) {
+      process.stderr.write(`mdmgw: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
+export function caInitCommand(loadConfig: LoadConfig): Command {
+  return new Command('init')
+    .description(
+      "create a CA in the data directory: a self-signed root of our own, or with --subordinate a key and a request (ca.csr) for the enterprise CA to sign; refuses to overwrite an existing CA",
+    )
+    .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
+    .option('--subordinate', 'write ca.key and ca.csr for the enterprise CA to sign; then run `mdmgw ca import`')
+    .option('--subject <dn>', 'the subordinate CA\'s subject, e.g. "CN=Contoso MDM Issuing CA, O=Contoso" (with --subordinate)')
+    .option('--name <name>', `which CA of the registry (profiles name it as their issuer); "${DEFAULT_CA_NAME}" is the top-level CA`, DEFAULT_CA_NAME)
+    .action((opts: { dataDir?: string; subordinate?: boolean; subject?: string; name: string }) =>
+      refusingWith(async () => {
+        process.umask(0o077);
+        const config = loadConfig({ dataDir: opts.dataDir });
+        const dir = caDirFor(config.dataDir, opts.name);
+        const r = await initCa(dir, { subordinate: opts.subordinate, subject: opts.subject, passphrase: config.caPassphrase, organization: config.organization });
+        if (r.kind === 'subordinate') {
+          process.stdout.write(
+            `wrote the CA key and the request ${r.csrFile} (subject "${r.subject}", CA:TRUE, keyCertSign, cRLSign requested)\n` +
+              `have the enterprise CA sign it as a subordinate CA, then run:\n` +
+              `  mdmgw ca import --data-dir ${config.dataDir}${opts.name === DEFAULT_CA_NAME ? '' : ` --name ${opts.name}`} --cert issued.pem --chain chain.pem\n` +
+              `(chain.pem: the issuing CA's certificate and every certificate up to the self-signed root; the gateway does not start before that)\n`,
+          );
+        } else {
+          process.stdout.write(`created a self-signed root CA ${r.caId} in ${r.certFile}\n`);
+        }
+      }),
+    );
+}
+
+export function caImportCommand(loadConfig: LoadConfig): Command {
+  return new Command('import')
+    .description('install the certificate the enterprise CA issued for ca.csr, after checking it matches the key, is a CA, and chains to a self-signed root in --chain')
+    .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
+    .requiredOption('--cert <file>', 'the issued CA certificate (PEM)')
+    .requiredOption('--chain <file>', 'the issuing CA up to the root (PEM, any order)')
+    .option('--name <name>', `which CA of the registry; "${DEFAULT_CA_NAME}" is the top-level CA`, DEFAULT_CA_NAME)
+    .action((opts: { dataDir?: string; cert: string; chain: string; name: string }) =>
+      refusingWith(async () => {
+        process.umask(0o077);
+        const config = loadConfig({ dataDir: opts.dataDir });
+        const dir = caDirFor(config.dataDir, opts.name);
+        const chain = await importCa(dir, { certFile: opts.cert, chainFile: opts.chain, passphrase: config.caPassphrase });
+        process.stdout.write(
+          `imported CA ${caIdOf(chain.certificate)} into ${dir}: ${chain.intermediates.length} intermediate(s), root ${caIdOf(chain.root)}\n` +
+            `devices get that root as their trusted root; start (or restart) the gateway\n`,
+        );
+      }),
+    );
+}
