@@ -8,6 +8,8 @@ import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
 import { rollOverCa } from './ca/ca-rollover.js';
 import { demoCommand } from './demo/command.js';
+import { runCaInit } from './ca/pkcs11/init-command.js';
+import { readKeyRecord } from './ca/pkcs11/key-record.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -21,6 +23,11 @@ const portArg = (v: string) => {
   return v;
 };
 
+/** RSA key sizes `ca init` accepts: below 2048 no CA should be made; above 4096 tokens differ. */
+const keyBitsArg = (v: string): number => {
+  if (!['2048', '3072', '4096'].includes(v)) throw new InvalidArgumentError('must be 2048, 3072 or 4096');
+  return Number(v);
+};
 
 /** The validated configuration, or exit 2 with the reason (a bad flag or MDMGW_* value). */
 function configOrExit(flags: Parameters<typeof loadConfig>[0]['flags']): ReturnType<typeof loadConfig> {
@@ -77,9 +84,22 @@ program
 // `mdmgw doctor`: checks a configured or running gateway (src/doctor/, docs/doctor.md).
 program.addCommand(doctorCommand(process.env, process.cwd()));
 
-program
-  .command('ca')
-  .description('the built-in CA')
+const caCommand = program.command('ca').description('the built-in CA');
+
+caCommand
+  .command('init')
+  .description('create the CA and the SCEP RA before the first start; with --pkcs11 their keys are generated inside the PKCS#11 token (MDMGW_PKCS11_*, docs/hsm.md)')
+  .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
+  .option('--pkcs11', 'generate the keys in the token named by MDMGW_PKCS11_MODULE, MDMGW_PKCS11_TOKEN_LABEL (or MDMGW_PKCS11_SLOT) and MDMGW_PKCS11_PIN(_FILE)')
+  .option('--ca-key-bits <bits>', 'RSA size of the CA key (default 3072)', keyBitsArg)
+  .option('--ra-key-bits <bits>', 'RSA size of the RA key (default 2048)', keyBitsArg)
+  .action(async (opts: { dataDir?: string; pkcs11?: boolean; caKeyBits?: number; raKeyBits?: number }) => {
+    process.umask(0o077);
+    const config = configOrExit({ dataDir: opts.dataDir });
+    process.exitCode = await runCaInit(config, opts, process.stdout, process.stderr);
+  });
+
+caCommand
   .command('rollover')
   .description(
     'retire the CA and create a new one in the data directory (the old one is kept in ca-retired/ and keeps publishing revocation status); ' +
@@ -89,6 +109,10 @@ program
   .action(async (opts: { dataDir?: string }) => {
     process.umask(0o077);
     const config = configOrExit(opts);
+    if (await readKeyRecord(config.dataDir)) {
+      process.stderr.write(`mdmgw: the CA key of ${config.dataDir} is in a PKCS#11 token (keys.json): \`ca rollover\` handles key files only (docs/hsm.md)\n`);
+      process.exit(1);
+    }
     let r;
     try {
       r = await rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });

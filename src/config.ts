@@ -107,6 +107,13 @@ const schema = z.object({
   adminListen: adminListenSchema.optional(),
   /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
   removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
+  /** The PKCS#11 module (.so) of the token holding the CA and RA keys (docs/hsm.md); unset: keys are files. */
+  pkcs11Module: z.string().min(1).optional(),
+  pkcs11TokenLabel: z.string().min(1).max(32, 'must be at most 32 characters (a PKCS#11 token label)').optional(),
+  pkcs11Slot: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').optional(),
+  /** Never logged; prefer pkcs11PinFile (read when the token is opened, src/ca/pkcs11/token-config.ts). */
+  pkcs11Pin: z.string().min(1).optional(),
+  pkcs11PinFile: z.string().min(1).optional(),
 });
 
 /**
@@ -138,6 +145,11 @@ const ENV_NAMES: Record<string, string> = {
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
   removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
+  pkcs11Module: 'MDMGW_PKCS11_MODULE',
+  pkcs11TokenLabel: 'MDMGW_PKCS11_TOKEN_LABEL',
+  pkcs11Slot: 'MDMGW_PKCS11_SLOT',
+  pkcs11Pin: 'MDMGW_PKCS11_PIN',
+  pkcs11PinFile: 'MDMGW_PKCS11_PIN_FILE',
 };
 
 export class ConfigError extends Error {
@@ -172,6 +184,11 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
     removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
+    pkcs11Module: blankToUndefined(env.MDMGW_PKCS11_MODULE),
+    pkcs11TokenLabel: blankToUndefined(env.MDMGW_PKCS11_TOKEN_LABEL),
+    pkcs11Slot: blankToUndefined(env.MDMGW_PKCS11_SLOT),
+    pkcs11Pin: blankToUndefined(env.MDMGW_PKCS11_PIN),
+    pkcs11PinFile: blankToUndefined(env.MDMGW_PKCS11_PIN_FILE),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -190,11 +207,24 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
     throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
+  const pkcs11Problem = checkPkcs11(c);
+  if (pkcs11Problem) throw new ConfigError([pkcs11Problem]);
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
   return {
     ...c,
     dataDir: path.resolve(cwd, c.dataDir),
+    pkcs11Module: c.pkcs11Module === undefined ? undefined : path.resolve(cwd, c.pkcs11Module),
+    pkcs11PinFile: c.pkcs11PinFile === undefined ? undefined : path.resolve(cwd, c.pkcs11PinFile),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };
+}
+
+/** The PKCS#11 settings go together: a module, its token (label or slot) and one PIN source. */
+function checkPkcs11(c: z.infer<typeof schema>): string | null {
+  const anySet = [c.pkcs11TokenLabel, c.pkcs11Slot, c.pkcs11Pin, c.pkcs11PinFile].some((v) => v !== undefined);
+  if (c.pkcs11Module === undefined) return anySet ? 'MDMGW_PKCS11_MODULE: required with the other MDMGW_PKCS11_* settings (the path of the PKCS#11 module)' : null;
+  if ((c.pkcs11TokenLabel === undefined) === (c.pkcs11Slot === undefined)) return 'MDMGW_PKCS11_TOKEN_LABEL / MDMGW_PKCS11_SLOT: give exactly one (which token holds the keys)';
+  if ((c.pkcs11Pin === undefined) === (c.pkcs11PinFile === undefined)) return 'MDMGW_PKCS11_PIN / MDMGW_PKCS11_PIN_FILE: give exactly one (the token user PIN)';
+  return null;
 }

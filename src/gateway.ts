@@ -45,7 +45,8 @@ import { liveAuthorities } from './ca/live-authorities.js';
 import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
 import { builtInIssuer } from './ca/issuer.js';
-import { loadOrCreateCaMaterial } from './ca/key-files.js';
+import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
+import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
 import { pkiRoutes } from './http/pki-routes.js';
@@ -82,8 +83,8 @@ export interface Gateway {
   rootPem: string;
   /** Every root in `authorities.all` (current first), PEM: what devices trust during a CA rollover. */
   rootsPem: string;
-  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts). */
-  raKeeper: RaKeeper;
+  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts; ca/pkcs11/token-ca.ts when its key is in a PKCS#11 token). */
+  raKeeper: RaKeeper | TokenRaKeeper;
   adminToken: string;
   adminTokenFile: string | null;
   scepUrl: string;
@@ -123,9 +124,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
   const storage = observedStorage(database, metrics);
+  let caKeys: CaKeys | null = null;
   try {
     const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
-    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate) });
+    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md.
+    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate), now });
+    const ca = caKeys.material;
+    if (caKeys.token) log.info({ token: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
@@ -146,7 +151,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const crls = new CrlPublisher({ source: storage, authorities, validityHours: config.crlValidityHours });
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
     const rootsPem = authorities.all.map((a) => toPem(a.certificate)).join('');
-    const raKeeper = new RaKeeper(
+    const onRaEvent = (event: string, fields: Record<string, unknown>) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal'));
+    const raKeeper = caKeys.token ? new TokenRaKeeper({ dataDir: config.dataDir, root: ca.root, organization: config.organization, now, onEvent: onRaEvent }, ca.ra) : new RaKeeper(
       {
         dataDir: config.dataDir,
         root: ca.root,
@@ -321,10 +327,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();
+        caKeys?.close();
       },
     };
   } catch (e) {
     await storage.close();
+    caKeys?.close();
     throw e;
   }
 }
