@@ -104,7 +104,7 @@ function ecPointOf(value: Buffer): Uint8Array {
  * once when the key is missing, so a misconfiguration stops the start rather
  * than the first enrollment.
  */
-export async function tokenKey(token: Pkcs11Token, label: string): Promise<PrivateKeyOps & { spki: Uint8Array }> {
+export async function tokenKey(token: Pkcs11Token, label: string, o: { rawDecrypt?: boolean } = {}): Promise<PrivateKeyOps & { spki: Uint8Array }> {
   const info = await tokenKeyInfo(token, label);
   const sign = async (data: Uint8Array, hash: HashName): Promise<Uint8Array> => {
     const input = info.algorithm === 'RSA' ? digestInfo(data, hash) : createHash(hash).update(data).digest();
@@ -118,7 +118,8 @@ export async function tokenKey(token: Pkcs11Token, label: string): Promise<Priva
   };
   if (info.algorithm === 'EC') return { algorithm: 'EC', spki: info.spki, sign };
   const modulusLength = modulusBytes(info.spki);
-  const raw = token.mechanisms().has(pkcs11js.CKM_RSA_X_509);
+  // `rawDecrypt: false` forces the CKM_RSA_PKCS path (tests; tokens whose mechanism list claims more than their policy allows).
+  const raw = o.rawDecrypt ?? token.mechanisms().has(pkcs11js.CKM_RSA_X_509);
   return {
     algorithm: 'RSA',
     spki: info.spki,

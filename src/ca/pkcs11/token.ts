@@ -37,6 +37,10 @@ export interface TokenOptions {
 
 type Handle = Buffer;
 
+// CK_STATE values (PKCS#11 2.40 section 5.7); pkcs11js does not export them.
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
 /** Sessions kept open for signing; more concurrent signatures wait for one. */
 export const SESSION_POOL_SIZE = 4;
 
@@ -49,6 +53,53 @@ export function ckrOf(e: unknown): string | null {
 }
 
 const open = new Map<string, { token: Pkcs11Token; users: number }>();
+
+// A module is one shared library with process-wide state: C_Finalize by one
+// user ends every other user's sessions. So each module is loaded and
+// initialised once, and finalised when its last token is closed.
+const modules = new Map<string, { lib: pkcs11js.PKCS11; users: number }>();
+
+function acquireModule(path: string): pkcs11js.PKCS11 {
+  const loaded = modules.get(path);
+  if (loaded) {
+    loaded.users++;
+    return loaded.lib;
+  }
+  const lib = new pkcs11js.PKCS11();
+  try {
+    accessSync(path);
+    lib.load(path);
+  } catch (e) {
+    throw new TokenError(`cannot load PKCS#11 module ${path}: ${(e as Error).message}`, ckrOf(e), { cause: e });
+  }
+  try {
+    lib.C_Initialize();
+  } catch (e) {
+    // Another library in this process (not us: we share `modules`) may have initialised it.
+    if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
+      lib.close();
+      throw new TokenError(`cannot initialise PKCS#11 module ${path}: ${(e as Error).message}`, ckrOf(e), { cause: e });
+    }
+  }
+  modules.set(path, { lib, users: 1 });
+  return lib;
+}
+
+function releaseModule(path: string): void {
+  const loaded = modules.get(path);
+  if (!loaded || --loaded.users > 0) return;
+  modules.delete(path);
+  try {
+    loaded.lib.C_Finalize();
+  } catch {
+    // not initialised (any more)
+  }
+  try {
+    loaded.lib.close();
+  } catch {
+    // already closed
+  }
+}
 
 /**
  * Opens (or shares) the token: loads the module, finds the token, logs in.
@@ -87,8 +138,10 @@ export async function openToken(o: TokenOptions): Promise<Pkcs11Token> {
 }
 
 export class Pkcs11Token {
-  private readonly lib = new pkcs11js.PKCS11();
+  private lib!: pkcs11js.PKCS11;
   private slot: Handle | null = null;
+  /** Every session this token opened (idle or lent out): closed by finalize(). */
+  private readonly all = new Set<Handle>();
   private idle: Handle[] = [];
   private sessions = 0;
   private waiting: ((s: Handle) => void)[] = [];
@@ -105,16 +158,8 @@ export class Pkcs11Token {
 
   /** Loads the module, finds the slot, opens the first session and logs in. */
   start(): void {
-    try {
-      accessSync(this.o.module);
-      this.lib.load(this.o.module);
-      this.loaded = true;
-      this.lib.C_Initialize();
-    } catch (e) {
-      if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
-        throw new TokenError(`cannot load PKCS#11 module ${this.o.module}: ${(e as Error).message}`, ckrOf(e), { cause: e });
-      }
-    }
+    this.lib = acquireModule(this.o.module);
+    this.loaded = true;
     this.slot = this.findSlot();
     const session = this.openSession();
     this.login(session);
@@ -143,6 +188,7 @@ export class Pkcs11Token {
     try {
       const s = this.lib.C_OpenSession(this.slot!, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       this.sessions++;
+      this.all.add(s);
       return s;
     } catch (e) {
       throw this.explain(e, 'open a session');
@@ -180,6 +226,7 @@ export class Pkcs11Token {
   async withSession<T>(what: string, fn: (session: Handle) => T | Promise<T>): Promise<T> {
     let session = await this.acquire();
     try {
+      this.ensureLogin(session);
       return await fn(session);
     } catch (e) {
       if (!this.recoverable(e)) throw this.explain(e, what);
@@ -198,6 +245,7 @@ export class Pkcs11Token {
   withSessionSync<T>(what: string, fn: (session: Handle) => T): T {
     let session = this.idle.pop() ?? this.openSession();
     try {
+      this.ensureLogin(session);
       return fn(session);
     } catch (e) {
       if (!this.recoverable(e)) throw this.explain(e, what);
@@ -210,6 +258,16 @@ export class Pkcs11Token {
     } finally {
       this.release(session);
     }
+  }
+
+  /**
+   * A token that logged us out (an HSM policy, another process's C_Logout)
+   * hides private keys instead of failing: finding the key would then say it
+   * does not exist. So the session state is checked before each operation.
+   */
+  private ensureLogin(session: Handle): void {
+    const state = this.lib.C_GetSessionInfo(session).state;
+    if (state !== CKS_RW_USER_FUNCTIONS && state !== CKS_RO_USER_FUNCTIONS) this.login(session);
   }
 
   private recoverable(e: unknown): boolean {
@@ -232,6 +290,7 @@ export class Pkcs11Token {
   }
 
   private drop(session: Handle): void {
+    this.all.delete(session);
     try {
       this.lib.C_CloseSession(session);
     } catch {
@@ -290,21 +349,9 @@ export class Pkcs11Token {
   /** Closes every session and unloads the module (also after a failed start). */
   finalize(): void {
     if (!this.loaded) return;
-    try {
-      if (this.slot) this.lib.C_CloseAllSessions(this.slot);
-    } catch {
-      // the token may be gone already
-    }
-    try {
-      this.lib.C_Finalize();
-    } catch {
-      // not initialised
-    }
-    try {
-      this.lib.close();
-    } catch {
-      // already closed
-    }
+    // Only our own sessions: C_CloseAllSessions would end other tokens' sessions on this slot too.
+    for (const s of [...this.all]) this.drop(s);
+    releaseModule(this.o.module);
     this.loaded = false;
     this.idle = [];
     this.sessions = 0;
