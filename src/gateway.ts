@@ -130,7 +130,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md.
     caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate), now });
     const ca = caKeys.material;
-    if (caKeys.token) log.info({ token: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
+    if (caKeys.token) log.info({ pkcs11: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
