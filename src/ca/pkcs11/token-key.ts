@@ -106,11 +106,24 @@ function ecPointOf(value: Buffer): Uint8Array {
  */
 export async function tokenKey(token: Pkcs11Token, label: string, o: { rawDecrypt?: boolean } = {}): Promise<PrivateKeyOps & { spki: Uint8Array }> {
   const info = await tokenKeyInfo(token, label);
+  // Object handles stay valid across sessions; a token restarted under us gives
+  // CKR_*_HANDLE_INVALID, and the key is looked up again once.
+  let cached: Buffer | null = null;
+  const withKey = <T>(session: Buffer, op: (key: Buffer) => T): T => {
+    try {
+      return op((cached ??= privateKeyHandle(token, session, label)));
+    } catch (e) {
+      const ckr = ckrOf(e);
+      if (ckr !== 'CKR_KEY_HANDLE_INVALID' && ckr !== 'CKR_OBJECT_HANDLE_INVALID') throw e;
+      cached = null;
+      return op((cached = privateKeyHandle(token, session, label)));
+    }
+  };
   const sign = async (data: Uint8Array, hash: HashName): Promise<Uint8Array> => {
     const input = info.algorithm === 'RSA' ? digestInfo(data, hash) : createHash(hash).update(data).digest();
     const mechanism = info.algorithm === 'RSA' ? pkcs11js.CKM_RSA_PKCS : pkcs11js.CKM_ECDSA;
     return token.withSession(`sign with "${label}"`, async (session) => {
-      token.api.C_SignInit(session, { mechanism }, privateKeyHandle(token, session, label));
+      withKey(session, (key) => token.api.C_SignInit(session, { mechanism }, key));
       // The async form runs in libuv's pool: an HSM round trip does not stall other requests.
       const raw = new Uint8Array(await token.api.C_SignAsync(session, input, Buffer.alloc(1024)));
       return info.algorithm === 'RSA' ? raw : ecdsaDer(raw);
@@ -126,12 +139,11 @@ export async function tokenKey(token: Pkcs11Token, label: string, o: { rawDecryp
     sign,
     decryptRaw: (data: Uint8Array) =>
       token.withSessionSync(`decrypt with "${label}"`, (session) => {
-        const key = privateKeyHandle(token, session, label);
         if (raw) {
-          token.api.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_X_509 }, key);
+          withKey(session, (key) => token.api.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_X_509 }, key));
           return new Uint8Array(token.api.C_Decrypt(session, Buffer.from(data), Buffer.alloc(modulusLength)));
         }
-        return decryptPkcs1(token, session, key, data, modulusLength);
+        return withKey(session, (key) => decryptPkcs1(token, session, key, data, modulusLength));
       }),
   };
 }

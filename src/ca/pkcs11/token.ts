@@ -73,7 +73,10 @@ function acquireModule(path: string): pkcs11js.PKCS11 {
     throw new TokenError(`cannot load PKCS#11 module ${path}: ${(e as Error).message}`, ckrOf(e), { cause: e });
   }
   try {
-    lib.C_Initialize();
+    // Signatures run on libuv's thread pool (C_SignAsync), so the module must
+    // lock for itself: without CKF_OS_LOCKING_OK it may assume one thread
+    // (SoftHSM then corrupted its heap under concurrent signing).
+    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   } catch (e) {
     // Another library in this process (not us: we share `modules`) may have initialised it.
     if (ckrOf(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
