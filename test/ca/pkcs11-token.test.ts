@@ -205,6 +205,9 @@ describe.skipIf(missing !== null)('PKCS#11 keys in SoftHSM', () => {
       expect((e as TokenError).ckr).toBe('CKR_PIN_INCORRECT');
       expect((e as Error).message).toMatch(/refused the PIN \(CKR_PIN_INCORRECT\)/);
       expect((e as Error).message).not.toContain('0000');
+      // The failed open released only its own share of the module: the open token still signs.
+      const key = await tokenKey(token, 'sign-test');
+      expect(verify('sha256', Buffer.from('still'), spkiKey(key.spki), Buffer.from(await key.sign(Buffer.from('still'), 'sha256')))).toBe(true);
     });
 
     it('an unknown token label lists the labels there are; a missing module is named', async () => {
