@@ -4,7 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openToken, type Pkcs11Token } from '../../src/ca/pkcs11/token.js';
-import { tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
+import { destroyTokenKey, tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
+import { scepEnroll } from '../../src/sim/scep-client.js';
 import { readCertificate } from '../../src/x509/cert-raw.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { genrsa, makeDir, mintChallengeFor, requireBinary, runGroup, x509, type ProcResult } from '../helpers/interop.js';
@@ -109,6 +110,17 @@ describe.skipIf(missing !== null)('CA and RA keys in a PKCS#11 token (SoftHSM)',
     expect(files.filter((f) => /^(ca|ra)\b.*\.key$/.test(f))).toEqual([]);
     expect(files).toEqual(expect.arrayContaining(['ca.pem', 'ra.pem', 'keys.json']));
   }, 120_000);
+
+  it('a token that loses the RA key under a running gateway: SCEP answers 503 with the reason, the gateway keeps serving', async () => {
+    await destroyTokenKey(token, 'mdmgw-ra');
+    const profile = (await t.api.ok('GET', '/profiles'))[0];
+    const device = await t.api.ok('POST', '/devices', { name: 'after-loss', platform: 'windows' });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+    const challenge = await mintChallengeFor(t, profile.id, device.id);
+    await expect(scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=after-loss,OU=MDM,O=scep-client,C=US', challenge })).rejects.toThrow(/HTTP 503: the CA key store \(PKCS#11 token\) is not available/);
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${t.scepUrl}?operation=GetCACaps`)).status).toBe(200);
+  }, 60_000);
 
   it('`serve` with a wrong PIN stops with the PKCS#11 reason (exit 1), without MDMGW_PKCS11_* it says where the keys are', async () => {
     const wrong = await mdmgw(['serve', '--port', '0', '--data-dir', dataDir], { ...hsm.env, MDMGW_PKCS11_PIN: '0000' });
