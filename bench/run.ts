@@ -14,6 +14,7 @@ import { startTestGateway } from '../test/helpers/gateway.js';
 import * as x509 from '@peculiar/x509';
 import { issuanceBenchmark } from './issuance.js';
 import { ocspBenchmark } from './ocsp.js';
+import { pkcs11Benchmark } from './pkcs11.js';
 
 const N = Number(process.env.BENCH_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -102,3 +103,4 @@ try {
   await t.stop();
 }
 console.log(JSON.stringify(await issuanceBenchmark(), null, 2));
+console.log(JSON.stringify(await pkcs11Benchmark(), null, 2));

@@ -12,6 +12,7 @@ import { openStorage } from './core/storage/index.js';
 import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
 import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
+import { readKeyRecord } from './ca/pkcs11/key-record.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -24,7 +25,6 @@ const portArg = (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be a port number');
   return v;
 };
-
 
 /** The validated configuration, or exit 2 with the reason (a bad flag or MDMGW_* value). */
 function configOrExit(flags: Parameters<typeof loadConfig>[0]['flags']): ReturnType<typeof loadConfig> {
@@ -93,6 +93,10 @@ caCommand
   .action(async (opts: { dataDir?: string }) => {
     process.umask(0o077);
     const config = configOrExit(opts);
+    if (await readKeyRecord(config.dataDir)) {
+      process.stderr.write(`mdmgw: the CA key of ${config.dataDir} is in a PKCS#11 token (keys.json): \`ca rollover\` handles key files only (docs/hsm.md)\n`);
+      process.exit(1);
+    }
     let r;
     try {
       const rollOver = () => rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });

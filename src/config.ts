@@ -109,6 +109,13 @@ const schema = z.object({
   removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
   /** Where the CA, RA, OCSP, challenge and secrets keys live (core/keys/): unset = `database` with a PostgreSQL URL, else `files`. */
   keyStore: z.enum(['files', 'database'], { message: 'must be files or database' }).optional(),
+  /** The PKCS#11 module (.so) of the token holding the CA and RA keys (docs/hsm.md); unset: keys are files. */
+  pkcs11Module: z.string().min(1).optional(),
+  pkcs11TokenLabel: z.string().min(1).max(32, 'must be at most 32 characters (a PKCS#11 token label)').optional(),
+  pkcs11Slot: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').optional(),
+  /** Never logged; prefer pkcs11PinFile (read when the token is opened, src/ca/pkcs11/token-config.ts). */
+  pkcs11Pin: z.string().min(1).optional(),
+  pkcs11PinFile: z.string().min(1).optional(),
 });
 
 /**
@@ -141,6 +148,11 @@ const ENV_NAMES: Record<string, string> = {
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
   removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
   keyStore: 'MDMGW_KEY_STORE',
+  pkcs11Module: 'MDMGW_PKCS11_MODULE',
+  pkcs11TokenLabel: 'MDMGW_PKCS11_TOKEN_LABEL',
+  pkcs11Slot: 'MDMGW_PKCS11_SLOT',
+  pkcs11Pin: 'MDMGW_PKCS11_PIN',
+  pkcs11PinFile: 'MDMGW_PKCS11_PIN_FILE',
 };
 
 export class ConfigError extends Error {
@@ -176,6 +188,11 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
     removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
     keyStore: blankToUndefined(env.MDMGW_KEY_STORE),
+    pkcs11Module: blankToUndefined(env.MDMGW_PKCS11_MODULE),
+    pkcs11TokenLabel: blankToUndefined(env.MDMGW_PKCS11_TOKEN_LABEL),
+    pkcs11Slot: blankToUndefined(env.MDMGW_PKCS11_SLOT),
+    pkcs11Pin: blankToUndefined(env.MDMGW_PKCS11_PIN),
+    pkcs11PinFile: blankToUndefined(env.MDMGW_PKCS11_PIN_FILE),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -201,12 +218,25 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
       `MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${c.keyStore ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL'}); every instance seals and opens them with it`,
     ]);
   }
+  const pkcs11Problem = checkPkcs11(c);
+  if (pkcs11Problem) throw new ConfigError([pkcs11Problem]);
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
   return {
     ...c,
     keyStore,
     dataDir: path.resolve(cwd, c.dataDir),
+    pkcs11Module: c.pkcs11Module === undefined ? undefined : path.resolve(cwd, c.pkcs11Module),
+    pkcs11PinFile: c.pkcs11PinFile === undefined ? undefined : path.resolve(cwd, c.pkcs11PinFile),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };
+}
+
+/** The PKCS#11 settings go together: a module, its token (label or slot) and one PIN source. */
+function checkPkcs11(c: z.infer<typeof schema>): string | null {
+  const anySet = [c.pkcs11TokenLabel, c.pkcs11Slot, c.pkcs11Pin, c.pkcs11PinFile].some((v) => v !== undefined);
+  if (c.pkcs11Module === undefined) return anySet ? 'MDMGW_PKCS11_MODULE: required with the other MDMGW_PKCS11_* settings (the path of the PKCS#11 module)' : null;
+  if ((c.pkcs11TokenLabel === undefined) === (c.pkcs11Slot === undefined)) return 'MDMGW_PKCS11_TOKEN_LABEL / MDMGW_PKCS11_SLOT: give exactly one (which token holds the keys)';
+  if ((c.pkcs11Pin === undefined) === (c.pkcs11PinFile === undefined)) return 'MDMGW_PKCS11_PIN / MDMGW_PKCS11_PIN_FILE: give exactly one (the token user PIN)';
+  return null;
 }

@@ -46,10 +46,12 @@ import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
 import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
-import { CaKeyFileError, loadOrCreateCaMaterial } from './ca/key-files.js';
+import { CaKeyFileError } from './ca/key-files.js';
 import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
 import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile } from './ca/registry.js';
 import { authoritiesOf } from './ca/authorities.js';
+import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
+import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
 import { pkiRoutes } from './http/pki-routes.js';
@@ -90,8 +92,8 @@ export interface Gateway {
   rootPem: string;
   /** Every root in `authorities.all` (current first), PEM: what devices trust during a CA rollover. */
   rootsPem: string;
-  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts). */
-  raKeeper: RaKeeper;
+  /** Renews the SCEP RA while the gateway runs (ca/ra-renewal.ts; ca/pkcs11/token-ca.ts when its key is in a PKCS#11 token). */
+  raKeeper: RaKeeper | TokenRaKeeper;
   adminToken: string;
   adminTokenFile: string | null;
   scepUrl: string;
@@ -141,10 +143,14 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   // With the keys in the database, this start loads and creates keys under the
   // key lease: instances starting together end up with one CA (core/keys/).
   const instance = instanceCoordination(config, storage, log);
+  let caKeys: CaKeys | null = null;
   try {
     await instance.keys?.begin();
     const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
-    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate) });
+    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md.
+    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate), now });
+    const ca = caKeys.material;
+    if (caKeys.token) log.info({ pkcs11: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
@@ -171,7 +177,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     warnAboutHttpsRevocationUrls(publicationUrls(publication, authority.id), log);
     // What devices trust: the default CA's root (the enterprise root for a subordinate CA), then the retired CAs in use.
     const rootsPem = [registry.get(DEFAULT_CA_NAME)!.trustedRoot, ...authorities.all.slice(1).map((a) => a.certificate)].map((der) => toPem(der)).join('');
-    const raKeeper = new RaKeeper(
+    const onRaEvent = (event: string, fields: Record<string, unknown>) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal'));
+    const raKeeper = caKeys.token ? new TokenRaKeeper({ dataDir: config.dataDir, root: ca.root, organization: config.organization, now, onEvent: onRaEvent }, ca.ra) : new RaKeeper(
       {
         dataDir: config.dataDir,
         root: ca.root,
@@ -179,7 +186,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         passphrase: config.caPassphrase,
         organization: config.organization,
         ...(instance.keys ? { exclusive: instance.keys.exclusive.bind(instance.keys) } : {}),
-        onEvent: (event, fields) => (event.endsWith('failed') || event.endsWith('blocked') ? log.warn({ event, ...fields }, 'SCEP RA renewal') : log.info({ event, ...fields }, 'SCEP RA renewal')),
+        onEvent: onRaEvent,
       },
       { ra: ca.ra, previousRa: ca.previousRa, nextRa: ca.nextRa },
     );
@@ -268,7 +275,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     await instance.keys?.end();
     instance.keys?.startRefresh(async (changed) => {
       // Another instance renewed the RA: serve the same one.
-      if (changed.some((n) => n.startsWith('ra.'))) await raKeeper.reload();
+      // (An RA key in a PKCS#11 token is not in the shared key store.)
+      if (changed.some((n) => n.startsWith('ra.')) && raKeeper instanceof RaKeeper) await raKeeper.reload();
     });
 
     const app = express();
@@ -381,11 +389,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();
+        caKeys?.close();
       },
     };
   } catch (e) {
     await instance.keys?.abandon();
     await storage.close();
+    caKeys?.close();
     throw e;
   }
 }

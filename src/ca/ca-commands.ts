@@ -1,15 +1,22 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../config.js';
 import { CaImportError } from './ca-chain.js';
 import { caDirFor, CaSetupError, DEFAULT_CA_NAME, importCa, initCa } from './ca-setup.js';
 import { caIdOf } from './ca-rollover.js';
 import { CaKeyFileError } from './key-files.js';
+import { runCaInit } from './pkcs11/init-command.js';
 
 // `mdmgw ca init` and `mdmgw ca import` (docs/enterprise-pki.md). The CLI
 // hands in how it loads the configuration (flags over MDMGW_*), so these read
 // no environment themselves.
 
 type LoadConfig = (flags: { dataDir?: string }) => Config;
+
+/** RSA key sizes `ca init --pkcs11` accepts: below 2048 no CA should be made; above 4096 tokens differ. */
+function keyBitsArg(v: string): number {
+  if (!['2048', '3072', '4096'].includes(v)) throw new InvalidArgumentError('must be 2048, 3072 or 4096');
+  return Number(v);
+}
 
 /** Refusals an operator fixes: one line on stderr, exit 1. Anything else is a bug and propagates. */
 async function refusingWith(run: () => Promise<void>): Promise<void> {
@@ -33,10 +40,19 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
     .option('--subordinate', 'write ca.key and ca.csr for the enterprise CA to sign; then run `mdmgw ca import`')
     .option('--subject <dn>', 'the subordinate CA\'s subject, e.g. "CN=Contoso MDM Issuing CA, O=Contoso" (with --subordinate)')
     .option('--name <name>', `which CA of the registry (profiles name it as their issuer); "${DEFAULT_CA_NAME}" is the top-level CA`, DEFAULT_CA_NAME)
-    .action((opts: { dataDir?: string; subordinate?: boolean; subject?: string; name: string }) =>
+    .option('--pkcs11', 'generate the CA and RA keys inside the token named by MDMGW_PKCS11_MODULE, MDMGW_PKCS11_TOKEN_LABEL (or MDMGW_PKCS11_SLOT) and MDMGW_PKCS11_PIN(_FILE) (docs/hsm.md)')
+    .option('--ca-key-bits <bits>', 'RSA size of the CA key in the token (with --pkcs11; default 3072)', keyBitsArg)
+    .option('--ra-key-bits <bits>', 'RSA size of the RA key in the token (with --pkcs11; default 2048)', keyBitsArg)
+    .action((opts: { dataDir?: string; subordinate?: boolean; subject?: string; name: string; pkcs11?: boolean; caKeyBits?: number; raKeyBits?: number }) =>
       refusingWith(async () => {
         process.umask(0o077);
         const config = loadConfig({ dataDir: opts.dataDir });
+        if (opts.pkcs11) {
+          // Keys in a token: the top-level CA, self-signed (docs/hsm.md).
+          if (opts.subordinate || opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level self-signed CA in the token; it does not combine with --subordinate or --name yet');
+          process.exitCode = await runCaInit(config, opts, process.stdout, process.stderr);
+          return;
+        }
         const dir = caDirFor(config.dataDir, opts.name);
         const r = await initCa(dir, { subordinate: opts.subordinate, subject: opts.subject, passphrase: config.caPassphrase, organization: config.organization });
         if (r.kind === 'subordinate') {

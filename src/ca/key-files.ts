@@ -29,7 +29,7 @@ import {
 } from 'node:crypto';
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyedCertificate } from '../x509/keys.js';
+import type { KeyedCertificate, PrivateKeyOps } from '../x509/keys.js';
 import { softwareKey } from '../x509/software-key.js';
 import { parseTime, readCertificate, subjectKeyIdentifierOf } from '../x509/cert-raw.js';
 import { encodeName } from '../x509/names.js';
@@ -238,9 +238,15 @@ export async function settledPair(keyPath: string, certPath: string): Promise<{ 
 
 // ---- certificate profiles of the gateway's own certificates ----------------------
 
+/** A key that is not a KeyObject (one in a PKCS#11 token): its public key and its signing operation. */
+export interface TokenKeyPair {
+  spki: Uint8Array;
+  signer: PrivateKeyOps;
+}
+
 /** `commonName`: a rolled-over root gets its own (ca-rollover.ts), so two roots never share a name. */
-export async function createRoot(key: KeyObject, organization: string, commonName = 'mdm-gateway Root CA'): Promise<Uint8Array> {
-  const spki = spkiOf(key);
+export async function createRoot(key: KeyObject | TokenKeyPair, organization: string, commonName = 'mdm-gateway Root CA'): Promise<Uint8Array> {
+  const spki = 'spki' in key ? key.spki : spkiOf(key);
   const name = encodeName([
     { type: 'CN', value: commonName },
     { type: 'O', value: organization },
@@ -259,13 +265,14 @@ export async function createRoot(key: KeyObject, organization: string, commonNam
       subjectKeyIdentifier(keyIdentifierFor(spki)),
     ],
     hash: 'sha256',
-    signer: softwareKey(key),
+    signer: 'spki' in key ? key.signer : softwareKey(key),
   });
 }
 
-export async function createRa(raKey: KeyObject, root: KeyedCertificate, organization: string): Promise<Uint8Array> {
+/** `raKey`: a software key, or the SubjectPublicKeyInfo of a key in a PKCS#11 token (pkcs11/token-ca.ts). */
+export async function createRa(raKey: KeyObject | Uint8Array, root: KeyedCertificate, organization: string): Promise<Uint8Array> {
   const rootRaw = readCertificate(root.certificate);
-  const spki = spkiOf(raKey);
+  const spki = raKey instanceof Uint8Array ? raKey : spkiOf(raKey);
   const notBefore = new Date(Math.floor((Date.now() - SKEW_MS) / 1000) * 1000);
   const notAfter = new Date(Math.min(notBefore.getTime() + RA_VALIDITY_DAYS * DAY_MS, parseTime(rootRaw.notAfter).getTime()));
   const rootSki = subjectKeyIdentifierOf(rootRaw);

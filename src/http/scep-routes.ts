@@ -1,5 +1,6 @@
 import express, { type Request, type Response, Router } from 'express';
 import { decodeGetMessageParam, ScepMessageError } from '../scep/codec/index.js';
+import { TokenError } from '../ca/pkcs11/token.js';
 import type { ScepService } from '../scep/service.js';
 import { SCEP_LIMITS } from '../core/input-limits.js';
 import type { Logger } from '../log.js';
@@ -82,6 +83,12 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
       if (e instanceof ScepMessageError) {
         log.warn({ reason: e.code, detail: e.message }, 'unreadable pkiMessage');
         res.status(400).type('text/plain').send(`${e.code}: ${e.message}\n`);
+        return;
+      }
+      // The CA or RA key is in a PKCS#11 token that is not answering (docs/hsm.md): the client may retry later.
+      if (e instanceof TokenError) {
+        log.error({ ckr: e.ckr ?? undefined, detail: e.message }, 'SCEP request not answered: the PKCS#11 token is not available');
+        res.status(503).set('retry-after', '60').type('text/plain').send('the CA key store (PKCS#11 token) is not available; try again later\n');
         return;
       }
       throw e;

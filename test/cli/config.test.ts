@@ -132,3 +132,34 @@ describe('configuration', () => {
     expect(readers).toEqual([]);
   });
 });
+
+describe('PKCS#11 configuration (docs/hsm.md)', () => {
+  const module = { MDMGW_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so' };
+  it('is off unless MDMGW_PKCS11_MODULE is set; then takes a token label or slot and one PIN source', () => {
+    expect(load().pkcs11Module).toBeUndefined();
+    const c = load({ ...module, MDMGW_PKCS11_TOKEN_LABEL: 'mdmgw', MDMGW_PKCS11_PIN_FILE: 'secrets/pin' });
+    expect(c).toMatchObject({ pkcs11Module: '/usr/lib/softhsm/libsofthsm2.so', pkcs11TokenLabel: 'mdmgw', pkcs11PinFile: '/srv/mdmgw/secrets/pin' });
+    expect(load({ ...module, MDMGW_PKCS11_SLOT: '1', MDMGW_PKCS11_PIN: '1234' })).toMatchObject({ pkcs11Slot: 1, pkcs11Pin: '1234' });
+  });
+
+  it('refuses incomplete or contradictory settings, naming them', () => {
+    expect(() => load({ MDMGW_PKCS11_TOKEN_LABEL: 'mdmgw' })).toThrow(/MDMGW_PKCS11_MODULE: required with the other MDMGW_PKCS11_\* settings/);
+    expect(() => load({ ...module, MDMGW_PKCS11_PIN: '1234' })).toThrow(/MDMGW_PKCS11_TOKEN_LABEL \/ MDMGW_PKCS11_SLOT: give exactly one/);
+    expect(() => load({ ...module, MDMGW_PKCS11_TOKEN_LABEL: 'a', MDMGW_PKCS11_SLOT: '0', MDMGW_PKCS11_PIN: '1' })).toThrow(/give exactly one/);
+    expect(() => load({ ...module, MDMGW_PKCS11_TOKEN_LABEL: 'a' })).toThrow(/MDMGW_PKCS11_PIN \/ MDMGW_PKCS11_PIN_FILE: give exactly one/);
+    expect(() => load({ ...module, MDMGW_PKCS11_TOKEN_LABEL: 'a', MDMGW_PKCS11_PIN: '1', MDMGW_PKCS11_PIN_FILE: '/p' })).toThrow(/give exactly one/);
+    expect(() => load({ ...module, MDMGW_PKCS11_SLOT: '-1', MDMGW_PKCS11_PIN: '1' })).toThrow(/MDMGW_PKCS11_SLOT: must be at least 0/);
+    expect(() => load({ ...module, MDMGW_PKCS11_TOKEN_LABEL: 'x'.repeat(33), MDMGW_PKCS11_PIN: '1' })).toThrow(/MDMGW_PKCS11_TOKEN_LABEL: must be at most 32/);
+  });
+
+  it('never puts the PIN into an error message', () => {
+    let message = '';
+    try {
+      load({ ...module, MDMGW_PKCS11_PIN: 'sekrit-pin-42' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/MDMGW_PKCS11_TOKEN_LABEL/);
+    expect(message).not.toContain('sekrit-pin-42');
+  });
+});
