@@ -13,6 +13,7 @@ import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
 import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
 import { readKeyRecord } from './ca/pkcs11/key-record.js';
+import { maskDatabaseUrl } from './core/storage/db-errors.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
 // (SQLite in ./data, a generated CA, an admin token written to ./data).
@@ -64,6 +65,8 @@ program
         publicUrl: config.publicUrl,
         scepUrl: gw.scepUrl,
         dataDir: config.dataDir,
+        // Which database this instance serves from (the password masked).
+        database: config.databaseUrl ? maskDatabaseUrl(config.databaseUrl) : 'sqlite (data directory)',
         adminToken: gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN',
       },
       `mdm-gateway listening on ${running.url}${running.adminUrl ? ` (admin API on ${running.adminUrl})` : ''}; admin token ${gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN'}`,

@@ -86,10 +86,13 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve', '--data-dir', dir, '--port', String(port), '--database-url', db.url], {
       cwd: ROOT,
-      env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
+      env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
     const until = Date.now() + 30_000;
     let status = 0;
     while (Date.now() < until && status !== 200) {
@@ -97,5 +100,9 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
       if (status !== 200) await new Promise((r) => setTimeout(r, 200));
     }
     expect(status).toBe(200);
+    // The start-up line says which database, without its password.
+    const password = decodeURIComponent(new URL(db.url).password);
+    expect(out).toContain(`"database":"${db.url.replace(`:${new URL(db.url).password}@`, ':****@')}"`);
+    expect(out).not.toContain(password);
   }, SPAWN_TIMEOUT);
 });
