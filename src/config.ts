@@ -194,13 +194,8 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
     throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
-  // Several instances share one database: their keys come from it, sealed under the passphrase.
+  // Several instances share one database: their keys come from it, sealed under the passphrase (checkKeyStore).
   const keyStore = c.keyStore ?? (c.databaseUrl !== undefined && /^postgres(ql)?:/.test(c.databaseUrl) ? 'database' : 'files');
-  if (keyStore === 'database' && c.caPassphrase === undefined) {
-    throw new ConfigError([
-      `MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${c.keyStore ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL'}); every instance seals and opens them with it`,
-    ]);
-  }
   const scheme = c.tlsCert ? 'https' : 'http';
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
   return {
@@ -209,4 +204,15 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     dataDir: path.resolve(cwd, c.dataDir),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };
+}
+
+/**
+ * For the commands that load keys (serve, ca rollover; not `db`): keys kept in
+ * the database are sealed under MDMGW_CA_PASSPHRASE, so it is required then.
+ */
+export function checkKeyStore(c: Pick<Config, 'keyStore' | 'caPassphrase' | 'databaseUrl'>, env: NodeJS.ProcessEnv): void {
+  if (c.keyStore === 'database' && c.caPassphrase === undefined) {
+    const why = blankToUndefined(env.MDMGW_KEY_STORE) ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL';
+    throw new ConfigError([`MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${why}); every instance seals and opens them with it`]);
+  }
 }
