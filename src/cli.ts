@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from './config.js';
+import { checkKeyStore, ConfigError, loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { listen } from './server.js';
@@ -28,9 +28,11 @@ const portArg = (v: string) => {
 };
 
 /** The validated configuration, or exit 2 with the reason (a bad flag or MDMGW_* value). */
-function configOrExit(flags: Parameters<typeof loadConfig>[0]['flags']): ReturnType<typeof loadConfig> {
+function configOrExit(flags: Parameters<typeof loadConfig>[0]['flags'], loadsKeys = false): ReturnType<typeof loadConfig> {
   try {
-    return loadConfig({ flags, env: process.env, cwd: process.cwd() });
+    const config = loadConfig({ flags, env: process.env, cwd: process.cwd() });
+    if (loadsKeys) checkKeyStore(config, process.env);
+    return config;
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`mdmgw: ${e.message}\n`);
@@ -54,7 +56,7 @@ program
     // Everything this process creates (keys, the database, SQLite's -wal/-shm) is private
     // to its user from the start; createGateway also fixes what already exists.
     process.umask(0o077);
-    const config = configOrExit(opts);
+    const config = configOrExit(opts, true);
     const log = createLogger(config.logLevel);
     const gw = await createGateway(config, log, productionAdapters({ apnsUrl: config.apnsUrl }));
     const running = await listen(gw);
@@ -95,7 +97,7 @@ caCommand
   .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
   .action(async (opts: { dataDir?: string }) => {
     process.umask(0o077);
-    const config = configOrExit(opts);
+    const config = configOrExit(opts, true);
     if (await readKeyRecord(config.dataDir)) {
       process.stderr.write(`mdmgw: the CA key of ${config.dataDir} is in a PKCS#11 token (keys.json): \`ca rollover\` handles key files only (docs/hsm.md)\n`);
       process.exit(1);

@@ -211,13 +211,8 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   if (admin && admin.port !== 0 && admin.port === c.port && (admin.host === c.host || [admin.host, c.host].some((h) => h === '0.0.0.0' || h === '::'))) {
     throw new ConfigError([`MDMGW_ADMIN_LISTEN / --admin-listen: ${admin.host}:${admin.port} overlaps the device listener ${c.host}:${c.port}; give the admin API its own port`]);
   }
-  // Several instances share one database: their keys come from it, sealed under the passphrase.
+  // Several instances share one database: their keys come from it, sealed under the passphrase (checkKeyStore).
   const keyStore = c.keyStore ?? (c.databaseUrl !== undefined && /^postgres(ql)?:/.test(c.databaseUrl) ? 'database' : 'files');
-  if (keyStore === 'database' && c.caPassphrase === undefined) {
-    throw new ConfigError([
-      `MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${c.keyStore ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL'}); every instance seals and opens them with it`,
-    ]);
-  }
   const pkcs11Problem = checkPkcs11(c);
   if (pkcs11Problem) throw new ConfigError([pkcs11Problem]);
   const scheme = c.tlsCert ? 'https' : 'http';
@@ -239,4 +234,15 @@ function checkPkcs11(c: z.infer<typeof schema>): string | null {
   if ((c.pkcs11TokenLabel === undefined) === (c.pkcs11Slot === undefined)) return 'MDMGW_PKCS11_TOKEN_LABEL / MDMGW_PKCS11_SLOT: give exactly one (which token holds the keys)';
   if ((c.pkcs11Pin === undefined) === (c.pkcs11PinFile === undefined)) return 'MDMGW_PKCS11_PIN / MDMGW_PKCS11_PIN_FILE: give exactly one (the token user PIN)';
   return null;
+}
+
+/**
+ * For the commands that load keys (serve, ca rollover; not `db`): keys kept in
+ * the database are sealed under MDMGW_CA_PASSPHRASE, so it is required then.
+ */
+export function checkKeyStore(c: Pick<Config, 'keyStore' | 'caPassphrase' | 'databaseUrl'>, env: NodeJS.ProcessEnv): void {
+  if (c.keyStore === 'database' && c.caPassphrase === undefined) {
+    const why = blankToUndefined(env.MDMGW_KEY_STORE) ? 'MDMGW_KEY_STORE=database' : 'a PostgreSQL MDMGW_DATABASE_URL';
+    throw new ConfigError([`MDMGW_CA_PASSPHRASE: required when the keys are kept in the database (${why}); every instance seals and opens them with it`]);
+  }
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { checkKeyStore, ConfigError, loadConfig } from '../../src/config.js';
 
 const load = (env: Record<string, string> = {}, flags: Record<string, string> = {}) => loadConfig({ flags, env, cwd: '/srv/mdmgw' });
 
@@ -30,16 +30,19 @@ describe('configuration', () => {
     }
   });
 
-  it('keeps keys in files with SQLite and in the database with PostgreSQL, which then needs MDMGW_CA_PASSPHRASE', () => {
+  it('keeps keys in files with SQLite and in the database with PostgreSQL, which then needs MDMGW_CA_PASSPHRASE to serve', () => {
+    const keys = (env: Record<string, string>) => checkKeyStore(load(env), env);
     expect(load().keyStore).toBe('files');
     expect(load({ MDMGW_DATABASE_URL: 'sqlite:///srv/db/mdmgw.sqlite' }).keyStore).toBe('files');
     const pg = 'postgres://mdmgw:secret@db.example/mdmgw';
-    expect(() => load({ MDMGW_DATABASE_URL: pg })).toThrow(/MDMGW_CA_PASSPHRASE: required when the keys are kept in the database \(a PostgreSQL MDMGW_DATABASE_URL\)/);
-    expect(() => load({ MDMGW_DATABASE_URL: pg })).not.toThrow(/secret/); // the URL's password is not repeated
-    expect(load({ MDMGW_DATABASE_URL: pg, MDMGW_CA_PASSPHRASE: 'long enough passphrase' }).keyStore).toBe('database');
-    expect(() => load({ MDMGW_KEY_STORE: 'database' })).toThrow(/MDMGW_CA_PASSPHRASE: required .*MDMGW_KEY_STORE=database/);
+    expect(load({ MDMGW_DATABASE_URL: pg }).keyStore).toBe('database'); // `mdmgw db` needs no passphrase
+    expect(() => keys({ MDMGW_DATABASE_URL: pg })).toThrow(/MDMGW_CA_PASSPHRASE: required when the keys are kept in the database \(a PostgreSQL MDMGW_DATABASE_URL\)/);
+    expect(() => keys({ MDMGW_DATABASE_URL: pg })).not.toThrow(/secret/); // the URL's password is not repeated
+    expect(() => keys({ MDMGW_DATABASE_URL: pg, MDMGW_CA_PASSPHRASE: 'long enough passphrase' })).not.toThrow();
+    expect(() => keys({ MDMGW_KEY_STORE: 'database' })).toThrow(/MDMGW_CA_PASSPHRASE: required .*MDMGW_KEY_STORE=database/);
     expect(load({ MDMGW_KEY_STORE: 'database', MDMGW_CA_PASSPHRASE: 'long enough passphrase' }).keyStore).toBe('database');
-    expect(load({ MDMGW_DATABASE_URL: pg, MDMGW_KEY_STORE: 'files' }).keyStore).toBe('files'); // keys named by path, e.g. a shared volume
+    expect(load({ MDMGW_DATABASE_URL: pg, MDMGW_KEY_STORE: 'files' }).keyStore).toBe('files'); // keys by path, e.g. a shared volume
+    expect(() => keys({ MDMGW_DATABASE_URL: pg, MDMGW_KEY_STORE: 'files' })).not.toThrow();
     expect(() => load({ MDMGW_KEY_STORE: 'vault' })).toThrow(/MDMGW_KEY_STORE: must be files or database/);
   });
 

@@ -47,6 +47,8 @@ const FIXED = new Set([
   'profile-signing.pem',
   'admin-token',
 ]);
+/** Versions and hashes this data directory last synchronised (no key material in it). */
+export const SYNC_FILE = 'key-material.sync.json';
 const OCSP = /^ocsp-[0-9a-f]{1,128}\.(key|pem)$/;
 const RETIRED = /^ca-retired\/[0-9a-f]{1,128}\.(key|pem)$/;
 
@@ -71,8 +73,14 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class KeyMirror {
-  /** What this instance last saw in the database, per name: version and content hash. */
+  /**
+   * What this data directory last synchronised, per name: version and content
+   * hash. Kept in SYNC_FILE across restarts, so a file this directory had from
+   * the database is replaced quietly when a newer version arrives, and only a
+   * file changed outside the mirror is kept aside.
+   */
   readonly #known = new Map<string, { version: number; hash: string }>();
+  #loaded = false;
   #timer: NodeJS.Timeout | null = null;
   #held = 0;
   #renew: NodeJS.Timeout | null = null;
@@ -172,6 +180,7 @@ export class KeyMirror {
 
   /** Writes the database's newer key material into the data directory; the names changed. */
   async pull(): Promise<string[]> {
+    await this.#load();
     const changed: string[] = [];
     for (const k of await this.o.store.list()) {
       if (!isManagedKeyName(k.name)) {
@@ -186,9 +195,9 @@ export class KeyMirror {
       if (k.value.length === 0) {
         if (local !== null) await unlink(file);
       } else if (local === null || sha256(local) !== hash) {
-        // A file this instance never synchronised and the database disagrees with
-        // (a data directory that ran on its own before): kept aside, never lost.
-        if (local !== null && seen === undefined && local.length > 0) {
+        // A file this directory did not get from the database (it ran on its own
+        // before, or someone edited it) and the database disagrees: kept aside, never lost.
+        if (local !== null && local.length > 0 && (seen === undefined || sha256(local) !== seen.hash)) {
           const aside = `${file}.local-${Date.now()}`;
           await rename(file, aside);
           this.o.log.warn({ file, keptAs: aside }, 'a local key file differs from the shared key material; the shared one is used');
@@ -198,12 +207,15 @@ export class KeyMirror {
       this.#known.set(k.name, { version: k.version, hash });
       if (seen !== undefined || local === null || sha256(local) !== hash) changed.push(k.name);
     }
+    if (changed.length > 0) await this.#save();
     return changed;
   }
 
   /** Writes what changed in the data directory since the last pull into the database. */
   async push(): Promise<void> {
+    await this.#load();
     let lost = false;
+    let wrote = false;
     for (const name of await this.#localNames()) {
       const local = await readOrNull(join(this.o.dataDir, name));
       const seen = this.#known.get(name);
@@ -212,13 +224,34 @@ export class KeyMirror {
       if (seen ? seen.hash === hash : local === null) continue;
       const version = await this.o.store.put(name, value, seen?.version ?? 0);
       if (version === null) lost = true;
-      else this.#known.set(name, { version, hash });
+      else {
+        this.#known.set(name, { version, hash });
+        wrote = true;
+      }
     }
+    if (wrote) await this.#save();
     // Another instance wrote first (it should have held the lease: expired?): theirs wins.
     if (lost) {
       this.o.log.warn('key material changed concurrently; using the shared copy');
       await this.pull();
     }
+  }
+
+  async #load(): Promise<void> {
+    if (this.#loaded) return;
+    this.#loaded = true;
+    const text = await readOrNull(join(this.o.dataDir, SYNC_FILE));
+    if (text === null) return;
+    try {
+      const saved = JSON.parse(text.toString('utf8')) as Record<string, { version: number; hash: string }>;
+      for (const [name, v] of Object.entries(saved)) if (isManagedKeyName(name) && Number.isInteger(v.version) && typeof v.hash === 'string') this.#known.set(name, v);
+    } catch {
+      this.o.log.warn({ file: SYNC_FILE }, 'unreadable key synchronisation record; every differing key file will be kept aside');
+    }
+  }
+
+  async #save(): Promise<void> {
+    await writeAtomically(join(this.o.dataDir, SYNC_FILE), Buffer.from(JSON.stringify(Object.fromEntries(this.#known))));
   }
 
   /** Managed files present now, and those known from the database (to see deletions). */

@@ -113,6 +113,21 @@ describe('KeyMirror: key material shared through the database', { timeout: 240_0
     expect(existsSync(join(root, 'escape.key'))).toBe(false);
   });
 
+  it('a restarted instance takes what another changed meanwhile quietly: nothing kept aside', async () => {
+    await mirror(dirA(), 'A').exclusive(startKeys(dirA()));
+    await mirror(dirB(), 'B').exclusive(startKeys(dirB()));
+    // B stops; A rotates the challenge key (delete, create) under the lease.
+    await mirror(dirA(), 'A').exclusive(async () => {
+      unlinkSync(join(dirA(), 'challenge-signing.key'));
+      await loadOrCreateChallengeKey(dirA());
+    });
+    // B starts again (a new process: nothing in memory) and gets A's key.
+    await mirror(dirB(), 'B').exclusive(startKeys(dirB()));
+    expect(readFileSync(join(dirB(), 'challenge-signing.key')).equals(readFileSync(join(dirA(), 'challenge-signing.key')))).toBe(true);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dirB()).filter((f) => f.includes('.local-'))).toEqual([]);
+  });
+
   it('a local key file the database disagrees with is kept aside, and the shared one used', async () => {
     await mirror(dirA(), 'A').exclusive(startKeys(dirA()));
     // B ran on its own before (its own CA), then joins.
