@@ -210,6 +210,14 @@ describe.skipIf(missing !== null)('PKCS#11 keys in SoftHSM', () => {
       expect(verify('sha256', Buffer.from('still'), spkiKey(key.spki), Buffer.from(await key.sign(Buffer.from('still'), 'sha256')))).toBe(true);
     });
 
+    it('a second open of the open token with another PIN is refused (the process is logged in already)', async () => {
+      await expect(openToken({ module: SOFTHSM_MODULE, tokenLabel: 'unit', pin: '4321' })).rejects.toThrow(/already open in this process with another PIN/);
+      const again = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'unit', pin: hsm.pin });
+      expect(again).toBe(token);
+      again.close(); // one share released; `token` stays open
+      expect((await tokenKeyInfo(token, 'sign-test')).algorithm).toBe('RSA');
+    });
+
     it('an unknown token label lists the labels there are; a missing module is named', async () => {
       await expect(openToken({ module: SOFTHSM_MODULE, tokenLabel: 'nope', pin: '1234' })).rejects.toThrow(/no PKCS#11 token labelled "nope".*"unit"/);
       await expect(openToken({ module: '/nonexistent/libpkcs11.so', tokenLabel: 'unit', pin: '1234' })).rejects.toThrow('PKCS#11 module /nonexistent/libpkcs11.so not found or not readable (MDMGW_PKCS11_MODULE)');
