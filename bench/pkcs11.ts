@@ -42,7 +42,7 @@ export async function pkcs11Benchmark(): Promise<object> {
   const token = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'bench', pin: hsm.pin });
   try {
     const ca = (await generateTokenRsaKey(token, 'bench-ca', 3072), await tokenKey(token, 'bench-ca'));
-    const ra = (await generateTokenRsaKey(token, 'bench-ra', 2048), await tokenKey(token, 'bench-ra'));
+    const ra = (await generateTokenRsaKey(token, 'bench-ra', 2048, { decrypt: true }), await tokenKey(token, 'bench-ra'));
     // A signature that does not verify would make every number meaningless.
     const sig = await ca.sign(Buffer.from('check'), 'sha256');
     if (!verify('sha256', Buffer.from('check'), createPublicKey({ key: Buffer.from(ca.spki), format: 'der', type: 'spki' }), Buffer.from(sig))) throw new Error('token signature does not verify');

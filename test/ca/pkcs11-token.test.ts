@@ -106,6 +106,14 @@ describe.skipIf(missing !== null)('PKCS#11 keys in SoftHSM', () => {
       expect((await readdir(dir)).sort()).toEqual(['ca.pem', 'keys.json', 'ra.pem']);
       expect(await readKeyRecord(dir)).toEqual({ ca: { pkcs11: { label: 'mdmgw-ca' } }, ra: { pkcs11: { label: 'mdmgw-ra' } } });
       for (const label of ['mdmgw-ca', 'mdmgw-ra']) expect(await tokenKeyInfo(token, label)).toMatchObject({ extractable: false, sensitive: true });
+      // Least privilege: the CA key only signs; the RA key also decrypts (SCEP envelopes); neither unwraps keys.
+      const usage = (label: string) =>
+        token.withSession('read', (s) => {
+          const h = token.findObject(s, pkcs11js.CKO_PRIVATE_KEY, label)!;
+          return token.api.C_GetAttributeValue(s, h, [{ type: pkcs11js.CKA_SIGN }, { type: pkcs11js.CKA_DECRYPT }, { type: pkcs11js.CKA_UNWRAP }]).map((a) => (a.value as Buffer)[0] === 1);
+        });
+      expect(await usage('mdmgw-ca')).toEqual([true, false, false]);
+      expect(await usage('mdmgw-ra')).toEqual([true, true, false]);
       const ca = new X509Certificate(await readFile(path.join(dir, 'ca.pem')));
       const ra = new X509Certificate(await readFile(path.join(dir, 'ra.pem')));
       expect(ca.checkIssued(ca) && ca.verify(ca.publicKey)).toBe(true);
@@ -210,6 +218,14 @@ describe.skipIf(missing !== null)('PKCS#11 keys in SoftHSM', () => {
       expect(verify('sha256', Buffer.from('still'), spkiKey(key.spki), Buffer.from(await key.sign(Buffer.from('still'), 'sha256')))).toBe(true);
     });
 
+    it('a second open of the open token with another PIN is refused (the process is logged in already)', async () => {
+      await expect(openToken({ module: SOFTHSM_MODULE, tokenLabel: 'unit', pin: '4321' })).rejects.toThrow(/already open in this process with another PIN/);
+      const again = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'unit', pin: hsm.pin });
+      expect(again).toBe(token);
+      again.close(); // one share released; `token` stays open
+      expect((await tokenKeyInfo(token, 'sign-test')).algorithm).toBe('RSA');
+    });
+
     it('an unknown token label lists the labels there are; a missing module is named', async () => {
       await expect(openToken({ module: SOFTHSM_MODULE, tokenLabel: 'nope', pin: '1234' })).rejects.toThrow(/no PKCS#11 token labelled "nope".*"unit"/);
       await expect(openToken({ module: '/nonexistent/libpkcs11.so', tokenLabel: 'unit', pin: '1234' })).rejects.toThrow('PKCS#11 module /nonexistent/libpkcs11.so not found or not readable (MDMGW_PKCS11_MODULE)');
@@ -220,7 +236,7 @@ describe.skipIf(missing !== null)('PKCS#11 keys in SoftHSM', () => {
     });
 
     it('a key destroyed under a running gateway fails its signature with a TokenError, not a crash', async () => {
-      await generateTokenRsaKey(token, 'doomed', 2048);
+      await generateTokenRsaKey(token, 'doomed', 2048, { decrypt: true });
       const key = await tokenKey(token, 'doomed');
       await destroyTokenKey(token, 'doomed');
       await expect(key.sign(Buffer.from('x'), 'sha256')).rejects.toThrow(TokenError);

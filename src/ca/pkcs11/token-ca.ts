@@ -71,7 +71,8 @@ export async function initCaInToken(dataDir: string, token: Pkcs11Token, o: Toke
   try {
     const caInfo = await generateTokenRsaKey(token, CA_KEY_LABEL, o.caKeyBits ?? ROOT_KEY_BITS);
     generated.push(CA_KEY_LABEL);
-    const raInfo = await generateTokenRsaKey(token, RA_KEY_LABEL, o.raKeyBits ?? RA_KEY_BITS);
+    // Only the RA decrypts (SCEP envelopes); the CA key can do nothing but sign.
+    const raInfo = await generateTokenRsaKey(token, RA_KEY_LABEL, o.raKeyBits ?? RA_KEY_BITS, { decrypt: true });
     generated.push(RA_KEY_LABEL);
     const caKey = await tokenKey(token, CA_KEY_LABEL);
     const caCertificate = await createRoot({ spki: caInfo.spki, signer: caKey }, o.organization);

@@ -172,11 +172,12 @@ function modulusBytes(spki: Uint8Array): number {
 
 /**
  * Generates an RSA key pair inside the token: private key sensitive, not
- * extractable, usable to sign and decrypt; the public key object carries the
+ * extractable, usable to sign and (only with `decrypt`: the SCEP RA) to
+ * decrypt, never to unwrap other keys; the public key object carries the
  * same label and CKA_ID (the key identifier, as PKCS#11 tools expect).
  * Refuses when a key with that label exists already.
  */
-export async function generateTokenRsaKey(token: Pkcs11Token, label: string, bits: number): Promise<TokenKeyInfo> {
+export async function generateTokenRsaKey(token: Pkcs11Token, label: string, bits: number, o: { decrypt?: boolean } = {}): Promise<TokenKeyInfo> {
   await token.withSession(`generate the key "${label}"`, async (session) => {
     if (token.findObject(session, pkcs11js.CKO_PRIVATE_KEY, label)) {
       throw new TokenError(`the PKCS#11 ${token.name} already holds a key labelled "${label}": remove it or use another token (refusing to replace a CA key)`);
@@ -188,14 +189,15 @@ export async function generateTokenRsaKey(token: Pkcs11Token, label: string, bit
     const pair = await token.api.C_GenerateKeyPairAsync(
       session,
       { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
-      [...common, { type: pkcs11js.CKA_MODULUS_BITS, value: bits }, { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }, { type: pkcs11js.CKA_VERIFY, value: true }, { type: pkcs11js.CKA_ENCRYPT, value: true }],
+      [...common, { type: pkcs11js.CKA_MODULUS_BITS, value: bits }, { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }, { type: pkcs11js.CKA_VERIFY, value: true }, { type: pkcs11js.CKA_ENCRYPT, value: o.decrypt ?? false }, { type: pkcs11js.CKA_WRAP, value: false }],
       [
         ...common,
         { type: pkcs11js.CKA_PRIVATE, value: true },
         { type: pkcs11js.CKA_SENSITIVE, value: true },
         { type: pkcs11js.CKA_EXTRACTABLE, value: false },
         { type: pkcs11js.CKA_SIGN, value: true },
-        { type: pkcs11js.CKA_DECRYPT, value: true },
+        { type: pkcs11js.CKA_DECRYPT, value: o.decrypt ?? false },
+        { type: pkcs11js.CKA_UNWRAP, value: false },
       ],
     );
     // CKA_ID = SHA-1 of the public key (the certificate's SKI), set once the key exists.

@@ -113,6 +113,8 @@ export async function openToken(o: TokenOptions): Promise<Pkcs11Token> {
   const id = `${o.module}\0${o.tokenLabel ?? ''}\0${o.slot ?? ''}`;
   const shared = open.get(id);
   if (shared) {
+    // PKCS#11 logins are per process: a second C_Login would be "already logged in" whatever the PIN.
+    if (shared.token.pin !== o.pin) throw new TokenError(`the PKCS#11 ${shared.token.name} is already open in this process with another PIN`, 'CKR_PIN_INCORRECT');
     shared.users++;
     return shared.token;
   }
@@ -149,7 +151,7 @@ export class Pkcs11Token {
   private sessions = 0;
   private waiting: ((s: Handle) => void)[] = [];
   private loaded = false;
-  /** What `describe()` prints: the label (or slot) and the module. */
+  /** How errors name the token: its label, or its slot. */
   readonly name: string;
 
   constructor(
@@ -314,6 +316,11 @@ export class Pkcs11Token {
     if (next) return next(session);
     if (this.sessions > SESSION_POOL_SIZE) return this.drop(session);
     this.idle.push(session);
+  }
+
+  /** For openToken's check that a second user of this token knows its PIN. */
+  get pin(): string {
+    return this.o.pin;
   }
 
   /** The PKCS#11 library object, for the key operations (token-key.ts). */
