@@ -34,7 +34,7 @@ import { revocationRoutes } from './http/admin/revocation.js';
 import { certificateReportRoutes } from './http/admin/certificate-reports.js';
 import { createDeviceAuthenticator } from './http/device-identity.js';
 import { errorHandler } from './http/errors.js';
-import { scepRoutes } from './http/scep-routes.js';
+import { caScepUrl, scepRoutes } from './http/scep-routes.js';
 import { ocspRoutes } from './http/ocsp-routes.js';
 import { OcspResponder } from './ca/ocsp/responder.js';
 import { markAdminSurface, separateListeners } from './http/admin-listener.js';
@@ -244,7 +244,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem), now },
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name)), now },
           device,
           only,
         );

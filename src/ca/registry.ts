@@ -108,7 +108,11 @@ export function issuerNameOf(profile: { issuer?: string | null }): string {
  * retired ones during a rollover) and its intermediates. Null for a name the
  * registry does not have (profiles are validated when saved).
  */
-export function trustForProfile(registry: CaRegistry, defaultRootsPem: string): (profile: { issuer?: string | null }) => { caName: string; rootPem: string; intermediatesPem: string } | null {
+export function trustForProfile(
+  registry: CaRegistry,
+  defaultRootsPem: string,
+  scepUrlOf?: (caName: string) => string,
+): (profile: { issuer?: string | null }) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string } | null {
   return (profile) => {
     const caName = issuerNameOf(profile);
     const entry = registry.get(caName);
@@ -117,6 +121,8 @@ export function trustForProfile(registry: CaRegistry, defaultRootsPem: string): 
       caName,
       rootPem: caName === DEFAULT_CA_NAME ? defaultRootsPem : toPem(entry.trustedRoot),
       intermediatesPem: intermediatesOf(entry).map((der) => toPem(der)).join(''),
+      // The default CA keeps the gateway's SCEP URL; another CA gets its own (GetCACert there returns its chain).
+      ...(caName !== DEFAULT_CA_NAME && scepUrlOf && { scepUrl: scepUrlOf(caName) }),
     };
   };
 }

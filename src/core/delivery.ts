@@ -25,7 +25,7 @@ export interface DeliveryDeps {
    * empty) of the CA a profile names as its issuer (ca/registry.ts); without
    * it, or when it answers null, caCertificatePem and no intermediates.
    */
-  trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string } | null;
+  trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string } | null;
   /** [0, 1); Math.random by default. Picks among a profile's SCEP URLs. */
   random?: () => number;
   now?: () => Date;
@@ -99,7 +99,8 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
     resolved: r.resolved,
     challenge: minted.token,
     challengeExpiresAt: minted.expiresAt,
-    scepUrl: pickUrl(profile.scepServerUrls, deps.gatewayScepUrl, deps.random ?? Math.random),
+    // A profile of another CA of ours enrolls at that CA's SCEP URL: clients that check the CA (Windows CAThumbprint, Android caFingerprint) fetch its chain there.
+    scepUrl: pickUrl(profile.scepServerUrls, deps.trustFor?.(profile)?.scepUrl ?? deps.gatewayScepUrl, deps.random ?? Math.random),
     // The admin's explicit trustedRootCertificate wins (the profile enrolls elsewhere); else the root of the profile's CA.
     ...trustOf(deps, profile),
   };

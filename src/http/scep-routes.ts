@@ -11,6 +11,14 @@ import type { Logger } from '../log.js';
 
 export const SCEP_PATHS = ['/certsrv/mscep/mscep.dll', '/certsrv/mscep/mscep.dll/pkiclient.exe', '/scep', '/scep/pkiclient.exe'];
 
+/** Per-CA SCEP URLs (docs/enterprise-pki.md): GetCACert there returns that CA's chain; PKIOperation is the same service. */
+export const CA_SCEP_PATHS = ['/scep/ca/:ca', '/scep/ca/:ca/pkiclient.exe'];
+
+/** The SCEP URL of the CA `name` of the registry (profiles that name it as issuer get it in their payloads). */
+export function caScepUrl(publicUrl: string, name: string): string {
+  return `${publicUrl}/scep/ca/${encodeURIComponent(name)}`;
+}
+
 /** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
 const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
 
@@ -26,7 +34,8 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
         return;
       case 'GetCACert': {
         // RFC 8894 4.2.1: message= may name the CA; ours are the CA registry's names (docs/enterprise-pki.md).
-        const name = typeof req.query.message === 'string' && req.query.message !== '' ? req.query.message : null;
+        // A CA's own SCEP URL (/scep/ca/<name>, what payloads of its profiles carry) names it for clients that send no message.
+        const name = typeof req.params.ca === 'string' ? req.params.ca : typeof req.query.message === 'string' && req.query.message !== '' ? req.query.message : null;
         const certs = await scep.caCertFor(name);
         if (!certs) {
           res.status(404).type('text/plain').send(`no CA named "${String(name).slice(0, 40)}": GetCACert's message= names a CA of this gateway (or is left out for the default CA)\n`);
@@ -95,7 +104,7 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
     }
   };
 
-  for (const p of SCEP_PATHS) {
+  for (const p of [...SCEP_PATHS, ...CA_SCEP_PATHS]) {
     r.get(p, handle);
     r.post(p, raw, handle);
   }

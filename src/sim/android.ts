@@ -82,8 +82,9 @@ export class AndroidAgentSim {
     const answer = (await res.json()) as EnrollmentAnswer;
     const id = answer.identity;
     // Pin the CA: the GetCACert answer must hold the CA the enrollment answer named.
-    const { ca } = await getCaCerts(id.scepUrl);
-    if (sha256Hex(ca) !== id.caFingerprint) throw new Error('CA_FINGERPRINT_MISMATCH on the identity SCEP server');
+    // Any certificate of the answer: a subordinate CA's GetCACert carries the chain up to the root the fingerprint names.
+    const { all } = await getCaCerts(id.scepUrl);
+    if (!all.some((c) => sha256Hex(c) === id.caFingerprint)) throw new Error('CA_FINGERPRINT_MISMATCH on the identity SCEP server');
     const r = await scepEnroll({ scepUrl: id.scepUrl, challenge: id.challenge, subject: id.subject, keySize: id.keySize });
     if (r.status !== 'SUCCESS' || !r.certificate) throw new Error(`identity SCEP: ${r.status} ${r.failInfo ?? ''}`);
     this.deviceId = answer.deviceId;
@@ -156,8 +157,8 @@ export class AndroidAgentSim {
   async enrollPolicy(p: CertificatePolicyV1): Promise<InstalledKey> {
     if (!p.scep.challenge) throw new Error(`policy ${p.id} carries no challenge`);
     this.installRoots(p);
-    const { ca } = await getCaCerts(p.scep.url);
-    if (sha256Hex(ca) !== p.scep.caFingerprint) throw new Error('CA_FINGERPRINT_MISMATCH');
+    const { all } = await getCaCerts(p.scep.url);
+    if (!all.some((c) => sha256Hex(c) === p.scep.caFingerprint)) throw new Error('CA_FINGERPRINT_MISMATCH');
     const r = await scepEnroll({
       scepUrl: p.scep.url,
       challenge: p.scep.challenge,

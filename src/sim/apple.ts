@@ -168,9 +168,9 @@ export class AppleDeviceSim {
 
   private async scep(p: Dict): Promise<{ certificate: Uint8Array; key: DeviceKey }> {
     if (p.CAFingerprint) {
-      const { ca } = await getCaCerts(p.URL);
-      const fp = createHash('sha1').update(ca).digest();
-      if (!fp.equals(Buffer.from(p.CAFingerprint))) throw new Error('CAFingerprint does not match the CA from GetCACert');
+      // Any certificate of the chain (a subordinate CA's GetCACert ends at the root the fingerprint names).
+      const { all } = await getCaCerts(p.URL);
+      if (!all.some((c) => createHash('sha1').update(c).digest().equals(Buffer.from(p.CAFingerprint!)))) throw new Error('CAFingerprint does not match the CA from GetCACert');
     }
     const r = await scepEnroll({
       scepUrl: p.URL,

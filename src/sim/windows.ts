@@ -563,8 +563,9 @@ ${body}
     const ekus = (this.node(p.node, 'EKUMapping') ?? '').split('+').filter(Boolean);
     const keyLength = Number(this.node(p.node, 'KeyLength'));
     const caThumbprint = this.node(p.node, 'CAThumbprint') ?? '';
-    const { ca } = await getCaCerts(serverUrl);
-    if (new X509Certificate(ca).fingerprint.replace(/:/g, '') !== caThumbprint.toUpperCase()) return finish(16, 0x800b0109);
+    // The root of the chain GetCACert returns (a subordinate CA's answer carries it after the CA).
+    const { all } = await getCaCerts(serverUrl);
+    if (!all.some((c) => new X509Certificate(c).fingerprint.replace(/:/g, '') === caThumbprint.toUpperCase())) return finish(16, 0x800b0109);
     const key = await generateDeviceKey('RSA', keyLength);
     let usages = 0;
     for (const [bit, flag] of KU_MAP) if (kuBits & bit) usages |= flag;

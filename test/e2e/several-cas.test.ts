@@ -8,6 +8,7 @@ import { loadOrCreateChallengeKey } from '../../src/core/challenge/signing-key.j
 import { prepareDeliveries } from '../../src/core/delivery.js';
 import { trustForProfile } from '../../src/ca/registry.js';
 import { renderWindows } from '../../src/adapters/windows/render.js';
+import { caScepUrl } from '../../src/http/scep-routes.js';
 import { readCertsOnly } from '../../src/scep/codec/index.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { verifyIssuedBy } from '../../src/x509/certificate-info.js';
@@ -61,7 +62,8 @@ describe('several CAs (profile issuer)', () => {
 
   it('issues each profile from its own CA and records that CA as issuerId', async () => {
     const wifiCert = await enroll(wifi.id);
-    const vpnCert = await enroll(vpn.id);
+    // The VPN profile's devices enroll at the VPN CA's own SCEP URL (what its payloads carry).
+    const vpnCert = await enroll(vpn.id, `${t.url}/scep/ca/vpn`);
     expect(await verifyIssuedBy(wifiCert, t.gw.authorities.current.certificate)).toBe(true);
     expect(await verifyIssuedBy(vpnCert, vpnRoot)).toBe(true);
     expect(await verifyIssuedBy(vpnCert, t.gw.authorities.current.certificate)).toBe(false);
@@ -72,7 +74,8 @@ describe('several CAs (profile issuer)', () => {
     expect(byProfile[vpn.id]).toBe(vpnId);
 
     // Revocation answers per CA: the VPN CA's CRL lists the VPN certificate, the default CA's does not.
-    const serial = new X509Certificate(vpnCert).serialNumber.toLowerCase().replace(/^0+/, '');
+    const serial = records.find((c: { profileId: string }) => c.profileId === vpn.id).serialNumber as string;
+    expect(serial).toBe(new X509Certificate(vpnCert).serialNumber.toLowerCase());
     await t.api.ok('POST', `/certificates/${serial}/revoke`, { reason: 'keyCompromise' }, 200);
     const vpnCrl = await fetch(`${t.url}/pki/crl/${vpnId}.crl`);
     expect(vpnCrl.status).toBe(200);
@@ -89,6 +92,10 @@ describe('several CAs (profile issuer)', () => {
     expect(named).toHaveLength(2);
     expect(same(named[0]!, plain[0]!)).toBe(true); // the one RA
     expect(same(named[1]!, vpnRoot)).toBe(true);
+    // The VPN CA's own SCEP URL answers with its chain without a message (Windows and Android clients send none).
+    const byPath = await certsOf(await fetch(`${t.url}/scep/ca/vpn?operation=GetCACert`));
+    expect(byPath.map((c) => Buffer.from(c).toString('hex'))).toEqual(named.map((c) => Buffer.from(c).toString('hex')));
+    expect((await fetch(`${t.url}/scep/ca/nope?operation=GetCACert`)).status).toBe(404);
     const unknown = await fetch(`${t.scepUrl}?operation=GetCACert&message=nope`);
     expect(unknown.status).toBe(404);
     expect(await unknown.text()).toMatch(/no CA named "nope"/);
@@ -98,7 +105,7 @@ describe('several CAs (profile issuer)', () => {
     const key = await loadOrCreateChallengeKey(dataDir);
     const dev = (await t.gw.storage.getDevice(device.id))!;
     const deliveries = await prepareDeliveries(
-      { storage: t.gw.storage, challengeKey: key.privateKey, ttlSeconds: 60, gatewayScepUrl: t.scepUrl, caCertificatePem: t.gw.rootsPem, trustFor: trustForProfile(t.gw.registry, t.gw.rootsPem) },
+      { storage: t.gw.storage, challengeKey: key.privateKey, ttlSeconds: 60, gatewayScepUrl: t.scepUrl, caCertificatePem: t.gw.rootsPem, trustFor: trustForProfile(t.gw.registry, t.gw.rootsPem, (name) => caScepUrl(t.url, name)) },
       dev,
     );
     const byName = Object.fromEntries(deliveries.map((d) => [d.profile.name, d]));
@@ -108,15 +115,17 @@ describe('several CAs (profile issuer)', () => {
     expect(same(new Uint8Array(new X509Certificate(vpnDelivery.trustedRootPem).raw), vpnRoot)).toBe(true);
     expect(wifiDelivery.trustedRootPem).toBe(t.gw.rootsPem);
     expect(vpnDelivery.caName).toBe('vpn');
+    expect(vpnDelivery.scepUrl).toBe(`${t.url}/scep/ca/vpn`);
+    expect(wifiDelivery.scepUrl).toBe(t.scepUrl);
     const payload = renderWindows(dev, vpnDelivery, { form: 'modern', mode: 'add' });
     const thumb = new X509Certificate(vpnRoot).fingerprint.replace(/:/g, '');
     expect(payload.commands[0]).toMatchObject({ cmd: 'Add', target: `./Device/Vendor/MSFT/RootCATrustedCertificates/Root/${thumb}/EncodedCertificate` });
   });
 });
 
-async function enroll(profileId: string): Promise<Uint8Array> {
+async function enroll(profileId: string, scepUrl = t.scepUrl): Promise<Uint8Array> {
   const challenge = (await t.api.ok('POST', '/challenges', { profileId, deviceId: device.id })).challenge as string;
-  const r = await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=laptop-1, O=Contoso', extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'] });
+  const r = await scepEnroll({ scepUrl, challenge, subject: 'CN=laptop-1, O=Contoso', extendedKeyUsages: ['1.3.6.1.5.5.7.3.2'] });
   expect(r.status, r.failInfoText).toBe('SUCCESS');
   return r.certificate!;
 }

@@ -4,6 +4,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCertsOnly } from '../../src/scep/codec/index.js';
 import { toPem } from '../../src/pem.js';
+import { prepareDeliveries } from '../../src/core/delivery.js';
+import { loadOrCreateChallengeKey } from '../../src/core/challenge/signing-key.js';
+import { trustForProfile } from '../../src/ca/registry.js';
+import { renderWindows } from '../../src/adapters/windows/render.js';
 import { enterprisePki, type EnterprisePki } from '../helpers/enterprise-pki.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { genrsa, makeDir, mintChallengeFor, requireBinary, runGroup, x509, type ProcResult } from '../helpers/interop.js';
@@ -108,10 +112,9 @@ describe('subordinate CA of an enterprise root (mdmgw ca init --subordinate / ca
     // Every payload's trusted root is the enterprise root, not our CA.
     expect(new X509Certificate(t.gw.rootsPem).fingerprint256).toBe(root.fingerprint256);
     expect(t.gw.rootsPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
-    // A CA name we do not have: 404 with the reason.
-    const unknown = await fetch(`${t.scepUrl}?operation=GetCACert&message=nope`);
-    expect(unknown.status).toBe(404);
-    expect(await unknown.text()).toMatch(/no CA named "nope"/);
+    // One CA only: any identifier a client sends (certmonger's, iOS's payload Name) means it, chain and all.
+    const other = readCertsOnly(new Uint8Array(await (await fetch(`${t.scepUrl}?operation=GetCACert&message=0`)).arrayBuffer()));
+    expect(other.map((c) => new X509Certificate(c).fingerprint256)).toEqual(certs.map((c) => c.fingerprint256));
   }, 180_000);
 
   it('scepclient enrolls and the certificate verifies against the enterprise root; CRL and OCSP verify too, signed by the subordinate', async () => {
@@ -125,6 +128,22 @@ describe('subordinate CA of an enterprise root (mdmgw ca init --subordinate / ca
     const r = await runGroup(SCEPCLIENT, ['-server-url', gw.scepUrl, '-private-key', path.join(dir, 'key.pem'), '-certificate', certFile, '-cn', 'router-1', '-challenge', await mintChallengeFor(gw, profile.id, device.id)], { cwd: dir, timeoutMs: 30_000 });
     expect(r.code, show(r)).toBe(0);
     expect(await x509(certFile, '-issuer')).toBe('issuer=CN = Contoso MDM Issuing CA, O = Contoso');
+
+    // The device's payload: the enterprise root as its root, our CA and the enterprise intermediate as intermediates.
+    const dev = (await gw.gw.storage.getDevice(device.id))!;
+    const [delivery] = await prepareDeliveries(
+      { storage: gw.gw.storage, challengeKey: (await loadOrCreateChallengeKey(dataDir)).privateKey, ttlSeconds: 60, gatewayScepUrl: gw.scepUrl, caCertificatePem: gw.gw.rootsPem, trustFor: trustForProfile(gw.gw.registry, gw.gw.rootsPem) },
+      dev,
+    );
+    if (!delivery?.ok) throw new Error('expected a ready delivery');
+    expect(new X509Certificate(delivery.trustedRootPem).subject).toBe('CN=Contoso Root CA\nO=Contoso');
+    const targets = renderWindows(dev, delivery, { form: 'modern', mode: 'add' }).commands.map((c) => ('target' in c ? c.target : c.cmd));
+    const thumb = (pem: string) => new X509Certificate(pem).fingerprint.replace(/:/g, '');
+    expect(targets.slice(0, 3)).toEqual([
+      `./Device/Vendor/MSFT/RootCATrustedCertificates/Root/${thumb(await readFile(pki.rootFile, 'utf8'))}/EncodedCertificate`,
+      `./Device/Vendor/MSFT/RootCATrustedCertificates/CA/${thumb(await readFile(path.join(dataDir, 'ca.pem'), 'utf8'))}/EncodedCertificate`,
+      `./Device/Vendor/MSFT/RootCATrustedCertificates/CA/${thumb(await readFile(pki.intermediateFile, 'utf8'))}/EncodedCertificate`,
+    ]);
 
     const untrusted = path.join(work, 'untrusted.pem');
     await writeFile(untrusted, (await readFile(path.join(dataDir, 'ca.pem'), 'utf8')) + (await readFile(pki.intermediateFile, 'utf8')));

@@ -33,8 +33,19 @@ describe('parseProfileSpec', () => {
         trustedRootCertificate: null,
         requireApproval: false,
         revokeOnRemoval: true,
+        issuer: 'default',
       },
     });
+  });
+
+  it('takes a CA name as issuer (whether the gateway has it is the admin route\'s check) and refuses a malformed one', () => {
+    const ok = parseProfileSpec({ ...minimal, issuer: 'vpn-2' });
+    expect(ok.ok && ok.spec.issuer).toBe('vpn-2');
+    for (const bad of ['VPN', '', 'a b', '-vpn', 'x'.repeat(33), 5]) {
+      const r = parseProfileSpec({ ...minimal, issuer: bad });
+      expect(r.ok, String(bad)).toBe(false);
+      if (!r.ok) expect(r.issues[0]!.path).toBe('issuer');
+    }
   });
 
   it('does not share default arrays between results', () => {
