@@ -67,6 +67,7 @@ describe('sqlite backend', () => {
       trustedRootCertificate: null,
       requireApproval: false,
       revokeOnRemoval: true,
+      sidExtension: false,
     });
     const v2 = await first.updateProfile(profile.id, { ...profile, name: 'p2' });
     const assignment = await first.createAssignment(profile.id, { groupId: group.id });

@@ -33,6 +33,7 @@ describe('parseProfileSpec', () => {
         trustedRootCertificate: null,
         requireApproval: false,
         revokeOnRemoval: true,
+        sidExtension: false,
       },
     });
   });

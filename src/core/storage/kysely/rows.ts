@@ -160,6 +160,8 @@ export function rowToProfile(r: ProfileJoinRow): Profile {
     ...spec,
     // Specs stored before 0006 have no revokeOnRemoval: the default applies.
     revokeOnRemoval: spec.revokeOnRemoval ?? true,
+    // Specs stored before strong mapping have no sidExtension: off.
+    sidExtension: spec.sidExtension ?? false,
     id: r.id,
     version: toNumber(r.version),
     createdAt: r.created_at,
