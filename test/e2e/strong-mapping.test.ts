@@ -116,6 +116,17 @@ describe('strong certificate mapping', () => {
     expect(refusal.details.expected).toContain(`uri:${SID_URI}`);
   });
 
+  it('the challenge binds the SID: a challenge minted before the ObjectSid changed is refused (REQUEST_CHANGED)', async () => {
+    const { user, device } = await userWithLaptop({ ObjectSid: SID }, 'fay@corp.example');
+    const profile = await sidProfile('nps-wifi-5');
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, userId: user.id });
+    const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
+    await t.api.ok('PATCH', `/users/${user.id}`, { attributes: { ObjectSid: OTHER_SID } });
+    const r = await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=fay@corp.example', sans: [{ type: 'upn', value: 'fay@corp.example' }, { type: 'uri', value: SID_URI }] });
+    expect(r.status).toBe('FAILURE');
+    expect(r.failInfoText).toMatch(/REQUEST_CHANGED/);
+  });
+
   it('a CSR without the SID URI is refused (SAN_MISSING)', async () => {
     const { user, device } = await userWithLaptop({ ObjectSid: SID }, 'cid@corp.example');
     const profile = await sidProfile('nps-wifi-3');
