@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,9 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCertificate, securityIdentifierOf } from '../../src/x509/cert-raw.js';
-import { scepEnroll } from '../../src/sim/scep-client.js';
+import * as x509 from '@peculiar/x509';
+import { ntdsCaSecurity } from '../../src/ca/certificate-builder.js';
+import { generateDeviceKey, scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Microsoft's strong certificate mapping (KB5014754, docs/strong-mapping.md)
@@ -125,6 +128,25 @@ describe('strong certificate mapping', () => {
     const r = await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=fay@corp.example', sans: [{ type: 'upn', value: 'fay@corp.example' }, { type: 'uri', value: SID_URI }] });
     expect(r.status).toBe('FAILURE');
     expect(r.failInfoText).toMatch(/REQUEST_CHANGED/);
+  });
+
+  it("a CSR asking for another account's SID in the security extension still gets the directory's SID (the CA never copies it)", async () => {
+    const { user, device } = await userWithLaptop({ ObjectSid: SID }, 'gus@corp.example');
+    const profile = await t.api.ok('POST', '/profiles', { name: 'ext-only-2', scope: 'user', subjectName: 'CN={{UserPrincipalName}}', sidExtension: true });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, userId: user.id });
+    const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
+    const key = await generateDeviceKey();
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=gus@corp.example',
+      keys: key.keys,
+      signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+      extensions: [new x509.Extension('1.3.6.1.4.1.311.25.2', false, ntdsCaSecurity(OTHER_SID).value)],
+      attributes: [new x509.ChallengePasswordAttribute(challenge)],
+    });
+    const r = await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=gus@corp.example', key, csrOverride: new Uint8Array(csr.rawData) });
+    expect(r.failInfoText).toBeUndefined();
+    expect(r.status).toBe('SUCCESS');
+    expect(securityIdentifierOf(readCertificate(r.certificate!))).toBe(SID);
   });
 
   it('a CSR without the SID URI is refused (SAN_MISSING)', async () => {
