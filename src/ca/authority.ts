@@ -18,6 +18,7 @@ import {
   hashName,
   keyIdentifierFor,
   keyUsage,
+  ntdsCaSecurity,
   subjectAltName,
   subjectKeyIdentifier,
   type Extension,
@@ -40,6 +41,8 @@ export interface IssueSpec {
    * instead; an OCSP URL in it would send clients in a circle).
    */
   omitRevocationInfo?: boolean;
+  /** The account's SID for the NTDS CA security extension (strong certificate mapping); none when absent. */
+  securityIdentifier?: string;
 }
 
 export interface AuthorityOptions {
@@ -126,6 +129,7 @@ export class CertificateAuthority {
       // RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
       extensions.push(spec.subject.length === 0 ? { ...san, critical: true } : san);
     }
+    if (spec.securityIdentifier !== undefined) extensions.push(ntdsCaSecurity(spec.securityIdentifier));
     extensions.push(basicConstraints(false), this.aki, subjectKeyIdentifier(keyIdentifierFor(spec.spki)));
     if (!spec.omitRevocationInfo) extensions.push(...this.revocationInfo);
 

@@ -38,6 +38,8 @@ export const OID = {
   accessOcsp: '1.3.6.1.5.5.7.48.1',
   accessCaIssuers: '1.3.6.1.5.5.7.48.2',
   upn: '1.3.6.1.4.1.311.20.2.3',
+  ntdsCaSecurity: '1.3.6.1.4.1.311.25.2',
+  ntdsObjectSid: '1.3.6.1.4.1.311.25.2.1',
 } as const;
 
 const HASH_NAMES: Readonly<Record<HashAlgorithm, HashName>> = {
@@ -128,6 +130,27 @@ export function subjectAltName(sans: readonly SanEntry[]): Extension {
     }
   });
   return { oid: OID.subjectAltName, critical: false, value: sequence(...names) };
+}
+
+/**
+ * Microsoft's NTDS CA security extension (szOID_NTDS_CA_SECURITY_EXT,
+ * KB5014754 strong certificate mapping), non-critical. Its value, per
+ * [MS-WCCE] 2.2.2.7.7.4 and as AD CS writes it (checked against the bytes of
+ * a DC certificate from AD CS, and TameMyCerts' SidCertificateExtension):
+ *   SEQUENCE {                                  -- GeneralNames
+ *     [0] {                                     -- otherName, IMPLICIT
+ *       OID 1.3.6.1.4.1.311.25.2.1,             -- szOID_NTDS_OBJECTSID
+ *       [0] { OCTET STRING "S-1-5-21-..." } } } -- the SID as ASCII text
+ * The SID comes from the resolved request (the directory), never the CSR.
+ */
+export function ntdsCaSecurity(sid: string): Extension {
+  if (!/^S-1-[0-9]+(-[0-9]+){1,15}$/.test(sid)) throw new DerError(`not a SID: ${JSON.stringify(sid.slice(0, 64))}`);
+  const text = new Uint8Array(Buffer.from(sid, 'ascii'));
+  return {
+    oid: OID.ntdsCaSecurity,
+    critical: false,
+    value: sequence(contextConstructed(0, objectIdentifier(OID.ntdsObjectSid), contextConstructed(0, octetString(text)))),
+  };
 }
 
 export function subjectKeyIdentifier(keyId: Uint8Array): Extension {

@@ -15,6 +15,7 @@ export function builtInIssuer(authority: CertificateAuthority): CertificateIssue
         validityDays: resolved.validityDays,
         hashAlgorithm: resolved.hashAlgorithm,
         spki,
+        ...(resolved.securityIdentifier !== undefined && { securityIdentifier: resolved.securityIdentifier }),
       }),
   };
 }

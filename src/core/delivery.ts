@@ -81,7 +81,9 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
       ok: false,
       error: {
         code: 'ATTRIBUTE_MISSING',
-        message: r.error.reportedConflict
+        message: r.error.invalid
+          ? `profile "${profile.name}": {{${r.error.variable}}} in ${r.error.field} ${r.error.invalid} for device ${device.id}`
+          : r.error.reportedConflict
           ? `profile "${profile.name}": {{${r.error.variable}}} in ${r.error.field} has no value for device ${device.id}: the value the device reported is also another device's (set the device's ${r.error.variable === 'DeviceName' ? 'name' : 'serialNumber'} in the admin API)`
           : `profile "${profile.name}": {{${r.error.variable}}} in ${r.error.field} has no value for device ${device.id}`,
       },

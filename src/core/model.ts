@@ -92,6 +92,18 @@ export type MemberRef = { userId: string } | { deviceId: string };
 // ---- certificate profiles -------------------------------------------------
 
 export const SAN_TYPES = ['upn', 'email', 'dns', 'uri'] as const;
+/**
+ * What a profile may list: the SAN types, and `sid-url`, which resolves to the
+ * URI `tag:microsoft.com,2022-09-14:sid:<SID>` of the target's ObjectSid
+ * (docs/strong-mapping.md), so a resolved request only ever holds SAN_TYPES.
+ */
+export const PROFILE_SAN_TYPES = [...SAN_TYPES, 'sid-url'] as const;
+export type ProfileSanType = (typeof PROFILE_SAN_TYPES)[number];
+/** A profile's SAN; `value` is a template ('' for sid-url). */
+export interface ProfileSanEntry {
+  type: ProfileSanType;
+  value: string;
+}
 export type SanType = (typeof SAN_TYPES)[number];
 export interface SanEntry {
   type: SanType;
@@ -129,7 +141,7 @@ export interface ProfileSpec {
   scope: ProfileScope;
   /** Comma-separated TYPE=value RDNs, e.g. `CN={{DeviceName}},OU=MDM,O=Contoso`. */
   subjectName: string;
-  subjectAlternativeNames: SanEntry[];
+  subjectAlternativeNames: ProfileSanEntry[];
   /** Dotted OIDs, e.g. 1.3.6.1.5.5.7.3.2 (clientAuth). */
   extendedKeyUsages: string[];
   keyUsage: KeyUsageName[];
@@ -158,6 +170,12 @@ export interface ProfileSpec {
    * own CA. Devices get that CA's root as the trusted root.
    */
   issuer: string;
+  /**
+   * When true, certificates carry Microsoft's NTDS CA security extension
+   * (1.3.6.1.4.1.311.25.2) with the target's ObjectSid, for strong certificate
+   * mapping (KB5014754, docs/strong-mapping.md). Default false.
+   */
+  sidExtension: boolean;
 }
 
 export interface Profile extends ProfileSpec {
@@ -207,6 +225,12 @@ export interface ResolvedRequest {
   keySize: KeySize;
   hashAlgorithm: HashAlgorithm;
   validityDays: number;
+  /**
+   * The target's SID the CA writes into the NTDS CA security extension; only
+   * present when the profile has sidExtension (absent keeps older requests'
+   * digests unchanged).
+   */
+  securityIdentifier?: string;
 }
 
 // ---- issuance -------------------------------------------------------------

@@ -92,6 +92,26 @@ export function subjectKeyIdentifierOf(cert: RawCertificate): Uint8Array | null 
   return content(ext.value, t);
 }
 
+/**
+ * The SID in Microsoft's NTDS CA security extension (1.3.6.1.4.1.311.25.2,
+ * ca/certificate-builder.ts ntdsCaSecurity), or null when absent. Throws
+ * DerError when the extension is present but not that exact shape.
+ */
+export function securityIdentifierOf(cert: RawCertificate): string | null {
+  const ext = cert.extensions.get('1.3.6.1.4.1.311.25.2');
+  if (!ext) return null;
+  const v = ext.value;
+  const names = children(v, readWhole(v, 0x30));
+  const other = names.find((n) => n.tag === 0xa0);
+  if (names.length !== 1 || !other) throw new DerError('NTDS CA security extension: expected one otherName');
+  const [oidT, wrapped, ...extra] = children(v, other);
+  if (!oidT || oidT.tag !== 0x06 || !wrapped || wrapped.tag !== 0xa0 || extra.length > 0) throw new DerError('NTDS CA security extension: bad otherName');
+  if (decodeOid(content(v, oidT)) !== '1.3.6.1.4.1.311.25.2.1') throw new DerError('NTDS CA security extension: not szOID_NTDS_OBJECTSID');
+  const inner = children(v, wrapped);
+  if (inner.length !== 1 || inner[0]!.tag !== 0x04) throw new DerError('NTDS CA security extension: expected an OCTET STRING');
+  return Buffer.from(content(v, inner[0]!)).toString('latin1');
+}
+
 /** Parses a DER UTCTime/GeneralizedTime TLV (the Z forms RFC 5280 mandates). */
 export function parseTime(tlvBytes: Uint8Array): Date {
   const t = readWhole(tlvBytes);

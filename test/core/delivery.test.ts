@@ -103,6 +103,19 @@ describe('prepareDeliveries', () => {
     expect(byName(ds, 'User VPN').ok).toBe(true);
   });
 
+  it('refuses a SID-mapped profile to a user without a usable ObjectSid, naming the attribute (strong mapping)', async () => {
+    const p = await w.storage.createProfile(spec({ name: 'NPS', scope: 'user', subjectName: 'CN={{UserPrincipalName}}', sidExtension: true }));
+    await w.storage.createAssignment(p.id, { userId: w.alice.id });
+    const missing = byName(await prepareDeliveries(deps, w.laptop), 'NPS');
+    expect(missing).toMatchObject({ ok: false, error: { code: 'ATTRIBUTE_MISSING', message: `profile "NPS": {{user.ObjectSid}} in sidExtension has no value for device ${w.laptop.id}` } });
+    await w.storage.updateUser(w.alice.id, { attributes: { ObjectSid: 'S-1-5-21-nope' } }, w.now.toISOString(), 'affiliationChanged');
+    const invalid = byName(await prepareDeliveries(deps, w.laptop), 'NPS');
+    expect(invalid).toMatchObject({ ok: false, error: { code: 'ATTRIBUTE_MISSING', message: expect.stringMatching(/\{\{user\.ObjectSid\}\} in sidExtension is not a SID/) } });
+    await w.storage.updateUser(w.alice.id, { attributes: { ObjectSid: 'S-1-5-21-1-2-3-1001' } }, w.now.toISOString(), 'affiliationChanged');
+    const ok = byName(await prepareDeliveries(deps, w.laptop), 'NPS');
+    expect(ok.ok && ok.resolved.securityIdentifier).toBe('S-1-5-21-1-2-3-1001');
+  });
+
   it('reports NO_PRIMARY_USER for a user-scope profile on a device without a user', async () => {
     await w.storage.createAssignment(w.userProfile.id, { deviceId: w.kiosk.id });
     await w.storage.createAssignment(w.devProfile.id, { deviceId: w.kiosk.id });

@@ -68,6 +68,7 @@ describe('sqlite backend', () => {
       requireApproval: false,
       revokeOnRemoval: true,
       issuer: 'default',
+      sidExtension: false,
     });
     const v2 = await first.updateProfile(profile.id, { ...profile, name: 'p2' });
     const assignment = await first.createAssignment(profile.id, { groupId: group.id });

@@ -37,6 +37,7 @@ export class ChallengeMinter {
     const r = resolveRequest(profile, t.target, { user: t.user, device: t.device });
     if (!r.ok) {
       const why = r.error.reportedConflict ? " (the value the device reported is also another device's)" : '';
+      if (r.error.invalid) return { ok: false, status: 409, message: `${r.error.field}: the target's {{${r.error.variable}}} ${r.error.invalid}` };
       return { ok: false, status: 409, message: `${r.error.field}: the target has no value for {{${r.error.variable}}}${why}` };
     }
     return this.mint('profile', r.resolved);

@@ -4,7 +4,7 @@ import {
   HASH_ALGORITHMS,
   KEY_PROTECTIONS,
   KEY_USAGES,
-  SAN_TYPES,
+  PROFILE_SAN_TYPES,
   type KeyUsageName,
   type ProfileSpec,
 } from '../model.js';
@@ -45,10 +45,21 @@ const subjectNameSchema = templated(1024).superRefine((value, ctx) => {
   }
 });
 
-const sanSchema = z.strictObject({
-  type: z.enum(SAN_TYPES, { message: `must be one of ${SAN_TYPES.join(', ')}` }),
-  value: templated(1024),
-});
+// sid-url takes no value: its URI is the target's ObjectSid (security-identifier.ts), never admin text.
+const sanSchema = z
+  .strictObject({
+    type: z.enum(PROFILE_SAN_TYPES, { message: `must be one of ${PROFILE_SAN_TYPES.join(', ')}` }),
+    value: z.string().max(1024, 'must be at most 1024 characters').default(''),
+  })
+  .superRefine((san, ctx) => {
+    if (san.type === 'sid-url') {
+      if (san.value.trim() !== '') ctx.addIssue({ code: 'custom', path: ['value'], message: "must be left out for sid-url: the URI is the target's ObjectSid" });
+      return;
+    }
+    const r = templated(1024).safeParse(san.value);
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', path: ['value', ...i.path], message: i.message });
+  })
+  .transform((san) => (san.type === 'sid-url' ? { type: san.type, value: '' } : { type: san.type, value: san.value.trim() }));
 
 const httpUrl = z.string().refine((u) => {
   try {
@@ -114,6 +125,7 @@ export const profileSpecSchema = z.strictObject({
     .string({ message: 'must be a CA name' })
     .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "must be a CA name: 1 to 32 lower-case letters, digits and '-'")
     .default('default'),
+  sidExtension: z.boolean({ message: 'must be true or false' }).default(false),
 });
 
 // Compile-time guarantee that the schema produces exactly a ProfileSpec.

@@ -4,6 +4,7 @@ import type { Device, Profile, RdnAttribute, ResolvedRequest, SanEntry, Target, 
 import { modelRdnType } from '../rdn-types.js';
 import { parseSubjectTemplate } from './subject.js';
 import { fillTemplate } from './variables.js';
+import { SID_ATTRIBUTE, sidUri, targetSid } from './security-identifier.js';
 
 // A profile + a target + the directory = the exact request a CSR must match.
 // Templates are filled one field at a time after the subject template has
@@ -20,6 +21,8 @@ export interface AttributeMissing {
   field: string;
   /** The admin set no value and the one the device reported collides with another device's. */
   reportedConflict?: true;
+  /** The value exists but is unusable, e.g. an ObjectSid that is not `S-1-...` syntax. */
+  invalid?: string;
 }
 
 export type ResolveResult = { ok: true; resolved: ResolvedRequest } | { ok: false; error: AttributeMissing };
@@ -35,11 +38,28 @@ export function resolveRequest(
     if (!filled.ok) return missing(filled, 'subjectName');
     subject.push({ type: modelRdnType(rdn.type), value: filled.value.trim() });
   }
+  // The SID is needed by a sid-url SAN or the security extension: resolved once, refused with the field that asked.
+  const sid = targetSid(target.kind, dir);
+  const sidFor = (field: string): { ok: true; sid: string } | { ok: false; result: ResolveResult } =>
+    sid.ok ? sid : { ok: false, result: sidProblem(sid.problem, target.kind, field) };
   const sans: SanEntry[] = [];
   for (const [i, san] of profile.subjectAlternativeNames.entries()) {
+    if (san.type === 'sid-url') {
+      const s = sidFor(`subjectAlternativeNames.${i}`);
+      if (!s.ok) return s.result;
+      // A plain URI from here on: the CSR carries it as one and the CA encodes it as one.
+      sans.push({ type: 'uri', value: sidUri(s.sid) });
+      continue;
+    }
     const filled = fillTemplate(san.value, dir);
     if (!filled.ok) return missing(filled, `subjectAlternativeNames.${i}`);
     sans.push({ type: san.type, value: filled.value.trim() });
+  }
+  let securityIdentifier: string | undefined;
+  if (profile.sidExtension) {
+    const s = sidFor('sidExtension');
+    if (!s.ok) return s.result;
+    securityIdentifier = s.sid;
   }
   return {
     ok: true,
@@ -54,8 +74,15 @@ export function resolveRequest(
       keySize: profile.keySize,
       hashAlgorithm: profile.hashAlgorithm,
       validityDays: profile.validityDays,
+      ...(securityIdentifier !== undefined && { securityIdentifier }),
     },
   };
+}
+
+function sidProblem(problem: 'missing' | 'invalid', scope: 'user' | 'device', field: string): ResolveResult {
+  const variable = `${scope}.${SID_ATTRIBUTE}`;
+  if (problem === 'missing') return { ok: false, error: { code: 'ATTRIBUTE_MISSING', variable, field } };
+  return { ok: false, error: { code: 'ATTRIBUTE_MISSING', variable, field, invalid: 'is not a SID (S-1-<authority>-<sub-authority>...)' } };
 }
 
 function missing(f: { missing: string; reportedConflict?: true }, field: string): ResolveResult {

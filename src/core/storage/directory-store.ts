@@ -1,5 +1,5 @@
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../model.js';
-import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, NewExternalUser, ExternalSource } from './storage.js';
+import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, NewExternalUser, ExternalSource, DeleteGroupResult, DirectorySearch } from './storage.js';
 
 // The directory: users, devices, groups, memberships and the device/user
 // lifecycle (docs/lifecycle.md). The lifecycle methods (block, retire, delete,
@@ -9,7 +9,8 @@ import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserP
 export interface DirectoryStore {
   createUser(u: NewUser): Promise<User>; // conflict on a duplicate userPrincipalName
   getUser(id: string): Promise<User | null>;
-  listUsers(): Promise<User[]>;
+  /** Users not deleted; `q` keeps those whose userPrincipalName, email or displayName contain it, ignoring case. */
+  listUsers(search?: DirectorySearch): Promise<User[]>;
   createDevice(d: NewDevice): Promise<Device>; // throws StorageConflictError(not-found) for an unknown userId
   getDevice(id: string): Promise<Device | null>;
   listDevices(): Promise<Device[]>;
@@ -35,7 +36,16 @@ export interface DirectoryStore {
   findDevicesByIdentifier(field: ReportedField, value: string): Promise<Device[]>;
   createGroup(name: string): Promise<Group>; // conflict on a duplicate name
   getGroup(id: string): Promise<Group | null>;
-  listGroups(): Promise<Group[]>;
+  /** Groups; `q` keeps those whose name contains it, ignoring case. */
+  listGroups(search?: DirectorySearch): Promise<Group[]>;
+  /** null when unknown; conflict when the name is taken. */
+  renameGroup(id: string, name: string): Promise<Group | null>;
+  /**
+   * One transaction: deletes the group and its memberships, returning the
+   * members it had. Refused, writing nothing, while an assignment targets it
+   * (removing those is the admin's choice: it revokes certificates).
+   */
+  deleteGroup(id: string): Promise<DeleteGroupResult>;
   /** Idempotent; not-found when the group or member does not exist. */
   addGroupMember(groupId: string, member: MemberRef): Promise<void>;
   removeGroupMember(groupId: string, member: MemberRef): Promise<boolean>;
@@ -104,8 +114,6 @@ export interface DirectoryStore {
   renameUser(id: string, userPrincipalName: string): Promise<User | null>;
   /** A group owned by a directory; conflict when the name or (source, externalId) is taken. */
   createExternalGroup(name: string, source: ExternalSource, externalId: string): Promise<Group>;
-  /** null when unknown; conflict when the name is taken. */
-  renameGroup(id: string, name: string): Promise<Group | null>;
   /**
    * One transaction: the group's user members become exactly `userIds`
    * (device members untouched). Returns the users added and removed (sorted).

@@ -135,6 +135,17 @@ export type BeginRetireResult = { ok: true; device: Device; revoked: string[] } 
 
 export type DeleteDeviceResult = { ok: true; device: Device; revoked: string[] } | { ok: false; reason: 'not-found' };
 
+/** A group is deleted with its memberships; refused while assignments target it (their ids, sorted). */
+export type DeleteGroupResult =
+  | { ok: true; group: Group; members: MemberRef[] }
+  | { ok: false; reason: 'not-found' }
+  | { ok: false; reason: 'has-assignments'; assignments: string[] };
+
+/** Directory search: case-insensitive substring (`q`), as GET /users?q= and /groups?q= give it. */
+export interface DirectorySearch {
+  q?: string;
+}
+
 export interface CertificateFilter {
   deviceId?: string;
   userId?: string;
@@ -229,6 +240,8 @@ export interface UserPosition {
 
 export interface UserPageQuery {
   source?: DirectorySource;
+  /** Case-insensitive substring of userPrincipalName, email or displayName. */
+  search?: string;
   after?: UserPosition;
   limit: number;
 }

@@ -22,6 +22,7 @@ export const userListQuery = z.strictObject({
     .default(DEFAULT_USER_PAGE),
   after: z.string({ message: 'after must be given once' }).max(512, 'after is not a cursor this API returned').optional(),
   source: z.enum(DIRECTORY_SOURCES, { message: `source must be one of ${DIRECTORY_SOURCES.join(', ')}` }).optional(),
+  q: z.string({ message: 'give q once' }).trim().min(1, 'q must not be empty').max(256, 'q must be at most 256 characters').optional(),
 });
 
 /** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was added since. */

@@ -7,15 +7,21 @@ import { flagCollisionsWithAdminValue } from '../../core/reported-values.js';
 import type { Device } from '../../core/model.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
+import { fieldIssues } from '../../core/field-issues.js';
 import { apiDoc } from './api-doc.js';
 import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery } from './directory-source.js';
-import { fieldIssues } from '../../core/field-issues.js';
+import { SID_ATTRIBUTE, sidAttributeProblem } from '../../core/profile/security-identifier.js';
 
 // Users, devices and groups: the directory profiles' templates are filled from.
 
 const attributes = z
   .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'attribute names: letters, digits, _ and -'), z.string().max(1024))
   .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes')
+  .superRefine((a, ctx) => {
+    // ObjectSid feeds strong certificate mapping (docs/strong-mapping.md): refuse a malformed one now, not at delivery.
+    const problem = sidAttributeProblem(a);
+    if (problem) ctx.addIssue({ code: 'custom', path: [SID_ATTRIBUTE], message: problem });
+  })
   .optional();
 
 const userBody = z.strictObject({
@@ -41,6 +47,15 @@ const devicePatch = deviceBody
 
 const groupBody = z.strictObject({ name: z.string().trim().min(1, 'must not be empty').max(256) });
 
+// ?q=: a case-insensitive substring (users: userPrincipalName, email, displayName; groups: name).
+const searchQuery = z.strictObject({ q: z.string({ message: 'give q once' }).trim().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional() });
+
+function parseSearch(query: unknown): { q?: string } {
+  const r = searchQuery.safeParse(query);
+  if (!r.success) throw new HttpError(400, 'invalid query', fieldIssues(r.error));
+  return r.data.q === undefined ? {} : { q: r.data.q };
+}
+
 const memberBody = z.union(
   [z.strictObject({ userId: z.string().uuid() }), z.strictObject({ deviceId: z.string().uuid() })],
   { message: 'give exactly one of userId or deviceId' },
@@ -48,6 +63,7 @@ const memberBody = z.union(
 
 export function directoryRoutes(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore & AuditStore, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
+  const audit = (type: string, details: Record<string, unknown>) => storage.appendAudit({ transactionId: null, type, reasonCode: null, actor: 'admin', details });
 
   /** A name or serial the admin gives a device stops another device's equal reported value from reaching certificates. */
   async function flagReportedCollisions(d: Device): Promise<void> {
@@ -58,12 +74,12 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/users', apiDoc({ tag: 'Directory', summary: 'Create a user', body: userBody, responses: { 201: 'the user', 400: 'a field is invalid', 409: 'the userPrincipalName is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
   });
-  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after) and by source', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source and q (case-insensitive substring of userPrincipalName, email or displayName)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
     const parsed = userListQuery.safeParse(req.query);
     if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
     const q = parsed.data;
     // One more than the page: whether it exists decides the next cursor.
-    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { search: q.q }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
     const page = rows.slice(0, q.limit);
     if (rows.length > q.limit) res.set('X-Next-Cursor', encodeUserCursor(page[page.length - 1]!));
     res.json(page);
@@ -108,13 +124,35 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/groups', apiDoc({ tag: 'Directory', summary: 'Create a group', body: groupBody, responses: { 201: 'the group', 400: 'a field is invalid', 409: 'the name is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createGroup(parseBody(groupBody, req.body).name));
   });
-  r.get('/groups', apiDoc({ tag: 'Directory', summary: 'List groups', responses: { 200: 'every group' } }), async (_req, res) => {
-    res.json(await storage.listGroups());
+  r.get('/groups', apiDoc({ tag: 'Directory', summary: 'List groups; q: case-insensitive substring of the name', query: searchQuery, responses: { 200: 'every group (that matches q)', 400: 'invalid query' } }), async (req, res) => {
+    res.json(await storage.listGroups(parseSearch(req.query)));
   });
   r.get('/groups/:id', apiDoc({ tag: 'Directory', summary: 'Read a group', responses: { 200: 'the group', 404: 'unknown group' } }), async (req, res) => {
     const g = await storage.getGroup(req.params.id);
     if (!g) throw notFound('group');
     res.json(g);
+  });
+  r.patch('/groups/:id', apiDoc({ tag: 'Directory', summary: 'Rename a group', body: groupBody, responses: { 200: 'the group', 400: 'a field is invalid', 404: 'unknown group', 409: 'the name is taken' } }), async (req, res) => {
+    const { name } = parseBody(groupBody, req.body);
+    const g = await storage.renameGroup(req.params.id, name);
+    if (!g) throw notFound('group');
+    await audit('admin.group.renamed', { groupId: g.id, name: g.name });
+    res.json(g);
+  });
+  // Refused while assignments target the group: deleting those is a separate, deliberate step
+  // (it removes profiles and revokes their certificates); a group delete must not do it by surprise.
+  r.delete('/groups/:id', apiDoc({ tag: 'Directory', summary: 'Delete a group and its memberships (refused while assignments target it)', responses: { 204: 'deleted', 404: 'unknown group', 409: 'assignments target the group: delete them first (their ids are in assignments)' } }), async (req, res) => {
+    const result = await storage.deleteGroup(req.params.id);
+    if (!result.ok && result.reason === 'not-found') throw notFound('group');
+    if (!result.ok) {
+      const ids = result.reason === 'has-assignments' ? result.assignments : [];
+      res.status(409).json({ error: `${ids.length} assignment(s) target this group; delete them first (DELETE /api/v1/assignments/:id)`, assignments: ids });
+      return;
+    }
+    await audit('admin.group.deleted', { groupId: result.group.id, name: result.group.name, members: result.members.length });
+    // Memberships are gone: their devices re-evaluate what reaches them.
+    devicesChanged(Promise.all(result.members.map((m) => devicesForMember(storage, m))).then((ds) => ds.flat()));
+    res.status(204).end();
   });
   r.post('/groups/:id/members', apiDoc({ tag: 'Directory', summary: 'Add a user or a device to a group', body: memberBody, responses: { 201: '{groupId, userId | deviceId}', 400: 'not exactly one of userId or deviceId', 404: 'unknown group or member', 409: 'the group is synced from a directory' } }), async (req, res) => {
     const member = parseBody(memberBody, req.body);

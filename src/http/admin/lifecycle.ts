@@ -5,6 +5,7 @@ import type { DirectoryStore, AuditStore } from '../../core/storage/storage.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { SID_ATTRIBUTE, sidAttributeProblem } from '../../core/profile/security-identifier.js';
 import { reasonBody } from './revocation.js';
 import { refuseSyncedUser } from './directory-source.js';
 
@@ -20,7 +21,12 @@ export const USER_REVOCATION_REASON: RevocationReason = 'affiliationChanged';
 
 const attributes = z
   .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'attribute names: letters, digits, _ and -'), z.string().max(1024))
-  .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes');
+  .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes')
+  .superRefine((a, ctx) => {
+    // ObjectSid feeds strong certificate mapping (docs/strong-mapping.md): refuse a malformed one now, not at delivery.
+    const problem = sidAttributeProblem(a);
+    if (problem) ctx.addIssue({ code: 'custom', path: [SID_ATTRIBUTE], message: problem });
+  });
 
 // The fields of POST /users an admin may change (not the userPrincipalName: certificates name it), and enabled.
 const userPatch = z.strictObject({

@@ -34,6 +34,7 @@ describe('parseProfileSpec', () => {
         requireApproval: false,
         revokeOnRemoval: true,
         issuer: 'default',
+        sidExtension: false,
       },
     });
   });

@@ -121,3 +121,51 @@ describe('identityRequest', () => {
     });
   });
 });
+
+describe('resolveRequest: strong certificate mapping (ObjectSid)', () => {
+  const USER_SID = 'S-1-5-21-1004336348-1177238915-682003330-1103';
+  const DEVICE_SID = 'S-1-5-21-1004336348-1177238915-682003330-2201';
+  const dir = { user: { ...user, attributes: { ObjectSid: USER_SID } }, device: { ...device, attributes: { ObjectSid: DEVICE_SID } } };
+  const userTarget = { kind: 'user' as const, userId: user.id, deviceId: device.id };
+  const deviceTarget = { kind: 'device' as const, deviceId: device.id };
+  const sidProfile = (scope: 'user' | 'device', extra: Record<string, unknown> = {}) =>
+    profile({ scope, subjectName: 'CN=x', subjectAlternativeNames: [{ type: 'sid-url' }], sidExtension: true, ...extra });
+
+  it("a user-scope profile takes the user's SID; sid-url becomes a plain uri SAN", () => {
+    const r = resolveRequest(sidProfile('user'), userTarget, dir);
+    expect(r.ok && r.resolved.subjectAlternativeNames).toEqual([{ type: 'uri', value: `tag:microsoft.com,2022-09-14:sid:${USER_SID}` }]);
+    expect(r.ok && r.resolved.securityIdentifier).toBe(USER_SID);
+  });
+
+  it("a device-scope profile takes the device's SID, never the primary user's", () => {
+    const r = resolveRequest(sidProfile('device'), deviceTarget, dir);
+    expect(r.ok && r.resolved.subjectAlternativeNames).toEqual([{ type: 'uri', value: `tag:microsoft.com,2022-09-14:sid:${DEVICE_SID}` }]);
+    expect(r.ok && r.resolved.securityIdentifier).toBe(DEVICE_SID);
+  });
+
+  it('the SID is bound by the digest: a changed ObjectSid is a different request', () => {
+    const a = resolveRequest(sidProfile('user', { subjectAlternativeNames: [] }), userTarget, dir);
+    const b = resolveRequest(sidProfile('user', { subjectAlternativeNames: [] }), userTarget, { ...dir, user: { ...user, attributes: { ObjectSid: `${USER_SID}0` } } });
+    expect(a.ok && b.ok && requestDigest(a.resolved) !== requestDigest(b.resolved)).toBe(true);
+  });
+
+  it('without sidExtension the resolved request has no securityIdentifier (older digests stay the same)', () => {
+    const r = resolveRequest(profile({ scope: 'user', subjectName: 'CN=x' }), userTarget, dir);
+    expect(r.ok && Object.hasOwn(r.resolved, 'securityIdentifier')).toBe(false);
+  });
+
+  it('a missing or malformed SID is ATTRIBUTE_MISSING naming the attribute and the field that needs it', () => {
+    const noSid = { user, device };
+    expect(resolveRequest(sidProfile('user'), userTarget, noSid)).toEqual({ ok: false, error: { code: 'ATTRIBUTE_MISSING', variable: 'user.ObjectSid', field: 'subjectAlternativeNames.0' } });
+    expect(resolveRequest(sidProfile('device', { subjectAlternativeNames: [] }), deviceTarget, noSid)).toEqual({ ok: false, error: { code: 'ATTRIBUTE_MISSING', variable: 'device.ObjectSid', field: 'sidExtension' } });
+    for (const bad of ['S-1-5', 'S-1-5-21-x', 's-1-5-21-1', 'S-1-5-21-1 ', `S-1-5${'-1'.repeat(16)}`]) {
+      const r = resolveRequest(sidProfile('user'), userTarget, { user: { ...user, attributes: { ObjectSid: bad } }, device });
+      if (bad.trim() === 'S-1-5-21-1') {
+        expect(r.ok, bad).toBe(true); // surrounding blanks are trimmed
+        continue;
+      }
+      expect(r.ok, bad).toBe(false);
+      expect(!r.ok && r.error.invalid, bad).toMatch(/is not a SID/);
+    }
+  });
+});

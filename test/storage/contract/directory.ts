@@ -213,6 +213,69 @@ export function directoryContract(current: () => Storage): void {
       });
     });
 
+    describe('directory search, group rename and delete', () => {
+      it('listUsers({q}) matches a substring of userPrincipalName, email or displayName, ignoring case; % and _ are literal', async () => {
+        const ann = await s.createUser({ userPrincipalName: 'ann.lee@contoso.example', email: 'ann@mail.example', displayName: 'Ann Lee' });
+        const bob = await s.createUser({ userPrincipalName: 'bob@contoso.example', email: 'bob_100%@mail.example', displayName: 'Robert LEEDS' });
+        const cat = await s.createUser({ userPrincipalName: 'cat@fabrikam.example', email: 'cat@mail.example', displayName: 'Cat' });
+        // Same-millisecond rows order by random id: compare as sets.
+        const ids = async (q: string) => (await s.listUsers({ q })).map((u) => u.id).sort();
+        expect(await ids('lee')).toEqual([ann.id, bob.id].sort()); // displayName, both cases
+        expect(await ids('FABRIKAM')).toEqual([cat.id]); // userPrincipalName
+        expect(await ids('ann@mail')).toEqual([ann.id]); // email
+        expect(await ids('_100%')).toEqual([bob.id]);
+        expect(await ids('b_b')).toEqual([]); // _ is not a wildcard
+        expect(await ids('%')).toEqual([bob.id]); // % is not a wildcard
+        expect(await ids('\\')).toEqual([]);
+        expect(await ids('nobody')).toEqual([]);
+        expect((await s.listUsers({})).map((u) => u.id).sort()).toEqual([ann.id, bob.id, cat.id].sort());
+      });
+
+      it('listGroups({q}) matches a substring of the name, ignoring case', async () => {
+        const a = await s.createGroup('Sales EMEA');
+        const b = await s.createGroup('sales_us');
+        await s.createGroup('Engineering');
+        expect((await s.listGroups({ q: 'SALES' })).map((g) => g.id).sort()).toEqual([a.id, b.id].sort());
+        expect((await s.listGroups({ q: 'a_e' })).map((g) => g.id)).toEqual([]); // 'Sales' would match a wildcard _
+        expect((await s.listGroups({ q: 'es_u' })).map((g) => g.id)).toEqual([b.id]);
+        expect(await s.listGroups()).toHaveLength(3);
+      });
+
+      it('renameGroup renames; null for an unknown group; conflict on a taken name', async () => {
+        const a = await s.createGroup('a');
+        await s.createGroup('b');
+        const renamed = await s.renameGroup(a.id, 'a2');
+        expect(renamed).toEqual({ ...a, name: 'a2' });
+        expect(await s.getGroup(a.id)).toEqual(renamed);
+        expect(await s.renameGroup('00000000-0000-4000-8000-000000000000', 'x')).toBeNull();
+        await expectStorageError(s.renameGroup(a.id, 'b'), 'conflict');
+        expect((await s.getGroup(a.id))?.name).toBe('a2');
+      });
+
+      it('deleteGroup removes the group and its memberships, returning the members; refused while assignments target it', async () => {
+        const u = await s.createUser({ userPrincipalName: 'g@x', email: 'g@x', displayName: 'G' });
+        const d = await s.createDevice({ name: 'd', platform: 'windows' });
+        const g = await s.createGroup('doomed');
+        await s.addGroupMember(g.id, { userId: u.id });
+        await s.addGroupMember(g.id, { deviceId: d.id });
+        const p = await s.createProfile(spec());
+        const assignment = await s.createAssignment(p.id, { groupId: g.id });
+        expect(await s.deleteGroup(g.id)).toEqual({ ok: false, reason: 'has-assignments', assignments: [assignment.id] });
+        expect(await s.listGroupMembers(g.id)).toHaveLength(2); // nothing written
+        await s.deleteAssignment(assignment.id);
+        const r = await s.deleteGroup(g.id);
+        expect(r).toEqual({ ok: true, group: g, members: expect.arrayContaining([{ userId: u.id }, { deviceId: d.id }]) });
+        expect(r.ok && r.members).toHaveLength(2);
+        expect(await s.getGroup(g.id)).toBeNull();
+        expect(await s.listGroupMembers(g.id)).toEqual([]);
+        expect(await s.groupsOf({ userId: u.id })).toEqual([]);
+        expect(await s.getUser(u.id)).not.toBeNull();
+        expect(await s.deleteGroup(g.id)).toEqual({ ok: false, reason: 'not-found' });
+        // The name is free again.
+        expect((await s.createGroup('doomed')).name).toBe('doomed');
+      });
+    });
+
     // ---- profiles -----------------------------------------------------------------
     describe('group members and devices of a user', () => {
       it('list a group\'s direct members and a user\'s devices', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Updateable } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../../model.js';
-import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type NewExternalUser, type ExternalSource } from '../storage.js';
+import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch } from '../storage.js';
 import type { DirectoryStore } from '../directory-store.js';
 import type { Database, DeviceRow, DevicesTable, GroupRow, UserRow } from '../schema.js';
 import { KyselyStore, isoTimestamp, attributesJson, isForeignKeyViolation, isUniqueViolation } from './support.js';
@@ -18,6 +18,15 @@ const IDENTIFIER_COLUMNS = {
   name: ['name', 'reported_name'],
   serialNumber: ['serial_number', 'reported_serial_number'],
 } as const satisfies Record<ReportedField, readonly [keyof DevicesTable, keyof DevicesTable]>;
+
+/**
+ * `lower(column) LIKE %q%` over any of `columns`, with q's own % _ and \
+ * escaped: portable to SQLite and PostgreSQL (SQLite's lower() folds ASCII only).
+ */
+function containsIgnoringCase(columns: readonly ('user_principal_name' | 'email' | 'display_name' | 'name')[], q: string) {
+  const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<boolean>`(${sql.join(columns.map((c) => sql`lower(${sql.ref(c)}) like ${pattern} escape '\\'`), sql` or `)})`;
+}
 
 export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore {
   async createUser(u: NewUser): Promise<User> {
@@ -49,8 +58,10 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     return row ? rowToUser(row) : null;
   }
 
-  async listUsers(): Promise<User[]> {
-    const rows = await this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
+  async listUsers(search: DirectorySearch = {}): Promise<User[]> {
+    let q = this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
+    if (search.q) q = q.where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], search.q));
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToUser);
   }
 
@@ -300,9 +311,33 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     return row ? rowToGroup(row) : null;
   }
 
-  async listGroups(): Promise<Group[]> {
-    const rows = await this.db.selectFrom('groups').selectAll().orderBy('created_at').orderBy('id').execute();
+  async listGroups(search: DirectorySearch = {}): Promise<Group[]> {
+    let q = this.db.selectFrom('groups').selectAll();
+    if (search.q) q = q.where(containsIgnoringCase(['name'], search.q));
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
     return rows.map(rowToGroup);
+  }
+
+  async renameGroup(id: string, name: string): Promise<Group | null> {
+    try {
+      const row = await this.db.updateTable('groups').set({ name }).where('id', '=', id).returningAll().executeTakeFirst();
+      return row ? rowToGroup(row) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} already exists`, 'conflict');
+      throw e;
+    }
+  }
+
+  async deleteGroup(id: string): Promise<DeleteGroupResult> {
+    return this.db.transaction().execute(async (trx): Promise<DeleteGroupResult> => {
+      const row = await trx.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) return { ok: false, reason: 'not-found' };
+      const assigned = await trx.selectFrom('assignments').select('id').where('target_kind', '=', 'group').where('target_id', '=', id).orderBy('id').execute();
+      if (assigned.length > 0) return { ok: false, reason: 'has-assignments', assignments: assigned.map((a) => a.id) };
+      const members = await trx.deleteFrom('group_members').where('group_id', '=', id).returning(['user_id', 'device_id']).execute();
+      await trx.deleteFrom('groups').where('id', '=', id).execute();
+      return { ok: true, group: rowToGroup(row), members: members.map((m) => (m.user_id !== null ? { userId: m.user_id } : { deviceId: m.device_id! })) };
+    });
   }
 
   async addGroupMember(groupId: string, member: MemberRef): Promise<void> {
@@ -364,6 +399,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`user page limit must be 1..10000, got ${q.limit}`);
     let query = this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
     if (q.source !== undefined) query = query.where('source', '=', q.source);
+    if (q.search) query = query.where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.search));
     if (q.after !== undefined) {
       const { createdAt, id } = q.after;
       query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
@@ -440,16 +476,6 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
       throw e;
     }
     return rowToGroup(row);
-  }
-
-  async renameGroup(id: string, name: string): Promise<Group | null> {
-    try {
-      const row = await this.db.updateTable('groups').set({ name }).where('id', '=', id).returningAll().executeTakeFirst();
-      return row ? rowToGroup(row) : null;
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new StorageConflictError(`a group named ${name} already exists`, 'conflict');
-      throw e;
-    }
   }
 
   async setGroupUserMembers(groupId: string, userIds: readonly string[]): Promise<{ added: string[]; removed: string[] }> {

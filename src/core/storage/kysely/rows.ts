@@ -165,6 +165,8 @@ export function rowToProfile(r: ProfileJoinRow): Profile {
     revokeOnRemoval: spec.revokeOnRemoval ?? true,
     // Specs stored before profiles named their CA (issue 12) were all issued by the default CA.
     issuer: spec.issuer ?? 'default',
+    // Specs stored before strong mapping have no sidExtension: off.
+    sidExtension: spec.sidExtension ?? false,
     id: r.id,
     version: toNumber(r.version),
     createdAt: r.created_at,
