@@ -28,6 +28,7 @@ import { DELIVERY_STATES } from '../model.js';
 import { boundedRecord, truncateString } from '../bounded.js';
 import { migrateToLatest, pendingMigrations, type SqlDialect } from './migrations.js';
 import { AdapterSupportStore } from './adapter-support.js';
+import { UpstreamRequestStore } from './upstream-requests.js';
 import { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
 export { isForeignKeyViolation, isUniqueViolation };
@@ -1423,4 +1424,14 @@ export class KyselyStorage implements Storage {
     const rows = await q.orderBy('id', 'desc').limit(limit).execute();
     return rows.reverse().map(rowToAudit);
   }
+
+  // ---- enrollments an upstream CA answered PENDING (upstream-requests.ts)
+  #upstream?: UpstreamRequestStore;
+  get #upstreamRequests(): UpstreamRequestStore {
+    return (this.#upstream ??= new UpstreamRequestStore(this.db));
+  }
+  addUpstreamRequest: Storage['addUpstreamRequest'] = (r) => this.#upstreamRequests.addUpstreamRequest({ ...r, createdAt: isoTimestamp(r.createdAt, 'createdAt'), nextPollAt: isoTimestamp(r.nextPollAt, 'nextPollAt') });
+  listDueUpstreamRequests: Storage['listDueUpstreamRequests'] = (now, limit) => this.#upstreamRequests.listDueUpstreamRequests(isoTimestamp(now, 'now'), limit);
+  rescheduleUpstreamRequest: Storage['rescheduleUpstreamRequest'] = (t, next, err) => this.#upstreamRequests.rescheduleUpstreamRequest(t, isoTimestamp(next, 'nextPollAt'), err);
+  removeUpstreamRequest: Storage['removeUpstreamRequest'] = (t) => this.#upstreamRequests.removeUpstreamRequest(t);
 }

@@ -240,6 +240,7 @@ export interface Database {
   settings: SettingsTable;
   crl_state: CrlStateTable;
   pending_removals: PendingRemovalsTable;
+  upstream_requests: UpstreamRequestsTable;
   identity_renewal_challenges: IdentityRenewalChallengesTable;
 }
 
@@ -252,3 +253,14 @@ export type NewEnrollmentRow = Insertable<EnrollmentsTable>;
 export type CertificateRow = Selectable<CertificatesTable>;
 export type NewCertificateRow = Insertable<CertificatesTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+
+/** An enrollment an upstream CA answered PENDING (migration 0016, ca/upstream/poller.ts). */
+export interface UpstreamRequestsTable {
+  transaction_id: string;
+  upstream: string;
+  state: string; // JSON, the connector's own
+  created_at: string;
+  next_poll_at: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+}

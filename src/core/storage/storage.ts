@@ -1,3 +1,4 @@
+import type { UpstreamRequestStorage } from './upstream-requests.js';
 import type {
   CertificateKind,
   Assignment,
@@ -451,4 +452,10 @@ export interface Storage {
   listAudit(filter?: AuditFilter): Promise<AuditEvent[]>;
   /** Deletes audit events whose `at` is before `before` (retention); returns how many. */
   purgeAudit(before: string): Promise<number>;
+
+  // ---- enrollments an upstream CA answered PENDING (upstream-requests.ts)
+  addUpstreamRequest: UpstreamRequestStorage['addUpstreamRequest'];
+  listDueUpstreamRequests: UpstreamRequestStorage['listDueUpstreamRequests'];
+  rescheduleUpstreamRequest: UpstreamRequestStorage['rescheduleUpstreamRequest'];
+  removeUpstreamRequest: UpstreamRequestStorage['removeUpstreamRequest'];
 }

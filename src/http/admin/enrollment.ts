@@ -84,10 +84,12 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
       timeline: events.map((e) => ({ at: e.at, type: e.type, reasonCode: e.reasonCode, actor: e.actor, details: e.details })),
     });
   });
-  r.post('/enrollments/:transactionId/approve', apiDoc({ tag: 'Enrollments', summary: 'Approve a pending enrollment (issues the certificate)', responses: { 200: '{transactionId, status: issued}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
+  r.post('/enrollments/:transactionId/approve', apiDoc({ tag: 'Enrollments', summary: 'Approve a pending enrollment (issues the certificate)', responses: { 200: '{transactionId, status: issued}', 202: '{transactionId, status: pending}: the upstream CA answered PENDING', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
     const result = await d.enrollment.approve(req.params.transactionId, 'admin');
     if (result === 'not-found') throw notFound('enrollment');
     if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
+    // The profile's upstream CA answered PENDING: still pending, polled there (docs/upstream-ca.md).
+    if (result === 'forwarded') return void res.status(202).json({ transactionId: req.params.transactionId, status: 'pending' });
     res.json({ transactionId: req.params.transactionId, status: 'issued' });
   });
   r.post('/enrollments/:transactionId/reject', apiDoc({ tag: 'Enrollments', summary: 'Reject a pending enrollment', responses: { 200: '{transactionId, status: rejected}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
