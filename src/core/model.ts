@@ -140,6 +140,11 @@ export interface ProfileSpec {
    * removal, or when the removal grace period ends (docs/lifecycle.md).
    */
   revokeOnRemoval: boolean;
+  /**
+   * Which CA issues this profile's certificates: a configured upstream CA's
+   * name (docs/upstream-ca.md) or `default` (the built-in CA, also when unset).
+   */
+  issuer?: string;
 }
 
 export interface Profile extends ProfileSpec {

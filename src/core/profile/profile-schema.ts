@@ -109,6 +109,8 @@ export const profileSpecSchema = z.strictObject({
   trustedRootCertificate: trustedRootSchema.nullable().default(null),
   requireApproval: z.boolean({ message: 'must be true or false' }).default(false),
   revokeOnRemoval: z.boolean({ message: 'must be true or false' }).default(true),
+  // Which CA issues (docs/upstream-ca.md); whether the name exists is checked by the admin API against the configured CAs.
+  issuer: z.string({ message: 'must be a CA name' }).regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a CA name: 1 to 32 lower-case letters, digits and "-"').optional(),
 });
 
 // Compile-time guarantee that the schema produces exactly a ProfileSpec.

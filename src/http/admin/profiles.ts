@@ -10,10 +10,17 @@ import { apiDoc } from './api-doc.js';
 
 // Certificate profiles (versioned) and their assignments.
 
-function specOrThrow(body: unknown) {
+function specOf(body: unknown) {
   const r = parseProfileSpec(body);
   if (!r.ok) throw new HttpError(400, 'invalid profile', r.issues);
   return r.spec;
+}
+
+function knownIssuerOrThrow<T extends { issuer?: string }>(spec: T, names: readonly string[]): T {
+  if (spec.issuer !== undefined && !names.includes(spec.issuer)) {
+    throw new HttpError(400, 'invalid profile', [{ path: 'issuer', message: `no CA named "${spec.issuer}" is configured (known: ${names.join(', ')})` }]);
+  }
+  return spec;
 }
 
 const assignmentBody = z.union(
@@ -29,8 +36,13 @@ const assignmentBody = z.union(
 const versionQuery = z.object({ version: z.string().regex(/^[1-9][0-9]*$/).optional().describe('an older version of the profile (1, 2, ...)') });
 const assignmentQuery = z.object({ profileId: z.string().optional().describe("only this profile's assignments") });
 
-export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
+/**
+ * `issuerNames`: the CAs a profile may name as its `issuer` (`default`, the
+ * built-in CA, and the configured upstream CAs: docs/upstream-ca.md).
+ */
+export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}, issuerNames: () => readonly string[] = () => ['default']): Router {
   const r = Router();
+  const specOrThrow = (body: unknown) => knownIssuerOrThrow(specOf(body), issuerNames());
 
   r.post('/profiles', apiDoc({ tag: 'Profiles', summary: 'Create a certificate profile (version 1)', body: profileSpecSchema, responses: { 201: 'the profile', 400: 'invalid profile: issues name each field' } }), async (req, res) => {
     res.status(201).json(await storage.createProfile(specOrThrow(req.body)));
