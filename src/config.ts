@@ -107,6 +107,8 @@ const schema = z.object({
   adminListen: adminListenSchema.optional(),
   /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
   removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
+  /** JSON file naming the upstream CAs a profile may select as its issuer (docs/upstream-ca.md); read and checked at start. */
+  upstreamCas: z.string().min(1).optional(),
 });
 
 /**
@@ -138,6 +140,7 @@ const ENV_NAMES: Record<string, string> = {
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
   removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
+  upstreamCas: 'MDMGW_UPSTREAM_CAS',
 };
 
 export class ConfigError extends Error {
@@ -172,6 +175,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
     removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
+    upstreamCas: blankToUndefined(env.MDMGW_UPSTREAM_CAS),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -195,6 +199,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
   return {
     ...c,
     dataDir: path.resolve(cwd, c.dataDir),
+    ...(c.upstreamCas !== undefined && { upstreamCas: path.resolve(cwd, c.upstreamCas) }),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };
 }

@@ -45,6 +45,10 @@ import { liveAuthorities } from './ca/live-authorities.js';
 import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
 import { builtInIssuer } from './ca/issuer.js';
+import { loadUpstreams } from './ca/upstream/upstream-config.js';
+import { upstreamRoutingIssuer, BUILT_IN_ISSUER } from './ca/upstream/routed-issuer.js';
+import { UpstreamPoller } from './core/upstream-poller.js';
+import type { UpstreamConnector } from './core/issuer.js';
 import { loadOrCreateCaMaterial } from './ca/key-files.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
@@ -105,6 +109,10 @@ export interface Gateway {
   removals: Removals;
   /** Retiring devices (core/retirement.ts); `sweep(now)` is housekeeping's. */
   retirement: Retirement;
+  /** Upstream CAs by name (MDMGW_UPSTREAM_CAS), empty when none are configured. */
+  upstreams: ReadonlyMap<string, UpstreamConnector>;
+  /** Settles enrollments an upstream CA answered PENDING; `runOnce()` for tests and operators. */
+  upstreamPoller: UpstreamPoller;
   close(): Promise<void>;
 }
 
@@ -160,7 +168,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const issuer = builtInIssuer(authorities.current);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
-    const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
+    // Upstream CAs (docs/upstream-ca.md): a profile naming one has its approved requests forwarded there; identities stay with the built-in CA.
+    const upstreams: ReadonlyMap<string, UpstreamConnector> = config.upstreamCas ? await loadUpstreams(config.upstreamCas, async () => (await raKeeper.keys()).ra) : new Map();
+    const enrollmentIssuer = upstreams.size === 0 ? issuer : upstreamRoutingIssuer(issuer, upstreams, async (id, version) => (await storage.getProfile(id, version ?? undefined))?.issuer ?? null);
+    const enrollment = new EnrollmentService({ storage, policy, issuer: enrollmentIssuer, parseCsr, log, audit: auditLog });
+    const upstreamPoller = new UpstreamPoller({ storage, enrollment, upstreams, log, maxPendingHours: 168, now });
+    if (upstreams.size > 0) upstreamPoller.start(Math.min(...[...upstreams.values()].map((u) => u.pollSeconds)));
     const scep = new ScepService(
       raKeeper,
       ca.root,
@@ -261,9 +274,10 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
-      profileRoutes(storage, devicesChanged),
+      profileRoutes(storage, devicesChanged, () => [BUILT_IN_ISSUER, ...upstreams.keys()]),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
-      revocationRoutes(storage),
+      // Certificates an upstream CA issued are revoked here and reported: that CA must revoke them (docs/upstream-ca.md).
+      revocationRoutes(storage, (issuerId) => issuerId === null || authorities.all.some((a) => a.id === issuerId)),
       certificateReportRoutes(storage),
       lifecycleRoutes(storage, devicesChanged, now),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
@@ -315,9 +329,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       health,
       removals,
       retirement,
+      upstreams,
+      upstreamPoller,
       close: async () => {
         health.markClosing();
         housekeeping.stop();
+        await upstreamPoller.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();
