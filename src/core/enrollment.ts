@@ -277,7 +277,7 @@ export class EnrollmentService {
   private async refusedUpstream(transactionId: string, e: IssuanceRefused): Promise<EnrollmentOutcome> {
     const code = e.kind === 'refused' ? 'UPSTREAM_REFUSED' : 'UPSTREAM_UNAVAILABLE';
     this.deps.log.warn({ transactionId, upstream: e.upstream, upstreamCode: e.upstreamCode, detail: e.message }, 'the upstream CA did not issue');
-    return { status: 'rejected', refusal: { code, detail: `${e.upstream}: ${e.message}${e.upstreamCode ? ` (${e.upstreamCode})` : ''}` } };
+    return this.refuse(transactionId, { code, detail: `${e.upstream}: ${e.message}${e.upstreamCode ? ` (${e.upstreamCode})` : ''}` }, 'upstream.refused');
   }
 
   /**
