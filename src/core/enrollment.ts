@@ -312,7 +312,12 @@ export class EnrollmentService {
 
   private async stateOf(e: Enrollment): Promise<EnrollmentOutcome> {
     if (e.status === 'pending') return { status: 'pending' };
-    if (e.status === 'rejected') return { status: 'rejected', refusal: { code: 'ENROLLMENT_REJECTED' } };
+    if (e.status === 'rejected') {
+      // Rejected by the upstream CA rather than by an administrator: say so (the poller audited why).
+      const [upstream] = await this.deps.storage.listAudit({ transactionId: e.transactionId, type: 'upstream.refused', limit: 1 });
+      const code = upstream?.reasonCode === 'UPSTREAM_REFUSED' || upstream?.reasonCode === 'UPSTREAM_UNAVAILABLE' ? upstream.reasonCode : 'ENROLLMENT_REJECTED';
+      return { status: 'rejected', refusal: { code } };
+    }
     const cert = e.certificateSerial ? await this.deps.storage.getCertificate(e.certificateSerial) : null;
     if (!cert) return { status: 'rejected', refusal: { code: 'INTERNAL_ERROR', detail: 'issued enrollment without certificate' } };
     return { status: 'issued', certificate: cert.der };
