@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { EnrollmentService } from './enrollment.js';
 import { IssuancePending, IssuanceRefused, type UpstreamConnector } from './issuer.js';
-import type { Storage } from './storage/storage.js';
+import type { IssuanceStore, UpstreamRequestStore } from './storage/storage.js';
 
 // Settles enrollments an upstream CA answered PENDING (docs/upstream-ca.md):
 // each due request is asked about again (SCEP CertPoll, EST simpleenroll
@@ -10,7 +10,7 @@ import type { Storage } from './storage/storage.js';
 // the audit log, and a request still pending after maxPendingHours is given up.
 
 export interface UpstreamPollerDeps {
-  storage: Storage;
+  storage: IssuanceStore & UpstreamRequestStore;
   enrollment: Pick<EnrollmentService, 'settleUpstream'>;
   upstreams: ReadonlyMap<string, UpstreamConnector>;
   log: Logger;
@@ -37,7 +37,7 @@ export class UpstreamPoller {
     return tally;
   }
 
-  private async settle(r: Awaited<ReturnType<Storage['listDueUpstreamRequests']>>[number], now: Date): Promise<'issued' | 'refused' | 'pending'> {
+  private async settle(r: Awaited<ReturnType<UpstreamRequestStore['listDueUpstreamRequests']>>[number], now: Date): Promise<'issued' | 'refused' | 'pending'> {
     const { storage, enrollment, log } = this.deps;
     const upstream = this.deps.upstreams.get(r.upstream);
     const e = await storage.getEnrollment(r.transactionId);

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { parseProfileSpec, profileSpecSchema } from '../../core/profile/profile-schema.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { ProfileStore, AssignmentStore, DirectoryStore, IssuanceStore, DeliveryStore } from '../../core/storage/storage.js';
 import { devicesForProfile, devicesForTargets } from '../../core/affected-devices.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import type { AssignmentTarget } from '../../core/model.js';
@@ -40,7 +40,7 @@ const assignmentQuery = z.object({ profileId: z.string().optional().describe("on
  * `issuerNames`: the CAs a profile may name as its `issuer` (`default`, the
  * built-in CA, and the configured upstream CAs: docs/upstream-ca.md).
  */
-export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}, issuerNames: () => readonly string[] = () => ['default']): Router {
+export function profileRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore, devicesChanged: DeviceChangeListener = () => {}, issuerNames: () => readonly string[] = () => ['default']): Router {
   const r = Router();
   const specOrThrow = (body: unknown) => knownIssuerOrThrow(specOf(body), issuerNames());
 

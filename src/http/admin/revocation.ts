@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { END_ENTITY_REVOCATION_REASONS, type RevocationReason } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, IssuanceStore, AuditStore } from '../../core/storage/storage.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 import { certificateView } from './enrollment.js';
@@ -33,7 +33,7 @@ export const reasonBody = (fallback: RevocationReason) =>
  * sign), and SCEP and EST have no revoke operation, so that CA's operator
  * must revoke them there (docs/upstream-ca.md).
  */
-async function upstreamIssued(storage: Storage, serials: readonly string[], isOurs: (issuerId: string | null) => boolean): Promise<string[]> {
+async function upstreamIssued(storage: IssuanceStore, serials: readonly string[], isOurs: (issuerId: string | null) => boolean): Promise<string[]> {
   const out: string[] = [];
   for (const serial of serials) {
     const c = await storage.getCertificate(serial);
@@ -43,7 +43,7 @@ async function upstreamIssued(storage: Storage, serials: readonly string[], isOu
 }
 
 /** `isOurs`: whether a certificate's issuerId is one of our CAs (else an upstream CA issued it). */
-export function revocationRoutes(storage: Storage, isOurs: (issuerId: string | null) => boolean = () => true): Router {
+export function revocationRoutes(storage: DirectoryStore & IssuanceStore & AuditStore, isOurs: (issuerId: string | null) => boolean = () => true): Router {
   const r = Router();
 
   r.post('/certificates/:serial/revoke', apiDoc({ tag: 'Certificates', summary: 'Revoke a certificate and every renewal of it', body: reasonBody('unspecified'), bodyRequired: false, responses: { 200: 'the certificate plus revoked: [serial...] and upstreamRevocationRequired: [serial...] (issued by an upstream CA: revoke them there too)', 400: 'reason is not a revocation reason', 404: 'unknown certificate', 409: 'already revoked' } }), async (req, res) => {
