@@ -125,6 +125,14 @@ export interface GatewayOptions {
 
 export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = [], options: GatewayOptions = {}): Promise<Gateway> {
   const now = options.now ?? (() => new Date());
+  // Upstream CAs (docs/upstream-ca.md) are checked before anything is created: a bad file leaves no keys or database behind.
+  let upstreamSigner: (() => Promise<KeyedCertificate>) | null = null;
+  const upstreams: ReadonlyMap<string, UpstreamConnector> = config.upstreamCas
+    ? await loadUpstreams(config.upstreamCas, async () => {
+        if (!upstreamSigner) throw new Error('the SCEP RA is not loaded yet');
+        return upstreamSigner();
+      })
+    : new Map();
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
   const database = await openStorage(config.databaseUrl, config.dataDir);
@@ -169,7 +177,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
     // Upstream CAs (docs/upstream-ca.md): a profile naming one has its approved requests forwarded there; identities stay with the built-in CA.
-    const upstreams: ReadonlyMap<string, UpstreamConnector> = config.upstreamCas ? await loadUpstreams(config.upstreamCas, async () => (await raKeeper.keys()).ra) : new Map();
+    // The gateway's current SCEP RA signs what it forwards to a SCEP upstream.
+    upstreamSigner = async () => (await raKeeper.keys()).ra;
     const enrollmentIssuer = upstreams.size === 0 ? issuer : upstreamRoutingIssuer(issuer, upstreams, async (id, version) => (await storage.getProfile(id, version ?? undefined))?.issuer ?? null);
     const enrollment = new EnrollmentService({ storage, policy, issuer: enrollmentIssuer, parseCsr, log, audit: auditLog });
     const upstreamPoller = new UpstreamPoller({ storage, enrollment, upstreams, log, maxPendingHours: 168, now });

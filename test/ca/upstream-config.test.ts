@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -77,7 +78,11 @@ describe('upstream CA configuration', () => {
 
   it('a bad file stops the gateway with that message', async () => {
     const bad = await file([{ name: 'Bad Name', kind: 'scep', url: 'http://ca.example' }]);
-    await expect(startTestGateway({ env: { MDMGW_UPSTREAM_CAS: bad } })).rejects.toThrow(/entry 0 \(Bad Name\) name: must be 1 to 32 lower-case letters/);
+    const dataDir = path.join(dir, 'data-bad');
+    await expect(startTestGateway({ dataDir, env: { MDMGW_UPSTREAM_CAS: bad } })).rejects.toThrow(/entry 0 \(Bad Name\) name: must be 1 to 32 lower-case letters/);
+    // Checked before anything is created: no CA, keys or database left behind.
+    expect(existsSync(path.join(dataDir, 'ca.pem'))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'mdmgw.sqlite'))).toBe(false);
   });
 
   it('a profile may name only a configured CA as its issuer', async () => {
