@@ -261,7 +261,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, upstreams: () => [...upstreams.values()] });
     app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);

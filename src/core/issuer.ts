@@ -80,6 +80,15 @@ export interface UpstreamConnector extends CertificateIssuer {
    * certificate, or throws IssuancePending (still pending) or IssuanceRefused.
    */
   poll(state: Record<string, unknown>, csrDer: Uint8Array): Promise<IssuedCertificateData>;
-  /** The upstream's CA certificates as last fetched (health view, revocation), empty before the first contact. */
+  /** The upstream's CA certificates as last fetched (health view), empty before the first contact. */
   caCertificates(): readonly Uint8Array[];
+  /** How the last exchange with the upstream went (health view); null before the first. */
+  lastContact(): UpstreamContact | null;
+}
+
+export interface UpstreamContact {
+  at: string;
+  /** false: unreachable or an unusable answer; a PENDING or a refusal is an answer. */
+  ok: boolean;
+  message: string;
 }

@@ -166,10 +166,15 @@ describe('upstream CA: micromdm scepserver issues, the gateway keeps the front',
       expect(r.stderr + r.stdout).toContain('failInfo: badRequest');
       const tl = await t.api.ok('GET', `/enrollments/${encodeURIComponent(r.transactionId!)}`);
       expect(tl.timeline.map((e: { reasonCode: string | null }) => e.reasonCode).filter(Boolean)).toEqual(['UPSTREAM_UNAVAILABLE']);
+      // The health view shows the upstream's state from that last contact.
+      const down = (await t.gw.health.report()).components.find((c) => c.component === 'upstream:corp-ca')!;
+      expect(down.status).toBe('error');
+      expect(down.message).toContain('could not be asked');
       // Back up: the same challenge still works, as nothing was spent.
       await startScepserver();
       const again = await scepclient(await makeDir(work, 'back-up'), d.name, challenge);
       expect(again.code, show(again)).toBe(0);
+      expect((await t.gw.health.report()).components.find((c) => c.component === 'upstream:corp-ca')).toMatchObject({ status: 'ok', details: { kind: 'scep', caNotAfter: expect.any(String) } });
     } finally {
       if (!scepserver) await startScepserver();
     }

@@ -4,6 +4,7 @@ import { IssuancePending, IssuanceRefused } from '../../core/issuer.js';
 import type { ResolvedRequest } from '../../core/model.js';
 import { parseCsr } from '../../x509/csr-parser.js';
 import { readCertsOnly } from '../../scep/codec/certs-only.js';
+import { ContactTracker } from './contact.js';
 import { acceptIssued, normalizeFingerprint, sha256Fingerprint } from './upstream-certificate.js';
 
 // A CertificateIssuer that forwards the approved request to an EST server
@@ -48,6 +49,12 @@ export class EstUpstreamIssuer implements UpstreamConnector {
     this.#base = /\/\.well-known\/est(\/[^/]+)?$/.test(base) ? base : `${base}/.well-known/est`;
   }
 
+  readonly #contact = new ContactTracker();
+
+  lastContact() {
+    return this.#contact.last();
+  }
+
   caCertificates(): readonly Uint8Array[] {
     return this.#cas;
   }
@@ -62,7 +69,11 @@ export class EstUpstreamIssuer implements UpstreamConnector {
     return this.enroll(csrDer, (await parseCsr(csrDer)).publicKey.spki);
   }
 
-  private async enroll(csrDer: Uint8Array, spki: Uint8Array): Promise<IssuedCertificateData> {
+  private enroll(csrDer: Uint8Array, spki: Uint8Array): Promise<IssuedCertificateData> {
+    return this.#contact.track(() => this.simpleenroll(csrDer, spki));
+  }
+
+  private async simpleenroll(csrDer: Uint8Array, spki: Uint8Array): Promise<IssuedCertificateData> {
     const cas = await this.cacerts();
     const res = await this.call('POST', 'simpleenroll', wrap64(csrDer), { 'content-type': 'application/pkcs10', 'content-transfer-encoding': 'base64' });
     if (res.status === 202) throw new IssuancePending(this.name, { retryAfter: String(res.headers['retry-after'] ?? '') });

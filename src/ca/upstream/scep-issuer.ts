@@ -8,6 +8,7 @@ import { parseCsr } from '../../x509/csr-parser.js';
 import type { HashName, KeyedCertificate } from '../../x509/keys.js';
 import { readCertRep, readCertsOnly, verifyCertRep, writePkiRequest, type CertRepResult, type ContentCipher, type PkiRequestPayload } from '../../scep/codec/index.js';
 import type { UpstreamConnector } from '../../core/issuer.js';
+import { ContactTracker } from './contact.js';
 import { acceptIssued, csrSubjectName, isCaCertificate, normalizeFingerprint, sha256Fingerprint } from './upstream-certificate.js';
 
 // A CertificateIssuer that forwards the approved request to an upstream SCEP
@@ -57,25 +58,35 @@ export class ScepUpstreamIssuer implements UpstreamConnector {
     this.pollSeconds = options.pollSeconds;
   }
 
+  readonly #contact = new ContactTracker();
+
+  lastContact() {
+    return this.#contact.last();
+  }
+
   caCertificates(): readonly Uint8Array[] {
     return this.#cached?.ca.all ?? [];
   }
 
   async issue(_resolved: ResolvedRequest, spki: Uint8Array, context?: IssueContext): Promise<IssuedCertificateData> {
     if (!context) throw new IssuanceRefused(this.name, 'unavailable', 'only SCEP enrollments with a CSR can be forwarded to an upstream CA');
-    const ca = await this.upstreamCa();
-    const transactionId = randomBytes(16).toString('hex');
-    const answer = await this.exchange(ca, { messageType: 'PKCSReq', csr: context.csrDer }, transactionId);
-    return this.outcome(answer, ca, spki, { upstreamTransactionId: transactionId });
+    return this.#contact.track(async () => {
+      const ca = await this.upstreamCa();
+      const transactionId = randomBytes(16).toString('hex');
+      const answer = await this.exchange(ca, { messageType: 'PKCSReq', csr: context.csrDer }, transactionId);
+      return this.outcome(answer, ca, spki, { upstreamTransactionId: transactionId });
+    });
   }
 
   async poll(state: Record<string, unknown>, csrDer: Uint8Array): Promise<IssuedCertificateData> {
     const transactionId = state.upstreamTransactionId;
     if (typeof transactionId !== 'string') throw new IssuanceRefused(this.name, 'refused', 'the pending request has no upstream transaction id');
-    const ca = await this.upstreamCa();
-    const issuerAndSubject = { issuer: readCertificate(ca.ca).subjectName, subject: csrSubjectName(csrDer) };
-    const answer = await this.exchange(ca, { messageType: 'CertPoll', issuerAndSubject }, transactionId);
-    return this.outcome(answer, ca, (await parseCsr(csrDer)).publicKey.spki, state);
+    return this.#contact.track(async () => {
+      const ca = await this.upstreamCa();
+      const issuerAndSubject = { issuer: readCertificate(ca.ca).subjectName, subject: csrSubjectName(csrDer) };
+      const answer = await this.exchange(ca, { messageType: 'CertPoll', issuerAndSubject }, transactionId);
+      return this.outcome(answer, ca, (await parseCsr(csrDer)).publicKey.spki, state);
+    });
   }
 
   private async outcome(answer: CertRepResult, ca: UpstreamCa, spki: Uint8Array, state: Record<string, unknown>): Promise<IssuedCertificateData> {
