@@ -77,7 +77,7 @@ async function startEstServer(): Promise<void> {
   estUrl = `https://127.0.0.1:${port}`;
   await writeFile(
     path.join(work, 'upstream.json'),
-    JSON.stringify([{ name: 'est-ca', kind: 'est', url: estUrl, clientCert: 'mdmgw-est-client.pem', clientKey: 'mdmgw-est-client.key', tlsCa: '127.0.0.1.pem', pollSeconds: 5 }]),
+    JSON.stringify([{ name: 'est-ca', kind: 'est', url: estUrl, clientCert: 'mdmgw-est-client.pem', clientKey: 'mdmgw-est-client.key', tlsCa: '127.0.0.1.pem', pollSeconds: 3600 }]),
   );
 }
 
@@ -119,7 +119,7 @@ describe('upstream CA over EST (RFC 7030 simpleenroll, TLS client authentication
     const r = await enroll('est-2');
     expect(r.status).toBe('PENDING');
     mode = 'issue';
-    const later = new UpstreamPoller({ storage: t.gw.storage, enrollment: t.gw.enrollment, upstreams: t.gw.upstreams, log: createLogger('silent'), maxPendingHours: 168, now: () => new Date(Date.now() + 10_000) });
+    const later = new UpstreamPoller({ storage: t.gw.storage, enrollment: t.gw.enrollment, upstreams: t.gw.upstreams, log: createLogger('silent'), maxPendingHours: 168, now: () => new Date(Date.now() + 2 * 3_600_000) });
     expect(await later.runOnce()).toEqual({ issued: 1, refused: 0, pending: 0 });
     const polled = await scepPoll(t.scepUrl, r);
     expect(polled.status).toBe('SUCCESS');

@@ -92,7 +92,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'upstream-pending-'));
   const url = await startFakeUpstream();
   const config = path.join(work, 'upstream.json');
-  await writeFile(config, JSON.stringify([{ name: 'slow-ca', kind: 'scep', url, pollSeconds: 5 }]));
+  await writeFile(config, JSON.stringify([{ name: 'slow-ca', kind: 'scep', url, pollSeconds: 3600 }]));
   t = await startTestGateway({ env: { MDMGW_UPSTREAM_CAS: config } });
   profile = await t.api.ok('POST', '/profiles', { name: 'Upstream VPN', scope: 'device', subjectName: 'CN={{DeviceName}},O=Upstream', issuer: 'slow-ca' });
 }, 60_000);
@@ -125,7 +125,7 @@ describe('upstream SCEP CA answering PENDING and FAILURE (wire-level fake)', () 
     expect(await t.gw.upstreamPoller.runOnce()).toEqual({ issued: 0, refused: 0, pending: 0 });
 
     answer = 'issue';
-    const later = new UpstreamPoller({ storage: t.gw.storage, enrollment: t.gw.enrollment, upstreams: t.gw.upstreams, log: createLogger('silent'), maxPendingHours: 168, now: () => new Date(Date.now() + 10_000) });
+    const later = new UpstreamPoller({ storage: t.gw.storage, enrollment: t.gw.enrollment, upstreams: t.gw.upstreams, log: createLogger('silent'), maxPendingHours: 168, now: () => new Date(Date.now() + 2 * 3_600_000) });
     expect(await later.runOnce()).toEqual({ issued: 1, refused: 0, pending: 0 });
 
     const done = await scepPoll(t.scepUrl, first);
@@ -168,6 +168,27 @@ describe('upstream SCEP CA answering PENDING and FAILURE (wire-level fake)', () 
     expect(r.status).toBe('FAILURE');
     expect(r.failInfoText).toContain('UPSTREAM_UNAVAILABLE');
     expect(await t.api.ok('GET', `/certificates?deviceId=${r.deviceId}`)).toEqual([]);
+  });
+
+  it('approving an enrollment that waits for an administrator forwards it then: 502 when the upstream refuses (still pending), 202 when it answers PENDING', async () => {
+    const approval = await t.api.ok('POST', '/profiles', { name: 'Upstream, approved', scope: 'device', subjectName: 'CN={{DeviceName}},O=Upstream', issuer: 'slow-ca', requireApproval: true });
+    const d = await t.api.ok('POST', '/devices', { name: 'approve-1', platform: 'windows' });
+    await t.api.ok('POST', '/assignments', { profileId: approval.id, deviceId: d.id });
+    const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=approve-1, O=Upstream', challenge: await mintChallengeFor(t, approval.id, d.id) });
+    expect(r.status).toBe('PENDING');
+    expect(seen).toHaveLength(0); // nothing forwarded before the administrator says yes
+    answer = 'refuse';
+    const refused = await t.api.call('POST', `/enrollments/${encodeURIComponent(r.transactionId)}/approve`);
+    expect(refused.status).toBe(502);
+    expect(refused.body.error).toContain('upstream CA slow-ca did not issue');
+    expect((await timeline(r.transactionId)).status).toBe('pending');
+    answer = 'pending';
+    const forwarded = await t.api.call('POST', `/enrollments/${encodeURIComponent(r.transactionId)}/approve`);
+    expect(forwarded).toEqual({ status: 202, body: { transactionId: r.transactionId, status: 'pending' } });
+    answer = 'issue';
+    const later = new UpstreamPoller({ storage: t.gw.storage, enrollment: t.gw.enrollment, upstreams: t.gw.upstreams, log: createLogger('silent'), maxPendingHours: 168, now: () => new Date(Date.now() + 2 * 3_600_000) });
+    expect(await later.runOnce()).toMatchObject({ issued: 1 });
+    expect((await scepPoll(t.scepUrl, r)).status).toBe('SUCCESS');
   });
 
   it('a request still PENDING after maxPendingHours is given up (UPSTREAM_UNAVAILABLE)', async () => {
