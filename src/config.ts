@@ -116,6 +116,8 @@ const schema = z.object({
   /** Never logged; prefer pkcs11PinFile (read when the token is opened, src/ca/pkcs11/token-config.ts). */
   pkcs11Pin: z.string().min(1).optional(),
   pkcs11PinFile: z.string().min(1).optional(),
+  /** JSON file naming the upstream CAs a profile may select as its issuer (docs/upstream-ca.md); read and checked at start. */
+  upstreamCas: z.string().min(1).optional(),
 });
 
 /**
@@ -153,6 +155,7 @@ const ENV_NAMES: Record<string, string> = {
   pkcs11Slot: 'MDMGW_PKCS11_SLOT',
   pkcs11Pin: 'MDMGW_PKCS11_PIN',
   pkcs11PinFile: 'MDMGW_PKCS11_PIN_FILE',
+  upstreamCas: 'MDMGW_UPSTREAM_CAS',
 };
 
 export class ConfigError extends Error {
@@ -193,6 +196,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     pkcs11Slot: blankToUndefined(env.MDMGW_PKCS11_SLOT),
     pkcs11Pin: blankToUndefined(env.MDMGW_PKCS11_PIN),
     pkcs11PinFile: blankToUndefined(env.MDMGW_PKCS11_PIN_FILE),
+    upstreamCas: blankToUndefined(env.MDMGW_UPSTREAM_CAS),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -223,6 +227,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     dataDir: path.resolve(cwd, c.dataDir),
     pkcs11Module: c.pkcs11Module === undefined ? undefined : path.resolve(cwd, c.pkcs11Module),
     pkcs11PinFile: c.pkcs11PinFile === undefined ? undefined : path.resolve(cwd, c.pkcs11PinFile),
+    ...(c.upstreamCas !== undefined && { upstreamCas: path.resolve(cwd, c.upstreamCas) }),
     publicUrl: (c.publicUrl ?? `${scheme}://${hostForUrl}:${c.port}`).replace(/\/+$/, ''),
   };
 }

@@ -3,6 +3,7 @@ import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeKeyPair } from './core/challenge/signing-key.js';
 import { certificateLifetime, clockHealth, worst, type ComponentHealth, type HealthStatus } from './core/health.js';
 import type { Storage } from './core/storage/storage.js';
+import type { UpstreamConnector } from './core/issuer.js';
 import type { Logger } from './log.js';
 import { probeGetCaCaps, type CapsProbeResult } from './scep/caps-probe.js';
 import type { KeyedCertificate } from './x509/keys.js';
@@ -39,6 +40,8 @@ export interface GatewayHealthDeps {
   probeCacheMs?: number;
   /** The directory sync's component (docs/directory.md); null when no directory is configured. */
   directory?: () => Promise<ComponentHealth | null>;
+  /** Upstream CAs (docs/upstream-ca.md): each one's last contact is a component. */
+  upstreams?: () => readonly UpstreamConnector[];
 }
 
 export interface HealthReport {
@@ -80,6 +83,7 @@ export class GatewayHealth {
       keys,
       ...adapters,
       ...scep,
+      ...this.#upstreams(now),
       clock,
       ...directory,
     ];
@@ -128,6 +132,21 @@ export class GatewayHealth {
     }
     if (problems.length > 0) return { component: 'keys', status: 'error', message: problems.join('; ') };
     return { component: 'keys', status: 'ok', message: 'the CA, RA and challenge-signing keys are loaded and match', details: { keys: ['ca', 'ra', 'challenge-signing'] } };
+  }
+
+  /** Not probed (a probe would be a request to someone else's CA): what the last forwarded request or poll found. */
+  #upstreams(now: Date): ComponentHealth[] {
+    return (this.d.upstreams?.() ?? []).map((u) => {
+      const component = `upstream:${u.name}`;
+      const last = u.lastContact();
+      const [ca] = u.caCertificates();
+      const caNotAfter = ca ? new Date(certificateOf(ca).validTo) : null;
+      const details = { kind: u.kind, ...(last && { lastContact: last.at }), ...(caNotAfter && { caNotAfter: caNotAfter.toISOString() }) };
+      if (!last) return { component, status: 'ok' as const, message: `upstream CA ${u.name} has not been asked yet`, details };
+      if (!last.ok) return { component, status: 'error' as const, message: `upstream CA ${u.name} could not be asked at ${last.at}: ${last.message}`, details };
+      if (caNotAfter && caNotAfter < now) return { component, status: 'error' as const, message: `the certificate of upstream CA ${u.name} has expired`, details };
+      return { component, status: 'ok' as const, message: `upstream CA ${u.name} answered at ${last.at}`, details };
+    });
   }
 
   async #adapters(): Promise<ComponentHealth[]> {

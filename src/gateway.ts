@@ -52,6 +52,10 @@ import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile }
 import { authoritiesOf } from './ca/authorities.js';
 import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
 import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
+import { loadUpstreams } from './ca/upstream/upstream-config.js';
+import { upstreamRoutingIssuer } from './ca/upstream/routed-issuer.js';
+import { UpstreamPoller } from './core/upstream-poller.js';
+import type { UpstreamConnector } from './core/issuer.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
 import { publicationFor, publicationUrls } from './ca/publication.js';
 import { pkiRoutes } from './http/pki-routes.js';
@@ -120,6 +124,10 @@ export interface Gateway {
   /** Directory sync from LDAP / Active Directory (docs/directory.md); `schedule.tick()` runs a due sync now. */
   directorySync: LdapDirectorySync;
   directorySyncSchedule: ReturnType<typeof startLdapSyncSchedule>;
+  /** Upstream CAs by name (MDMGW_UPSTREAM_CAS), empty when none are configured. */
+  upstreams: ReadonlyMap<string, UpstreamConnector>;
+  /** Settles enrollments an upstream CA answered PENDING; `runOnce()` for tests and operators. */
+  upstreamPoller: UpstreamPoller;
   close(): Promise<void>;
 }
 
@@ -132,6 +140,14 @@ export interface GatewayOptions {
 
 export async function createGateway(config: Config, log: Logger, adapters: PlatformAdapter[] = [], options: GatewayOptions = {}): Promise<Gateway> {
   const now = options.now ?? (() => new Date());
+  // Upstream CAs (docs/upstream-ca.md) are checked before anything is created: a bad file leaves no keys or database behind.
+  let upstreamSigner: (() => Promise<KeyedCertificate>) | null = null;
+  const upstreams: ReadonlyMap<string, UpstreamConnector> = config.upstreamCas
+    ? await loadUpstreams(config.upstreamCas, async () => {
+        if (!upstreamSigner) throw new Error('the SCEP RA is not loaded yet');
+        return upstreamSigner();
+      })
+    : new Map();
   // Private before anything is read from it or written to it (security issue #15, S6).
   await secureDataDirectory(config.dataDir);
   // A subordinate CA whose certificate was not imported yet: say what to do (before anything is created) rather than fail on the missing ca.pem.
@@ -195,7 +211,18 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     const issuer = registryIssuer(registry, async (profileId, version) => (await storage.getProfile(profileId, version ?? undefined))?.issuer ?? null);
     const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
     const auditLog = new AuditLog(storage, log);
-    const enrollment = new EnrollmentService({ storage, policy, issuer, parseCsr, log, audit: auditLog });
+    // Upstream CAs (docs/upstream-ca.md): a profile naming one has its approved requests forwarded there; identities stay with the built-in CA.
+    // The gateway's current SCEP RA signs what it forwards to a SCEP upstream.
+    upstreamSigner = async () => (await raKeeper.keys()).ra;
+    for (const name of upstreams.keys()) {
+      if (registry.has(name)) throw new CaKeyFileError(`MDMGW_UPSTREAM_CAS names "${name}", which is also a local CA (cas/${name}/): give the upstream another name`);
+    }
+    // Local CAs by the registry, upstream CAs by their connectors: a profile's issuer names one of either.
+    const enrollmentIssuer = upstreams.size === 0 ? issuer : upstreamRoutingIssuer(issuer, upstreams, async (id, version) => (await storage.getProfile(id, version ?? undefined))?.issuer ?? null);
+    const knownCas = { has: (name: string) => registry.has(name) || upstreams.has(name), names: () => [...registry.names(), ...upstreams.keys()] };
+    const enrollment = new EnrollmentService({ storage, policy, issuer: enrollmentIssuer, parseCsr, log, audit: auditLog });
+    const upstreamPoller = new UpstreamPoller({ storage, enrollment, upstreams, log, maxPendingHours: 168, now });
+    if (upstreams.size > 0) upstreamPoller.start(Math.min(...[...upstreams.values()].map((u) => u.pollSeconds)));
     const scep = new ScepService(
       raKeeper,
       ca.root,
@@ -288,7 +315,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, directory: () => directorySync.health() });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, directory: () => directorySync.health(), upstreams: () => [...upstreams.values()] });
     app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
@@ -311,9 +338,10 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use(
       '/api/v1',
       directoryRoutes(storage, devicesChanged),
-      profileRoutes(storage, devicesChanged, registry),
+      profileRoutes(storage, devicesChanged, knownCas),
       enrollmentRoutes({ storage, minter, enrollment, scepUrl }),
-      revocationRoutes(storage),
+      // Certificates an upstream CA issued are revoked here and reported: that CA must revoke them (docs/upstream-ca.md).
+      revocationRoutes(storage, (issuerId) => issuerId === null || published.all.some((a) => a.id === issuerId)),
       certificateReportRoutes(storage),
       lifecycleRoutes(storage, devicesChanged, now),
       enrollmentTokenRoutes({ storage, tokens, adapters, publicUrl: config.publicUrl }),
@@ -381,11 +409,14 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       instance,
       directorySync,
       directorySyncSchedule,
+      upstreams,
+      upstreamPoller,
       close: async () => {
         health.markClosing();
         housekeeping.stop();
         instance.keys?.stop();
         await directorySyncSchedule.stop();
+        await upstreamPoller.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();

@@ -171,12 +171,12 @@ export async function loadNamedCas(dataDir: string, opts: AuthorityOptions & { p
  */
 export function registryIssuer(registry: CaRegistry, issuerOfProfile: (profileId: string, version: number | null) => Promise<string | null>): CertificateIssuer {
   return {
-    issue: async (resolved, spki) => {
+    issue: async (resolved, spki, context) => {
       const name = (resolved.profileId && (await issuerOfProfile(resolved.profileId, resolved.profileVersion))) || DEFAULT_CA_NAME;
       const issuer = registry.issuerFor(name);
       // Profiles are validated against the registry when saved; a CA removed from the data directory since is an operator error.
       if (!issuer) throw new CaRegistryError(`profile ${resolved.profileId} names CA "${name}", which this gateway does not have (cas/${name}/ missing?)`);
-      return issuer.issue(resolved, spki);
+      return issuer.issue(resolved, spki, context);
     },
   };
 }

@@ -1,11 +1,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { CsrInfo } from './csr-info.js';
-import type { CertificateIssuer, IssuedCertificateData } from './issuer.js';
+import { IssuancePending, IssuanceRefused, type CertificateIssuer, type IssuedCertificateData } from './issuer.js';
 import type { Logger } from '../log.js';
 import type { Enrollment } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
-import type { ConsumeResult, IssuanceStore, AuditStore } from './storage/storage.js';
+import type { ConsumeResult, IssuanceStore, AuditStore, NewEnrollment, UpstreamRequestStore } from './storage/storage.js';
 import { certificateRecord, enrollmentRecord } from './issued-records.js';
 import type { NewAuditEvent } from './audit-log.js';
 
@@ -21,7 +21,7 @@ export type EnrollmentOutcome =
   | { status: 'rejected'; refusal: Refusal };
 
 export interface EnrollmentDeps {
-  storage: IssuanceStore & AuditStore;
+  storage: IssuanceStore & AuditStore & UpstreamRequestStore;
   policy: PolicyModule;
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
@@ -150,12 +150,23 @@ export class EnrollmentService {
   }
 
   /** Admin approval of a PENDING enrollment: issue now, so CertPoll finds it. */
-  async approve(transactionId: string, actor: string): Promise<'issued' | 'not-found' | 'not-pending'> {
+  async approve(transactionId: string, actor: string): Promise<'issued' | 'forwarded' | 'not-found' | 'not-pending'> {
     const e = await this.deps.storage.getEnrollment(transactionId);
     if (!e) return 'not-found';
     if (e.status !== 'pending' || !e.resolved) return 'not-pending';
     const csr = await this.deps.parseCsr(e.csrDer);
-    const cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki); // a throw here is the admin's 500, nothing recorded
+    let cert: IssuedCertificateData;
+    try {
+      // A throw here is the admin's error (IssuanceRefused: the upstream CA's answer), nothing recorded.
+      cert = await this.deps.issuer.issue(e.resolved, csr.publicKey.spki, { csrDer: e.csrDer, transactionId });
+    } catch (err) {
+      if (!(err instanceof IssuancePending)) throw err;
+      // The profile's upstream CA answered PENDING in its turn: the poller takes over.
+      const at = new Date().toISOString();
+      await this.deps.storage.addUpstreamRequest({ transactionId, upstream: err.upstream, state: err.state, createdAt: at, nextPollAt: at });
+      await this.audit(transactionId, 'upstream.pending', null, { upstream: err.upstream, approvedBy: actor }, actor);
+      return 'forwarded';
+    }
     const done = await this.deps.storage.completeEnrollment(transactionId, certificateRecord(e.kind, transactionId, e.resolved, cert));
     if (!done) return 'not-pending';
     await this.audit(transactionId, 'ca.issued', null, { serialNumber: cert.serialNumber, subject: cert.subject, approvedBy: actor }, actor);
@@ -223,8 +234,10 @@ export class EnrollmentService {
     // handed out, so nothing issued is lost.
     let cert: IssuedCertificateData;
     try {
-      cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki);
+      cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki, { csrDer: req.csr.der, transactionId });
     } catch (e) {
+      if (e instanceof IssuancePending) return this.pendingUpstream(approval, enrollment, e);
+      if (e instanceof IssuanceRefused) return this.refusedUpstream(transactionId, e);
       // The CA could not sign (e.g. a value it cannot encode): a signed FAILURE
       // the device can show, not a bare HTTP 500; nothing was spent or recorded.
       this.deps.log.error({ err: e, transactionId }, 'the CA could not issue');
@@ -245,6 +258,49 @@ export class EnrollmentService {
     return { status: 'issued', certificate: cert.der };
   }
 
+  /**
+   * The upstream CA answered PENDING: the challenge is spent and the enrollment
+   * recorded as pending, like one waiting for an administrator; the poller
+   * (ca/upstream/poller.ts) settles it through settleUpstream.
+   */
+  private async pendingUpstream(approval: Approval, enrollment: NewEnrollment, pending: IssuancePending): Promise<EnrollmentOutcome | Exclude<ConsumeResult, { ok: true }>['reason']> {
+    const { transactionId } = enrollment;
+    const r = await this.deps.storage.recordEnrollment(approval.challenge, { ...enrollment, status: 'pending' }, null);
+    if (!r.ok) return r.reason;
+    const at = new Date().toISOString();
+    await this.deps.storage.addUpstreamRequest({ transactionId, upstream: pending.upstream, state: pending.state, createdAt: at, nextPollAt: at });
+    await this.audit(transactionId, 'upstream.pending', null, { upstream: pending.upstream });
+    return { status: 'pending' };
+  }
+
+  /** The upstream CA refused or could not be asked: a signed FAILURE; nothing was spent or recorded. */
+  private async refusedUpstream(transactionId: string, e: IssuanceRefused): Promise<EnrollmentOutcome> {
+    const code = e.kind === 'refused' ? 'UPSTREAM_REFUSED' : 'UPSTREAM_UNAVAILABLE';
+    this.deps.log.warn({ transactionId, upstream: e.upstream, upstreamCode: e.upstreamCode, detail: e.message }, 'the upstream CA did not issue');
+    return this.refuse(transactionId, { code, detail: `${e.upstream}: ${e.message}${e.upstreamCode ? ` (${e.upstreamCode})` : ''}` }, 'upstream.refused');
+  }
+
+  /**
+   * The poller's answer for an enrollment the upstream CA had left PENDING:
+   * the certificate is recorded (so CertPoll finds it) before anything else, or
+   * the enrollment is rejected with the upstream's reason in the audit log.
+   */
+  async settleUpstream(transactionId: string, result: { status: 'issued'; certificate: IssuedCertificateData; upstream: string } | { status: 'failed'; upstream: string; kind: IssuanceRefused['kind']; detail: string; upstreamCode?: string }): Promise<'settled' | 'not-pending'> {
+    const e = await this.deps.storage.getEnrollment(transactionId);
+    if (!e || e.status !== 'pending' || !e.resolved) return 'not-pending';
+    if (result.status === 'issued') {
+      const cert = result.certificate;
+      const done = await this.deps.storage.completeEnrollment(transactionId, certificateRecord(e.kind, transactionId, e.resolved, cert));
+      if (!done) return 'not-pending';
+      await this.audit(transactionId, 'ca.issued', null, { serialNumber: cert.serialNumber, subject: cert.subject, notAfter: cert.notAfter.toISOString(), thumbprint: cert.thumbprint, upstream: result.upstream }, 'upstream');
+      return 'settled';
+    }
+    if (!(await this.deps.storage.rejectEnrollment(transactionId))) return 'not-pending';
+    const code = result.kind === 'refused' ? 'UPSTREAM_REFUSED' : 'UPSTREAM_UNAVAILABLE';
+    await this.audit(transactionId, 'upstream.refused', code, { upstream: result.upstream, detail: result.detail, ...(result.upstreamCode && { upstreamCode: result.upstreamCode }) }, 'upstream');
+    return 'settled';
+  }
+
   private async answerRetry(previous: Enrollment, csrSha256: string, trail: NewAuditEvent[]): Promise<EnrollmentOutcome> {
     if (previous.csrSha256 !== csrSha256) {
       return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused', trail);
@@ -256,7 +312,12 @@ export class EnrollmentService {
 
   private async stateOf(e: Enrollment): Promise<EnrollmentOutcome> {
     if (e.status === 'pending') return { status: 'pending' };
-    if (e.status === 'rejected') return { status: 'rejected', refusal: { code: 'ENROLLMENT_REJECTED' } };
+    if (e.status === 'rejected') {
+      // Rejected by the upstream CA rather than by an administrator: say so (the poller audited why).
+      const [upstream] = await this.deps.storage.listAudit({ transactionId: e.transactionId, type: 'upstream.refused', limit: 1 });
+      const code = upstream?.reasonCode === 'UPSTREAM_REFUSED' || upstream?.reasonCode === 'UPSTREAM_UNAVAILABLE' ? upstream.reasonCode : 'ENROLLMENT_REJECTED';
+      return { status: 'rejected', refusal: { code } };
+    }
     const cert = e.certificateSerial ? await this.deps.storage.getCertificate(e.certificateSerial) : null;
     if (!cert) return { status: 'rejected', refusal: { code: 'INTERNAL_ERROR', detail: 'issued enrollment without certificate' } };
     return { status: 'issued', certificate: cert.der };

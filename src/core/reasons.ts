@@ -50,6 +50,9 @@ export const REASONS = {
   // external validators and internal faults
   POLICY_DENIED: { failInfo: 'badRequest', text: 'a policy validator refused the request' },
   INTERNAL_ERROR: { failInfo: 'badRequest', text: 'the gateway could not complete the request; see the audit log' },
+  // upstream CA mode (docs/upstream-ca.md): the request passed here, the CA that issues said no or could not be asked
+  UPSTREAM_REFUSED: { failInfo: 'badRequest', text: 'the upstream CA refused the request; the audit log has its answer' },
+  UPSTREAM_UNAVAILABLE: { failInfo: 'badRequest', text: 'the upstream CA could not be reached or gave an unusable answer' },
 } as const satisfies Record<string, { failInfo: string; text: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

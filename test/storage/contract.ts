@@ -10,6 +10,7 @@ import { commandsContract } from './contract/commands.js';
 import { platformStateContract } from './contract/platform-state.js';
 import { auditContract } from './contract/audit.js';
 import { coordinationContract } from './contract/coordination.js';
+import { upstreamRequestsContract } from './contract/upstream-requests.js';
 
 // Backend-independent contract for src/core/storage/storage.ts. Every backend
 // registers it with a factory that returns a fresh, migrated, empty Storage:
@@ -64,5 +65,6 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     platformStateContract(() => s);
     auditContract(() => s);
     coordinationContract(() => s);
+    upstreamRequestsContract(() => s);
   });
 }

@@ -12,6 +12,7 @@ import type { CommandStore } from './command-store.js';
 import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { CoordinationStore } from './coordination-store.js';
+import type { UpstreamRequestStore } from './upstream-request-store.js';
 import type { KyselyStoreOptions } from './kysely/support.js';
 import { KyselyDirectoryStore } from './kysely/directory.js';
 import { KyselyProfileStore } from './kysely/profiles.js';
@@ -23,6 +24,7 @@ import { KyselyCommandStore } from './kysely/commands.js';
 import { KyselyPlatformStateStore } from './kysely/platform-state.js';
 import { KyselyAuditStore } from './kysely/audit.js';
 import { KyselyCoordinationStore } from './kysely/coordination.js';
+import { KyselyUpstreamRequestStore } from './kysely/upstream-requests.js';
 
 export { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
@@ -47,6 +49,7 @@ export interface KyselyStores {
   platformState: KyselyPlatformStateStore;
   audit: KyselyAuditStore;
   coordination: KyselyCoordinationStore;
+  upstreamRequests: KyselyUpstreamRequestStore;
 }
 
 /**
@@ -75,6 +78,7 @@ function buildStores(db: Kysely<Database>, options: KyselyStoreOptions): KyselyS
     platformState: new KyselyPlatformStateStore(db, options),
     audit: new KyselyAuditStore(db, options),
     coordination: new KyselyCoordinationStore(db, options),
+    upstreamRequests: new KyselyUpstreamRequestStore(db, options),
   };
 }
 
@@ -107,6 +111,7 @@ export class KyselyStorage implements MigratingStore {
       ...boundMethods<PlatformStateStore>(s.platformState),
       ...boundMethods<AuditStore>(s.audit),
       ...boundMethods<CoordinationStore>(s.coordination),
+      ...boundMethods<UpstreamRequestStore>(s.upstreamRequests),
     };
     Object.assign(this, methods);
   }

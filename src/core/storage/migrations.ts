@@ -682,6 +682,36 @@ function directorySource(): Migration {
   };
 }
 
+/**
+ * Upstream-CA mode (issue 12 part 2, docs/upstream-ca.md): an enrollment the
+ * upstream CA answered PENDING waits here until the poller has its answer.
+ * `state` is the connector's own (JSON: upstream transaction id, names; no secrets).
+ */
+function upstreamRequests(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema
+          .createTable('upstream_requests')
+          .addColumn('transaction_id', 'text', (c) => c.primaryKey())
+          .addColumn('upstream', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('next_poll_at', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .execute();
+        await db.schema.createIndex('upstream_requests_next_poll').on('upstream_requests').column('next_poll_at').execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropTable('upstream_requests').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -698,6 +728,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0012_device_retiring': deviceRetiring(),
     '0013_directory_source': directorySource(),
     '0014_instance_coordination': instanceCoordination(dialect),
+    '0016_upstream_requests': upstreamRequests(),
   };
 }
 

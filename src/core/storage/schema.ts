@@ -250,6 +250,7 @@ export interface Database {
   settings: SettingsTable;
   crl_state: CrlStateTable;
   pending_removals: PendingRemovalsTable;
+  upstream_requests: UpstreamRequestsTable;
   identity_renewal_challenges: IdentityRenewalChallengesTable;
 }
 
@@ -276,4 +277,15 @@ export interface LeasesTable {
   name: string;
   holder: string;
   expires_at: string;
+}
+
+/** An enrollment an upstream CA answered PENDING (migration 0016, ca/upstream/poller.ts). */
+export interface UpstreamRequestsTable {
+  transaction_id: string;
+  upstream: string;
+  state: string; // JSON, the connector's own
+  created_at: string;
+  next_poll_at: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
 }

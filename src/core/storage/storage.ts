@@ -194,6 +194,7 @@ import type { CommandStore } from './command-store.js';
 import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { CoordinationStore, KeyMaterial } from './coordination-store.js';
+import type { UpstreamRequestStore } from './upstream-request-store.js';
 
 export type {
   MigratingStore,
@@ -208,6 +209,7 @@ export type {
   AuditStore,
   CoordinationStore,
   KeyMaterial,
+  UpstreamRequestStore,
 };
 
 /**
@@ -225,7 +227,8 @@ export type Storage = MigratingStore &
   CommandStore &
   PlatformStateStore &
   AuditStore &
-  CoordinationStore;
+  CoordinationStore &
+  UpstreamRequestStore;
 
 // ---- directory sync (docs/directory.md)
 

@@ -8,6 +8,7 @@ import { formatDn } from '../../x509/names.js';
 import { toPem } from '../../pem.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { IssuanceRefused } from '../../core/issuer.js';
 
 // Challenges, certificates, enrollment timelines and approvals.
 
@@ -84,10 +85,16 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
       timeline: events.map((e) => ({ at: e.at, type: e.type, reasonCode: e.reasonCode, actor: e.actor, details: e.details })),
     });
   });
-  r.post('/enrollments/:transactionId/approve', apiDoc({ tag: 'Enrollments', summary: 'Approve a pending enrollment (issues the certificate)', responses: { 200: '{transactionId, status: issued}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
-    const result = await d.enrollment.approve(req.params.transactionId, 'admin');
+  r.post('/enrollments/:transactionId/approve', apiDoc({ tag: 'Enrollments', summary: 'Approve a pending enrollment (issues the certificate)', responses: { 200: '{transactionId, status: issued}', 202: '{transactionId, status: pending}: the upstream CA answered PENDING', 502: 'the upstream CA refused or could not be asked (still pending)', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {
+    const result = await d.enrollment.approve(req.params.transactionId, 'admin').catch((e: unknown) => {
+      // The profile's upstream CA refused or could not be asked: nothing was recorded, the enrollment stays pending.
+      if (e instanceof IssuanceRefused) throw new HttpError(502, `upstream CA ${e.upstream} did not issue: ${e.message}`);
+      throw e;
+    });
     if (result === 'not-found') throw notFound('enrollment');
     if (result === 'not-pending') throw new HttpError(409, 'the enrollment is not pending');
+    // The profile's upstream CA answered PENDING: still pending, polled there (docs/upstream-ca.md).
+    if (result === 'forwarded') return void res.status(202).json({ transactionId: req.params.transactionId, status: 'pending' });
     res.json({ transactionId: req.params.transactionId, status: 'issued' });
   });
   r.post('/enrollments/:transactionId/reject', apiDoc({ tag: 'Enrollments', summary: 'Reject a pending enrollment', responses: { 200: '{transactionId, status: rejected}', 404: 'unknown enrollment', 409: 'the enrollment is not pending' } }), async (req, res) => {

@@ -20,7 +20,7 @@ function specOrThrow(body: unknown, cas?: KnownCas) {
   const r = parseProfileSpec(body);
   if (!r.ok) throw new HttpError(400, 'invalid profile', r.issues);
   if (cas && !cas.has(r.spec.issuer)) {
-    throw new HttpError(400, 'invalid profile', [{ path: 'issuer', message: `no CA named "${r.spec.issuer}" on this gateway (known: ${cas.names().join(', ')}); add one with 'mdmgw ca init --name'` }]);
+    throw new HttpError(400, 'invalid profile', [{ path: 'issuer', message: `no CA named "${r.spec.issuer}" on this gateway (known: ${cas.names().join(', ')}); add a local CA with 'mdmgw ca init --name' or an upstream CA in MDMGW_UPSTREAM_CAS` }]);
   }
   return r.spec;
 }

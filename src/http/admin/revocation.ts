@@ -27,38 +27,56 @@ export const reasonBody = (fallback: RevocationReason) =>
       .default(fallback as (typeof END_ENTITY_REVOCATION_REASONS)[number]),
   });
 
-export function revocationRoutes(storage: DirectoryStore & IssuanceStore & AuditStore): Router {
+/**
+ * Of `serials` (just revoked here), those an upstream CA issued: recorded as
+ * revoked here, but neither our CRL nor our OCSP speaks for them (not ours to
+ * sign), and SCEP and EST have no revoke operation, so that CA's operator
+ * must revoke them there (docs/upstream-ca.md).
+ */
+async function upstreamIssued(storage: IssuanceStore, serials: readonly string[], isOurs: (issuerId: string | null) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  for (const serial of serials) {
+    const c = await storage.getCertificate(serial);
+    if (c && !isOurs(c.issuerId)) out.push(serial);
+  }
+  return out;
+}
+
+/** `isOurs`: whether a certificate's issuerId is one of our CAs (else an upstream CA issued it). */
+export function revocationRoutes(storage: DirectoryStore & IssuanceStore & AuditStore, isOurs: (issuerId: string | null) => boolean = () => true): Router {
   const r = Router();
 
-  r.post('/certificates/:serial/revoke', apiDoc({ tag: 'Certificates', summary: 'Revoke a certificate and every renewal of it', body: reasonBody('unspecified'), bodyRequired: false, responses: { 200: 'the certificate plus revoked: [serial...]', 400: 'reason is not a revocation reason', 404: 'unknown certificate', 409: 'already revoked' } }), async (req, res) => {
+  r.post('/certificates/:serial/revoke', apiDoc({ tag: 'Certificates', summary: 'Revoke a certificate and every renewal of it', body: reasonBody('unspecified'), bodyRequired: false, responses: { 200: 'the certificate plus revoked: [serial...] and upstreamRevocationRequired: [serial...] (issued by an upstream CA: revoke them there too)', 400: 'reason is not a revocation reason', 404: 'unknown certificate', 409: 'already revoked' } }), async (req, res) => {
     const serial = req.params.serial.toLowerCase();
     const { reason } = parseBody(reasonBody('unspecified'), req.body);
     const result = await storage.revokeCertificateChain(serial, new Date().toISOString(), reason);
     if (!result.ok && result.reason === 'not-found') throw notFound('certificate');
     if (!result.ok) throw new HttpError(409, `certificate ${serial} is already revoked`);
+    const upstreamRevocationRequired = await upstreamIssued(storage, result.revoked, isOurs);
     await storage.appendAudit({
       transactionId: null,
       type: 'admin.certificate.revoked',
       reasonCode: null,
       actor: 'admin',
-      details: { serialNumber: serial, reason, revoked: result.revoked },
+      details: { serialNumber: serial, reason, revoked: result.revoked, ...(upstreamRevocationRequired.length > 0 && { upstreamRevocationRequired }) },
     });
-    res.json({ ...certificateView((await storage.getCertificate(serial))!), revoked: result.revoked });
+    res.json({ ...certificateView((await storage.getCertificate(serial))!), revoked: result.revoked, upstreamRevocationRequired });
   });
 
-  r.post('/devices/:id/block', apiDoc({ tag: 'Directory', summary: 'Block a device: revoke its certificates, refuse it until unblocked', body: reasonBody(BLOCK_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device, revoked: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already blocked' } }), async (req, res) => {
+  r.post('/devices/:id/block', apiDoc({ tag: 'Directory', summary: 'Block a device: revoke its certificates, refuse it until unblocked', body: reasonBody(BLOCK_REVOCATION_REASON), bodyRequired: false, responses: { 200: '{device, revoked: [serial...], upstreamRevocationRequired: [serial...]}', 400: 'reason is not a revocation reason', 404: 'unknown device', 409: 'already blocked' } }), async (req, res) => {
     const { reason } = parseBody(reasonBody(BLOCK_REVOCATION_REASON), req.body);
     const result = await storage.blockDevice(req.params.id, new Date().toISOString(), reason);
     if (!result.ok && result.reason === 'not-found') throw notFound('device');
     if (!result.ok) throw new HttpError(409, 'the device is already blocked');
+    const upstreamRevocationRequired = await upstreamIssued(storage, result.revoked, isOurs);
     await storage.appendAudit({
       transactionId: null,
       type: 'admin.device.blocked',
       reasonCode: null,
       actor: 'admin',
-      details: { deviceId: result.device.id, reason, revoked: result.revoked },
+      details: { deviceId: result.device.id, reason, revoked: result.revoked, ...(upstreamRevocationRequired.length > 0 && { upstreamRevocationRequired }) },
     });
-    res.json({ device: result.device, revoked: result.revoked });
+    res.json({ device: result.device, revoked: result.revoked, upstreamRevocationRequired });
   });
 
   r.post('/devices/:id/unblock', apiDoc({ tag: 'Directory', summary: 'Unblock a device (its revoked certificates stay revoked)', body: z.strictObject({}), bodyRequired: false, responses: { 200: '{device}', 400: 'the body is not empty', 404: 'unknown device', 409: 'not blocked' } }), async (req, res) => {
