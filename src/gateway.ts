@@ -62,6 +62,7 @@ import { consoleRoutes } from './console/routes.js';
 import { enrollmentListingRoutes } from './http/admin/enrollment-listing.js';
 import { apiDoc } from './http/admin/api-doc.js';
 import { openApiRoute } from './http/admin/openapi.js';
+import { fastAnswers, type FastAnswers } from './http/fast-answers.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -105,6 +106,8 @@ export interface Gateway {
   removals: Removals;
   /** Retiring devices (core/retirement.ts); `sweep(now)` is housekeeping's. */
   retirement: Retirement;
+  /** /healthz, GetCACaps and GetCACert answered in front of `app` (http/fast-answers.ts); server.ts calls it first. */
+  fastAnswers: FastAnswers;
   close(): Promise<void>;
 }
 
@@ -315,6 +318,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       health,
       removals,
       retirement,
+      fastAnswers: fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
       close: async () => {
         health.markClosing();
         housekeeping.stop();

@@ -83,8 +83,16 @@ export interface PkiOperationResult {
   reason?: ReasonCode;
 }
 
+interface PublishedAnswers {
+  ra: KeyedCertificate;
+  nextRa: KeyedCertificate | null;
+  caps: string;
+  caCert: Uint8Array;
+}
+
 export class ScepService {
   private readonly caCertificate: Uint8Array;
+  private publishedFor: PublishedAnswers | null = null;
 
   constructor(
     /** The current RA (CertReps are signed by it, clients encrypt to it), the previous one and the next one. */
@@ -121,14 +129,26 @@ export class ScepService {
   }
 
   async caCaps(): Promise<string> {
-    const { nextRa } = await this.ras.keys();
-    return (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
+    return (await this.published()).caps;
   }
 
   /** certs-only PKCS#7 with the RA and the CA (application/x-x509-ca-ra-cert). */
   async caCert(): Promise<Uint8Array> {
-    const { ra } = await this.ras.keys();
-    return writeCertsOnly([ra.certificate, this.caCertificate]);
+    return (await this.published()).caCert;
+  }
+
+  /**
+   * GetCACaps and GetCACert depend only on the RA of the moment: built once
+   * per RA (and next RA) instead of per request (issue 13); an RA renewal
+   * hands out new key objects, so the comparison notices it.
+   */
+  private async published(): Promise<PublishedAnswers> {
+    const { ra, nextRa } = await this.ras.keys();
+    const p = this.publishedFor;
+    if (p && p.ra === ra && p.nextRa === nextRa) return p;
+    const caps = (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
+    this.publishedFor = { ra, nextRa, caps, caCert: writeCertsOnly([ra.certificate, this.caCertificate]) };
+    return this.publishedFor;
   }
 
   /**
