@@ -48,8 +48,8 @@ export class BerWalker {
 
   /** Reads one TLV at `offset`, bounds-checked against `limit`. */
   read(offset: number, limit: number, depth: number): BerTlv {
-    if (++this.nodes > this.limits.maxNodes) throw new DerError(`maximum BER element count exceeded (${this.limits.maxNodes})`);
-    if (depth > this.limits.maxDepth) throw new DerError(`maximum BER nesting depth exceeded (${this.limits.maxDepth})`);
+    if (++this.nodes > this.limits.maxNodes) throw new DerError(`Maximum ASN.1 node count exceeded (${this.limits.maxNodes})`);
+    if (depth > this.limits.maxDepth) throw new DerError(`Maximum ASN.1 nesting depth exceeded (${this.limits.maxDepth})`);
     const buf = this.buf;
     if (offset + 2 > limit) throw new DerError('truncated BER');
     const tag = buf[offset]!;

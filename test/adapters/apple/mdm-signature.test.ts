@@ -101,7 +101,7 @@ describe('verifyMdmSignature', () => {
 
   it('refuses a header with more BER elements than the bound (4,000), and one that carries its content', async () => {
     const many = Buffer.concat([Buffer.from([0x30, 0x84]), u32(5000 * 2), Buffer.alloc(5000 * 2).fill(Buffer.from([0x05, 0x00]))]);
-    expect(verifyMdmSignature(many.toString('base64'), new Uint8Array(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/element count exceeded/) });
+    expect(verifyMdmSignature(many.toString('base64'), new Uint8Array(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/node count exceeded/) });
     const ca = await makeCa();
     const leaf = await issue(ca, 'CN=device');
     const cert = pkijs.Certificate.fromBER(leaf.cert.rawData);
