@@ -107,6 +107,10 @@ const schema = z.object({
   adminListen: adminListenSchema.optional(),
   /** How long a removed profile's certificate stays valid unless the platform confirms the removal first (docs/lifecycle.md); 0 revokes at once. */
   removalGraceHours: z.coerce.number({ message: 'must be a number' }).min(0, 'must be at least 0').max(8760, 'must be at most 8760').default(24),
+  /** SCEP PKIOperations worked on at once; more are answered 503 with Retry-After (core/admission.ts, docs/performance.md). */
+  maxEnrollmentsInFlight: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(32),
+  /** Failed SCEP requests one source address may make in a burst before it is answered 429 (one forgiven per 10 s); 0 turns it off. */
+  scepFailureBudget: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(20),
 });
 
 /**
@@ -138,6 +142,8 @@ const ENV_NAMES: Record<string, string> = {
   ocspValidityMinutes: 'MDMGW_OCSP_VALIDITY_MINUTES',
   adminListen: 'MDMGW_ADMIN_LISTEN / --admin-listen',
   removalGraceHours: 'MDMGW_REMOVAL_GRACE_HOURS',
+  maxEnrollmentsInFlight: 'MDMGW_MAX_ENROLLMENTS_IN_FLIGHT',
+  scepFailureBudget: 'MDMGW_SCEP_FAILURE_BUDGET',
 };
 
 export class ConfigError extends Error {
@@ -172,6 +178,8 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     ocspValidityMinutes: blankToUndefined(env.MDMGW_OCSP_VALIDITY_MINUTES),
     adminListen: flags.adminListen ?? blankToUndefined(env.MDMGW_ADMIN_LISTEN),
     removalGraceHours: blankToUndefined(env.MDMGW_REMOVAL_GRACE_HOURS),
+    maxEnrollmentsInFlight: blankToUndefined(env.MDMGW_MAX_ENROLLMENTS_IN_FLIGHT),
+    scepFailureBudget: blankToUndefined(env.MDMGW_SCEP_FAILURE_BUDGET),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
