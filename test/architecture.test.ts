@@ -72,4 +72,12 @@ describe('architecture', () => {
       expect(outside, m).toEqual([]);
     }
   });
+
+  it('only src/core/storage/ talks to the database through kysely', () => {
+    const users = sourceFiles(SRC)
+      .filter((file) => importsOf(readFileSync(file, 'utf8')).some((s) => s === 'kysely' || s.startsWith('kysely/')))
+      .map((file) => path.relative(SRC, file).split(path.sep).join('/'));
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.filter((f) => !f.startsWith('core/storage/'))).toEqual([]);
+  });
 });

@@ -1,6 +1,6 @@
 import type { AdapterServices } from './adapter.js';
 import type { SecretBox } from './secret-box.js';
-import type { Storage } from './storage/storage.js';
+import type { PlatformStateStore } from './storage/storage.js';
 
 // An adapter's secrets and plain settings, both in the settings table under the
 // adapter's name. A secret is stored sealed (AES-256-GCM, DATA/secrets.key) as
@@ -10,7 +10,7 @@ import type { Storage } from './storage/storage.js';
 
 export const SECRET_KEY_PREFIX = 'secret.';
 
-export function adapterSecrets(storage: Storage, box: SecretBox, adapterName: string): AdapterServices['secrets'] {
+export function adapterSecrets(storage: PlatformStateStore, box: SecretBox, adapterName: string): AdapterServices['secrets'] {
   const key = (k: string) => `${adapterName}.${SECRET_KEY_PREFIX}${k}`;
   return {
     get: async (k) => {
@@ -29,7 +29,7 @@ export function adapterSecrets(storage: Storage, box: SecretBox, adapterName: st
   };
 }
 
-export function adapterSettings(storage: Storage, adapterName: string): AdapterServices['settings'] {
+export function adapterSettings(storage: PlatformStateStore, adapterName: string): AdapterServices['settings'] {
   const key = (k: string) => {
     // A programming error, never a device's doing: no settings key is taken from a request as it is.
     if (k.startsWith(SECRET_KEY_PREFIX)) throw new Error(`settings key "${k}": the "${SECRET_KEY_PREFIX}" namespace belongs to secrets`);

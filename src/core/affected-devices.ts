@@ -1,5 +1,5 @@
 import type { AssignmentTarget, Device, MemberRef } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, AssignmentStore, IssuanceStore, DeliveryStore } from './storage/storage.js';
 
 // Which devices an admin change may affect, so adapters that must push (Apple)
 // can tell those devices to check in. Over-approximating is harmless (a device
@@ -10,7 +10,7 @@ function dedupe(devices: Device[]): Device[] {
   return [...new Map(devices.map((d) => [d.id, d])).values()];
 }
 
-async function devicesOfMember(storage: Storage, m: MemberRef): Promise<Device[]> {
+async function devicesOfMember(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore, m: MemberRef): Promise<Device[]> {
   if ('deviceId' in m) {
     const d = await storage.getDevice(m.deviceId);
     return d ? [d] : [];
@@ -19,7 +19,7 @@ async function devicesOfMember(storage: Storage, m: MemberRef): Promise<Device[]
 }
 
 /** Devices reached by assignments to these targets: a device, a user's devices, a group's device and user members. */
-export async function devicesForTargets(storage: Storage, targets: AssignmentTarget[]): Promise<Device[]> {
+export async function devicesForTargets(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore, targets: AssignmentTarget[]): Promise<Device[]> {
   const found: Device[] = [];
   for (const t of targets) {
     if ('groupId' in t) {
@@ -36,7 +36,7 @@ export async function devicesForTargets(storage: Storage, targets: AssignmentTar
  * an unrevoked certificate of it (they may have to remove it, and its
  * certificates then wait for revocation: core/removals.ts).
  */
-export async function devicesForProfile(storage: Storage, profileId: string): Promise<Device[]> {
+export async function devicesForProfile(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore, profileId: string): Promise<Device[]> {
   const targets = (await storage.listAssignments({ profileId })).map((a) => a.target);
   const reached = await devicesForTargets(storage, targets);
   const reported = (await storage.listDeliveryStatus({ profileId })).map((r) => r.deviceId);
@@ -46,6 +46,6 @@ export async function devicesForProfile(storage: Storage, profileId: string): Pr
 }
 
 /** A group membership change: the member's devices. */
-export function devicesForMember(storage: Storage, m: MemberRef): Promise<Device[]> {
+export function devicesForMember(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore, m: MemberRef): Promise<Device[]> {
   return devicesOfMember(storage, m);
 }

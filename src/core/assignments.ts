@@ -1,5 +1,5 @@
 import type { AssignmentTarget, Device, Profile, Target } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, ProfileStore, AssignmentStore } from './storage/storage.js';
 
 // Which profiles apply to whom. One rule, used both when a device checks in
 // (what to deliver) and when the CRP re-checks an enrollment (is it still
@@ -9,7 +9,7 @@ import type { Storage } from './storage/storage.js';
 //     or a group that user is in.
 // Groups are flat (no nesting).
 
-async function refsFor(storage: Storage, deviceId: string | null, userId: string | null): Promise<AssignmentTarget[]> {
+async function refsFor(storage: DirectoryStore & ProfileStore & AssignmentStore, deviceId: string | null, userId: string | null): Promise<AssignmentTarget[]> {
   const refs: AssignmentTarget[] = [];
   if (deviceId !== null) {
     refs.push({ deviceId });
@@ -23,7 +23,7 @@ async function refsFor(storage: Storage, deviceId: string | null, userId: string
 }
 
 /** Current versions of every profile that applies to the device, each once, in assignment order. */
-export async function assignedProfiles(storage: Storage, device: Device): Promise<Profile[]> {
+export async function assignedProfiles(storage: DirectoryStore & ProfileStore & AssignmentStore, device: Device): Promise<Profile[]> {
   // A retired device is out of service: nothing applies to it any more. A
   // retiring one neither: its platform removes what it holds (core/retirement.ts).
   if (device.retiredAt || device.retiringSince) return [];
@@ -45,7 +45,7 @@ export async function assignedProfiles(storage: Storage, device: Device): Promis
  * device whose primary user is no longer the target user). A user target
  * without a device counts only user and user-group assignments.
  */
-export async function isAssigned(storage: Storage, profileId: string, target: Target): Promise<boolean> {
+export async function isAssigned(storage: DirectoryStore & ProfileStore & AssignmentStore, profileId: string, target: Target): Promise<boolean> {
   let refs: AssignmentTarget[];
   if (target.kind === 'device') {
     const device = await storage.getDevice(target.deviceId);

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import type { AuditEvent } from './model.js';
 import { RefusalLimiter, type Suppressed } from './refusal-limiter.js';
 import { requestSource } from './request-source.js';
-import type { Storage } from './storage/storage.js';
+import type { AuditStore } from './storage/storage.js';
 
 // Where core and the adapters append audit records. Refusals of requests that
 // carried no valid credential (a bad enrollment token, an unsigned or
@@ -32,7 +32,7 @@ export class AuditLog {
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: AuditStore,
     private readonly log: Logger,
     readonly limiter = new RefusalLimiter(),
     private readonly now: () => number = Date.now,

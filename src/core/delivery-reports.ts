@@ -1,7 +1,7 @@
 import type { DeliveryReport } from './adapter.js';
 import { revokeSuperseded } from './identity-renewal.js';
 import type { Device, DeliveryStatus, IssuedCertificate } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { IssuanceStore, DeliveryStore, AuditStore } from './storage/storage.js';
 
 // Records what a device says about a profile. An "installed" report names a
 // thumbprint; it is matched to the certificate we issued so the admin sees
@@ -14,7 +14,7 @@ import type { Storage } from './storage/storage.js';
 // (core/identity-renewal.ts), renewals and re-issues alike.
 
 /** `now`: the gateway's clock, the revocation time of what the report supersedes. */
-export async function recordDeliveryReport(storage: Storage, device: Device, report: DeliveryReport, now: Date = new Date()): Promise<DeliveryStatus> {
+export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, report: DeliveryReport, now: Date = new Date()): Promise<DeliveryStatus> {
   const thumbprint = report.thumbprint?.toUpperCase() ?? null;
   let certificateSerial: string | null = null;
   let installed: IssuedCertificate | null = null;

@@ -3,7 +3,7 @@ import { assignedProfiles } from './assignments.js';
 import { mintChallenge } from './challenge/token.js';
 import type { Device, Profile, ResolvedRequest, Target, User } from './model.js';
 import { resolveRequest } from './profile/resolve.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, ProfileStore, AssignmentStore } from './storage/storage.js';
 
 // What a device gets at check-in: for every profile that applies to it, the
 // resolved request and a freshly minted challenge, plus where to enroll and
@@ -12,7 +12,7 @@ import type { Storage } from './storage/storage.js';
 // entry for that profile only; the others are still delivered.
 
 export interface DeliveryDeps {
-  storage: Storage;
+  storage: DirectoryStore & ProfileStore & AssignmentStore;
   /** The Ed25519 challenge-signing private key. */
   challengeKey: KeyObject;
   ttlSeconds: number;

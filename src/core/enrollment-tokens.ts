@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { EnrollmentToken, Platform } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { EnrollmentTokenStore } from './storage/storage.js';
 
 // One-time enrollment tokens: what an admin hands a user so a device can enroll
 // (the Apple enrollment profile URL, the Windows password, the Android agent's
@@ -46,7 +46,7 @@ function digestOf(token: string): string | null {
 
 export class EnrollmentTokens {
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: EnrollmentTokenStore,
     private readonly now: () => Date = () => new Date(),
   ) {}
 

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Enrollment } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
-import type { ConsumeResult, Storage } from './storage/storage.js';
+import type { ConsumeResult, IssuanceStore, AuditStore } from './storage/storage.js';
 import { certificateRecord, enrollmentRecord } from './issued-records.js';
 import type { NewAuditEvent } from './audit-log.js';
 
@@ -21,7 +21,7 @@ export type EnrollmentOutcome =
   | { status: 'rejected'; refusal: Refusal };
 
 export interface EnrollmentDeps {
-  storage: Storage;
+  storage: IssuanceStore & AuditStore;
   policy: PolicyModule;
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;

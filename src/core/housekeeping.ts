@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { Storage } from './storage/storage.js';
+import type { IssuanceStore, CommandStore, AuditStore } from './storage/storage.js';
 
 // Periodic upkeep, so that nothing a client can make the gateway write grows
 // without bound:
@@ -37,7 +37,7 @@ export interface HousekeepingRun {
   retirementsCompleted: number;
 }
 
-export function startHousekeeping(storage: Storage, log: Logger, opts: HousekeepingOptions): { runNow(): Promise<HousekeepingRun>; stop(): void } {
+export function startHousekeeping(storage: IssuanceStore & CommandStore & AuditStore, log: Logger, opts: HousekeepingOptions): { runNow(): Promise<HousekeepingRun>; stop(): void } {
   const clock = opts.now ?? (() => new Date());
   const runNow = async (): Promise<HousekeepingRun> => {
     const now = clock();

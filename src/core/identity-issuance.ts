@@ -7,7 +7,7 @@ import { certificateRecord, enrollmentRecord } from './issued-records.js';
 import { identityRenewalDue } from './identity-renewal.js';
 import type { Device, IssuedCertificate, RdnAttribute, ResolvedRequest } from './model.js';
 import type { Refusal } from './reasons.js';
-import type { Storage } from './storage/storage.js';
+import type { IssuanceStore, AuditStore } from './storage/storage.js';
 
 // Direct issuance of a device identity certificate for enrollment protocols
 // that carry a CSR themselves (Windows MS-WSTEP RequestSecurityToken). The
@@ -20,7 +20,7 @@ import type { Storage } from './storage/storage.js';
 // returned, never thrown.
 
 export interface IdentityIssuanceDeps {
-  storage: Storage;
+  storage: IssuanceStore & AuditStore;
   issuer: CertificateIssuer;
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
   identityPolicy: IdentityPolicy;

@@ -1,6 +1,6 @@
 import type { IssuedCertificate, RevocationReason } from './model.js';
 import { renewalDue } from './renewal.js';
-import type { Storage } from './storage/storage.js';
+import type { IssuanceStore, AuditStore } from './storage/storage.js';
 
 // Device identity renewal, the rules every platform shares (docs/lifecycle.md,
 // "Renewal"). A device identity certificate (365 days) is renewed once the
@@ -63,7 +63,7 @@ export function replacedBy<C extends Pick<IssuedCertificate, 'serialNumber' | 'k
  * and audits it. Returns the serials revoked. A concurrent revocation of one
  * of them is no error (it stays as it was revoked).
  */
-export async function revokeSuperseded(storage: Storage, successor: IssuedCertificate, at: Date, actor: string, issued?: readonly IssuedCertificate[]): Promise<string[]> {
+export async function revokeSuperseded(storage: IssuanceStore & AuditStore, successor: IssuedCertificate, at: Date, actor: string, issued?: readonly IssuedCertificate[]): Promise<string[]> {
   if (!successor.deviceId || successor.revokedAt !== null) return [];
   const all = issued ?? (await storage.listCertificates({ deviceId: successor.deviceId, kind: successor.kind, ...(successor.profileId && { profileId: successor.profileId }) }));
   const revoked: string[] = [];

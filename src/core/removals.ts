@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { assignedProfiles } from './assignments.js';
 import type { Device, IssuedCertificate, PendingRemoval, RevocationReason } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, ProfileStore, IssuanceStore, AuditStore, AssignmentStore } from './storage/storage.js';
 
 // Revoking a profile's certificates once the profile no longer reaches the
 // device (an assignment or group membership gone, the profile deleted, the
@@ -20,7 +20,7 @@ import type { Storage } from './storage/storage.js';
 export const REMOVAL_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
 
 export interface RemovalDeps {
-  storage: Storage;
+  storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & AuditStore;
   /** How long a removed profile's certificate stays valid when the platform does not confirm the removal. */
   graceMs: number;
   log: Logger;
@@ -40,7 +40,7 @@ export interface Removals {
  * reaches it (and that revoke on removal), and the serials of all its
  * unrevoked profile certificates.
  */
-async function staleCertificates(storage: Storage, device: Device): Promise<{ stale: IssuedCertificate[]; unrevoked: Set<string> }> {
+async function staleCertificates(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & AuditStore, device: Device): Promise<{ stale: IssuedCertificate[]; unrevoked: Set<string> }> {
   const current = (await storage.listCertificates({ deviceId: device.id, kind: 'profile' })).filter((c) => c.revokedAt === null && c.profileId !== null);
   const unrevoked = new Set(current.map((c) => c.serialNumber));
   if (current.length === 0) return { stale: [], unrevoked };
@@ -55,7 +55,7 @@ async function staleCertificates(storage: Storage, device: Device): Promise<{ st
 }
 
 /** The profile's current setting; for a deleted profile, the version the certificate was issued under. */
-async function revokesOnRemoval(storage: Storage, c: IssuedCertificate): Promise<boolean> {
+async function revokesOnRemoval(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & AuditStore, c: IssuedCertificate): Promise<boolean> {
   const p = (await storage.getProfile(c.profileId!)) ?? (c.profileVersion === null ? null : await storage.getProfile(c.profileId!, c.profileVersion));
   return p?.revokeOnRemoval ?? true;
 }

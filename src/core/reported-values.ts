@@ -1,6 +1,6 @@
 import type { Device, ReportedField } from './model.js';
 import { REPORTED_FIELDS } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, AuditStore } from './storage/storage.js';
 
 // What a device says about itself (its name, its serial number) is a claim,
 // not a fact: a device can report another device's name to get certificates
@@ -36,7 +36,7 @@ const same = (a: string | null, b: string) => a !== null && a.trim().toLowerCase
  * or as a reported value not itself flagged (a clone's claim does not take the
  * value away from the device that had it first).
  */
-async function holders(storage: Storage, deviceId: string, field: ReportedField, value: string): Promise<string[]> {
+async function holders(storage: DirectoryStore & AuditStore, deviceId: string, field: ReportedField, value: string): Promise<string[]> {
   const found = await storage.findDevicesByIdentifier(field, value);
   return found.filter((d) => d.id !== deviceId && (same(d[field], value) || !d.reported.conflicts.includes(field))).map((d) => d.id);
 }
@@ -45,7 +45,7 @@ async function holders(storage: Storage, deviceId: string, field: ReportedField,
  * Stores what the device reported and which of those values collide with
  * another device; audits a change and every conflict. Returns the device as stored.
  */
-export async function recordReportedValues(storage: Storage, device: Device, values: ReportedValues, actor: string): Promise<Device> {
+export async function recordReportedValues(storage: DirectoryStore & AuditStore, device: Device, values: ReportedValues, actor: string): Promise<Device> {
   const next = { name: device.reported.name, serialNumber: device.reported.serialNumber };
   for (const f of REPORTED_FIELDS) if (values[f] !== undefined) next[f] = cleanReported(f, values[f]);
   const conflicts: ReportedField[] = [];
@@ -80,7 +80,7 @@ export async function recordReportedValues(storage: Storage, device: Device, val
  * After an admin gave `deviceId` the name or serial `value`: any other device
  * that reported the same value gets it flagged, so it stops reaching certificates.
  */
-export async function flagCollisionsWithAdminValue(storage: Storage, deviceId: string, field: ReportedField, value: string | null, actor: string): Promise<void> {
+export async function flagCollisionsWithAdminValue(storage: DirectoryStore & AuditStore, deviceId: string, field: ReportedField, value: string | null, actor: string): Promise<void> {
   if (value === null || value.trim() === '') return;
   for (const other of await storage.findDevicesByIdentifier(field, value)) {
     const reported = other.reported[field];
@@ -90,6 +90,6 @@ export async function flagCollisionsWithAdminValue(storage: Storage, deviceId: s
   }
 }
 
-async function audit(storage: Storage, actor: string, type: string, reasonCode: string | null, details: Record<string, unknown>): Promise<void> {
+async function audit(storage: DirectoryStore & AuditStore, actor: string, type: string, reasonCode: string | null, details: Record<string, unknown>): Promise<void> {
   await storage.appendAudit({ transactionId: null, type, reasonCode, actor, details });
 }

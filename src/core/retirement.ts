@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Device, RevocationReason } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore, DeliveryStore, AuditStore } from './storage/storage.js';
 
 // Retiring a device (POST /api/v1/devices/:id/retire; docs/lifecycle.md) in
 // two steps. Revoking its identity at once would leave every profile we
@@ -22,7 +22,7 @@ export const RETIRE_REVOCATION_REASON: RevocationReason = 'cessationOfOperation'
 const ON_DEVICE = new Set(['pending', 'enrolling', 'installed']);
 
 export interface RetirementDeps {
-  storage: Storage;
+  storage: DirectoryStore & DeliveryStore & AuditStore;
   /** How long a retiring device keeps its identity when its platform does not confirm the removals (MDMGW_REMOVAL_GRACE_HOURS). */
   graceMs: number;
   log: Logger;

@@ -1,6 +1,6 @@
 import type { AuditLog } from './audit-log.js';
 import type { Device, RevocationReason } from './model.js';
-import type { Storage } from './storage/storage.js';
+import type { DirectoryStore } from './storage/storage.js';
 
 // A device that left management (Apple CheckOut, the Windows unenroll alert,
 // the Android agent's unenroll call). Its identity certificate must stop
@@ -11,7 +11,7 @@ import type { Storage } from './storage/storage.js';
 export const UNENROLL_REVOCATION_REASON: RevocationReason = 'cessationOfOperation';
 
 export async function recordUnenrollment(
-  d: { storage: Storage; auditLog: AuditLog },
+  d: { storage: DirectoryStore; auditLog: AuditLog },
   device: Device,
   source: { adapter: string; detail: string },
   now: Date,

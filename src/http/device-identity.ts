@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
 import type { Device, IssuedCertificate, Platform } from '../core/model.js';
-import type { Storage } from '../core/storage/storage.js';
+import type { DirectoryStore, IssuanceStore, AuditStore } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
 
 // Device check-ins are authenticated by the device identity certificate our
@@ -36,7 +36,7 @@ import type { Logger } from '../log.js';
 // by the renewal confirms it, and revokes the older identities (`superseded`).
 
 export interface IdentityOptions {
-  storage: Storage;
+  storage: DirectoryStore & IssuanceStore & AuditStore;
   caCertificate: Uint8Array;
   /** CAs retired by a rollover that still have unexpired certificates: their device identities keep checking in. */
   retiredCaCertificates?: readonly Uint8Array[];

@@ -3,7 +3,7 @@ import { isAssigned } from '../assignments.js';
 import { mintChallenge } from './token.js';
 import type { Device, Profile, ResolvedRequest, Target, User } from '../model.js';
 import { identityRequest, resolveRequest } from '../profile/resolve.js';
-import type { Storage } from '../storage/storage.js';
+import type { DirectoryStore, ProfileStore, AssignmentStore } from '../storage/storage.js';
 
 // Minting on demand, for the admin API (NDES's "give me a challenge for this
 // network device" page) and for device identity. Check-in deliveries mint
@@ -18,7 +18,7 @@ const disabledUser = (u: User) => ({ ok: false as const, status: 409 as const, m
 
 export class ChallengeMinter {
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: DirectoryStore & ProfileStore & AssignmentStore,
     private readonly key: KeyObject,
     private readonly ttlSeconds: number,
     /** Told of every challenge minted (metrics). */

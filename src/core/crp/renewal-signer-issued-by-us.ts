@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Target } from '../model.js';
-import type { Storage } from '../storage/storage.js';
+import type { IssuanceStore } from '../storage/storage.js';
 import { scepRequest, type Check } from './context.js';
 
 /**
@@ -40,7 +40,7 @@ export const checkRenewalSignerIssuedByUs: Check = {
 };
 
 /** Node prints serials upper-case without leading zeros; try the spellings a store may use. */
-async function findBySerial(storage: Storage, nodeSerial: string) {
+async function findBySerial(storage: IssuanceStore, nodeSerial: string) {
   const bare = nodeSerial.toLowerCase().replace(/^0+(?=.)/, '');
   const even = bare.length % 2 === 1 ? `0${bare}` : bare;
   for (const candidate of new Set([bare, even, `00${even}`, nodeSerial.toLowerCase()])) {

@@ -4,7 +4,7 @@ import type { Storage } from './storage.js';
 
 export * from './storage.js';
 export { openSqliteStorage } from './sqlite.js';
-export { KyselyStorage, type KyselyStorageOptions } from './kysely-storage.js';
+export { KyselyStorage, type KyselyStorageOptions, type KyselyStores } from './kysely-storage.js';
 export type { SqlDialect } from './migrations.js';
 
 /** Where the database lives, decoded from MDMGW_DATABASE_URL. */

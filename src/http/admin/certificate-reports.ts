@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { devicesForTargets } from '../../core/affected-devices.js';
 import { fieldIssues } from '../../core/field-issues.js';
 import { DELIVERY_STATES, type DeliveryState } from '../../core/model.js';
-import { CERTIFICATE_STATUSES, type CertificateFilter, type CertificatePosition, type Storage } from '../../core/storage/storage.js';
+import { CERTIFICATE_STATUSES, type CertificateFilter, type CertificatePosition, type ProfileStore, type AssignmentStore, type IssuanceStore, type DeliveryStore, type DirectoryStore } from '../../core/storage/storage.js';
 import { HttpError, notFound } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 import { certificateView } from './enrollment.js';
@@ -80,7 +80,7 @@ function nextLink(req: Request, cursor: string): string {
   return `${url.pathname}${url.search}`;
 }
 
-export function certificateReportRoutes(storage: Storage): Router {
+export function certificateReportRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore): Router {
   const r = Router();
 
   /**

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { PLATFORMS } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, DeliveryStore, AssignmentStore, IssuanceStore, AuditStore } from '../../core/storage/storage.js';
 import { devicesForMember } from '../../core/affected-devices.js';
 import { flagCollisionsWithAdminValue } from '../../core/reported-values.js';
 import type { Device } from '../../core/model.js';
@@ -44,7 +44,7 @@ const memberBody = z.union(
   { message: 'give exactly one of userId or deviceId' },
 );
 
-export function directoryRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
+export function directoryRoutes(storage: DirectoryStore & AssignmentStore & IssuanceStore & DeliveryStore & AuditStore, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
 
   /** A name or serial the admin gives a device stops another device's equal reported value from reaching certificates. */

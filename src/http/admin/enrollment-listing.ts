@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { fieldIssues } from '../../core/field-issues.js';
 import type { AuditEvent, Enrollment } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { IssuanceStore, AuditStore } from '../../core/storage/storage.js';
 import { HttpError } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 
@@ -87,7 +87,7 @@ function refusalRow(e: AuditEvent & { transactionId: string }): EnrollmentListRo
  * transactionID, does not hide it); one refused several times shows once, at
  * its latest refusal.
  */
-export async function recentEnrollments(storage: Storage, limit: number): Promise<EnrollmentListRow[]> {
+export async function recentEnrollments(storage: IssuanceStore & AuditStore, limit: number): Promise<EnrollmentListRow[]> {
   const [enrollments, ...refusalLists] = await Promise.all([
     storage.listRecentEnrollments(limit),
     ...REFUSAL_TYPES.map((type) => storage.listAudit({ type, limit })),
@@ -107,7 +107,7 @@ export async function recentEnrollments(storage: Storage, limit: number): Promis
     .slice(0, limit);
 }
 
-export function enrollmentListingRoutes(storage: Storage): Router {
+export function enrollmentListingRoutes(storage: IssuanceStore & AuditStore): Router {
   const r = Router();
   r.get('/enrollments', apiDoc({ tag: 'Enrollments', summary: 'Recent SCEP transactions, newest first (refusals included)', query: listQuery, responses: { 200: 'the rows', 400: 'invalid query' } }), async (req, res) => {
     const q = listQuery.safeParse(req.query);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { PlatformAdapter } from '../../core/adapter.js';
 import { DEFAULT_TOKEN_TTL_MINUTES, type EnrollmentTokens } from '../../core/enrollment-tokens.js';
 import { PLATFORMS } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, AuditStore } from '../../core/storage/storage.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 
@@ -19,7 +19,7 @@ const body = z.union(
   { message: `give platform (${PLATFORMS.join(', ')}) and exactly one of userId or deviceId; expiresInMinutes is optional (5..43200)` },
 );
 
-export function enrollmentTokenRoutes(d: { storage: Storage; tokens: EnrollmentTokens; adapters: PlatformAdapter[]; publicUrl: string }): Router {
+export function enrollmentTokenRoutes(d: { storage: DirectoryStore & AuditStore; tokens: EnrollmentTokens; adapters: PlatformAdapter[]; publicUrl: string }): Router {
   const r = Router();
   r.post('/enrollment-tokens', apiDoc({ tag: 'Enrollment tokens', summary: 'Create a one-time enrollment token for a user or a device', body, responses: { 201: '{id, token, platform, userId, deviceId, expiresAt, enrollmentUrl}', 400: 'invalid body, or the device is of another platform', 404: 'unknown user or device', 409: 'no adapter serves the platform, or the device is blocked or retired' } }), async (req, res) => {
     const b = parseBody(body, req.body);

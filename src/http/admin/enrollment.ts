@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ChallengeMinter } from '../../core/challenge/minter.js';
 import type { EnrollmentService } from '../../core/enrollment.js';
 import type { IssuedCertificate } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, IssuanceStore, AuditStore } from '../../core/storage/storage.js';
 import { formatDn } from '../../x509/names.js';
 import { toPem } from '../../pem.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
@@ -12,7 +12,7 @@ import { apiDoc } from './api-doc.js';
 // Challenges, certificates, enrollment timelines and approvals.
 
 export interface EnrollmentRouteDeps {
-  storage: Storage;
+  storage: DirectoryStore & IssuanceStore & AuditStore;
   minter: ChallengeMinter;
   enrollment: EnrollmentService;
   scepUrl: string;

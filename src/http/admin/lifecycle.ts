@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { RevocationReason } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, AuditStore } from '../../core/storage/storage.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
@@ -29,7 +29,7 @@ const userPatch = z.strictObject({
   enabled: z.boolean({ message: 'must be true or false' }).optional(),
 });
 
-export function lifecycleRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}, clock: () => Date = () => new Date()): Router {
+export function lifecycleRoutes(storage: DirectoryStore & AuditStore, devicesChanged: DeviceChangeListener = () => {}, clock: () => Date = () => new Date()): Router {
   const r = Router();
   const now = () => clock().toISOString();
   const audit = (type: string, details: Record<string, unknown>) => storage.appendAudit({ transactionId: null, type, reasonCode: null, actor: 'admin', details });

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { parseProfileSpec, profileSpecSchema } from '../../core/profile/profile-schema.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { ProfileStore, AssignmentStore, DirectoryStore, IssuanceStore, DeliveryStore } from '../../core/storage/storage.js';
 import { devicesForProfile, devicesForTargets } from '../../core/affected-devices.js';
 import type { DeviceChangeListener } from '../../core/device-changes.js';
 import type { AssignmentTarget } from '../../core/model.js';
@@ -29,7 +29,7 @@ const assignmentBody = z.union(
 const versionQuery = z.object({ version: z.string().regex(/^[1-9][0-9]*$/).optional().describe('an older version of the profile (1, 2, ...)') });
 const assignmentQuery = z.object({ profileId: z.string().optional().describe("only this profile's assignments") });
 
-export function profileRoutes(storage: Storage, devicesChanged: DeviceChangeListener = () => {}): Router {
+export function profileRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore, devicesChanged: DeviceChangeListener = () => {}): Router {
   const r = Router();
 
   r.post('/profiles', apiDoc({ tag: 'Profiles', summary: 'Create a certificate profile (version 1)', body: profileSpecSchema, responses: { 201: 'the profile', 400: 'invalid profile: issues name each field' } }), async (req, res) => {

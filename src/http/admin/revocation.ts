@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { END_ENTITY_REVOCATION_REASONS, type RevocationReason } from '../../core/model.js';
-import type { Storage } from '../../core/storage/storage.js';
+import type { DirectoryStore, IssuanceStore, AuditStore } from '../../core/storage/storage.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 import { certificateView } from './enrollment.js';
@@ -27,7 +27,7 @@ export const reasonBody = (fallback: RevocationReason) =>
       .default(fallback as (typeof END_ENTITY_REVOCATION_REASONS)[number]),
   });
 
-export function revocationRoutes(storage: Storage): Router {
+export function revocationRoutes(storage: DirectoryStore & IssuanceStore & AuditStore): Router {
   const r = Router();
 
   r.post('/certificates/:serial/revoke', apiDoc({ tag: 'Certificates', summary: 'Revoke a certificate and every renewal of it', body: reasonBody('unspecified'), bodyRequired: false, responses: { 200: 'the certificate plus revoked: [serial...]', 400: 'reason is not a revocation reason', 404: 'unknown certificate', 409: 'already revoked' } }), async (req, res) => {

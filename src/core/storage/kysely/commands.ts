@@ -1,28 +1,14 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
-import type { CommandStatus, DeviceCommand, EnrollmentToken, Platform } from '../model.js';
-import type { Database, DeviceCommandsTable, EnrollmentTokensTable } from './schema.js';
-import { isForeignKeyViolation } from './db-errors.js';
-import { StorageConflictError } from './storage.js';
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { CommandStatus, DeviceCommand } from '../../model.js';
+import { StorageConflictError } from '../storage.js';
+import type { CommandStore } from '../command-store.js';
+import type { DeviceCommandsTable } from '../schema.js';
+import { KyselyStore, isForeignKeyViolation, isoTimestamp } from './support.js';
 
-// Storage for what platform adapters need beyond the directory and issuance:
-// one-time enrollment tokens, the device command queue, per-device protocol
-// state and gateway settings. Plain Kysely, so it runs on SQLite and PostgreSQL.
+// The device command queue (adapters): ids are UUIDv7, so id order is creation order.
 
 type Selectable<T> = { [K in keyof T]: T[K] };
-
-
-function tokenOf(r: Selectable<EnrollmentTokensTable>): EnrollmentToken {
-  return {
-    id: r.id,
-    platform: r.platform as Platform,
-    userId: r.user_id,
-    deviceId: r.device_id,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    usedAt: r.used_at,
-  };
-}
 
 function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
   return {
@@ -68,62 +54,7 @@ export function uuidv7(now = Date.now()): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export class AdapterSupportStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly stamp: () => string,
-  ) {}
-
-  async createEnrollmentToken(t: Omit<EnrollmentToken, 'id' | 'createdAt' | 'usedAt'> & { tokenSha256: string }): Promise<EnrollmentToken> {
-    const row = {
-      id: randomUUID(),
-      token_sha256: t.tokenSha256,
-      platform: t.platform,
-      user_id: t.userId,
-      device_id: t.deviceId,
-      created_at: this.stamp(),
-      expires_at: new Date(t.expiresAt).toISOString(),
-      used_at: null,
-    };
-    await this.db.insertInto('enrollment_tokens').values(row).execute();
-    return tokenOf(row);
-  }
-
-  async consumeEnrollmentToken(
-    tokenSha256: string,
-    platform: Platform,
-    now: string,
-  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }> {
-    const at = new Date(now).toISOString();
-    // One conditional UPDATE: two devices racing for one token cannot both win.
-    const spent = await this.db
-      .updateTable('enrollment_tokens')
-      .set({ used_at: at })
-      .where('token_sha256', '=', tokenSha256)
-      .where('used_at', 'is', null)
-      .where('expires_at', '>', at)
-      .where('platform', '=', platform)
-      .returningAll()
-      .executeTakeFirst();
-    if (spent) return { ok: true, token: tokenOf(spent) };
-    const verdict = await this.peekEnrollmentToken(tokenSha256, platform, at);
-    // Not spent above, so peek cannot say ok unless it expired in between: report that.
-    return verdict.ok ? { ok: false, reason: 'expired' } : verdict;
-  }
-
-  async peekEnrollmentToken(
-    tokenSha256: string,
-    platform: Platform,
-    now: string,
-  ): Promise<{ ok: true; token: EnrollmentToken } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'wrong-platform' }> {
-    const row = await this.db.selectFrom('enrollment_tokens').selectAll().where('token_sha256', '=', tokenSha256).executeTakeFirst();
-    if (!row) return { ok: false, reason: 'unknown' };
-    if (row.platform !== platform) return { ok: false, reason: 'wrong-platform' };
-    if (row.used_at !== null) return { ok: false, reason: 'used' };
-    if (row.expires_at <= new Date(now).toISOString()) return { ok: false, reason: 'expired' };
-    return { ok: true, token: tokenOf(row) };
-  }
-
+export class KyselyCommandStore extends KyselyStore implements CommandStore {
   async enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand> {
     const now = this.stamp();
     const row = {
@@ -185,6 +116,7 @@ export class AdapterSupportStore {
   }
 
   async purgeAnsweredCommands(before: string, keepPerDevice: number): Promise<number> {
+    before = isoTimestamp(before, 'before');
     if (!Number.isInteger(keepPerDevice) || keepPerDevice < 0) throw new RangeError(`keepPerDevice must be a non-negative integer, got ${keepPerDevice}`);
     const answered = [...ANSWERED];
     // Beyond the newest `keepPerDevice` answered per device: row_number() works on SQLite (3.25+) and PostgreSQL.
@@ -199,43 +131,5 @@ export class AdapterSupportStore {
       .where((eb) => eb.or([eb('updated_at', '<', before), eb('id', 'in', eb.selectFrom(ranked).select('ranked.id').where('ranked.rn', '>', keepPerDevice))]))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
-  }
-
-  async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
-    const row = await this.db
-      .selectFrom('platform_state')
-      .select('state')
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .executeTakeFirst();
-    return row ? (JSON.parse(row.state) as Record<string, unknown>) : null;
-  }
-
-  async putPlatformState(deviceId: string, adapter: string, state: Record<string, unknown>): Promise<void> {
-    const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: this.stamp() };
-    try {
-      await this.db
-        .insertInto('platform_state')
-        .values(row)
-        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at }))
-        .execute();
-    } catch (e) {
-      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
-      throw e;
-    }
-  }
-
-  async getSetting(key: string): Promise<string | null> {
-    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-    return row?.value ?? null;
-  }
-
-  async putSetting(key: string, value: string): Promise<void> {
-    const row = { key, value, updated_at: this.stamp() };
-    await this.db
-      .insertInto('settings')
-      .values(row)
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: row.updated_at }))
-      .execute();
   }
 }

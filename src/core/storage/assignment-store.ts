@@ -1,0 +1,10 @@
+import type { Assignment, AssignmentTarget } from '../model.js';
+
+// Assignments of profiles to users, devices and groups.
+export interface AssignmentStore {
+  createAssignment(profileId: string, target: AssignmentTarget): Promise<Assignment>; // not-found (also a deleted profile) / conflict (duplicate)
+  listAssignments(filter?: { profileId?: string }): Promise<Assignment[]>;
+  deleteAssignment(id: string): Promise<boolean>;
+  /** Assignments whose target is any of the given refs (the caller expands groups). */
+  assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]>;
+}

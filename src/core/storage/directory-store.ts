@@ -1,0 +1,95 @@
+import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../model.js';
+import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult } from './storage.js';
+
+// The directory: users, devices, groups, memberships and the device/user
+// lifecycle (docs/lifecycle.md). The lifecycle methods (block, retire, delete,
+// disable) also revoke certificates and drop memberships, assignments and
+// pending removals: they stay here, each one transaction, because a device that
+// is half retired (marked, but its certificates still valid) must not exist.
+export interface DirectoryStore {
+  createUser(u: NewUser): Promise<User>; // conflict on a duplicate userPrincipalName
+  getUser(id: string): Promise<User | null>;
+  listUsers(): Promise<User[]>;
+  createDevice(d: NewDevice): Promise<Device>; // throws StorageConflictError(not-found) for an unknown userId
+  getDevice(id: string): Promise<Device | null>;
+  listDevices(): Promise<Device[]>;
+  /**
+   * Fields left undefined are untouched; `attributes` replaces the whole map.
+   * null when the device does not exist; not-found for an unknown userId.
+   */
+  updateDevice(id: string, patch: DevicePatch): Promise<Device | null>;
+  /**
+   * One transaction: marks the device blocked and revokes every unrevoked
+   * certificate issued for it (and their renewals) with `reason`. Refused,
+   * writing nothing, when the device is unknown or already blocked.
+   */
+  blockDevice(id: string, at: string, reason: RevocationReason): Promise<BlockResult>;
+  /** Clears the block; revoked certificates stay revoked. */
+  unblockDevice(id: string): Promise<UnblockResult>;
+  /** Replaces the device's reported values and their conflicts. null when the device does not exist. */
+  setDeviceReported(id: string, reported: DeviceReported): Promise<Device | null>;
+  /**
+   * Devices whose admin value or reported value of `field` equals `value`,
+   * ignoring case and surrounding blanks (to find who else claims a name or serial).
+   */
+  findDevicesByIdentifier(field: ReportedField, value: string): Promise<Device[]>;
+  createGroup(name: string): Promise<Group>; // conflict on a duplicate name
+  getGroup(id: string): Promise<Group | null>;
+  listGroups(): Promise<Group[]>;
+  /** Idempotent; not-found when the group or member does not exist. */
+  addGroupMember(groupId: string, member: MemberRef): Promise<void>;
+  removeGroupMember(groupId: string, member: MemberRef): Promise<boolean>;
+  /** Ids of the groups the user or device is a direct member of (sorted by id). */
+  groupsOf(member: MemberRef): Promise<string[]>;
+  /** The direct members of a group (empty for an unknown group). */
+  listGroupMembers(groupId: string): Promise<MemberRef[]>;
+  /** Devices whose primary user this is. */
+  listDevicesOfUser(userId: string): Promise<Device[]>;
+
+  // ---- lifecycle (revocation triggers, docs/lifecycle.md). Each is one
+  // transaction with its revocations: nothing is half retired or half deleted.
+  /**
+   * Updates the user's fields; `enabled: false` on an enabled user also
+   * revokes every unrevoked profile certificate issued for the user (and their
+   * renewals) with `reason`; `enabled: true` only re-enables (nothing is
+   * un-revoked). Refused, writing nothing: not-found, or already-disabled for
+   * `enabled: false` on a disabled user.
+   */
+  updateUser(id: string, patch: UserPatch, at: string, reason: RevocationReason): Promise<UpdateUserResult>;
+  /**
+   * Deletes the user: the row is kept (certificates and audit name it) but no
+   * read returns it; its profile certificates are revoked with `reason`, it is
+   * cleared as primary user of its devices (`devices` lists them), and its
+   * group memberships and user assignments are removed. Its userPrincipalName
+   * stays taken.
+   */
+  deleteUser(id: string, at: string, reason: RevocationReason): Promise<DeleteUserResult>;
+  /**
+   * Marks the device retired and revokes every unrevoked certificate issued
+   * for it (identity and profile, and their renewals) with `reason`. Refused,
+   * writing nothing, when unknown or already retired.
+   */
+  retireDevice(id: string, at: string, reason: RevocationReason): Promise<RetireResult>;
+  /**
+   * Starts retiring the device (POST /devices/:id/retire): sets retiringSince
+   * and revokes every unrevoked profile certificate issued for it (and their
+   * renewals) with `reason`; its identity stays valid until retireDevice.
+   * Refused, writing nothing, when unknown, already retiring or retired.
+   */
+  beginRetireDevice(id: string, at: string, reason: RevocationReason): Promise<BeginRetireResult>;
+  /** Devices retiring (not yet retired, not deleted) since before `before` (exclusive), oldest first. */
+  listRetiringDevices(before: string): Promise<Device[]>;
+  /**
+   * Deletes the device: revoked like retireDevice (a retired device may be
+   * deleted), the row is kept for its certificates and audit but no read
+   * returns it; its group memberships, device assignments and pending
+   * removals are removed. not-found when unknown or already deleted.
+   */
+  deleteDevice(id: string, at: string, reason: RevocationReason): Promise<DeleteDeviceResult>;
+  /**
+   * Revokes every unrevoked certificate issued for the device (and their
+   * renewals) without changing the device (it unenrolled and may enroll
+   * again). null for an unknown device; [] when nothing was left to revoke.
+   */
+  revokeDeviceCertificates(id: string, at: string, reason: RevocationReason): Promise<string[] | null>;
+}

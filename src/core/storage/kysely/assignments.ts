@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { Assignment, AssignmentTarget } from '../../model.js';
+import { StorageConflictError } from '../storage.js';
+import type { AssignmentStore } from '../assignment-store.js';
+import type { AssignmentRow, TargetKind } from '../schema.js';
+import { KyselyStore, isForeignKeyViolation, isUniqueViolation } from './support.js';
+import { targetOf, rowToAssignment } from './rows.js';
+
+// Assignments of profiles to users, devices and groups; creation checks the
+// profile and target exist in the same transaction as the insert.
+export class KyselyAssignmentStore extends KyselyStore implements AssignmentStore {
+  async createAssignment(profileId: string, target: AssignmentTarget): Promise<Assignment> {
+    const t = targetOf(target);
+    const row: AssignmentRow = {
+      id: randomUUID(),
+      profile_id: profileId,
+      target_kind: t.kind,
+      target_id: t.id,
+      created_at: this.stamp(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      const profile = await trx
+        .selectFrom('profiles')
+        .select('id')
+        .where('id', '=', profileId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!profile) throw new StorageConflictError(`unknown profile ${profileId}`, 'not-found');
+      const found =
+        t.kind === 'group'
+          ? await trx.selectFrom('groups').select('id').where('id', '=', t.id).executeTakeFirst()
+          : await trx
+              .selectFrom(t.kind === 'user' ? 'users' : 'devices')
+              .select('id')
+              .where('id', '=', t.id)
+              .where('deleted_at', 'is', null)
+              .executeTakeFirst();
+      if (!found) throw new StorageConflictError(`unknown ${t.kind} ${t.id}`, 'not-found');
+      try {
+        await trx.insertInto('assignments').values(row).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) {
+          throw new StorageConflictError(`profile ${profileId} is already assigned to ${t.kind} ${t.id}`, 'conflict');
+        }
+        if (isForeignKeyViolation(e)) throw new StorageConflictError(`unknown profile ${profileId}`, 'not-found');
+        throw e;
+      }
+    });
+    return rowToAssignment(row);
+  }
+
+  async listAssignments(filter?: { profileId?: string }): Promise<Assignment[]> {
+    let q = this.db.selectFrom('assignments').selectAll();
+    if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToAssignment);
+  }
+
+  async deleteAssignment(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('assignments').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]> {
+    const byKind = new Map<TargetKind, Set<string>>();
+    for (const target of targets) {
+      const t = targetOf(target);
+      let ids = byKind.get(t.kind);
+      if (!ids) byKind.set(t.kind, (ids = new Set()));
+      ids.add(t.id);
+    }
+    if (byKind.size === 0) return [];
+    const rows = await this.db
+      .selectFrom('assignments')
+      .selectAll()
+      .where((eb) =>
+        eb.or(
+          [...byKind].map(([kind, ids]) => eb.and([eb('target_kind', '=', kind), eb('target_id', 'in', [...ids])])),
+        ),
+      )
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(rowToAssignment);
+  }
+}

@@ -1,0 +1,47 @@
+import type { AuditEvent } from '../../model.js';
+import { boundedRecord } from '../../bounded.js';
+import { type AuditFilter } from '../storage.js';
+import type { AuditStore } from '../audit-store.js';
+import { KyselyStore, isoTimestamp, cut } from './support.js';
+import { rowToAudit } from './rows.js';
+
+// The append-only audit log (bounded on the way in, purged by retention).
+export class KyselyAuditStore extends KyselyStore implements AuditStore {
+  async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
+    await this.db
+      .insertInto('audit_events')
+      .values({
+        at: e.at === undefined ? this.stamp() : isoTimestamp(e.at, 'audit at'),
+        // The one place every audit record passes: client-supplied values are cut here (core/bounded.ts).
+        transaction_id: cut(e.transactionId),
+        type: cut(e.type) ?? '',
+        reason_code: cut(e.reasonCode),
+        actor: cut(e.actor),
+        details: JSON.stringify(boundedRecord(e.details ?? {})),
+      })
+      .execute();
+  }
+
+  async purgeAudit(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('audit_events').where('at', '<', isoTimestamp(before, 'before')).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async listAudit(filter?: AuditFilter): Promise<AuditEvent[]> {
+    const limit = filter?.limit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new RangeError(`audit limit must be a non-negative integer, got ${limit}`);
+    }
+    if (limit === 0) return [];
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
+    if (filter?.type !== undefined) q = q.where('type', '=', filter.type);
+    if (limit === undefined) {
+      const rows = await q.orderBy('id', 'asc').execute();
+      return rows.map(rowToAudit);
+    }
+    // The newest `limit` events, returned oldest first like the unlimited list.
+    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    return rows.reverse().map(rowToAudit);
+  }
+}

@@ -1,0 +1,62 @@
+import type { DeliveryStatus, DeliveryState } from '../../model.js';
+import { DELIVERY_STATES } from '../../model.js';
+import { StorageConflictError } from '../storage.js';
+import type { DeliveryStore } from '../delivery-store.js';
+import { KyselyStore, toNumber, isForeignKeyViolation } from './support.js';
+
+// Delivery status per (device, profile), as the adapters report it.
+export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
+  async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {
+    const row = {
+      device_id: st.deviceId,
+      profile_id: st.profileId,
+      profile_version: st.profileVersion,
+      state: st.state,
+      thumbprint: st.thumbprint,
+      certificate_serial: st.certificateSerial,
+      error_code: st.errorCode,
+      detail: st.detail,
+      updated_at: this.stamp(),
+    };
+    try {
+      await this.db
+        .insertInto('delivery_status')
+        .values(row)
+        .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
+        .execute();
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${st.deviceId} not found`, 'not-found');
+      throw e;
+    }
+    return { ...st, updatedAt: row.updated_at };
+  }
+
+  async countDeliveryStates(): Promise<Record<DeliveryState, number>> {
+    const rows = await this.db
+      .selectFrom('delivery_status')
+      .select((eb) => ['state', eb.fn.countAll<number | string | bigint>().as('n')])
+      .groupBy('state')
+      .execute();
+    const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+    for (const r of rows) if ((DELIVERY_STATES as readonly string[]).includes(r.state)) counts[r.state as DeliveryState] = toNumber(r.n);
+    return counts;
+  }
+
+  async listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]> {
+    let q = this.db.selectFrom('delivery_status').selectAll();
+    if (filter.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
+    if (filter.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
+    const rows = await q.orderBy('updated_at', 'asc').orderBy('profile_id', 'asc').execute();
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      profileId: r.profile_id,
+      profileVersion: toNumber(r.profile_version),
+      state: r.state as DeliveryState,
+      thumbprint: r.thumbprint,
+      certificateSerial: r.certificate_serial,
+      errorCode: r.error_code,
+      detail: r.detail,
+      updatedAt: r.updated_at,
+    }));
+  }
+}

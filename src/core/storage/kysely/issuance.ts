@@ -1,0 +1,441 @@
+import type { SelectQueryBuilder, Transaction } from 'kysely';
+import type { Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
+import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter } from '../storage.js';
+import type { IssuanceStore } from '../issuance-store.js';
+import type { Database, NewCertificateRow } from '../schema.js';
+import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
+import { rowToEnrollment, rowToCertificate } from './rows.js';
+import { revokeSuccessors } from './revocation.js';
+
+// Enrollments, certificates, spent challenges, revocation, CRL state and
+// pending removals. Issuance re-checks the device (blocked/retired) inside its
+// transaction, so it reads the devices table too.
+export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
+  async addPendingRemovals(entries: Omit<PendingRemoval, 'since'>[], since: string): Promise<PendingRemoval[]> {
+    const stamp = isoTimestamp(since, 'since');
+    if (entries.length === 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const added: PendingRemoval[] = [];
+      for (const e of entries) {
+        const row = await trx
+          .insertInto('pending_removals')
+          .values({ serial_number: e.serialNumber, device_id: e.deviceId, profile_id: e.profileId, since: stamp })
+          .onConflict((oc) => oc.column('serial_number').doNothing())
+          .returning('serial_number')
+          .executeTakeFirst();
+        if (row) added.push({ ...e, since: stamp });
+      }
+      return added;
+    });
+  }
+
+  async listPendingRemovals(filter?: { deviceId?: string; before?: string }): Promise<PendingRemoval[]> {
+    let q = this.db.selectFrom('pending_removals').selectAll();
+    if (filter?.deviceId !== undefined) q = q.where('device_id', '=', filter.deviceId);
+    if (filter?.before !== undefined) q = q.where('since', '<', isoTimestamp(filter.before, 'before'));
+    const rows = await q.orderBy('since').orderBy('serial_number').execute();
+    return rows.map((r) => ({ serialNumber: r.serial_number, deviceId: r.device_id, profileId: r.profile_id, since: r.since }));
+  }
+
+  async cancelPendingRemovals(serialNumbers: string[]): Promise<number> {
+    if (serialNumbers.length === 0) return 0;
+    const result = await this.db.deleteFrom('pending_removals').where('serial_number', 'in', serialNumbers).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async revokePendingRemoval(serialNumber: string, at: string, reason: RevocationReason): Promise<string[] | null> {
+    const stamp = isoTimestamp(at, 'at');
+    return this.db.transaction().execute(async (trx) => {
+      const gone = await trx.deleteFrom('pending_removals').where('serial_number', '=', serialNumber).executeTakeFirst();
+      if (Number(gone.numDeletedRows) === 0) return null;
+      const root = await trx
+        .updateTable('certificates')
+        .set({ revoked_at: stamp, revocation_reason: reason })
+        .where('serial_number', '=', serialNumber)
+        .where('revoked_at', 'is', null)
+        .returning('serial_number')
+        .executeTakeFirst();
+      if (!root) return [];
+      return [serialNumber, ...(await revokeSuccessors(trx, [serialNumber], stamp, reason))];
+    });
+  }
+
+  #certificateRow(c: NewCertificate, issuedAt: string): NewCertificateRow {
+    return {
+      serial_number: c.serialNumber,
+      kind: c.kind,
+      subject: c.subject,
+      not_before: isoTimestamp(c.notBefore, 'notBefore'),
+      not_after: isoTimestamp(c.notAfter, 'notAfter'),
+      thumbprint: c.thumbprint,
+      sha256: c.sha256,
+      transaction_id: c.transactionId,
+      profile_id: c.profileId,
+      profile_version: c.profileVersion,
+      device_id: c.deviceId,
+      user_id: c.userId,
+      der: toBuffer(c.der, 'certificate.der'),
+      issued_at: issuedAt,
+      revoked_at: null,
+      revocation_reason: null,
+      renewal_of: c.renewalOf ?? null,
+      issuer_id: c.issuerId ?? null,
+    };
+  }
+
+  /**
+   * Inside an issuance transaction: what may have changed since the policy
+   * said yes. Both reads are no-op UPDATEs so they take the row's write lock:
+   * a concurrent blockDevice / revokeCertificateChain either committed first
+   * (and is seen here) or waits for this transaction and then finds the new
+   * certificate to revoke. (SQLite serialises write transactions anyway.)
+   * A device we have no record of is not ours to block (the CRP checked the
+   * target); an unknown predecessor counts as revoked.
+   */
+  async #issuanceRefusal(
+    trx: Transaction<Database>,
+    deviceId: string | null,
+    renewalOf: string | null,
+  ): Promise<'device-blocked' | 'predecessor-revoked' | null> {
+    if (deviceId !== null) {
+      const device = await trx
+        .updateTable('devices')
+        .set((eb) => ({ blocked_at: eb.ref('blocked_at') }))
+        .where('id', '=', deviceId)
+        .returning(['blocked_at', 'retired_at', 'retiring_since'])
+        .executeTakeFirst();
+      // A retired or retiring (or deleted, which retires) device gets no certificate either.
+      if (device && (device.blocked_at !== null || device.retired_at !== null || device.retiring_since !== null)) return 'device-blocked';
+    }
+    if (renewalOf !== null) {
+      const predecessor = await trx
+        .updateTable('certificates')
+        .set((eb) => ({ revoked_at: eb.ref('revoked_at') }))
+        .where('serial_number', '=', renewalOf)
+        .returning('revoked_at')
+        .executeTakeFirst();
+      if (!predecessor || predecessor.revoked_at !== null) return 'predecessor-revoked';
+    }
+    return null;
+  }
+
+  async #insertCertificate(trx: Transaction<Database>, row: NewCertificateRow): Promise<void> {
+    try {
+      await trx.insertInto('certificates').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new StorageConflictError(`a certificate with serial number ${row.serial_number} already exists`, 'conflict');
+      }
+      throw e;
+    }
+  }
+
+  async getEnrollment(transactionId: string): Promise<Enrollment | null> {
+    const row = await this.db.selectFrom('enrollments').selectAll().where('transaction_id', '=', transactionId).executeTakeFirst();
+    return row ? rowToEnrollment(row) : null;
+  }
+
+  async listRecentEnrollments(limit: number): Promise<Enrollment[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`enrollment limit must be a positive integer, got ${limit}`);
+    // enrollments_created_at_idx (0011) serves the order and the limit.
+    const rows = await this.db
+      .selectFrom('enrollments')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('transaction_id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(rowToEnrollment);
+  }
+
+  async recordEnrollment(
+    challenge: ChallengeUse | null,
+    enrollment: NewEnrollment,
+    certificate: NewCertificate | null,
+  ): Promise<ConsumeResult> {
+    if ((certificate !== null) !== (enrollment.status === 'issued')) {
+      throw new TypeError('recordEnrollment: a certificate is given exactly when the enrollment status is "issued"');
+    }
+    if (challenge !== null && enrollment.challengeId != null && enrollment.challengeId !== challenge.id) {
+      throw new TypeError('recordEnrollment: enrollment.challengeId differs from the challenge being spent');
+    }
+    const now = this.stamp();
+    const challengeRow = challenge && {
+      id: challenge.id,
+      transaction_id: enrollment.transactionId,
+      used_at: now,
+      expires_at: isoTimestamp(challenge.expiresAt, 'challenge.expiresAt'),
+    };
+    const enrollmentRow = {
+      transaction_id: enrollment.transactionId,
+      status: enrollment.status,
+      kind: enrollment.kind,
+      challenge_id: enrollment.challengeId ?? challenge?.id ?? null,
+      profile_id: enrollment.profileId,
+      profile_version: enrollment.profileVersion,
+      device_id: enrollment.deviceId,
+      user_id: enrollment.userId,
+      csr_sha256: enrollment.csrSha256,
+      csr_der: toBuffer(enrollment.csrDer, 'enrollment.csrDer'),
+      resolved: enrollment.resolved === null ? null : JSON.stringify(enrollment.resolved),
+      renewal_of: enrollment.renewalOf ?? null,
+      certificate_serial: certificate?.serialNumber ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    const certificateRow = certificate && this.#certificateRow(certificate, now);
+
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // An identity challenge minted to renew an identity: what it renews (noteIdentityRenewalChallenge).
+        if (challengeRow && enrollmentRow.renewal_of === null) {
+          const link = await trx.selectFrom('identity_renewal_challenges').select('renewal_of').where('challenge_id', '=', challengeRow.id).executeTakeFirst();
+          if (link) enrollmentRow.renewal_of = link.renewal_of;
+        }
+        // The enrollment first: a retried request that also re-spends its own
+        // challenge is reported as transaction-exists, which lets the caller
+        // answer from the stored enrollment.
+        try {
+          await trx.insertInto('enrollments').values(enrollmentRow).execute();
+        } catch (e) {
+          if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'transaction-exists' });
+          throw e;
+        }
+        if (challengeRow) {
+          try {
+            await trx.insertInto('used_challenges').values(challengeRow).execute();
+          } catch (e) {
+            if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'challenge-used' });
+            throw e;
+          }
+        }
+        if (certificateRow) {
+          const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, certificateRow.renewal_of ?? enrollmentRow.renewal_of);
+          if (refusal) throw new Rollback<ConsumeResult>({ ok: false, reason: refusal });
+          await this.#insertCertificate(trx, { ...certificateRow, renewal_of: certificateRow.renewal_of ?? enrollmentRow.renewal_of });
+        }
+      });
+    } catch (e) {
+      if (e instanceof Rollback) return e.result as ConsumeResult;
+      throw e;
+    }
+    return { ok: true };
+  }
+
+  async completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean> {
+    const now = this.stamp();
+    const certificateRow = this.#certificateRow(certificate, now);
+    return this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('enrollments')
+        .set({ status: 'issued', certificate_serial: certificate.serialNumber, updated_at: now })
+        .where('transaction_id', '=', transactionId)
+        .where('status', '=', 'pending')
+        .returning(['renewal_of'])
+        .executeTakeFirst();
+      if (!updated) return false;
+      const renewalOf = certificateRow.renewal_of ?? updated.renewal_of;
+      const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, renewalOf);
+      if (refusal === 'device-blocked') throw new StorageConflictError(`device ${certificateRow.device_id} is blocked`, 'conflict');
+      if (refusal) throw new StorageConflictError(`the certificate this enrollment renews (${renewalOf}) is revoked`, 'conflict');
+      await this.#insertCertificate(trx, { ...certificateRow, renewal_of: renewalOf });
+      return true;
+    });
+  }
+
+  async rejectEnrollment(transactionId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('enrollments')
+      .set({ status: 'rejected', updated_at: this.stamp() })
+      .where('transaction_id', '=', transactionId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async getCertificate(serialNumber: string): Promise<IssuedCertificate | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('serial_number', '=', serialNumber).executeTakeFirst();
+    return row ? rowToCertificate(row) : null;
+  }
+
+  async listCertificates(filter: CertificateFilter = {}): Promise<IssuedCertificate[]> {
+    if (filter.deviceIds?.length === 0) return [];
+    let q = this.#certificatesWhere(this.db.selectFrom('certificates').selectAll(), filter);
+    if (filter.after !== undefined) {
+      // Keyset paging on the list order: stable under inserts, no OFFSET scan.
+      const { issuedAt, serialNumber } = filter.after;
+      const at = isoTimestamp(issuedAt, 'after.issuedAt');
+      q = q.where((eb) => eb.or([eb('issued_at', '>', at), eb.and([eb('issued_at', '=', at), eb('serial_number', '>', serialNumber)])]));
+    }
+    q = q.orderBy('issued_at').orderBy('serial_number');
+    if (filter.limit !== undefined) {
+      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
+      q = q.limit(filter.limit);
+    }
+    return (await q.execute()).map(rowToCertificate);
+  }
+
+  async countCertificates(filter: CertificateFilter = {}): Promise<Record<CertificateStatus, number>> {
+    const counts: Record<CertificateStatus, number> = { valid: 0, revoked: 0, expired: 0 };
+    if (filter.deviceIds?.length === 0) return counts;
+    const asOf = filter.asOf === undefined ? this.stamp() : isoTimestamp(filter.asOf, 'asOf');
+    const base = this.db
+      .selectFrom('certificates')
+      .select((eb) => [
+        eb
+          .case()
+          .when('revoked_at', 'is not', null)
+          .then('revoked')
+          .when('not_after', '<', asOf)
+          .then('expired')
+          .else('valid')
+          .end()
+          .as('status'),
+        eb.fn.countAll().as('n'),
+      ]);
+    // A long device list goes in chunks: SQLite and PostgreSQL both cap bound parameters per statement.
+    const ids = filter.deviceIds;
+    const chunks = ids === undefined ? [undefined] : Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500));
+    for (const deviceIds of chunks) {
+      const rows = await this.#certificatesWhere(base, { ...filter, deviceIds }).groupBy('status').execute();
+      for (const r of rows) counts[r.status as CertificateStatus] += toNumber(r.n as number | string | bigint);
+    }
+    return counts;
+  }
+
+  /** The filter's row conditions, shared by list and count (timestamps compare as ISO text). */
+  #certificatesWhere<Q extends SelectQueryBuilder<Database, 'certificates', any>>(q: Q, filter: CertificateFilter): Q {
+    let w = q as SelectQueryBuilder<Database, 'certificates', any>;
+    if (filter.deviceId !== undefined) w = w.where('device_id', '=', filter.deviceId);
+    if (filter.userId !== undefined) w = w.where('user_id', '=', filter.userId);
+    if (filter.profileId !== undefined) w = w.where('profile_id', '=', filter.profileId);
+    if (filter.transactionId !== undefined) w = w.where('transaction_id', '=', filter.transactionId);
+    if (filter.kind !== undefined) w = w.where('kind', '=', filter.kind);
+    if (filter.deviceIds !== undefined) w = w.where('device_id', 'in', [...filter.deviceIds]);
+    if (filter.notAfterUntil !== undefined) w = w.where('not_after', '<=', isoTimestamp(filter.notAfterUntil, 'notAfterUntil'));
+    if (filter.status !== undefined) {
+      const asOf = filter.asOf === undefined ? this.stamp() : isoTimestamp(filter.asOf, 'asOf');
+      if (filter.status === 'revoked') w = w.where('revoked_at', 'is not', null);
+      else w = w.where('revoked_at', 'is', null).where('not_after', filter.status === 'expired' ? '<' : '>=', asOf);
+    }
+    return w as Q;
+  }
+
+  async findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('thumbprint', '=', thumbprint.toUpperCase()).executeTakeFirst();
+    return row ? rowToCertificate(row) : null;
+  }
+
+  async revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
+    const revokedAt = isoTimestamp(at, 'revokedAt');
+    return this.db.transaction().execute(async (trx): Promise<RevokeResult> => {
+      const root = await trx
+        .updateTable('certificates')
+        .set({ revoked_at: revokedAt, revocation_reason: reason })
+        .where('serial_number', '=', serialNumber)
+        .where('revoked_at', 'is', null)
+        .returning('serial_number')
+        .executeTakeFirst();
+      if (!root) {
+        const exists = await trx.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+        return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+      }
+      return { ok: true, revoked: [serialNumber, ...(await revokeSuccessors(trx, [serialNumber], revokedAt, reason))] };
+    });
+  }
+
+  async assignLegacyIssuer(issuerId: string): Promise<number> {
+    const result = await this.db.updateTable('certificates').set({ issuer_id: issuerId }).where('issuer_id', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  // ---- CRL publication (src/ca/crl-publisher.ts) ----
+
+  async listRevoked(issuerId: string): Promise<RevokedEntry[]> {
+    const rows = await this.db
+      .selectFrom('certificates')
+      .select(['serial_number', 'revoked_at', 'revocation_reason'])
+      .where('issuer_id', '=', issuerId)
+      .where('revoked_at', 'is not', null)
+      .orderBy('revoked_at')
+      .orderBy('serial_number')
+      .execute();
+    return rows.map((r) => ({
+      serialNumber: r.serial_number,
+      revokedAt: r.revoked_at!,
+      reason: (r.revocation_reason ?? 'unspecified') as RevocationReason,
+    }));
+  }
+
+  async revokedSetState(issuerId: string): Promise<RevokedSetState> {
+    // Served by certificates_issuer_revoked_idx (0005).
+    const row = await this.db
+      .selectFrom('certificates')
+      .select((eb) => [eb.fn.countAll().as('count'), eb.fn.max('revoked_at').as('latest')])
+      .where('issuer_id', '=', issuerId)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirstOrThrow();
+    return { count: toNumber(row.count as number | string | bigint), latest: (row.latest as string | null) ?? null };
+  }
+
+  async nextCrlNumber(issuerId: string): Promise<number> {
+    // One statement: the upsert's row lock (PostgreSQL) or the write lock
+    // (SQLite) serialises concurrent callers, so no two get the same number.
+    const row = await this.db
+      .insertInto('crl_state')
+      .values({ issuer_id: issuerId, crl_number: 1, updated_at: this.stamp() })
+      .onConflict((oc) =>
+        oc.column('issuer_id').doUpdateSet((eb) => ({
+          crl_number: eb(eb.ref('crl_state.crl_number'), '+', 1),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .returning('crl_number')
+      .executeTakeFirstOrThrow();
+    return toNumber(row.crl_number);
+  }
+
+  async revokeCertificate(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
+    const revokedAt = isoTimestamp(at, 'revokedAt');
+    const row = await this.db
+      .updateTable('certificates')
+      .set({ revoked_at: revokedAt, revocation_reason: reason })
+      .where('serial_number', '=', serialNumber)
+      .where('revoked_at', 'is', null)
+      .returning('serial_number')
+      .executeTakeFirst();
+    if (row) return { ok: true, revoked: [serialNumber] };
+    const exists = await this.db.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+    return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+  }
+
+  async noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void> {
+    await this.db
+      .insertInto('identity_renewal_challenges')
+      .values({ challenge_id: challengeId, renewal_of: renewalOf, expires_at: isoTimestamp(expiresAt, 'expiresAt') })
+      .execute();
+  }
+
+  async lastExpiryByIssuer(issuerId: string): Promise<string | null> {
+    // ISO timestamps in one format (isoTimestamp) compare as strings.
+    const row = await this.db.selectFrom('certificates').select((eb) => eb.fn.max('not_after').as('last')).where('issuer_id', '=', issuerId).executeTakeFirst();
+    return (row?.last as string | null | undefined) ?? null;
+  }
+
+  // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----
+
+  async isChallengeUsed(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('used_challenges').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async purgeExpiredChallenges(now: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('used_challenges')
+      .where('expires_at', '<', isoTimestamp(now, 'now'))
+      .executeTakeFirst();
+    // Renewal links of expired identity challenges go with them (not counted: they are not used-challenge records).
+    await this.db.deleteFrom('identity_renewal_challenges').where('expires_at', '<', isoTimestamp(now, 'now')).execute();
+    return Number(result.numDeletedRows);
+  }
+}

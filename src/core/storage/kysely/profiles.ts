@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { Profile, ProfileSpec } from '../../model.js';
+import type { ProfileStore } from '../profile-store.js';
+import { KyselyStore, toNumber, type Db } from './support.js';
+import { rowToProfile } from './rows.js';
+
+// Versioned profiles. deleteProfile also removes the profile's assignments in
+// its transaction (an assignment of a deleted profile must not outlive it).
+
+/** The spec as stored: any Profile-only fields a caller passed along are dropped. */
+function specJson(spec: ProfileSpec): string {
+  const { id: _id, version: _version, createdAt: _c, updatedAt: _u, ...rest } = spec as ProfileSpec &
+    Partial<Pick<Profile, 'id' | 'version' | 'createdAt' | 'updatedAt'>>;
+  return JSON.stringify(rest);
+}
+
+export class KyselyProfileStore extends KyselyStore implements ProfileStore {
+  #profileQuery(db: Db) {
+    return db
+      .selectFrom('profiles as p')
+      .innerJoin('profile_versions as v', 'v.profile_id', 'p.id')
+      .select(['p.id as id', 'p.created_at as created_at', 'v.version as version', 'v.spec as spec', 'v.created_at as version_created_at']);
+  }
+
+  async createProfile(spec: ProfileSpec): Promise<Profile> {
+    const id = randomUUID();
+    const now = this.stamp();
+    const json = specJson(spec);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('profiles')
+        .values({ id, current_version: 1, deleted_at: null, created_at: now, updated_at: now })
+        .execute();
+      await trx.insertInto('profile_versions').values({ profile_id: id, version: 1, spec: json, created_at: now }).execute();
+    });
+    return rowToProfile({ id, created_at: now, version: 1, spec: json, version_created_at: now });
+  }
+
+  async updateProfile(id: string, spec: ProfileSpec): Promise<Profile | null> {
+    const now = this.stamp();
+    const json = specJson(spec);
+    return this.db.transaction().execute(async (trx) => {
+      // The UPDATE takes the row's write lock first, so concurrent updates of one
+      // profile serialise and each gets its own version number.
+      const bumped = await trx
+        .updateTable('profiles')
+        .set((eb) => ({ current_version: eb('current_version', '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .returning(['current_version', 'created_at'])
+        .executeTakeFirst();
+      if (!bumped) return null;
+      const version = toNumber(bumped.current_version);
+      await trx.insertInto('profile_versions').values({ profile_id: id, version, spec: json, created_at: now }).execute();
+      return rowToProfile({ id, created_at: bumped.created_at, version, spec: json, version_created_at: now });
+    });
+  }
+
+  async getProfile(id: string, version?: number): Promise<Profile | null> {
+    let q = this.#profileQuery(this.db).where('p.id', '=', id);
+    q =
+      version === undefined
+        ? q.whereRef('v.version', '=', 'p.current_version').where('p.deleted_at', 'is', null)
+        : q.where('v.version', '=', version);
+    const row = await q.executeTakeFirst();
+    return row ? rowToProfile(row) : null;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    const rows = await this.#profileQuery(this.db)
+      .whereRef('v.version', '=', 'p.current_version')
+      .where('p.deleted_at', 'is', null)
+      .orderBy('p.created_at')
+      .orderBy('p.id')
+      .execute();
+    return rows.map(rowToProfile);
+  }
+
+  async deleteProfile(id: string): Promise<boolean> {
+    const now = this.stamp();
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await trx
+        .updateTable('profiles')
+        .set({ deleted_at: now, updated_at: now })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(deleted.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('assignments').where('profile_id', '=', id).execute();
+      return true;
+    });
+  }
+}

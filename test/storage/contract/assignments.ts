@@ -1,0 +1,84 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Storage } from '../../../src/core/storage/storage.js';
+import { UUID, expectStorageError, isIso, spec } from './fixtures.js';
+
+/** The AssignmentStore part of the storage contract; `current` is the fresh storage of the running test. */
+export function assignmentsContract(current: () => Storage): void {
+  describe('AssignmentStore', () => {
+    let s: Storage;
+    beforeEach(() => {
+      s = current();
+    });
+
+    describe('assignments', () => {
+      async function world() {
+        const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
+        const d = await s.createDevice({ name: 'd', platform: 'windows', userId: u.id });
+        const g = await s.createGroup('g');
+        const p = await s.createProfile(spec({ name: 'p' }));
+        const q = await s.createProfile(spec({ name: 'q', scope: 'user' }));
+        return { u, d, g, p, q };
+      }
+
+      it('creates, lists, filters and deletes assignments', async () => {
+        const { u, d, g, p, q } = await world();
+        const a1 = await s.createAssignment(p.id, { userId: u.id });
+        const a2 = await s.createAssignment(p.id, { deviceId: d.id });
+        const a3 = await s.createAssignment(q.id, { groupId: g.id });
+        expect(a1.id).toMatch(UUID);
+        expect(a1).toMatchObject({ profileId: p.id, target: { userId: u.id } });
+        expect(a2.target).toEqual({ deviceId: d.id });
+        expect(a3.target).toEqual({ groupId: g.id });
+        expect(isIso(a1.createdAt)).toBe(true);
+
+        const all = await s.listAssignments();
+        expect(all).toHaveLength(3);
+        expect(all).toEqual(expect.arrayContaining([a1, a2, a3]));
+        const forP = await s.listAssignments({ profileId: p.id });
+        expect(forP).toHaveLength(2);
+        expect(forP).toEqual(expect.arrayContaining([a1, a2]));
+        expect(await s.listAssignments({ profileId: q.id })).toEqual([a3]);
+        expect(await s.listAssignments({ profileId: 'none' })).toEqual([]);
+
+        expect(await s.deleteAssignment(a2.id)).toBe(true);
+        expect(await s.deleteAssignment(a2.id)).toBe(false);
+        expect(await s.listAssignments({ profileId: p.id })).toEqual([a1]);
+      });
+
+      it('refuses duplicates with conflict and unknown references with not-found', async () => {
+        const { u, d, g, p } = await world();
+        await s.createAssignment(p.id, { userId: u.id });
+        await expectStorageError(s.createAssignment(p.id, { userId: u.id }), 'conflict');
+        await expectStorageError(s.createAssignment('no-such-profile', { userId: u.id }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { userId: 'no-such-user' }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { deviceId: 'no-such-device' }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { groupId: 'no-such-group' }), 'not-found');
+        // Ids of the wrong kind are unknown too.
+        await expectStorageError(s.createAssignment(p.id, { groupId: d.id }), 'not-found');
+        await expectStorageError(s.createAssignment(p.id, { deviceId: g.id }), 'not-found');
+        expect(await s.listAssignments()).toHaveLength(1);
+      });
+
+      it('finds assignments for any of the given targets', async () => {
+        const { u, d, g, p, q } = await world();
+        const other = await s.createUser({ userPrincipalName: 'o@x', email: 'o@x', displayName: 'O' });
+        const au = await s.createAssignment(p.id, { userId: u.id });
+        const ad = await s.createAssignment(q.id, { deviceId: d.id });
+        const ag = await s.createAssignment(q.id, { groupId: g.id });
+        await s.createAssignment(p.id, { userId: other.id });
+
+        expect(await s.assignmentsFor([])).toEqual([]);
+        expect(await s.assignmentsFor([{ userId: u.id }])).toEqual([au]);
+        expect(await s.assignmentsFor([{ deviceId: d.id }])).toEqual([ad]);
+        const mixed = await s.assignmentsFor([{ userId: u.id }, { deviceId: d.id }, { groupId: g.id }, { groupId: g.id }]);
+        expect(mixed).toHaveLength(3);
+        expect(mixed).toEqual(expect.arrayContaining([au, ad, ag]));
+        // The kind matters, not only the id.
+        expect(await s.assignmentsFor([{ groupId: u.id }, { userId: d.id }, { deviceId: g.id }])).toEqual([]);
+        expect(await s.assignmentsFor([{ userId: 'nobody' }])).toEqual([]);
+      });
+    });
+
+    // ---- enrollments -------------------------------------------------------------------
+  });
+}

@@ -1,0 +1,73 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Storage } from '../../../src/core/storage/storage.js';
+import { expectStorageError } from './fixtures.js';
+
+/** The CommandStore part of the storage contract; `current` is the fresh storage of the running test. */
+export function commandsContract(current: () => Storage): void {
+  describe('CommandStore', () => {
+    let s: Storage;
+    beforeEach(() => {
+      s = current();
+    });
+
+    describe('device commands', () => {
+      it('queue per channel, one in flight, NotNow offered again, answers recorded', async () => {
+        const d = await s.createDevice({ name: 'mac', platform: 'macos' });
+        const cmd = (kind: string, channel = 'device') => s.enqueueCommand({ deviceId: d.id, channel, kind, payload: { kind }, profileId: null, profileVersion: null });
+        const a = await cmd('InstallProfile');
+        const b = await cmd('ProfileList');
+        const u = await cmd('InstallProfile', 'user:501');
+        expect(a.status).toBe('queued');
+
+        const first = await s.nextCommand(d.id, 'device');
+        expect(first).toMatchObject({ id: a.id, status: 'sent', payload: { kind: 'InstallProfile' } });
+        // Unanswered: offered again before anything else.
+        expect((await s.nextCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect((await s.nextCommand(d.id, 'device', [a.id]))?.id).toBe(b.id);
+
+        expect(await s.updateCommand(a.id, d.id, 'notnow', null)).toMatchObject({ status: 'notnow' });
+        expect(await s.updateCommand(b.id, d.id, 'acknowledged', { Status: 'Acknowledged' })).toMatchObject({ result: { Status: 'Acknowledged' } });
+        expect((await s.nextCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect(await s.updateCommand(a.id, d.id, 'error', { ErrorChain: [{ ErrorCode: 4001 }] })).toMatchObject({ status: 'error' });
+        expect(await s.nextCommand(d.id, 'device')).toBeNull();
+        expect((await s.nextCommand(d.id, 'user:501'))?.id).toBe(u.id);
+
+        expect(await s.updateCommand(a.id, 'someone-else', 'acknowledged', null)).toBeNull();
+        expect((await s.listCommands({ deviceId: d.id })).map((c) => c.status)).toEqual(['error', 'acknowledged', 'sent']);
+        expect(await s.listCommands({ deviceId: d.id, status: 'acknowledged' })).toHaveLength(1);
+        await expectStorageError(s.enqueueCommand({ deviceId: '00000000-0000-4000-8000-000000000000', channel: 'device', kind: 'x', payload: {}, profileId: null, profileVersion: null }), 'not-found');
+      });
+    });
+    describe('purgeAnsweredCommands', () => {
+      it('deletes answered commands past their age or beyond the newest per device; never queued, sent or NotNow ones', async () => {
+        const d1 = await s.createDevice({ name: 'mac-1', platform: 'macos' });
+        const d2 = await s.createDevice({ name: 'mac-2', platform: 'macos' });
+        const cmd = (deviceId: string, kind: string) => s.enqueueCommand({ deviceId, channel: 'device', kind, payload: {}, profileId: null, profileVersion: null });
+        const answered: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const c = await cmd(d1.id, `A${i}`);
+          await s.updateCommand(c.id, d1.id, (['acknowledged', 'error', 'formaterror', 'cancelled', 'acknowledged'] as const)[i]!, null);
+          answered.push(c.id);
+        }
+        const queued = await cmd(d1.id, 'Q');
+        const notNow = await cmd(d1.id, 'N');
+        await s.updateCommand(notNow.id, d1.id, 'notnow', null);
+        const sent = await cmd(d1.id, 'S');
+        await s.nextCommand(d1.id, 'device', [queued.id, notNow.id]);
+        const other = await cmd(d2.id, 'B');
+        await s.updateCommand(other.id, d2.id, 'acknowledged', null);
+        const past = '2000-01-01T00:00:00Z';
+
+        // Keep the newest 2 answered of each device: 3 of d1's go, d2's one stays.
+        expect(await s.purgeAnsweredCommands(past, 2)).toBe(3);
+        expect((await s.listCommands({ deviceId: d1.id })).map((c) => c.id)).toEqual([answered[3], answered[4], queued.id, notNow.id, sent.id]);
+        expect(await s.purgeAnsweredCommands(past, 2)).toBe(0);
+        // Everything answered before `before` goes, whatever the count.
+        expect(await s.purgeAnsweredCommands(new Date(Date.now() + 60_000).toISOString(), 100)).toBe(3);
+        expect((await s.listCommands({ deviceId: d1.id })).map((c) => c.status)).toEqual(['queued', 'notnow', 'sent']);
+        expect(await s.listCommands({ deviceId: d2.id })).toEqual([]);
+        await expect(s.purgeAnsweredCommands(past, -1)).rejects.toThrow(RangeError);
+      });
+    });
+  });
+}

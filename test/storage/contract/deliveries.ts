@@ -1,0 +1,49 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Storage } from '../../../src/core/storage/storage.js';
+import { expectStorageError, isIso, enrollment, certificate } from './fixtures.js';
+
+/** The DeliveryStore part of the storage contract; `current` is the fresh storage of the running test. */
+export function deliveriesContract(current: () => Storage): void {
+  describe('DeliveryStore', () => {
+    let s: Storage;
+    beforeEach(() => {
+      s = current();
+    });
+
+    describe('delivery status', () => {
+      it('keeps the latest report per device and profile, and matches thumbprints', async () => {
+        const d = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const base = { deviceId: d.id, profileId: 'p-1', profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        const first = await s.putDeliveryStatus({ ...base, state: 'pending' });
+        expect(isIso(first.updatedAt)).toBe(true);
+        await s.putDeliveryStatus({ ...base, profileVersion: 2, state: 'failed', errorCode: '0x80090016' });
+        await s.putDeliveryStatus({ ...base, profileId: 'p-2', state: 'installed', thumbprint: 'AA'.repeat(20) });
+        const list = await s.listDeliveryStatus({ deviceId: d.id });
+        expect(list).toHaveLength(2);
+        expect(list.find((x) => x.profileId === 'p-1')).toMatchObject({ state: 'failed', profileVersion: 2, errorCode: '0x80090016' });
+        expect(await s.listDeliveryStatus({ profileId: 'p-2' })).toEqual([expect.objectContaining({ state: 'installed', thumbprint: 'AA'.repeat(20) })]);
+        await expectStorageError(s.putDeliveryStatus({ ...base, deviceId: '00000000-0000-4000-8000-000000000000', state: 'pending' }), 'not-found');
+      });
+
+      it('counts (device, profile) pairs per state, every state present', async () => {
+        expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 0, failed: 0, removed: 0 });
+        const d1 = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const d2 = await s.createDevice({ name: 'd2', platform: 'ios' });
+        const base = { profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-1', state: 'installed' });
+        await s.putDeliveryStatus({ ...base, deviceId: d2.id, profileId: 'p-1', state: 'installed' });
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-2', state: 'pending' });
+        await s.putDeliveryStatus({ ...base, deviceId: d1.id, profileId: 'p-2', state: 'failed' }); // replaces, not adds
+        expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 2, failed: 1, removed: 0 });
+      });
+
+      it('finds an issued certificate by thumbprint, case-insensitively', async () => {
+        const c = certificate('0badc0de');
+        const ok = await s.recordEnrollment(null, enrollment('tx-thumb', { status: 'issued' }), { ...c, transactionId: 'tx-thumb' });
+        expect(ok.ok).toBe(true);
+        expect((await s.findCertificateByThumbprint(c.thumbprint.toLowerCase()))?.serialNumber).toBe('0badc0de');
+        expect(await s.findCertificateByThumbprint('FF'.repeat(20))).toBeNull();
+      });
+    });
+  });
+}
