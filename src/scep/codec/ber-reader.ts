@@ -58,9 +58,13 @@ export const TAG = {
 export function parseBer(bytes: Uint8Array, what: string): Node {
   if (bytes.length === 0) throw malformed(`${what}: empty input`);
   if (bytes.length > BER_PARSE_LIMITS.maxContentLength) throw malformed(`${what}: Maximum ASN.1 content length exceeded`);
+  // A plain Uint8Array view even when a Buffer comes in: Buffer#slice does not
+  // copy, and callers rely on rawBytes()/primitiveContent() returning copies
+  // (the signed attributes get their tag byte rewritten in place).
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let node: BerNode;
   try {
-    node = readElement(bytes, 0, bytes.length, 0, { nodes: 0 });
+    node = readElement(view, 0, view.length, 0, { nodes: 0 });
   } catch (e) {
     if (e instanceof BerError) throw malformed(`${what}: ${e.message}`);
     throw e;
