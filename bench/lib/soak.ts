@@ -15,15 +15,15 @@ export async function soak(o: { gw: ServerProcess; scepUrl: string; mint: () => 
   const keys = await deviceKeys(16);
   const pool: Prebuilt[] = await prebuild({ n: 256, recipient, keys, subject: 'CN=bench-device, O=Bench', challenge: o.mint });
   const end = performance.now() + o.seconds * 1000;
-  let refilling = false;
-  const refill = async () => {
-    if (refilling || pool.length > 128) return;
-    refilling = true;
-    try {
-      pool.push(...(await prebuild({ n: 64, recipient, keys, subject: 'CN=bench-device, O=Bench', challenge: o.mint })));
-    } finally {
-      refilling = false;
-    }
+  let refilling: Promise<void> | null = null;
+  const refill = () => {
+    if (refilling || pool.length > 128 || performance.now() >= end) return;
+    refilling = prebuild({ n: 64, recipient, keys, subject: 'CN=bench-device, O=Bench', challenge: o.mint })
+      .then((more) => void pool.push(...more))
+      .catch((e: Error) => error(`prebuilding requests: ${e.message}`))
+      .finally(() => {
+        refilling = null;
+      });
   };
   let operations = 0;
   let enrollments = 0;
@@ -50,7 +50,7 @@ export async function soak(o: { gw: ServerProcess; scepUrl: string; mint: () => 
             continue;
           }
           const req = pool.shift();
-          void refill();
+          refill();
           if (!req) {
             await new Promise((r) => setTimeout(r, 50));
             continue;
@@ -74,6 +74,7 @@ export async function soak(o: { gw: ServerProcess; scepUrl: string; mint: () => 
     }),
   );
   clearInterval(timer);
+  await refilling; // nothing may still talk to the gateway once it is stopped
   sample();
   return { seconds: o.seconds, concurrency: o.concurrency, operations, enrollments, errors, busyRetried: busy, firstErrors, rss };
 }
