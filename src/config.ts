@@ -118,6 +118,10 @@ const schema = z.object({
   pkcs11PinFile: z.string().min(1).optional(),
   /** JSON file naming the upstream CAs a profile may select as its issuer (docs/upstream-ca.md); read and checked at start. */
   upstreamCas: z.string().min(1).optional(),
+  /** SCEP PKIOperations worked on at once; more are answered 503 with Retry-After (core/admission.ts, docs/performance.md). */
+  maxEnrollmentsInFlight: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(32),
+  /** Failed SCEP requests one source address may make in a burst before it is answered 429 (one forgiven per 10 s); 0 turns it off. */
+  scepFailureBudget: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(20),
 });
 
 /**
@@ -156,6 +160,8 @@ const ENV_NAMES: Record<string, string> = {
   pkcs11Pin: 'MDMGW_PKCS11_PIN',
   pkcs11PinFile: 'MDMGW_PKCS11_PIN_FILE',
   upstreamCas: 'MDMGW_UPSTREAM_CAS',
+  maxEnrollmentsInFlight: 'MDMGW_MAX_ENROLLMENTS_IN_FLIGHT',
+  scepFailureBudget: 'MDMGW_SCEP_FAILURE_BUDGET',
 };
 
 export class ConfigError extends Error {
@@ -197,6 +203,8 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     pkcs11Pin: blankToUndefined(env.MDMGW_PKCS11_PIN),
     pkcs11PinFile: blankToUndefined(env.MDMGW_PKCS11_PIN_FILE),
     upstreamCas: blankToUndefined(env.MDMGW_UPSTREAM_CAS),
+    maxEnrollmentsInFlight: blankToUndefined(env.MDMGW_MAX_ENROLLMENTS_IN_FLIGHT),
+    scepFailureBudget: blankToUndefined(env.MDMGW_SCEP_FAILURE_BUDGET),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -74,6 +74,8 @@ import { apiDoc } from './http/admin/api-doc.js';
 import { openApiRoute } from './http/admin/openapi.js';
 import { LdapDirectorySync, startLdapSyncSchedule } from './core/directory/ldap-sync.js';
 import { directoryLdapRoutes } from './http/admin/directory-ldap.js';
+import { fastAnswers, type FastAnswers } from './http/fast-answers.js';
+import { FAILURE_REFILL_MS, FAILURE_SOURCES, FailureBudget, InFlightLimit, type ScepAdmission } from './core/admission.js';
 
 // The composition root: builds every part from the configuration and wires
 // them together. Nothing else constructs services, so tests build a gateway
@@ -128,6 +130,10 @@ export interface Gateway {
   upstreams: ReadonlyMap<string, UpstreamConnector>;
   /** Settles enrollments an upstream CA answered PENDING; `runOnce()` for tests and operators. */
   upstreamPoller: UpstreamPoller;
+  /** /healthz, GetCACaps and GetCACert answered in front of `app` (http/fast-answers.ts); server.ts calls it first. */
+  fastAnswers: FastAnswers;
+  /** SCEP overload limits (core/admission.ts): enrollments in flight, failure budget per source. */
+  scepAdmission: ScepAdmission;
   close(): Promise<void>;
 }
 
@@ -233,6 +239,11 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       (name) => registry.chainForGetCaCert(name),
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
+    // Graceful overload (issue 13): bounded enrollments in flight, a failure budget per source.
+    const scepAdmission: ScepAdmission = {
+      inFlight: new InFlightLimit(config.maxEnrollmentsInFlight),
+      failures: new FailureBudget({ budget: config.scepFailureBudget, refillMs: FAILURE_REFILL_MS, maxSources: FAILURE_SOURCES }, () => now().getTime()),
+    };
     const minter = new ChallengeMinter(storage, challengeKey.privateKey, config.challengeTtlSeconds, (kind) => metrics.challengeMinted(kind), now);
     const rootPem = toPem(ca.root.certificate);
     // Identity certificates of a retired CA keep working until they are re-issued under the new one.
@@ -322,7 +333,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.use('/metrics', markAdminSurface);
     app.use('/console', markAdminSurface);
     app.use(separateListeners(config.adminListen !== undefined));
-    app.use(scepRoutes(scep, log));
+    app.use(scepRoutes(scep, log, scepAdmission));
     // Prometheus scrapes with the admin token too (`authorization: { credentials: <token> }`).
     app.get('/metrics', bearerAuth(adminToken), metricsRoute(metrics));
     app.use(pkiRoutes({ authorities: published, crls }));
@@ -411,6 +422,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       directorySyncSchedule,
       upstreams,
       upstreamPoller,
+      scepAdmission,
+      fastAnswers: fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
       close: async () => {
         health.markClosing();
         housekeeping.stop();

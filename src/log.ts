@@ -31,8 +31,31 @@ function boundedFields(fields: Record<string, unknown>): Record<string, unknown>
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
     { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { svc: 'mdmgw' }, formatters: { log: boundedFields } },
-    destination as pino.DestinationStream | undefined,
+    (destination as pino.DestinationStream | undefined) ?? stdoutDestination(),
   );
+}
+
+let stdout: ReturnType<typeof pino.destination> | null = null;
+
+/**
+ * stdout, written asynchronously (lines written while a write is under way go
+ * out together in the next one): pino's default is one
+ * synchronous write(2) per line, which showed in the enrollment profile
+ * (issue 13). One destination per process, flushed synchronously on exit so
+ * the last lines (the shutdown, a fatal error) are not lost.
+ */
+function stdoutDestination(): ReturnType<typeof pino.destination> {
+  if (stdout) return stdout;
+  const dest = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout already closed: nothing left to save the lines to
+    }
+  });
+  stdout = dest;
+  return dest;
 }
 
 export type { Logger };

@@ -45,6 +45,10 @@ export async function listen(gw: Gateway): Promise<RunningServer> {
   const { config } = gw;
   const tls = config.tlsCert ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey!) } : null;
   const scheme = tls ? 'https' : 'http';
+  // The static answers first (http/fast-answers.ts), then the Express app.
+  const handler: http.RequestListener = (req, res) => {
+    if (!gw.fastAnswers(req, res)) gw.app(req, res);
+  };
   const server = tls
     ? https.createServer(
         {
@@ -53,9 +57,9 @@ export async function listen(gw: Gateway): Promise<RunningServer> {
           rejectUnauthorized: false, // checked per route by the device authenticator
           ca: [gw.rootsPem], // every CA still running (a CA rollover keeps the retired one's identities)
         },
-        gw.app,
+        handler,
       )
-    : http.createServer(gw.app);
+    : http.createServer(handler);
   const url = await start(server, config.host, config.port, scheme);
   let adminServer: http.Server | null = null;
   let adminUrl: string | null = null;

@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import { LruCache } from '../core/lru-cache.js';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
@@ -59,8 +60,30 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** Identity certificates whose parsed form and CA-signature verdict are kept (about 200 bytes each). */
+export const IDENTITY_CACHE_ENTRIES = 10_000;
+
+interface ParsedIdentity {
+  validFrom: Date;
+  validTo: Date;
+  serialNumber: string;
+}
+
 export function createDeviceAuthenticator(o: IdentityOptions) {
   const cas = [o.caCertificate, ...(o.retiredCaCertificates ?? [])].map((der) => new X509Certificate(der));
+  // What the certificate bytes alone decide (parse, CA signature, validity window, serial) is the
+  // same on every check-in: kept per DER hash, bounded, for this authenticator's fixed CA set (issue 13).
+  const parsed = new LruCache<string, ParsedIdentity | 'unparseable' | 'foreign'>(IDENTITY_CACHE_ENTRIES);
+  function parseIdentity(der: Uint8Array): ParsedIdentity | 'unparseable' | 'foreign' {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      return 'unparseable';
+    }
+    if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return 'foreign';
+    return { validFrom: new Date(cert.validFrom), validTo: new Date(cert.validTo), serialNumber: cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '') };
+  }
 
   /** Whether the device has an unrevoked identity certificate issued after this one that supersedes it now. */
   function superseded(record: IssuedCertificate, issued: readonly IssuedCertificate[]): boolean {
@@ -69,18 +92,14 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
   async function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
-    let cert: X509Certificate;
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
-    try {
-      cert = new X509Certificate(der);
-    } catch {
-      return refuse('client certificate does not parse');
-    }
-    if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return refuse('client certificate is not issued by this gateway CA');
-    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return refuse('client certificate is expired or not yet valid');
-    const serialNumber = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
-    const record = await o.storage.getCertificate(serialNumber);
     const sha256 = createHash('sha256').update(der).digest('hex');
+    const cert = parsed.getOrSet(sha256, () => parseIdentity(der));
+    if (cert === 'unparseable') return refuse('client certificate does not parse');
+    if (cert === 'foreign') return refuse('client certificate is not issued by this gateway CA');
+    if (now < cert.validFrom || now > cert.validTo) return refuse('client certificate is expired or not yet valid');
+    const serialNumber = cert.serialNumber;
+    const record = await o.storage.getCertificate(serialNumber);
     if (!record || record.sha256 !== sha256) return refuse('client certificate is not in the issuance record');
     if (record.kind !== 'identity') return refuse('client certificate is not a device identity certificate');
     const device = record.deviceId ? await o.storage.getDevice(record.deviceId) : null;

@@ -1,4 +1,5 @@
-import express, { type Request, type Response, Router } from 'express';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { ScepAdmission } from '../core/admission.js';
 import { decodeGetMessageParam, ScepMessageError } from '../scep/codec/index.js';
 import { TokenError } from '../ca/pkcs11/token.js';
 import type { ScepService } from '../scep/service.js';
@@ -22,9 +23,35 @@ export function caScepUrl(publicUrl: string, name: string): string {
 /** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
 const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
 
-export function scepRoutes(scep: ScepService, log: Logger): Router {
+/** Retry-After (seconds) when every enrollment slot is taken: about the time a few enrollments take to finish. */
+export const BUSY_RETRY_AFTER_SECONDS = 2;
+
+const sourceOf = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+export function scepRoutes(scep: ScepService, log: Logger, admission?: ScepAdmission): Router {
   const r = Router();
   const raw = express.raw({ type: () => true, limit: MAX_MESSAGE });
+
+  // Before the body is read (core/admission.ts): a source out of failure budget
+  // gets 429, a full gateway 503, both with Retry-After; the slot is held until
+  // the answer is sent or the connection closes.
+  const admit = (req: Request, res: Response, next: NextFunction) => {
+    if (!admission || req.query.operation !== 'PKIOperation') return next();
+    const wait = admission.failures.retryAfterMs(sourceOf(req));
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      res.status(429).set('Retry-After', String(seconds)).type('text/plain').send(`too many failed SCEP requests from this address: retry in ${seconds} s\n`);
+      return;
+    }
+    const release = admission.inFlight.tryEnter();
+    if (!release) {
+      res.status(503).set('Retry-After', String(BUSY_RETRY_AFTER_SECONDS)).type('text/plain').send(`busy: ${admission.inFlight.max} enrollments in progress, retry in ${BUSY_RETRY_AFTER_SECONDS} s\n`);
+      return;
+    }
+    res.once('close', release);
+    next();
+  };
+  const failed = (req: Request) => admission?.failures.failed(sourceOf(req));
 
   const handle = async (req: Request, res: Response) => {
     const operation = String(req.query.operation ?? '');
@@ -87,9 +114,11 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
     }
     try {
       const result = await scep.pkiOperation(der);
+      if (result.status === 'FAILURE') failed(req);
       res.type('application/x-pki-message').send(Buffer.from(result.body));
     } catch (e) {
       if (e instanceof ScepMessageError) {
+        failed(req);
         log.warn({ reason: e.code, detail: e.message }, 'unreadable pkiMessage');
         res.status(400).type('text/plain').send(`${e.code}: ${e.message}\n`);
         return;
@@ -105,8 +134,8 @@ export function scepRoutes(scep: ScepService, log: Logger): Router {
   };
 
   for (const p of [...SCEP_PATHS, ...CA_SCEP_PATHS]) {
-    r.get(p, handle);
-    r.post(p, raw, handle);
+    r.get(p, admit, handle);
+    r.post(p, admit, raw, handle);
   }
   return r;
 }

@@ -86,8 +86,16 @@ export interface PkiOperationResult {
   reason?: ReasonCode;
 }
 
+interface PublishedAnswers {
+  ra: KeyedCertificate;
+  nextRa: KeyedCertificate | null;
+  caps: string;
+  caCert: Uint8Array;
+}
+
 export class ScepService {
   private readonly caCertificate: Uint8Array;
+  private publishedFor: PublishedAnswers | null = null;
 
   constructor(
     /** The current RA (CertReps are signed by it, clients encrypt to it), the previous one and the next one. */
@@ -136,8 +144,7 @@ export class ScepService {
   }
 
   async caCaps(): Promise<string> {
-    const { nextRa } = await this.ras.keys();
-    return (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
+    return (await this.published()).caps;
   }
 
   /**
@@ -146,15 +153,30 @@ export class ScepService {
    * root.
    */
   async caCert(): Promise<Uint8Array> {
-    return (await this.caCertFor(null))!;
+    return (await this.published()).caCert;
   }
 
   /** GetCACert for the CA `caName` (the message parameter) names; null for a name we do not have. */
   async caCertFor(caName: string | null): Promise<Uint8Array | null> {
-    const chain = caName === null ? this.chain : this.caChainFor(caName);
+    if (caName === null) return this.caCert();
+    const chain = this.caChainFor(caName);
     if (!chain) return null;
     const { ra } = await this.ras.keys();
     return writeCertsOnly([ra.certificate, ...chain]);
+  }
+
+  /**
+   * GetCACaps and the default CA's GetCACert depend only on the RA of the
+   * moment: built once per RA (and next RA) instead of per request (issue 13);
+   * an RA renewal hands out new key objects, so the comparison notices it.
+   */
+  private async published(): Promise<PublishedAnswers> {
+    const { ra, nextRa } = await this.ras.keys();
+    const p = this.publishedFor;
+    if (p && p.ra === ra && p.nextRa === nextRa) return p;
+    const caps = (nextRa ? [...CA_CAPABILITIES, NEXT_CA_CAPABILITY] : CA_CAPABILITIES).join('\n');
+    this.publishedFor = { ra, nextRa, caps, caCert: writeCertsOnly([ra.certificate, ...this.chain]) };
+    return this.publishedFor;
   }
 
   /**

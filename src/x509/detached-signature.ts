@@ -1,7 +1,9 @@
-import { X509Certificate, createHash, timingSafeEqual, verify } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { BER_PARSE_LIMITS } from './asn1/limits.js';
+import { BerWalker, type BerTlv } from './asn1/ber-walk.js';
+import { decodeOid } from './asn1/der-reader.js';
+import { readCertificate, subjectKeyIdentifierOf } from './cert-raw.js';
+import { LruCache } from '../core/lru-cache.js';
 
 // The gateway's one verification of a detached CMS SignedData (RFC 5652):
 // one signer, its certificate included, signed attributes optional (when
@@ -13,6 +15,9 @@ import { BER_PARSE_LIMITS } from './asn1/limits.js';
 // question (services.verifyDeviceCertificate). The SCEP codec's reader
 // (scep/codec/signed-data.ts) cannot serve here: SCEP requires signed
 // attributes and attached content, a detached signature may have neither.
+// It runs on every Apple check-in, so it walks the BER itself (asn1/ber-walk.ts)
+// and keeps the parsed signer certificates (bounded, by DER hash) instead of
+// building asn1js/pkijs objects and a public key per message (issue 13).
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
@@ -41,6 +46,18 @@ export type SignatureCheck = { ok: true; signerCertificate: Uint8Array } | { ok:
 
 const fail = (reason: string): SignatureCheck => ({ ok: false, reason });
 
+/** What a signature check needs from a certificate; null when the bytes are not a certificate we can read. */
+interface SignerCandidate {
+  publicKey: KeyObject;
+  issuerName: Buffer;
+  serial: Buffer;
+  subjectKeyId: Buffer | null;
+}
+
+/** Devices sign with the same identity for months: its parsed form is kept, bounded (about 1 KiB each). */
+export const SIGNER_CACHE_ENTRIES = 4096;
+const signerCache = new LruCache<string, SignerCandidate | null>(SIGNER_CACHE_ENTRIES);
+
 /**
  * Verifies a base64 detached SignedData over `body`. `label` names the
  * signature in the reasons (e.g. `Mdm-Signature`). Total: any malformed input
@@ -54,91 +71,163 @@ export function verifyDetachedSignature(base64: string, body: Uint8Array, label 
   }
 }
 
+interface SignerInfoParts {
+  sid: BerTlv;
+  digestOid: string;
+  signatureOid: string;
+  signedAttrs: BerTlv | null;
+  signature: Uint8Array;
+}
+
+/** The parts of ContentInfo { signedData, [0] SignedData } this check reads, by offsets into `w.buf`. */
+function parseSignedData(w: BerWalker, label: string): { certificates: Uint8Array[]; signers: BerTlv[]; detached: boolean } | string {
+  const ci = w.top();
+  if (ci.tag !== 0x30) return `${label} is not a CMS ContentInfo`;
+  const [typeT, wrapT] = w.children(ci, 0);
+  if (!typeT || typeT.tag !== 0x06 || decodeOid(w.content(typeT)) !== OID_SIGNED_DATA) return `${label} is not a CMS SignedData`;
+  if (!wrapT || wrapT.tag !== 0xa0) return `${label} has no SignedData content`;
+  const [sdT] = w.children(wrapT, 1);
+  if (!sdT || sdT.tag !== 0x30) return `${label} has no SignedData content`;
+  const parts = w.children(sdT, 2);
+  let i = 0;
+  const next = (tag: number) => (parts[i]?.tag === tag ? parts[i++]! : null);
+  if (!next(0x02) || !next(0x31)) return `${label} does not parse: malformed SignedData version or digestAlgorithms`;
+  const encap = next(0x30);
+  if (!encap) return `${label} does not parse: no encapContentInfo`;
+  const certsT = next(0xa0);
+  next(0xa1); // crls: not used
+  const signerInfosT = next(0x31);
+  if (!signerInfosT || i !== parts.length) return `${label} does not parse: malformed SignedData`;
+  const encapParts = w.children(encap, 3);
+  // The certificates exactly as the device sent them (so their hash matches our issuance record).
+  const certificates = certsT ? w.children(certsT, 3).filter((c) => c.tag === 0x30).map((c) => w.raw(c)) : [];
+  return { certificates, signers: w.children(signerInfosT, 3), detached: encapParts.length < 2 };
+}
+
+/** SignerInfo { version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature, [1] unsignedAttrs? }. */
+function parseSignerInfo(w: BerWalker, si: BerTlv): SignerInfoParts | string {
+  const parts = si.tag === 0x30 ? w.children(si, 4) : [];
+  const [version, sid, digestAlg] = parts;
+  if (!version || version.tag !== 0x02 || !sid || !digestAlg || digestAlg.tag !== 0x30) return 'malformed SignerInfo';
+  let i = 3;
+  const signedAttrs = parts[i]?.tag === 0xa0 ? parts[i++]! : null;
+  const sigAlg = parts[i++];
+  const signature = parts[i++];
+  if (!sigAlg || sigAlg.tag !== 0x30 || !signature || signature.tag !== 0x04) return 'malformed SignerInfo';
+  return { sid, digestOid: algorithmOid(w, digestAlg), signatureOid: algorithmOid(w, sigAlg), signedAttrs, signature: w.content(signature) };
+}
+
+function algorithmOid(w: BerWalker, alg: BerTlv): string {
+  const [oid] = w.children(alg, 5);
+  if (!oid || oid.tag !== 0x06) throw new Error('malformed AlgorithmIdentifier');
+  return decodeOid(w.content(oid));
+}
+
 function check(headerValue: string, body: Uint8Array, label: string): SignatureCheck {
   const b64 = headerValue.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return fail(`${label} is not base64`);
   const der = Buffer.from(b64, 'base64');
-  let sd: pkijs.SignedData;
-  let rawCerts: Uint8Array[];
+  if (der.length > BER_PARSE_LIMITS.maxContentLength) return fail(`${label} is larger than ${BER_PARSE_LIMITS.maxContentLength} bytes`);
+  const w = new BerWalker(der, BER_PARSE_LIMITS);
+  let sd: ReturnType<typeof parseSignedData>;
   try {
-    const asn = asn1js.fromBER(new Uint8Array(der), BER_PARSE_LIMITS);
-    if (asn.offset === -1) return fail(`${label} is not BER: ${(asn.result as { error?: string }).error ?? 'unreadable'}`);
-    const ci = new pkijs.ContentInfo({ schema: asn.result });
-    if (ci.contentType !== OID_SIGNED_DATA) return fail(`${label} is not a CMS SignedData`);
-    sd = new pkijs.SignedData({ schema: ci.content });
-    rawCerts = certificatesAsReceived(ci.content as asn1js.Sequence);
+    sd = parseSignedData(w, label);
   } catch (e) {
     return fail(`${label} does not parse: ${(e as Error).message}`);
   }
-  if (sd.encapContentInfo.eContent) return fail(`${label} must be detached (content absent)`);
-  if (sd.signerInfos.length !== 1) return fail(`${label} must have exactly one signer`);
-  const si = sd.signerInfos[0]!;
-  const digest = DIGESTS[si.digestAlgorithm.algorithmId];
-  if (!digest) return fail(`unsupported digest ${si.digestAlgorithm.algorithmId}`);
-  if (!SIGNATURES.has(si.signatureAlgorithm.algorithmId)) return fail(`unsupported signature algorithm ${si.signatureAlgorithm.algorithmId}`);
+  if (typeof sd === 'string') return fail(sd);
+  if (!sd.detached) return fail(`${label} must be detached (content absent)`);
+  if (sd.signers.length !== 1) return fail(`${label} must have exactly one signer`);
+  const si = parseSignerInfo(w, sd.signers[0]!);
+  if (typeof si === 'string') return fail(`${label} does not parse: ${si}`);
+  const digest = DIGESTS[si.digestOid];
+  if (!digest) return fail(`unsupported digest ${si.digestOid}`);
+  if (!SIGNATURES.has(si.signatureOid)) return fail(`unsupported signature algorithm ${si.signatureOid}`);
 
-  const signer = findSigner(si, rawCerts);
+  const signer = findSigner(w, si.sid, sd.certificates);
   if (!signer) return fail('the signer certificate is not in the SignedData');
 
   let signed: Uint8Array;
   if (si.signedAttrs) {
-    const attrs = si.signedAttrs.attributes;
+    const attrs = signedAttributes(w, si.signedAttrs);
     const md = attrs.filter((a) => a.type === OID_MESSAGE_DIGEST);
     if (md.length !== 1 || md[0]!.values.length !== 1) return fail('signed attributes need exactly one messageDigest');
     const ct = attrs.find((a) => a.type === OID_CONTENT_TYPE);
-    if (ct && (ct.values[0] as asn1js.ObjectIdentifier | undefined)?.valueBlock?.toString() !== OID_DATA) return fail('signed contentType is not id-data');
-    const mdValue = md[0]!.values[0];
-    if (!(mdValue instanceof asn1js.OctetString)) return fail('the messageDigest attribute is not an OCTET STRING');
-    const claimed = Buffer.from(mdValue.valueBlock.valueHexView);
+    const ctValue = ct?.values[0];
+    if (ct && !(ctValue && ctValue.tag === 0x06 && decodeOid(w.content(ctValue)) === OID_DATA)) return fail('signed contentType is not id-data');
+    const mdValue = md[0]!.values[0]!;
+    if (mdValue.tag !== 0x04) return fail('the messageDigest attribute is not an OCTET STRING');
+    const claimed = Buffer.from(w.content(mdValue));
     const actual = createHash(digest).update(body).digest();
     if (claimed.length !== actual.length || !timingSafeEqual(claimed, actual)) return fail('the body does not match the signed message digest');
-    signed = new Uint8Array(si.signedAttrs.encodedValue);
+    // RFC 5652 5.4: the signature covers the attributes with their SET OF tag, not the [0] IMPLICIT one.
+    signed = Buffer.from(w.raw(si.signedAttrs));
+    signed[0] = 0x31;
   } else {
     signed = body;
   }
   const ok = (() => {
     try {
-      return verify(digest, signed, signer.publicKey, Buffer.from(si.signature.valueBlock.valueHexView));
+      return verify(digest, signed, signer.candidate.publicKey, si.signature);
     } catch {
       return false;
     }
   })();
   if (!ok) return fail(`the ${label} signature does not verify`);
-  return { ok: true, signerCertificate: new Uint8Array(signer.raw) };
+  return { ok: true, signerCertificate: new Uint8Array(signer.der) };
 }
 
-/** The certificates exactly as the device sent them (so their hash matches our issuance record). */
-function certificatesAsReceived(signedData: asn1js.Sequence): Uint8Array[] {
-  const set = signedData.valueBlock.value.find((e) => e.idBlock.tagClass === 3 && e.idBlock.tagNumber === 0) as asn1js.Constructed | undefined;
-  if (!set) return [];
-  return set.valueBlock.value.filter((e) => e.idBlock.tagClass === 1 && e.idBlock.tagNumber === 16).map((e) => new Uint8Array(e.valueBeforeDecodeView));
+/** Attribute { type OID, values SET } of a [0] signedAttrs. */
+function signedAttributes(w: BerWalker, attrs: BerTlv): { type: string; values: BerTlv[] }[] {
+  return w.children(attrs, 5).map((a) => {
+    const [type, values] = a.tag === 0x30 ? w.children(a, 6) : [];
+    if (!type || type.tag !== 0x06 || !values || values.tag !== 0x31) throw new Error('malformed signed attribute');
+    return { type: decodeOid(w.content(type)), values: w.children(values, 7) };
+  });
 }
 
-function findSigner(si: pkijs.SignerInfo, certs: Uint8Array[]): X509Certificate | null {
-  for (const der of certs) {
-    let x: X509Certificate;
-    let c: pkijs.Certificate;
+/** The candidate for a certificate's bytes: parsed once per distinct certificate, then from the cache. */
+function candidateFor(der: Uint8Array): SignerCandidate | null {
+  const key = createHash('sha256').update(der).digest('base64');
+  return signerCache.getOrSet(key, () => {
     try {
-      x = new X509Certificate(der);
-      c = pkijs.Certificate.fromBER(der);
+      const c = readCertificate(der);
+      const ski = subjectKeyIdentifierOf(c);
+      return {
+        publicKey: createPublicKey({ key: Buffer.from(c.spki), format: 'der', type: 'spki' }),
+        issuerName: Buffer.from(c.issuerName),
+        serial: Buffer.from(c.serial),
+        subjectKeyId: ski ? Buffer.from(ski) : null,
+      };
     } catch {
-      continue;
+      return null;
     }
-    if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
-      if (c.issuer.isEqual(si.sid.issuer) && c.serialNumber.isEqual(si.sid.serialNumber)) return x;
-    } else {
-      const skiExt = c.extensions?.find((e) => e.extnID === '2.5.29.14');
-      const ski = skiExt?.parsedValue instanceof asn1js.OctetString ? primitiveBytes(skiExt.parsedValue) : null;
-      // subjectKeyIdentifier [0] IMPLICIT OCTET STRING: pkijs leaves it as the tagged primitive.
-      const wanted = primitiveBytes(si.sid);
-      if (ski && wanted && ski.equals(wanted)) return x;
-    }
+  });
+}
+
+/**
+ * The included certificate the signer identifier names: IssuerAndSerialNumber
+ * (issuer Name and serial compared byte for byte, as the signer copied them
+ * from its certificate) or [0] subjectKeyIdentifier.
+ */
+function findSigner(w: BerWalker, sid: BerTlv, certs: Uint8Array[]): { der: Uint8Array; candidate: SignerCandidate } | null {
+  let match: (c: SignerCandidate) => boolean;
+  if (sid.tag === 0x30) {
+    const [issuer, serial] = w.children(sid, 5);
+    if (!issuer || issuer.tag !== 0x30 || !serial || serial.tag !== 0x02) return null;
+    const issuerRaw = w.raw(issuer);
+    const serialRaw = w.content(serial);
+    match = (c) => c.issuerName.equals(issuerRaw) && c.serial.equals(serialRaw);
+  } else if (sid.tag === 0x80) {
+    // subjectKeyIdentifier [0] IMPLICIT OCTET STRING (primitive only; a constructed [0] names nothing).
+    const wanted = w.content(sid);
+    match = (c) => c.subjectKeyId !== null && c.subjectKeyId.equals(wanted);
+  } else {
+    return null;
+  }
+  for (const der of certs) {
+    const candidate = candidateFor(der);
+    if (candidate && match(candidate)) return { der, candidate };
   }
   return null;
-}
-
-/** The content octets of a primitive ASN.1 value, or null for anything else (a constructed or missing value). */
-function primitiveBytes(v: unknown): Buffer | null {
-  const hex = v instanceof asn1js.BaseBlock ? (v.valueBlock as { valueHexView?: unknown }).valueHexView : undefined;
-  return hex instanceof Uint8Array ? Buffer.from(hex) : null;
 }

@@ -21,6 +21,14 @@ describe('configuration', () => {
     }
   });
 
+  it('bounds SCEP enrollments in flight (32) and failures per source (20, 0 = off) unless told otherwise', () => {
+    expect(load({}).maxEnrollmentsInFlight).toBe(32);
+    expect(load({}).scepFailureBudget).toBe(20);
+    expect(load({ MDMGW_MAX_ENROLLMENTS_IN_FLIGHT: '4', MDMGW_SCEP_FAILURE_BUDGET: '0' })).toMatchObject({ maxEnrollmentsInFlight: 4, scepFailureBudget: 0 });
+    expect(() => load({ MDMGW_MAX_ENROLLMENTS_IN_FLIGHT: '0' })).toThrow(/MDMGW_MAX_ENROLLMENTS_IN_FLIGHT: must be at least 1/);
+    expect(() => load({ MDMGW_SCEP_FAILURE_BUDGET: '-1' })).toThrow(/MDMGW_SCEP_FAILURE_BUDGET: must be at least 0/);
+  });
+
   it('revokes removed profiles after 24 hours unless MDMGW_REMOVAL_GRACE_HOURS says otherwise (0..8760)', () => {
     expect(load().removalGraceHours).toBe(24);
     expect(load({ MDMGW_REMOVAL_GRACE_HOURS: '0' }).removalGraceHours).toBe(0);

@@ -31,7 +31,8 @@ export async function startTestGateway(
   const port = await freePort();
   const config = loadConfig({
     flags: { port: String(port), host: '127.0.0.1', dataDir },
-    env: { MDMGW_LOG_LEVEL: process.env.MDMGW_TEST_LOG_LEVEL ?? 'silent', MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', ...opts.env },
+    // The SCEP failure budget is off unless a test sets it: many tests send dozens of refused requests from 127.0.0.1.
+    env: { MDMGW_LOG_LEVEL: process.env.MDMGW_TEST_LOG_LEVEL ?? 'silent', MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_SCEP_FAILURE_BUDGET: '0', ...opts.env },
     cwd: dataDir,
   });
   const gw = await createGateway(config, createLogger(opts.logTo ? 'trace' : config.logLevel, opts.logTo), opts.adapters ?? [], { now: opts.now });

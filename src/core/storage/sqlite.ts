@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import { KyselyStorage } from './kysely-storage.js';
+import { LruCache } from '../lru-cache.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
 
@@ -55,6 +56,28 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Statements kept per connection (distinct SQL texts; `in (?, ?, ...)` lists of other lengths are other texts). */
+export const STATEMENT_CACHE_ENTRIES = 512;
+
+/**
+ * Kysely's SQLite driver prepares every query again; a check-in or an
+ * enrollment runs the same dozen statements each time, and preparing them was
+ * a visible share of the enrollment profile (issue 13). Prepared statements
+ * are kept by SQL text. Safe because the driver runs one query at a time on
+ * the one connection and only with all()/run() (nothing here streams, which
+ * would hold a statement busy).
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDialectConfig['database'] {
+  const cache = new LruCache<string, BetterSqlite3.Statement>(STATEMENT_CACHE_ENTRIES);
+  return {
+    prepare: (sql: string) => cache.getOrSet(sql, () => sqlite.prepare(sql)),
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+  } as unknown as SqliteDialectConfig['database'];
+}
+
 /** Opens (creating if needed) an SQLite database file and migrates it. `':memory:'` for tests. */
 export async function openSqliteStorage(file: string): Promise<Storage> {
   if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true });
@@ -70,7 +93,7 @@ export async function openSqliteStorage(file: string): Promise<Storage> {
     sqlite.close();
     throw e;
   }
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   const storage = new KyselyStorage(db, { dialect: 'sqlite' });
   try {
     await storage.migrate();

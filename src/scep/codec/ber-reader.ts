@@ -1,20 +1,21 @@
-// Reading BER/DER with asn1js, through a handful of small checked accessors.
+// Reading BER/DER through a handful of small checked accessors.
 // SCEP peers send BER (Apple: indefinite lengths, constructed OCTET STRINGs),
 // so nothing here assumes DER. Every structural surprise becomes a
 // MESSAGE_MALFORMED error; callers attach the reply context when they know it.
 //
 // Why not the strict reader in ../asn1/der-reader.ts? Different job: that one
 // slices DER the CA relies on and rejects BER; this one must accept BER from
-// devices, so it builds an asn1js tree, and its errors are the codec's
+// devices, so it builds a tree of small nodes, and its errors are the codec's
 // MESSAGE_MALFORMED rather than DerError. Writing is shared: ../asn1/der.ts.
 
-import * as asn1js from 'asn1js';
 import { concat } from '../../x509/asn1/bytes.js';
+import { DerError } from '../../x509/asn1/der-error.js';
+import { decodeOid } from '../../x509/asn1/der-reader.js';
 import { tlv } from '../../x509/asn1/der.js';
 import { BER_PARSE_LIMITS } from '../../x509/asn1/limits.js';
 import { malformed } from './errors.js';
 
-/** The parts of an asn1js block we look at, typed once. */
+/** One element as the accessors see it (the shape of an asn1js block, which this reader used to be built on). */
 export interface Node {
   idBlock: { tagClass: number; tagNumber: number; isConstructed: boolean };
   lenBlock: { isIndefiniteForm: boolean; length: number };
@@ -43,37 +44,95 @@ export const TAG = {
 } as const;
 
 /**
- * Parses exactly one BER element that spans the whole input. asn1js enforces
- * the depth, element and length bounds while it reads (asn1/limits.ts), so a
+ * Parses exactly one BER element that spans the whole input, enforcing the
+ * depth, element and length bounds while it reads (asn1/limits.ts), so a
  * deeply nested or element-flooded message stops at the bound instead of
  * building a tree (or a call stack) the size of the input.
+ *
+ * Our own reader (issue 13): asn1js built a typed object per element and
+ * tried to decode every OCTET/BIT STRING's content as embedded ASN.1, about a
+ * sixth of an enrollment's CPU. This one makes one small node per element and
+ * leaves contents as views of the input; the accessors below are unchanged.
+ * Its bound messages are asn1js's, so operators see the same reasons.
  */
 export function parseBer(bytes: Uint8Array, what: string): Node {
   if (bytes.length === 0) throw malformed(`${what}: empty input`);
-  let parsed: ReturnType<typeof asn1js.fromBER>;
+  if (bytes.length > BER_PARSE_LIMITS.maxContentLength) throw malformed(`${what}: Maximum ASN.1 content length exceeded`);
+  // A plain Uint8Array view even when a Buffer comes in: Buffer#slice does not
+  // copy, and callers rely on rawBytes()/primitiveContent() returning copies
+  // (the signed attributes get their tag byte rewritten in place).
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let node: BerNode;
   try {
-    parsed = asn1js.fromBER(bytes, BER_PARSE_LIMITS);
+    node = readElement(view, 0, view.length, 0, { nodes: 0 });
   } catch (e) {
-    // asn1js throws (rather than reporting) on some primitive contents, e.g. a
-    // GeneralizedTime that is not a time (fuzzing found it behind a valid signature).
-    throw malformed(`${what}: ${(e as Error).message}`);
+    if (e instanceof BerError) throw malformed(`${what}: ${e.message}`);
+    throw e;
   }
-  const { offset, result } = parsed;
-  if (offset === -1 || (result as { error?: string }).error) {
-    throw malformed(`${what}: ${(result as { error?: string }).error || 'not BER'}`);
-  }
-  if (offset !== bytes.length) throw malformed(`${what}: ${bytes.length - offset} trailing bytes`);
-  const node = result as unknown as Node;
-  assertComplete(node, what);
+  if (node.end !== bytes.length) throw malformed(`${what}: ${bytes.length - node.end} trailing bytes`);
   return node;
 }
 
-// asn1js only warns when an indefinite-length element lacks its end-of-contents
-// octets (a truncated Apple-style message); treat that as malformed.
-function assertComplete(node: Node, what: string): void {
-  const warnings = [...node.warnings, ...((node.valueBlock as { warnings?: string[] }).warnings ?? [])];
-  if (warnings.some((w) => w.includes('EndOfContent'))) throw malformed(`${what}: truncated indefinite-length element`);
-  if (node.idBlock.isConstructed) for (const child of rawChildren(node)) assertComplete(child, what);
+class BerError extends Error {}
+
+/** A Node plus where it ends in the input. */
+interface BerNode extends Node {
+  end: number;
+}
+
+function readElement(buf: Uint8Array, offset: number, limit: number, depth: number, count: { nodes: number }): BerNode {
+  if (++count.nodes > BER_PARSE_LIMITS.maxNodes) throw new BerError('Maximum ASN.1 node count exceeded');
+  if (depth > BER_PARSE_LIMITS.maxDepth) throw new BerError('Maximum ASN.1 nesting depth exceeded');
+  if (offset + 2 > limit) throw new BerError('truncated element');
+  const tag = buf[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new BerError('high tag numbers are not used in SCEP');
+  const isConstructed = (tag & 0x20) !== 0;
+  let pos = offset + 1;
+  const first = buf[pos++]!;
+  const indefinite = first === 0x80;
+  let contentEnd = limit;
+  if (!indefinite) {
+    let len = first;
+    if (first > 0x80) {
+      const n = first & 0x7f;
+      if (n > 4) throw new BerError('length too large');
+      if (pos + n > limit) throw new BerError('truncated length');
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + buf[pos++]!;
+    }
+    contentEnd = pos + len;
+    if (contentEnd > limit) throw new BerError('element longer than its container');
+  } else if (!isConstructed) {
+    throw new BerError('indefinite length on a primitive element');
+  }
+  const value: BerNode[] = [];
+  let end = contentEnd;
+  if (isConstructed) {
+    let off = pos;
+    for (;;) {
+      if (indefinite) {
+        if (off + 2 > limit) throw new BerError('truncated indefinite-length element');
+        if (buf[off] === 0 && buf[off + 1] === 0) {
+          contentEnd = off;
+          end = off + 2;
+          break;
+        }
+      } else if (off >= contentEnd) {
+        break;
+      }
+      const child = readElement(buf, off, indefinite ? limit : contentEnd, depth + 1, count);
+      value.push(child);
+      off = child.end;
+    }
+  }
+  return {
+    idBlock: { tagClass: (tag >> 6) + 1, tagNumber: tag & 0x1f, isConstructed },
+    lenBlock: { isIndefiniteForm: indefinite, length: contentEnd - pos },
+    valueBlock: isConstructed ? { value } : {},
+    valueBeforeDecodeView: buf.subarray(offset, end),
+    warnings: [],
+    end,
+  };
 }
 
 function rawChildren(node: Node): Node[] {
@@ -106,7 +165,12 @@ export function expectUniversal(node: Node | undefined, tag: number, what: strin
 
 export function oidOf(node: Node | undefined, what: string): string {
   const n = expectUniversal(node, TAG.OID, what);
-  return (n as unknown as asn1js.ObjectIdentifier).valueBlock.toString();
+  try {
+    return decodeOid(primitiveContent(n, what));
+  } catch (e) {
+    if (e instanceof DerError) throw malformed(`${what}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The content octets of an OCTET STRING (or [n] IMPLICIT one), joining BER chunks. */
@@ -118,8 +182,7 @@ export function octetsOf(node: Node | undefined, what: string): Uint8Array {
 
 export function primitiveContent(node: Node, what: string): Uint8Array {
   if (node.idBlock.isConstructed) throw malformed(`${what}: expected a primitive element`);
-  // Cut the content from the received bytes: asn1js does not keep raw content
-  // for every type (an OBJECT IDENTIFIER is decoded into arcs).
+  // Cut the content from the received bytes (copied: callers keep it).
   const raw = node.valueBeforeDecodeView;
   const length = node.lenBlock.length;
   if (!Number.isInteger(length) || length < 0 || length > raw.length) throw malformed(`${what}: bad length`);

@@ -9,7 +9,8 @@
 // renewal and device identity (serial, names, validity, fingerprints) come
 // from certificateInfo() in ../csr.ts, which is built on cert-raw.
 
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { LruCache } from '../../core/lru-cache.js';
 import {
   childrenOf,
   contextChildren,
@@ -40,7 +41,26 @@ export interface CmsCertificate {
   subjectKeyIdentifier: Uint8Array | null;
 }
 
+/**
+ * The RA's certificate is read on every request and a device's on each of its
+ * messages: parsed forms and public keys are kept by DER hash (bounded), so
+ * an enrollment does not re-parse them or rebuild a KeyObject (issue 13).
+ * Cached values are copies (never views of a request buffer that is reused).
+ */
+export const CMS_CERTIFICATE_CACHE_ENTRIES = 2048;
+const parsed = new LruCache<string, CmsCertificate>(CMS_CERTIFICATE_CACHE_ENTRIES);
+const publicKeys = new WeakMap<CmsCertificate, KeyObject>();
+
 export function readCmsCertificate(der: Uint8Array): CmsCertificate {
+  const key = createHash('sha256').update(der).digest('base64');
+  const hit = parsed.get(key);
+  if (hit) return hit;
+  const info = Object.freeze(parseCmsCertificate(new Uint8Array(der)));
+  parsed.set(key, info);
+  return info;
+}
+
+function parseCmsCertificate(der: Uint8Array): CmsCertificate {
   const what = 'certificate';
   const [tbs] = childrenOf(parseBer(der, what), TAG.SEQUENCE, what);
   const fields = childrenOf(tbs, TAG.SEQUENCE, 'tbsCertificate');
@@ -78,8 +98,12 @@ function findSki(extensionsWrapper: Node): Uint8Array | null {
 }
 
 export function publicKeyOf(info: CmsCertificate): KeyObject {
+  const known = publicKeys.get(info);
+  if (known) return known;
   try {
-    return createPublicKey({ key: Buffer.from(info.spki), format: 'der', type: 'spki' });
+    const key = createPublicKey({ key: Buffer.from(info.spki), format: 'der', type: 'spki' });
+    publicKeys.set(info, key);
+    return key;
   } catch (e) {
     throw malformed(`certificate public key unreadable: ${(e as Error).message}`);
   }

@@ -81,4 +81,67 @@ describe('verifyMdmSignature', () => {
     expect(sig(tagged(new Uint8Array([1, 2, 3])))).toMatchObject({ ok: false, reason: expect.stringMatching(/signer certificate/) });
     expect(sig(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.OctetString({ valueHex: Buffer.from(skiExt.keyId, 'hex') })] }))).toMatchObject({ ok: false });
   });
+
+  it('accepts the BER a streaming CMS encoder sends (indefinite lengths on the outer levels) and refuses a changed body the same way', async () => {
+    const ca = await makeCa();
+    const leaf = await issue(ca, 'CN=device');
+    const sim = new AppleDeviceSim('http://unused');
+    const id = { certificate: new Uint8Array(leaf.cert.rawData), key: { keys: leaf.keys, keyObject: KeyObject.from(leaf.keys.privateKey) } };
+    const body = new Uint8Array(Buffer.from('<plist><dict><key>Status</key><string>Idle</string></dict></plist>'));
+    const der = Buffer.from(await sim.sign(body, id), 'base64');
+    const ber = indefinite(der, 3).toString('base64');
+    expect(ber).not.toBe(der.toString('base64'));
+    const ok = verifyMdmSignature(ber, body);
+    expect(ok).toMatchObject({ ok: true });
+    if (ok.ok) expect(Buffer.from(ok.signerCertificate).equals(Buffer.from(leaf.cert.rawData))).toBe(true);
+    expect(verifyMdmSignature(ber, new Uint8Array(Buffer.from('<plist/>')))).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
+    // Truncated anywhere: a refusal, never an exception.
+    for (const cut of [3, 40, der.length - 3]) expect(verifyMdmSignature(indefinite(der, 3).subarray(0, cut).toString('base64'), body)).toMatchObject({ ok: false });
+  });
+
+  it('refuses a header with more BER elements than the bound (4,000), and one that carries its content', async () => {
+    const many = Buffer.concat([Buffer.from([0x30, 0x84]), u32(5000 * 2), Buffer.alloc(5000 * 2).fill(Buffer.from([0x05, 0x00]))]);
+    expect(verifyMdmSignature(many.toString('base64'), new Uint8Array(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/node count exceeded/) });
+    const ca = await makeCa();
+    const leaf = await issue(ca, 'CN=device');
+    const cert = pkijs.Certificate.fromBER(leaf.cert.rawData);
+    const sd = new pkijs.SignedData({
+      version: 1,
+      encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: '1.2.840.113549.1.7.1', eContent: new asn1js.OctetString({ valueHex: Buffer.from('body') }) }),
+      digestAlgorithms: [new pkijs.AlgorithmIdentifier({ algorithmId: '2.16.840.1.101.3.4.2.1' })],
+      signerInfos: [],
+      certificates: [cert],
+    });
+    const attached = Buffer.from(new pkijs.ContentInfo({ contentType: '1.2.840.113549.1.7.2', content: sd.toSchema(true) }).toSchema().toBER()).toString('base64');
+    expect(verifyMdmSignature(attached, new Uint8Array(Buffer.from('body')))).toMatchObject({ ok: false, reason: expect.stringMatching(/must be detached/) });
+  });
 });
+
+const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+
+/** Re-encodes the constructed values of the first `levels` levels with indefinite lengths (as a streaming encoder does); deeper values stay as they are. */
+function indefinite(der: Buffer, levels: number): Buffer {
+  const rewrite = (buf: Buffer, level: number): Buffer => {
+    const tag = buf[0]!;
+    let pos = 1;
+    const first = buf[pos++]!;
+    const len = first < 0x80 ? first : [...buf.subarray(pos, pos + (first & 0x7f))].reduce((a, b) => a * 256 + b, 0);
+    if (first >= 0x80) pos += first & 0x7f;
+    if (level >= levels || (tag & 0x20) === 0) return buf.subarray(0, pos + len);
+    const parts: Buffer[] = [];
+    for (let off = pos; off < pos + len; ) {
+      const child = rewrite(buf.subarray(off), level + 1);
+      parts.push(child);
+      off += encodedLength(buf.subarray(off));
+    }
+    return Buffer.concat([Buffer.from([tag, 0x80]), ...parts, Buffer.from([0, 0])]);
+  };
+  return rewrite(der, 0);
+}
+
+function encodedLength(buf: Buffer): number {
+  const first = buf[1]!;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  return 2 + n + [...buf.subarray(2, 2 + n)].reduce((a, b) => a * 256 + b, 0);
+}

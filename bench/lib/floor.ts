@@ -1,0 +1,41 @@
+// The cryptographic floor of one SCEP enrollment, measured with node:crypto
+// in the same run as the load: the RA's RSA decrypt of the content key, the
+// CA's signature on the certificate and the RA's signature on the CertRep.
+// Nothing an implementation can skip; the gateway's ratio to it is the figure
+// issue 13 targets (at most 2x).
+import { constants, createPrivateKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+
+function cpuMsPer(n: number, op: () => void): number {
+  for (let i = 0; i < 20; i++) op();
+  const c = process.cpuUsage();
+  for (let i = 0; i < n; i++) op();
+  const d = process.cpuUsage(c);
+  return (d.user + d.system) / 1000 / n;
+}
+
+export interface Floor {
+  caKey: string;
+  raDecryptMs: number;
+  caSignMs: number;
+  raSignMs: number;
+  totalMs: number;
+}
+
+/** `caCertificatePem`: the CA under test, so the floor uses its key type and size. */
+export function measureFloor(caCertificatePem: string, n = 200): Floor {
+  const details = new X509Certificate(caCertificatePem).publicKey;
+  const caKey: KeyObject =
+    details.asymmetricKeyType === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: details.asymmetricKeyDetails?.namedCurve ?? 'prime256v1' }).privateKey
+      : generateKeyPairSync('rsa', { modulusLength: details.asymmetricKeyDetails?.modulusLength ?? 3072 }).privateKey;
+  const ra = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const wrapped = publicEncrypt({ key: ra.publicKey, padding: constants.RSA_PKCS1_PADDING }, randomBytes(32));
+  const tbs = randomBytes(900); // about a certificate's TBS
+  const ras = createPrivateKey(ra.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  const raDecryptMs = cpuMsPer(n, () => privateDecrypt({ key: ras, padding: constants.RSA_NO_PADDING }, wrapped));
+  const caSignMs = cpuMsPer(n, () => sign('sha256', tbs, caKey));
+  const raSignMs = cpuMsPer(n, () => sign('sha256', tbs.subarray(0, 300), ras));
+  const r = (v: number) => Number(v.toFixed(3));
+  const name = details.asymmetricKeyType === 'ec' ? `EC ${details.asymmetricKeyDetails?.namedCurve}` : `RSA-${details.asymmetricKeyDetails?.modulusLength}`;
+  return { caKey: name, raDecryptMs: r(raDecryptMs), caSignMs: r(caSignMs), raSignMs: r(raSignMs), totalMs: r(raDecryptMs + caSignMs + raSignMs) };
+}

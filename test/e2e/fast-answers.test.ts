@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCertsOnly } from '../../src/scep/codec/index.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+// Issue 13: /healthz, GetCACaps and GetCACert are answered in front of the
+// Express stack from answers built once per RA (src/http/fast-answers.ts),
+// with the same status, type and bytes, still counted in the metrics; other
+// methods and queries still reach the Express routes.
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const requestsCounted = async (route: string) => {
+  const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.gw.adminToken}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith('mdmgw_http_requests_total{') && l.includes(`route="${route}"`) && l.includes('status="200"') && l.includes('method="GET"'));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+};
+
+describe('static answers in front of Express', () => {
+  it('answers /healthz, GetCACaps and GetCACert without the Express stack (no ETag), with the same content, counted', async () => {
+    const before = await requestsCounted('/certsrv/mscep/mscep.dll');
+    const health = await fetch(`${t.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(health.headers.get('etag')).toBeNull(); // Express would have added one
+    expect(await health.json()).toEqual({ status: 'ok' });
+
+    const caps = await fetch(`${t.scepUrl}?operation=GetCACaps`);
+    expect(caps.status).toBe(200);
+    expect(caps.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(caps.headers.get('etag')).toBeNull();
+    expect(await caps.text()).toBe(await t.gw.scep.caCaps());
+
+    const cert = await fetch(`${t.scepUrl}?operation=GetCACert&message=CAIdentifier`);
+    expect(cert.status).toBe(200);
+    expect(cert.headers.get('content-type')).toBe('application/x-x509-ca-ra-cert');
+    const certs = readCertsOnly(new Uint8Array(await cert.arrayBuffer()));
+    expect(certs.map((c) => Buffer.from(c).toString('hex'))).toEqual([t.gw.ra.certificate, t.gw.root.certificate].map((c) => Buffer.from(c).toString('hex')));
+    expect(await requestsCounted('/certsrv/mscep/mscep.dll')).toBe(before + 2);
+  });
+
+  it('builds the GetCACert bytes once per RA, not per request', async () => {
+    const a = await t.gw.scep.caCert();
+    const b = await t.gw.scep.caCert();
+    expect(b).toBe(a);
+  });
+
+  it('leaves everything else to the Express routes (HEAD, a repeated operation, other operations, other paths)', async () => {
+    const head = await fetch(`${t.scepUrl}?operation=GetCACaps`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    const twice = await fetch(`${t.scepUrl}?operation=GetCACaps&operation=GetCACert`);
+    expect(twice.status).toBe(400); // Express's answer: not one operation
+    const none = await fetch(`${t.scepUrl}?operation=Nope`);
+    expect(none.status).toBe(400);
+    expect(await none.text()).toMatch(/unsupported SCEP operation "Nope"/);
+    expect((await fetch(`${t.url}/healthz?x=1`)).status).toBe(200);
+    expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+});
