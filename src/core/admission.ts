@@ -1,4 +1,4 @@
-import { LruCache } from './lru-cache.js';
+import { LruCache } from '../x509/lru-cache.js';
 
 // Graceful overload for SCEP (issue 13). Two independent limits:
 //

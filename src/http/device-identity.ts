@@ -1,5 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { LruCache } from '../core/lru-cache.js';
+import { LruCache } from '../x509/lru-cache.js';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';

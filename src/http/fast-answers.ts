@@ -37,7 +37,8 @@ export function fastAnswers(scep: ScepService, counter: FastAnswerCounter): Fast
       return true;
     }
     if (q < 0 || !SCEP.has(path)) return false;
-    const operation = parseQuery(req.url.slice(q + 1)).operation;
+    const query = parseQuery(req.url.slice(q + 1));
+    const operation = query.operation;
     if (operation === 'GetCACaps') {
       void scep.caCaps().then(
         (caps) => send(res, path, 'text/plain; charset=utf-8', Buffer.from(caps)),
@@ -45,7 +46,8 @@ export function fastAnswers(scep: ScepService, counter: FastAnswerCounter): Fast
       );
       return true;
     }
-    if (operation === 'GetCACert') {
+    // With message= (a CA name, RFC 8894 4.2.1) the SCEP route picks the CA's chain.
+    if (operation === 'GetCACert' && query.message === undefined) {
       void scep.caCert().then(
         (der) => send(res, path, 'application/x-x509-ca-ra-cert', der),
         () => fail(res),

@@ -3,7 +3,7 @@ import { BER_PARSE_LIMITS } from './asn1/limits.js';
 import { BerWalker, type BerTlv } from './asn1/ber-walk.js';
 import { decodeOid } from './asn1/der-reader.js';
 import { readCertificate, subjectKeyIdentifierOf } from './cert-raw.js';
-import { LruCache } from '../core/lru-cache.js';
+import { LruCache } from './lru-cache.js';
 
 // The gateway's one verification of a detached CMS SignedData (RFC 5652):
 // one signer, its certificate included, signed attributes optional (when

@@ -91,7 +91,7 @@ describe('upstream CA configuration', () => {
       const base = { name: 'Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}}' };
       const unknown = await t.api.call('POST', '/profiles', { ...base, issuer: 'other-ca' });
       expect(unknown.status).toBe(400);
-      expect(unknown.body.issues).toEqual([{ path: 'issuer', message: 'no CA named "other-ca" is configured (known: default, corp-ca)' }]);
+      expect(unknown.body.issues).toEqual([{ path: 'issuer', message: `no CA named "other-ca" on this gateway (known: default, corp-ca); add a local CA with 'mdmgw ca init --name' or an upstream CA in MDMGW_UPSTREAM_CAS` }]);
       expect((await t.api.call('POST', '/profiles', { ...base, issuer: 'corp-ca' })).body.issuer).toBe('corp-ca');
       expect((await t.api.call('POST', '/profiles', { ...base, issuer: 'default' })).status).toBe(201);
     } finally {

@@ -24,7 +24,7 @@ async function serve(args: string[], env: Record<string, string> = {}) {
   dirs.push(dir);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve', '--data-dir', dir, '--port', String(await freePort()), ...args], {
     cwd: ROOT,
-    env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_CA_PASSPHRASE: 'database url test passphrase', MDMGW_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -86,7 +86,7 @@ describe.skipIf(skip !== null)(`mdmgw serve on PostgreSQL${skip ? `: ${skip}` : 
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve', '--data-dir', dir, '--port', String(port), '--database-url', db.url], {
       cwd: ROOT,
-      env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_LOG_LEVEL: 'info' },
+      env: { ...process.env, MDMGW_ADMIN_TOKEN: '', MDMGW_DATABASE_URL: '', MDMGW_CA_PASSPHRASE: 'database url test passphrase', MDMGW_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);

@@ -78,7 +78,8 @@ describe.skipIf(skip !== null)(`the database goes away and comes back${skip ? `:
     cluster = await startPgCluster();
     apns = await FakeApns.start();
     t = await startTestGateway({
-      env: { MDMGW_DATABASE_URL: cluster.url },
+      // On PostgreSQL the keys are kept in the database, sealed under the passphrase (docs/scale-out.md).
+      env: { MDMGW_DATABASE_URL: cluster.url, MDMGW_CA_PASSPHRASE: 'database outage test passphrase' },
       adapters: [windowsAdapter, androidAdapter, createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })],
     });
     const push = await pushCertificate(apns.ca, TOPIC);

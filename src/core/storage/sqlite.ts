@@ -4,7 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import { KyselyStorage } from './kysely-storage.js';
-import { LruCache } from '../lru-cache.js';
+import { LruCache } from '../../x509/lru-cache.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
 

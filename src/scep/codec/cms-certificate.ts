@@ -10,7 +10,7 @@
 // from certificateInfo() in ../csr.ts, which is built on cert-raw.
 
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { LruCache } from '../../core/lru-cache.js';
+import { LruCache } from '../../x509/lru-cache.js';
 import {
   childrenOf,
   contextChildren,

@@ -1,3 +1,5 @@
+// Lives in x509 because the SCEP codec, which may import only itself and x509,
+// uses it too (test/architecture.test.ts).
 // A bounded least-recently-used map for values that are pure functions of
 // their key (a parsed certificate by its DER hash, a verdict on bytes that
 // cannot change): hot paths reuse them instead of rebuilding per request,

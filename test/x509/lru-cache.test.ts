@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LruCache } from '../../src/core/lru-cache.js';
+import { LruCache } from '../../src/x509/lru-cache.js';
 
 describe('LruCache', () => {
   it('keeps at most its capacity, evicting the least recently used', () => {
