@@ -6,6 +6,7 @@ import { DELIVERY_STATES, type DeliveryState } from '../../core/model.js';
 import { CERTIFICATE_STATUSES, type CertificateFilter, type CertificatePosition, type ProfileStore, type AssignmentStore, type IssuanceStore, type DeliveryStore, type DirectoryStore } from '../../core/storage/storage.js';
 import { HttpError, notFound } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { decodePageCursor, encodePageCursor } from './page-cursor.js';
 import { certificateView } from './enrollment.js';
 
 // Certificate reports (lifecycle issue #9, item 5): the certificate list by
@@ -56,20 +57,11 @@ function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> 
 
 /** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was inserted since. */
 export function encodeCursor(p: CertificatePosition): string {
-  return Buffer.from(JSON.stringify([p.issuedAt, p.serialNumber])).toString('base64url');
+  return encodePageCursor(p.issuedAt, p.serialNumber);
 }
 
 export function decodeCursor(cursor: string): CertificatePosition {
-  const bad = () => new HttpError(400, 'invalid query', [{ path: 'cursor', message: 'cursor is not one this API returned' }]);
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw bad();
-  const [issuedAt, serialNumber] = v as [string, string];
-  if (Number.isNaN(Date.parse(issuedAt)) || !/^[0-9a-f]{1,64}$/.test(serialNumber)) throw bad();
+  const [issuedAt, serialNumber] = decodePageCursor(cursor, 'cursor', /^[0-9a-f]{1,64}$/);
   return { issuedAt, serialNumber };
 }
 

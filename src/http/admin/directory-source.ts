@@ -3,6 +3,7 @@ import { DIRECTORY_SOURCES, type User } from '../../core/model.js';
 import type { DirectoryStore } from '../../core/storage/directory-store.js';
 import type { UserPosition } from '../../core/storage/storage.js';
 import { HttpError } from '../errors.js';
+import { decodePageCursor, encodePageCursor } from './page-cursor.js';
 
 // Users and groups a directory sync owns (source other than local) are
 // changed in the directory, not here: the next sync would undo an edit, or
@@ -27,20 +28,11 @@ export const userListQuery = z.strictObject({
 
 /** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was added since. */
 export function encodeUserCursor(u: User): string {
-  return Buffer.from(JSON.stringify([u.createdAt, u.id])).toString('base64url');
+  return encodePageCursor(u.createdAt, u.id);
 }
 
 export function decodeUserCursor(cursor: string): UserPosition {
-  const bad = () => new HttpError(400, 'invalid query', [{ path: 'after', message: 'after is not a cursor this API returned' }]);
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw bad();
-  const [createdAt, id] = v as [string, string];
-  if (Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) throw bad();
+  const [createdAt, id] = decodePageCursor(cursor, 'after', /^[0-9a-f-]{36}$/);
   return { createdAt, id };
 }
 
