@@ -115,6 +115,10 @@ describe.skipIf(missing !== null)('LDAP directory sync against slapd', () => {
       expect([field, r.status]).toEqual([field, 400]);
       expect(r.body.issues.map((i: { path: string }) => i.path)).toContain(field);
     }
+    const { groupBaseDn: _omitted, ...withoutGroupBase } = config();
+    const missing = await t.api.call('PUT', '/directory/ldap', withoutGroupBase);
+    expect(missing.status).toBe(400);
+    expect(missing.body.issues).toContainEqual(expect.objectContaining({ path: 'groupBaseDn', message: expect.stringMatching(/^groupBaseDn is required: the distinguished name/) }));
     const wrong = await t.api.call('PUT', '/directory/ldap', { ...config(), bindPassword: 'wrong' });
     expect(wrong.status).toBe(422);
     expect(wrong.body.error).toMatch(/bind as cn=mdmgw,dc=example,dc=org refused: invalid credentials \(LDAP result 49\)/);

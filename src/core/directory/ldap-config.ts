@@ -13,7 +13,7 @@ export const MAX_SYNC_INTERVAL_SECONDS = 86_400;
 /** Every Nth scheduled sync reads everything, so deletions are seen; the others read what changed. */
 export const DEFAULT_FULL_SYNC_EVERY = 24;
 
-const dn = (what: string) => z.string().trim().min(1, `${what} must not be empty`).max(1024);
+const dn = (what: string) => z.string({ message: `${what} is required: the distinguished name to search under or bind as, e.g. dc=example,dc=com` }).trim().min(1, `${what} must not be empty`).max(1024);
 const filter = z
   .string()
   .trim()
@@ -43,7 +43,7 @@ const pem = z
 export const ldapConfigBody = z
   .strictObject({
     url: z
-      .string()
+      .string({ message: 'is required: ldap://host[:port] or ldaps://host[:port]' })
       .trim()
       .regex(/^ldaps?:\/\/[^/\s?#]+\/?$/i, 'must be ldap://host[:port] or ldaps://host[:port]'),
     bindDn: dn('bindDn'),

@@ -4,6 +4,7 @@ import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, Rev
 import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch } from '../storage.js';
 import type { DirectoryStore } from '../directory-store.js';
 import type { Database, DeviceRow, DevicesTable, GroupRow, UserRow } from '../schema.js';
+import type { Transaction } from 'kysely';
 import { KyselyStore, isoTimestamp, attributesJson, isForeignKeyViolation, isUniqueViolation } from './support.js';
 import { memberOf, describeMember, rowToUser, rowToDevice, rowToGroup } from './rows.js';
 import { revokeOwned } from './revocation.js';
@@ -23,6 +24,27 @@ const IDENTIFIER_COLUMNS = {
  * `lower(column) LIKE %q%` over any of `columns`, with q's own % _ and \
  * escaped: portable to SQLite and PostgreSQL (SQLite's lower() folds ASCII only).
  */
+type MarkColumn = 'blocked_at' | 'retired_at' | 'retiring_since';
+
+/**
+ * The block / retire / begin-retire step: sets `set` on a live device whose
+ * `unset` columns are all still null. Returns the updated row, or none and
+ * the device as it is (so the caller can tell "already so" from "not found").
+ */
+async function markDevice(
+  trx: Transaction<Database>,
+  id: string,
+  set: Partial<Record<MarkColumn, string>>,
+  unset: readonly MarkColumn[],
+): Promise<{ row: DeviceRow; current?: undefined } | { row: null; current: { retired_at: string | null } | undefined }> {
+  let update = trx.updateTable('devices').set(set).where('id', '=', id).where('deleted_at', 'is', null);
+  for (const column of unset) update = update.where(column, 'is', null);
+  const row = await update.returningAll().executeTakeFirst();
+  if (row) return { row };
+  const current = await trx.selectFrom('devices').select('retired_at').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+  return { row: null, current };
+}
+
 function containsIgnoringCase(columns: readonly ('user_principal_name' | 'email' | 'display_name' | 'name')[], q: string) {
   const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   return sql<boolean>`(${sql.join(columns.map((c) => sql`lower(${sql.ref(c)}) like ${pattern} escape '\\'`), sql` or `)})`;
@@ -121,19 +143,9 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   async blockDevice(id: string, at: string, reason: RevocationReason): Promise<BlockResult> {
     const blockedAt = isoTimestamp(at, 'blockedAt');
     return this.db.transaction().execute(async (trx): Promise<BlockResult> => {
-      const row = await trx
-        .updateTable('devices')
-        .set({ blocked_at: blockedAt })
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .where('blocked_at', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) {
-        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-        return { ok: false, reason: exists ? 'already-blocked' : 'not-found' };
-      }
-      return { ok: true, device: rowToDevice(row), revoked: await revokeOwned(trx, 'device_id', id, blockedAt, reason) };
+      const mark = await markDevice(trx, id, { blocked_at: blockedAt }, ['blocked_at']);
+      if (!mark.row) return { ok: false, reason: mark.current ? 'already-blocked' : 'not-found' };
+      return { ok: true, device: rowToDevice(mark.row), revoked: await revokeOwned(trx, 'device_id', id, blockedAt, reason) };
     });
   }
 
@@ -171,40 +183,21 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   async retireDevice(id: string, at: string, reason: RevocationReason): Promise<RetireResult> {
     const stamp = isoTimestamp(at, 'at');
     return this.db.transaction().execute(async (trx): Promise<RetireResult> => {
-      const row = await trx
-        .updateTable('devices')
-        .set({ retired_at: stamp })
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .where('retired_at', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) {
-        const exists = await trx.selectFrom('devices').select('id').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-        return { ok: false, reason: exists ? 'already-retired' : 'not-found' };
-      }
-      return { ok: true, device: rowToDevice(row), revoked: await revokeOwned(trx, 'device_id', id, stamp, reason) };
+      const mark = await markDevice(trx, id, { retired_at: stamp }, ['retired_at']);
+      if (!mark.row) return { ok: false, reason: mark.current ? 'already-retired' : 'not-found' };
+      return { ok: true, device: rowToDevice(mark.row), revoked: await revokeOwned(trx, 'device_id', id, stamp, reason) };
     });
   }
 
   async beginRetireDevice(id: string, at: string, reason: RevocationReason): Promise<BeginRetireResult> {
     const stamp = isoTimestamp(at, 'at');
     return this.db.transaction().execute(async (trx): Promise<BeginRetireResult> => {
-      const row = await trx
-        .updateTable('devices')
-        .set({ retiring_since: stamp })
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .where('retired_at', 'is', null)
-        .where('retiring_since', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) {
-        const exists = await trx.selectFrom('devices').select(['retired_at']).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-        if (!exists) return { ok: false, reason: 'not-found' };
-        return { ok: false, reason: exists.retired_at !== null ? 'already-retired' : 'already-retiring' };
+      const mark = await markDevice(trx, id, { retiring_since: stamp }, ['retired_at', 'retiring_since']);
+      if (!mark.row) {
+        if (!mark.current) return { ok: false, reason: 'not-found' };
+        return { ok: false, reason: mark.current.retired_at !== null ? 'already-retired' : 'already-retiring' };
       }
-      return { ok: true, device: rowToDevice(row), revoked: await revokeOwned(trx, 'device_id', id, stamp, reason, 'profile') };
+      return { ok: true, device: rowToDevice(mark.row), revoked: await revokeOwned(trx, 'device_id', id, stamp, reason, 'profile') };
     });
   }
 

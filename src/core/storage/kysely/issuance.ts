@@ -5,7 +5,7 @@ import type { IssuanceStore } from '../issuance-store.js';
 import type { Database, NewCertificateRow } from '../schema.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
 import { rowToEnrollment, rowToCertificate } from './rows.js';
-import { revokeSuccessors } from './revocation.js';
+import { revokeChainFrom } from './revocation.js';
 
 // Enrollments, certificates, spent challenges, revocation, CRL state and
 // pending removals. Issuance re-checks the device (blocked/retired) inside its
@@ -48,15 +48,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     return this.db.transaction().execute(async (trx) => {
       const gone = await trx.deleteFrom('pending_removals').where('serial_number', '=', serialNumber).executeTakeFirst();
       if (Number(gone.numDeletedRows) === 0) return null;
-      const root = await trx
-        .updateTable('certificates')
-        .set({ revoked_at: stamp, revocation_reason: reason })
-        .where('serial_number', '=', serialNumber)
-        .where('revoked_at', 'is', null)
-        .returning('serial_number')
-        .executeTakeFirst();
-      if (!root) return [];
-      return [serialNumber, ...(await revokeSuccessors(trx, [serialNumber], stamp, reason))];
+      return (await revokeChainFrom(trx, serialNumber, stamp, reason)) ?? [];
     });
   }
 
@@ -329,18 +321,10 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
   async revokeCertificateChain(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
     const revokedAt = isoTimestamp(at, 'revokedAt');
     return this.db.transaction().execute(async (trx): Promise<RevokeResult> => {
-      const root = await trx
-        .updateTable('certificates')
-        .set({ revoked_at: revokedAt, revocation_reason: reason })
-        .where('serial_number', '=', serialNumber)
-        .where('revoked_at', 'is', null)
-        .returning('serial_number')
-        .executeTakeFirst();
-      if (!root) {
-        const exists = await trx.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
-        return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
-      }
-      return { ok: true, revoked: [serialNumber, ...(await revokeSuccessors(trx, [serialNumber], revokedAt, reason))] };
+      const revoked = await revokeChainFrom(trx, serialNumber, revokedAt, reason);
+      if (revoked) return { ok: true, revoked };
+      const exists = await trx.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+      return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
     });
   }
 

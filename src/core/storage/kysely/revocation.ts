@@ -39,6 +39,23 @@ export async function revokeOwned(
 }
 
 /**
+ * Revokes one certificate if it is not revoked yet, then its renewals;
+ * returns the serials newly revoked (`serial` first), or null when the
+ * certificate is missing or was already revoked (its renewals untouched).
+ */
+export async function revokeChainFrom(trx: Transaction<Database>, serial: string, at: string, reason: RevocationReason): Promise<string[] | null> {
+  const root = await trx
+    .updateTable('certificates')
+    .set({ revoked_at: at, revocation_reason: reason })
+    .where('serial_number', '=', serial)
+    .where('revoked_at', 'is', null)
+    .returning('serial_number')
+    .executeTakeFirst();
+  if (!root) return null;
+  return [serial, ...(await revokeSuccessors(trx, [serial], at, reason))];
+}
+
+/**
  * Revokes every certificate renewed from `roots`, transitively, breadth
  * first; returns the serials newly revoked. Already revoked successors are
  * walked through (their own renewals still get revoked) but keep their time
