@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkinBench, type CheckinResults } from './lib/checkins.js';
 import { measureFloor, type Floor } from './lib/floor.js';
+import { ocspBench, type OcspResults } from './lib/ocsp-load.js';
 import { getOk, runLoad, type LoadResult } from './lib/load.js';
 import { deviceKeys, enrollmentLoad, prebuild, recipientOf, type EnrollmentLoadResult } from './lib/scep-load.js';
 import { startGatewayProcess, startScepserver, type ServerProcess } from './lib/server-process.js';
@@ -94,6 +95,7 @@ async function main(): Promise<number> {
     const floor: Floor = measureFloor(await readFile(path.join(gw.dataDir, 'ca.pem'), 'utf8'));
     results.floor = floor;
     results.staticAnswers = await staticAnswers(gw);
+    results.ocsp = (await ocspBench({ url: gw.url, dataDir: gw.dataDir, api, mint, cpuMs: gw.cpuMs, n: STATIC_N })) satisfies OcspResults;
     const ours = await scepSeries('gateway', scepUrl, gw.cpuMs, mint);
     results.gateway = { enrollment: ours, rssMiB: gw.rssMiB() };
     results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8)) satisfies CheckinResults;
@@ -129,6 +131,8 @@ async function report(): Promise<number> {
   const floor = results.floor as Floor | undefined;
   if (floor) rows.push([`floor (RA decrypt + ${floor.caKey} CA sign + RA sign)`, '', String(floor.totalMs), '', '', '', '']);
   for (const [name, r] of Object.entries((results.staticAnswers ?? {}) as Record<string, LoadResult>)) row(name, r);
+  const ocsp = results.ocsp as OcspResults | undefined;
+  if (ocsp) for (const [name, r] of [['OCSP good, cached', ocsp.cachedGood], ["OCSP good, nonce'd (signed)", ocsp.noncedGood], ['OCSP revoked, cached', ocsp.revoked]] as const) row(name, r);
   const ours = (results.gateway as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   const peer = (results.scepserver as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   for (const c of CONCURRENCIES) {
@@ -153,7 +157,7 @@ async function report(): Promise<number> {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
   console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
-  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {})].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0);
+  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {})].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0) + Object.values(ocsp ?? {}).reduce((n, r) => n + r.errors, 0);
   return failures > 0 ? 1 : 0;
 }
 

@@ -117,6 +117,8 @@ export async function startScepserver(challenge: string): Promise<ServerProcess 
   await waitForOutput(child, /listen|starting/i, 'scepserver', 30_000);
   child.stdout?.resume();
   child.stderr?.resume();
+  // It says "starting" before its listener is bound: wait until it answers.
+  await answering(`http://127.0.0.1:${port}/scep?operation=GetCACaps`, 30_000);
   return {
     url: `http://127.0.0.1:${port}/scep`,
     pid: child.pid!,
@@ -125,4 +127,18 @@ export async function startScepserver(challenge: string): Promise<ServerProcess 
     rssMiB: () => rssOf(child.pid!),
     stop: stopper(child, () => rm(dir, { recursive: true, force: true })),
   };
+}
+
+async function answering(url: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.ok) return;
+    } catch (e) {
+      if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs / 1000} s: ${(e as Error).message}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
