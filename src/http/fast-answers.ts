@@ -22,6 +22,12 @@ const HEALTHZ = Buffer.from(JSON.stringify({ status: 'ok' }));
 /** A request listener prefix: true when it answered (or will answer) the request, false to hand it on. */
 export type FastAnswers = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+/** The first of `prefixes` that answers, in order. */
+export const firstOf =
+  (...prefixes: FastAnswers[]): FastAnswers =>
+  (req, res) =>
+    prefixes.some((answers) => answers(req, res));
+
 export function fastAnswers(scep: ScepService, counter: FastAnswerCounter): FastAnswers {
   const send = (res: ServerResponse, route: string, type: string, body: Uint8Array) => {
     res.writeHead(200, { 'content-type': type, 'content-length': body.byteLength });

@@ -47,7 +47,7 @@ export function ocspRoutes(responder: OcspResponder): Router {
  * come encoded (%2F) or not, so the whole rest of the path is one value.
  * Anything unreadable gives empty bytes, which the responder refuses as malformedRequest.
  */
-function getRequestDer(originalUrl: string): Uint8Array {
+export function getRequestDer(originalUrl: string): Uint8Array {
   const path = originalUrl.split('?')[0]!;
   const encoded = path.slice(OCSP_PATH.length + 1);
   if (encoded.length === 0 || encoded.length > MAX_GET_PATH) return new Uint8Array(0);
@@ -63,21 +63,26 @@ function getRequestDer(originalUrl: string): Uint8Array {
   return der.length > OCSP_LIMITS.maxRequestBytes ? new Uint8Array(0) : new Uint8Array(der);
 }
 
-function send(res: Response, answer: OcspAnswer, viaGet: boolean): void {
-  res.status(200).type('application/ocsp-response');
+/**
+ * The HTTP headers of an answer: GET answers without a nonce are cacheable
+ * until nextUpdate (RFC 5019 section 6) and get an ETag; everything else is no-store.
+ */
+export function ocspHeaders(answer: OcspAnswer, viaGet: boolean, now = Date.now()): Record<string, string> {
   const c = viaGet ? answer.cacheable : null;
-  if (c) {
-    const maxAge = Math.max(0, Math.floor((c.nextUpdate.getTime() - Date.now()) / 1000));
-    res.set({
-      'Cache-Control': `max-age=${maxAge}, public, no-transform, must-revalidate`,
-      ETag: c.etag,
-      'Last-Modified': c.producedAt.toUTCString(),
-      Expires: c.nextUpdate.toUTCString(),
-    });
-    res.send(Buffer.from(answer.der)); // answers If-None-Match with 304
-    return;
-  }
-  // res.end, not res.send: no ETag and no 304 for what must not be cached.
-  res.set('Cache-Control', 'no-store');
-  res.end(Buffer.from(answer.der));
+  if (!c) return { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' };
+  const maxAge = Math.max(0, Math.floor((c.nextUpdate.getTime() - now) / 1000));
+  return {
+    'Content-Type': 'application/ocsp-response',
+    'Cache-Control': `max-age=${maxAge}, public, no-transform, must-revalidate`,
+    ETag: c.etag,
+    'Last-Modified': c.producedAt.toUTCString(),
+    Expires: c.nextUpdate.toUTCString(),
+  };
+}
+
+function send(res: Response, answer: OcspAnswer, viaGet: boolean): void {
+  res.status(200).set(ocspHeaders(answer, viaGet));
+  // res.send answers If-None-Match with 304; res.end adds no ETag and no 304 for what must not be cached.
+  if (viaGet && answer.cacheable) res.send(Buffer.from(answer.der));
+  else res.end(Buffer.from(answer.der));
 }

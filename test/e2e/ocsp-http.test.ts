@@ -1,5 +1,6 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -79,5 +80,45 @@ describe('OCSP over HTTP', () => {
   it('answers unauthorized for a CertID of another issuer', async () => {
     const res = await post(ocspRequest({ issuer: t.gw.ra.certificate, serial }));
     expect(await ocspStatusOf(res)).toBe(6);
+  });
+  // Issue 13: OCSP is answered in front of Express (src/http/fast-ocsp.ts); what it leaves to the Express route gets the same answer.
+  const counted = async (method: string, route: string) => {
+    const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.gw.adminToken}` } })).text();
+    const line = text.split('\n').find((l) => l.startsWith('mdmgw_http_requests_total{') && l.includes(`route="${route}"`) && l.includes('status="200"') && l.includes(`method="${method}"`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+
+  it('answers POST and cacheable GET in front of Express, counted per route, with the caching headers', async () => {
+    const der = ocspRequest({ issuer: t.gw.authorities.current.certificate, serial });
+    const [posts, gets] = [await counted('POST', '/ocsp'), await counted('GET', '/ocsp/{request}')];
+    expect(await ocspStatusOf(await post(der))).toBe(0);
+    const res = await fetch(`${t.url}/ocsp/${encodeURIComponent(Buffer.from(der).toString('base64'))}`);
+    expect(res.headers.get('cache-control')).toMatch(/^max-age=\d+, public, no-transform, must-revalidate$/);
+    expect(res.headers.get('etag')).toMatch(/^".+"$/);
+    expect(new Date(res.headers.get('expires')!).getTime()).toBeGreaterThan(Date.now());
+    expect(await ocspStatusOf(res)).toBe(0);
+    expect(await counted('POST', '/ocsp')).toBe(posts + 1);
+    expect(await counted('GET', '/ocsp/{request}')).toBe(gets + 1);
+  });
+
+  it('leaves a conditional GET (304) and a compressed POST to the Express route, which answers them', async () => {
+    const der = ocspRequest({ issuer: t.gw.authorities.current.certificate, serial });
+    const url = `${t.url}/ocsp/${encodeURIComponent(Buffer.from(der).toString('base64'))}`;
+    const etag = (await fetch(url)).headers.get('etag')!;
+    const gets = await counted('GET', '/ocsp/{request}');
+    const conditional = await fetch(url, { headers: { 'if-none-match': etag, 'cache-control': 'max-age=0' } });
+    expect(conditional.status).toBe(304);
+    expect(await counted('GET', '/ocsp/{request}')).toBe(gets);
+    const posts = await counted('POST', '/ocsp');
+    const gz = await post(new Uint8Array(gzipSync(der)), { 'content-type': 'application/ocsp-request', 'content-encoding': 'gzip' });
+    expect(await ocspStatusOf(gz)).toBe(0);
+    expect(await counted('POST', '/ocsp')).toBe(posts + 1); // counted once, by the Express route's metrics
+  });
+
+  it('closes the connection after refusing an oversized POST, and answers the next request on a new one', async () => {
+    const res = await post(new Uint8Array(randomBytes(9 * 1024)));
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await ocspStatusOf(res)).toBe(1);
+    expect(await ocspStatusOf(await post(ocspRequest({ issuer: t.gw.authorities.current.certificate, serial })))).toBe(0);
   });
 });
