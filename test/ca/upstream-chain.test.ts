@@ -141,6 +141,28 @@ describe('UpstreamChainKeeper', () => {
     expect(k2.missingReason('cached')).toMatch(/cached chain .* is not usable: caFingerprint mismatch/);
   });
 
+  it('on demand (a check-in, GetCACert for the name): a missing chain is fetched, at most once per retry interval; a known one is not fetched again', async () => {
+    const u = upstream('lazy');
+    let fetches = 0;
+    u.publishes = new IssuanceRefused('lazy', 'unavailable', 'upstream SCEP server unreachable: connect ECONNREFUSED');
+    const counted = { ...u, fetchCaCertificates: () => (fetches++, u.fetchCaCertificates()) };
+    const r = new CaRegistry(registry.get('default')!);
+    const throttled = new UpstreamChainKeeper({ upstreams: new Map([['lazy', counted]]), registry: r, dataDir: path.join(dir, 'keeper-4'), log: createLogger('silent') });
+    await throttled.ensure(['lazy', 'not-an-upstream']);
+    await throttled.ensure(['lazy']);
+    expect(fetches).toBe(1);
+    expect(throttled.missingReason('lazy')).toContain('ECONNREFUSED');
+
+    const eager = new UpstreamChainKeeper({ upstreams: new Map([['lazy', counted]]), registry: r, dataDir: path.join(dir, 'keeper-4'), log: createLogger('silent'), retryMs: 0 });
+    await eager.ensure(['lazy']);
+    u.publishes = [issuing, root]; // the upstream is back
+    await eager.ensure(['lazy']);
+    expect(fetches).toBe(3);
+    expect(r.has('lazy')).toBe(true);
+    await eager.ensure(['lazy']);
+    expect(fetches).toBe(3);
+  });
+
   it('a corrupt cache file is not fatal: the upstream is simply unknown until fetched', async () => {
     const dataDir = path.join(dir, 'keeper-3');
     const u = upstream('broken');

@@ -5,6 +5,7 @@ import type { AdapterServices, PlatformAdapter, ReadyDelivery } from '../../src/
 import type { Delivery } from '../../src/core/delivery.js';
 import { renderProfile } from '../../src/adapters/apple/render.js';
 import { renderWindows } from '../../src/adapters/windows/render.js';
+import { renderCertificatePolicy } from '../../src/adapters/android/render.js';
 import type { TestGateway } from './gateway.js';
 
 // The gateway's own deliveries (AdapterServices.deliveriesFor, exactly as the
@@ -22,7 +23,7 @@ export function payloadProbe(): PayloadProbe {
   return {
     adapter: {
       name: 'probe',
-      platforms: ['windows', 'ios'],
+      platforms: ['windows', 'ios', 'android'],
       render: () => null,
       enrollmentUrl: () => '',
       routes: (s) => {
@@ -72,4 +73,10 @@ export async function windowsCaThumbprint(t: TestGateway, deviceId: string, d: R
   const payload = renderWindows(device, d, { form: 'modern', mode: 'add' });
   const atomic = payload.commands.find((c) => c.cmd === 'Atomic') as { commands: Array<{ target?: string; data?: string }> } | undefined;
   return atomic?.commands.find((c) => c.target?.endsWith('/CAThumbprint'))?.data;
+}
+
+/** The Android agent policy's trustedRoots (DER) and the caFingerprint its SCEP settings check GetCACert against. */
+export function androidTrust(d: ReadyDelivery): { roots: Uint8Array[]; caFingerprint: string } {
+  const policy = JSON.parse(JSON.stringify(renderCertificatePolicy(d, { action: 'enroll' }))) as { trustedRoots: string[]; scep: { caFingerprint: string } };
+  return { roots: policy.trustedRoots.map((b) => new Uint8Array(Buffer.from(b, 'base64'))), caFingerprint: policy.scep.caFingerprint };
 }

@@ -7,7 +7,7 @@ import { upstreamCaId } from '../../src/ca/upstream/upstream-certificate.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { genrsa, makeDir, mintChallengeFor, requireBinary, runGroup, x509, type ProcResult } from '../helpers/interop.js';
 import { tempDir } from '../helpers/openssl.js';
-import { appleRoots, deliveriesOf, payloadProbe, windowsCaThumbprint, windowsRoots, type PayloadProbe } from '../helpers/payload-probe.js';
+import { androidTrust, appleRoots, deliveriesOf, payloadProbe, windowsCaThumbprint, windowsRoots, type PayloadProbe } from '../helpers/payload-probe.js';
 import type { ReadyDelivery } from '../../src/core/adapter.js';
 import { readCertsOnly } from '../../src/scep/codec/index.js';
 import { toPem } from '../../src/pem.js';
@@ -225,6 +225,11 @@ describe("upstream CA: scepserver's root on devices (issue 12)", () => {
     expect(winTrusted).toHaveLength(1);
     expect(same(winTrusted[0]!, upstreamCaDer)).toBe(true);
     expect(await windowsCaThumbprint(t, laptop.id, win)).toBe(new X509Certificate(upstreamCaDer).fingerprint.replace(/:/g, ''));
+    const phone = await device('upstream-root-android', 'android');
+    const android = androidTrust(await readyDelivery(t, probe, phone.id, profile.id));
+    expect(android.roots).toHaveLength(1);
+    expect(same(android.roots[0]!, upstreamCaDer)).toBe(true);
+    expect(android.caFingerprint).toBe(upstreamFingerprint.replace(/:/g, '').toLowerCase());
   });
 
   it('GetCACert with message=<upstream> (and at /scep/ca/<upstream>) answers our RA then the upstream CA; GetCACaps is ours', async () => {

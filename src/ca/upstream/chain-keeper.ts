@@ -49,6 +49,8 @@ export class UpstreamChainKeeper {
       dataDir: string;
       log: Logger;
       now?: () => Date;
+      /** UPSTREAM_CHAIN_RETRY_MS unless a test says otherwise. */
+      retryMs?: number;
     },
   ) {
     for (const name of d.upstreams.keys()) this.#states.set(name, { chain: null, fetchedAt: null, source: null, lastError: null });
@@ -99,7 +101,7 @@ export class UpstreamChainKeeper {
   async ensure(names: Iterable<string>, waitMs?: number): Promise<void> {
     const due = [...new Set(names)].filter((n) => {
       const s = this.#states.get(n);
-      return s && !s.chain && (this.#inFlight.has(n) || Date.now() - (this.#lastAttempt.get(n) ?? 0) >= UPSTREAM_CHAIN_RETRY_MS);
+      return s && !s.chain && (this.#inFlight.has(n) || Date.now() - (this.#lastAttempt.get(n) ?? 0) >= (this.d.retryMs ?? UPSTREAM_CHAIN_RETRY_MS));
     });
     if (due.length === 0) return;
     const done = this.refresh(due);
