@@ -21,6 +21,10 @@ import { toPem } from '../../src/pem.js';
 // is the device's own (its challengePassword is ours), so an upstream static
 // challenge cannot be carried (docs/upstream-ca.md). Sequential on purpose:
 // scepserver loses enrollments under concurrency (stack facts).
+// The second part (issue 12): scepserver's CA certificate is fetched by the
+// gateway and is what the Apple, Windows and Android payloads of profiles
+// naming it trust; a wrong pin registers nothing and holds those deliveries;
+// a cached chain carries the root across a restart with scepserver down.
 
 const SCEPSERVER = '/usr/bin/scepserver';
 const SCEPCLIENT = '/usr/bin/scepclient';
