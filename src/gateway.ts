@@ -243,10 +243,10 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
       (name) => {
-        // An upstream whose chain is not known yet is not "any name means the default CA": 404, and it is fetched now.
+        // An upstream whose chain is not known yet is not "any name means the default CA": 503 with the reason, and it is fetched now.
         if (name !== null && upstreams.has(name) && !registry.has(name)) {
           void upstreamChains.ensure([name]);
-          return null;
+          return { unavailable: upstreamChains.missingReason(name) ?? `the chain of upstream CA "${name}" is not known yet` };
         }
         return registry.chainForGetCaCert(name);
       },

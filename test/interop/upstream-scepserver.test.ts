@@ -283,7 +283,7 @@ describe("upstream CA: scepserver's root on devices (issue 12)", () => {
     });
   });
 
-  it('a wrong caFingerprint: health shows the mismatch, nothing is registered, deliveries are held, GetCACert for the name is 404', async () => {
+  it('a wrong caFingerprint: health shows the mismatch, nothing is registered, deliveries are held, GetCACert for the name is 503 with the reason', async () => {
     const wrong = await upstreamCasFile('upstream-wrong-pin.json', 'ab'.repeat(32));
     const p = payloadProbe();
     const logs: string[] = [];
@@ -303,7 +303,10 @@ describe("upstream CA: scepserver's root on devices (issue 12)", () => {
       await g.api.ok('POST', '/assignments', { profileId: prof.id, deviceId: d.id });
       const [held] = await deliveriesOf(g, p, d.id);
       expect(held).toMatchObject({ ok: false, error: { code: 'ISSUER_CHAIN_UNKNOWN', message: expect.stringContaining('caFingerprint mismatch') } });
-      expect((await fetch(`${g.scepUrl}?operation=GetCACert&message=corp-ca`)).status).toBe(404);
+      const getCaCert = await fetch(`${g.scepUrl}?operation=GetCACert&message=corp-ca`);
+      expect(getCaCert.status).toBe(503);
+      expect(getCaCert.headers.get('retry-after')).toBe('60');
+      expect(await getCaCert.text()).toMatch(/^the chain of upstream CA "corp-ca" is not known: caFingerprint mismatch/);
       // The admin's own root still goes out: trustedRootCertificate overrides.
       await g.api.ok('PUT', `/profiles/${prof.id}`, { name: 'Pinned wrong', scope: 'device', subjectName: 'CN={{DeviceName}}', issuer: 'corp-ca', trustedRootCertificate: toPem(upstreamCaDer) });
       const [overridden] = await deliveriesOf(g, p, d.id);
