@@ -4,6 +4,7 @@ import type { ChallengeKeyPair } from './core/challenge/signing-key.js';
 import { certificateLifetime, clockHealth, worst, type ComponentHealth, type HealthStatus } from './core/health.js';
 import type { Storage } from './core/storage/storage.js';
 import type { UpstreamConnector } from './core/issuer.js';
+import type { UpstreamChainState } from './ca/upstream/chain-keeper.js';
 import type { Logger } from './log.js';
 import { probeGetCaCaps, type CapsProbeResult } from './scep/caps-probe.js';
 import type { KeyedCertificate } from './x509/keys.js';
@@ -42,6 +43,8 @@ export interface GatewayHealthDeps {
   directory?: () => Promise<ComponentHealth | null>;
   /** Upstream CAs (docs/upstream-ca.md): each one's last contact is a component. */
   upstreams?: () => readonly UpstreamConnector[];
+  /** Each upstream's chain as the chain keeper has it (ca/upstream/chain-keeper.ts). */
+  upstreamChains?: (name: string) => UpstreamChainState | undefined;
 }
 
 export interface HealthReport {
@@ -134,14 +137,21 @@ export class GatewayHealth {
     return { component: 'keys', status: 'ok', message: 'the CA, RA and challenge-signing keys are loaded and match', details: { keys: ['ca', 'ra', 'challenge-signing'] } };
   }
 
-  /** Not probed (a probe would be a request to someone else's CA): what the last forwarded request or poll found. */
+  /**
+   * Not probed (a probe would be a request to someone else's CA): what the
+   * last forwarded request, poll or chain fetch found, and the chain devices
+   * are given (its absence holds the deliveries of the upstream's profiles).
+   */
   #upstreams(now: Date): ComponentHealth[] {
     return (this.d.upstreams?.() ?? []).map((u) => {
       const component = `upstream:${u.name}`;
       const last = u.lastContact();
-      const [ca] = u.caCertificates();
+      const chainState = this.d.upstreamChains?.(u.name);
+      const [ca] = chainState?.chain?.chain ?? u.caCertificates();
       const caNotAfter = ca ? new Date(certificateOf(ca).validTo) : null;
-      const details = { kind: u.kind, ...(last && { lastContact: last.at }), ...(caNotAfter && { caNotAfter: caNotAfter.toISOString() }) };
+      const details = { kind: u.kind, ...(last && { lastContact: last.at }), ...(caNotAfter && { caNotAfter: caNotAfter.toISOString() }), ...(chainState && { chain: chainDetails(chainState) }) };
+      const chainProblem = chainState && upstreamChainProblem(u.name, chainState, now);
+      if (chainProblem) return { component, ...chainProblem, details };
       if (!last) return { component, status: 'ok' as const, message: `upstream CA ${u.name} has not been asked yet`, details };
       if (!last.ok) return { component, status: 'error' as const, message: `upstream CA ${u.name} could not be asked at ${last.at}: ${last.message}`, details };
       if (caNotAfter && caNotAfter < now) return { component, status: 'error' as const, message: `the certificate of upstream CA ${u.name} has expired`, details };
@@ -196,6 +206,35 @@ export class GatewayHealth {
     const newest = await this.d.storage.listAudit({ limit: 1 }).catch(() => []);
     return clockHealth(now, validity(this.d.root.certificate).notBefore, newest[0] ? new Date(newest[0].at) : null);
   }
+}
+
+/** What the health report shows of an upstream's chain: the issuing CA and the root devices trust, and the last fetch error. */
+function chainDetails(s: UpstreamChainState): Record<string, unknown> {
+  const describe = (der: Uint8Array) => {
+    const c = certificateOf(der);
+    return { subject: c.subject.replace(/\n/g, ', '), sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(), notAfter: new Date(c.validTo).toISOString() };
+  };
+  const known = s.chain !== null;
+  return {
+    known,
+    ...(s.chain && { source: s.source, fetchedAt: s.fetchedAt, certificates: s.chain.chain.length, ca: describe(s.chain.chain[0]!), root: { ...describe(s.chain.root), selfSigned: s.chain.rootSelfSigned } }),
+    lastFetchError: s.lastError,
+  };
+}
+
+/** The chain's part of an upstream's status: unknown (deliveries held), a pin mismatch, an expired root, a root the upstream does not publish. */
+function upstreamChainProblem(name: string, s: UpstreamChainState, now: Date): Pick<ComponentHealth, 'status' | 'message'> | null {
+  const held = `deliveries of its profiles are held until it is (profiles with trustedRootCertificate excepted)`;
+  if (!s.chain) {
+    if (!s.lastError) return { status: 'warning', message: `the chain of upstream CA ${name} has not been fetched yet; ${held}` };
+    return { status: 'error', message: `the chain of upstream CA ${name} is not known: ${s.lastError.message}; ${held}` };
+  }
+  if (new Date(certificateOf(s.chain.root).validTo) < now) return { status: 'error', message: `the root of upstream CA ${name} has expired` };
+  if (s.lastError && /caFingerprint/.test(s.lastError.message)) {
+    return { status: 'error', message: `upstream CA ${name} now publishes a chain that fails its pin (${s.lastError.message}); devices still get the last good chain` };
+  }
+  if (!s.chain.rootSelfSigned) return { status: 'warning', message: `upstream CA ${name} does not publish its root: devices get its top certificate as trust anchor; set trustedRootCertificate on its profiles` };
+  return null;
 }
 
 function validity(der: Uint8Array): { notBefore: Date; notAfter: Date } {

@@ -54,6 +54,7 @@ import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
 import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
 import { loadUpstreams } from './ca/upstream/upstream-config.js';
 import { upstreamRoutingIssuer } from './ca/upstream/routed-issuer.js';
+import { UPSTREAM_CHAIN_CHECKIN_WAIT_MS, UpstreamChainKeeper } from './ca/upstream/chain-keeper.js';
 import { UpstreamPoller } from './core/upstream-poller.js';
 import type { UpstreamConnector } from './core/issuer.js';
 import { CrlPublisher } from './ca/crl-publisher.js';
@@ -131,6 +132,8 @@ export interface Gateway {
   upstreams: ReadonlyMap<string, UpstreamConnector>;
   /** Settles enrollments an upstream CA answered PENDING; `runOnce()` for tests and operators. */
   upstreamPoller: UpstreamPoller;
+  /** Each upstream CA's chain (fetched, cached in DATA/upstream-chains/, registered in `registry`); `started` is the start's fetch. */
+  upstreamChains: UpstreamChainKeeper & { started: Promise<void> };
   /** /healthz, GetCACaps and GetCACert answered in front of `app` (http/fast-answers.ts); server.ts calls it first. */
   fastAnswers: FastAnswers;
   /** SCEP overload limits (core/admission.ts): enrollments in flight, failure budget per source. */
@@ -226,7 +229,10 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     }
     // Local CAs by the registry, upstream CAs by their connectors: a profile's issuer names one of either.
     const enrollmentIssuer = upstreams.size === 0 ? issuer : upstreamRoutingIssuer(issuer, upstreams, async (id, version) => (await storage.getProfile(id, version ?? undefined))?.issuer ?? null);
-    const knownCas = { has: (name: string) => registry.has(name) || upstreams.has(name), names: () => [...registry.names(), ...upstreams.keys()] };
+    const knownCas = { has: (name: string) => registry.has(name) || upstreams.has(name), names: () => [...new Set([...registry.names(), ...upstreams.keys()])] };
+    // Each upstream's chain: the cached one now (payloads render with the upstream down), a fresh one in the background.
+    const upstreamChains = new UpstreamChainKeeper({ upstreams, registry, dataDir: config.dataDir, log, now });
+    await upstreamChains.loadCached();
     const enrollment = new EnrollmentService({ storage, policy, issuer: enrollmentIssuer, parseCsr, log, audit: auditLog });
     const upstreamPoller = new UpstreamPoller({ storage, enrollment, upstreams, log, maxPendingHours: 168, now });
     if (upstreams.size > 0) upstreamPoller.start(Math.min(...[...upstreams.values()].map((u) => u.pollSeconds)));
@@ -237,7 +243,14 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       { step: (transactionId, message, fields) => log.info({ transactionId, ...fields }, message) },
       retired.map((r) => r.certificate),
       async ({ issuer, serialNumber }) => (await crls.forIssuerAndSerial(issuer, serialNumber))?.der ?? null,
-      (name) => registry.chainForGetCaCert(name),
+      (name) => {
+        // An upstream whose chain is not known yet is not "any name means the default CA": 503 with the reason, and it is fetched now.
+        if (name !== null && upstreams.has(name) && !registry.has(name)) {
+          void upstreamChains.ensure([name]);
+          return { unavailable: upstreamChains.missingReason(name) ?? `the chain of upstream CA "${name}" is not known yet` };
+        }
+        return registry.chainForGetCaCert(name);
+      },
     );
     const scepUrl = `${config.publicUrl}${SCEP_PATH}`;
     // Graceful overload (issue 13): bounded enrollments in flight, a failure budget per source.
@@ -282,8 +295,18 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
       deliveriesFor: async (device, only) => {
         await removals.reconcile(device);
+        // An upstream whose chain is still missing is asked again now (throttled) rather than at the next hourly refresh.
+        if (upstreams.size > 0) await upstreamChains.ensure(upstreams.keys(), UPSTREAM_CHAIN_CHECKIN_WAIT_MS);
         const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name)), now },
+          {
+            storage,
+            challengeKey: challengeKey.privateKey,
+            ttlSeconds: config.challengeTtlSeconds,
+            gatewayScepUrl: scepUrl,
+            caCertificatePem: rootsPem,
+            trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name), (name) => upstreamChains.missingReason(name)),
+            now,
+          },
           device,
           only,
         );
@@ -327,7 +350,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
-    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, directory: () => directorySync.health(), upstreams: () => [...upstreams.values()] });
+    const health = new GatewayHealth({ storage, root: ca.root, ra: () => raKeeper.peek().ra, challengeKey, scepUrl, adapters: () => mounted, log, directory: () => directorySync.health(), upstreams: () => [...upstreams.values()], upstreamChains: (name) => upstreamChains.state(name) });
     app.use(readinessRoutes(health));
     // With --admin-listen, the admin API answers only on the admin listener (http/admin-listener.ts).
     app.use('/api/v1', markAdminSurface);
@@ -389,6 +412,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         }
       },
     });
+    const upstreamChainsStarted = upstreams.size > 0 ? upstreamChains.start() : Promise.resolve();
     return {
       config,
       log,
@@ -423,6 +447,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       directorySyncSchedule,
       upstreams,
       upstreamPoller,
+      upstreamChains: Object.assign(upstreamChains, { started: upstreamChainsStarted }),
       scepAdmission,
       fastAnswers: firstOf(
         fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
@@ -434,6 +459,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         instance.keys?.stop();
         await directorySyncSchedule.stop();
         await upstreamPoller.stop();
+        await upstreamChains.stop();
         await devicesChanged.idle();
         await auditLog.stop();
         await storage.close();

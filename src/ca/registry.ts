@@ -51,6 +51,19 @@ export class CaRegistry {
     this.issuers.set(entry.name, entry.kind === 'local' ? builtInIssuer(entry.authority) : entry.issuer);
   }
 
+  /**
+   * Registers an upstream CA with the chain it published, or replaces its
+   * entry when the chain changed (ca/upstream/chain-keeper.ts refreshes it).
+   * Never replaces a local CA.
+   */
+  setUpstream(entry: CaEntry & { kind: 'upstream' }): void {
+    const known = this.entries.get(entry.name);
+    if (known?.kind === 'local') throw new CaRegistryError(`"${entry.name}" is a local CA; an upstream CA cannot take its name`);
+    if (!known && !CA_NAME.test(entry.name)) throw new CaRegistryError(`CA name "${entry.name}": use 1 to 32 lower-case letters, digits and '-'`);
+    this.entries.set(entry.name, entry);
+    this.issuers.set(entry.name, entry.issuer);
+  }
+
   get(name: string): CaEntry | undefined {
     return this.entries.get(name);
   }
@@ -75,12 +88,15 @@ export class CaRegistry {
    * default's. Some clients always send an identifier of their own
    * (certmonger's -i, "0" by default; iOS sends the SCEP payload's Name): on
    * a gateway with only the default CA any identifier means it, as before
-   * there were several. With several CAs an unknown name is null (404).
+   * there were several (upstream CAs do not count: their names are
+   * configured, and a registered chain must not change what "0" means). With
+   * several local CAs an unknown name is null (404).
    */
   chainForGetCaCert(name: string | null): readonly Uint8Array[] | null {
     const entry = name === null ? this.entries.get(DEFAULT_CA_NAME) : this.entries.get(name);
     if (entry) return entry.chain;
-    return this.entries.size === 1 ? this.entries.get(DEFAULT_CA_NAME)!.chain : null;
+    const locals = [...this.entries.values()].filter((e) => e.kind === 'local').length;
+    return locals === 1 ? this.entries.get(DEFAULT_CA_NAME)!.chain : null;
   }
 
   issuerFor(name: string): CertificateIssuer | undefined {
@@ -102,20 +118,29 @@ export function issuerNameOf(profile: { issuer?: string | null }): string {
   return profile.issuer ?? DEFAULT_CA_NAME;
 }
 
+/** What a device must trust for a profile's certificates; `missing` instead when it is not known yet (an upstream whose chain was never fetched). */
+export type ProfileTrust = { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string; missing?: string };
+
 /**
  * What a device needs to trust for a profile's certificates: the root of the
  * profile's CA (`defaultRootsPem` for the default CA: its root plus the
- * retired ones during a rollover) and its intermediates. Null for a name the
- * registry does not have (profiles are validated when saved).
+ * retired ones during a rollover) and its intermediates. An upstream CA is in
+ * the registry once its chain is known; before that `upstreamMissing` says
+ * why (the answer has `missing`, and core/delivery.ts holds the delivery
+ * rather than send it with another CA's root). Null for a name neither has
+ * (profiles are validated when saved).
  */
 export function trustForProfile(
   registry: CaRegistry,
   defaultRootsPem: string,
   scepUrlOf?: (caName: string) => string,
-): (profile: { issuer?: string | null }) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string } | null {
+  upstreamMissing?: (caName: string) => string | null,
+): (profile: { issuer?: string | null }) => ProfileTrust | null {
   return (profile) => {
     const caName = issuerNameOf(profile);
     const entry = registry.get(caName);
+    const missing = entry ? null : upstreamMissing?.(caName);
+    if (missing) return { caName, rootPem: '', intermediatesPem: '', missing, ...(scepUrlOf && { scepUrl: scepUrlOf(caName) }) };
     if (!entry) return null;
     return {
       caName,

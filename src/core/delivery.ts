@@ -24,14 +24,17 @@ export interface DeliveryDeps {
    * The root (PEM) and intermediates (PEM, nearest the root last; may be
    * empty) of the CA a profile names as its issuer (ca/registry.ts); without
    * it, or when it answers null, caCertificatePem and no intermediates.
+   * `missing`: the CA's root is not known yet (an upstream CA whose chain was
+   * never fetched): the delivery is held (ISSUER_CHAIN_UNKNOWN) unless the
+   * profile names its trustedRootCertificate.
    */
-  trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string } | null;
+  trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string; missing?: string } | null;
   /** [0, 1); Math.random by default. Picks among a profile's SCEP URLs. */
   random?: () => number;
   now?: () => Date;
 }
 
-export type DeliveryErrorCode = 'ATTRIBUTE_MISSING' | 'NO_PRIMARY_USER' | 'USER_DISABLED';
+export type DeliveryErrorCode = 'ATTRIBUTE_MISSING' | 'NO_PRIMARY_USER' | 'USER_DISABLED' | 'ISSUER_CHAIN_UNKNOWN';
 
 export type Delivery =
   | {
@@ -73,6 +76,12 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
     target = { kind: 'user', userId: primaryUser.id, deviceId: device.id };
   } else {
     target = { kind: 'device', deviceId: device.id };
+  }
+  // A payload without the root its certificate chains to would enroll a certificate nothing on the device trusts
+  // (and another CA's root would be wrong): hold it, with the reason, until the upstream's chain is known.
+  const trust = deps.trustFor?.(profile) ?? null;
+  if (trust?.missing && profile.trustedRootCertificate === null) {
+    return { profile, ok: false, error: { code: 'ISSUER_CHAIN_UNKNOWN', message: `profile "${profile.name}" is held: ${trust.missing} (see GET /api/v1/health; or set the profile's trustedRootCertificate)` } };
   }
   const r = resolveRequest(profile, target, { user: primaryUser, device });
   if (!r.ok) {

@@ -82,6 +82,14 @@ export interface UpstreamConnector extends CertificateIssuer {
   poll(state: Record<string, unknown>, csrDer: Uint8Array): Promise<IssuedCertificateData>;
   /** The upstream's CA certificates as last fetched (health view), empty before the first contact. */
   caCertificates(): readonly Uint8Array[];
+  /** SHA-256 (hex, colons allowed) of the upstream CA certificate its chain must contain; unset: not pinned. */
+  readonly caFingerprint?: string;
+  /**
+   * Everything the upstream publishes as its CA certificates (SCEP GetCACert,
+   * EST /cacerts), unchecked and unordered: ca/upstream/upstream-chain.ts
+   * checks the pin and orders the chain. Throws IssuanceRefused 'unavailable'.
+   */
+  fetchCaCertificates(): Promise<Uint8Array[]>;
   /** How the last exchange with the upstream went (health view); null before the first. */
   lastContact(): UpstreamContact | null;
 }

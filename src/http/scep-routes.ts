@@ -23,6 +23,9 @@ export function caScepUrl(publicUrl: string, name: string): string {
 /** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
 const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
 
+/** Retry-After (seconds) of GetCACert for a CA whose chain is not known yet: the gateway fetches it at once (at most once a minute). */
+export const CHAIN_RETRY_AFTER_SECONDS = 60;
+
 /** Retry-After (seconds) when every enrollment slot is taken: about the time a few enrollments take to finish. */
 export const BUSY_RETRY_AFTER_SECONDS = 2;
 
@@ -64,6 +67,11 @@ export function scepRoutes(scep: ScepService, log: Logger, admission?: ScepAdmis
         // A CA's own SCEP URL (/scep/ca/<name>, what payloads of its profiles carry) names it for clients that send no message.
         const name = typeof req.params.ca === 'string' ? req.params.ca : typeof req.query.message === 'string' && req.query.message !== '' ? req.query.message : null;
         const certs = await scep.caCertFor(name);
+        // A CA we have whose chain is not known yet (an upstream CA, docs/upstream-ca.md): try again later, not "no such CA".
+        if (certs && 'unavailable' in certs) {
+          res.status(503).set('Retry-After', String(CHAIN_RETRY_AFTER_SECONDS)).type('text/plain').send(`${certs.unavailable}\n`);
+          return;
+        }
         if (!certs) {
           res.status(404).type('text/plain').send(`no CA named "${String(name).slice(0, 40)}": GetCACert's message= names a CA of this gateway (or is left out for the default CA)\n`);
           return;

@@ -46,8 +46,15 @@ export interface ScepBackend {
  */
 export type CrlLookup = (issuerAndSerial: { issuer: Uint8Array; serialNumber: string }) => Promise<Uint8Array | null>;
 
-/** The CA certificate, intermediates and root GetCACert returns for a CA name (null: the default CA); null for an unknown name. */
-export type CaChainLookup = (caName: string | null) => readonly Uint8Array[] | null;
+/**
+ * The CA certificate, intermediates and root GetCACert returns for a CA name
+ * (null: the default CA); null for an unknown name; `unavailable` for a CA we
+ * have whose chain is not known yet (an upstream CA: answered 503).
+ */
+export type CaChainLookup = (caName: string | null) => readonly Uint8Array[] | null | CaChainUnavailable;
+export interface CaChainUnavailable {
+  unavailable: string;
+}
 
 export interface ScepEvents {
   /** One line per protocol step, keyed by transaction id. */
@@ -117,7 +124,8 @@ export class ScepService {
   ) {
     this.caCertificate = ca.certificate;
     this.caChainFor = caChains ?? ((name) => (name === null ? [ca.certificate] : null));
-    this.chain = this.caChainFor(null) ?? [ca.certificate];
+    const own = this.caChainFor(null);
+    this.chain = own && Array.isArray(own) ? own : [ca.certificate];
   }
 
   private readonly caChainFor: CaChainLookup;
@@ -157,10 +165,10 @@ export class ScepService {
   }
 
   /** GetCACert for the CA `caName` (the message parameter) names; null for a name we do not have. */
-  async caCertFor(caName: string | null): Promise<Uint8Array | null> {
+  async caCertFor(caName: string | null): Promise<Uint8Array | null | CaChainUnavailable> {
     if (caName === null) return this.caCert();
     const chain = this.caChainFor(caName);
-    if (!chain) return null;
+    if (!chain || !Array.isArray(chain)) return chain as CaChainUnavailable | null;
     const { ra } = await this.ras.keys();
     return writeCertsOnly([ra.certificate, ...chain]);
   }

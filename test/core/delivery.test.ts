@@ -77,6 +77,18 @@ describe('prepareDeliveries', () => {
     expect(d?.ok && d.trustedRootPem).toBe(rootPem.trim());
   });
 
+  it("holds the delivery of a profile whose CA's root is not known yet (ISSUER_CHAIN_UNKNOWN), never sending another CA's root; the admin's trustedRootCertificate still goes out", async () => {
+    const missing = { ...deps, trustFor: () => ({ caName: 'corp', rootPem: '', intermediatesPem: '', missing: 'the chain of upstream CA "corp" has not been fetched yet' }) };
+    const p = await w.storage.createProfile(spec({ name: 'Upstream Wi-Fi' }));
+    await w.storage.createAssignment(p.id, { deviceId: w.kiosk.id });
+    const [held] = await prepareDeliveries(missing, w.kiosk);
+    expect(held).toMatchObject({ ok: false, error: { code: 'ISSUER_CHAIN_UNKNOWN', message: expect.stringContaining('has not been fetched yet') } });
+    const { rootPem } = await testCa();
+    await w.storage.updateProfile(p.id, spec({ name: 'Upstream Wi-Fi', trustedRootCertificate: rootPem }));
+    const [sent] = await prepareDeliveries(missing, w.kiosk);
+    expect(sent?.ok && sent.trustedRootPem).toBe(rootPem.trim());
+  });
+
   it('picks among the profile SCEP URLs at random and reaches every one', async () => {
     const urls = ['https://a.example/scep', 'https://b.example/scep', 'https://c.example/scep'];
     const p = await w.storage.createProfile(spec({ name: 'Multi', scepServerUrls: urls }));

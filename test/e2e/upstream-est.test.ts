@@ -19,6 +19,8 @@ import { parseCsr } from '../../src/x509/csr-parser.js';
 import { verifyIssuedBy } from '../../src/x509/certificate-info.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { mintChallengeFor } from '../helpers/interop.js';
+import { appleRoots, deliveriesOf, payloadProbe } from '../helpers/payload-probe.js';
+import { readCertsOnly as readCerts } from '../../src/scep/codec/index.js';
 
 // Upstream-CA mode over EST (RFC 7030) against a small EST server written
 // here: node https with requestCert (only the gateway's client certificate is
@@ -28,7 +30,7 @@ import { mintChallengeFor } from '../helpers/interop.js';
 
 const run = promisify(execFile);
 
-type Mode = 'issue' | 'pending' | 'refuse';
+type Mode = 'issue' | 'pending' | 'refuse' | 'bad-cacerts';
 let mode: Mode = 'issue';
 const seen: Array<{ client: string | undefined; csr: Uint8Array }> = [];
 let work: string;
@@ -37,6 +39,7 @@ let estUrl: string;
 let estRoot: Uint8Array;
 let t: TestGateway;
 let profile: { id: string };
+const probe = payloadProbe();
 
 async function selfSigned(name: string, extra: string[] = []): Promise<{ cert: string; key: string }> {
   const cert = path.join(work, `${name}.pem`);
@@ -60,7 +63,7 @@ async function startEstServer(): Promise<void> {
       req.on('end', () => void answer().catch((e: unknown) => res.writeHead(500).end(String(e))));
       const answer = async () => {
         const certsOnly = { 'content-type': 'application/pkcs7-mime; smime-type=certs-only', 'content-transfer-encoding': 'base64' };
-        if (req.method === 'GET' && req.url === '/.well-known/est/cacerts') return void res.writeHead(200, certsOnly).end(b64(writeCertsOnly([estRoot])));
+        if (req.method === 'GET' && req.url === '/.well-known/est/cacerts') return void res.writeHead(200, certsOnly).end(mode === 'bad-cacerts' ? 'this is not base64!' : b64(writeCertsOnly([estRoot])));
         if (req.method !== 'POST' || req.url !== '/.well-known/est/simpleenroll') return void res.writeHead(404).end();
         const csrDer = new Uint8Array(Buffer.from(Buffer.concat(chunks).toString('latin1'), 'base64'));
         seen.push({ client: (req.socket as TLSSocket).getPeerCertificate().subject?.CN as string | undefined, csr: csrDer });
@@ -90,7 +93,8 @@ async function enroll(name: string) {
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'upstream-est-'));
   await startEstServer();
-  t = await startTestGateway({ env: { MDMGW_UPSTREAM_CAS: path.join(work, 'upstream.json') } });
+  t = await startTestGateway({ env: { MDMGW_UPSTREAM_CAS: path.join(work, 'upstream.json') }, adapters: [probe.adapter] });
+  await t.gw.upstreamChains.started;
   profile = await t.api.ok('POST', '/profiles', { name: 'EST Wi-Fi', scope: 'device', subjectName: 'CN={{DeviceName}},O=EST', issuer: 'est-ca' });
 }, 60_000);
 
@@ -145,5 +149,36 @@ describe('upstream CA over EST (RFC 7030 simpleenroll, TLS client authentication
     expect(e).toBeInstanceOf(IssuanceRefused);
     expect((e as IssuanceRefused).kind).toBe('unavailable');
     expect(seen.length).toBe(before);
+  });
+
+  it("/cacerts (base64 certs-only PKCS#7) is the upstream's chain: registered, GetCACert for its name, the root of its profiles' payloads", async () => {
+    mode = 'issue';
+    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+    expect(t.gw.upstreamChains.state('est-ca')).toMatchObject({ source: 'upstream', lastError: null });
+    expect(same(t.gw.registry.get('est-ca')!.trustedRoot, estRoot)).toBe(true);
+    const got = readCerts(new Uint8Array(await (await fetch(`${t.scepUrl}?operation=GetCACert&message=est-ca`)).arrayBuffer()));
+    expect(got.map((c) => Buffer.from(c).toString('hex'))).toEqual([t.gw.ra.certificate, estRoot].map((c) => Buffer.from(c).toString('hex')));
+    const d = await t.api.ok('POST', '/devices', { name: 'est-root-1', platform: 'ios' });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: d.id });
+    const [delivery] = await deliveriesOf(t, probe, d.id);
+    if (!delivery!.ok) throw new Error(delivery!.error.message);
+    const roots = await appleRoots(t, d.id, delivery!);
+    expect(roots).toHaveLength(1);
+    expect(same(roots[0]!, estRoot)).toBe(true);
+  });
+
+  it('a /cacerts answer that is not base64 PKCS#7 is a fetch error in health; the last good chain stays registered', async () => {
+    mode = 'bad-cacerts';
+    try {
+      await t.gw.upstreamChains.refresh(['est-ca']);
+    } finally {
+      mode = 'issue';
+    }
+    expect(t.gw.upstreamChains.state('est-ca')!.lastError?.message).toContain('cacerts is not a base64 certs-only PKCS#7');
+    expect(t.gw.registry.get('est-ca')?.trustedRoot).toBeDefined();
+    const c = (await t.api.call('GET', '/health')).body.components.find((x: { component: string }) => x.component === 'upstream:est-ca');
+    expect(c.details.chain).toMatchObject({ known: true, lastFetchError: { message: expect.stringContaining('cacerts is not a base64') } });
+    await t.gw.upstreamChains.refresh(['est-ca']);
+    expect(t.gw.upstreamChains.state('est-ca')!.lastError).toBeNull();
   });
 });

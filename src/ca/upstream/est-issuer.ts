@@ -59,6 +59,15 @@ export class EstUpstreamIssuer implements UpstreamConnector {
     return this.#cas;
   }
 
+  get caFingerprint(): string | undefined {
+    return this.options.caFingerprint;
+  }
+
+  /** /cacerts (RFC 7030 4.1.3): every certificate in it; the chain keeper checks the pin and orders them. */
+  async fetchCaCertificates(): Promise<Uint8Array[]> {
+    return this.#contact.track(() => this.readCacerts());
+  }
+
   async issue(_resolved: ResolvedRequest, spki: Uint8Array, context?: IssueContext): Promise<IssuedCertificateData> {
     if (!context) throw new IssuanceRefused(this.name, 'unavailable', 'only SCEP enrollments with a CSR can be forwarded to an upstream CA');
     return this.enroll(context.csrDer, spki);
@@ -92,6 +101,16 @@ export class EstUpstreamIssuer implements UpstreamConnector {
 
   /** /cacerts, fetched for every request: cheap, and a CA renewal upstream is seen at once. */
   private async cacerts(): Promise<Uint8Array[]> {
+    const cas = await this.readCacerts();
+    if (this.options.caFingerprint) {
+      const pin = normalizeFingerprint(this.options.caFingerprint);
+      if (!cas.some((c) => sha256Fingerprint(c) === pin)) throw new IssuanceRefused(this.name, 'unavailable', `cacerts does not contain the CA certificate pinned by caFingerprint ${pin}`);
+    }
+    this.#cas = cas;
+    return cas;
+  }
+
+  private async readCacerts(): Promise<Uint8Array[]> {
     const res = await this.call('GET', 'cacerts');
     if (res.status !== 200) throw new IssuanceRefused(this.name, 'unavailable', `the EST server answered HTTP ${res.status} to cacerts`, `http-${res.status}`);
     let cas: Uint8Array[];
@@ -100,11 +119,7 @@ export class EstUpstreamIssuer implements UpstreamConnector {
     } catch (e) {
       throw new IssuanceRefused(this.name, 'unavailable', `cacerts is not a base64 certs-only PKCS#7: ${(e as Error).message}`);
     }
-    if (this.options.caFingerprint) {
-      const pin = normalizeFingerprint(this.options.caFingerprint);
-      if (!cas.some((c) => sha256Fingerprint(c) === pin)) throw new IssuanceRefused(this.name, 'unavailable', `cacerts does not contain the CA certificate pinned by caFingerprint ${pin}`);
-    }
-    this.#cas = cas;
+    if (cas.length === 0) throw new IssuanceRefused(this.name, 'unavailable', 'cacerts holds no certificate');
     return cas;
   }
 

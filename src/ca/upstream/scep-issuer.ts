@@ -68,6 +68,19 @@ export class ScepUpstreamIssuer implements UpstreamConnector {
     return this.#cached?.ca.all ?? [];
   }
 
+  get caFingerprint(): string | undefined {
+    return this.options.caFingerprint;
+  }
+
+  /** GetCACert as it comes (RA, CA, intermediates, root, in the upstream's order): the chain keeper orders it. */
+  async fetchCaCertificates(): Promise<Uint8Array[]> {
+    return this.#contact.track(async () => {
+      const all = readCaCertResponse(new Uint8Array(await (await this.http('GetCACert')).arrayBuffer()));
+      if (all.length === 0) throw new IssuanceRefused(this.name, 'unavailable', 'GetCACert returned no certificate');
+      return all;
+    });
+  }
+
   async issue(_resolved: ResolvedRequest, spki: Uint8Array, context?: IssueContext): Promise<IssuedCertificateData> {
     if (!context) throw new IssuanceRefused(this.name, 'unavailable', 'only SCEP enrollments with a CSR can be forwarded to an upstream CA');
     return this.#contact.track(async () => {
