@@ -52,6 +52,7 @@ import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile }
 import { authoritiesOf } from './ca/authorities.js';
 import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
 import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
+import { tokenResponderKeysFor } from './ca/pkcs11/token-responder-keys.js';
 import { loadUpstreams } from './ca/upstream/upstream-config.js';
 import { upstreamRoutingIssuer } from './ca/upstream/routed-issuer.js';
 import { UpstreamPoller } from './core/upstream-poller.js';
@@ -260,6 +261,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       organization: config.organization,
       validityMinutes: config.ocspValidityMinutes,
       log,
+      // A CA whose key is in the token has its OCSP responder key there too (docs/hsm.md).
+      keyStoreFor: tokenResponderKeysFor(caKeys, config.dataDir, log, now),
     });
     await ocsp.prepare();
     const removals = removalTracker({ storage, graceMs: config.removalGraceHours * 3_600_000, log });

@@ -10,9 +10,8 @@
 // A token RA keeps its key and gets a new certificate for it instead
 // (TokenRaKeeper): clients that still hold the old RA certificate encrypt to
 // the same key, so no ra.previous/ra.next pair is needed, and no key material
-// is ever generated outside the token. The OCSP responder keys stay software
-// keys (ocsp-<caId>.key): they are short-lived delegated keys whose
-// certificates the token CA signs (docs/hsm.md).
+// is ever generated outside the token. The OCSP responder key of a token CA
+// is generated in the token too (token-responder-keys.ts).
 
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
