@@ -44,7 +44,6 @@ import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
-import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
 import { CaKeyFileError } from './ca/key-files.js';
 import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
@@ -169,9 +168,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   let caKeys: CaKeys | null = null;
   try {
     await instance.keys?.begin();
-    const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
-    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md.
-    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate), now });
+    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md. The retired CAs' keys are where the CA's are.
+    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, now });
+    const retired = caKeys.retired;
     const ca = caKeys.material;
     if (caKeys.token) log.info({ pkcs11: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');

@@ -105,7 +105,7 @@ async function readCertificateFile(path: string): Promise<Uint8Array> {
 }
 
 /** The token key labelled `label`, checked against the certificate in `certPath`. */
-async function tokenPair(token: Pkcs11Token, label: string, certPath: string): Promise<KeyedCertificate> {
+export async function tokenPair(token: Pkcs11Token, label: string, certPath: string): Promise<KeyedCertificate> {
   const certificate = await readCertificateFile(certPath);
   const key = await tokenKey(token, label);
   if (!Buffer.from(key.spki).equals(Buffer.from(readCertificate(certificate).spki))) {
