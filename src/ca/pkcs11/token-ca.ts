@@ -63,7 +63,7 @@ export interface TokenCaInitResult {
  */
 export async function initCaInToken(dataDir: string, token: Pkcs11Token, o: TokenCaInitOptions): Promise<TokenCaInitResult> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  for (const f of [KEY_RECORD_FILE, CA_KEY_FILE, CA_CERT_FILE]) {
+  for (const f of [KEY_RECORD_FILE, CA_KEY_FILE, CA_CERT_FILE, 'ca.csr']) {
     if (await exists(join(dataDir, f))) throw new CaKeyFileError(`${dataDir} already has a CA (${f}): \`ca init\` needs a new data directory`);
   }
   const generated: string[] = [];
