@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/ca/authority.js';
-import { RESPONDER_VALIDITY_DAYS, ResponderCertificates } from '../../src/ca/ocsp/responder-certificate.js';
+import { RESPONDER_VALIDITY_DAYS, ResponderCertificates, ROTATION_RETRY_MS } from '../../src/ca/ocsp/responder-certificate.js';
 import { readKeyRecord } from '../../src/ca/pkcs11/key-record.js';
 import { initCaInToken, loadTokenCa } from '../../src/ca/pkcs11/token-ca.js';
 import { tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
@@ -80,5 +80,34 @@ describe.skipIf(missing !== null)('token OCSP responder keys (SoftHSM)', () => {
     expect(await present(label2)).toBe(true);
     expect((await readKeyRecord(dir))!.ocsp![ca.id]).toEqual({ pkcs11: { label: label2 } });
     expect((await readdir(dir)).filter((f) => f.endsWith('.key'))).toEqual([]);
+  }, 60_000);
+
+  it('a rotation the token refuses (HSM unreachable): the still-valid responder keeps answering, retried after ROTATION_RETRY_MS, and an expired one is an error', async () => {
+    const clock = { now: new Date() };
+    const now = () => clock.now;
+    const real = tokenResponderKeys({ dataDir: dir, token, log, now });
+    let refusals = 0;
+    // The token's real store, except that generating a key fails as a removed token does.
+    const failing = {
+      load: real.load,
+      create: async () => {
+        refusals++;
+        throw new TokenError('the PKCS#11 token "rotate" is not available (CKR_DEVICE_REMOVED) while trying to generate the key', 'CKR_DEVICE_REMOVED');
+      },
+    };
+    const responders = new ResponderCertificates({ dataDir: dir, log, now, keyStoreFor: () => failing });
+    const current = await responders.get(ca);
+    clock.now = new Date(current.notBefore.getTime() + (RESPONDER_VALIDITY_DAYS - 9) * DAY);
+    expect(await responders.get(ca)).toBe(current);
+    expect(refusals).toBe(1);
+    // Not on every request: only once ROTATION_RETRY_MS has passed.
+    expect(await responders.get(ca)).toBe(current);
+    expect(refusals).toBe(1);
+    clock.now = new Date(clock.now.getTime() + ROTATION_RETRY_MS + 1000);
+    expect(await responders.get(ca)).toBe(current);
+    expect(refusals).toBe(2);
+    // Past its end there is nothing valid to answer with: the error goes to the responder (tryLater).
+    clock.now = new Date(current.notAfter.getTime() + 1000);
+    await expect(responders.get(ca)).rejects.toThrow(/CKR_DEVICE_REMOVED/);
   }, 60_000);
 });

@@ -46,6 +46,8 @@ export const OID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 export const OID_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
 
 const DAY_MS = 86_400_000;
+/** After a failed rotation, try again this much later (the current certificate still has up to 10 days). */
+export const ROTATION_RETRY_MS = 5 * 60 * 1000;
 const SKEW_MS = 5 * 60 * 1000;
 
 export const responderKeyFile = (caId: string): string => `ocsp-${caId}.key`;
@@ -107,6 +109,8 @@ export function needsRenewal(r: Pick<Responder, 'notBefore' | 'notAfter'>, now: 
 export class ResponderCertificates {
   private readonly current = new Map<string, Responder>();
   private readonly pending = new Map<string, Promise<Responder>>();
+  /** After a failed rotation, when to try again. */
+  private readonly retryAt = new Map<string, number>();
   private readonly now: () => Date;
   private readonly files: ResponderKeyStore;
 
@@ -118,15 +122,31 @@ export class ResponderCertificates {
   /** The responder for `ca`; loads, creates or renews it first when needed (one at a time per CA). */
   async get(ca: CertificateAuthority): Promise<Responder> {
     const r = this.current.get(ca.id);
-    if (r && !this.due(r, ca)) return r;
+    if (r && (!this.due(r, ca) || this.waiting(r, ca.id))) return r;
     let p = this.pending.get(ca.id);
     if (!p) {
       p = this.loadOrCreate(ca).finally(() => this.pending.delete(ca.id));
       this.pending.set(ca.id, p);
     }
-    const fresh = await p;
+    let fresh: Responder;
+    try {
+      fresh = await p;
+    } catch (e) {
+      // A rotation that failed (the token unreachable, a full disk) while the current responder is still valid: keep answering with it, try again later.
+      if (!r || r.notAfter.getTime() <= this.now().getTime() || e instanceof ResponderUnavailableError) throw e;
+      this.retryAt.set(ca.id, this.now().getTime() + ROTATION_RETRY_MS);
+      this.opts.log.warn({ caId: ca.id, reason: (e as Error).message, notAfter: r.notAfter.toISOString() }, 'OCSP responder rotation failed; the current responder certificate answers until a later attempt succeeds');
+      return r;
+    }
+    this.retryAt.delete(ca.id);
     this.current.set(ca.id, fresh);
     return fresh;
+  }
+
+  /** A failed rotation is not retried on every request, only after ROTATION_RETRY_MS (while the responder lasts). */
+  private waiting(r: Responder, caId: string): boolean {
+    const now = this.now().getTime();
+    return (this.retryAt.get(caId) ?? 0) > now && r.notAfter.getTime() > now;
   }
 
   /** Renewal is due, unless it already lasts as long as the CA does (a new one would not last longer). */
