@@ -20,7 +20,7 @@ import { readCertificate } from '../../x509/cert-raw.js';
 import { toPem } from '../../pem.js';
 import type { CertificateAuthority } from '../authority.js';
 import { replaceFile } from '../key-files.js';
-import { RESPONDER_KEY_BITS, responderCertFile, type ResponderKeyStore } from '../ocsp/responder-certificate.js';
+import { RESPONDER_KEY_BITS, RESPONDER_VALIDITY_DAYS, responderCertFile, type ResponderKeyStore } from '../ocsp/responder-certificate.js';
 import type { CaKeys } from './ca-keys.js';
 import { readKeyRecord, updateKeyRecord, type KeyRecord } from './key-record.js';
 import { destroyTokenKey, generateTokenRsaKey, tokenKey } from './token-key.js';
@@ -57,6 +57,7 @@ export function tokenResponderKeys(o: TokenResponderKeyOptions): ResponderKeySto
         );
       });
       // A crash between keys.json and the certificate (commit below) leaves them apart: a new key then replaces both.
+      // (Several instances on one token each keep their own keys.json, which the shared key store does not carry: docs/hsm.md.)
       if (!Buffer.from(key.spki).equals(Buffer.from(readCertificate(certificate).spki))) return null;
       return { certificate, key };
     },
@@ -72,8 +73,10 @@ export function tokenResponderKeys(o: TokenResponderKeyOptions): ResponderKeySto
           await updateKeyRecord(o.dataDir, (r) => {
             const old = r.ocsp?.[ca.id];
             const retired = [...(old?.retired ?? [])];
-            // The old key may sign until its certificate ends (a key whose certificate never made it to disk: not at all).
-            if (old) retired.push({ label: old.pkcs11.label, until: (replaced?.notAfter ?? now()).toISOString() });
+            // The old key may sign until its certificate ends. Without a matching certificate here its end is not known
+            // (a crash before the certificate was written; another instance's certificate arrived): keep it a full validity.
+            const until = replaced?.notAfter ?? new Date(now().getTime() + RESPONDER_VALIDITY_DAYS * 86_400_000);
+            if (old) retired.push({ label: old.pkcs11.label, until: until.toISOString() });
             return { ...r, ocsp: { ...r.ocsp, [ca.id]: { pkcs11: { label }, ...(retired.length ? { retired } : {}) } } };
           });
           await replaceFile(certPath(ca.id), toPem(certificate), 0o600);
