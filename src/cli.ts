@@ -13,6 +13,10 @@ import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
 import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
 import { readKeyRecord } from './ca/pkcs11/key-record.js';
+import { rollOverTokenCa } from './ca/pkcs11/token-rollover.js';
+import { tokenOptionsFrom } from './ca/pkcs11/token-config.js';
+import { openToken, TokenError } from './ca/pkcs11/token.js';
+import { CaKeyFileError } from './ca/key-files.js';
 import { maskDatabaseUrl } from './core/storage/db-errors.js';
 
 // `mdmgw serve`: the whole gateway in one process on embedded defaults
@@ -98,18 +102,20 @@ caCommand
   .action(async (opts: { dataDir?: string }) => {
     process.umask(0o077);
     const config = configOrExit(opts, true);
-    if (await readKeyRecord(config.dataDir)) {
-      process.stderr.write(`mdmgw: the CA key of ${config.dataDir} is in a PKCS#11 token (keys.json): \`ca rollover\` handles key files only (docs/hsm.md)\n`);
-      process.exit(1);
-    }
     let r;
     try {
-      const rollOver = () => rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+      // keys.json: the CA key is in a PKCS#11 token, and so is the new one (docs/hsm.md).
+      const inToken = (await readKeyRecord(config.dataDir)) !== null;
+      const rollOver = () => (inToken ? rollOverInToken(config) : rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization }));
       // Keys in the database: pull them into the data directory, roll over, push the result (core/keys/).
       r = config.keyStore === 'database' ? await withSharedKeys(config, rollOver) : await rollOver();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         process.stderr.write(`mdmgw: no CA in ${config.dataDir} (ca.key/ca.pem): start the gateway once to create one\n`);
+        process.exit(1);
+      }
+      if (e instanceof TokenError || e instanceof CaKeyFileError) {
+        process.stderr.write(`mdmgw: ${e.message}\n`);
         process.exit(1);
       }
       throw e;
@@ -119,6 +125,16 @@ caCommand
         `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
     );
   });
+
+/** `ca rollover` of a token CA: opens the token named by MDMGW_PKCS11_* for the time of the rollover. */
+async function rollOverInToken(config: ReturnType<typeof loadConfig>) {
+  const token = await openToken(await tokenOptionsFrom(config));
+  try {
+    return await rollOverTokenCa(config.dataDir, token, { organization: config.organization });
+  } finally {
+    token.close();
+  }
+}
 
 /** Runs `fn` on the data directory between a pull and a push of the shared key material, under its lease. */
 async function withSharedKeys<T>(config: ReturnType<typeof loadConfig>, fn: () => Promise<T>): Promise<T> {

@@ -44,7 +44,6 @@ import type { Logger } from './log.js';
 import { CertificateAuthority } from './ca/authority.js';
 import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
-import { loadRetiredCas } from './ca/ca-rollover.js';
 import { RaKeeper } from './ca/ra-renewal.js';
 import { CaKeyFileError } from './ca/key-files.js';
 import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
@@ -52,6 +51,7 @@ import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile }
 import { authoritiesOf } from './ca/authorities.js';
 import { openCaKeys, type CaKeys } from './ca/pkcs11/ca-keys.js';
 import { TokenRaKeeper } from './ca/pkcs11/token-ca.js';
+import { tokenResponderKeysFor } from './ca/pkcs11/token-responder-keys.js';
 import { loadUpstreams } from './ca/upstream/upstream-config.js';
 import { upstreamRoutingIssuer } from './ca/upstream/routed-issuer.js';
 import { UPSTREAM_CHAIN_CHECKIN_WAIT_MS, UpstreamChainKeeper } from './ca/upstream/chain-keeper.js';
@@ -172,9 +172,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   let caKeys: CaKeys | null = null;
   try {
     await instance.keys?.begin();
-    const retired = await loadRetiredCas(config.dataDir, config.caPassphrase);
-    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md.
-    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, retiredCaCertificates: retired.map((r) => r.certificate), now });
+    // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md. The retired CAs' keys are where the CA's are.
+    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, now });
+    const retired = caKeys.retired;
     const ca = caKeys.material;
     if (caKeys.token) log.info({ pkcs11: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
     if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
@@ -274,6 +274,8 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       organization: config.organization,
       validityMinutes: config.ocspValidityMinutes,
       log,
+      // A CA whose key is in the token has its OCSP responder key there too (docs/hsm.md).
+      keyStoreFor: tokenResponderKeysFor(caKeys, config.dataDir, log, now),
     });
     await ocsp.prepare();
     const removals = removalTracker({ storage, graceMs: config.removalGraceHours * 3_600_000, log });

@@ -86,8 +86,9 @@ function checkCaCertificate(der: Uint8Array, role: string, pathBelow: number, no
  * (any order, extra certificates ignored) from its issuer up to a self-signed
  * root, every link signature-verified. Throws CaImportError with the reason.
  */
-export async function checkCaChain(certificate: Uint8Array, key: KeyObject, chain: readonly Uint8Array[], now = new Date()): Promise<CaChain> {
-  const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+/** `key`: the CA key file's key, or the SubjectPublicKeyInfo of a CA key in a PKCS#11 token. */
+export async function checkCaChain(certificate: Uint8Array, key: KeyObject | Uint8Array, chain: readonly Uint8Array[], now = new Date()): Promise<CaChain> {
+  const spki = key instanceof Uint8Array ? key : new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   if (!sameBytes(spki, readCertificate(certificate).spki)) {
     throw new CaImportError(`the certificate "${subjectOf(certificate)}" does not match the CA key in the data directory (was it issued for this ca.csr?)`);
   }

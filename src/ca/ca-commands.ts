@@ -5,6 +5,10 @@ import { caDirFor, CaSetupError, DEFAULT_CA_NAME, importCa, initCa } from './ca-
 import { caIdOf } from './ca-rollover.js';
 import { CaKeyFileError } from './key-files.js';
 import { runCaInit } from './pkcs11/init-command.js';
+import { readKeyRecord } from './pkcs11/key-record.js';
+import { tokenOptionsFrom } from './pkcs11/token-config.js';
+import { importSubordinateInToken } from './pkcs11/token-subordinate.js';
+import { openToken, TokenError, type Pkcs11Token } from './pkcs11/token.js';
 
 // `mdmgw ca init` and `mdmgw ca import` (docs/enterprise-pki.md). The CLI
 // hands in how it loads the configuration (flags over MDMGW_*), so these read
@@ -23,11 +27,21 @@ async function refusingWith(run: () => Promise<void>): Promise<void> {
   try {
     await run();
   } catch (e) {
-    if (e instanceof CaSetupError || e instanceof CaImportError || e instanceof CaKeyFileError) {
+    if (e instanceof CaSetupError || e instanceof CaImportError || e instanceof CaKeyFileError || e instanceof TokenError) {
       process.stderr.write(`mdmgw: ${e.message}\n`);
       process.exit(1);
     }
     throw e;
+  }
+}
+
+/** Runs `fn` with the token named by MDMGW_PKCS11_*, released afterwards. */
+async function withToken<T>(config: Config, fn: (token: Pkcs11Token) => Promise<T>): Promise<T> {
+  const token = await openToken(await tokenOptionsFrom(config));
+  try {
+    return await fn(token);
+  } finally {
+    token.close();
   }
 }
 
@@ -49,7 +63,8 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
         const config = loadConfig({ dataDir: opts.dataDir });
         if (opts.pkcs11) {
           // Keys in a token: the top-level CA, self-signed (docs/hsm.md).
-          if (opts.subordinate || opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level self-signed CA in the token; it does not combine with --subordinate or --name yet');
+          if (opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level CA in the token; it does not combine with --name yet');
+          if (opts.subject !== undefined && !opts.subordinate) throw new CaSetupError('--subject applies to --subordinate only');
           process.exitCode = await runCaInit(config, opts, process.stdout, process.stderr);
           return;
         }
@@ -81,7 +96,11 @@ export function caImportCommand(loadConfig: LoadConfig): Command {
         process.umask(0o077);
         const config = loadConfig({ dataDir: opts.dataDir });
         const dir = caDirFor(config.dataDir, opts.name);
-        const chain = await importCa(dir, { certFile: opts.cert, chainFile: opts.chain, passphrase: config.caPassphrase });
+        // keys.json: the CA key is in a PKCS#11 token (ca init --subordinate --pkcs11); ra.pem is made for the RA's token key too.
+        const inToken = opts.name === DEFAULT_CA_NAME && (await readKeyRecord(dir)) !== null;
+        const chain = inToken
+          ? await withToken(config, (token) => importSubordinateInToken(dir, token, { certFile: opts.cert, chainFile: opts.chain, organization: config.organization }))
+          : await importCa(dir, { certFile: opts.cert, chainFile: opts.chain, passphrase: config.caPassphrase });
         process.stdout.write(
           `imported CA ${caIdOf(chain.certificate)} into ${dir}: ${chain.intermediates.length} intermediate(s), root ${caIdOf(chain.root)}\n` +
             `devices get that root as their trusted root; start (or restart) the gateway\n`,

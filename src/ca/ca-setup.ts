@@ -19,7 +19,11 @@ import {
   keyPem,
   replaceFile,
   ROOT_KEY_BITS,
+  type TokenKeyPair,
 } from './key-files.js';
+import { softwareKey } from '../x509/software-key.js';
+import { attribute, bitString, contextConstructed, integer, sequence } from '../x509/asn1/der.js';
+import { basicConstraints, encodeExtension, keyUsage, signatureAlgorithm } from './certificate-builder.js';
 
 // `mdmgw ca init` and `mdmgw ca import`: how a CA comes into a data directory.
 //
@@ -67,8 +71,8 @@ export interface InitOptions {
 
 export type InitResult = { kind: 'root'; caId: string; certFile: string } | { kind: 'subordinate'; csrFile: string; subject: string };
 
-async function refuseExisting(dir: string): Promise<void> {
-  for (const f of [CA_KEY_FILE, CA_CERT_FILE, CA_CSR_FILE]) {
+export async function refuseExisting(dir: string): Promise<void> {
+  for (const f of [CA_KEY_FILE, CA_CERT_FILE, CA_CSR_FILE, 'keys.json']) {
     if (await exists(join(dir, f))) {
       throw new CaSetupError(`${join(dir, f)} exists: this CA is set up already; refusing to overwrite CA material (use another --name, or 'mdmgw ca rollover')`);
     }
@@ -76,7 +80,7 @@ async function refuseExisting(dir: string): Promise<void> {
 }
 
 /** Parses "CN=x, O=y" into a DER Name; a clear error for anything else. */
-function subjectName(subject: string): x509.Name {
+export function subjectName(subject: string): x509.Name {
   let name: x509.Name;
   try {
     name = new x509.Name(subject);
@@ -94,22 +98,25 @@ function subjectName(subject: string): x509.Name {
  * extensionRequest asking for a CA certificate (basicConstraints CA:TRUE,
  * keyUsage keyCertSign + cRLSign, both critical). AD CS and `openssl ca
  * -extensions v3_ca` decide what they grant; `ca import` checks it.
+ * Built here rather than by @peculiar/x509 so that a key in a PKCS#11 token
+ * (which WebCrypto cannot reach) signs it the same way as a key file.
  */
-export async function subordinateRequest(key: KeyObject, subject: string): Promise<string> {
-  const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
-  const privateKey = await webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), alg, false, ['sign']);
-  const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(key).export({ type: 'spki', format: 'der' }), alg, true, ['verify']);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: subjectName(subject),
-    keys: { privateKey, publicKey } as unknown as x509.Pkcs10CertificateRequestCreateParams['keys'],
-    signingAlgorithm: alg,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-    ],
-  });
-  return csr.toString('pem') + '\n';
+export async function subordinateRequest(key: KeyObject | TokenKeyPair, subject: string): Promise<string> {
+  const spki = 'spki' in key ? key.spki : new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+  const signer = 'spki' in key ? key.signer : softwareKey(key);
+  const extensions = sequence(encodeExtension(basicConstraints(true)), encodeExtension(keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign'])));
+  const info = sequence(
+    integer(0),
+    new Uint8Array(subjectName(subject).toArrayBuffer()),
+    spki,
+    contextConstructed(0, attribute(OID_EXTENSION_REQUEST, extensions)),
+  );
+  const signature = await signer.sign(info, 'sha256');
+  return toPem(sequence(info, signatureAlgorithm(signer.algorithm, 'sha256'), bitString(signature)), 'CERTIFICATE REQUEST');
 }
+
+/** PKCS#9 extensionRequest (RFC 2985). */
+const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 export async function initCa(dir: string, opts: InitOptions = {}): Promise<InitResult> {
   const passphrase = opts.passphrase || undefined;
@@ -163,6 +170,8 @@ export interface ImportOptions {
   chainFile: string;
   passphrase?: string;
   now?: Date;
+  /** The CA key's public key when the key is in a PKCS#11 token (pkcs11/token-subordinate.ts); else ca.key is read. */
+  spki?: Uint8Array;
 }
 
 /**
@@ -175,7 +184,7 @@ export async function importCa(dir: string, opts: ImportOptions): Promise<CaChai
   if (await exists(join(dir, CA_CERT_FILE))) {
     throw new CaSetupError(`${join(dir, CA_CERT_FILE)} exists: this CA has its certificate already (refusing to replace it)`);
   }
-  const key = await readKey(join(dir, CA_KEY_FILE), passphrase);
+  const key = opts.spki ?? (await readKey(join(dir, CA_KEY_FILE), passphrase));
   const certs = certificatesInPem(await readText(opts.certFile, '--cert'), `--cert ${opts.certFile}`);
   if (certs.length !== 1) throw new CaSetupError(`--cert ${opts.certFile}: expected exactly one PEM certificate, found ${certs.length}`);
   const chain = certificatesInPem(await readText(opts.chainFile, '--chain'), `--chain ${opts.chainFile}`);

@@ -25,7 +25,9 @@ import {
 //     replaced one ra.previous.* (a request encrypted to it is still read).
 //
 // The work is done on the files, so a restart or a second instance on the
-// same data directory sees the same state.
+// same data directory sees the same state. An RA whose key is in a PKCS#11
+// token keeps its key and is re-certified instead (sameKeyRenewal in
+// pkcs11/token-ca.ts); the timing, retries and events are this keeper's.
 
 const DAY_MS = 86_400_000;
 /** After a failed or impossible step (disk error; the CA expires before a new RA could), try again this much later. */
@@ -54,10 +56,62 @@ export interface RaKeeperOptions {
    */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Told about each step (and why a step could not be taken). */
-  onEvent?: (event: 'next-ra-created' | 'ra-switched' | 'ra-renewal-blocked' | 'ra-renewal-failed', fields: Record<string, unknown>) => void;
+  onEvent?: (event: RaEvent, fields: Record<string, unknown>) => void;
 }
 
 const notAfterMs = (c: KeyedCertificate) => parseTime(readCertificate(c.certificate).notAfter).getTime();
+
+export type RaEvent = 'next-ra-created' | 'ra-switched' | 'ra-recertified' | 'ra-renewal-blocked' | 'ra-renewal-failed';
+
+/**
+ * How the RA is renewed; the keeper below does the timing, retries and
+ * events for both. `newKeyRenewal` (key files): a new key, prepared ahead
+ * as ra.next.* and switched to. `sameKeyRenewal` (a PKCS#11 token,
+ * pkcs11/token-ca.ts): a new certificate for the same key.
+ */
+export interface RaRenewalStrategy {
+  /** When the next step is due for `keys` (ms since the epoch). */
+  dueAt(keys: RaKeys): number;
+  /** The step due at `now`: the new keys and what happened, or null when it cannot be taken (the CA expires before a new RA could). */
+  step(keys: RaKeys, now: number): Promise<{ keys: RaKeys; events: [RaEvent, Record<string, unknown>][] } | null>;
+  /** Re-reads the RAs from the data directory (another instance renewed them); absent when there is nothing to re-read. */
+  reload?(): Promise<RaKeys>;
+}
+
+/** Key files: RA_RENEW_BEFORE_DAYS before expiry a next RA with a new key (ra.next.*), switched to RA_SWITCH_BEFORE_DAYS before. */
+export function newKeyRenewal(o: RaKeeperOptions): RaRenewalStrategy {
+  const opts = () => ({ passphrase: o.passphrase || undefined, organization: o.organization ?? 'mdm-gateway' });
+  const previousOf = (passphrase: string | undefined) => loadPreviousRa(o.dataDir, [o.root.certificate, ...(o.retiredCaCertificates ?? [])], passphrase);
+  return {
+    dueAt: (keys) => notAfterMs(keys.ra) - (keys.nextRa ? RA_SWITCH_BEFORE_DAYS : RA_RENEW_BEFORE_DAYS) * DAY_MS,
+    async step(keys, now) {
+      const end = notAfterMs(keys.ra);
+      const events: [RaEvent, Record<string, unknown>][] = [];
+      let current = keys;
+      if (!current.nextRa) {
+        const nextRa = await prepareNextRa(o.dataDir, o.root, current.ra.certificate, opts());
+        if (!nextRa) return null;
+        current = { ...current, nextRa };
+        events.push(['next-ra-created', { notAfter: new Date(notAfterMs(nextRa)).toISOString() }]);
+      }
+      if (now >= end - RA_SWITCH_BEFORE_DAYS * DAY_MS) {
+        const onDisk = await loadPair(join(o.dataDir, RA_KEY_FILE), join(o.dataDir, RA_CERT_FILE), opts().passphrase);
+        // Another instance on this data directory may have switched already: adopt its RA.
+        const pair = notAfterMs({ certificate: onDisk.certificate, key: current.ra.key }) > end ? onDisk : await switchRa(o.dataDir, o.root, onDisk, opts());
+        const ra = { certificate: pair.certificate, key: softwareKey(pair.key) };
+        current = { ra, previousRa: await previousOf(opts().passphrase), nextRa: null };
+        events.push(['ra-switched', { notAfter: new Date(notAfterMs(ra)).toISOString() }]);
+      }
+      return { keys: current, events };
+    },
+    async reload() {
+      const passphrase = o.passphrase || undefined;
+      const pair = await loadPair(join(o.dataDir, RA_KEY_FILE), join(o.dataDir, RA_CERT_FILE), passphrase);
+      const ra = { certificate: pair.certificate, key: softwareKey(pair.key) };
+      return { ra, previousRa: await previousOf(passphrase), nextRa: await loadNextRa(o.dataDir, o.root, passphrase, new Date(notAfterMs(ra))) };
+    },
+  };
+}
 
 export class RaKeeper {
   private current: RaKeys;
@@ -65,14 +119,17 @@ export class RaKeeper {
   private dueAt = 0;
   private running: Promise<void> | null = null;
   private readonly now: () => Date;
+  private readonly strategy: RaRenewalStrategy;
 
   constructor(
     private readonly o: RaKeeperOptions,
     initial: RaKeys,
+    strategy?: RaRenewalStrategy,
   ) {
     this.current = initial;
     this.now = o.now ?? (() => new Date());
-    this.schedule();
+    this.strategy = strategy ?? newKeyRenewal(o);
+    this.dueAt = this.strategy.dueAt(this.current);
   }
 
   /** The RAs to use for this request, after any step that is due. */
@@ -90,23 +147,15 @@ export class RaKeeper {
     return this.current;
   }
 
-  private schedule(): void {
-    const end = notAfterMs(this.current.ra);
-    this.dueAt = this.current.nextRa ? end - RA_SWITCH_BEFORE_DAYS * DAY_MS : end - RA_RENEW_BEFORE_DAYS * DAY_MS;
-  }
-
   /**
    * Re-reads ra.*, ra.previous.* and ra.next.* from the data directory: another
    * instance renewed the RA and the shared key store brought its files here.
+   * (A token RA has nothing to re-read: its key never changes.)
    */
   async reload(): Promise<void> {
-    const passphrase = this.o.passphrase || undefined;
-    const pair = await loadPair(join(this.o.dataDir, RA_KEY_FILE), join(this.o.dataDir, RA_CERT_FILE), passphrase);
-    const ra = { certificate: pair.certificate, key: softwareKey(pair.key) };
-    const previousRa = await loadPreviousRa(this.o.dataDir, [this.o.root.certificate, ...(this.o.retiredCaCertificates ?? [])], passphrase);
-    const nextRa = await loadNextRa(this.o.dataDir, this.o.root, passphrase, new Date(notAfterMs(ra)));
-    this.current = { ra, previousRa, nextRa };
-    this.schedule();
+    if (!this.strategy.reload) return;
+    this.current = await this.strategy.reload();
+    this.dueAt = this.strategy.dueAt(this.current);
   }
 
   private async step(): Promise<void> {
@@ -123,24 +172,14 @@ export class RaKeeper {
   private async stepHere(): Promise<void> {
     const now = this.now().getTime();
     const end = notAfterMs(this.current.ra);
-    const opts = { passphrase: this.o.passphrase || undefined, organization: this.o.organization ?? 'mdm-gateway' };
     try {
-      if (!this.current.nextRa) {
-        const nextRa = await prepareNextRa(this.o.dataDir, this.o.root, this.current.ra.certificate, opts);
-        if (!nextRa) return this.blocked(now, end);
-        this.current = { ...this.current, nextRa };
-        this.o.onEvent?.('next-ra-created', { notAfter: new Date(notAfterMs(nextRa)).toISOString() });
-      }
-      if (now >= end - RA_SWITCH_BEFORE_DAYS * DAY_MS) {
-        const onDisk = await loadPair(join(this.o.dataDir, RA_KEY_FILE), join(this.o.dataDir, RA_CERT_FILE), opts.passphrase);
-        // Another instance on this data directory may have switched already: adopt its RA.
-        const pair = notAfterMs({ certificate: onDisk.certificate, key: this.current.ra.key }) > end ? onDisk : await switchRa(this.o.dataDir, this.o.root, onDisk, opts);
-        const ra = { certificate: pair.certificate, key: softwareKey(pair.key) };
-        const previousRa = await loadPreviousRa(this.o.dataDir, [this.o.root.certificate, ...(this.o.retiredCaCertificates ?? [])], opts.passphrase);
-        this.current = { ra, previousRa, nextRa: null };
-        this.o.onEvent?.('ra-switched', { notAfter: new Date(notAfterMs(ra)).toISOString() });
-      }
-      this.schedule();
+      const r = await this.strategy.step(this.current, now);
+      if (!r) return this.blocked(now, end);
+      this.current = r.keys;
+      for (const [event, fields] of r.events) this.o.onEvent?.(event, fields);
+      // A CA that expires before the renewal point caps the RA: only a CA rollover helps; do not step on every request.
+      const due = this.strategy.dueAt(this.current);
+      this.dueAt = due > now ? due : now + RA_RETRY_MS;
     } catch (e) {
       // The current RA is still valid (the steps start days ahead): keep serving, try again later.
       this.dueAt = now + RA_RETRY_MS;

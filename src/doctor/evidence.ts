@@ -16,6 +16,12 @@ export interface Certificates {
   origin: string;
   ca: Uint8Array | null;
   ra: Uint8Array | null;
+  /**
+   * The certificates above a CA that is not self-signed (a subordinate CA):
+   * ca-chain.pem of the data directory, or the other CA certificates of
+   * GetCACert; null when there is none (no ca-chain.pem).
+   */
+  chain?: Uint8Array[] | null;
   /** Why a certificate is missing or unreadable (each line a problem). */
   errors: { message: string; fix: string }[];
 }

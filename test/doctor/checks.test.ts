@@ -2,7 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateCaMaterial } from '../../src/ca/key-files.js';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { generateRsa, loadOrCreateCaMaterial } from '../../src/ca/key-files.js';
+import { basicConstraints, buildCertificate, keyUsage } from '../../src/ca/certificate-builder.js';
+import { randomSerialNumber } from '../../src/ca/serial.js';
+import { readCertificate } from '../../src/x509/cert-raw.js';
+import { encodeName } from '../../src/x509/names.js';
 import { diagnose, type DoctorReport } from '../../src/doctor/index.js';
 import type { Evidence } from '../../src/doctor/evidence.js';
 import { CA_CAPABILITIES } from '../../src/scep/service.js';
@@ -118,5 +123,55 @@ describe('doctor checks', () => {
     const r = await diagnose(tls, 'test');
     expect(findings(r, 'reachability')).toEqual([expect.objectContaining({ severity: 'problem', message: expect.stringMatching(/^TLS to https:\/\/mdm\.example\.com.* failed: UNABLE_TO_VERIFY/), fix: expect.stringContaining('trusted TLS chain') })]);
     expect(r.checks.find((c) => c.check === 'ca-caps')!.skipped).toContain('did not answer');
+  });
+
+  describe('a subordinate CA (ca import): the chain must reach a self-signed root', () => {
+    let enterprise: Awaited<ReturnType<typeof loadOrCreateCaMaterial>>['root'];
+    let sub: Uint8Array;
+    let intermediateOnly: Uint8Array;
+    beforeAll(async () => {
+      enterprise = (await loadOrCreateCaMaterial(path.join(dir, 'enterprise'))).root;
+      const issue = async (subject: string, issuer: { certificate: Uint8Array; key: typeof enterprise.key }) =>
+        buildCertificate({
+          serialNumber: randomSerialNumber(),
+          issuerName: readCertificate(issuer.certificate).subjectName,
+          subjectName: encodeName([{ type: 'CN', value: subject }]),
+          notBefore: new Date(NOW.getTime() - DAY),
+          notAfter: new Date(NOW.getTime() + 365 * DAY),
+          spki: new Uint8Array(createPublicKey((await generateRsa(2048)) as KeyObject).export({ type: 'spki', format: 'der' })),
+          extensions: [basicConstraints(true), keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign'])],
+          hash: 'sha256',
+          signer: issuer.key,
+        });
+      sub = await issue('Contoso MDM Issuing CA', enterprise);
+      // An intermediate of the enterprise root, which did not sign `sub`.
+      intermediateOnly = await issue('Contoso Other Intermediate', enterprise);
+    });
+
+    const withChain = (mode: 'config' | 'url', chain: Uint8Array[] | null): Evidence => {
+      const ev = healthy();
+      ev.mode = mode;
+      ev.certificates = { origin: mode === 'config' ? '/data' : 'GetCACert of https://mdm.example.com', ca: sub, ra, chain, errors: [] };
+      return ev;
+    };
+    const caFindings = async (ev: Evidence) => findings(await diagnose(ev, 'test'), 'ca-certificate');
+
+    it('a chain up to a self-signed root: no "not self-signed" warning, one ok line naming the root (data directory and GetCACert)', async () => {
+      for (const mode of ['config', 'url'] as const) {
+        const f = await caFindings(withChain(mode, [enterprise.certificate]));
+        expect(f.filter((x) => x.severity !== 'ok'), mode).toEqual([]);
+        expect(f).toContainEqual(expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/^CA certificate chains to the self-signed root "CN=mdm-gateway Root CA, O=mdm-gateway" \(0 intermediate\(s\)/) }));
+      }
+    });
+
+    it('no chain, a chain that stops at an intermediate, or one of another root: a warning saying which, with the import fix', async () => {
+      const none = await caFindings(withChain('config', null));
+      expect(none).toContainEqual(expect.objectContaining({ severity: 'warning', message: 'CA certificate is not self-signed and /data/ca-chain.pem has no chain above it: devices cannot be given the root it chains to', fix: expect.stringContaining('mdmgw ca import') }));
+      for (const chain of [[intermediateOnly], [ca]]) {
+        const broken = await caFindings(withChain('config', chain));
+        expect(broken).toContainEqual(expect.objectContaining({ severity: 'warning', message: 'the CA chain in /data/ca-chain.pem does not reach a self-signed root: nothing in it signed "CN=Contoso MDM Issuing CA" (issuer "CN=mdm-gateway Root CA, O=mdm-gateway")' }));
+        expect(broken.some((x) => x.severity === 'ok' && /chains to/.test(x.message))).toBe(false);
+      }
+    });
   });
 });

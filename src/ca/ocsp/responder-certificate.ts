@@ -9,6 +9,9 @@
 //
 //   ocsp-<caId>.key / ocsp-<caId>.pem
 //
+// When the CA's key is in a PKCS#11 token the responder key is generated in
+// the token too and no ocsp-<caId>.key exists (pkcs11/token-responder-keys.ts).
+//
 // It lives RESPONDER_VALIDITY_DAYS and is replaced (new key too) once less
 // than a third of that is left; that is checked on every use, not only at
 // start, so a gateway that runs for months rotates it by itself.
@@ -43,6 +46,8 @@ export const OID_KP_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
 export const OID_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
 
 const DAY_MS = 86_400_000;
+/** After a failed rotation, try again this much later (the current certificate still has up to 10 days). */
+export const ROTATION_RETRY_MS = 5 * 60 * 1000;
 const SKEW_MS = 5 * 60 * 1000;
 
 export const responderKeyFile = (caId: string): string => `ocsp-${caId}.key`;
@@ -66,12 +71,32 @@ export interface Responder {
   notAfter: Date;
 }
 
+/**
+ * Where a CA's responder key lives. The default keeps it in files next to the
+ * CA's (below); a CA whose key is in a PKCS#11 token keeps its responder key
+ * in the token too (pkcs11/token-responder-keys.ts).
+ */
+export interface ResponderKeyStore {
+  /** The current key and certificate of `ca`'s responder; null when there is none yet (or the pair does not match). */
+  load(ca: CertificateAuthority): Promise<{ certificate: Uint8Array; key: PrivateKeyOps } | null>;
+  /** A new key; `commit` records it with its certificate as the current one (the previous one retires). */
+  create(ca: CertificateAuthority): Promise<NewResponderKey>;
+}
+
+export interface NewResponderKey {
+  spki: Uint8Array;
+  key: PrivateKeyOps;
+  commit(certificate: Uint8Array, replaced: Responder | null): Promise<void>;
+}
+
 export interface ResponderCertificateOptions {
   dataDir: string;
   passphrase?: string;
   organization?: string;
   log: Logger;
   now?: () => Date;
+  /** The store for `ca`'s responder key; null (or no function) for key files. */
+  keyStoreFor?: (ca: CertificateAuthority) => ResponderKeyStore | null;
 }
 
 /** Whether `r` has less than a third of its life left at `now` (or is past it). */
@@ -84,24 +109,44 @@ export function needsRenewal(r: Pick<Responder, 'notBefore' | 'notAfter'>, now: 
 export class ResponderCertificates {
   private readonly current = new Map<string, Responder>();
   private readonly pending = new Map<string, Promise<Responder>>();
+  /** After a failed rotation, when to try again. */
+  private readonly retryAt = new Map<string, number>();
   private readonly now: () => Date;
+  private readonly files: ResponderKeyStore;
 
   constructor(private readonly opts: ResponderCertificateOptions) {
     this.now = opts.now ?? (() => new Date());
+    this.files = fileResponderKeys(opts.dataDir, opts.passphrase);
   }
 
   /** The responder for `ca`; loads, creates or renews it first when needed (one at a time per CA). */
   async get(ca: CertificateAuthority): Promise<Responder> {
     const r = this.current.get(ca.id);
-    if (r && !this.due(r, ca)) return r;
+    if (r && (!this.due(r, ca) || this.waiting(r, ca.id))) return r;
     let p = this.pending.get(ca.id);
     if (!p) {
       p = this.loadOrCreate(ca).finally(() => this.pending.delete(ca.id));
       this.pending.set(ca.id, p);
     }
-    const fresh = await p;
+    let fresh: Responder;
+    try {
+      fresh = await p;
+    } catch (e) {
+      // A rotation that failed (the token unreachable, a full disk) while the current responder is still valid: keep answering with it, try again later.
+      if (!r || r.notAfter.getTime() <= this.now().getTime() || e instanceof ResponderUnavailableError) throw e;
+      this.retryAt.set(ca.id, this.now().getTime() + ROTATION_RETRY_MS);
+      this.opts.log.warn({ caId: ca.id, reason: (e as Error).message, notAfter: r.notAfter.toISOString() }, 'OCSP responder rotation failed; the current responder certificate answers until a later attempt succeeds');
+      return r;
+    }
+    this.retryAt.delete(ca.id);
     this.current.set(ca.id, fresh);
     return fresh;
+  }
+
+  /** A failed rotation is not retried on every request, only after ROTATION_RETRY_MS (while the responder lasts). */
+  private waiting(r: Responder, caId: string): boolean {
+    const now = this.now().getTime();
+    return (this.retryAt.get(caId) ?? 0) > now && r.notAfter.getTime() > now;
   }
 
   /** Renewal is due, unless it already lasts as long as the CA does (a new one would not last longer). */
@@ -110,55 +155,35 @@ export class ResponderCertificates {
   }
 
   private async loadOrCreate(ca: CertificateAuthority): Promise<Responder> {
-    const keyPath = join(this.opts.dataDir, responderKeyFile(ca.id));
-    const certPath = join(this.opts.dataDir, responderCertFile(ca.id));
-    const loaded = await this.load(ca, keyPath, certPath);
+    const store = this.opts.keyStoreFor?.(ca) ?? this.files;
+    const pair = await store.load(ca);
+    const loaded = pair && (await verifyIssuedBy(pair.certificate, ca.certificate)) ? responderOf(ca.id, pair.certificate, pair.key) : null;
     if (loaded && !this.due(loaded, ca)) return loaded;
-    const created = await this.issue(ca);
-    // Key first, then certificate; each replaced atomically. A crash between
-    // the two leaves a mismatched pair, which the next load replaces.
-    await replaceFile(keyPath, keyPem(created.keyObject, this.opts.passphrase));
-    await replaceFile(certPath, toPem(created.responder.certificate));
+    const window = this.validity(ca);
+    const fresh = await store.create(ca);
+    const certificate = await this.issue(ca, fresh.spki, window);
+    await fresh.commit(certificate, loaded);
+    const created = responderOf(ca.id, certificate, fresh.key);
     this.opts.log.info(
-      { caId: ca.id, notAfter: created.responder.notAfter.toISOString(), replaced: loaded ? loaded.notAfter.toISOString() : null },
+      { caId: ca.id, notAfter: created.notAfter.toISOString(), replaced: loaded ? loaded.notAfter.toISOString() : null },
       loaded ? 'rotated the OCSP responder certificate' : 'issued an OCSP responder certificate',
     );
-    return created.responder;
+    return created;
   }
 
-  /** The pair on disk, or null when missing, mismatched or not issued by `ca`. A wrong passphrase is an error. */
-  private async load(ca: CertificateAuthority, keyPath: string, certPath: string): Promise<Responder | null> {
-    let keyText: string;
-    let certText: string;
-    try {
-      [keyText, certText] = await Promise.all([readFile(keyPath, 'utf8'), readFile(certPath, 'utf8')]);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    const key = readKey(keyPath, keyText, this.opts.passphrase);
-    let certificate: Uint8Array;
-    try {
-      certificate = new Uint8Array(new X509Certificate(certText).raw);
-    } catch {
-      return null;
-    }
-    const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
-    if (!Buffer.from(spki).equals(Buffer.from(readCertificate(certificate).spki))) return null;
-    if (!(await verifyIssuedBy(certificate, ca.certificate))) return null;
-    return responderOf(ca.id, certificate, key);
-  }
-
-  private async issue(ca: CertificateAuthority): Promise<{ responder: Responder; keyObject: KeyObject }> {
+  /** The new certificate's validity: RESPONDER_VALIDITY_DAYS, capped by the CA's; refused for an expired CA before any key is made. */
+  private validity(ca: CertificateAuthority): { notBefore: Date; notAfter: Date } {
     const notBefore = new Date(Math.floor((this.now().getTime() - SKEW_MS) / 1000) * 1000);
     const notAfter = new Date(Math.min(notBefore.getTime() + RESPONDER_VALIDITY_DAYS * DAY_MS, ca.notAfter.getTime()));
     if (notAfter.getTime() <= this.now().getTime()) {
       throw new ResponderUnavailableError(`CA ${ca.id} has expired; it no longer answers OCSP`);
     }
-    const keyObject = await generateRsa(RESPONDER_KEY_BITS);
-    const spki = new Uint8Array(createPublicKey(keyObject).export({ type: 'spki', format: 'der' }));
+    return { notBefore, notAfter };
+  }
+
+  private async issue(ca: CertificateAuthority, spki: Uint8Array, { notBefore, notAfter }: { notBefore: Date; notAfter: Date }): Promise<Uint8Array> {
     const caCert = readCertificate(ca.certificate);
-    const certificate = await buildCertificate({
+    return buildCertificate({
       serialNumber: randomSerialNumber(),
       issuerName: caCert.subjectName,
       subjectName: encodeName([
@@ -180,16 +205,56 @@ export class ResponderCertificates {
       hash: 'sha256',
       signer: ca.root.key,
     });
-    return { responder: responderOf(ca.id, certificate, keyObject), keyObject };
   }
 }
 
-function responderOf(caId: string, certificate: Uint8Array, key: KeyObject): Responder {
+/** Software responder keys: ocsp-<caId>.key (encrypted with the passphrase when there is one) and ocsp-<caId>.pem. */
+function fileResponderKeys(dataDir: string, passphrase: string | undefined): ResponderKeyStore {
+  return {
+    async load(ca) {
+      const keyPath = join(dataDir, responderKeyFile(ca.id));
+      let keyText: string;
+      let certText: string;
+      try {
+        [keyText, certText] = await Promise.all([readFile(keyPath, 'utf8'), readFile(join(dataDir, responderCertFile(ca.id)), 'utf8')]);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+      // A wrong passphrase is an error, not a reason to replace the key.
+      const key = readKey(keyPath, keyText, passphrase);
+      let certificate: Uint8Array;
+      try {
+        certificate = new Uint8Array(new X509Certificate(certText).raw);
+      } catch {
+        return null;
+      }
+      const spki = new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+      if (!Buffer.from(spki).equals(Buffer.from(readCertificate(certificate).spki))) return null;
+      return { certificate, key: softwareKey(key) };
+    },
+    async create(ca) {
+      const keyObject = await generateRsa(RESPONDER_KEY_BITS);
+      return {
+        spki: new Uint8Array(createPublicKey(keyObject).export({ type: 'spki', format: 'der' })),
+        key: softwareKey(keyObject),
+        // Key first, then certificate; each replaced atomically. A crash between
+        // the two leaves a mismatched pair, which the next load replaces.
+        async commit(certificate) {
+          await replaceFile(join(dataDir, responderKeyFile(ca.id)), keyPem(keyObject, passphrase));
+          await replaceFile(join(dataDir, responderCertFile(ca.id)), toPem(certificate));
+        },
+      };
+    },
+  };
+}
+
+function responderOf(caId: string, certificate: Uint8Array, key: PrivateKeyOps): Responder {
   const raw = readCertificate(certificate);
   return {
     caId,
     certificate,
-    key: softwareKey(key),
+    key,
     keyHash: new Uint8Array(createHash('sha1').update(publicKeyBits(raw.spki)).digest()),
     notBefore: parseTime(raw.notBefore),
     notAfter: parseTime(raw.notAfter),

@@ -1,6 +1,7 @@
 // The OCSP responder (RFC 6960): turns request DER into response DER and never
 // throws. Bad input is answered malformedRequest, a CertID naming none of our
-// CAs unauthorized, a failure of ours internalError, each as an OCSP response.
+// CAs unauthorized, a token that cannot sign now tryLater, a failure of ours
+// internalError, each as an OCSP response.
 //
 // Status comes from the certificate's row, read on every request (a primary
 // key read, cheap next to the RSA signature): good, revoked (time, reason) or
@@ -17,10 +18,11 @@ import type { Authorities } from '../authorities.js';
 import type { CertificateAuthority } from '../authority.js';
 import { issuerMatcher, type IssuerMatcher } from './issuer-match.js';
 import { OcspRequestError, parseOcspRequest, type CertId, type OcspRequest } from './request-parser.js';
-import { ResponderCertificates, ResponderUnavailableError, type Responder } from './responder-certificate.js';
+import { ResponderCertificates, ResponderUnavailableError, type Responder, type ResponderCertificateOptions } from './responder-certificate.js';
 import { ResponseCache, type CachedResponse } from './response-cache.js';
 import { buildSignedResponse, errorResponse, type CertStatus, type OcspErrorStatus } from './response-builder.js';
 import { toHex } from '../../x509/asn1/bytes.js';
+import { TokenError } from '../pkcs11/token.js';
 
 export const DEFAULT_OCSP_VALIDITY_MINUTES = 60;
 
@@ -44,6 +46,8 @@ export interface OcspResponderOptions {
   log: Logger;
   now?: () => Date;
   cacheEntries?: number;
+  /** Where a CA's responder key lives when not in files (a token CA's: pkcs11/token-responder-keys.ts). */
+  keyStoreFor?: ResponderCertificateOptions['keyStoreFor'];
 }
 
 export class OcspResponder {
@@ -58,7 +62,7 @@ export class OcspResponder {
     this.validityMs = (opts.validityMinutes ?? DEFAULT_OCSP_VALIDITY_MINUTES) * 60_000;
     this.matcher = issuerMatcher(opts.authorities);
     this.cache = new ResponseCache(opts.cacheEntries);
-    this.responders = new ResponderCertificates({ dataDir: opts.dataDir, passphrase: opts.passphrase, organization: opts.organization, log: opts.log, now: this.now });
+    this.responders = new ResponderCertificates({ dataDir: opts.dataDir, passphrase: opts.passphrase, organization: opts.organization, log: opts.log, now: this.now, keyStoreFor: opts.keyStoreFor });
   }
 
   /** Loads or creates every CA's responder certificate (at start, so the first request does not wait for a key). */
@@ -89,6 +93,11 @@ export class OcspResponder {
       return await this.answer(ca, request);
     } catch (e) {
       if (e instanceof ResponderUnavailableError) return refusal('unauthorized');
+      // The responder key's token is unreachable (HSM down, key removed): OCSP's "temporarily unable to respond".
+      if (e instanceof TokenError) {
+        this.opts.log.error({ caId: ca.id, reason: e.message }, 'OCSP response failed: the PKCS#11 token is not available; answered tryLater');
+        return refusal('tryLater');
+      }
       this.opts.log.error({ err: e, caId: ca.id }, 'OCSP response failed');
       return refusal('internalError');
     }

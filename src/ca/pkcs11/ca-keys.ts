@@ -9,6 +9,9 @@
 
 import { join } from 'node:path';
 import { CA_KEY_FILE, CaKeyFileError, exists, loadOrCreateCaMaterial, type CaMaterial, type CaMaterialOptions } from '../key-files.js';
+import type { KeyedCertificate } from '../../x509/keys.js';
+import { caIdOf, loadRetiredCas } from '../ca-rollover.js';
+import { loadRetiredTokenCas } from './token-rollover.js';
 import { readKeyRecord } from './key-record.js';
 import { loadTokenCa } from './token-ca.js';
 import { pkcs11Configured, tokenOptionsFrom, type Pkcs11Settings } from './token-config.js';
@@ -18,6 +21,10 @@ export interface CaKeys {
   material: CaMaterial;
   /** The token holding the CA and RA keys; null for key files. Released by close(). */
   token: Pkcs11Token | null;
+  /** Ids of the CAs whose keys are in `token` (their OCSP responder keys go there too); empty for key files. */
+  tokenCaIds: ReadonlySet<string>;
+  /** The CAs retired by `mdmgw ca rollover` (ca-retired/), newest first: key files, or token keys (keys.json retiredCas). */
+  retired: KeyedCertificate[];
   close(): void;
 }
 
@@ -32,7 +39,9 @@ export async function openCaKeys(dataDir: string, settings: Pkcs11Settings, opts
           : `no CA in ${dataDir}: with MDMGW_PKCS11_MODULE set, create it in the token first with \`mdmgw ca init --pkcs11 --data-dir ${dataDir}\``,
       );
     }
-    return { material: await loadOrCreateCaMaterial(dataDir, opts), token: null, close: () => undefined };
+    const retired = await loadRetiredCas(dataDir, opts.passphrase);
+    const material = await loadOrCreateCaMaterial(dataDir, { ...opts, retiredCaCertificates: retired.map((r) => r.certificate) });
+    return { material, token: null, tokenCaIds: new Set(), retired, close: () => undefined };
   }
   if (!pkcs11Configured(settings)) {
     throw new CaKeyFileError(`the CA and RA keys of ${dataDir} are in a PKCS#11 token (keys.json): set MDMGW_PKCS11_MODULE, MDMGW_PKCS11_TOKEN_LABEL and MDMGW_PKCS11_PIN_FILE (docs/hsm.md)`);
@@ -41,7 +50,9 @@ export async function openCaKeys(dataDir: string, settings: Pkcs11Settings, opts
   try {
     const ca = await loadTokenCa(dataDir, token, record, opts);
     const material: CaMaterial = { root: ca.root, ra: ca.ra, created: false, raReissued: ca.raReissued, previousRa: null, nextRa: null };
-    return { material, token, close: () => token.close() };
+    const retired = await loadRetiredTokenCas(dataDir, token, record);
+    const tokenCaIds = new Set([ca.root, ...retired].map((c) => caIdOf(c.certificate)));
+    return { material, token, tokenCaIds, retired, close: () => token.close() };
   } catch (e) {
     token.close();
     throw e;

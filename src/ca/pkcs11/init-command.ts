@@ -9,11 +9,16 @@ import { certificateThumbprint } from './thumbprint.js';
 import { CA_CERT_FILE, CA_KEY_FILE, CaKeyFileError, exists, loadOrCreateCaMaterial } from '../key-files.js';
 import { KEY_RECORD_FILE } from './key-record.js';
 import { initCaInToken } from './token-ca.js';
+import { initSubordinateInToken } from './token-subordinate.js';
+import { CaSetupError } from '../ca-setup.js';
 import { tokenOptionsFrom } from './token-config.js';
 import { openToken, TokenError } from './token.js';
 
 export interface CaInitFlags {
   pkcs11?: boolean;
+  /** With pkcs11: a subordinate CA (ca.csr for the enterprise CA) instead of a self-signed root. */
+  subordinate?: boolean;
+  subject?: string;
   caKeyBits?: number;
   raKeyBits?: number;
 }
@@ -29,7 +34,7 @@ export async function runCaInit(config: Config, flags: CaInitFlags, out: NodeJS.
     out.write(`created the CA and the SCEP RA in ${config.dataDir} (key files ca.key, ra.key)\nCA certificate SHA-256 ${certificateThumbprint(ca.root.certificate)}\n`);
     return 0;
   } catch (e) {
-    if (e instanceof TokenError || e instanceof CaKeyFileError) {
+    if (e instanceof TokenError || e instanceof CaKeyFileError || e instanceof CaSetupError) {
       err.write(`mdmgw: ${e.message}\n`);
       return 1;
     }
@@ -40,6 +45,17 @@ export async function runCaInit(config: Config, flags: CaInitFlags, out: NodeJS.
 async function initInToken(config: Config, flags: CaInitFlags, out: NodeJS.WritableStream): Promise<number> {
   const token = await openToken(await tokenOptionsFrom(config));
   try {
+    if (flags.subordinate) {
+      const subject = flags.subject ?? `CN=mdm-gateway Issuing CA, O=${config.organization}`;
+      const r = await initSubordinateInToken(config.dataDir, token, { subject, caKeyBits: flags.caKeyBits, raKeyBits: flags.raKeyBits });
+      out.write(
+        `generated the CA key "${r.caLabel}" and the SCEP RA key "${r.raLabel}" inside the PKCS#11 ${token.name} (not extractable)\n` +
+          `wrote the request ${r.csrFile} (subject "${subject}", CA:TRUE, keyCertSign, cRLSign requested; signed in the token) and ${join(config.dataDir, KEY_RECORD_FILE)}; no private key file\n` +
+          `have the enterprise CA sign it as a subordinate CA, then run (with the same MDMGW_PKCS11_* settings):\n` +
+          `  mdmgw ca import --data-dir ${config.dataDir} --cert issued.pem --chain chain.pem\n`,
+      );
+      return 0;
+    }
     const r = await initCaInToken(config.dataDir, token, { organization: config.organization, caKeyBits: flags.caKeyBits, raKeyBits: flags.raKeyBits });
     out.write(
       `generated the CA key "${r.caLabel}" and the SCEP RA key "${r.raLabel}" inside the PKCS#11 ${token.name} (not extractable)\n` +

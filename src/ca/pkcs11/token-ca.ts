@@ -8,11 +8,10 @@
 //
 // RA renewal: a software RA gets a new key before it expires (ra-renewal.ts).
 // A token RA keeps its key and gets a new certificate for it instead
-// (TokenRaKeeper): clients that still hold the old RA certificate encrypt to
+// (TokenRaKeeper: RaKeeper with the sameKeyRenewal strategy): clients that still hold the old RA certificate encrypt to
 // the same key, so no ra.previous/ra.next pair is needed, and no key material
-// is ever generated outside the token. The OCSP responder keys stay software
-// keys (ocsp-<caId>.key): they are short-lived delegated keys whose
-// certificates the token CA signs (docs/hsm.md).
+// is ever generated outside the token. The OCSP responder key of a token CA
+// is generated in the token too (token-responder-keys.ts).
 
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -38,10 +37,9 @@ import {
 import { CA_KEY_LABEL, KEY_RECORD_FILE, keyRecordJson, RA_KEY_LABEL, type KeyRecord } from './key-record.js';
 import { destroyTokenKey, generateTokenRsaKey, tokenKey } from './token-key.js';
 import type { Pkcs11Token } from './token.js';
+import { RaKeeper, type RaEvent, type RaRenewalStrategy } from '../ra-renewal.js';
 
 const DAY_MS = 86_400_000;
-/** After a failed re-certification (disk full), try again this much later; the RA is still valid for weeks. */
-export const TOKEN_RA_RETRY_MS = 60 * 60 * 1000;
 
 export interface TokenCaInitOptions {
   organization: string;
@@ -64,7 +62,7 @@ export interface TokenCaInitResult {
  */
 export async function initCaInToken(dataDir: string, token: Pkcs11Token, o: TokenCaInitOptions): Promise<TokenCaInitResult> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  for (const f of [KEY_RECORD_FILE, CA_KEY_FILE, CA_CERT_FILE]) {
+  for (const f of [KEY_RECORD_FILE, CA_KEY_FILE, CA_CERT_FILE, 'ca.csr']) {
     if (await exists(join(dataDir, f))) throw new CaKeyFileError(`${dataDir} already has a CA (${f}): \`ca init\` needs a new data directory`);
   }
   const generated: string[] = [];
@@ -106,7 +104,7 @@ async function readCertificateFile(path: string): Promise<Uint8Array> {
 }
 
 /** The token key labelled `label`, checked against the certificate in `certPath`. */
-async function tokenPair(token: Pkcs11Token, label: string, certPath: string): Promise<KeyedCertificate> {
+export async function tokenPair(token: Pkcs11Token, label: string, certPath: string): Promise<KeyedCertificate> {
   const certificate = await readCertificateFile(certPath);
   const key = await tokenKey(token, label);
   if (!Buffer.from(key.spki).equals(Buffer.from(readCertificate(certificate).spki))) {
@@ -151,59 +149,31 @@ export interface TokenRaKeeperOptions {
   root: KeyedCertificate;
   organization: string;
   now?: () => Date;
-  onEvent?: (event: 'ra-recertified' | 'ra-renewal-failed', fields: Record<string, unknown>) => void;
+  onEvent?: (event: RaEvent, fields: Record<string, unknown>) => void;
 }
 
-type RaKeys = { ra: KeyedCertificate; previousRa: KeyedCertificate | null; nextRa: KeyedCertificate | null };
-
 /**
- * RaKeeper's counterpart for a token RA (same keys()/peek() shape): while the
- * gateway runs, re-certifies the RA key RA_RENEW_BEFORE_DAYS before its
- * certificate expires. The key never changes, so there is no previous or next RA.
+ * RaKeeper's strategy for a token RA: RA_RENEW_BEFORE_DAYS before its
+ * certificate expires, a new certificate for the same token key. The key never
+ * changes, so there is no previous or next RA.
  */
-export class TokenRaKeeper {
-  private current: RaKeys;
-  private dueAt = 0;
-  private running: Promise<void> | null = null;
-  private readonly now: () => Date;
-
-  constructor(
-    private readonly o: TokenRaKeeperOptions,
-    ra: KeyedCertificate,
-  ) {
-    this.current = { ra, previousRa: null, nextRa: null };
-    this.now = o.now ?? (() => new Date());
-    this.dueAt = parseTime(readCertificate(ra.certificate).notAfter).getTime() - RA_RENEW_BEFORE_DAYS * DAY_MS;
-  }
-
-  async keys(): Promise<RaKeys> {
-    if (this.now().getTime() < this.dueAt) return this.current;
-    this.running ??= this.step().finally(() => {
-      this.running = null;
-    });
-    await this.running;
-    return this.current;
-  }
-
-  peek(): RaKeys {
-    return this.current;
-  }
-
-  private async step(): Promise<void> {
-    try {
+export function sameKeyRenewal(o: Pick<TokenRaKeeperOptions, 'dataDir' | 'root' | 'organization'>): RaRenewalStrategy {
+  return {
+    dueAt: (keys) => parseTime(readCertificate(keys.ra.certificate).notAfter).getTime() - RA_RENEW_BEFORE_DAYS * DAY_MS,
+    async step(keys, now) {
       // Another instance on this data directory may have re-certified already: adopt its certificate.
-      const onDisk = await readCertificateFile(join(this.o.dataDir, RA_CERT_FILE));
-      const sameKey = Buffer.from(readCertificate(onDisk).spki).equals(Buffer.from(readCertificate(this.current.ra.certificate).spki));
-      const adopted = { certificate: onDisk, key: this.current.ra.key };
-      const ra = sameKey && (await raDueAt(adopted, this.o.root)) > this.now().getTime() ? adopted : await recertifyRa(this.o.dataDir, this.current.ra, this.o.root, this.o.organization);
-      this.current = { ra, previousRa: null, nextRa: null };
-      // A CA that expires within RA_RENEW_BEFORE_DAYS caps the RA: only a CA rollover helps, do not re-issue on every request.
-      const due = await raDueAt(ra, this.o.root);
-      this.dueAt = due > this.now().getTime() ? due : this.now().getTime() + TOKEN_RA_RETRY_MS;
-      this.o.onEvent?.('ra-recertified', { notAfter: parseTime(readCertificate(ra.certificate).notAfter).toISOString() });
-    } catch (e) {
-      this.dueAt = this.now().getTime() + TOKEN_RA_RETRY_MS;
-      this.o.onEvent?.('ra-renewal-failed', { error: (e as Error).message });
-    }
+      const onDisk = await readCertificateFile(join(o.dataDir, RA_CERT_FILE));
+      const sameKey = Buffer.from(readCertificate(onDisk).spki).equals(Buffer.from(readCertificate(keys.ra.certificate).spki));
+      const adopted = { certificate: onDisk, key: keys.ra.key };
+      const ra = sameKey && (await raDueAt(adopted, o.root)) > now ? adopted : await recertifyRa(o.dataDir, keys.ra, o.root, o.organization);
+      return { keys: { ra, previousRa: null, nextRa: null }, events: [['ra-recertified', { notAfter: parseTime(readCertificate(ra.certificate).notAfter).toISOString() }]] };
+    },
+  };
+}
+
+/** The RaKeeper of a token RA (same keys()/peek() as for key files). */
+export class TokenRaKeeper extends RaKeeper {
+  constructor(o: TokenRaKeeperOptions, ra: KeyedCertificate) {
+    super({ dataDir: o.dataDir, root: o.root, organization: o.organization, now: o.now, onEvent: o.onEvent }, { ra, previousRa: null, nextRa: null }, sameKeyRenewal(o));
   }
 }

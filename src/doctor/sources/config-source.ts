@@ -3,6 +3,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import { CA_CERT_FILE, RA_CERT_FILE } from '../../ca/key-files.js';
+import { CA_CHAIN_FILE } from '../../ca/ca-setup.js';
 import { SECRET_KEY_PREFIX } from '../../core/adapter-secrets.js';
 import { secretBox, SECRETS_KEY_FILE } from '../../core/secret-box.js';
 import { openStorage, resolveDatabaseUrl } from '../../core/storage/index.js';
@@ -34,6 +35,25 @@ async function readCertificateFile(dir: string, file: string, errors: Certificat
     errors.push({ message: `${path} is not a PEM certificate: ${(e as Error).message}`, fix: 'restore it from backup' });
     return null;
   }
+}
+
+/** ca-chain.pem (`mdmgw ca import`): the certificates above a subordinate CA; null when absent or unreadable (the check says so). */
+async function readChainFile(dir: string): Promise<Uint8Array[] | null> {
+  let pem: string;
+  try {
+    pem = await readFile(join(dir, CA_CHAIN_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  const certs: Uint8Array[] = [];
+  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      certs.push(new Uint8Array(new X509Certificate(block).raw));
+    } catch {
+      // an unreadable block cannot be part of the path; the check reports the path as broken
+    }
+  }
+  return certs;
 }
 
 /** The APNs push certificate from the database: sealed JSON under apple.secret.push-certificate (adapter-secrets.ts). */
@@ -71,6 +91,7 @@ export async function configEvidence(config: Config, now: Date, timeoutMs?: numb
   const errors: Certificates['errors'] = [];
   const ca = await readCertificateFile(config.dataDir, CA_CERT_FILE, errors);
   const ra = await readCertificateFile(config.dataDir, RA_CERT_FILE, errors);
+  const chain = await readChainFile(config.dataDir);
   const [apns, probe] = await Promise.all([apnsFromDatabase(config), probeScep(config.publicUrl, SCEP_PATHS[0]!, timeoutMs)]);
-  return { mode: 'config', now, certificates: { origin: config.dataDir, ca, ra, errors }, probe, apns };
+  return { mode: 'config', now, certificates: { origin: config.dataDir, ca, ra, chain, errors }, probe, apns };
 }

@@ -17,14 +17,17 @@ export function scepTarget(url: URL): { base: string; scepPath: string } {
 }
 
 function certificatesFromCaCert(evidence: Pick<Evidence, 'probe'>, origin: string): Certificates {
-  const certs: Certificates = { origin, ca: null, ra: null, errors: [] };
+  const certs: Certificates = { origin, ca: null, ra: null, chain: [], errors: [] };
   const body = evidence.probe.caCert?.status === 200 ? evidence.probe.caCert.body : null;
   if (!body) return certs; // ca-cert-response reports why
   try {
     for (const der of readCertsOnly(body)) {
       const facts = certificateFacts(der);
-      if (facts.isCa || facts.selfSigned) certs.ca ??= der;
-      else certs.ra ??= der;
+      // The first CA is ours (RA, CA, then the chain above it: RFC 8894 4.2.1.2); the other CAs are its chain.
+      if (facts.isCa || facts.selfSigned) {
+        if (certs.ca) certs.chain!.push(der);
+        else certs.ca = der;
+      } else certs.ra ??= der;
     }
   } catch {
     /* ca-cert-response reports an unreadable body */
