@@ -15,10 +15,11 @@ import {
   createExclusive,
   createRoot,
   exists,
-  generateRsa,
+  DEFAULT_CA_KEY,
+  generateCaKey,
   keyPem,
   replaceFile,
-  ROOT_KEY_BITS,
+  type CaKeyType,
 } from './key-files.js';
 
 // `mdmgw ca init` and `mdmgw ca import`: how a CA comes into a data directory.
@@ -63,6 +64,8 @@ export interface InitOptions {
   subject?: string;
   passphrase?: string;
   organization?: string;
+  /** The CA key's type (`--key`, MDMGW_CA_KEY); default rsa3072. */
+  keyType?: CaKeyType;
 }
 
 export type InitResult = { kind: 'root'; caId: string; certFile: string } | { kind: 'subordinate'; csrFile: string; subject: string };
@@ -96,13 +99,16 @@ function subjectName(subject: string): x509.Name {
  * -extensions v3_ca` decide what they grant; `ca import` checks it.
  */
 export async function subordinateRequest(key: KeyObject, subject: string): Promise<string> {
-  const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
-  const privateKey = await webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), alg, false, ['sign']);
-  const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(key).export({ type: 'spki', format: 'der' }), alg, true, ['verify']);
+  // An EC P-256 key signs its request with ecdsa-with-SHA256, an RSA one with sha256WithRSAEncryption.
+  const ec = key.asymmetricKeyType === 'ec';
+  const importAlg = ec ? ({ name: 'ECDSA', namedCurve: 'P-256' } as const) : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const);
+  const signingAlgorithm = ec ? ({ name: 'ECDSA', hash: 'SHA-256' } as const) : importAlg;
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), importAlg, false, ['sign']);
+  const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(key).export({ type: 'spki', format: 'der' }), importAlg, true, ['verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: subjectName(subject),
     keys: { privateKey, publicKey } as unknown as x509.Pkcs10CertificateRequestCreateParams['keys'],
-    signingAlgorithm: alg,
+    signingAlgorithm,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
@@ -120,13 +126,13 @@ export async function initCa(dir: string, opts: InitOptions = {}): Promise<InitR
   if (opts.subordinate) {
     const subject = opts.subject ?? `CN=mdm-gateway Issuing CA, O=${organization}`;
     subjectName(subject); // before a key is made for nothing
-    const key = await generateRsa(ROOT_KEY_BITS);
+    const key = await generateCaKey(opts.keyType ?? DEFAULT_CA_KEY);
     const csr = await subordinateRequest(key, subject);
     if (!(await createExclusive(join(dir, CA_KEY_FILE), keyPem(key, passphrase), 0o600))) throw new CaSetupError(`${join(dir, CA_KEY_FILE)} appeared meanwhile: another 'ca init' ran`);
     await replaceFile(join(dir, CA_CSR_FILE), csr, 0o644);
     return { kind: 'subordinate', csrFile: join(dir, CA_CSR_FILE), subject };
   }
-  const key = await generateRsa(ROOT_KEY_BITS);
+  const key = await generateCaKey(opts.keyType ?? DEFAULT_CA_KEY);
   const certificate = await createRoot(key, organization);
   if (!(await createExclusive(join(dir, CA_KEY_FILE), keyPem(key, passphrase), 0o600))) throw new CaSetupError(`${join(dir, CA_KEY_FILE)} appeared meanwhile: another 'ca init' ran`);
   await replaceFile(join(dir, CA_CERT_FILE), toPem(certificate), 0o644);
