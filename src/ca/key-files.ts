@@ -119,7 +119,7 @@ export type CaKeyType = (typeof CA_KEY_TYPES)[number];
 export const DEFAULT_CA_KEY: CaKeyType = 'rsa3072';
 
 /** A new CA key of `type`. */
-export function generateCaKey(type: CaKeyType): Promise<KeyObject> {
+export async function generateCaKey(type: CaKeyType): Promise<KeyObject> {
   switch (type) {
     case 'rsa3072':
       return generateRsa(ROOT_KEY_BITS);

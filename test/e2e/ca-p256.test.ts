@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
@@ -177,5 +178,34 @@ describe('MDMGW_CA_KEY=p256', () => {
     expect((await sim.drain()).map((c) => c.Command.RequestType)).toContain('InstallProfile');
     expect(sim.events.filter((e) => e.startsWith('cert:'))).toContain(`cert:${rootSha1}`);
     expect(sim.events).not.toContain('cert:untrusted');
+  });
+});
+
+describe('MDMGW_CA_KEY with an existing CA', () => {
+  it('an RSA CA keeps working after a restart with MDMGW_CA_KEY=p256: same root, RSA signatures, and the log says the variable applies to new CAs', async () => {
+    const dataDir = join(dir.path, 'existing-rsa');
+    const first = await startTestGateway({ dataDir });
+    const rsaRoot = first.gw.rootPem;
+    await first.stop();
+
+    let logged = '';
+    const sink = new PassThrough();
+    sink.on('data', (d) => (logged += d));
+    const again = await startTestGateway({ dataDir, env: { MDMGW_CA_KEY: 'p256' }, logTo: sink });
+    try {
+      expect(again.gw.rootPem).toBe(rsaRoot);
+      const warn = logged.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => /applies to new CAs/.test(l.msg));
+      expect(warn).toMatchObject({ level: 40, msg: expect.stringMatching(/^MDMGW_CA_KEY=p256 applies to new CAs: the existing CA is RSA-3072 and keeps working as it is/) });
+      const rsaProfile = await again.api.ok('POST', '/profiles', { name: 'still rsa', scope: 'device', subjectName: 'CN={{DeviceName}},O=P256' });
+      const device = await again.api.ok('POST', '/devices', { name: 'rsa-still', platform: 'android' });
+      await again.api.ok('POST', '/assignments', { profileId: rsaProfile.id, deviceId: device.id });
+      const { challenge } = await again.api.ok('POST', '/challenges', { profileId: rsaProfile.id, deviceId: device.id });
+      const r = await scepEnroll({ scepUrl: again.scepUrl, subject: 'CN=rsa-still, O=P256', challenge });
+      expect(r.status).toBe('SUCCESS');
+      expect(openssl(['x509', '-inform', 'DER', '-noout', '-text'], { input: r.certificate! })).toContain('Signature Algorithm: sha256WithRSAEncryption');
+      expect(opensslOutput(['verify', '-CAfile', file('rsa-ca.pem', rsaRoot), file('rsa-leaf.pem', toPem(r.certificate!))])).toMatch(/rsa-leaf\.pem: OK$/m);
+    } finally {
+      await again.stop();
+    }
   });
 });
