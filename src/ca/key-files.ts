@@ -166,7 +166,7 @@ export function caKeyMismatch(requested: CaKeyType | undefined, caCertificate: U
   if (actual === requested) return null;
   return (
     `MDMGW_CA_KEY=${requested} applies to new CAs: the existing CA is ${describeKeyType(actual)} and keeps working as it is; ` +
-    `\`mdmgw ca rollover --key ${requested}\` replaces it with a ${describeKeyType(requested)} CA (docs/ca-keys.md)`
+    `\`mdmgw ca rollover --key ${requested}\` replaces it with a new ${describeKeyType(requested)} CA (docs/ca-keys.md)`
   );
 }
 

@@ -4,10 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { androidAdapter } from '../../src/adapters/android/index.js';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { publicKeyBits } from '../../src/ca/certificate-builder.js';
 import { toPem } from '../../src/pem.js';
+import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
@@ -66,7 +68,7 @@ const ocsp = (leaf: string): Promise<string> =>
 
 beforeAll(async () => {
   apns = await FakeApns.start();
-  t = await startTestGateway({ env: { MDMGW_CA_KEY: 'p256' }, adapters: [windowsAdapter, createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })] });
+  t = await startTestGateway({ env: { MDMGW_CA_KEY: 'p256' }, adapters: [windowsAdapter, androidAdapter, createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })] });
   const push = await pushCertificate(apns.ca, TOPIC);
   await t.api.ok('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem }, 200);
   caPem = file('ca.pem', t.gw.rootPem);
@@ -178,6 +180,20 @@ describe('MDMGW_CA_KEY=p256', () => {
     expect((await sim.drain()).map((c) => c.Command.RequestType)).toContain('InstallProfile');
     expect(sim.events.filter((e) => e.startsWith('cert:'))).toContain(`cert:${rootSha1}`);
     expect(sim.events).not.toContain('cert:untrusted');
+  });
+
+  it('Android: the enrollment answer and the policy carry the P-256 root; the agent enrolls and its KeyChain chains the certificate to it', async () => {
+    const upn = 'p256-android@contoso.com';
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'P256 Android' });
+    const tok = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' });
+    const agent = new AndroidAgentSim(t.url);
+    await agent.enroll(tok.enrollmentUrl);
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: agent.deviceId! });
+    const [installed] = await agent.applyPolicy((await agent.fetchPolicy()).document!);
+    const rootSha256 = createHash('sha256').update(new X509Certificate(t.gw.rootPem).raw).digest('hex');
+    expect([...agent.trustedRoots.keys()]).toEqual([rootSha256]);
+    expect(agent.trustedIssuerOf(installed!.certificate)).toBe(rootSha256);
+    expect(hex(readCertificate(installed!.certificate).signatureAlgorithm)).toBe(ECDSA_WITH_SHA256_DER);
   });
 });
 
