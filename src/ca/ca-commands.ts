@@ -58,7 +58,7 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
         const keyType = opts.key ?? config.caKey ?? DEFAULT_CA_KEY;
         if (opts.pkcs11) {
           // The token code makes RSA keys only (docs/hsm.md).
-          if (keyType !== 'rsa3072') throw new CaSetupError(`--pkcs11 makes an RSA CA key in the token; ${opts.key ? '--key' : 'MDMGW_CA_KEY'} ${keyType} is for key files only (use --ca-key-bits for the RSA size)`);
+          if (keyType !== 'rsa3072') throw new CaSetupError(`--pkcs11 makes an RSA CA key in the token; ${opts.key ? `--key ${keyType}` : `MDMGW_CA_KEY=${keyType}`} is for key files only (use --ca-key-bits for the RSA size)`);
           // Keys in a token: the top-level CA, self-signed (docs/hsm.md).
           if (opts.subordinate || opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level self-signed CA in the token; it does not combine with --subordinate or --name yet');
           process.exitCode = await runCaInit(config, opts, process.stdout, process.stderr);

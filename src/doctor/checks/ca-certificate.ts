@@ -31,7 +31,7 @@ export function checkCaCertificate(ev: Evidence): Finding[] {
     // docs/ca-keys.md: Windows 8.1 / Windows Phone 8.1 and old SCEP stacks mis-handle ECDSA chains;
     // a P-256 CA (MDMGW_CA_KEY=p256) is a choice, so only those clients are warned.
     const name = facts.keyType === 'ec' && facts.curve === 'prime256v1' ? 'EC P-256' : `${facts.keyType}${facts.curve ? ` (${facts.curve})` : ''}`;
-    out.push(warning(`CA key is ${name}, not RSA`, `Windows 8.1 and older SCEP clients need an RSA chain (docs/ca-keys.md): 'mdmgw ca rollover --key rsa3072' makes an RSA CA; ` + REISSUE_CA, ['windows81']));
+    out.push(warning(`CA key is ${name}, not RSA`, "Windows 8.1 and older SCEP clients need an RSA chain (docs/ca-keys.md): 'mdmgw ca rollover --key rsa3072' makes an RSA CA; devices get its root, then their certificates are re-issued under it", ['windows81']));
   }
   // MDMGW_CA_KEY applies to new CAs only: say so when the CA in the data directory is of another type.
   if (ev.requestedCaKey !== undefined) {
