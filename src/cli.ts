@@ -11,7 +11,8 @@ import { demoCommand } from './demo/command.js';
 import { openStorage } from './core/storage/index.js';
 import { instanceCoordination } from './core/instance-coordination.js';
 import { dbCommand } from './db-command.js';
-import { caImportCommand, caInitCommand } from './ca/ca-commands.js';
+import { caImportCommand, caInitCommand, caKeyArg } from './ca/ca-commands.js';
+import { describeKeyType, type CaKeyType } from './ca/key-files.js';
 import { readKeyRecord } from './ca/pkcs11/key-record.js';
 import { rollOverTokenCa } from './ca/pkcs11/token-rollover.js';
 import { tokenOptionsFrom } from './ca/pkcs11/token-config.js';
@@ -99,14 +100,20 @@ caCommand
       'works with the gateway stopped or running: a running gateway switches at its next restart',
   )
   .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
-  .action(async (opts: { dataDir?: string }) => {
+  .option('--key <type>', "the new CA's key: rsa3072 or p256 (env MDMGW_CA_KEY; default the old CA's type); a change of type is for relying parties a new root like any other (docs/ca-keys.md)", caKeyArg)
+  .action(async (opts: { dataDir?: string; key?: CaKeyType }) => {
     process.umask(0o077);
-    const config = configOrExit(opts, true);
+    const config = configOrExit({ dataDir: opts.dataDir }, true);
+    const keyType = opts.key ?? config.caKey;
+    // keys.json: the CA key is in a PKCS#11 token, and so is the new one (docs/hsm.md).
+    const inToken = (await readKeyRecord(config.dataDir)) !== null;
+    if (inToken && keyType === 'p256') {
+      process.stderr.write(`mdmgw: the CA key of ${config.dataDir} is in a PKCS#11 token, where the gateway makes RSA-3072 keys only: roll over without --key p256 / MDMGW_CA_KEY=p256 (docs/ca-keys.md)\n`);
+      process.exit(1);
+    }
     let r;
     try {
-      // keys.json: the CA key is in a PKCS#11 token, and so is the new one (docs/hsm.md).
-      const inToken = (await readKeyRecord(config.dataDir)) !== null;
-      const rollOver = () => (inToken ? rollOverInToken(config) : rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization }));
+      const rollOver = () => (inToken ? rollOverInToken(config) : rollOverCa(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, keyType }));
       // Keys in the database: pull them into the data directory, roll over, push the result (core/keys/).
       r = config.keyStore === 'database' ? await withSharedKeys(config, rollOver) : await rollOver();
     } catch (e) {
@@ -121,7 +128,7 @@ caCommand
       throw e;
     }
     process.stdout.write(
-      `retired CA ${r.retiredId} (kept in ${config.dataDir}/ca-retired/)\nnew CA ${r.currentId}; the SCEP RA was re-issued under it\n` +
+      `retired CA ${r.retiredId} (${describeKeyType(r.retiredKeyType)}; kept in ${config.dataDir}/ca-retired/)\nnew CA ${r.currentId} (${describeKeyType(r.keyType)}); the SCEP RA (RSA) was re-issued under it\n` +
         `restart the gateway to issue under the new CA; devices get its root before their certificates are re-issued (docs/lifecycle.md)\n`,
     );
   });

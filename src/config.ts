@@ -122,6 +122,8 @@ const schema = z.object({
   maxEnrollmentsInFlight: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(32),
   /** Failed SCEP requests one source address may make in a burst before it is answered 429 (one forgiven per 10 s); 0 turns it off. */
   scepFailureBudget: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(20),
+  /** The key type of a CA the gateway creates (first start, `ca init`, `ca rollover`); an existing CA keeps its own (docs/ca-keys.md). Unset: rsa3072 (rollover: the old CA's type). */
+  caKey: z.enum(['rsa3072', 'p256'], { error: (i) => `${JSON.stringify(String(i.input).slice(0, 32))} is not offered: must be rsa3072 (the default) or p256` }).optional(),
 });
 
 /**
@@ -162,6 +164,7 @@ const ENV_NAMES: Record<string, string> = {
   upstreamCas: 'MDMGW_UPSTREAM_CAS',
   maxEnrollmentsInFlight: 'MDMGW_MAX_ENROLLMENTS_IN_FLIGHT',
   scepFailureBudget: 'MDMGW_SCEP_FAILURE_BUDGET',
+  caKey: 'MDMGW_CA_KEY',
 };
 
 export class ConfigError extends Error {
@@ -205,6 +208,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     upstreamCas: blankToUndefined(env.MDMGW_UPSTREAM_CAS),
     maxEnrollmentsInFlight: blankToUndefined(env.MDMGW_MAX_ENROLLMENTS_IN_FLIGHT),
     scepFailureBudget: blankToUndefined(env.MDMGW_SCEP_FAILURE_BUDGET),
+    caKey: blankToUndefined(env.MDMGW_CA_KEY)?.trim().toLowerCase(),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

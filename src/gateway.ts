@@ -45,7 +45,7 @@ import { CertificateAuthority } from './ca/authority.js';
 import { type Authorities } from './ca/authorities.js';
 import { liveAuthorities } from './ca/live-authorities.js';
 import { RaKeeper } from './ca/ra-renewal.js';
-import { CaKeyFileError } from './ca/key-files.js';
+import { caKeyMismatch, CaKeyFileError, describeKeyType, keyTypeOfCertificate } from './ca/key-files.js';
 import { awaitingImport, awaitingImportMessage, DEFAULT_CA_NAME, loadCaChain } from './ca/ca-setup.js';
 import { CaRegistry, loadNamedCas, localEntry, registryIssuer, trustForProfile } from './ca/registry.js';
 import { authoritiesOf } from './ca/authorities.js';
@@ -173,11 +173,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   try {
     await instance.keys?.begin();
     // Key files, or (keys.json) keys in a PKCS#11 token: docs/hsm.md. The retired CAs' keys are where the CA's are.
-    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, now });
+    caKeys = await openCaKeys(config.dataDir, config, { passphrase: config.caPassphrase, organization: config.organization, now, caKey: config.caKey });
     const retired = caKeys.retired;
     const ca = caKeys.material;
     if (caKeys.token) log.info({ pkcs11: caKeys.token.name }, 'CA and SCEP RA keys are in the PKCS#11 token');
-    if (ca.created) log.info({ dataDir: config.dataDir }, 'generated a new CA and SCEP RA certificate');
+    if (ca.created) log.info({ dataDir: config.dataDir, caKey: describeKeyType(keyTypeOfCertificate(ca.root.certificate)) }, 'generated a new CA and SCEP RA certificate');
+    const caKeyNote = caKeyMismatch(config.caKey, ca.root.certificate);
+    if (caKeyNote) log.warn({ dataDir: config.dataDir }, caKeyNote);
     const challengeKey = await loadOrCreateChallengeKey(config.dataDir);
     const { token: adminToken, file: adminTokenFile } = await adminTokenFor(config, log);
 

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { CaImportError } from './ca-chain.js';
 import { caDirFor, CaSetupError, DEFAULT_CA_NAME, importCa, initCa } from './ca-setup.js';
 import { caIdOf } from './ca-rollover.js';
-import { CaKeyFileError } from './key-files.js';
+import { CA_KEY_TYPES, CaKeyFileError, DEFAULT_CA_KEY, describeKeyType, type CaKeyType } from './key-files.js';
 import { runCaInit } from './pkcs11/init-command.js';
 import { readKeyRecord } from './pkcs11/key-record.js';
 import { tokenOptionsFrom } from './pkcs11/token-config.js';
@@ -20,6 +20,13 @@ type LoadConfig = (flags: { dataDir?: string }) => Config;
 function keyBitsArg(v: string): number {
   if (!['2048', '3072', '4096'].includes(v)) throw new InvalidArgumentError('must be 2048, 3072 or 4096');
   return Number(v);
+}
+
+/** `--key`: the key type of a new CA (docs/ca-keys.md); it wins over MDMGW_CA_KEY. */
+export function caKeyArg(v: string): CaKeyType {
+  const t = v.trim().toLowerCase();
+  if (!(CA_KEY_TYPES as readonly string[]).includes(t)) throw new InvalidArgumentError(`"${v}" is not offered: must be ${CA_KEY_TYPES.join(' or ')}`);
+  return t as CaKeyType;
 }
 
 /** Refusals an operator fixes: one line on stderr, exit 1. Anything else is a bug and propagates. */
@@ -54,14 +61,18 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
     .option('--subordinate', 'write ca.key and ca.csr for the enterprise CA to sign; then run `mdmgw ca import`')
     .option('--subject <dn>', 'the subordinate CA\'s subject, e.g. "CN=Contoso MDM Issuing CA, O=Contoso" (with --subordinate)')
     .option('--name <name>', `which CA of the registry (profiles name it as their issuer); "${DEFAULT_CA_NAME}" is the top-level CA`, DEFAULT_CA_NAME)
+    .option('--key <type>', `the CA key: ${CA_KEY_TYPES.join(' or ')} (env MDMGW_CA_KEY, default ${DEFAULT_CA_KEY}; docs/ca-keys.md)`, caKeyArg)
     .option('--pkcs11', 'generate the CA and RA keys inside the token named by MDMGW_PKCS11_MODULE, MDMGW_PKCS11_TOKEN_LABEL (or MDMGW_PKCS11_SLOT) and MDMGW_PKCS11_PIN(_FILE) (docs/hsm.md)')
     .option('--ca-key-bits <bits>', 'RSA size of the CA key in the token (with --pkcs11; default 3072)', keyBitsArg)
     .option('--ra-key-bits <bits>', 'RSA size of the RA key in the token (with --pkcs11; default 2048)', keyBitsArg)
-    .action((opts: { dataDir?: string; subordinate?: boolean; subject?: string; name: string; pkcs11?: boolean; caKeyBits?: number; raKeyBits?: number }) =>
+    .action((opts: { dataDir?: string; subordinate?: boolean; subject?: string; name: string; key?: CaKeyType; pkcs11?: boolean; caKeyBits?: number; raKeyBits?: number }) =>
       refusingWith(async () => {
         process.umask(0o077);
         const config = loadConfig({ dataDir: opts.dataDir });
+        const keyType = opts.key ?? config.caKey ?? DEFAULT_CA_KEY;
         if (opts.pkcs11) {
+          // The token code makes RSA keys only (docs/hsm.md).
+          if (keyType !== 'rsa3072') throw new CaSetupError(`--pkcs11 makes an RSA CA key in the token; ${opts.key ? `--key ${keyType}` : `MDMGW_CA_KEY=${keyType}`} is for key files only (use --ca-key-bits for the RSA size)`);
           // Keys in a token: the top-level CA, self-signed (docs/hsm.md).
           if (opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level CA in the token; it does not combine with --name yet');
           if (opts.subject !== undefined && !opts.subordinate) throw new CaSetupError('--subject applies to --subordinate only');
@@ -69,16 +80,16 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
           return;
         }
         const dir = caDirFor(config.dataDir, opts.name);
-        const r = await initCa(dir, { subordinate: opts.subordinate, subject: opts.subject, passphrase: config.caPassphrase, organization: config.organization });
+        const r = await initCa(dir, { subordinate: opts.subordinate, subject: opts.subject, passphrase: config.caPassphrase, organization: config.organization, keyType });
         if (r.kind === 'subordinate') {
           process.stdout.write(
-            `wrote the CA key and the request ${r.csrFile} (subject "${r.subject}", CA:TRUE, keyCertSign, cRLSign requested)\n` +
+            `wrote the CA key (${describeKeyType(keyType)}) and the request ${r.csrFile} (subject "${r.subject}", CA:TRUE, keyCertSign, cRLSign requested)\n` +
               `have the enterprise CA sign it as a subordinate CA, then run:\n` +
               `  mdmgw ca import --data-dir ${config.dataDir}${opts.name === DEFAULT_CA_NAME ? '' : ` --name ${opts.name}`} --cert issued.pem --chain chain.pem\n` +
               `(chain.pem: the issuing CA's certificate and every certificate up to the self-signed root; the gateway does not start before that)\n`,
           );
         } else {
-          process.stdout.write(`created a self-signed root CA ${r.caId} in ${r.certFile}\n`);
+          process.stdout.write(`created a self-signed root CA ${r.caId} (${describeKeyType(keyType)}) in ${r.certFile}\n`);
         }
       }),
     );

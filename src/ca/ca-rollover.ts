@@ -12,14 +12,17 @@ import {
   createExclusive,
   createRoot,
   exists,
-  generateRsa,
+  CA_KEY_TYPES,
+  DEFAULT_CA_KEY,
+  generateCaKey,
   keyPem,
+  keyTypeOfCertificate,
   loadPair,
   RA_CERT_FILE,
   RA_KEY_FILE,
   replaceFile,
-  ROOT_KEY_BITS,
   switchRa,
+  type CaKeyType,
   type LoadedPair,
 } from './key-files.js';
 
@@ -65,14 +68,19 @@ export interface RolloverResult {
   currentId: string;
   /** The new root's certificate (PEM). */
   rootPem: string;
+  /** The key types of the retired and the new CA ('rsa3072', 'p256', ...). */
+  retiredKeyType: string;
+  keyType: CaKeyType;
 }
 
 /**
- * Retires the current CA and makes a new one (same key type, size and
- * validity as the first). Order matters for a crash half-way: the old CA is
- * saved under ca-retired/ before ca.* is replaced, so it is never lost.
+ * Retires the current CA and makes a new one: of `keyType` when given (the
+ * type may change: docs/ca-keys.md), else of the old CA's type (rsa3072 when
+ * the old one is neither rsa3072 nor p256). Order matters for a crash
+ * half-way: the old CA is saved under ca-retired/ before ca.* is replaced, so
+ * it is never lost.
  */
-export async function rollOverCa(dataDir: string, opts: { passphrase?: string; organization?: string } = {}): Promise<RolloverResult> {
+export async function rollOverCa(dataDir: string, opts: { passphrase?: string; organization?: string; keyType?: CaKeyType } = {}): Promise<RolloverResult> {
   const passphrase = opts.passphrase || undefined;
   const organization = opts.organization ?? 'mdm-gateway';
   // A subordinate CA (ca-chain.pem, `mdmgw ca import`) is renewed by the enterprise CA, not replaced by a root of ours.
@@ -91,7 +99,9 @@ export async function rollOverCa(dataDir: string, opts: { passphrase?: string; o
   }
   await replaceFile(join(dir, `${retiredId}.pem`), toPem(old.certificate), 0o644);
 
-  const key = await generateRsa(ROOT_KEY_BITS);
+  const retiredKeyType = keyTypeOfCertificate(old.certificate);
+  const keyType = opts.keyType ?? ((CA_KEY_TYPES as readonly string[]).includes(retiredKeyType) ? (retiredKeyType as CaKeyType) : DEFAULT_CA_KEY);
+  const key = await generateCaKey(keyType);
   const certificate = await createRoot(key, organization, `mdm-gateway Root CA ${generation}`);
   await replaceFile(join(dataDir, CA_KEY_FILE), keyPem(key, passphrase), 0o600);
   await replaceFile(join(dataDir, CA_CERT_FILE), toPem(certificate), 0o644);
@@ -105,5 +115,5 @@ export async function rollOverCa(dataDir: string, opts: { passphrase?: string; o
     ra = null; // unreadable: nothing worth keeping as the previous RA
   }
   await switchRa(dataDir, root, ra, { passphrase, organization });
-  return { retiredId, currentId: caIdOf(certificate), rootPem: toPem(certificate) };
+  return { retiredId, currentId: caIdOf(certificate), rootPem: toPem(certificate), retiredKeyType, keyType };
 }

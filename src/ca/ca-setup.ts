@@ -15,11 +15,13 @@ import {
   createExclusive,
   createRoot,
   exists,
-  generateRsa,
+  DEFAULT_CA_KEY,
+  generateCaKey,
   keyPem,
   replaceFile,
   ROOT_KEY_BITS,
   type TokenKeyPair,
+  type CaKeyType,
 } from './key-files.js';
 import { softwareKey } from '../x509/software-key.js';
 import { attribute, bitString, contextConstructed, integer, sequence } from '../x509/asn1/der.js';
@@ -67,6 +69,8 @@ export interface InitOptions {
   subject?: string;
   passphrase?: string;
   organization?: string;
+  /** The CA key's type (`--key`, MDMGW_CA_KEY); default rsa3072. */
+  keyType?: CaKeyType;
 }
 
 export type InitResult = { kind: 'root'; caId: string; certFile: string } | { kind: 'subordinate'; csrFile: string; subject: string };
@@ -127,13 +131,13 @@ export async function initCa(dir: string, opts: InitOptions = {}): Promise<InitR
   if (opts.subordinate) {
     const subject = opts.subject ?? `CN=mdm-gateway Issuing CA, O=${organization}`;
     subjectName(subject); // before a key is made for nothing
-    const key = await generateRsa(ROOT_KEY_BITS);
+    const key = await generateCaKey(opts.keyType ?? DEFAULT_CA_KEY);
     const csr = await subordinateRequest(key, subject);
     if (!(await createExclusive(join(dir, CA_KEY_FILE), keyPem(key, passphrase), 0o600))) throw new CaSetupError(`${join(dir, CA_KEY_FILE)} appeared meanwhile: another 'ca init' ran`);
     await replaceFile(join(dir, CA_CSR_FILE), csr, 0o644);
     return { kind: 'subordinate', csrFile: join(dir, CA_CSR_FILE), subject };
   }
-  const key = await generateRsa(ROOT_KEY_BITS);
+  const key = await generateCaKey(opts.keyType ?? DEFAULT_CA_KEY);
   const certificate = await createRoot(key, organization);
   if (!(await createExclusive(join(dir, CA_KEY_FILE), keyPem(key, passphrase), 0o600))) throw new CaSetupError(`${join(dir, CA_KEY_FILE)} appeared meanwhile: another 'ca init' ran`);
   await replaceFile(join(dir, CA_CERT_FILE), toPem(certificate), 0o644);

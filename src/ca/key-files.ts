@@ -12,12 +12,15 @@
 // Keys are written with mode 0600; with a passphrase (MDMGW_CA_PASSPHRASE) they
 // are encrypted PKCS#8 (PBES2, aes-256-cbc) via node:crypto.
 //
-// Key type choice: the root is RSA-3072 and the RA RSA-2048, not ECDSA. SCEP
+// Key type choice: by default the root is RSA-3072 and the RA RSA-2048. SCEP
 // clients still in the field (Windows 8.1 / Windows Phone, old Android SCEP
 // clients, some network gear) mis-handle ECDSA chains, and SCEP's
 // key-transport envelope needs an RSA RA key anyway. 3072 bits gives the
 // root a security level fitting its 10-year life; the RA lives 2 years and
 // decrypts every request, so it stays at 2048 for speed.
+// MDMGW_CA_KEY=p256 (docs/ca-keys.md) makes NEW roots EC P-256 instead: the
+// CA's signatures become ecdsa-with-SHA256, far cheaper than RSA-3072. The RA
+// stays RSA whatever the CA is. An existing CA keeps its key type.
 
 import { toPem } from '../pem.js';
 import {
@@ -91,6 +94,8 @@ export interface CaMaterialOptions {
   organization?: string;
   /** Retired CA certificates (ca-rollover.ts): an RA one of them issued may still be the previous RA. */
   retiredCaCertificates?: readonly Uint8Array[];
+  /** The key type of a CA created by this call (MDMGW_CA_KEY); an existing CA keeps its own. Default rsa3072. */
+  caKey?: CaKeyType;
 }
 
 export interface CaMaterial {
@@ -107,6 +112,63 @@ export interface CaMaterial {
 }
 
 // ---- small helpers ---------------------------------------------------------------
+
+/** The key types a new CA may have (MDMGW_CA_KEY, `ca init --key`, `ca rollover --key`). */
+export const CA_KEY_TYPES = ['rsa3072', 'p256'] as const;
+export type CaKeyType = (typeof CA_KEY_TYPES)[number];
+export const DEFAULT_CA_KEY: CaKeyType = 'rsa3072';
+
+/** A new CA key of `type`. */
+export async function generateCaKey(type: CaKeyType): Promise<KeyObject> {
+  switch (type) {
+    case 'rsa3072':
+      return generateRsa(ROOT_KEY_BITS);
+    case 'p256':
+      return generateEc('prime256v1');
+    default:
+      throw new CaKeyFileError(`unknown CA key type ${JSON.stringify(type)}: use ${CA_KEY_TYPES.join(' or ')}`);
+  }
+}
+
+export function generateEc(namedCurve: 'prime256v1'): Promise<KeyObject> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('ec', { namedCurve }, (err, _pub, priv) => (err ? reject(err) : resolve(priv)));
+  });
+}
+
+/**
+ * What kind of key a certificate carries, in MDMGW_CA_KEY's words when it is
+ * one of them ('rsa3072', 'p256'), else a description ('rsa2048', 'ec secp384r1').
+ */
+export function keyTypeOfCertificate(certificate: Uint8Array): string {
+  const key = createPublicKey({ key: Buffer.from(readCertificate(certificate).spki), format: 'der', type: 'spki' });
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'rsa') return `rsa${d.modulusLength}`;
+  if (key.asymmetricKeyType === 'ec') return d.namedCurve === 'prime256v1' ? 'p256' : `ec ${d.namedCurve}`;
+  return String(key.asymmetricKeyType);
+}
+
+/** Human form of keyTypeOfCertificate's answer: 'RSA-3072', 'EC P-256'. */
+export function describeKeyType(type: string): string {
+  if (type === 'p256') return 'EC P-256';
+  const rsa = /^rsa(\d+)$/.exec(type);
+  return rsa ? `RSA-${rsa[1]}` : type.toUpperCase();
+}
+
+/**
+ * Null when the CA in ca.pem has the key type MDMGW_CA_KEY asks for (or none
+ * is asked for); else why it does not: the variable applies to new CAs only,
+ * an existing CA keeps working with its own key.
+ */
+export function caKeyMismatch(requested: CaKeyType | undefined, caCertificate: Uint8Array): string | null {
+  if (requested === undefined) return null;
+  const actual = keyTypeOfCertificate(caCertificate);
+  if (actual === requested) return null;
+  return (
+    `MDMGW_CA_KEY=${requested} applies to new CAs: the existing CA is ${describeKeyType(actual)} and keeps working as it is; ` +
+    `\`mdmgw ca rollover --key ${requested}\` replaces it with a new ${describeKeyType(requested)} CA (docs/ca-keys.md)`
+  );
+}
 
 export function generateRsa(bits: number): Promise<KeyObject> {
   return new Promise((resolve, reject) => {
@@ -329,7 +391,7 @@ export async function loadOrCreateCaMaterial(dataDir: string, opts: CaMaterialOp
   let created = false;
   let state = await settledPair(caKeyPath, caCertPath);
   if (!state.key && !state.cert) {
-    const key = await generateRsa(ROOT_KEY_BITS);
+    const key = await generateCaKey(opts.caKey ?? DEFAULT_CA_KEY);
     const certificate = await createRoot(key, organization);
     // ca.key decides which instance wins a concurrent first start.
     if (await createExclusive(caKeyPath, keyPem(key, passphrase), 0o600)) {

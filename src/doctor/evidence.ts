@@ -53,4 +53,6 @@ export interface Evidence {
   certificates: Certificates;
   probe: ScepProbe;
   apns: ApnsEvidence;
+  /** config mode: MDMGW_CA_KEY, when set (it applies to new CAs; the check says when the CA differs). */
+  requestedCaKey?: 'rsa3072' | 'p256';
 }

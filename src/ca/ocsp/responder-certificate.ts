@@ -234,7 +234,9 @@ function fileResponderKeys(dataDir: string, passphrase: string | undefined): Res
       return { certificate, key: softwareKey(key) };
     },
     async create(ca) {
-      const keyObject = await generateRsa(RESPONDER_KEY_BITS);
+      // Same family as the CA: a P-256 CA gets a P-256 responder (every relying
+      // party that took the CA's ECDSA chain takes ECDSA responses, and they cost less to sign).
+      const keyObject = ca.root.key.algorithm === 'EC' ? await generateP256() : await generateRsa(RESPONDER_KEY_BITS);
       return {
         spki: new Uint8Array(createPublicKey(keyObject).export({ type: 'spki', format: 'der' })),
         key: softwareKey(keyObject),
@@ -275,6 +277,12 @@ function keyPem(key: KeyObject, passphrase: string | undefined): string {
   return String(
     passphrase ? key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) : key.export({ type: 'pkcs8', format: 'pem' }),
   );
+}
+
+function generateP256(): Promise<KeyObject> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('ec', { namedCurve: 'prime256v1' }, (err, _pub, priv) => (err ? reject(err) : resolve(priv)));
+  });
 }
 
 function generateRsa(bits: number): Promise<KeyObject> {

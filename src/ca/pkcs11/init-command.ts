@@ -30,7 +30,7 @@ export async function runCaInit(config: Config, flags: CaInitFlags, out: NodeJS.
     for (const f of [KEY_RECORD_FILE, CA_KEY_FILE, CA_CERT_FILE]) {
       if (await exists(join(config.dataDir, f))) throw new CaKeyFileError(`${config.dataDir} already has a CA (${f}): \`ca init\` needs a new data directory`);
     }
-    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization });
+    const ca = await loadOrCreateCaMaterial(config.dataDir, { passphrase: config.caPassphrase, organization: config.organization, caKey: config.caKey });
     out.write(`created the CA and the SCEP RA in ${config.dataDir} (key files ca.key, ra.key)\nCA certificate SHA-256 ${certificateThumbprint(ca.root.certificate)}\n`);
     return 0;
   } catch (e) {

@@ -17,7 +17,7 @@ import { toPem } from '../../pem.js';
 import type { KeyedCertificate } from '../../x509/keys.js';
 import { parseTime, readCertificate } from '../../x509/cert-raw.js';
 import { caIdOf, RETIRED_CA_DIR, type RolloverResult } from '../ca-rollover.js';
-import { CA_CERT_FILE, CaKeyFileError, createExclusive, createRa, createRoot, exists, RA_CERT_FILE, replaceFile, ROOT_KEY_BITS } from '../key-files.js';
+import { CA_CERT_FILE, CaKeyFileError, createExclusive, createRa, createRoot, exists, keyTypeOfCertificate, RA_CERT_FILE, replaceFile, ROOT_KEY_BITS } from '../key-files.js';
 import { CA_KEY_LABEL, readKeyRecord, updateKeyRecord, type KeyRecord } from './key-record.js';
 import { tokenPair } from './token-ca.js';
 import { destroyTokenKey, generateTokenRsaKey, tokenKey } from './token-key.js';
@@ -80,5 +80,6 @@ export async function rollOverTokenCa(dataDir: string, token: Pkcs11Token, opts:
   await updateKeyRecord(dataDir, (r) => ({ ...r, ca: { pkcs11: { label } }, retiredCas: { ...r.retiredCas, [retiredId]: { pkcs11: { label: r.ca.pkcs11.label } } } }));
   await replaceFile(join(dataDir, CA_CERT_FILE), toPem(root.certificate), 0o644);
   await replaceFile(join(dataDir, RA_CERT_FILE), toPem(raCertificate), 0o600);
-  return { retiredId, currentId: caIdOf(root.certificate), rootPem: toPem(root.certificate) };
+  // A token CA is RSA-3072 (generateTokenRsaKey): so are the old one and the new one.
+  return { retiredId, currentId: caIdOf(root.certificate), rootPem: toPem(root.certificate), retiredKeyType: keyTypeOfCertificate(old.certificate), keyType: 'rsa3072' };
 }

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { caKeyMismatch } from '../../ca/key-files.js';
 import { certificateFacts } from '../certificate-facts.js';
 import type { Evidence } from '../evidence.js';
 import { ok, problem, warning, type Finding } from '../finding.js';
@@ -60,8 +61,15 @@ export function checkCaCertificate(ev: Evidence): Finding[] {
     if ((facts.keyBits ?? 0) < 2048) out.push(problem(`CA key is RSA-${facts.keyBits}: under 2048 bits is refused by current clients and TLS stacks`, REISSUE_CA));
     else out.push(ok(`CA key RSA-${facts.keyBits}`));
   } else {
-    // key-files.ts and docs/decisions.md: Windows 8.1 / Windows Phone 8.1 and old SCEP stacks mis-handle ECDSA chains.
-    out.push(warning(`CA key is ${facts.keyType}${facts.curve ? ` (${facts.curve})` : ''}, not RSA`, 'Windows 8.1 and older SCEP clients need an RSA chain: ' + REISSUE_CA, ['windows81']));
+    // docs/ca-keys.md: Windows 8.1 / Windows Phone 8.1 and old SCEP stacks mis-handle ECDSA chains;
+    // a P-256 CA (MDMGW_CA_KEY=p256) is a choice, so only those clients are warned.
+    const name = facts.keyType === 'ec' && facts.curve === 'prime256v1' ? 'EC P-256' : `${facts.keyType}${facts.curve ? ` (${facts.curve})` : ''}`;
+    out.push(warning(`CA key is ${name}, not RSA`, "Windows 8.1 and older SCEP clients need an RSA chain (docs/ca-keys.md): 'mdmgw ca rollover --key rsa3072' makes an RSA CA; devices get its root, then their certificates are re-issued under it", ['windows81']));
+  }
+  // MDMGW_CA_KEY applies to new CAs only: say so when the CA in the data directory is of another type.
+  if (ev.requestedCaKey !== undefined) {
+    const note = caKeyMismatch(ev.requestedCaKey, der);
+    if (note) out.push(warning(note, `unset MDMGW_CA_KEY to keep this CA, or roll it over as the message says`));
   }
   out.push(...validityFindings('CA certificate', facts, ev.now, REISSUE_CA));
   return out;

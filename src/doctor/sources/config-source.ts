@@ -93,5 +93,5 @@ export async function configEvidence(config: Config, now: Date, timeoutMs?: numb
   const ra = await readCertificateFile(config.dataDir, RA_CERT_FILE, errors);
   const chain = await readChainFile(config.dataDir);
   const [apns, probe] = await Promise.all([apnsFromDatabase(config), probeScep(config.publicUrl, SCEP_PATHS[0]!, timeoutMs)]);
-  return { mode: 'config', now, certificates: { origin: config.dataDir, ca, ra, chain, errors }, probe, apns };
+  return { mode: 'config', now, certificates: { origin: config.dataDir, ca, ra, chain, errors }, probe, apns, ...(config.caKey && { requestedCaKey: config.caKey }) };
 }
