@@ -74,7 +74,8 @@ import { apiDoc } from './http/admin/api-doc.js';
 import { openApiRoute } from './http/admin/openapi.js';
 import { LdapDirectorySync, startLdapSyncSchedule } from './core/directory/ldap-sync.js';
 import { directoryLdapRoutes } from './http/admin/directory-ldap.js';
-import { fastAnswers, type FastAnswers } from './http/fast-answers.js';
+import { fastAnswers, firstOf, type FastAnswers } from './http/fast-answers.js';
+import { fastPkiOperation } from './http/fast-pki-operation.js';
 import { FAILURE_REFILL_MS, FAILURE_SOURCES, FailureBudget, InFlightLimit, type ScepAdmission } from './core/admission.js';
 
 // The composition root: builds every part from the configuration and wires
@@ -423,7 +424,18 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       upstreams,
       upstreamPoller,
       scepAdmission,
-      fastAnswers: fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
+      fastAnswers: firstOf(
+        fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
+        fastPkiOperation({
+          scep,
+          log,
+          admission: scepAdmission,
+          observe: (route, status, seconds) => {
+            metrics.httpDuration.observe({ method: 'POST', route }, seconds);
+            metrics.httpRequests.inc({ method: 'POST', route, status: String(status) });
+          },
+        }),
+      ),
       close: async () => {
         health.markClosing();
         housekeeping.stop();

@@ -22,6 +22,11 @@ const HEALTHZ = Buffer.from(JSON.stringify({ status: 'ok' }));
 /** A request listener prefix: true when it answered (or will answer) the request, false to hand it on. */
 export type FastAnswers = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+/** The first of `answers` that takes the request (then false: Express). */
+export function firstOf(...answers: FastAnswers[]): FastAnswers {
+  return (req, res) => answers.some((a) => a(req, res));
+}
+
 export function fastAnswers(scep: ScepService, counter: FastAnswerCounter): FastAnswers {
   const send = (res: ServerResponse, route: string, type: string, body: Uint8Array) => {
     res.writeHead(200, { 'content-type': type, 'content-length': body.byteLength });

@@ -21,7 +21,8 @@ export function caScepUrl(publicUrl: string, name: string): string {
 }
 
 /** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
-const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
+export const SCEP_MAX_MESSAGE_BYTES = SCEP_LIMITS.maxMessageBytes;
+const MAX_MESSAGE = SCEP_MAX_MESSAGE_BYTES;
 
 /** Retry-After (seconds) when every enrollment slot is taken: about the time a few enrollments take to finish. */
 export const BUSY_RETRY_AFTER_SECONDS = 2;
