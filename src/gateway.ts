@@ -77,6 +77,7 @@ import { LdapDirectorySync, startLdapSyncSchedule } from './core/directory/ldap-
 import { directoryLdapRoutes } from './http/admin/directory-ldap.js';
 import { fastAnswers, firstOf, type FastAnswers } from './http/fast-answers.js';
 import { fastOcsp } from './http/fast-ocsp.js';
+import { fastPkiOperation } from './http/fast-pki-operation.js';
 import { FAILURE_REFILL_MS, FAILURE_SOURCES, FailureBudget, InFlightLimit, type ScepAdmission } from './core/admission.js';
 
 // The composition root: builds every part from the configuration and wires
@@ -456,6 +457,15 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       fastAnswers: firstOf(
         fastAnswers(scep, { answered: (route, status) => metrics.httpRequests.inc({ method: 'GET', route, status: String(status) }) }),
         fastOcsp(ocsp, (method, route, status) => metrics.httpRequests.inc({ method, route, status: String(status) })),
+        fastPkiOperation({
+          scep,
+          log,
+          admission: scepAdmission,
+          observe: (route, status, seconds) => {
+            metrics.httpDuration.observe({ method: 'POST', route }, seconds);
+            metrics.httpRequests.inc({ method: 'POST', route, status: String(status) });
+          },
+        }),
       ),
       close: async () => {
         health.markClosing();

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateIssuer } from '../core/issuer.js';
 import { softwareKey } from '../x509/software-key.js';
+import { LruCache } from '../x509/lru-cache.js';
 import { toPem } from '../pem.js';
 import { CertificateAuthority, type AuthorityOptions } from './authority.js';
 import { awaitingImport, awaitingImportMessage, CA_NAME, DEFAULT_CA_NAME, loadCaChain, NAMED_CAS_DIR } from './ca-setup.js';
@@ -189,15 +190,31 @@ export async function loadNamedCas(dataDir: string, opts: AuthorityOptions & { p
   return entries;
 }
 
+/** Profile versions whose issuer registryIssuer remembers. */
+export const ISSUER_CACHE_ENTRIES = 1024;
+
 /**
  * core's CertificateIssuer for the whole registry: the profile's `issuer`
  * picks the CA (`issuerOfProfile` reads it); device identities and profiles
  * that name none are issued by `default`.
  */
 export function registryIssuer(registry: CaRegistry, issuerOfProfile: (profileId: string, version: number | null) => Promise<string | null>): CertificateIssuer {
+  // A profile version is never changed once written (an edit adds a version),
+  // so its issuer is read once, not on every enrollment (issue 13). Without a
+  // version (the current one) it is read every time.
+  const byVersion = new LruCache<string, string | null>(ISSUER_CACHE_ENTRIES);
+  const issuerOf = async (profileId: string, version: number | null): Promise<string | null> => {
+    if (version === null) return issuerOfProfile(profileId, null);
+    const key = `${profileId}@${version}`;
+    const known = byVersion.get(key);
+    if (known !== undefined) return known;
+    const name = await issuerOfProfile(profileId, version);
+    byVersion.set(key, name);
+    return name;
+  };
   return {
     issue: async (resolved, spki, context) => {
-      const name = (resolved.profileId && (await issuerOfProfile(resolved.profileId, resolved.profileVersion))) || DEFAULT_CA_NAME;
+      const name = (resolved.profileId && (await issuerOf(resolved.profileId, resolved.profileVersion))) || DEFAULT_CA_NAME;
       const issuer = registry.issuerFor(name);
       // Profiles are validated against the registry when saved; a CA removed from the data directory since is an operator error.
       if (!issuer) throw new CaRegistryError(`profile ${resolved.profileId} names CA "${name}", which this gateway does not have (cas/${name}/ missing?)`);

@@ -45,10 +45,16 @@ export async function assignedProfiles(storage: DirectoryStore & ProfileStore & 
  * device whose primary user is no longer the target user). A user target
  * without a device counts only user and user-group assignments.
  */
-export async function isAssigned(storage: DirectoryStore & ProfileStore & AssignmentStore, profileId: string, target: Target): Promise<boolean> {
+export async function isAssigned(
+  storage: DirectoryStore & ProfileStore & AssignmentStore,
+  profileId: string,
+  target: Target,
+  /** The target device as the caller just read it (the CRP's targetExists): not read again (issue 13). */
+  known?: Device | null,
+): Promise<boolean> {
   let refs: AssignmentTarget[];
   if (target.kind === 'device') {
-    const device = await storage.getDevice(target.deviceId);
+    const device = known?.id === target.deviceId ? known : await storage.getDevice(target.deviceId);
     if (!device) return false;
     refs = await refsFor(storage, device.id, device.userId);
   } else {

@@ -22,11 +22,10 @@ const HEALTHZ = Buffer.from(JSON.stringify({ status: 'ok' }));
 /** A request listener prefix: true when it answered (or will answer) the request, false to hand it on. */
 export type FastAnswers = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-/** The first of `prefixes` that answers, in order. */
-export const firstOf =
-  (...prefixes: FastAnswers[]): FastAnswers =>
-  (req, res) =>
-    prefixes.some((answers) => answers(req, res));
+/** The first of `answers` that takes the request (then false: Express). */
+export function firstOf(...answers: FastAnswers[]): FastAnswers {
+  return (req, res) => answers.some((a) => a(req, res));
+}
 
 export function fastAnswers(scep: ScepService, counter: FastAnswerCounter): FastAnswers {
   const send = (res: ServerResponse, route: string, type: string, body: Uint8Array) => {

@@ -21,7 +21,8 @@ export function caScepUrl(publicUrl: string, name: string): string {
 }
 
 /** Larger POST bodies get 413 unread; the codec bounds BER depth and element count (scep/asn1/limits.ts). */
-const MAX_MESSAGE = SCEP_LIMITS.maxMessageBytes;
+export const SCEP_MAX_MESSAGE_BYTES = SCEP_LIMITS.maxMessageBytes;
+const MAX_MESSAGE = SCEP_MAX_MESSAGE_BYTES;
 
 /** Retry-After (seconds) of GetCACert for a CA whose chain is not known yet: the gateway fetches it at once (at most once a minute). */
 export const CHAIN_RETRY_AFTER_SECONDS = 60;

@@ -1,14 +1,15 @@
-import { X509Certificate } from 'node:crypto';
 import type { CsrInfo } from '../core/csr-info.js';
 import type { ScepRequestType } from '../core/policy-module.js';
 import type { EnrollmentOutcome } from '../core/enrollment.js';
 import { REASONS, type ReasonCode, type Refusal } from '../core/reasons.js';
 import { readPkiMessage, ScepMessageError, writeCertRep, writeCertsOnly } from './codec/index.js';
 import { writeSignedData } from './codec/signed-data.js';
+import { publicKeyOf, readCmsCertificate } from './codec/cms-certificate.js';
 import type { FailInfo, PkiMessage, ReplyContext } from './codec/index.js';
 import { sameRdnSet } from '../core/profile/subject.js';
 import { certificateInfo, verifyIssuedBy } from '../x509/certificate-info.js';
-import { CsrParseError, parseCsr } from '../x509/csr-parser.js';
+import { CsrParseError, parseCsr, parseDnDer } from '../x509/csr-parser.js';
+import { formatDn } from '../x509/names.js';
 import type { KeyedCertificate } from '../x509/keys.js';
 
 // The SCEP protocol service (RFC 8894): GetCACaps, GetCACert and PKIOperation
@@ -356,9 +357,11 @@ function serialHex(octets: Uint8Array): string {
   return Buffer.from(octets).toString('hex').replace(/^(00)+(?=.)/, '');
 }
 
+// The signer was parsed and its key built by the codec (cached by DER hash):
+// reading both from there saves two X509Certificate parses per request.
 function publicKeyType(der: Uint8Array): string | undefined {
   try {
-    return new X509Certificate(der).publicKey.asymmetricKeyType;
+    return publicKeyOf(readCmsCertificate(der)).asymmetricKeyType;
   } catch {
     return undefined;
   }
@@ -366,7 +369,7 @@ function publicKeyType(der: Uint8Array): string | undefined {
 
 function subjectOf(der: Uint8Array): string {
   try {
-    return new X509Certificate(der).subject.replace(/\n/g, ', ');
+    return formatDn(parseDnDer(readCmsCertificate(der).subject));
   } catch {
     return '(unparseable)';
   }

@@ -2,29 +2,23 @@
 // Certificates are read by certificate-info.ts, which shares the DN and
 // signature helpers exported here.
 //
-// Structure is decoded with @peculiar's ASN.1 schema layer (the parser behind
-// @peculiar/x509: asn1-schema / asn1-x509 / asn1-csr). The higher-level
-// @peculiar/x509 classes are not used here on purpose: they do not expose RDN
-// order and string types, and their GeneralName class throws on otherNames
-// other than UPN/GUID, which would turn a merely unusual CSR into a parse
-// failure instead of a SAN the policy can refuse. Signatures are verified
-// with node:crypto.
+// Structure is read with the strict DER reader (./asn1/der-reader.ts):
+// offsets into the request, exact slices for the signed
+// certificationRequestInfo and the SPKI, no object tree. @peculiar's schema
+// layer did this before and was an eighth of an enrollment's CPU (issue 13).
+// Every element is walked once first against the same depth and element
+// bounds as the BER readers (./asn1/limits.ts), so a crafted request costs no
+// more than a real one. Unusual but well-formed content stays readable: an
+// otherName other than UPN, a directoryName or a non-string RDN value become
+// values the policy can refuse rather than parse failures. Signatures are
+// verified with node:crypto.
 
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificationRequest } from '@peculiar/asn1-csr';
-import {
-  ExtendedKeyUsage,
-  Extensions,
-  GeneralNames,
-  Name,
-  type AttributeValue,
-  type GeneralName,
-} from '@peculiar/asn1-x509';
 import type { CsrInfo, CsrSan } from '../core/csr-info.js';
 import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.js';
 import { toHex } from './asn1/bytes.js';
-import { children, content, decodeOid, decodeString, readWhole } from './asn1/der-reader.js';
+import { DerError } from './asn1/der-error.js';
+import { children, content, decodeOid, decodeString, readTlv, readWhole, type Tlv } from './asn1/der-reader.js';
 import { BER_PARSE_LIMITS } from './asn1/limits.js';
 import { SCEP_LIMITS } from '../core/input-limits.js';
 import { formatDn, shortNameForOid } from './names.js';
@@ -44,20 +38,43 @@ const OID_KEY_USAGE = '2.5.29.15';
 const OID_EKU = '2.5.29.37';
 const OID_UPN = '1.3.6.1.4.1.311.20.2.3';
 
-/** asn1js stops at these bounds while reading (asn1/limits.ts), before a tree the size of the input exists. */
-const LIMITED = { berOptions: BER_PARSE_LIMITS };
-
-const bytesOf = (ab: ArrayBuffer | ArrayBufferView): Uint8Array =>
-  ab instanceof ArrayBuffer ? new Uint8Array(ab) : new Uint8Array(ab.buffer, ab.byteOffset, ab.byteLength);
-
 function fail(what: string, cause?: unknown): never {
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
   throw new CsrParseError(`${what}${detail}`, cause === undefined ? undefined : { cause });
 }
 
+// ---- bounds and structure ------------------------------------------------------------
+
+/**
+ * Walks every element of `buf` (constructed values recursively, string
+ * contents not), as strict DER, within the depth and element bounds the BER
+ * readers use. Shares `budget` so one request's pieces add up.
+ */
+function checkBounds(buf: Uint8Array, budget: { nodes: number }, start = 0, end = buf.length, depth = 0): void {
+  for (let off = start; off < end; ) {
+    if (++budget.nodes > BER_PARSE_LIMITS.maxNodes) throw new DerError('Maximum ASN.1 node count exceeded');
+    if (depth > BER_PARSE_LIMITS.maxDepth) throw new DerError('Maximum ASN.1 nesting depth exceeded');
+    const t = readTlv(buf, off, end);
+    if (t.tag & 0x20) checkBounds(buf, budget, t.contentStart, t.end, depth + 1);
+    off = t.end;
+  }
+}
+
+/** The children of `parent`, which must carry `tag`. */
+function childrenOf(buf: Uint8Array, parent: Tlv | undefined, tag: number, what: string): Tlv[] {
+  if (!parent || parent.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}`);
+  return children(buf, parent);
+}
+
+function oidAt(buf: Uint8Array, t: Tlv | undefined, what: string): string {
+  if (!t || t.tag !== 0x06) throw new DerError(`${what}: expected an OBJECT IDENTIFIER`);
+  return decodeOid(content(buf, t));
+}
+
+const slice = (buf: Uint8Array, t: Tlv): Uint8Array => buf.subarray(t.start, t.end);
+
 // ---- names -----------------------------------------------------------------------
 
-/** A DER string element (TLV bytes) as text; non-string values as RFC 4514 `#hex`. */
 /** A string value, or `#hex` of the TLV when it is not a string our strict reader accepts (never a throw). */
 function decodeStringTlv(tlvBytes: Uint8Array): string {
   try {
@@ -69,16 +86,15 @@ function decodeStringTlv(tlvBytes: Uint8Array): string {
   }
 }
 
-function attributeValueText(v: AttributeValue): string {
-  if (v.anyValue) return decodeStringTlv(bytesOf(v.anyValue));
-  const s = v.utf8String ?? v.printableString ?? v.ia5String ?? v.teletexString ?? v.bmpString ?? v.universalString;
-  return s ?? '';
-}
-
-function nameToRdns(name: Name): RdnAttribute[] {
+/** Name ::= SEQUENCE OF RelativeDistinguishedName (SET OF AttributeTypeAndValue), flattened in encoding order. */
+function nameToRdns(buf: Uint8Array, name: Tlv): RdnAttribute[] {
   const out: RdnAttribute[] = [];
-  for (const rdn of name) {
-    for (const atv of rdn) out.push({ type: shortNameForOid(atv.type), value: attributeValueText(atv.value) });
+  for (const rdn of childrenOf(buf, name, 0x30, 'Name')) {
+    for (const atv of childrenOf(buf, rdn, 0x31, 'RelativeDistinguishedName')) {
+      const [type, value, extra] = childrenOf(buf, atv, 0x30, 'AttributeTypeAndValue');
+      if (!value || extra) throw new DerError('AttributeTypeAndValue: expected type and value');
+      out.push({ type: shortNameForOid(oidAt(buf, type, 'AttributeType')), value: decodeStringTlv(slice(buf, value)) });
+    }
   }
   return out;
 }
@@ -86,8 +102,9 @@ function nameToRdns(name: Name): RdnAttribute[] {
 /** RDN attributes of a DER Name, in encoding order, multi-valued RDNs flattened. */
 export function parseDnDer(der: Uint8Array): RdnAttribute[] {
   try {
-    readWhole(der, 0x30);
-    return nameToRdns(AsnConvert.parse(der, Name, LIMITED));
+    const top = readWhole(der, 0x30);
+    checkBounds(der, { nodes: 0 });
+    return nameToRdns(der, top);
   } catch (e) {
     return fail('malformed distinguished name', e);
   }
@@ -95,20 +112,75 @@ export function parseDnDer(der: Uint8Array): RdnAttribute[] {
 
 // ---- extensions ------------------------------------------------------------------
 
-function generalNameToSan(gn: GeneralName): CsrSan {
-  if (gn.rfc822Name !== undefined) return { type: 'email', value: gn.rfc822Name };
-  if (gn.dNSName !== undefined) return { type: 'dns', value: gn.dNSName };
-  if (gn.uniformResourceIdentifier !== undefined) return { type: 'uri', value: gn.uniformResourceIdentifier };
-  if (gn.iPAddress !== undefined) return { type: 'ip', value: gn.iPAddress };
-  if (gn.otherName) {
-    const value = bytesOf(gn.otherName.value);
-    if (gn.otherName.typeId === OID_UPN) return { type: 'upn', value: decodeStringTlv(value) };
-    return { type: 'other', value: `otherName:${gn.otherName.typeId}:${toHex(value)}` };
+const latin1 = new TextDecoder('latin1');
+
+/**
+ * An iPAddress SAN as text: dotted IPv4, or IPv6 with the longest run of two
+ * or more zero groups shortened to "::" (as @peculiar/x509 printed them, so
+ * stored values and profile comparisons are unchanged). Any other length is
+ * not an address: `#hex`, a value no policy expects.
+ */
+function ipText(b: Uint8Array): string {
+  if (b.length === 4) return b.join('.');
+  if (b.length !== 16) return `#${toHex(b)}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
   }
-  if (gn.directoryName) return { type: 'other', value: `dirName:${formatDn(nameToRdns(gn.directoryName))}` };
-  if (gn.registeredID !== undefined) return { type: 'other', value: `registeredID:${gn.registeredID}` };
-  if (gn.x400Address) return { type: 'other', value: 'x400Address' };
-  return { type: 'other', value: 'ediPartyName' };
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** One GeneralName (RFC 5280 4.2.1.6); IA5 values read byte for byte, as @peculiar's reader did. */
+function generalNameToSan(buf: Uint8Array, gn: Tlv): CsrSan {
+  switch (gn.tag) {
+    case 0xa0: {
+      const [typeId, explicit, extra] = children(buf, gn);
+      const [value] = childrenOf(buf, explicit, 0xa0, 'otherName value');
+      if (!value || extra) throw new DerError('otherName: expected type-id and value');
+      const oid = oidAt(buf, typeId, 'otherName type-id');
+      const bytes = slice(buf, value);
+      if (oid === OID_UPN) return { type: 'upn', value: decodeStringTlv(bytes) };
+      return { type: 'other', value: `otherName:${oid}:${toHex(bytes)}` };
+    }
+    case 0x81:
+      return { type: 'email', value: latin1.decode(content(buf, gn)) };
+    case 0x82:
+      return { type: 'dns', value: latin1.decode(content(buf, gn)) };
+    case 0xa3:
+      return { type: 'other', value: 'x400Address' };
+    case 0xa4: {
+      const [name, extra] = children(buf, gn);
+      if (!name || extra) throw new DerError('directoryName: expected one Name');
+      return { type: 'other', value: `dirName:${formatDn(nameToRdns(buf, name))}` };
+    }
+    case 0xa5:
+      return { type: 'other', value: 'ediPartyName' };
+    case 0x86:
+      return { type: 'uri', value: latin1.decode(content(buf, gn)) };
+    case 0x87:
+      return { type: 'ip', value: ipText(content(buf, gn)) };
+    case 0x88:
+      return { type: 'other', value: `registeredID:${decodeOid(content(buf, gn))}` };
+    default:
+      throw new DerError(`unknown GeneralName tag 0x${gn.tag.toString(16)}`);
+  }
+}
+
+function decodeSan(value: Uint8Array): CsrSan[] {
+  const top = readWhole(value, 0x30);
+  return children(value, top).map((gn) => generalNameToSan(value, gn));
+}
+
+function decodeEku(value: Uint8Array): string[] {
+  const top = readWhole(value, 0x30);
+  return children(value, top).map((t) => oidAt(value, t, 'KeyPurposeId'));
 }
 
 function decodeKeyUsage(value: Uint8Array): KeyUsageName[] {
@@ -130,19 +202,37 @@ interface RequestedExtensions {
   eku: string[] | null;
 }
 
-function decodeExtensions(exts: Extensions): RequestedExtensions {
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
+function readExtension(buf: Uint8Array, ext: Tlv): { id: string; value: Uint8Array } {
+  const parts = childrenOf(buf, ext, 0x30, 'Extension');
+  const id = oidAt(buf, parts[0], 'extnID');
+  const critical = parts.length === 3 ? parts[1] : undefined;
+  const value = parts[parts.length - 1];
+  if (parts.length < 2 || parts.length > 3 || (critical && critical.tag !== 0x01) || value?.tag !== 0x04) {
+    throw new DerError('malformed Extension');
+  }
+  return { id, value: content(buf, value) };
+}
+
+function decodeExtensions(buf: Uint8Array, exts: Tlv, budget: { nodes: number }): RequestedExtensions {
+  let list: { id: string; value: Uint8Array }[];
+  try {
+    list = childrenOf(buf, exts, 0x30, 'Extensions').map((e) => readExtension(buf, e));
+  } catch (e) {
+    return fail('malformed extensionRequest', e);
+  }
   const seen = new Set<string>();
   const result: RequestedExtensions = { san: [], keyUsage: null, eku: null };
-  for (const ext of exts) {
-    if (seen.has(ext.extnID)) fail(`duplicate extension ${ext.extnID} in the request`);
-    seen.add(ext.extnID);
-    const value = bytesOf(ext.extnValue.buffer);
+  for (const ext of list) {
+    if (seen.has(ext.id)) fail(`duplicate extension ${ext.id} in the request`);
+    seen.add(ext.id);
     try {
-      if (ext.extnID === OID_SAN) result.san = AsnConvert.parse(value, GeneralNames, LIMITED).map(generalNameToSan);
-      else if (ext.extnID === OID_KEY_USAGE) result.keyUsage = decodeKeyUsage(value);
-      else if (ext.extnID === OID_EKU) result.eku = [...AsnConvert.parse(value, ExtendedKeyUsage, LIMITED)];
+      if (ext.id === OID_SAN || ext.id === OID_EKU || ext.id === OID_KEY_USAGE) checkBounds(ext.value, budget);
+      if (ext.id === OID_SAN) result.san = decodeSan(ext.value);
+      else if (ext.id === OID_KEY_USAGE) result.keyUsage = decodeKeyUsage(ext.value);
+      else if (ext.id === OID_EKU) result.eku = decodeEku(ext.value);
     } catch (e) {
-      fail(`malformed extension ${ext.extnID}`, e);
+      fail(`malformed extension ${ext.id}`, e);
     }
   }
   return result;
@@ -291,60 +381,89 @@ export function verifySignature(
 
 // ---- CSR ---------------------------------------------------------------------------
 
+interface CsrParts {
+  info: Uint8Array;
+  subject: RdnAttribute[];
+  spki: Uint8Array;
+  /** Attribute type and first value (TLV), in encoding order; attributes without values are skipped. */
+  attributes: { type: string; first: Tlv }[];
+  sigAlg: string;
+  sigParams: Uint8Array | null;
+  signature: Uint8Array;
+}
+
+/**
+ * CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+ * CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] }
+ */
+function readCsrParts(der: Uint8Array, budget: { nodes: number }): CsrParts {
+  const top = readWhole(der, 0x30);
+  checkBounds(der, budget);
+  const [infoT, algT, sigT, extra] = children(der, top);
+  if (!infoT || !algT || !sigT || extra) throw new DerError('expected info, algorithm and signature');
+  const [version, subject, spki, attrs, more] = childrenOf(der, infoT, 0x30, 'CertificationRequestInfo');
+  if (version?.tag !== 0x02 || !subject || spki?.tag !== 0x30 || (attrs && attrs.tag !== 0xa0) || more) {
+    throw new DerError('malformed CertificationRequestInfo');
+  }
+  const spkiParts = children(der, spki);
+  if (spkiParts.length !== 2 || spkiParts[0]!.tag !== 0x30 || spkiParts[1]!.tag !== 0x03) throw new DerError('malformed SubjectPublicKeyInfo');
+  const attributes: CsrParts['attributes'] = [];
+  for (const a of attrs ? children(der, attrs) : []) {
+    const [type, values, rest] = childrenOf(der, a, 0x30, 'Attribute');
+    if (rest) throw new DerError('malformed Attribute');
+    const first = childrenOf(der, values, 0x31, 'Attribute values')[0];
+    const oid = oidAt(der, type, 'Attribute type');
+    if (first) attributes.push({ type: oid, first });
+  }
+  const [algOid, params, more2] = childrenOf(der, algT, 0x30, 'signatureAlgorithm');
+  if (more2) throw new DerError('malformed signatureAlgorithm');
+  if (sigT.tag !== 0x03) throw new DerError('signature: expected a BIT STRING');
+  const sig = content(der, sigT);
+  if (sig.length === 0 || sig[0] !== 0) throw new DerError('signature: unused bits');
+  return {
+    info: slice(der, infoT),
+    subject: nameToRdns(der, subject),
+    spki: slice(der, spki),
+    attributes,
+    sigAlg: oidAt(der, algOid, 'signatureAlgorithm'),
+    sigParams: params ? slice(der, params) : null,
+    signature: sig.subarray(1),
+  };
+}
+
 /** Parses a DER PKCS#10 request. Throws CsrParseError for malformed or oversized DER; a bad self-signature is reported, not thrown. */
 export async function parseCsr(der: Uint8Array): Promise<CsrInfo> {
   if (der.length > SCEP_LIMITS.maxCsrBytes) fail(`PKCS#10 request larger than ${SCEP_LIMITS.maxCsrBytes} bytes`);
-  let req: CertificationRequest;
+  const budget = { nodes: 0 };
+  let req: CsrParts;
   try {
-    readWhole(der, 0x30);
-    req = AsnConvert.parse(der, CertificationRequest, LIMITED);
+    req = readCsrParts(der, budget);
   } catch (e) {
     return fail('malformed PKCS#10 request', e);
   }
-  const info = req.certificationRequestInfo;
-  if (!info || !req.certificationRequestInfoRaw || !info.subjectPKInfo) fail('malformed PKCS#10 request');
-
-  const subject = nameToRdns(info.subject);
-  const spki = new Uint8Array(AsnConvert.serialize(info.subjectPKInfo));
 
   let challengePassword: string | null = null;
   let requested: RequestedExtensions = { san: [], keyUsage: null, eku: null };
   let sawExtensions = false;
-  for (const attr of info.attributes ?? []) {
-    const first = attr.values[0];
-    if (!first) continue;
+  for (const attr of req.attributes) {
     if (attr.type === OID_CHALLENGE_PASSWORD && challengePassword === null) {
-      try {
-        challengePassword = decodeStringTlv(bytesOf(first));
-      } catch (e) {
-        fail('malformed challengePassword', e);
-      }
+      challengePassword = decodeStringTlv(slice(der, attr.first));
     } else if ((attr.type === OID_EXTENSION_REQUEST || attr.type === OID_MS_CERT_EXTENSIONS) && !sawExtensions) {
       sawExtensions = true;
-      let exts: Extensions;
-      try {
-        exts = AsnConvert.parse(first, Extensions, LIMITED);
-      } catch (e) {
-        return fail('malformed extensionRequest', e);
-      }
-      requested = decodeExtensions(exts);
+      requested = decodeExtensions(der, attr.first, budget);
     }
   }
 
-  const { key, algorithm, bits } = describeKey(spki);
-  const sigAlg = req.signatureAlgorithm;
-  const params = sigAlg.parameters ? bytesOf(sigAlg.parameters) : null;
-  const signatureValid =
-    key !== null &&
-    verifySignature(sigAlg.algorithm, params, bytesOf(req.certificationRequestInfoRaw), bytesOf(req.signature), key);
+  const { key, algorithm, bits } = describeKey(req.spki);
+  const signatureValid = key !== null && verifySignature(req.sigAlg, req.sigParams, req.info, req.signature, key);
 
   return {
     der,
-    subject,
+    subject: req.subject,
     subjectAltNames: requested.san,
     keyUsage: requested.keyUsage,
     extendedKeyUsages: requested.eku,
-    publicKey: { algorithm, bits, spki },
+    publicKey: { algorithm, bits, spki: req.spki },
     challengePassword,
     signatureValid,
   };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCertsOnly } from '../../src/scep/codec/index.js';
+import { scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // Issue 13: /healthz, GetCACaps and GetCACert are answered in front of the
@@ -60,5 +61,55 @@ describe('static answers in front of Express', () => {
     expect(await none.text()).toMatch(/unsupported SCEP operation "Nope"/);
     expect((await fetch(`${t.url}/healthz?x=1`)).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('POST PKIOperation in front of Express (src/http/fast-pki-operation.ts)', () => {
+  const counted = async (status: string) => {
+    const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.gw.adminToken}` } })).text();
+    const value = (prefix: string, extra = '') =>
+      Number(text.split('\n').find((l) => l.startsWith(prefix) && l.includes('route="/certsrv/mscep/mscep.dll"') && l.includes('method="POST"') && l.includes(extra))?.split(' ').at(-1) ?? 0);
+    return { requests: value('mdmgw_http_requests_total{', `status="${status}"`), timed: value('mdmgw_http_request_duration_seconds_count{') };
+  };
+
+  it('issues without the Express stack (no ETag), counted and timed under the route, and a certificate comes back', async () => {
+    const device = await t.api.ok('POST', '/devices', { name: 'fast-device', platform: 'windows' });
+    const profile = await t.api.ok('POST', '/profiles', { name: 'fast', scope: 'device', subjectName: 'CN={{DeviceName}},O=Fast' });
+    await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+    const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
+    const before = await counted('200');
+    const seen: Headers[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = async (input, init) => {
+      const r = await realFetch(input, init);
+      if (init?.method === 'POST') seen.push(r.headers);
+      return r;
+    };
+    try {
+      const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=fast-device, O=Fast', challenge });
+      expect(r.status).toBe('SUCCESS');
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.get('content-type')).toBe('application/x-pki-message');
+    expect(seen[0]!.get('etag')).toBeNull(); // the Express route's res.send() adds one
+    const after = await counted('200');
+    expect(after.requests).toBe(before.requests + 1);
+    expect(after.timed).toBe(before.timed + 1);
+  });
+
+  it('answers an empty body 400, an oversized one 413, garbage 400 with the codec reason, as the Express route did', async () => {
+    const post = (body: Uint8Array) => fetch(`${t.scepUrl}?operation=PKIOperation`, { method: 'POST', body });
+    const empty = await post(new Uint8Array(0));
+    expect(empty.status).toBe(400);
+    expect(await empty.text()).toBe('empty pkiMessage\n');
+    const big = await post(new Uint8Array(256 * 1024 + 1));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toEqual({ error: 'request body too large' });
+    const garbage = await post(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00));
+    expect(garbage.status).toBe(400);
+    expect(await garbage.text()).toMatch(/^MESSAGE_MALFORMED: /);
+    expect((await counted('400')).requests).toBeGreaterThanOrEqual(2);
   });
 });

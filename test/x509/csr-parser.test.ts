@@ -206,6 +206,46 @@ challengePassword = pässwörd-ü
     expect(opensslOutput(verifyArgs, { input: tampered })).toContain('verify failure');
   });
 
+  it('reads IPv6, directoryName and registeredID SANs the way @peculiar/x509 printed them', async () => {
+    const csr = makeCsr(
+      'sans',
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-subj', '/CN=s', '-addext', 'subjectAltName=IP:2001:db8::1,IP:::1,IP:fe80:0:0:1:0:0:0:2,IP:1:2:3:4:5:6:7:8,dirName:dir_sect,RID:1.2.3.4'],
+      '[req]\ndistinguished_name = dn\n[dn]\n[dir_sect]\nCN = Foo\nO = Bar\n',
+    );
+    const info = await parseCsr(csr.der);
+    expect(info.subjectAltNames).toEqual([
+      { type: 'ip', value: '2001:db8::1' },
+      { type: 'ip', value: '::1' },
+      { type: 'ip', value: 'fe80:0:0:1::2' },
+      { type: 'ip', value: '1:2:3:4:5:6:7:8' },
+      { type: 'other', value: 'dirName:CN=Foo,O=Bar' },
+      { type: 'other', value: 'registeredID:1.2.3.4' },
+    ]);
+    expect(info.signatureValid).toBe(true);
+  });
+
+  it('refuses BER inside the request (non-minimal length, constructed string), not only at the top', async () => {
+    // The subject's CN value "laptop-1" (0c 08 ...) re-encoded with a long-form length (0c 81 08 ...): BER, not DER.
+    const at = Buffer.from(rsa.der).indexOf(Buffer.from([0x0c, 0x08, ...Buffer.from('laptop-1')]));
+    expect(at).toBeGreaterThan(0);
+    const d = Buffer.from(rsa.der);
+    const grow = (buf: Buffer, from: number, by: number): Buffer => {
+      // Bump every enclosing definite length that spans `from` (two-byte 0x82 lengths in this CSR).
+      const out = Buffer.from(buf);
+      for (let i = 0; i < from; i++) {
+        if ((out[i] === 0x30 || out[i] === 0x31) && out[i + 1] === 0x82 && i + 4 + out.readUInt16BE(i + 2) > from) out.writeUInt16BE(out.readUInt16BE(i + 2) + by, i + 2);
+        else if ((out[i] === 0x30 || out[i] === 0x31) && out[i + 1]! < 0x80 && i + 2 + out[i + 1]! > from && i + 2 <= from) out[i + 1] = out[i + 1]! + by;
+      }
+      return out;
+    };
+    const ber = grow(d, at, 1);
+    const mutated = Buffer.concat([ber.subarray(0, at + 1), Buffer.from([0x81]), ber.subarray(at + 1)]);
+    await expect(parseCsr(new Uint8Array(mutated))).rejects.toThrow(/malformed PKCS#10 request: non-minimal DER length/);
+    const constructed = Buffer.from(rsa.der);
+    constructed[at] = 0x2c; // a constructed UTF8String
+    await expect(parseCsr(new Uint8Array(constructed))).rejects.toBeInstanceOf(CsrParseError);
+  });
+
   it('throws CsrParseError for garbage, truncated, trailing-byte and non-CSR input', async () => {
     await expect(parseCsr(new Uint8Array(0))).rejects.toBeInstanceOf(CsrParseError);
     await expect(parseCsr(new Uint8Array(randomBytes(300)))).rejects.toBeInstanceOf(CsrParseError);

@@ -9,7 +9,7 @@ export const checkProfileAssigned: Check = {
   async run(ctx) {
     const basis = need(ctx.basis, this.name, 'what the request is for');
     if (basis.kind === 'identity' || basis.profileId === null) return null;
-    if (!(await isAssigned(ctx.deps.storage, basis.profileId, basis.target))) {
+    if (!(await isAssigned(ctx.deps.storage, basis.profileId, basis.target, ctx.targetDevice))) {
       return { code: 'PROFILE_NOT_ASSIGNED', detail: `profile ${basis.profileId}`, received: basis.target };
     }
     return null;
