@@ -72,6 +72,7 @@ describe('Apple Idle with nothing to do', () => {
     expect(next?.Command?.RequestType).toBe('InstallProfile');
   });
 
+  // The queue is read on every cached Idle too; here the push the admin's command sends also changes the stored state.
   it('sends a command the admin queued at the next Idle', async () => {
     const { sim, deviceId } = await steadyDevice();
     expect(await sim.connect({ Status: 'Idle' })).toBeNull();
