@@ -9,13 +9,14 @@
 //   npm run bench -- --target URL --challenge C   SCEP load against any server
 //   npm run bench -- --soak 600       mixed enrollments + check-ins at concurrency 64 for 600 s: errors, RSS over time
 //   npm run bench -- --in-process     also the older in-process OCSP and issuance benches
+//   npm run bench -- --checkins       only the check-in benches (Android, Windows, Apple)
 //
 // Device-side work (RSA-2048 keys, CSRs, signed and encrypted requests) is
 // done before each timed phase; every answer is decoded and checked after it.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkinBench, type CheckinResults } from './lib/checkins.js';
+import { appleBenchSetup, checkinBench, type CheckinResults } from './lib/checkins.js';
 import { measureFloor, type Floor } from './lib/floor.js';
 import { ocspBench, type OcspResults } from './lib/ocsp-load.js';
 import { getOk, runLoad, type LoadResult } from './lib/load.js';
@@ -30,6 +31,7 @@ const value = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const QUICK = flag('--quick');
+const CHECKINS_ONLY = flag('--checkins');
 const CONCURRENCIES = [1, 8, 64];
 const perLevel = (c: number) => (QUICK ? Math.max(30, c * 2) : Math.max(200, c * 5));
 const STATIC_N = QUICK ? 500 : 3000;
@@ -85,7 +87,8 @@ async function main(): Promise<number> {
     return report();
   }
   const soakSeconds = value('--soak');
-  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info' } });
+  const apple = await appleBenchSetup();
+  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
   try {
     const api = apiOf(gw);
     const device = await api('POST', '/devices', { name: 'bench-device', platform: 'windows' });
@@ -97,16 +100,21 @@ async function main(): Promise<number> {
       results.soak = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64 });
       return report();
     }
+    if (CHECKINS_ONLY) {
+      results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8, apple.apns)) satisfies CheckinResults;
+      return report();
+    }
     const floor: Floor = measureFloor(await readFile(path.join(gw.dataDir, 'ca.pem'), 'utf8'));
     results.floor = floor;
     results.staticAnswers = await staticAnswers(gw);
     results.ocsp = (await ocspBench({ url: gw.url, dataDir: gw.dataDir, api, mint, cpuMs: gw.cpuMs, n: STATIC_N })) satisfies OcspResults;
     const ours = await scepSeries('gateway', scepUrl, gw.cpuMs, mint);
     results.gateway = { enrollment: ours, rssMiB: gw.rssMiB() };
-    results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8)) satisfies CheckinResults;
+    results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8, apple.apns)) satisfies CheckinResults;
     results.gateway = { enrollment: ours, rssMiB: gw.rssMiB() };
   } finally {
     await gw.stop();
+    await apple.apns.stop();
   }
   const challenge = 'bench-static-challenge';
   const peer = await startScepserver(challenge);
@@ -154,6 +162,15 @@ async function report(): Promise<number> {
     if ('error' in ci.windowsFirst) rows.push(['windows', ci.windowsFirst.error, '', '', '', '', '']);
     else rows.push(['windows first sessions (3 installs)', `${ci.windowsFirst.certificates} certs`, String(ci.windowsFirst.cpuMs), '', '', '', '']);
     if (!('error' in ci.windowsSession)) row('windows session, nothing to do', ci.windowsSession);
+    if (ci.androidPolicyC64) row('android policy fetch (200) c=64, 8 agents', ci.androidPolicyC64);
+    if (ci.androidNotModifiedC64) row('android policy fetch (304) c=64, 8 agents', ci.androidNotModifiedC64);
+    if (ci.apple && 'error' in ci.apple) rows.push(['apple', ci.apple.error, '', '', '', '', '']);
+    else if (ci.apple) {
+      rows.push(['apple enroll + Authenticate + TokenUpdate', '', String(ci.apple.enrollCpuMs), '', '', '', '']);
+      rows.push(['apple first connects (3 installs)', `${ci.apple.certificates} certs`, String(ci.apple.firstConnectsCpuMs), '', '', '', '']);
+      row('apple Idle, nothing to do', ci.apple.idle);
+      row('apple Idle c=64, 4 devices', ci.apple.idleC64);
+    }
   }
   const target = (results.target as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   for (const c of CONCURRENCIES) if (target?.[c]) row(`target enrollment c=${c}`, target[c]);

@@ -1,5 +1,5 @@
 import { inProcessDeviceLock, type DeviceLock } from './core/device-lock.js';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { countCheckIns } from './metrics/check-ins.js';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
@@ -69,6 +69,8 @@ export interface AdapterServiceDeps {
   removalConfirmed?: (device: Device, profileId: string) => Promise<unknown>;
   /** Retiring devices: completed when the platform confirms the removals (core/retirement.ts). */
   retirement?: Retirement;
+  /** The plan generation (core/plan-generation.ts); absent: a fresh value per call, so nothing is ever answered from a cached plan. */
+  planGeneration?: () => Promise<string>;
 }
 
 /** The fallback for services built without a shared lock (tests, one process). */
@@ -115,6 +117,9 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     now: d.now ?? (() => new Date()),
     authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {
+      // authenticateDevice verified this request's certificate already: the same verdict, not a second round of reads.
+      const known = d.auth.verifiedFor(req);
+      if (known) return known.result.ok ? { device: known.result.device, thumbprint: known.thumbprint } : null;
       const presented = d.auth.presented(req);
       if (!('der' in presented)) return null; // none, or more than one: proves nothing
       const der = presented.der;
@@ -155,6 +160,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       byThumbprint: (thumbprint) => storage.findCertificateByThumbprint(thumbprint),
       list: (filter) => storage.listCertificates(filter),
     },
+    planGeneration: d.planGeneration ?? (async () => randomUUID()),
     deliveriesFor: async (device, only) => {
       // Nothing left to remove (nothing was ever delivered): the check-in itself confirms it.
       await retireIfRemoved(device);

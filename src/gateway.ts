@@ -67,6 +67,7 @@ import { ScepService } from './scep/service.js';
 import { toPem } from './pem.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { observedStorage } from './metrics/observed-storage.js';
+import { planGeneration } from './core/plan-generation.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { consoleRoutes } from './console/routes.js';
@@ -166,7 +167,9 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   const database = await openStorage(config.databaseUrl, config.dataDir);
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
-  const storage = observedStorage(database, metrics);
+  // ... and every write that may change a device's plan bumps the plan generation (cheap check-ins, core/plan-generation.ts).
+  const generation = planGeneration(observedStorage(database, metrics), log);
+  const storage = generation.storage;
   // With the keys in the database, this start loads and creates keys under the
   // key lease: instances starting together end up with one CA (core/keys/).
   const instance = instanceCoordination(config, storage, log);
@@ -319,6 +322,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
         return deliveries;
       },
       removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
+      planGeneration: generation.current,
       retirement,
       minter,
       tokens,

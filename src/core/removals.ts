@@ -95,10 +95,9 @@ export function removalTracker(deps: RemovalDeps): Removals {
       await storage.cancelPendingRemovals(back.map((p) => p.serialNumber));
       await audit('lifecycle.removal.cancelled', { deviceId: device.id, certificates: back.map((p) => ({ serialNumber: p.serialNumber, profileId: p.profileId })) });
     }
-    const added = await storage.addPendingRemovals(
-      stale.map((c) => ({ serialNumber: c.serialNumber, deviceId: device.id, profileId: c.profileId! })),
-      now.toISOString(),
-    );
+    // Nothing stale (every check-in): no write, so the plan generation stays (core/plan-generation.ts).
+    const added =
+      stale.length === 0 ? [] : await storage.addPendingRemovals(stale.map((c) => ({ serialNumber: c.serialNumber, deviceId: device.id, profileId: c.profileId! })), now.toISOString());
     if (added.length > 0) {
       await audit('lifecycle.removal.pending', {
         deviceId: device.id,

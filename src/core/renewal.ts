@@ -19,10 +19,15 @@ export interface Validity {
  * read is due: it is no reason to keep a certificate forever.
  */
 export function renewalDue(validity: Validity, thresholdPercent: number, now: Date): boolean {
+  return now.getTime() >= renewalDueAt(validity, thresholdPercent);
+}
+
+/** When renewalDue turns true (ms since the epoch; -Infinity when it always is): how long a cached check-in answer holds (core/checkin-cache.ts). */
+export function renewalDueAt(validity: Validity, thresholdPercent: number): number {
   const from = Date.parse(validity.notBefore);
   const to = Date.parse(validity.notAfter);
-  if (!(to > from)) return true;
-  return now.getTime() >= from + (to - from) * (1 - thresholdPercent / 100);
+  if (!(to > from)) return Number.NEGATIVE_INFINITY;
+  return from + (to - from) * (1 - thresholdPercent / 100);
 }
 
 /** The fields the lookup reads; callers pass whole IssuedCertificates. */

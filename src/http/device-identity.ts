@@ -145,6 +145,10 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     return blocks.length === 1 ? { der: Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64') } : { none: true };
   }
 
+  // The middleware's verdict per request, so a route asking again (presentedDevice) does not repeat the reads.
+  const verdicts = new WeakMap<Request, { result: IdentityResult; thumbprint: string }>();
+  const verifiedFor = (req: Request) => verdicts.get(req);
+
   /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {
     const p = presented(req);
@@ -158,6 +162,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
       return;
     }
     const r = await verify(p.der);
+    verdicts.set(req, { result: r, thumbprint: createHash('sha1').update(p.der).digest('hex').toUpperCase() });
     if (!r.ok) {
       o.log.warn({ path: req.path, reason: r.reason }, 'device authentication failed');
       res.status(r.status).json({ error: r.reason });
@@ -168,7 +173,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   };
 
   // presented: for routes where a certificate is optional (Windows re-enrollment proves the device with it).
-  return { verify, middleware, presented };
+  return { verify, middleware, presented, verifiedFor };
 }
 
 /** How a refusal names the platforms an adapter serves ("not a Windows device's"). */

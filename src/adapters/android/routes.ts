@@ -1,9 +1,10 @@
-import express, { Router, type Response } from 'express';
-import type { AdapterServices } from '../../core/adapter.js';
+import express, { Router, type Request, type Response } from 'express';
+import type { AdapterServices, ReadyDelivery } from '../../core/adapter.js';
 import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
 import { emptyState } from './state.js';
-import { loadAgentState, saveAgentState } from './state-store.js';
+import { agentStateFrom, loadAgentState, saveAgentState } from './state-store.js';
+import { policyAnswers, policyCacheKey, reusableUntil, type PolicyAnswer } from './policy-cache.js';
 import { ifNoneMatchHits } from './canonical.js';
 import { checkin, stateChanged } from './checkin.js';
 import { enrollmentAnswer } from './enrollment-answer.js';
@@ -72,34 +73,57 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     );
   });
 
-  // Policy fetch and status report read the agent state and write it back: under the device lock (core/device-lock.ts).
-  r.get('/android/v1/policy', s.authenticateDevice, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
-    const device = res.locals.device!;
-    const before = await loadAgentState(s, device.id);
-    const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
-    if (!choice.ok) {
-      notAcceptable(res, choice.asked);
-      return;
-    }
-    const deliveries = await s.deliveriesFor(device);
-    // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
-    const issued = await s.certificates.list({ deviceId: device.id });
-    const now = clock();
-    // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
-    const presented = await s.presentedDevice(req);
-    const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
-    const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId, s.activeCaIds);
-    if (stateChanged(before, result.state)) await saveAgentState(s, device.id, result.state);
-    for (const report of result.reports) await s.report(device, report);
-    res.setHeader('ETag', result.etag);
+  // A fetch with nothing to do is answered from the last answer while nothing it depends on changed (policy-cache.ts).
+  const answers = policyAnswers();
+  const sendAnswer = (req: Request, res: Response, a: PolicyAnswer) => {
+    res.setHeader('ETag', a.etag);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.setHeader('Vary', 'Accept');
-    if (ifNoneMatchHits(req.headers['if-none-match'], result.etag)) {
+    if (ifNoneMatchHits(req.headers['if-none-match'], a.etag)) {
       res.status(304).end();
       return;
     }
-    res.status(200).type(`${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`).send(JSON.stringify(result.document));
-  }));
+    res.status(200).type(a.contentType).send(a.body);
+  };
+
+  // Policy fetch and status report read the agent state and write it back: under the device lock (core/device-lock.ts).
+  // The cached answer is read without it: it writes nothing, and its key holds the state it was made from.
+  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
+    const device = res.locals.device!;
+    // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
+    const presented = await s.presentedDevice(req);
+    // Read before anything the answer is made from (core/plan-generation.ts).
+    const generation = await s.planGeneration();
+    const asked = { query: req.query.schemaVersion, accept: req.headers.accept };
+    const keyOf = (stored: unknown) => policyCacheKey(generation, device, presented?.thumbprint ?? '', stored, asked);
+    const cached = answers.get(device.id, keyOf(await s.state.get(device.id)), clock());
+    if (cached) {
+      sendAnswer(req, res, cached);
+      return;
+    }
+    await s.deviceLock(device.id, async () => {
+      const stored = await s.state.get(device.id);
+      const before = agentStateFrom(s, stored);
+      const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
+      if (!choice.ok) {
+        notAcceptable(res, choice.asked);
+        return;
+      }
+      const deliveries = await s.deliveriesFor(device);
+      // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
+      const issued = await s.certificates.list({ deviceId: device.id });
+      const now = clock();
+      const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
+      const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId, s.activeCaIds);
+      const changed = stateChanged(before, result.state);
+      if (changed) await saveAgentState(s, device.id, result.state);
+      for (const report of result.reports) await s.report(device, report);
+      const answer: PolicyAnswer = { etag: result.etag, contentType: `${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`, body: JSON.stringify(result.document) };
+      const until = reusableUntil(result, changed, deliveries.filter((d): d is ReadyDelivery => d.ok), before, issued, current);
+      if (until !== null) answers.set(device.id, keyOf(stored), answer, now, until);
+      sendAnswer(req, res, answer);
+    });
+  });
 
   r.post('/android/v1/status', s.authenticateDevice, statusBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     const device = res.locals.device!;

@@ -10,7 +10,12 @@ import { readAgentState, type AgentState } from './state.js';
 // another key) is dropped and a fresh one is minted.
 
 export async function loadAgentState(s: Pick<AdapterServices, 'state' | 'secrets'>, deviceId: string): Promise<AgentState> {
-  const state = readAgentState(await s.state.get(deviceId));
+  return agentStateFrom(s, await s.state.get(deviceId));
+}
+
+/** The state from the stored document as read (s.state.get), challenges opened. */
+export function agentStateFrom(s: Pick<AdapterServices, 'secrets'>, raw: Record<string, unknown> | null): AgentState {
+  const state = readAgentState(raw);
   const challenges: AgentState['challenges'] = {};
   for (const [id, c] of Object.entries(state.challenges)) {
     const challenge = s.secrets.open(c.challenge);

@@ -3,6 +3,7 @@ import { build, parse, parseBinary, type PlistValue } from 'plist';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
 import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
 import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
+import { LruCache } from '../../x509/lru-cache.js';
 
 // Property lists in and out. Devices send XML plists (binary ones are
 // accepted too); we always answer XML. Bodies are parsed only after the
@@ -19,6 +20,15 @@ import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
 // `plist` only ever sees text that xmldom reads without a complaint.
 
 export type PlistDict = { [key: string]: PlistValue };
+
+/**
+ * Small XML bodies (an Idle is about 300 bytes and the same bytes every time
+ * a device sends it) are parsed once: checked and parsed values kept by their
+ * exact text (LRU), each caller handed its own copy (issue 13: the two xmldom
+ * passes were a quarter of a cached Idle).
+ */
+export const PARSED_PLIST_CACHE = { entries: 4096, maxTextLength: 1024 };
+const parsedSmall = new LruCache<string, PlistValue>(PARSED_PLIST_CACHE.entries);
 export type { PlistValue };
 
 export class PlistError extends Error {}
@@ -59,6 +69,15 @@ function readBinary(buf: Buffer): PlistValue {
 }
 
 function readXml(text: string): PlistValue {
+  const small = text.length <= PARSED_PLIST_CACHE.maxTextLength;
+  const known = small ? parsedSmall.get(text) : undefined;
+  if (known !== undefined) return structuredClone(known);
+  const value = readXmlOnce(text);
+  if (small) parsedSmall.set(text, structuredClone(value));
+  return value;
+}
+
+function readXmlOnce(text: string): PlistValue {
   // `plist` takes text starting with '{' or '(' as OpenStep and 'bplist' as binary: only XML gets this far.
   if (!/^\uFEFF?\s*</.test(text)) throw new PlistError('body is not an XML or binary property list');
   try {

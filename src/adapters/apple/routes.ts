@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
-import type { Device, DeviceCommand, Platform } from '../../core/model.js';
+import type { Device, DeviceCommand, IssuedCertificate, Platform } from '../../core/model.js';
 import { matchCertificateList } from './certificate-match.js';
 import { applyCheckin, reportedValues, userAuthenticateAnswer } from './checkin.js';
 import { nextCommand } from './dispatch.js';
@@ -14,8 +14,10 @@ import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plis
 import { enrollRefusal } from './error-codes.js';
 import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
-import { DEVICE_CHANNEL, loadState, saveState, userChannel, type AppleState } from './state.js';
-import { syncDevice } from './sync.js';
+import { DEVICE_CHANNEL, emptyState, loadState, saveState, userChannel, type AppleState } from './state.js';
+import { idleAnswers, idleCacheKey, idleReusableUntil } from './idle-cache.js';
+import type { Delivery } from '../../core/delivery.js';
+import { syncDevice, type SyncOptions } from './sync.js';
 import { applyIdentityResult, isIdentityCommand, planIdentityRenewal } from './identity-renewal.js';
 
 // The device-facing routes, thin over the pure modules:
@@ -139,18 +141,29 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     });
   });
 
+  // Idle with nothing to do: the empty answer again while nothing it depends on changed (idle-cache.ts).
+  const idles = idleAnswers();
+
   r.put('/mdm/connect', rawBody, async (req, res) => {
     const got = await accept(req, res);
     if (!got) return;
     const { device, msg: raw, thumbprint } = got;
+    const m = connectMessage.safeParse(raw);
+    if (!m.success) {
+      res.status(400).json({ error: issues(m.error).join('; ') });
+      return;
+    }
+    const msg = m.data;
+    // Read before anything the answer is made from (core/plan-generation.ts). Without the
+    // device lock: the cached answer writes nothing, and its key holds the state it was made from.
+    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(), device, thumbprint) : null;
+    if (idleKey && idles.get(device.id, idleKey(await s.state.get(device.id), msg.UDID), d.now()) && !(await s.commands.next(device.id, DEVICE_CHANNEL, []))) {
+      res.status(200).end();
+      return;
+    }
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
     await withDeviceLock(s, device.id, async () => {
-      const m = connectMessage.safeParse(raw);
-      if (!m.success) {
-        res.status(400).json({ error: issues(m.error).join('; ') });
-        return;
-      }
-      const msg = m.data;
+      const stored = idleKey ? await s.state.get(device.id) : null;
       const state = await loadState(s, device.id);
       if (!state.enrolled) {
         res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
@@ -165,12 +178,24 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
         const ch = state.channels[channel];
         if (ch) ch.notNow = [];
         await saveState(s, device.id, state);
-        await syncDevice(s, device, { now: d.now() });
+        let planned: Parameters<NonNullable<SyncOptions['planned']>>[0] | null = null;
+        const touched = await syncDevice(s, device, { now: d.now(), planned: (p) => (planned = p) });
         // The MDM identity itself, inside its renewal period: the enrollment profile again (identity-renewal.ts).
+        let renewing = false;
         if (channel === DEVICE_CHANNEL && device.retiringSince === null) {
           const after = await loadState(s, device.id);
-          if (await planIdentityRenewal(s, device, after, thumbprint, d.now())) await saveState(s, device.id, after);
+          renewing = await planIdentityRenewal(s, device, after, thumbprint, d.now());
+          if (renewing) await saveState(s, device.id, after);
         }
+        const next = await nextCommand(s, device, channel);
+        if (next) {
+          res.status(200).type('application/xml').send(toXml(next));
+          return;
+        }
+        // Nothing was to do: kept for the next Idle while nothing changes.
+        if (idleKey && touched.size === 0 && !renewing && planned) await keepIdle(device, stored, idleKey(stored, msg.UDID), planned, thumbprint);
+        res.status(200).end();
+        return;
       } else {
         const cmd = msg.CommandUUID ? (await s.commands.list(device.id)).find((c) => c.id === msg.CommandUUID && c.channel === channel) : undefined;
         if (!cmd) {
@@ -216,7 +241,21 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     });
   });
 
+  /** Keeps the empty Idle answer when the Idle left the stored state as it found it (idle-cache.ts). */
+  async function keepIdle(device: Device, stored: unknown, key: string, planned: { deliveries: Delivery[]; certs: IssuedCertificate[] }, thumbprint: string | null): Promise<void> {
+    if (JSON.stringify(await s.state.get(device.id)) !== JSON.stringify(stored)) return;
+    const now = d.now();
+    const identity = thumbprint ? await s.certificates.byThumbprint(thumbprint) : null;
+    const until = idleReusableUntil(loadedState(stored), planned.deliveries, planned.certs, identity, now);
+    if (until !== null) idles.set(device.id, key, true, now, until);
+  }
+
   return r;
+}
+
+/** The state as loadState reads it, from the stored document. */
+function loadedState(stored: unknown): AppleState {
+  return { ...emptyState(), ...((stored as Partial<AppleState> | null) ?? {}) } as AppleState;
 }
 
 /** The retirement's RemoveProfile of the enrollment profile (sync.ts). */

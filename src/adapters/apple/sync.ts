@@ -16,6 +16,8 @@ export interface SyncOptions {
   /** The adapter's clock: renewal timing. */
   now: Date;
   retryFailed?: boolean;
+  /** Told what the plan was made from (the Idle answer cache times its reuse by it: idle-cache.ts). */
+  planned?: (p: { deliveries: Awaited<ReturnType<AdapterServices['deliveriesFor']>>; certs: Awaited<ReturnType<AdapterServices['certificates']['list']>> }) => void;
 }
 
 export async function syncDevice(s: AdapterServices, device: Device, opts: SyncOptions): Promise<Set<string>> {
@@ -27,6 +29,7 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   // planSync leaves profiles installed at their current version alone; those are the only renewal candidates.
   const certs = anyInstalled(state) ? await s.certificates.list({ deviceId: device.id }) : [];
   const renewals = anyInstalled(state) ? planRenewals(state, deliveries, certs, opts.now, s.currentCaId, s.activeCaIds) : [];
+  opts.planned?.({ deliveries, certs });
   // CA rollover: a device holding a retired CA's certificate first gets the roots profile (once per CA).
   if (state.rootsHeld !== s.currentCaId && state.rootsQueued !== s.currentCaId && holdsRetiredCertificate(state, certs, s.currentCaId, s.activeCaIds)) {
     await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'InstallProfile', payload: { trust: s.currentCaId }, profileId: null, profileVersion: null });
