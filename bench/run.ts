@@ -109,7 +109,7 @@ async function main(): Promise<number> {
     const mint = async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
     if (soakSeconds) {
       const checkins = await soakCheckins(gw.url, api, { android: 4, windows: 4 });
-      const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap ${x.heapUsedMiB} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
+      const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap used/total ${x.heapUsedMiB}/${x.heapTotalMiB} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
       results.soak = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64, checkins, onSample });
       return report();
     }

@@ -20,23 +20,25 @@ export interface SoakSample {
   cpuMs: number;
   /** V8 heap used / external (Buffers, better-sqlite3 is not in it), MiB; null when /metrics could not be read. */
   heapUsedMiB: number | null;
+  /** V8 heap committed (what RSS holds for it), MiB. */
+  heapTotalMiB: number | null;
   externalMiB: number | null;
   operations: number;
   errors: number;
 }
 
 /** The gateway's own process_* and nodejs_* gauges (prom-client default metrics, prefix mdmgw_). */
-async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; externalMiB: number | null }> {
-  if (!adminToken) return { heapUsedMiB: null, externalMiB: null };
+async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; heapTotalMiB: number | null; externalMiB: number | null }> {
+  if (!adminToken) return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
   try {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
     const gauge = (name: string) => {
       const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
       return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : null;
     };
-    return { heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'), externalMiB: gauge('mdmgw_nodejs_external_memory_bytes') };
+    return { heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'), heapTotalMiB: gauge('mdmgw_nodejs_heap_size_total_bytes'), externalMiB: gauge('mdmgw_nodejs_external_memory_bytes') };
   } catch {
-    return { heapUsedMiB: null, externalMiB: null };
+    return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
   }
 }
 
@@ -79,7 +81,10 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
   const enroll = async () => {
     const req = pool.shift();
     refill();
-    if (!req) return new Promise((r) => setTimeout(r, 50));
+    if (!req) {
+      operations--; // waiting for the prebuilder is not an operation
+      return new Promise((r) => setTimeout(r, 50));
+    }
     const res = await fetch(`${o.scepUrl}?operation=PKIOperation`, { method: 'POST', body: req.der, headers: { 'content-type': 'application/x-pki-message' } });
     const body = new Uint8Array(await res.arrayBuffer());
     if (res.status === 503) {
