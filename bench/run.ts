@@ -10,7 +10,8 @@
 //   npm run bench -- --soak 600       mixed enrollments + check-ins at concurrency 64 for 600 s: errors, RSS over time
 //   npm run bench -- --in-process     also the older in-process OCSP and issuance benches
 //   npm run bench -- --scale [--quick] the same measurements again on a store seeded with 100,000 devices,
-//                                     300,000 certificates, 1,000,000 audit rows (--quick: a tenth), side by side
+//                                     300,000 certificates, 1,000,000 audit rows (--quick: a tenth), side by side;
+//                                     --seed full|tenth picks the store size apart from --quick's counts
 //
 // Device-side work (RSA-2048 keys, CSRs, signed and encrypted requests) is
 // done before each timed phase; every answer is decoded and checked after it.
@@ -95,7 +96,7 @@ async function main(): Promise<number> {
     return report();
   }
   if (flag('--scale')) {
-    results.scale = await scaleRun({ quick: QUICK, measure: (gw, api) => measureGateway(gw, api) });
+    results.scale = await scaleRun({ quick: QUICK, seed: value('--seed'), measure: (gw, api) => measureGateway(gw, api) });
     return report();
   }
   const soakSeconds = value('--soak');

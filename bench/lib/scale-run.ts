@@ -67,8 +67,9 @@ async function adminProbes(gw: Gateway, quick: boolean): Promise<Record<string, 
   return out;
 }
 
-export async function scaleRun(o: { quick: boolean; measure: (gw: Gateway, api: Api) => Promise<GatewayFigures> }): Promise<ScaleResults> {
-  const counts = o.quick ? QUICK_SCALE : FULL_SCALE;
+export async function scaleRun(o: { quick: boolean; seed?: string | undefined; measure: (gw: Gateway, api: Api) => Promise<GatewayFigures> }): Promise<ScaleResults> {
+  if (o.seed !== undefined && o.seed !== 'full' && o.seed !== 'tenth') throw new Error(`--seed must be full or tenth, got ${o.seed}`);
+  const counts = (o.seed ?? (o.quick ? 'tenth' : 'full')) === 'full' ? FULL_SCALE : QUICK_SCALE;
   // 1. The plain figures, on an empty store, in this run (the machine is shared: compare within a run).
   let gw = await startGatewayProcess({ env: ENV });
   let plain: GatewayFigures;

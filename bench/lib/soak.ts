@@ -65,7 +65,7 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
   const firstErrors: string[] = [];
   const error = (m: string) => {
     errors++;
-    if (firstErrors.length < 5) firstErrors.push(m);
+    if (firstErrors.length < 20) firstErrors.push(m);
   };
   const base = o.scepUrl.replace(/\/certsrv.*$/, '');
   const rss: SoakSample[] = [];
@@ -113,6 +113,7 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
       const checkin = w % 4 === 2 ? checkinOp(Math.floor(w / 4)) : null;
       while (performance.now() < end) {
         operations++;
+        const kind = w % 4 === 3 ? 'static' : checkin ? 'check-in' : 'enrollment';
         try {
           if (w % 4 === 3) await statics();
           else if (checkin) {
@@ -120,7 +121,9 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
             checkins++;
           } else await enroll();
         } catch (e) {
-          error((e as Error).message);
+          // fetch() says only "fetch failed": the socket error is its cause.
+          const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
+          error(`${kind} at ${Math.round((performance.now() - t0) / 1000)} s: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
         }
       }
     }),
