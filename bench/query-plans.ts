@@ -112,6 +112,10 @@ try {
     phase = `admin API: ${name}`;
     await t.api.ok('GET', p!);
   }
+  phase = 'admin API: GET /devices (not paged)';
+  const rss0 = process.memoryUsage().rss;
+  const all = (await t.api.ok('GET', '/devices')) as unknown[];
+  console.error(`GET /devices: ${all.length} devices, RSS of this process ${Math.round(rss0 / 1048576)} -> ${Math.round(process.memoryUsage().rss / 1048576)} MiB`);
   phase = 'admin API: POST /devices';
   await t.api.ok('POST', '/devices', { name: 'Plan-Laptop-7', platform: 'windows', serialNumber: 'PLAN-SN-7' });
   phase = 'setup';

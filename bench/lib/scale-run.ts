@@ -21,6 +21,8 @@ export interface GatewayFigures {
   enrollment: Record<number, EnrollmentLoadResult>;
   checkins: CheckinResults;
   rssMiB: { now: number; peak: number };
+  /** RSS after the device paths, before the admin probes (GET /devices materializes every device). */
+  rssBeforeAdminMiB?: { now: number; peak: number };
   admin?: Record<string, LoadResult>;
 }
 
@@ -75,6 +77,7 @@ export async function scaleRun(o: { quick: boolean; seed?: string | undefined; m
   let plain: GatewayFigures;
   try {
     plain = await o.measure(gw, apiFor(gw));
+    plain.rssBeforeAdminMiB = gw.rssMiB();
     plain.admin = await adminProbes(gw, o.quick);
     plain.rssMiB = gw.rssMiB();
   } finally {
@@ -96,6 +99,7 @@ export async function scaleRun(o: { quick: boolean; seed?: string | undefined; m
     let scaled: GatewayFigures;
     try {
       scaled = await o.measure(gw, apiFor(gw));
+      scaled.rssBeforeAdminMiB = gw.rssMiB();
       scaled.admin = await adminProbes(gw, o.quick);
       scaled.rssMiB = gw.rssMiB();
     } finally {
@@ -121,7 +125,9 @@ export function scaleRows(s: ScaleResults): string[][] {
   const ws = (c: CheckinResults) => ('error' in c.windowsSession ? undefined : c.windowsSession);
   pair('windows session, nothing to do', ws(s.plain.checkins), ws(s.scaled.checkins));
   for (const k of Object.keys(s.plain.admin ?? {})) pair(k, s.plain.admin![k], s.scaled.admin?.[k]);
-  rows.push(['gateway RSS now / peak MiB', `${Math.round(s.plain.rssMiB.now)} / ${Math.round(s.plain.rssMiB.peak)}`, `${Math.round(s.scaled.rssMiB.now)} / ${Math.round(s.scaled.rssMiB.peak)}`, '', '', '', '']);
+  const mib = (r: { now: number; peak: number } | undefined) => (r ? `${Math.round(r.now)} / ${Math.round(r.peak)}` : '');
+  rows.push(['gateway RSS now / peak MiB, before the admin probes', mib(s.plain.rssBeforeAdminMiB), mib(s.scaled.rssBeforeAdminMiB), '', '', '', '']);
+  rows.push(['gateway RSS now / peak MiB, at the end', `${Math.round(s.plain.rssMiB.now)} / ${Math.round(s.plain.rssMiB.peak)}`, `${Math.round(s.scaled.rssMiB.now)} / ${Math.round(s.scaled.rssMiB.peak)}`, '', '', '', '']);
   rows.push(['seeded in s / file MiB', String(s.seed.seconds), String(s.seed.fileMiB), '', '', '', '']);
   for (const [k, v] of Object.entries(s.seed.counts)) rows.push([`  seeded ${k}`, '', String(v), '', '', '', '']);
   return rows;
