@@ -2,8 +2,7 @@
 // an empty store and on a seeded one (bench/lib/scale.ts), side by side with
 // the ratio, plus the admin API's paged lists and the CRL at that size and the
 // gateway's peak RSS. The target (issue 13): every figure within 20%.
-import { rm } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CheckinResults } from './checkins.js';
@@ -11,7 +10,6 @@ import { getOk, runLoad, type LoadResult } from './load.js';
 import { caIdOf, FULL_SCALE, QUICK_SCALE, seedScale, type SeedResult } from './scale.js';
 import type { EnrollmentLoadResult } from './scep-load.js';
 import { startGatewayProcess, type ServerProcess } from './server-process.js';
-import { readFile } from 'node:fs/promises';
 
 type Gateway = ServerProcess & { adminToken: string };
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
