@@ -10,6 +10,9 @@
 //   npm run bench -- --soak 600       mixed enrollments + check-ins at concurrency 64 for 600 s: errors, RSS over time
 //   npm run bench -- --in-process     also the older in-process OCSP and issuance benches
 //   npm run bench -- --checkins       only the check-in benches (Android, Windows, Apple)
+//   npm run bench -- --scale [--quick] the same measurements again on a store seeded with 100,000 devices,
+//                                     300,000 certificates, 1,000,000 audit rows (--quick: a tenth), side by side;
+//                                     --seed full|tenth picks the store size apart from --quick's counts
 //
 // Device-side work (RSA-2048 keys, CSRs, signed and encrypted requests) is
 // done before each timed phase; every answer is decoded and checked after it.
@@ -22,7 +25,9 @@ import { ocspBench, type OcspResults } from './lib/ocsp-load.js';
 import { getOk, runLoad, type LoadResult } from './lib/load.js';
 import { deviceKeys, enrollmentLoad, prebuild, recipientOf, type EnrollmentLoadResult } from './lib/scep-load.js';
 import { startGatewayProcess, startScepserver, type ServerProcess } from './lib/server-process.js';
-import { soak } from './lib/soak.js';
+import { soak, type SoakSample } from './lib/soak.js';
+import { soakCheckins } from './lib/soak-checkins.js';
+import { scaleRun, scaleRows, type ScaleResults } from './lib/scale-run.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -77,6 +82,18 @@ async function staticAnswers(gw: ServerProcess): Promise<Record<string, LoadResu
   return out;
 }
 
+/** The plain run's gateway measurements (static answers, enrollment series, check-ins), for --scale. */
+async function measureGateway(gw: ServerProcess & { adminToken: string }, api: ReturnType<typeof apiOf>) {
+  const device = await api('POST', '/devices', { name: 'bench-device', platform: 'windows' });
+  const profile = await api('POST', '/profiles', { name: 'bench', scope: 'device', subjectName: 'CN={{DeviceName}},O=Bench' });
+  await api('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+  const mint = async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
+  const staticAnswersResult = await staticAnswers(gw);
+  const enrollment = await scepSeries('gateway', `${gw.url}/certsrv/mscep/mscep.dll`, gw.cpuMs, mint);
+  const checkins = await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8);
+  return { staticAnswers: staticAnswersResult, enrollment, checkins, rssMiB: gw.rssMiB() };
+}
+
 async function main(): Promise<number> {
   const target = value('--target');
   if (target) {
@@ -84,6 +101,10 @@ async function main(): Promise<number> {
     const pid = Number(value('--pid') ?? 0);
     const cpu = pid ? (await import('./lib/server-process.js')).cpuMsOf.bind(null, pid) : () => 0;
     results.target = { url: target, enrollment: await scepSeries('target', target, cpu, async () => challenge) };
+    return report();
+  }
+  if (flag('--scale')) {
+    results.scale = await scaleRun({ quick: QUICK, seed: value('--seed'), measure: (gw, api) => measureGateway(gw, api) });
     return report();
   }
   const soakSeconds = value('--soak');
@@ -97,7 +118,9 @@ async function main(): Promise<number> {
     const scepUrl = `${gw.url}/certsrv/mscep/mscep.dll`;
     const mint = async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
     if (soakSeconds) {
-      results.soak = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64 });
+      const checkins = await soakCheckins(gw.url, api, { android: 4, windows: 4 });
+      const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap used/total ${x.heapUsedMiB}/${x.heapTotalMiB} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
+      results.soak = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64, checkins, onSample });
       return report();
     }
     if (CHECKINS_ONLY) {
@@ -137,7 +160,7 @@ async function main(): Promise<number> {
 async function report(): Promise<number> {
   const dir = path.join(ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${(results.startedAt as string).replace(/[:.]/g, '-')}${results.soak ? '-soak' : ''}.json`);
+  const file = path.join(dir, `${(results.startedAt as string).replace(/[:.]/g, '-')}${results.soak ? '-soak' : ''}${results.scale ? '-scale' : ''}.json`);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   const rows: string[][] = [['measure', 'value', 'CPU ms/op', 'ops/s', 'p50 ms', 'p99 ms', 'errors']];
   const row = (name: string, r: LoadResult & { failed?: number }) => rows.push([name, '', String(r.cpuMsPerOp), String(r.perSecond), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.failed ?? r.errors)]);
@@ -174,12 +197,15 @@ async function report(): Promise<number> {
   }
   const target = (results.target as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   for (const c of CONCURRENCIES) if (target?.[c]) row(`target enrollment c=${c}`, target[c]);
-  const s = results.soak as { errors: number; operations: number; rss: { t: number; rssMiB: number }[] } | undefined;
-  if (s) rows.push(['soak', `${s.operations} ops, RSS ${s.rss.map((r) => r.rssMiB).join(' ')} MiB`, '', '', '', '', String(s.errors)]);
+  if (results.scale) rows.splice(0, rows.length, ...scaleRows(results.scale as ScaleResults)); // a --scale run prints only its own table
+  const s = results.soak as { errors: number; operations: number; enrollments: number; checkins: number; rss: SoakSample[] } | undefined;
+  if (s) rows.push(['soak', `${s.operations} ops (${s.enrollments} enrollments, ${s.checkins} check-ins), RSS ${s.rss.map((r) => r.rssMiB).join(' ')} MiB`, '', '', '', '', String(s.errors)]);
+  if (s) rows.push(['soak heap used', `${s.rss.map((r) => r.heapUsedMiB).join(' ')} MiB`, '', '', '', '', '']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
   console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
-  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {})].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0) + Object.values(ocsp ?? {}).reduce((n, r) => n + r.errors, 0);
+  const scaled = results.scale as ScaleResults | undefined;
+  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {}), ...Object.values(scaled?.plain.enrollment ?? {}), ...Object.values(scaled?.scaled.enrollment ?? {})].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0) + Object.values(ocsp ?? {}).reduce((n, r) => n + r.errors, 0);
   return failures > 0 ? 1 : 0;
 }
 

@@ -77,6 +77,8 @@ export async function startGatewayProcess(o: { dataDir?: string; env?: Record<st
   const url = `http://127.0.0.1:${port}`;
   // BENCH_CPU_PROF=dir: a V8 CPU profile of the gateway, written there when it stops (read the top frames).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // BENCH_HEAPSNAPSHOT_DIR=dir: `kill -USR2 <pid>` writes a heap snapshot of the gateway there (leak hunting, the soak).
+  if (process.env.BENCH_HEAPSNAPSHOT_DIR) prof.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.BENCH_HEAPSNAPSHOT_DIR}`);
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'serve', '-p', String(port), '-d', dataDir], {
     cwd: ROOT,
     env: { ...process.env, MDMGW_PUBLIC_URL: url, MDMGW_LOG_LEVEL: process.env.MDMGW_LOG_LEVEL ?? 'info', ...o.env },

@@ -1,16 +1,48 @@
 // `npm run bench -- --soak SECONDS`: mixed load at concurrency 64 for a fixed
-// time: 3 of 4 workers enroll over SCEP (a request prebuilt per enrollment,
-// refilled in the background), 1 of 4 asks the static answers a device asks
-// before enrolling (GetCACaps, GetCACert) and /healthz. Reports errors (must
-// be 0; a 503 the client retries after is counted apart) and the gateway's RSS
-// every 10 s (must stay flat).
+// time. Of every 4 workers, 2 enroll over SCEP (a request prebuilt per
+// enrollment, refilled in the background), 1 checks in (Android policy
+// fetches, 200 and 304, and Windows OMA-DM sessions, through the device
+// simulators), 1 asks the static answers a device asks before enrolling
+// (GetCACaps, GetCACert) and /healthz. Reports errors (must be 0; a 503 the
+// client retries after is counted apart) and, every 10 s, the gateway's RSS
+// (from /proc) and its V8 heap and external memory (from its own /metrics):
+// RSS must level off.
 import { performance } from 'node:perf_hooks';
 import { readCertRep } from '../../src/scep/codec/index.js';
 import { getOk } from './load.js';
 import { deviceKeys, prebuild, recipientOf, type Prebuilt } from './scep-load.js';
 import type { ServerProcess } from './server-process.js';
+import type { SoakCheckins } from './soak-checkins.js';
 
-export async function soak(o: { gw: ServerProcess; scepUrl: string; mint: () => Promise<string>; seconds: number; concurrency: number }) {
+export interface SoakSample {
+  t: number;
+  rssMiB: number;
+  cpuMs: number;
+  /** V8 heap used / external (Buffers, better-sqlite3 is not in it), MiB; null when /metrics could not be read. */
+  heapUsedMiB: number | null;
+  /** V8 heap committed (what RSS holds for it), MiB. */
+  heapTotalMiB: number | null;
+  externalMiB: number | null;
+  operations: number;
+  errors: number;
+}
+
+/** The gateway's own process_* and nodejs_* gauges (prom-client default metrics, prefix mdmgw_). */
+async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; heapTotalMiB: number | null; externalMiB: number | null }> {
+  if (!adminToken) return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
+  try {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    const gauge = (name: string) => {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+      return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : null;
+    };
+    return { heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'), heapTotalMiB: gauge('mdmgw_nodejs_heap_size_total_bytes'), externalMiB: gauge('mdmgw_nodejs_external_memory_bytes') };
+  } catch {
+    return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
+  }
+}
+
+export async function soak(o: { gw: ServerProcess & { adminToken?: string }; scepUrl: string; mint: () => Promise<string>; seconds: number; concurrency: number; checkins?: SoakCheckins; onSample?: (s: SoakSample) => void }) {
   const recipient = await recipientOf(o.scepUrl);
   const keys = await deviceKeys(16);
   const pool: Prebuilt[] = await prebuild({ n: 256, recipient, keys, subject: 'CN=bench-device, O=Bench', challenge: o.mint });
@@ -27,54 +59,77 @@ export async function soak(o: { gw: ServerProcess; scepUrl: string; mint: () => 
   };
   let operations = 0;
   let enrollments = 0;
+  let checkins = 0;
   let errors = 0;
   let busy = 0;
   const firstErrors: string[] = [];
   const error = (m: string) => {
     errors++;
-    if (firstErrors.length < 5) firstErrors.push(m);
+    if (firstErrors.length < 20) firstErrors.push(m);
   };
-  const rss: { t: number; rssMiB: number; cpuMs: number }[] = [];
+  const base = o.scepUrl.replace(/\/certsrv.*$/, '');
+  const rss: SoakSample[] = [];
   const t0 = performance.now();
-  const sample = () => rss.push({ t: Math.round((performance.now() - t0) / 1000), rssMiB: Math.round(o.gw.rssMiB().now), cpuMs: o.gw.cpuMs() });
-  sample();
-  const timer = setInterval(sample, 10_000);
+  const sample = async () => {
+    const s = { t: Math.round((performance.now() - t0) / 1000), rssMiB: Math.round(o.gw.rssMiB().now), cpuMs: o.gw.cpuMs(), ...(await memoryGauges(base, o.gw.adminToken)), operations, errors };
+    rss.push(s);
+    o.onSample?.(s);
+  };
+  await sample();
+  const timer = setInterval(() => void sample(), 10_000);
+
+  const enroll = async () => {
+    const req = pool.shift();
+    refill();
+    if (!req) {
+      operations--; // waiting for the prebuilder is not an operation
+      return new Promise((r) => setTimeout(r, 50));
+    }
+    const res = await fetch(`${o.scepUrl}?operation=PKIOperation`, { method: 'POST', body: req.der, headers: { 'content-type': 'application/x-pki-message' } });
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status === 503) {
+      busy++;
+      pool.push(req); // the client retries later
+      return new Promise((r) => setTimeout(r, 1000));
+    }
+    if (res.status !== 200) throw new Error(`PKIOperation: HTTP ${res.status}`);
+    const rep = await readCertRep(body, req.signer, recipient);
+    if (rep.status !== 'SUCCESS') throw new Error(`CertRep ${rep.status} ${rep.failInfo ?? ''}`);
+    enrollments++;
+  };
+  const statics = async () => {
+    await getOk(`${o.scepUrl}?operation=${operations % 2 ? 'GetCACaps' : 'GetCACert'}`);
+    await getOk(`${base}/healthz`);
+  };
+  // Check-in workers: the first few own one Windows device each, the rest fetch Android policies.
+  const checkinOp = (k: number): (() => Promise<void>) | null => {
+    const c = o.checkins;
+    if (!c) return null;
+    if (k < c.windows.length) return c.windows[k]!;
+    return c.android.length ? c.android[k % c.android.length]! : null;
+  };
   await Promise.all(
     Array.from({ length: o.concurrency }, async (_, w) => {
+      const checkin = w % 4 === 2 ? checkinOp(Math.floor(w / 4)) : null;
       while (performance.now() < end) {
         operations++;
+        const kind = w % 4 === 3 ? 'static' : checkin ? 'check-in' : 'enrollment';
         try {
-          if (w % 4 === 3) {
-            await getOk(`${o.scepUrl}?operation=${operations % 2 ? 'GetCACaps' : 'GetCACert'}`);
-            await getOk(`${o.scepUrl.replace(/\/certsrv.*$/, '')}/healthz`);
-            continue;
-          }
-          const req = pool.shift();
-          refill();
-          if (!req) {
-            await new Promise((r) => setTimeout(r, 50));
-            continue;
-          }
-          const res = await fetch(`${o.scepUrl}?operation=PKIOperation`, { method: 'POST', body: req.der, headers: { 'content-type': 'application/x-pki-message' } });
-          const body = new Uint8Array(await res.arrayBuffer());
-          if (res.status === 503) {
-            busy++;
-            pool.push(req); // the client retries later
-            await new Promise((r) => setTimeout(r, 1000));
-            continue;
-          }
-          if (res.status !== 200) throw new Error(`PKIOperation: HTTP ${res.status}`);
-          const rep = await readCertRep(body, req.signer, recipient);
-          if (rep.status !== 'SUCCESS') throw new Error(`CertRep ${rep.status} ${rep.failInfo ?? ''}`);
-          enrollments++;
+          if (w % 4 === 3) await statics();
+          else if (checkin) {
+            await checkin();
+            checkins++;
+          } else await enroll();
         } catch (e) {
-          error((e as Error).message);
+          // fetch() says only "fetch failed": the socket error is its cause.
+          const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
+          error(`${kind} at ${Math.round((performance.now() - t0) / 1000)} s: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
         }
       }
     }),
   );
   clearInterval(timer);
   await refilling; // nothing may still talk to the gateway once it is stopped
-  sample();
-  return { seconds: o.seconds, concurrency: o.concurrency, operations, enrollments, errors, busyRetried: busy, firstErrors, rss };
+  await sample();
+  return { seconds: o.seconds, concurrency: o.concurrency, operations, enrollments, checkins, errors, busyRetried: busy, firstErrors, rss };
 }
