@@ -52,7 +52,8 @@ describe('mdmgw serve', () => {
       expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
       const token = (await readFile(tokenFile, 'utf8')).trim();
       expect(token.length).toBeGreaterThanOrEqual(32);
-      expect(p.output()).toContain(tokenFile);
+      // Log lines reach stdout within LOG_FLUSH_MS (src/log.ts), not at once.
+      await expect.poll(() => p.output(), { timeout: 5000 }).toContain(tokenFile);
       expect(p.output()).not.toContain(token);
       for (const f of ['ca.pem', 'ca.key', 'ra.pem', 'ra.key', 'challenge-signing.key', 'mdmgw.sqlite']) {
         await stat(path.join(dir, f));
