@@ -50,8 +50,9 @@ export { renewalDue };
 const MAX_ANSWER = 512;
 const MAX_ITEM_STATUSES = 64;
 
-export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date): Promise<SessionReply> {
-  const state = await readWindowsState(s, device.id);
+/** `current`: the device's state as the caller just read it under the device lock (else it is read here). */
+export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date, current?: WindowsState): Promise<SessionReply> {
+  const state = current ?? (await readWindowsState(s, device.id));
   const profiles = (state.profiles ??= {});
   state.nodes ??= {};
   const { hdr } = msg;
