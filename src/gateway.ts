@@ -1,4 +1,5 @@
 import { prepareDeliveries } from './core/delivery.js';
+import { assignedProfiles } from './core/assignments.js';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, chmod } from 'node:fs/promises';
@@ -279,15 +280,16 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // During a CA rollover every payload carries every root (the current one first).
       caCertificatePem: rootsPem,
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
+      // The assigned profiles are read once for both (issue 13); a challenge is counted when it is minted (when rendered).
       deliveriesFor: async (device, only) => {
-        await removals.reconcile(device);
-        const deliveries = await prepareDeliveries(
-          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name)), now },
+        const assigned = await assignedProfiles(storage, device);
+        await removals.reconcile(device, undefined, assigned);
+        return prepareDeliveries(
+          { storage, challengeKey: challengeKey.privateKey, ttlSeconds: config.challengeTtlSeconds, gatewayScepUrl: scepUrl, caCertificatePem: rootsPem, trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name)), now, onMint: () => metrics.challengeMinted('profile') },
           device,
           only,
+          assigned,
         );
-        for (const d of deliveries) if (d.ok) metrics.challengeMinted('profile');
-        return deliveries;
       },
       removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
       retirement,
