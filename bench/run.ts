@@ -145,6 +145,7 @@ async function report(): Promise<number> {
     if ('error' in ci.windowsFirst) rows.push(['windows', ci.windowsFirst.error, '', '', '', '', '']);
     else rows.push(['windows first sessions (3 installs)', `${ci.windowsFirst.certificates} certs`, String(ci.windowsFirst.cpuMs), '', '', '', '']);
     if (!('error' in ci.windowsSession)) row('windows session, nothing to do', ci.windowsSession);
+    if (ci.windowsSessionC64 && !('error' in ci.windowsSessionC64)) row('windows session, nothing to do, 64 devices', ci.windowsSessionC64);
   }
   const target = (results.target as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   for (const c of CONCURRENCIES) if (target?.[c]) row(`target enrollment c=${c}`, target[c]);
