@@ -42,21 +42,27 @@ async function settledDevice(profiles: number) {
   return { sim, user, deviceId, specs };
 }
 
-/** Counts the storage reads of assignments while `fn` runs (the gateway's storage, seen through its own property). */
-async function countAssignmentReads(fn: () => Promise<unknown>): Promise<number> {
+/** Counts calls of storage methods while `fn` runs (the gateway's storage, seen through an own property). */
+async function countReads(names: string[], fn: () => Promise<unknown>): Promise<Record<string, number>> {
   const storage = t.gw.storage as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const own = Object.getOwnPropertyDescriptor(storage, 'assignmentsFor');
-  const original = storage.assignmentsFor!;
-  let calls = 0;
-  storage.assignmentsFor = (...a: unknown[]) => {
-    calls++;
-    return original.apply(t.gw.storage, a);
-  };
+  const calls: Record<string, number> = {};
+  const saved = names.map((name) => {
+    const own = Object.getOwnPropertyDescriptor(storage, name);
+    const original = storage[name]!;
+    calls[name] = 0;
+    storage[name] = (...a: unknown[]) => {
+      calls[name]!++;
+      return original.apply(t.gw.storage, a);
+    };
+    return { name, own };
+  });
   try {
     await fn();
   } finally {
-    if (own) Object.defineProperty(storage, 'assignmentsFor', own);
-    else delete storage.assignmentsFor;
+    for (const { name, own } of saved) {
+      if (own) Object.defineProperty(storage, name, own);
+      else delete storage[name];
+    }
   }
   return calls;
 }
@@ -64,15 +70,18 @@ async function countAssignmentReads(fn: () => Promise<unknown>): Promise<number>
 const commandsOf = (log: Awaited<ReturnType<WindowsSimulator['session']>>) => log.messages.flatMap((m) => m.commands).map((c) => c.name);
 
 describe('Windows session planning (issue 13)', () => {
-  it('a session with nothing to do reads the assignments on its first message only, and still checks every message', async () => {
+  it('a session with nothing to do reads the assignments on its first message only, identity and state once per message, and still checks every message', async () => {
     const { sim, deviceId } = await settledDevice(3);
     let log!: Awaited<ReturnType<WindowsSimulator['session']>>;
-    const reads = await countAssignmentReads(async () => {
+    const reads = await countReads(['assignmentsFor', 'getCertificate', 'getPlatformState'], async () => {
       log = await sim.session();
     });
     expect(log.messages).toHaveLength(2);
     expect(commandsOf(log)).toEqual(['Get']);
-    expect(reads).toBe(1);
+    expect(reads.assignmentsFor).toBe(1);
+    // Each message: its identity certificate looked up once (not again by the route), its state read once.
+    expect(reads.getCertificate).toBe(2);
+    expect(reads.getPlatformState).toBe(2);
     const state = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
     expect(state.session!.plannedKey).toBeDefined();
     expect(state.session!.clientMsgId).toBe(2);
