@@ -183,8 +183,12 @@ async function report(): Promise<number> {
     row('android policy fetch (200)', ci.androidPolicy);
     row('android policy fetch (304)', ci.androidNotModified);
     if ('error' in ci.windowsFirst) rows.push(['windows', ci.windowsFirst.error, '', '', '', '', '']);
-    else rows.push(['windows first sessions (3 installs)', `${ci.windowsFirst.certificates} certs`, String(ci.windowsFirst.cpuMs), '', '', '', '']);
+    else {
+      rows.push(['windows first sessions (3 installs, with their SCEP)', `${ci.windowsFirst.certificates} certs`, String(ci.windowsFirst.cpuMs), '', '', '', '']);
+      rows.push(['  of which OMA-DM messages', `${ci.windowsFirst.messages} messages`, String(ci.windowsFirst.omaDmCpuMs), '', '', '', '']);
+    }
     if (!('error' in ci.windowsSession)) row('windows session, nothing to do', ci.windowsSession);
+    if (ci.windowsSessionC64 && !('error' in ci.windowsSessionC64)) row('windows session, nothing to do, 64 devices', ci.windowsSessionC64);
     if (ci.androidPolicyC64) row('android policy fetch (200) c=64, 8 agents', ci.androidPolicyC64);
     if (ci.androidNotModifiedC64) row('android policy fetch (304) c=64, 8 agents', ci.androidNotModifiedC64);
     if (ci.apple && 'error' in ci.apple) rows.push(['apple', ci.apple.error, '', '', '', '', '']);

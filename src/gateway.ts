@@ -1,4 +1,5 @@
 import { prepareDeliveries } from './core/delivery.js';
+import { assignedProfiles } from './core/assignments.js';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, chmod } from 'node:fs/promises';
@@ -301,11 +302,13 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
       // During a CA rollover every payload carries every root (the current one first).
       caCertificatePem: rootsPem,
       // Every check-in also brings the device's pending removals up to date (and revokes those past their grace).
+      // The assigned profiles are read once for both (issue 13); a challenge is counted when it is minted (when rendered).
       deliveriesFor: async (device, only) => {
-        await removals.reconcile(device);
+        const assigned = await assignedProfiles(storage, device);
+        await removals.reconcile(device, undefined, assigned);
         // An upstream whose chain is still missing is asked again now (throttled) rather than at the next hourly refresh.
         if (upstreams.size > 0) await upstreamChains.ensure(upstreams.keys(), UPSTREAM_CHAIN_CHECKIN_WAIT_MS);
-        const deliveries = await prepareDeliveries(
+        return prepareDeliveries(
           {
             storage,
             challengeKey: challengeKey.privateKey,
@@ -314,12 +317,12 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
             caCertificatePem: rootsPem,
             trustFor: trustForProfile(registry, rootsPem, (name) => caScepUrl(config.publicUrl, name), (name) => upstreamChains.missingReason(name)),
             now,
+            onMint: () => metrics.challengeMinted('profile'),
           },
           device,
           only,
+          assigned,
         );
-        for (const d of deliveries) if (d.ok) metrics.challengeMinted('profile');
-        return deliveries;
       },
       removalConfirmed: (device, profileId) => removals.confirmRemoval(device, profileId),
       planGeneration: generation.current,

@@ -1,10 +1,11 @@
 // Check-ins against the gateway process, for a device with 3 assigned
 // profiles (issue 13): the Android agent's policy fetch (200 with the
 // document, and 304 with If-None-Match) after the first fetch delivered
-// and installed the 3 certificates, and a Windows OMA-DM session with nothing
-// left to install; the Apple device's enrollment and first connects that
-// install the 3 profiles, then Idle connects with nothing to do (pushes go to
-// the fake APNs, whose CA the gateway trusts through NODE_EXTRA_CA_CERTS).
+// and installed the 3 certificates; Windows OMA-DM sessions with nothing
+// left to install (windows-checkins.ts: one device, and 64 at once); the
+// Apple device's enrollment and first connects that install the 3 profiles,
+// then Idle connects with nothing to do (pushes go to the fake APNs, whose CA
+// the gateway trusts through NODE_EXTRA_CA_CERTS).
 // Driven by the device simulators over HTTP.
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,17 +14,15 @@ import { build } from 'plist';
 import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
-import { WindowsSimulator } from '../../src/sim/windows.js';
+import { windowsCheckinBench, type WindowsCheckinResults } from './windows-checkins.js';
 import { runLoad, type LoadResult } from './load.js';
 
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 
-export interface CheckinResults {
+export interface CheckinResults extends WindowsCheckinResults {
   androidFirst: { cpuMs: number; certificates: number };
   androidPolicy: LoadResult;
   androidNotModified: LoadResult;
-  windowsFirst: { cpuMs: number; certificates: number } | { error: string };
-  windowsSession: LoadResult | { error: string };
   /** Several agents, `CONCURRENT_AGENTS` of them, fetching at concurrency 64. */
   androidPolicyC64?: LoadResult;
   androidNotModifiedC64?: LoadResult;
@@ -67,7 +66,7 @@ export async function checkinBench(url: string, api: Api, cpuMs: () => number, n
   const tok = await api('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' });
   const agent = new AndroidAgentSim(url);
   await agent.enroll(tok.enrollmentUrl);
-  let c0 = cpuMs();
+  const c0 = cpuMs();
   const first = await agent.fetchPolicy();
   const installed = await agent.applyPolicy(first.document!);
   const androidFirst = { cpuMs: cpuMs() - c0, certificates: installed.length };
@@ -98,25 +97,10 @@ export async function checkinBench(url: string, api: Api, cpuMs: () => number, n
     if (f.status !== 304) throw new Error(`conditional policy fetch: HTTP ${f.status}`);
   } });
 
-  let windowsFirst: CheckinResults['windowsFirst'];
-  let windowsSession: CheckinResults['windowsSession'];
-  try {
-    const wtok = await api('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
-    const sim = new WindowsSimulator({ baseUrl: url, upn: 'bench@contoso.com', password: wtok.token });
-    const e = await sim.enroll();
-    if (e.fault || !sim.identity) throw new Error(`Windows enrollment: ${e.fault?.reason ?? `HTTP ${e.status}`}`);
-    c0 = cpuMs();
-    const log = await sim.session();
-    await sim.session(); // the device reports what it installed
-    windowsFirst = { cpuMs: cpuMs() - c0, certificates: log.enrolled.filter((x) => x.status === 1).length };
-    // One simulator, one session at a time (a device does not overlap its own sessions).
-    windowsSession = await runLoad({ n: Math.ceil(n / 4), concurrency: 1, cpuMs, op: async () => void (await sim.session()) });
-  } catch (e) {
-    windowsFirst = { error: (e as Error).message };
-    windowsSession = { error: (e as Error).message };
-  }
+  // Windows: bench/lib/windows-checkins.ts (one device at c=1, then 64 devices at once).
+  const windows = await windowsCheckinBench(url, api, cpuMs, { userId: user.id, upn: 'bench@contoso.com', n: Math.ceil(n / 4), devices: 64, expectInstalls: 3 });
   const apple = apns ? await appleCheckinBench(url, api, cpuMs, n, apns, user.id) : undefined;
-  return { androidFirst, androidPolicy, androidNotModified, windowsFirst, windowsSession, androidPolicyC64, androidNotModifiedC64, ...(apple && { apple }) };
+  return { androidFirst, androidPolicy, androidNotModified, ...windows, androidPolicyC64, androidNotModifiedC64, ...(apple && { apple }) };
 }
 
 /** One Apple device enrolled with its 3 profiles installed (the user's assignments from checkinBench). */

@@ -29,6 +29,8 @@ export interface DeliveryDeps {
    * profile names its trustedRootCertificate.
    */
   trustFor?: (profile: Profile) => { caName: string; rootPem: string; intermediatesPem: string; scepUrl?: string; missing?: string } | null;
+  /** Called once per challenge actually minted (metrics): a delivery mints when its challenge is first read. */
+  onMint?: () => void;
   /** [0, 1); Math.random by default. Picks among a profile's SCEP URLs. */
   random?: () => number;
   now?: () => Date;
@@ -41,7 +43,7 @@ export type Delivery =
       profile: Profile;
       ok: true;
       resolved: ResolvedRequest;
-      /** The challengePassword. Secret: log challengeFingerprint() of it, never the value. */
+      /** The challengePassword, minted when first read. Secret: log challengeFingerprint() of it, never the value. */
       challenge: string;
       challengeExpiresAt: Date;
       scepUrl: string;
@@ -53,9 +55,13 @@ export type Delivery =
     }
   | { profile: Profile; ok: false; error: { code: DeliveryErrorCode; message: string } };
 
-export async function prepareDeliveries(deps: DeliveryDeps, device: Device, only?: { profileIds: readonly string[] }): Promise<Delivery[]> {
-  // Minting is cheap, but a challenge nobody will render is one more secret in memory: mint only what is asked for.
-  const profiles = (await assignedProfiles(deps.storage, device)).filter((p) => !only || only.profileIds.includes(p.id));
+/**
+ * `assigned`: the device's assigned profiles when the caller already read them
+ * (assignedProfiles) for this check-in, so they are not read twice.
+ */
+export async function prepareDeliveries(deps: DeliveryDeps, device: Device, only?: { profileIds: readonly string[] }, assigned?: Profile[]): Promise<Delivery[]> {
+  // A challenge nobody will render is one more secret in memory: mint only what is asked for.
+  const profiles = (assigned ?? (await assignedProfiles(deps.storage, device))).filter((p) => !only || only.profileIds.includes(p.id));
   const primaryUser = device.userId ? await deps.storage.getUser(device.userId) : null;
   return profiles.map((profile) => prepareOne(deps, device, primaryUser, profile));
 }
@@ -98,18 +104,28 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
       },
     };
   }
-  const minted = mintChallenge(deps.challengeKey, {
-    kind: 'profile',
-    resolved: r.resolved,
-    ttlSeconds: deps.ttlSeconds,
-    ...(deps.now && { now: deps.now() }),
-  });
+  // Minted when first read, not here: a check-in with nothing to install (the profile is on the
+  // device already) renders no challenge, and an Ed25519 signature per assigned profile per
+  // message was a large share of it (issue 13). The time is taken now, as if minted now.
+  const at = deps.now?.() ?? new Date();
+  let minted: ReturnType<typeof mintChallenge> | undefined;
+  const mint = () => {
+    if (!minted) {
+      minted = mintChallenge(deps.challengeKey, { kind: 'profile', resolved: r.resolved, ttlSeconds: deps.ttlSeconds, now: at });
+      deps.onMint?.();
+    }
+    return minted;
+  };
   return {
     profile,
     ok: true,
     resolved: r.resolved,
-    challenge: minted.token,
-    challengeExpiresAt: minted.expiresAt,
+    get challenge() {
+      return mint().token;
+    },
+    get challengeExpiresAt() {
+      return mint().expiresAt;
+    },
     // A profile of another CA of ours enrolls at that CA's SCEP URL: clients that check the CA (Windows CAThumbprint, Android caFingerprint) fetch its chain there.
     scepUrl: pickUrl(profile.scepServerUrls, deps.trustFor?.(profile)?.scepUrl ?? deps.gatewayScepUrl, deps.random ?? Math.random),
     // The admin's explicit trustedRootCertificate wins (the profile enrolls elsewhere); else the root of the profile's CA.

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { assignedProfiles } from './assignments.js';
-import type { Device, IssuedCertificate, PendingRemoval, RevocationReason } from './model.js';
+import type { Device, IssuedCertificate, PendingRemoval, Profile, RevocationReason } from './model.js';
 import type { DirectoryStore, ProfileStore, IssuanceStore, AuditStore, AssignmentStore } from './storage/storage.js';
 
 // Revoking a profile's certificates once the profile no longer reaches the
@@ -28,7 +28,8 @@ export interface RemovalDeps {
 
 export interface Removals {
   /** Brings the device's pending removals up to date and revokes those whose grace has ended. Returns the serials revoked. */
-  reconcile(device: Device, now?: Date): Promise<string[]>;
+  /** `assigned`: the device's assigned profiles as the caller just read them (assignedProfiles), so they are not read again. */
+  reconcile(device: Device, now?: Date, assigned?: readonly Profile[]): Promise<string[]>;
   /** The platform says it removed the profile: its pending removals on the device are revoked now. */
   confirmRemoval(device: Device, profileId: string, now?: Date): Promise<string[]>;
   /** Housekeeping: every device with a removal whose grace has ended. Returns how many certificates were revoked. */
@@ -40,11 +41,15 @@ export interface Removals {
  * reaches it (and that revoke on removal), and the serials of all its
  * unrevoked profile certificates.
  */
-async function staleCertificates(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & AuditStore, device: Device): Promise<{ stale: IssuedCertificate[]; unrevoked: Set<string> }> {
+async function staleCertificates(
+  storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & AuditStore,
+  device: Device,
+  assignedNow?: readonly Profile[],
+): Promise<{ stale: IssuedCertificate[]; unrevoked: Set<string> }> {
   const current = (await storage.listCertificates({ deviceId: device.id, kind: 'profile' })).filter((c) => c.revokedAt === null && c.profileId !== null);
   const unrevoked = new Set(current.map((c) => c.serialNumber));
   if (current.length === 0) return { stale: [], unrevoked };
-  const assigned = new Set((await assignedProfiles(storage, device)).map((p) => p.id));
+  const assigned = new Set((assignedNow ?? (await assignedProfiles(storage, device))).map((p) => p.id));
   const stale: IssuedCertificate[] = [];
   for (const c of current) {
     // A user certificate reaches the device only while that user is its primary user.
@@ -82,8 +87,8 @@ export function removalTracker(deps: RemovalDeps): Removals {
   }
 
   /** Pending removals as they should be now: stale ones added, those whose profile came back dropped. */
-  async function update(device: Device, now: Date): Promise<PendingRemoval[]> {
-    const { stale, unrevoked } = await staleCertificates(storage, device);
+  async function update(device: Device, now: Date, assigned?: readonly Profile[]): Promise<PendingRemoval[]> {
+    const { stale, unrevoked } = await staleCertificates(storage, device, assigned);
     const staleSerials = new Set(stale.map((c) => c.serialNumber));
     const pending = await storage.listPendingRemovals({ deviceId: device.id });
     // Revoked meanwhile (an administrator's revocation): nothing left to wait for.
@@ -109,9 +114,9 @@ export function removalTracker(deps: RemovalDeps): Removals {
     return [...kept, ...added];
   }
 
-  const reconcile = async (device: Device, now = new Date()): Promise<string[]> => {
+  const reconcile = async (device: Device, now = new Date(), assigned?: readonly Profile[]): Promise<string[]> => {
     const revoked: string[] = [];
-    for (const p of await update(device, now)) {
+    for (const p of await update(device, now, assigned)) {
       if (Date.parse(p.since) + graceMs <= now.getTime()) revoked.push(...(await revoke(p, now, 'removal-grace-ended')));
     }
     return revoked;

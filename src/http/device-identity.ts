@@ -57,6 +57,8 @@ type Presented = { der: Uint8Array } | { none: true } | { invalid: string };
 declare module 'express-serve-static-core' {
   interface Locals {
     device?: Device;
+    /** SHA-1 thumbprint (upper-case hex) of the identity certificate that authenticated res.locals.device. */
+    identityThumbprint?: string;
   }
 }
 
@@ -169,6 +171,8 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
       return;
     }
     res.locals.device = r.device;
+    // Routes that also need the certificate itself (Windows: which enrollment's identity) read this instead of verifying again.
+    res.locals.identityThumbprint = createHash('sha1').update(p.der).digest('hex').toUpperCase();
     next();
   };
 

@@ -18,12 +18,17 @@ export function observedStorage(storage: Storage, metrics: GatewayMetrics): Stor
       return r;
     },
   };
+  // One bound function per method, not one per call (a check-in makes a few dozen storage calls: issue 13).
+  const bound = new WeakMap<(...a: never[]) => unknown, unknown>();
   return new Proxy(storage, {
     get(target, prop, receiver) {
       if (Object.hasOwn(observed, prop)) return observed[prop as keyof Storage];
       const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
       // Bound to the real storage: its methods use private fields a proxy does not have.
-      return typeof value === 'function' ? value.bind(target) : value;
+      let fn = bound.get(value as (...a: never[]) => unknown);
+      if (!fn) bound.set(value as (...a: never[]) => unknown, (fn = value.bind(target)));
+      return fn;
     },
   });
 }

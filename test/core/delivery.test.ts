@@ -51,6 +51,24 @@ describe('prepareDeliveries', () => {
     }
   });
 
+  it('mints a challenge only when it is read, once, valid from when the deliveries were prepared (issue 13)', async () => {
+    let minted = 0;
+    const prepared = w.now;
+    const ds = ready(await prepareDeliveries({ ...deps, onMint: () => minted++ }, w.laptop));
+    expect(ds).toHaveLength(2);
+    // Planning reads profile, resolved request, URL and root: no signature yet.
+    expect(ds.map((d) => [d.profile.name, d.scepUrl, d.resolved.profileId])).toHaveLength(2);
+    expect(minted).toBe(0);
+    w.now = new Date(prepared.getTime() + 60_000);
+    const first = ds[0]!.challenge;
+    expect(minted).toBe(1);
+    expect(ds[0]!.challenge).toBe(first);
+    expect(ds[0]!.challengeExpiresAt).toEqual(new Date(prepared.getTime() + 3600_000));
+    expect(minted).toBe(1);
+    const v = verifyChallenge(w.keys.publicKey, first);
+    expect(v.ok && v.claims.requestDigest).toBe(requestDigest(ds[0]!.resolved));
+  });
+
   it('limits the deliveries to the profiles asked for', async () => {
     const all = await prepareDeliveries(deps, w.laptop);
     const one = all[0]!.profile;

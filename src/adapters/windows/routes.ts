@@ -132,9 +132,11 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
   r.post(PATHS.management, s.authenticateDevice, textBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
     // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
+    // Read once per message: handleMessage works on this copy and writes it back.
     const state = await readWindowsState(s, res.locals.device!.id);
     if (state.enrollment) {
-      const thumbprint = (await s.presentedDevice(req))?.thumbprint;
+      // The certificate authenticateDevice just verified (no second verification).
+      const thumbprint = res.locals.identityThumbprint ?? (await s.presentedDevice(req))?.thumbprint;
       const standing = identityStanding(state, thumbprint);
       if (standing === null) {
         res.status(401).json({ error: 'this identity certificate was superseded by a later enrollment of the device' });
@@ -165,7 +167,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       res.status(400).json({ error: parsed.reason });
       return;
     }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock());
+    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state);
     res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
   }));
   return r;

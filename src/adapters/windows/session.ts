@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AdapterServices, ReadyDelivery } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import { statusesFor } from './command-status.js';
@@ -50,8 +51,9 @@ export { renewalDue };
 const MAX_ANSWER = 512;
 const MAX_ITEM_STATUSES = 64;
 
-export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date): Promise<SessionReply> {
-  const state = await readWindowsState(s, device.id);
+/** `current`: the device's state as the caller just read it under the device lock (else it is read here). */
+export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date, current?: WindowsState): Promise<SessionReply> {
+  const state = current ?? (await readWindowsState(s, device.id));
   const profiles = (state.profiles ??= {});
   state.nodes ??= {};
   const { hdr } = msg;
@@ -279,7 +281,6 @@ async function plan(
   tags: Map<CspCommand, SentTag>,
   now: Date,
 ): Promise<void> {
-  const profiles = state.profiles!;
   const push = (c: CspCommand, tag?: SentTag) => {
     commands.push(c);
     if (tag) tags.set(c, tag);
@@ -290,6 +291,35 @@ async function plan(
     push({ cmd: 'Get', target: SWV }, { kind: 'devdetail', target: SWV });
     if (!state.osVersion) return; // decide what to install once we know the OS version
   }
+  // Core's inputs (assignments, profiles, the user, the device's certificates) are read by the
+  // first message of a session that plans; a later message of the same session plans again only
+  // when something the plan reads from this state changed since (an answer, a status, the OS
+  // version): the closing message of a session with nothing to do reads nothing (issue 13). An
+  // admin change made during a session is seen by the device's next session.
+  if (session.plannedKey !== undefined && session.plannedKey === planKey(state, session)) return;
+  await planDeliveries(s, device, state, session, push, now);
+  session.plannedKey = planKey(state, session);
+}
+
+/**
+ * What a plan reads from the adapter's own state, hashed: the tracked profiles,
+ * the OS version (form), undeliverable marks, the roots the device holds, and
+ * this session's login status, queries, answers, installs and deletes.
+ */
+export function planKey(state: WindowsState, session: SessionState): string {
+  const inputs = [state.osVersion ?? null, state.profiles ?? {}, state.undeliverable ?? {}, state.rootsHeld ?? null, session.loginStatus ?? null, session.queried, session.answers, session.installed, session.deleted, session.rootsSent ?? false];
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('base64');
+}
+
+async function planDeliveries(
+  s: AdapterServices,
+  device: Device,
+  state: WindowsState,
+  session: SessionState,
+  push: (c: CspCommand, tag?: SentTag) => void,
+  now: Date,
+): Promise<void> {
+  const profiles = state.profiles!;
   // Result tracking: Status/ErrorCode/CertThumbprint of installs from earlier sessions.
   const awaiting = new Set<string>();
   for (const [profileId, t] of Object.entries(profiles)) {

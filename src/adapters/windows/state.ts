@@ -41,6 +41,8 @@ export interface SessionState {
   askedSwV?: boolean;
   /** The roots were sent in this session after a CA rollover (session.ts sendRootsAfterRollover). */
   rootsSent?: boolean;
+  /** planKey() after this session's last full plan: a later message with the same key does not plan again (session.ts). */
+  plannedKey?: string;
 }
 
 /** The installed certificate's validity, for renewal timing (renewal.ts). */

@@ -1,5 +1,3 @@
-import { create } from 'xmlbuilder2';
-import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import type { CspCommand } from './render.js';
 
 // Writing a server SyncML 1.2 message: our SyncHdr (same SessionID, our own
@@ -7,6 +5,13 @@ import type { CspCommand } from './render.js';
 // then our commands, each with a unique CmdID (nested Atomic children too),
 // each Item with Target/LocURI, Meta Format in the syncml:metinf namespace and Data,
 // and Final (structure-of-oma-dm-provisioning-files.md; clientcertificateinstall-scep.md).
+//
+// The message has a handful of fixed shapes, so it is written as text by a
+// small writer rather than through a DOM builder (xmlbuilder2 cost more than
+// the rest of a check-in with nothing to do: issue 13). The layout is the one
+// xmlbuilder2's prettyPrint produced (two-space indent, an empty element as
+// `<X/>`), so the golden files did not change. Text is escaped for XML: every
+// `&`, `<` and `>` (xmlbuilder2 left an `&` that looked like an entity as it was).
 
 export const SYNCML_NS = 'SYNCML:SYNCML1.2';
 export const METINF_NS = 'syncml:metinf';
@@ -38,48 +43,94 @@ export interface Emitted {
   parent?: CspCommand;
 }
 
-function addCommand(body: XMLBuilder, c: CspCommand, next: () => number, emitted: Emitted[], parent?: CspCommand): void {
-  const el = body.ele(c.cmd);
-  const cmdId = next();
-  el.ele('CmdID').txt(String(cmdId));
-  emitted.push({ cmdId, command: c, ...(parent && { parent }) });
-  if (c.cmd === 'Atomic') {
-    for (const inner of c.commands) addCommand(el, inner, next, emitted, c);
-    return;
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
+
+/** Character data: `&`, `<` and `>` as references (`>` too, so `]]>` cannot appear). */
+export function escapeText(s: string): string {
+  return /[&<>]/.test(s) ? s.replace(/[&<>]/g, (c) => ESCAPES[c]!) : s;
+}
+
+/** Lines of the document being written, with the current depth's indent. */
+class Writer {
+  readonly lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  private depth = 0;
+  private pad(): string {
+    return '  '.repeat(this.depth);
   }
-  const item = el.ele('Item');
-  item.ele('Target').ele('LocURI').txt(c.target);
-  if (c.cmd === 'Add' || c.cmd === 'Replace') {
-    item.ele('Meta').ele(METINF_NS, 'Format').txt(c.format);
-    if (c.data !== undefined) item.ele('Data').txt(c.data);
+  open(name: string, attrs = ''): void {
+    this.lines.push(`${this.pad()}<${name}${attrs}>`);
+    this.depth++;
+  }
+  close(name: string): void {
+    this.depth--;
+    this.lines.push(`${this.pad()}</${name}>`);
+  }
+  /** An element holding only text; empty text is written `<name/>`. */
+  leaf(name: string, text: string, attrs = ''): void {
+    this.lines.push(text === '' ? `${this.pad()}<${name}${attrs}/>` : `${this.pad()}<${name}${attrs}>${escapeText(text)}</${name}>`);
+  }
+  /** `<name><LocURI>uri</LocURI></name>`. */
+  locUri(name: string, uri: string): void {
+    this.open(name);
+    this.leaf('LocURI', uri);
+    this.close(name);
+  }
+  end(): string {
+    return this.lines.join('\n');
   }
 }
 
+function addCommand(w: Writer, c: CspCommand, next: () => number, emitted: Emitted[], parent?: CspCommand): void {
+  w.open(c.cmd);
+  const cmdId = next();
+  w.leaf('CmdID', String(cmdId));
+  emitted.push({ cmdId, command: c, ...(parent && { parent }) });
+  if (c.cmd === 'Atomic') {
+    for (const inner of c.commands) addCommand(w, inner, next, emitted, c);
+    w.close(c.cmd);
+    return;
+  }
+  w.open('Item');
+  w.locUri('Target', c.target);
+  if (c.cmd === 'Add' || c.cmd === 'Replace') {
+    w.open('Meta');
+    w.leaf('Format', c.format, ` xmlns="${METINF_NS}"`);
+    w.close('Meta');
+    if (c.data !== undefined) w.leaf('Data', c.data);
+  }
+  w.close('Item');
+  w.close(c.cmd);
+}
+
 export function buildMessage(m: MessageOut): { xml: string; emitted: Emitted[] } {
-  const doc = create({ version: '1.0', encoding: 'UTF-8' });
-  const root = doc.ele(SYNCML_NS, 'SyncML');
-  const hdr = root.ele('SyncHdr');
-  hdr.ele('VerDTD').txt('1.2');
-  hdr.ele('VerProto').txt('DM/1.2');
-  hdr.ele('SessionID').txt(m.sessionId);
-  hdr.ele('MsgID').txt(String(m.msgId));
-  hdr.ele('Target').ele('LocURI').txt(m.target);
-  hdr.ele('Source').ele('LocURI').txt(m.source);
-  const body = root.ele('SyncBody');
+  const w = new Writer();
+  w.open('SyncML', ` xmlns="${SYNCML_NS}"`);
+  w.open('SyncHdr');
+  w.leaf('VerDTD', '1.2');
+  w.leaf('VerProto', 'DM/1.2');
+  w.leaf('SessionID', m.sessionId);
+  w.leaf('MsgID', String(m.msgId));
+  w.locUri('Target', m.target);
+  w.locUri('Source', m.source);
+  w.close('SyncHdr');
+  w.open('SyncBody');
   let id = 0;
   const next = () => ++id;
   for (const s of m.statuses) {
-    const st = body.ele('Status');
-    st.ele('CmdID').txt(String(next()));
-    st.ele('MsgRef').txt(s.msgRef);
-    st.ele('CmdRef').txt(s.cmdRef);
-    st.ele('Cmd').txt(s.cmd);
-    if (s.targetRef !== undefined) st.ele('TargetRef').txt(s.targetRef);
-    if (s.sourceRef !== undefined) st.ele('SourceRef').txt(s.sourceRef);
-    st.ele('Data').txt(String(s.code));
+    w.open('Status');
+    w.leaf('CmdID', String(next()));
+    w.leaf('MsgRef', s.msgRef);
+    w.leaf('CmdRef', s.cmdRef);
+    w.leaf('Cmd', s.cmd);
+    if (s.targetRef !== undefined) w.leaf('TargetRef', s.targetRef);
+    if (s.sourceRef !== undefined) w.leaf('SourceRef', s.sourceRef);
+    w.leaf('Data', String(s.code));
+    w.close('Status');
   }
   const emitted: Emitted[] = [];
-  for (const c of m.commands) addCommand(body, c, next, emitted);
-  body.ele('Final');
-  return { xml: doc.end({ prettyPrint: true }), emitted };
+  for (const c of m.commands) addCommand(w, c, next, emitted);
+  w.leaf('Final', '');
+  w.close('SyncBody');
+  w.close('SyncML');
+  return { xml: w.end(), emitted };
 }

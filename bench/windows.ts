@@ -1,0 +1,27 @@
+// `node --import tsx bench/windows.ts [--quick]`: only the Windows OMA-DM
+// session figures of `npm run bench` (bench/lib/windows-checkins.ts), against
+// the gateway in its own process; BENCH_CPU_PROF=dir profiles the gateway.
+import { startGatewayProcess } from './lib/server-process.js';
+import { windowsCheckinBench } from './lib/windows-checkins.js';
+
+const QUICK = process.argv.includes('--quick');
+// --sessions N: only the one-device sessions with nothing to do, N of them (for a profile dominated by them).
+const SESSIONS = Number(process.argv[process.argv.indexOf('--sessions') + 1] ?? 0) || 0;
+const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info' } });
+try {
+  const api = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
+  for (let i = 1; i <= 3; i++) {
+    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
+    await api('POST', '/assignments', { profileId: p.id, userId: user.id });
+  }
+  const r = await windowsCheckinBench(gw.url, api, gw.cpuMs, { userId: user.id, upn: 'bench@contoso.com', n: SESSIONS || (QUICK ? 100 : 400), ...(!SESSIONS && { devices: 64 }), expectInstalls: 3 });
+  console.log(JSON.stringify(r, null, 2));
+} finally {
+  await gw.stop();
+}

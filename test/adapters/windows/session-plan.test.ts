@@ -1,0 +1,120 @@
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { windowsAdapter } from '../../../src/adapters/windows/index.js';
+import type { WindowsState } from '../../../src/adapters/windows/state.js';
+import { WindowsSimulator } from '../../../src/sim/windows.js';
+import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+
+// Issue 13: a Windows session with nothing to do plans once. Its first message
+// reads core's inputs (assignments, profiles, the user, the certificates); the
+// closing message, which changes nothing the plan reads, does not read them
+// again (session.plannedKey). Every new session reads them afresh, so a new
+// assignment, a new profile version or a changed user attribute is acted on
+// by the device's next session.
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway({ adapters: [windowsAdapter] });
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+let n = 0;
+async function settledDevice(profiles: number) {
+  const upn = `plan${++n}@contoso.com`;
+  const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: `Plan ${n}` });
+  const specs = [];
+  for (let i = 1; i <= profiles; i++) {
+    const spec = { name: `plan ${n}.${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Contoso`, scepServerUrls: [t.scepUrl] };
+    const p = await t.api.ok('POST', '/profiles', spec);
+    await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
+    specs.push({ id: p.id as string, spec });
+  }
+  const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+  const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+  expect((await sim.enroll()).fault).toBeUndefined();
+  const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+  expect((await sim.session()).enrolled.map((e) => e.status)).toEqual(Array(profiles).fill(1));
+  await sim.session(); // the device reports them installed
+  const deliveries = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+  expect(deliveries.map((d: { state: string }) => d.state)).toEqual(Array(profiles).fill('installed'));
+  return { sim, user, deviceId, specs };
+}
+
+/** Counts calls of storage methods while `fn` runs (the gateway's storage, seen through an own property). */
+async function countReads(names: string[], fn: () => Promise<unknown>): Promise<Record<string, number>> {
+  const storage = t.gw.storage as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const calls: Record<string, number> = {};
+  const saved = names.map((name) => {
+    const own = Object.getOwnPropertyDescriptor(storage, name);
+    const original = storage[name]!;
+    calls[name] = 0;
+    storage[name] = (...a: unknown[]) => {
+      calls[name]!++;
+      return original.apply(t.gw.storage, a);
+    };
+    return { name, own };
+  });
+  try {
+    await fn();
+  } finally {
+    for (const { name, own } of saved) {
+      if (own) Object.defineProperty(storage, name, own);
+      else delete storage[name];
+    }
+  }
+  return calls;
+}
+
+const commandsOf = (log: Awaited<ReturnType<WindowsSimulator['session']>>) => log.messages.flatMap((m) => m.commands).map((c) => c.name);
+
+describe('Windows session planning (issue 13)', () => {
+  it('a session with nothing to do reads the assignments on its first message only, identity and state once per message, and still checks every message', async () => {
+    const { sim, deviceId } = await settledDevice(3);
+    let log!: Awaited<ReturnType<WindowsSimulator['session']>>;
+    const reads = await countReads(['assignmentsFor', 'getCertificate', 'getPlatformState'], async () => {
+      log = await sim.session();
+    });
+    expect(log.messages).toHaveLength(2);
+    expect(commandsOf(log)).toEqual(['Get']);
+    expect(reads.assignmentsFor).toBe(1);
+    // Each message: its identity certificate looked up once (not again by the route), its state read once.
+    expect(reads.getCertificate).toBe(2);
+    expect(reads.getPlatformState).toBe(2);
+    const state = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
+    expect(state.session!.plannedKey).toBeDefined();
+    expect(state.session!.clientMsgId).toBe(2);
+    // A repeated MsgID in that session is still refused with 400 on the SyncHdr.
+    const replay = await sim.post(sim.message(state.session!.id, 2, ''));
+    expect(replay.status).toBe(200);
+    expect(replay.text).toMatch(/<Cmd>SyncHdr<\/Cmd>\s*(<TargetRef>[^<]*<\/TargetRef>\s*)?(<SourceRef>[^<]*<\/SourceRef>\s*)?<Data>400<\/Data>/);
+  });
+
+  it('acts in the next session on a new assignment, a changed user attribute and a new profile version', async () => {
+    const { sim, user, deviceId, specs } = await settledDevice(1);
+    expect(commandsOf(await sim.session())).toEqual(['Get']);
+
+    // A new assignment of a profile that needs a user attribute the user does not have: reported failed at once.
+    const needs = await t.api.ok('POST', '/profiles', { name: `plan ${n} attr`, scope: 'device', subjectName: 'CN={{DeviceName}},OU={{OnPremisesDistinguishedName}}', scepServerUrls: [t.scepUrl] });
+    await t.api.ok('POST', '/assignments', { profileId: needs.id, userId: user.id });
+    expect(commandsOf(await sim.session())).toEqual(['Get']);
+    const failed = (await t.api.ok('GET', `/devices/${deviceId}/deliveries`)).find((d: { profileId: string }) => d.profileId === needs.id);
+    expect(failed).toMatchObject({ state: 'failed', errorCode: 'ATTRIBUTE_MISSING' });
+
+    // The attribute is set: the next session installs it.
+    await t.api.ok('PATCH', `/users/${user.id}`, { attributes: { OnPremisesDistinguishedName: 'Staff' } }, 200);
+    const installed = await sim.session();
+    expect(installed.enrolled.map((e) => [e.node.endsWith(`mdmgw-${needs.id}`), e.status])).toEqual([[true, 1]]);
+    expect(installed.messages.map((m) => m.raw).join('')).toContain(`CN=${sim.deviceName},OU=Staff`);
+    await sim.session();
+    expect(commandsOf(await sim.session())).toEqual(['Get']);
+
+    // A new version of the first profile: re-issued by the next session.
+    const first = specs[0]!;
+    await t.api.ok('PUT', `/profiles/${first.id}`, { ...first.spec, subjectName: 'CN={{DeviceName}},OU=v2,O=Contoso' }, 200);
+    const reissued = await sim.session();
+    expect(reissued.enrolled.map((e) => [e.node.endsWith(`mdmgw-${first.id}`), e.status])).toEqual([[true, 1]]);
+    expect(reissued.messages.map((m) => m.raw).join('')).toContain('OU=v2,O=Contoso');
+  });
+});
