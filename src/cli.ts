@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { checkKeyStore, ConfigError, loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
-import { createLogger } from './log.js';
+import { createLogger, flushLogs } from './log.js';
 import { listen } from './server.js';
 import { productionAdapters } from './adapters/index.js';
 import { doctorCommand } from './doctor/command.js';
@@ -78,6 +78,7 @@ program
       },
       `mdm-gateway listening on ${running.url}${running.adminUrl ? ` (admin API on ${running.adminUrl})` : ''}; admin token ${gw.adminTokenFile ? `in ${gw.adminTokenFile}` : 'from MDMGW_ADMIN_TOKEN'}`,
     );
+    flushLogs(); // before the first request is answered
     const stop = async (signal: string) => {
       log.info({ signal }, 'shutting down');
       gw.health.markClosing();

@@ -73,4 +73,18 @@ function stdoutDestination(): ReturnType<typeof pino.destination> {
   return dest;
 }
 
+/**
+ * Writes stdout's buffered lines now. The start-up lines (where the admin
+ * token is, which database, the URL) are read by operators and scripts as
+ * soon as the gateway answers, not LOG_FLUSH_MS later.
+ */
+export function flushLogs(): void {
+  if (!stdout) return;
+  try {
+    stdout.flushSync();
+  } catch {
+    // a write is under way: it takes these lines with it
+  }
+}
+
 export type { Logger };
