@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { openToken, type Pkcs11Token } from '../../src/ca/pkcs11/token.js';
 import { tempDir } from './openssl.js';
 
 // A throwaway SoftHSM token (Debian package softhsm2) in a temporary
@@ -56,5 +57,33 @@ export async function createSoftHsmToken(label = 'T', pin = '1234'): Promise<Sof
     env: { SOFTHSM2_CONF: conf, MDMGW_PKCS11_MODULE: SOFTHSM_MODULE, MDMGW_PKCS11_TOKEN_LABEL: label, MDMGW_PKCS11_PIN: pin },
     addToken,
     remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A token opened in this process (SOFTHSM2_CONF set for it) and an empty work directory with `dataDir` inside. */
+export interface SoftHsmWorkspace {
+  hsm: SoftHsmToken;
+  token: Pkcs11Token;
+  work: string;
+  dataDir: string;
+  /** Closes the token, removes it and the work directory. */
+  close(): Promise<void>;
+}
+
+export async function softHsmWorkspace(label: string, workPrefix: string): Promise<SoftHsmWorkspace> {
+  const hsm = await createSoftHsmToken(label);
+  process.env.SOFTHSM2_CONF = hsm.conf;
+  const token = await openToken({ module: SOFTHSM_MODULE, tokenLabel: label, pin: hsm.pin });
+  const work = await tempDir(workPrefix);
+  return {
+    hsm,
+    token,
+    work,
+    dataDir: path.join(work, 'data'),
+    close: async () => {
+      token.close();
+      await hsm.remove();
+      await rm(work, { recursive: true, force: true });
+    },
   };
 }

@@ -8,13 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKeyRecord } from '../../src/ca/pkcs11/key-record.js';
 import { initCaInToken } from '../../src/ca/pkcs11/token-ca.js';
 import { destroyTokenKey, tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
-import { openToken, type Pkcs11Token } from '../../src/ca/pkcs11/token.js';
+import type { Pkcs11Token } from '../../src/ca/pkcs11/token.js';
 import { toPem } from '../../src/pem.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { readCertificate } from '../../src/x509/cert-raw.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { tempDir } from '../helpers/openssl.js';
-import { createSoftHsmToken, softHsmMissing, SOFTHSM_MODULE, type SoftHsmToken } from '../helpers/softhsm.js';
+import { softHsmMissing, softHsmWorkspace, SOFTHSM_MODULE, type SoftHsmToken, type SoftHsmWorkspace } from '../helpers/softhsm.js';
 
 // Issue 12: with the CA in a PKCS#11 token, the OCSP responder's delegated key
 // is generated in the same token (never a file), `openssl ocsp` verifies the
@@ -24,6 +23,7 @@ const run = promisify(execFile);
 const missing = softHsmMissing();
 if (missing) console.log(missing);
 
+let ws: SoftHsmWorkspace | undefined;
 let hsm: SoftHsmToken;
 let token: Pkcs11Token;
 let work: string;
@@ -53,11 +53,8 @@ const responderLabel = async (caId: string) => (await readKeyRecord(dataDir))?.o
 
 describe.skipIf(missing !== null)('the OCSP responder key of a token CA is in the token (SoftHSM)', () => {
   beforeAll(async () => {
-    hsm = await createSoftHsmToken('ocsp');
-    process.env.SOFTHSM2_CONF = hsm.conf;
-    token = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'ocsp', pin: hsm.pin });
-    work = await tempDir('mdmgw-hsm-ocsp-');
-    dataDir = path.join(work, 'data');
+    ws = await softHsmWorkspace('ocsp', 'mdmgw-hsm-ocsp-');
+    ({ hsm, token, work, dataDir } = ws);
     await initCaInToken(dataDir, token, { organization: 'HSM OCSP', caKeyBits: 2048 });
     t = await startTestGateway({ dataDir, env: hsm.env });
     profileId = (await t.api.ok('POST', '/profiles', { name: 'ocsp', scope: 'device', subjectName: 'CN={{DeviceName}},O=Ocsp' })).id;
@@ -67,9 +64,7 @@ describe.skipIf(missing !== null)('the OCSP responder key of a token CA is in th
 
   afterAll(async () => {
     await t?.stop();
-    token?.close();
-    await hsm?.remove();
-    if (work) await rm(work, { recursive: true, force: true });
+    await ws?.close();
   });
 
   it('generates the responder key in the token (sensitive, not extractable, recorded in keys.json), writes no ocsp-*.key', async () => {

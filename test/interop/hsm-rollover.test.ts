@@ -1,19 +1,18 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKeyRecord, type KeyRecord } from '../../src/ca/pkcs11/key-record.js';
 import { initCaInToken } from '../../src/ca/pkcs11/token-ca.js';
 import { destroyTokenKey, generateTokenRsaKey, tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
-import { openToken, type Pkcs11Token } from '../../src/ca/pkcs11/token.js';
+import type { Pkcs11Token } from '../../src/ca/pkcs11/token.js';
 import { toPem } from '../../src/pem.js';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { runGroup, type ProcResult } from '../helpers/interop.js';
-import { tempDir } from '../helpers/openssl.js';
-import { createSoftHsmToken, softHsmMissing, SOFTHSM_MODULE, type SoftHsmToken } from '../helpers/softhsm.js';
+import { softHsmMissing, softHsmWorkspace, type SoftHsmToken, type SoftHsmWorkspace } from '../helpers/softhsm.js';
 
 // Issue 12: `mdmgw ca rollover` with the CA key in a PKCS#11 token. The new
 // CA key is generated in the token; the retired CA's key stays there and keeps
@@ -26,6 +25,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const missing = softHsmMissing();
 if (missing) console.log(missing);
 
+let ws: SoftHsmWorkspace | undefined;
 let hsm: SoftHsmToken;
 let token: Pkcs11Token;
 let work: string;
@@ -64,11 +64,8 @@ async function files(): Promise<string[]> {
 
 describe.skipIf(missing !== null)('`mdmgw ca rollover` with the CA key in a PKCS#11 token (SoftHSM)', () => {
   beforeAll(async () => {
-    hsm = await createSoftHsmToken('roll');
-    process.env.SOFTHSM2_CONF = hsm.conf;
-    token = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'roll', pin: hsm.pin });
-    work = await tempDir('mdmgw-hsm-rollover-');
-    dataDir = path.join(work, 'data');
+    ws = await softHsmWorkspace('roll', 'mdmgw-hsm-rollover-');
+    ({ hsm, token, work, dataDir } = ws);
     await initCaInToken(dataDir, token, { organization: 'Roll', caKeyBits: 2048 });
     t = await startTestGateway({ dataDir, env: hsm.env });
     profileId = (await t.api.ok('POST', '/profiles', { name: 'wifi', scope: 'device', subjectName: 'CN={{DeviceName}}' })).id;
@@ -84,9 +81,7 @@ describe.skipIf(missing !== null)('`mdmgw ca rollover` with the CA key in a PKCS
 
   afterAll(async () => {
     await t?.stop();
-    token?.close();
-    await hsm?.remove();
-    if (work) await rm(work, { recursive: true, force: true });
+    await ws?.close();
   });
 
   it('refuses, changing nothing, when the token refuses the new key (a wrong PIN; a label it holds already)', async () => {

@@ -1,17 +1,16 @@
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readKeyRecord } from '../../src/ca/pkcs11/key-record.js';
 import { tokenKeyInfo } from '../../src/ca/pkcs11/token-key.js';
-import { openToken, type Pkcs11Token } from '../../src/ca/pkcs11/token.js';
+import type { Pkcs11Token } from '../../src/ca/pkcs11/token.js';
 import { readCertsOnly } from '../../src/scep/codec/index.js';
 import { readCertificate } from '../../src/x509/cert-raw.js';
 import { enterprisePki, type EnterprisePki } from '../helpers/enterprise-pki.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { genrsa, makeDir, mintChallengeFor, requireBinary, runGroup, x509, type ProcResult } from '../helpers/interop.js';
-import { tempDir } from '../helpers/openssl.js';
-import { createSoftHsmToken, softHsmMissing, SOFTHSM_MODULE, type SoftHsmToken } from '../helpers/softhsm.js';
+import { softHsmMissing, softHsmWorkspace, type SoftHsmToken, type SoftHsmWorkspace } from '../helpers/softhsm.js';
 
 // Issue 12: `mdmgw ca init --subordinate --pkcs11`. The CA key is generated in
 // the token and signs ca.csr there; the enterprise CA (`openssl ca`, root +
@@ -24,6 +23,7 @@ const SCEPCLIENT = '/usr/bin/scepclient';
 const missing = softHsmMissing();
 if (missing) console.log(missing);
 
+let ws: SoftHsmWorkspace | undefined;
 let hsm: SoftHsmToken;
 let token: Pkcs11Token;
 let work: string;
@@ -44,19 +44,14 @@ const keyFiles = async () => (await readdir(dataDir)).filter((f) => /^(ca|ra|ocs
 describe.skipIf(missing !== null)('subordinate CA with its keys in a PKCS#11 token (SoftHSM)', () => {
   beforeAll(async () => {
     requireBinary(SCEPCLIENT, 'scep');
-    hsm = await createSoftHsmToken('sub');
-    process.env.SOFTHSM2_CONF = hsm.conf;
-    token = await openToken({ module: SOFTHSM_MODULE, tokenLabel: 'sub', pin: hsm.pin });
-    work = await tempDir('mdmgw-hsm-subordinate-');
-    dataDir = path.join(work, 'data');
+    ws = await softHsmWorkspace('sub', 'mdmgw-hsm-subordinate-');
+    ({ hsm, token, work, dataDir } = ws);
     pki = await enterprisePki(path.join(work, 'contoso'));
   }, 60_000);
 
   afterAll(async () => {
     await t?.stop();
-    token?.close();
-    await hsm?.remove();
-    if (work) await rm(work, { recursive: true, force: true });
+    await ws?.close();
   });
 
   it('a wrong PIN: one line, exit 1, nothing written', async () => {
