@@ -106,10 +106,10 @@ export class EnrollmentService {
       throw e;
     }
     if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused', trail);
-    await this.write(trail);
-    await this.audit(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind });
+    // Still held: an issuance writes them in its own transaction (commit()).
+    trail.push(this.record(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind }));
 
-    const outcome = await this.commit(req, csrSha256, decision.approval);
+    const outcome = await this.commit(req, csrSha256, decision.approval, trail);
     if (outcome === 'transaction-exists') {
       // Another request with this transactionID won the race: answer as a retry.
       const winner = await this.deps.storage.getEnrollment(transactionId);
@@ -210,7 +210,14 @@ export class EnrollmentService {
     return renewalKey(tid, signer);
   }
 
-  private async commit(req: PolicyRequest, csrSha256: string, approval: Approval): Promise<EnrollmentOutcome | Exclude<ConsumeResult, { ok: true }>['reason']> {
+  /**
+   * `held`: the audit records of this request so far (scep.received,
+   * crp.passed), not yet written. An issuance writes them with its ca.issued
+   * inside the issuing transaction (one commit instead of four: issue 13), so
+   * an issued certificate never lacks its trail; every other outcome writes
+   * them first, as before.
+   */
+  private async commit(req: PolicyRequest, csrSha256: string, approval: Approval, held: NewAuditEvent[]): Promise<EnrollmentOutcome | Exclude<ConsumeResult, { ok: true }>['reason']> {
     const { transactionId } = req;
     const { resolved } = approval;
     const enrollment = enrollmentRecord({
@@ -224,6 +231,7 @@ export class EnrollmentService {
       renewalOf: approval.renewalOf,
     });
     if (approval.requireApproval) {
+      await this.write(held);
       const r = await this.deps.storage.recordEnrollment(approval.challenge, enrollment, null);
       if (!r.ok) return r.reason;
       await this.audit(transactionId, 'scep.pending', null, { reason: 'the profile requires administrator approval' });
@@ -236,6 +244,7 @@ export class EnrollmentService {
     try {
       cert = await this.deps.issuer.issue(resolved, req.csr.publicKey.spki, { csrDer: req.csr.der, transactionId });
     } catch (e) {
+      await this.write(held);
       if (e instanceof IssuancePending) return this.pendingUpstream(approval, enrollment, e);
       if (e instanceof IssuanceRefused) return this.refusedUpstream(transactionId, e);
       // The CA could not sign (e.g. a value it cannot encode): a signed FAILURE
@@ -243,18 +252,33 @@ export class EnrollmentService {
       this.deps.log.error({ err: e, transactionId }, 'the CA could not issue');
       return { status: 'rejected', refusal: { code: 'INTERNAL_ERROR', detail: `the CA could not issue: ${(e as Error).message}` } };
     }
-    const r = await this.deps.storage.recordEnrollment(
-      approval.challenge,
-      enrollment,
-      { ...certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
-    );
-    if (!r.ok) return r.reason;
-    await this.audit(transactionId, 'ca.issued', null, {
-      serialNumber: cert.serialNumber,
-      subject: cert.subject,
-      notAfter: cert.notAfter.toISOString(),
-      thumbprint: cert.thumbprint,
-    });
+    const trail = [
+      ...held,
+      this.record(transactionId, 'ca.issued', null, {
+        serialNumber: cert.serialNumber,
+        subject: cert.subject,
+        notAfter: cert.notAfter.toISOString(),
+        thumbprint: cert.thumbprint,
+      }),
+    ];
+    let r: ConsumeResult;
+    try {
+      r = await this.deps.storage.recordEnrollment(
+        approval.challenge,
+        enrollment,
+        { ...certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
+        trail,
+      );
+    } catch (e) {
+      // Nothing was written: keep what was received and decided, as before (the write's own failure must not hide this one).
+      await this.write(held).catch(() => undefined);
+      throw e;
+    }
+    if (!r.ok) {
+      await this.write(held); // the refusal follows (enroll())
+      return r.reason;
+    }
+    this.logSteps(trail);
     return { status: 'issued', certificate: cert.der };
   }
 
@@ -347,6 +371,11 @@ export class EnrollmentService {
   private async write(events: NewAuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.sink.append(...events);
+    this.logSteps(events);
+  }
+
+  /** The log line of each stored record. */
+  private logSteps(events: NewAuditEvent[]): void {
     for (const e of events) {
       const reason = e.reasonCode as Refusal['code'] | null;
       if (reason) this.deps.log.warn({ transactionId: e.transactionId, step: e.type, reason, actor: e.actor }, REASONS[reason].text);

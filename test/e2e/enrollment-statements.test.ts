@@ -9,8 +9,28 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 // profile version's issuer) is read once. The budget fails a change that adds
 // a statement to the hot path without saying so here.
 
-// 16, plus the plan-generation bump after the issuing write (core/plan-generation.ts: check-ins see the new certificate).
-const STATEMENT_BUDGET = 17;
+// 13 reads and writes, begin and commit of the issuing transaction (which
+// also writes the enrollment's three audit records, one multi-row insert:
+// core/enrollment.ts), plus the plan-generation bump after the issuing write
+// (core/plan-generation.ts: check-ins see the new certificate). Before: 17,
+// with the three audit records each in a commit of its own.
+const STATEMENT_BUDGET = 15;
+/** The issuing transaction and the plan-generation bump (before: 5, each audit record committed on its own). */
+const COMMIT_BUDGET = 2;
+
+/** Commits: each `commit`, and each write outside a transaction (autocommit). */
+function commitsOf(statements: string[]): number {
+  let inTransaction = false;
+  let commits = 0;
+  for (const s of statements) {
+    if (/^begin/i.test(s)) inTransaction = true;
+    else if (/^(commit|rollback)/i.test(s)) {
+      inTransaction = false;
+      if (/^commit/i.test(s)) commits += 1;
+    } else if (!inTransaction && /^(insert|update|delete|replace)/i.test(s)) commits += 1;
+  }
+  return commits;
+}
 
 let t: TestGateway;
 const executed: string[] = [];
@@ -38,6 +58,7 @@ describe('SQL per SCEP enrollment', () => {
     const device = await t.api.ok('POST', '/devices', { name: 'sql-device', platform: 'windows' });
     const profile = await t.api.ok('POST', '/profiles', { name: 'sql', scope: 'device', subjectName: 'CN={{DeviceName}},O=Sql' });
     await t.api.ok('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+    let transactionId = '';
     for (let i = 0; i < 2; i++) {
       const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
       // The first enrollment warms what is remembered (the profile version's issuer); the second is counted.
@@ -45,6 +66,7 @@ describe('SQL per SCEP enrollment', () => {
       const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=sql-device, O=Sql', challenge });
       recording = false;
       expect(r.status).toBe('SUCCESS');
+      transactionId = r.transactionId;
     }
     const count = (re: RegExp) => executed.filter((s) => re.test(s)).length;
     expect(count(/from "devices" where "id" = \?/)).toBe(1);
@@ -54,8 +76,19 @@ describe('SQL per SCEP enrollment', () => {
     expect(count(/^insert into "certificates"/)).toBe(1);
     expect(count(/^insert into "enrollments"/)).toBe(1);
     expect(count(/^update "devices" set "blocked_at"/)).toBe(1);
-    expect(count(/^insert into "audit_events"/)).toBeGreaterThanOrEqual(3);
     expect(count(/^insert into "settings"/)).toBe(1);
+    // The three audit records: one insert, inside the issuing transaction, after the certificate.
+    expect(count(/^insert into "audit_events"/)).toBe(1);
+    const at = (re: RegExp) => executed.findIndex((s) => re.test(s));
+    expect(at(/^insert into "audit_events"/)).toBeGreaterThan(at(/^insert into "certificates"/));
+    expect(at(/^insert into "audit_events"/)).toBeLessThan(at(/^commit/));
+    expect(commitsOf(executed)).toBeLessThanOrEqual(COMMIT_BUDGET);
     expect(executed.length).toBeLessThanOrEqual(STATEMENT_BUDGET);
+    // The same records, in the same order, as when each was appended on its own.
+    const trail = (await t.api.ok('GET', `/audit?transactionId=${transactionId}`)) as { type: string; details: Record<string, unknown> }[];
+    expect(trail.map((e) => e.type)).toEqual(['scep.received', 'crp.passed', 'ca.issued']);
+    expect(trail[0]!.details).toMatchObject({ messageType: 'PKCSReq', subject: 'CN=sql-device, O=Sql' });
+    expect(trail[2]!.details).toMatchObject({ subject: expect.stringContaining('sql-device') });
+    expect(typeof trail[2]!.details.serialNumber).toBe('string');
   });
 });

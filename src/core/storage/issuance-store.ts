@@ -1,4 +1,4 @@
-import type { Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../model.js';
+import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../model.js';
 import type { ChallengeUse, NewEnrollment, NewCertificate, ConsumeResult, RevokeResult, RevokedEntry, RevokedSetState, CertificateStatus, CertificateFilter } from './storage.js';
 
 // Issuance: enrollments, certificates, spent challenges, revocation and CRL
@@ -37,6 +37,12 @@ export interface IssuanceStore {
     challenge: ChallengeUse | null,
     enrollment: NewEnrollment,
     certificate: NewCertificate | null,
+    /**
+     * Audit records written in the same transaction, in this order (one
+     * commit for the issuance and its trail: issue 13); bounded like
+     * appendAudit. Written only when the result is ok.
+     */
+    audit?: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[],
   ): Promise<ConsumeResult>;
   /**
    * Pending -> issued, one transaction; false if the enrollment is not pending

@@ -86,6 +86,34 @@ export function issuanceContract(current: () => Storage): void {
         expect(await s.getEnrollment('nope')).toBeNull();
       });
 
+      it('writes the audit records it is given in the same transaction, in order and bounded', async () => {
+        await s.appendAudit({ transactionId: 'other', type: 'before', reasonCode: null, actor: 'admin', details: {} });
+        const trail = [
+          { transactionId: 'tx-a', type: 'scep.received', reasonCode: null, actor: 'scep', details: { csrSha256: 'ab'.repeat(32) } },
+          { transactionId: 'tx-a', type: 'crp.passed', reasonCode: null, actor: 'scep', details: { upn: 'u'.repeat(5000) } },
+          { transactionId: 'tx-a', type: 'ca.issued', reasonCode: null, actor: 'scep', details: { serialNumber: 'a1' }, at: '2020-01-01T00:00:00Z' },
+        ];
+        expect(await s.recordEnrollment(challenge('ch-a'), enrollment('tx-a', { challengeId: 'ch-a' }), certificate('a1', { transactionId: 'tx-a' }), trail)).toEqual({ ok: true });
+        const all = await s.listAudit();
+        expect(all.map((e) => e.type)).toEqual(['before', 'scep.received', 'crp.passed', 'ca.issued']);
+        expect(all[1]!.id).toBeLessThan(all[2]!.id);
+        expect(all[2]!.id).toBeLessThan(all[3]!.id);
+        // Stamped with the enrollment's time unless given; cut like appendAudit.
+        expect(all[1]!.at).toBe((await s.getEnrollment('tx-a'))!.createdAt);
+        expect(all[3]!.at).toBe('2020-01-01T00:00:00.000Z');
+        expect(all[2]!.details.upn).toBe(`${'u'.repeat(512)}…(truncated, 5000 bytes)`);
+        expect(all[3]).toMatchObject({ transactionId: 'tx-a', actor: 'scep', reasonCode: null, details: { serialNumber: 'a1' } });
+      });
+
+      it('writes none of its audit records when nothing is recorded (challenge-used, transaction-exists, a failing statement)', async () => {
+        const trail = (tx: string) => [{ transactionId: tx, type: 'ca.issued', reasonCode: null, actor: 'scep', details: {} }];
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('01'), trail('tx-1'))).toEqual({ ok: true });
+        expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-2'), certificate('02'), trail('tx-2'))).toEqual({ ok: false, reason: 'challenge-used' });
+        expect(await s.recordEnrollment(challenge('ch-3'), enrollment('tx-1'), certificate('03'), trail('tx-3'))).toEqual({ ok: false, reason: 'transaction-exists' });
+        await expectStorageError(s.recordEnrollment(challenge('ch-4'), enrollment('tx-4'), certificate('01'), trail('tx-4')), 'conflict');
+        expect((await s.listAudit()).map((e) => e.transactionId)).toEqual(['tx-1']);
+      });
+
       it('a second use of a challenge is challenge-used and writes nothing', async () => {
         expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-1'), certificate('01'))).toEqual({ ok: true });
         expect(await s.recordEnrollment(challenge('ch-1'), enrollment('tx-2'), certificate('02'))).toEqual({

@@ -1,25 +1,32 @@
+import type { Insertable } from 'kysely';
 import type { AuditEvent } from '../../model.js';
 import { boundedRecord } from '../../bounded.js';
 import { type AuditFilter } from '../storage.js';
 import type { AuditStore } from '../audit-store.js';
 import { KyselyStore, isoTimestamp, cut } from './support.js';
 import { rowToAudit } from './rows.js';
+import type { AuditEventsTable } from '../schema.js';
+
+/**
+ * The row of one audit record, `at` defaulting to `stamp`. The one place every
+ * audit record passes (appendAudit, and recordEnrollment's trail):
+ * client-supplied values are cut here (core/bounded.ts).
+ */
+export function auditRow(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }, stamp: string): Insertable<AuditEventsTable> {
+  return {
+    at: e.at === undefined ? stamp : isoTimestamp(e.at, 'audit at'),
+    transaction_id: cut(e.transactionId),
+    type: cut(e.type) ?? '',
+    reason_code: cut(e.reasonCode),
+    actor: cut(e.actor),
+    details: JSON.stringify(boundedRecord(e.details ?? {})),
+  };
+}
 
 // The append-only audit log (bounded on the way in, purged by retention).
 export class KyselyAuditStore extends KyselyStore implements AuditStore {
   async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
-    await this.db
-      .insertInto('audit_events')
-      .values({
-        at: e.at === undefined ? this.stamp() : isoTimestamp(e.at, 'audit at'),
-        // The one place every audit record passes: client-supplied values are cut here (core/bounded.ts).
-        transaction_id: cut(e.transactionId),
-        type: cut(e.type) ?? '',
-        reason_code: cut(e.reasonCode),
-        actor: cut(e.actor),
-        details: JSON.stringify(boundedRecord(e.details ?? {})),
-      })
-      .execute();
+    await this.db.insertInto('audit_events').values(auditRow(e, this.stamp())).execute();
   }
 
   async purgeAudit(before: string): Promise<number> {

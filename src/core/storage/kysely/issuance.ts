@@ -1,11 +1,12 @@
 import type { SelectQueryBuilder, Transaction } from 'kysely';
-import type { Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
+import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
 import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter } from '../storage.js';
 import type { IssuanceStore } from '../issuance-store.js';
 import type { Database, NewCertificateRow } from '../schema.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
 import { rowToEnrollment, rowToCertificate } from './rows.js';
 import { revokeChainFrom } from './revocation.js';
+import { auditRow } from './audit.js';
 
 // Enrollments, certificates, spent challenges, revocation, CRL state and
 // pending removals. Issuance re-checks the device (blocked/retired) inside its
@@ -144,6 +145,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     challenge: ChallengeUse | null,
     enrollment: NewEnrollment,
     certificate: NewCertificate | null,
+    audit: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[] = [],
   ): Promise<ConsumeResult> {
     if ((certificate !== null) !== (enrollment.status === 'issued')) {
       throw new TypeError('recordEnrollment: a certificate is given exactly when the enrollment status is "issued"');
@@ -176,6 +178,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
       updated_at: now,
     };
     const certificateRow = certificate && this.#certificateRow(certificate, now);
+    const auditRows = audit.map((e) => auditRow(e, now));
 
     try {
       await this.db.transaction().execute(async (trx) => {
@@ -206,6 +209,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
           if (refusal) throw new Rollback<ConsumeResult>({ ok: false, reason: refusal });
           await this.#insertCertificate(trx, { ...certificateRow, renewal_of: certificateRow.renewal_of ?? enrollmentRow.renewal_of });
         }
+        // Last, one multi-row insert: ids follow the list order on both databases.
+        if (auditRows.length > 0) await trx.insertInto('audit_events').values(auditRows).execute();
       });
     } catch (e) {
       if (e instanceof Rollback) return e.result as ConsumeResult;
