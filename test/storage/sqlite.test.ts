@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KyselyStorage, openStorage, resolveDatabaseUrl } from '../../src/core/storage/index.js';
 import { DEFAULT_SQLITE_CACHE_MIB, openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import { migrationProvider, migrations } from '../../src/core/storage/migrations.js';
+import { startTestGateway } from '../helpers/gateway.js';
 import { storageContract } from './contract.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mdmgw-storage-'));
@@ -58,6 +59,16 @@ describe('sqlite backend', () => {
       expect(await cacheSize(asked)).toBe(-7 * 1024);
     } finally {
       await asked.close();
+    }
+  });
+
+  it('the gateway opens its database with MDMGW_SQLITE_CACHE_MIB', async () => {
+    const t = await startTestGateway({ env: { MDMGW_SQLITE_CACHE_MIB: '24' } });
+    try {
+      const { rows } = await sql.raw('pragma cache_size').execute((t.gw.storage as KyselyStorage).db);
+      expect((rows[0] as { cache_size: number }).cache_size).toBe(-24 * 1024);
+    } finally {
+      await t.stop();
     }
   });
 
