@@ -146,7 +146,7 @@ async function rollOverInToken(config: ReturnType<typeof loadConfig>) {
 
 /** Runs `fn` on the data directory between a pull and a push of the shared key material, under its lease. */
 async function withSharedKeys<T>(config: ReturnType<typeof loadConfig>, fn: () => Promise<T>): Promise<T> {
-  const storage = await openStorage(config.databaseUrl, config.dataDir);
+  const storage = await openStorage(config.databaseUrl, config.dataDir, { cacheMiB: config.sqliteCacheMiB });
   try {
     const { keys } = instanceCoordination(config, storage, createLogger(config.logLevel));
     return await keys!.exclusive(fn);

@@ -124,6 +124,8 @@ const schema = z.object({
   scepFailureBudget: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(20),
   /** The key type of a CA the gateway creates (first start, `ca init`, `ca rollover`); an existing CA keeps its own (docs/ca-keys.md). Unset: rsa3072 (rollover: the old CA's type). */
   caKey: z.enum(['rsa3072', 'p256'], { error: (i) => `${JSON.stringify(String(i.input).slice(0, 32))} is not offered: must be rsa3072 (the default) or p256` }).optional(),
+  /** SQLite page cache of the gateway's connection, MiB (src/core/storage/sqlite.ts, docs/database.md); ignored with PostgreSQL. */
+  sqliteCacheMiB: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(2, 'must be at least 2').max(4096, 'must be at most 4096').default(64),
 });
 
 /**
@@ -165,6 +167,7 @@ const ENV_NAMES: Record<string, string> = {
   maxEnrollmentsInFlight: 'MDMGW_MAX_ENROLLMENTS_IN_FLIGHT',
   scepFailureBudget: 'MDMGW_SCEP_FAILURE_BUDGET',
   caKey: 'MDMGW_CA_KEY',
+  sqliteCacheMiB: 'MDMGW_SQLITE_CACHE_MIB',
 };
 
 export class ConfigError extends Error {
@@ -209,6 +212,7 @@ export function loadConfig({ flags, env, cwd }: ConfigInput): Config {
     maxEnrollmentsInFlight: blankToUndefined(env.MDMGW_MAX_ENROLLMENTS_IN_FLIGHT),
     scepFailureBudget: blankToUndefined(env.MDMGW_SCEP_FAILURE_BUDGET),
     caKey: blankToUndefined(env.MDMGW_CA_KEY)?.trim().toLowerCase(),
+    sqliteCacheMiB: blankToUndefined(env.MDMGW_SQLITE_CACHE_MIB),
   };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -165,7 +165,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
   await secureDataDirectory(config.dataDir);
   // A subordinate CA whose certificate was not imported yet: say what to do (before anything is created) rather than fail on the missing ca.pem.
   if (await awaitingImport(config.dataDir)) throw new CaKeyFileError(awaitingImportMessage(config.dataDir, DEFAULT_CA_NAME));
-  const database = await openStorage(config.databaseUrl, config.dataDir);
+  const database = await openStorage(config.databaseUrl, config.dataDir, { cacheMiB: config.sqliteCacheMiB });
   const metrics = new GatewayMetrics(database);
   // Everyone gets the observed storage: audit records and spent challenges move the counters.
   // ... and every write that may change a device's plan bumps the plan generation (cheap check-ins, core/plan-generation.ts).

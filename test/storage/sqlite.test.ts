@@ -8,8 +8,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KyselyStorage, openStorage, resolveDatabaseUrl } from '../../src/core/storage/index.js';
-import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
+import { DEFAULT_SQLITE_CACHE_MIB, openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import { migrationProvider, migrations } from '../../src/core/storage/migrations.js';
+import { startTestGateway } from '../helpers/gateway.js';
 import { storageContract } from './contract.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mdmgw-storage-'));
@@ -38,6 +39,36 @@ describe('sqlite backend', () => {
       expect(await pragma('busy_timeout')).toBe(5000);
     } finally {
       await storage.close();
+    }
+  });
+
+  it('gives the connection a page cache of DEFAULT_SQLITE_CACHE_MIB, or the size asked for (read back from PRAGMA cache_size, KiB when negative)', async () => {
+    const cacheSize = async (storage: Awaited<ReturnType<typeof openSqliteStorage>>) => {
+      const { rows } = await sql.raw('pragma cache_size').execute((storage as KyselyStorage).db);
+      return (rows[0] as { cache_size: number }).cache_size;
+    };
+    const byDefault = await openSqliteStorage(tempFile());
+    try {
+      expect(await cacheSize(byDefault)).toBe(-DEFAULT_SQLITE_CACHE_MIB * 1024);
+    } finally {
+      await byDefault.close();
+    }
+    // Through openStorage, as the gateway and the CLI open it.
+    const asked = await openStorage(`sqlite://${tempFile()}`, tmp, { cacheMiB: 7 });
+    try {
+      expect(await cacheSize(asked)).toBe(-7 * 1024);
+    } finally {
+      await asked.close();
+    }
+  });
+
+  it('the gateway opens its database with MDMGW_SQLITE_CACHE_MIB', async () => {
+    const t = await startTestGateway({ env: { MDMGW_SQLITE_CACHE_MIB: '24' } });
+    try {
+      const { rows } = await sql.raw('pragma cache_size').execute((t.gw.storage as KyselyStorage).db);
+      expect((rows[0] as { cache_size: number }).cache_size).toBe(-24 * 1024);
+    } finally {
+      await t.stop();
     }
   });
 

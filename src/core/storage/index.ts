@@ -1,11 +1,11 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { openSqliteStorage } from './sqlite.js';
+import { openSqliteStorage, type SqliteOptions } from './sqlite.js';
 import { openPostgresStorage } from './postgres.js';
 import { maskDatabaseUrl } from './db-errors.js';
 import type { Storage } from './storage.js';
 
 export * from './storage.js';
-export { openSqliteStorage } from './sqlite.js';
+export { openSqliteStorage, type SqliteOptions } from './sqlite.js';
 export { openPostgresStorage } from './postgres.js';
 export { isDatabaseUnavailable, maskDatabaseUrl } from './db-errors.js';
 export { KyselyStorage, type KyselyStorageOptions, type KyselyStores } from './kysely-storage.js';
@@ -82,8 +82,8 @@ export function sqliteFileOf(target: DatabaseTarget): string | null {
   return target.kind === 'sqlite' && target.file !== ':memory:' ? target.file : null;
 }
 
-/** Opens and migrates the configured storage backend. */
-export async function openStorage(databaseUrl: string | undefined, dataDir: string): Promise<Storage> {
+/** Opens and migrates the configured storage backend (`sqlite` options apply to an SQLite file only). */
+export async function openStorage(databaseUrl: string | undefined, dataDir: string, sqlite: SqliteOptions = {}): Promise<Storage> {
   const target = resolveDatabaseUrl(databaseUrl, dataDir);
-  return target.kind === 'postgres' ? openPostgresStorage(target.url) : openSqliteStorage(target.file);
+  return target.kind === 'postgres' ? openPostgresStorage(target.url) : openSqliteStorage(target.file, sqlite);
 }

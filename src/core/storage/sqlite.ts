@@ -78,8 +78,24 @@ function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDialectConfig
   } as unknown as SqliteDialectConfig['database'];
 }
 
+/**
+ * The connection's page cache when the caller names none (MDMGW_SQLITE_CACHE_MIB).
+ * better-sqlite3's build default is 16,000 KiB (SQLITE_DEFAULT_CACHE_SIZE),
+ * less than the certificates table's indexes at 100,000 devices: an
+ * enrollment inserts into nine of them with random keys (serial, thumbprints,
+ * transaction id), and each page missed is a read(2) and a copy from the OS
+ * cache (issue 13, docs/performance.md "At scale"). The cache fills only as
+ * pages are read, so a small store stays small in RSS.
+ */
+export const DEFAULT_SQLITE_CACHE_MIB = 64;
+
+export interface SqliteOptions {
+  /** Page cache of the connection, MiB (PRAGMA cache_size). */
+  cacheMiB?: number;
+}
+
 /** Opens (creating if needed) an SQLite database file and migrates it. `':memory:'` for tests. */
-export async function openSqliteStorage(file: string): Promise<Storage> {
+export async function openSqliteStorage(file: string, options: SqliteOptions = {}): Promise<Storage> {
   if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new BetterSqlite3(file);
   try {
@@ -87,6 +103,8 @@ export async function openSqliteStorage(file: string): Promise<Storage> {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    // Negative cache_size is KiB rather than pages, so it does not depend on the page size.
+    sqlite.pragma(`cache_size = ${-Math.round((options.cacheMiB ?? DEFAULT_SQLITE_CACHE_MIB) * 1024)}`);
     // synchronous stays at SQLite's default (FULL): a committed challenge use or
     // issued certificate must survive a power loss.
   } catch (e) {
