@@ -4,8 +4,8 @@ import { describe } from 'vitest';
 
 // Third-party reference material (Apple's published profile schemas, the notes
 // restated from Microsoft's CSP pages) is not ours to ship, so it is not in the
-// repository. Conformance checks against it read MDMGW_REFERENCE_DIR (CI points
-// it at ../shared/reference) and, when it is not set, are skipped with one line
+// repository. Conformance checks against it read MDMGW_REFERENCE_DIR (only CI,
+// which has the team's reference shelf, sets it) and, when it is not set, are skipped with one line
 // saying what was not checked: a fresh clone still runs every other test.
 // Our own test data (captured SCEP messages, golden files) is in test/.
 

@@ -24,6 +24,22 @@ const IDENTIFIER_COLUMNS = {
  * `lower(column) LIKE %q%` over any of `columns`, with q's own % _ and \
  * escaped: portable to SQLite and PostgreSQL (SQLite's lower() folds ASCII only).
  */
+/** The row of a user synced from a directory (created at `now`; disabled then too unless the source says when). */
+function externalUserRow(u: NewExternalUser, now: string): UserRow {
+  return {
+    id: randomUUID(),
+    user_principal_name: u.userPrincipalName,
+    email: u.email,
+    display_name: u.displayName,
+    attributes: attributesJson(u.attributes),
+    created_at: now,
+    disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
+    deleted_at: null,
+    source: u.source,
+    external_id: u.externalId,
+  };
+}
+
 type MarkColumn = 'blocked_at' | 'retired_at' | 'retiring_since';
 
 /**
@@ -403,18 +419,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
 
   async createExternalUser(u: NewExternalUser): Promise<User> {
     const now = this.stamp();
-    const row: UserRow = {
-      id: randomUUID(),
-      user_principal_name: u.userPrincipalName,
-      email: u.email,
-      display_name: u.displayName,
-      attributes: attributesJson(u.attributes),
-      created_at: now,
-      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
-      deleted_at: null,
-      source: u.source,
-      external_id: u.externalId,
-    };
+    const row = externalUserRow(u, now);
     try {
       await this.db.insertInto('users').values(row).execute();
     } catch (e) {
@@ -426,18 +431,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
 
   async createExternalUsers(users: readonly NewExternalUser[]): Promise<User[]> {
     const now = this.stamp();
-    const rows: UserRow[] = users.map((u) => ({
-      id: randomUUID(),
-      user_principal_name: u.userPrincipalName,
-      email: u.email,
-      display_name: u.displayName,
-      attributes: attributesJson(u.attributes),
-      created_at: now,
-      disabled_at: u.enabled === false ? (u.at === undefined ? now : isoTimestamp(u.at, 'at')) : null,
-      deleted_at: null,
-      source: u.source,
-      external_id: u.externalId,
-    }));
+    const rows = users.map((u) => externalUserRow(u, now));
     try {
       await this.db.transaction().execute(async (trx) => {
         // Chunks keep each statement under SQLite's bound-parameter limit (10 columns a row).
