@@ -77,26 +77,18 @@ export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): Plan
       log.error({ err, method }, 'could not record the plan generation after a change; other instances may serve their cached plans until they expire');
     }
   };
-  // Each method is wrapped once, on first use, not on every call (this sits under every enrollment and check-in).
-  const wrapped = new Map<PropertyKey, unknown>();
   const storage = new Proxy(inner, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
-      const known = wrapped.get(prop);
-      if (known) return known;
       // Bound to the real storage: its methods use private fields a proxy does not have.
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      const method =
-        typeof prop !== 'string' || !bumpsPlanGeneration(prop)
-          ? fn
-          : async (...args: unknown[]) => {
-              const result = await fn(...args);
-              await bump(prop);
-              return result;
-            };
-      wrapped.set(prop, method);
-      return method;
+      if (typeof prop !== 'string' || !bumpsPlanGeneration(prop)) return fn;
+      return async (...args: unknown[]) => {
+        const result = await fn(...args);
+        await bump(prop);
+        return result;
+      };
     },
   });
   return { storage, current: async () => `${localEpoch}:${(await inner.getSetting(PLAN_GENERATION_SETTING)) ?? ''}` };
