@@ -185,9 +185,12 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     },
     secrets: adapterSecrets(storage, d.secretBox, adapter.name),
     deviceLock: (deviceId, fn) => (d.deviceLock ?? processDeviceLock)(deviceId, fn),
+    localDeviceLock: (deviceId, fn) => (d.deviceLock?.local ?? d.deviceLock ?? processDeviceLock)(deviceId, fn),
     state: {
       get: (deviceId) => storage.getPlatformState(deviceId, adapter.name),
       put: (deviceId, state) => storage.putPlatformState(deviceId, adapter.name, state),
+      getVersioned: (deviceId) => storage.getPlatformStateVersioned(deviceId, adapter.name),
+      putIfVersion: (deviceId, state, expectedVersion) => storage.putPlatformStateIfVersion(deviceId, adapter.name, state, expectedVersion),
     },
     settings: adapterSettings(storage, adapter.name),
     signAttached: (content) =>

@@ -241,10 +241,20 @@ export interface AdapterServices {
    * request entry points; not re-entrant.
    */
   deviceLock<T>(deviceId: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * deviceLock's in-process layer alone, without the shared lease: for a
+   * handler whose only shared write is its state, written compare-and-set with
+   * state.putIfVersion (core/device-lock.ts versionedStateWriter).
+   */
+  localDeviceLock<T>(deviceId: string, fn: () => Promise<T>): Promise<T>;
   /** Per-device protocol state (push tokens, DevInfo, agent facts) for this adapter. */
   state: {
     get(deviceId: string): Promise<Record<string, unknown> | null>;
     put(deviceId: string, state: Record<string, unknown>): Promise<void>;
+    /** The state with its version (0 and null when there is none). */
+    getVersioned(deviceId: string): Promise<{ state: Record<string, unknown> | null; version: number }>;
+    /** Writes only if the version is still `expectedVersion`; false when another writer came first. */
+    putIfVersion(deviceId: string, state: Record<string, unknown>, expectedVersion: number): Promise<boolean>;
   };
   /**
    * Gateway-wide settings for this adapter. Keys starting with `secret.` are

@@ -12,8 +12,19 @@ import type { Storage } from './storage/storage.js';
 // (atomic on SQLite and PostgreSQL; the holder renews it while it works, and
 // it expires by itself when an instance dies holding it). Not re-entrant: take
 // it at request entry points only.
+//
+// A handler whose only shared write is its state document can do without the
+// lease rows (two commits per request): `local` (the in-process layer alone)
+// plus `versionedStateWriter`, which writes the state compare-and-set on the
+// version it read. Another instance's write in between makes the write fail
+// with DeviceBusyError (503, the device retries) instead of being lost. The
+// Windows OMA-DM endpoint does this (issue 13); every other writer of a
+// device's state bumps the version (putPlatformState), so it is seen.
 
-export type DeviceLock = <T>(deviceId: string, fn: () => Promise<T>) => Promise<T>;
+export type DeviceLock = (<T>(deviceId: string, fn: () => Promise<T>) => Promise<T>) & {
+  /** The per-process layer alone (for a handler that writes its state compare-and-set). */
+  readonly local?: <T>(deviceId: string, fn: () => Promise<T>) => Promise<T>;
+};
 
 /** Lease length; renewed every third of it while held. */
 export const DEVICE_LEASE_TTL_MS = 30_000;
@@ -54,7 +65,7 @@ export function sharedDeviceLock(storage: Pick<Storage, 'tryLease' | 'releaseLea
   const ttl = opts.ttlMs ?? DEVICE_LEASE_TTL_MS;
   const wait = opts.waitMs ?? DEVICE_LEASE_WAIT_MS;
   const take = () => storage.tryLease.bind(storage);
-  return <T>(deviceId: string, fn: () => Promise<T>): Promise<T> =>
+  const lock = <T>(deviceId: string, fn: () => Promise<T>): Promise<T> =>
     local(deviceId, async () => {
       const name = `device:${deviceId}`;
       const tryLease = take();
@@ -72,4 +83,44 @@ export function sharedDeviceLock(storage: Pick<Storage, 'tryLease' | 'releaseLea
         await storage.releaseLease(name, holder);
       }
     });
+  return Object.assign(lock, { local });
+}
+
+/** Another instance wrote the device's state since this request read it: nothing of this request's state was written. */
+export class DeviceStateConflictError extends DeviceBusyError {
+  constructor(deviceId: string) {
+    super(deviceId);
+    this.message = `device ${deviceId} state changed in another gateway instance's session meanwhile; try again`;
+    this.name = 'DeviceStateConflictError';
+  }
+}
+
+export interface VersionedState {
+  state: Record<string, unknown> | null;
+  version: number;
+}
+
+/**
+ * The write half of an optimistic device section: `write(state)` stores the
+ * state only if nobody wrote it since `read` (compare-and-set on its version),
+ * and not at all when it is unchanged from what was read or last written
+ * (a message that changed nothing costs no commit). Throws
+ * DeviceStateConflictError on a conflict. Call it under `local` so two
+ * requests of one process queue instead of conflicting.
+ */
+export function versionedStateWriter(
+  deviceId: string,
+  read: VersionedState,
+  putIfVersion: (deviceId: string, state: Record<string, unknown>, expectedVersion: number) => Promise<boolean>,
+): (state: Record<string, unknown>) => Promise<boolean> {
+  let version = read.version;
+  let stored = read.state === null ? null : JSON.stringify(read.state);
+  return async (state) => {
+    const json = JSON.stringify(state);
+    if (json === stored) return false;
+    if (!(await putIfVersion(deviceId, state, version))) throw new DeviceStateConflictError(deviceId);
+    version += 1;
+    stored = json;
+    return true;
+  };
 }

@@ -6,7 +6,8 @@ import { discoverResponse, parseDiscover } from './discovery.js';
 import { enroll } from './enroll.js';
 import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
 import { handleMessage } from './session.js';
-import { identityStanding, readWindowsState, writeWindowsState } from './state.js';
+import { identityStanding, type WindowsState } from './state.js';
+import { versionedStateWriter } from '../../core/device-lock.js';
 import { renew } from './renew.js';
 import { ACTIONS, ENROLLMENT_FAULTS, SOAP_CONTENT_TYPE, type SoapFault, faultEnvelope } from './soap.js';
 import { SYNCML_CONTENT_TYPE } from './syncml-build.js';
@@ -127,13 +128,19 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
 
   // OMA-DM: the device authenticates with its identity certificate (TLS or the trusted proxy header);
   // core answers 403 for another platform's device (authenticateDevice is bound to this adapter's platforms).
-  // The whole session message under the device lock: state read here is written back below, and
-  // another instance (or an admin change) must not write in between (core/device-lock.ts).
-  r.post(PATHS.management, s.authenticateDevice, textBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
+  // One message per device at a time in this process (the in-process lock), and no lease rows: the state
+  // read here with its version is written back compare-and-set, so when another instance (or an enrollment,
+  // a renewal) wrote it meanwhile, this message's changes are not applied and the device gets 503 with
+  // Retry-After (core/device-lock.ts versionedStateWriter). Issue 13: two commits fewer per message.
+  r.post(PATHS.management, s.authenticateDevice, textBody, (req, res) => s.localDeviceLock(res.locals.device!.id, async () => {
+    const deviceId = res.locals.device!.id;
     // Only the identity of the device's last enrollment speaks for it: after a re-enrollment (e.g. the
     // admin's reset of a wiped or replaced device) the certificate it superseded no longer does.
     // Read once per message: handleMessage works on this copy and writes it back.
-    const state = await readWindowsState(s, res.locals.device!.id);
+    const read = await s.state.getVersioned(deviceId);
+    const state = (read.state ?? {}) as WindowsState;
+    const save = versionedStateWriter(deviceId, read, s.state.putIfVersion);
+    let renewalConfirmed: string | undefined;
     if (state.enrollment) {
       // The certificate authenticateDevice just verified (no second verification).
       const thumbprint = res.locals.identityThumbprint ?? (await s.presentedDevice(req))?.thumbprint;
@@ -143,15 +150,22 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
         return;
       }
       // The WSTEP renewal is in use: it is the device's identity now (core revoked the one it renewed).
+      // Written with the message's state below (or alone when the message is refused), audited once written.
       if (standing === 'renewed') {
         state.enrollment.identityThumbprint = thumbprint!;
         delete state.enrollment.renewal;
-        await writeWindowsState(s, res.locals.device!.id, state);
-        await s.audit('windows.identity.renewal-confirmed', { deviceId: res.locals.device!.id, thumbprint }, { deviceId: res.locals.device!.id });
+        renewalConfirmed = thumbprint!;
       }
     }
+    const confirmRenewal = async () => {
+      if (renewalConfirmed === undefined) return;
+      await save(state as Record<string, unknown>);
+      await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
+      renewalConfirmed = undefined;
+    };
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== SYNCML_CONTENT_TYPE) {
+      await confirmRenewal();
       res.status(415).json({ error: `Content-Type must be ${SYNCML_CONTENT_TYPE}` });
       return;
     }
@@ -159,15 +173,18 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     try {
       root = parseXml(typeof req.body === 'string' ? req.body : '');
     } catch (e) {
+      await confirmRenewal();
       res.status(400).json({ error: e instanceof XmlError ? e.message : 'unreadable SyncML' });
       return;
     }
     const parsed = parseSyncML(root);
     if (!parsed.ok) {
+      await confirmRenewal();
       res.status(400).json({ error: parsed.reason });
       return;
     }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state);
+    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st) => save(st as Record<string, unknown>));
+    if (renewalConfirmed !== undefined) await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
     res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
   }));
   return r;

@@ -51,8 +51,18 @@ export { renewalDue };
 const MAX_ANSWER = 512;
 const MAX_ITEM_STATUSES = 64;
 
-/** `current`: the device's state as the caller just read it under the device lock (else it is read here). */
-export async function handleMessage(s: AdapterServices, device: Device, msg: SyncMLMessage, now: Date, current?: WindowsState): Promise<SessionReply> {
+/**
+ * `current`: the device's state as the caller just read it under the device lock (else it is read here);
+ * `save`: how the changed state is written (the route's compare-and-set writer; else state.put).
+ */
+export async function handleMessage(
+  s: AdapterServices,
+  device: Device,
+  msg: SyncMLMessage,
+  now: Date,
+  current?: WindowsState,
+  save: (state: WindowsState) => Promise<unknown> = (st) => writeWindowsState(s, device.id, st),
+): Promise<SessionReply> {
   const state = current ?? (await readWindowsState(s, device.id));
   const profiles = (state.profiles ??= {});
   state.nodes ??= {};
@@ -64,7 +74,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
     // A repeated or out-of-order MsgID: refuse the message, keep the session.
     const session = state.session!;
     session.serverMsgId += 1;
-    await writeWindowsState(s, device.id, state);
+    await save(state);
     const { xml } = buildMessage({
       sessionId: hdr.sessionId,
       msgId: session.serverMsgId,
@@ -158,7 +168,7 @@ export async function handleMessage(s: AdapterServices, device: Device, msg: Syn
     }
   }
   if (aborted) delete state.session;
-  await writeWindowsState(s, device.id, state);
+  await save(state);
   return { xml, done: commands.length === 0 };
 }
 

@@ -73,7 +73,7 @@ describe('Windows session planning (issue 13)', () => {
   it('a session with nothing to do reads the assignments on its first message only, identity and state once per message, and still checks every message', async () => {
     const { sim, deviceId } = await settledDevice(3);
     let log!: Awaited<ReturnType<WindowsSimulator['session']>>;
-    const reads = await countReads(['assignmentsFor', 'getCertificate', 'getPlatformState'], async () => {
+    const reads = await countReads(['assignmentsFor', 'getCertificate', 'getPlatformState', 'getPlatformStateVersioned', 'putPlatformState', 'putPlatformStateIfVersion', 'tryLease', 'releaseLease'], async () => {
       log = await sim.session();
     });
     expect(log.messages).toHaveLength(2);
@@ -81,7 +81,11 @@ describe('Windows session planning (issue 13)', () => {
     expect(reads.assignmentsFor).toBe(1);
     // Each message: its identity certificate looked up once (not again by the route), its state read once.
     expect(reads.getCertificate).toBe(2);
-    expect(reads.getPlatformState).toBe(2);
+    expect(reads.getPlatformState! + reads.getPlatformStateVersioned!).toBe(2);
+    // One write per message, compare-and-set on the version read, and no device lease rows (issue 13).
+    expect(reads.putPlatformStateIfVersion).toBe(2);
+    expect(reads.putPlatformState).toBe(0);
+    expect(reads.tryLease! + reads.releaseLease!).toBe(0);
     const state = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
     expect(state.session!.plannedKey).toBeDefined();
     expect(state.session!.clientMsgId).toBe(2);
@@ -116,5 +120,36 @@ describe('Windows session planning (issue 13)', () => {
     const reissued = await sim.session();
     expect(reissued.enrolled.map((e) => [e.node.endsWith(`mdmgw-${first.id}`), e.status])).toEqual([[true, 1]]);
     expect(reissued.messages.map((m) => m.raw).join('')).toContain('OU=v2,O=Contoso');
+  });
+});
+
+describe('Windows OMA-DM without device lease rows (issue 13)', () => {
+  it('a message whose state another instance wrote meanwhile is refused with 503 and Retry-After, and that write is kept', async () => {
+    const { sim, deviceId } = await settledDevice(1);
+    const before = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
+    // Another gateway instance (or a WSTEP renewal) writes the device's state between this message's read and its write.
+    const storage = t.gw.storage as unknown as Record<string, unknown>;
+    const original = t.gw.storage.putPlatformStateIfVersion;
+    const own = Object.getOwnPropertyDescriptor(storage, 'putPlatformStateIfVersion');
+    const other = { ...before, nodes: { ...before.nodes, './DevDetail/Ext/Microsoft/DeviceName': 'written-by-instance-b' } };
+    storage.putPlatformStateIfVersion = async (...a: Parameters<typeof original>) => {
+      await t.gw.storage.putPlatformState(deviceId, 'windows', other);
+      return original.apply(t.gw.storage, a);
+    };
+    let r: Awaited<ReturnType<WindowsSimulator['post']>>;
+    try {
+      r = await sim.post(sim.message('777', 1, sim.firstPackage()));
+    } finally {
+      if (own) Object.defineProperty(storage, 'putPlatformStateIfVersion', own);
+      else delete storage.putPlatformStateIfVersion;
+    }
+    expect(r.status).toBe(503);
+    expect(r.text).toMatch(/another gateway instance/);
+    // Nothing of the refused message was applied; the other writer's state is whole (no lost update).
+    const after = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
+    expect(after).toEqual(other);
+    expect(after.session!.id).toBe(before.session!.id);
+    // The device's retry is served.
+    expect(commandsOf(await sim.session())).toEqual(['Get']);
   });
 });
