@@ -10,16 +10,12 @@ import type { DirectoryStore, ProfileStore, AssignmentStore } from './storage/st
 // Groups are flat (no nesting).
 
 async function refsFor(storage: DirectoryStore & ProfileStore & AssignmentStore, deviceId: string | null, userId: string | null): Promise<AssignmentTarget[]> {
-  const refs: AssignmentTarget[] = [];
-  if (deviceId !== null) {
-    refs.push({ deviceId });
-    for (const groupId of await storage.groupsOf({ deviceId })) refs.push({ groupId });
-  }
-  if (userId !== null) {
-    refs.push({ userId });
-    for (const groupId of await storage.groupsOf({ userId })) refs.push({ groupId });
-  }
-  return refs;
+  const members: ({ deviceId: string } | { userId: string })[] = [];
+  if (deviceId !== null) members.push({ deviceId });
+  if (userId !== null) members.push({ userId });
+  // The device's and the user's groups in one read (issue 13).
+  const groups = await storage.groupsOfMembers(members);
+  return members.flatMap((m, i) => [m, ...groups[i]!.map((groupId) => ({ groupId }))]);
 }
 
 /** Current versions of every profile that applies to the device, each once, in assignment order. */
@@ -29,13 +25,8 @@ export async function assignedProfiles(storage: DirectoryStore & ProfileStore & 
   if (device.retiredAt || device.retiringSince) return [];
   const refs = await refsFor(storage, device.id, device.userId);
   const assignments = await storage.assignmentsFor(refs);
-  const ids = [...new Set(assignments.map((a) => a.profileId))];
-  const profiles: Profile[] = [];
-  for (const id of ids) {
-    const p = await storage.getProfile(id);
-    if (p) profiles.push(p);
-  }
-  return profiles;
+  // Every assigned profile in one read (issue 13), in assignment order.
+  return storage.getProfiles(assignments.map((a) => a.profileId));
 }
 
 /**

@@ -51,6 +51,8 @@ export interface DirectoryStore {
   removeGroupMember(groupId: string, member: MemberRef): Promise<boolean>;
   /** Ids of the groups the user or device is a direct member of (sorted by id). */
   groupsOf(member: MemberRef): Promise<string[]>;
+  /** groupsOf for several members in one read: one list per member, in the order given. */
+  groupsOfMembers(members: readonly MemberRef[]): Promise<string[][]>;
   /** The direct members of a group (empty for an unknown group). */
   listGroupMembers(groupId: string): Promise<MemberRef[]>;
   /** Devices whose primary user this is. */

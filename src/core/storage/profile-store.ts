@@ -14,6 +14,8 @@ export interface ProfileStore {
    */
   getProfile(id: string, version?: number): Promise<Profile | null>;
   listProfiles(): Promise<Profile[]>; // current versions, not deleted
+  /** Current versions of the given profiles in one read, in the order of `ids`; missing or deleted ones left out, repeats once. */
+  getProfiles(ids: readonly string[]): Promise<Profile[]>;
   /** Soft delete: old versions stay readable for audit; assignments are removed. False when missing or already deleted. */
   deleteProfile(id: string): Promise<boolean>;
 }

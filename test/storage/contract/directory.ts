@@ -195,6 +195,10 @@ export function directoryContract(current: () => Storage): void {
         expect(await s.groupsOf({ deviceId: d.id })).toEqual([g2.id]);
         // A user id asked as a device id matches nothing.
         expect(await s.groupsOf({ deviceId: u.id })).toEqual([]);
+        // Several members in one read: one list per member, in the order asked.
+        expect(await s.groupsOfMembers([{ deviceId: d.id }, { userId: u.id }, { deviceId: u.id }])).toEqual([[g2.id], [g1.id, g2.id].sort(), []]);
+        expect(await s.groupsOfMembers([{ userId: u.id }])).toEqual([[g1.id, g2.id].sort()]);
+        expect(await s.groupsOfMembers([])).toEqual([]);
 
         expect(await s.removeGroupMember(g1.id, { userId: u.id })).toBe(true);
         expect(await s.removeGroupMember(g1.id, { userId: u.id })).toBe(false);

@@ -32,6 +32,19 @@ export function profilesContract(current: () => Storage): void {
         expect(await s.getProfile(p.id, 1)).toEqual(p);
       });
 
+      it('getProfiles reads current versions in one call, in the order asked, leaving out missing and deleted ones', async () => {
+        const a = await s.createProfile(spec({ name: 'a' }));
+        const b = await s.createProfile(spec({ name: 'b' }));
+        const c = await s.createProfile(spec({ name: 'c' }));
+        const b2 = await s.updateProfile(b.id, spec({ name: 'b', subjectName: 'CN=b2' }));
+        expect(await s.deleteProfile(c.id)).toBe(true);
+        const got = await s.getProfiles([b.id, '00000000-0000-4000-8000-000000000000', c.id, a.id, b.id]);
+        expect(got).toEqual([await s.getProfile(b.id), await s.getProfile(a.id)]);
+        expect(got[0]!.version).toBe(b2!.version);
+        expect(got[0]!.subjectName).toBe('CN=b2');
+        expect(await s.getProfiles([])).toEqual([]);
+      });
+
       it('returns null for an unknown profile or version', async () => {
         const p = await s.createProfile(spec());
         expect(await s.getProfile('no-such-profile')).toBeNull();

@@ -392,6 +392,20 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     return rows.map((r) => r.group_id);
   }
 
+  async groupsOfMembers(members: readonly MemberRef[]): Promise<string[][]> {
+    if (members.length === 0) return [];
+    const refs = members.map(memberOf);
+    const userIds = refs.flatMap((m) => (m.userId !== null ? [m.userId] : []));
+    const deviceIds = refs.flatMap((m) => (m.userId === null ? [m.deviceId!] : []));
+    const rows = await this.db
+      .selectFrom('group_members')
+      .select(['group_id', 'user_id', 'device_id'])
+      .where((eb) => eb.or([...(userIds.length > 0 ? [eb('user_id', 'in', userIds)] : []), ...(deviceIds.length > 0 ? [eb('device_id', 'in', deviceIds)] : [])]))
+      .orderBy('group_id')
+      .execute();
+    return refs.map((m) => rows.filter((r) => (m.userId !== null ? r.user_id === m.userId : r.device_id === m.deviceId)).map((r) => r.group_id));
+  }
+
   async listGroupMembers(groupId: string): Promise<MemberRef[]> {
     const rows = await this.db.selectFrom('group_members').select(['user_id', 'device_id']).where('group_id', '=', groupId).orderBy('created_at').execute();
     return rows.map((r) => (r.user_id !== null ? { userId: r.user_id } : { deviceId: r.device_id! }));

@@ -66,6 +66,18 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
     return row ? rowToProfile(row) : null;
   }
 
+  async getProfiles(ids: readonly string[]): Promise<Profile[]> {
+    const wanted = [...new Set(ids)];
+    if (wanted.length === 0) return [];
+    const rows = await this.#profileQuery(this.db)
+      .where('p.id', 'in', wanted)
+      .whereRef('v.version', '=', 'p.current_version')
+      .where('p.deleted_at', 'is', null)
+      .execute();
+    const byId = new Map(rows.map((r) => [r.id, rowToProfile(r)]));
+    return wanted.flatMap((id) => byId.get(id) ?? []);
+  }
+
   async listProfiles(): Promise<Profile[]> {
     const rows = await this.#profileQuery(this.db)
       .whereRef('v.version', '=', 'p.current_version')
