@@ -6,7 +6,7 @@ import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redempt
 import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
-import { recordDeliveryReport } from './core/delivery-reports.js';
+import { recordDeliveryReport, recordDeliveryReports } from './core/delivery-reports.js';
 import { recordUnenrollment } from './core/unenrollment.js';
 import type { Device } from './core/model.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
@@ -170,6 +170,14 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       await recordDeliveryReport(storage, device, report, clock());
       if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
       if (report.state === 'removed') await retireIfRemoved(device);
+    },
+    reportAll: async (device, reports) => {
+      if (reports.length === 0) return;
+      await recordDeliveryReports(storage, device, reports, clock());
+      for (const report of reports) {
+        if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
+        if (report.state === 'removed') await retireIfRemoved(device);
+      }
     },
     unenrolled: async (device, detail) => {
       const revoked = await recordUnenrollment(d, device, { adapter: adapter.name, detail }, clock());

@@ -220,6 +220,8 @@ export interface AdapterServices {
    * of a profile that no longer reaches the device are revoked now.
    */
   report(device: Device, report: DeliveryReport): Promise<void>;
+  /** report() for several of one device, their statuses and audit records written in one transaction (issue 13). */
+  reportAll(device: Device, reports: readonly DeliveryReport[]): Promise<void>;
   /**
    * The device left management (Apple CheckOut, the Windows unenroll alert,
    * the Android agent's unenroll call): every certificate issued for it is

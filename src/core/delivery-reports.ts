@@ -13,8 +13,8 @@ import type { IssuanceStore, DeliveryStore, AuditStore } from './storage/storage
 // is reported, those are revoked with reason `superseded`
 // (core/identity-renewal.ts), renewals and re-issues alike.
 
-/** `now`: the gateway's clock, the revocation time of what the report supersedes. */
-export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, report: DeliveryReport, now: Date = new Date()): Promise<DeliveryStatus> {
+/** What a report stores: the thumbprint matched to the certificate we issued (or flagged in the detail). */
+async function statusOf(storage: IssuanceStore, device: Device, report: DeliveryReport): Promise<{ status: Omit<DeliveryStatus, 'updatedAt'>; installed: IssuedCertificate | null }> {
   const thumbprint = report.thumbprint?.toUpperCase() ?? null;
   let certificateSerial: string | null = null;
   let installed: IssuedCertificate | null = null;
@@ -27,7 +27,7 @@ export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStor
     }
     else detail = [detail, 'the thumbprint matches no certificate this gateway issued to this device for this profile'].filter(Boolean).join('; ');
   }
-  const status = await storage.putDeliveryStatus({
+  const status = {
     deviceId: device.id,
     profileId: report.profileId,
     profileVersion: report.profileVersion,
@@ -36,7 +36,14 @@ export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStor
     certificateSerial,
     errorCode: report.errorCode ?? null,
     detail,
-  });
+  };
+  return { status, installed };
+}
+
+/** `now`: the gateway's clock, the revocation time of what the report supersedes. */
+export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, report: DeliveryReport, now: Date = new Date()): Promise<DeliveryStatus> {
+  const { status: st, installed } = await statusOf(storage, device, report);
+  const status = await storage.putDeliveryStatus(st);
   await storage.appendAudit({
     transactionId: null,
     type: 'device.report',
@@ -46,4 +53,21 @@ export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStor
   });
   if (report.state === 'installed' && installed) await revokeSuperseded(storage, installed, now, `device:${device.id}`);
   return status;
+}
+
+/**
+ * Several reports of one device (one message of its session), as
+ * recordDeliveryReport each in turn, with every status and audit record in one
+ * transaction (issue 13); a later report of the same profile wins, as it would
+ * one after the other. The supersession revocations follow, in report order.
+ */
+export async function recordDeliveryReports(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, reports: readonly DeliveryReport[], now: Date = new Date()): Promise<DeliveryStatus[]> {
+  const read = [];
+  for (const r of reports) read.push(await statusOf(storage, device, r));
+  const stored = await storage.putDeliveryStatuses(read.map((r) => ({ status: r.status, actor: `device:${device.id}` })));
+  for (const [i, r] of reports.entries()) {
+    const installed = read[i]!.installed;
+    if (r.state === 'installed' && installed) await revokeSuperseded(storage, installed, now, `device:${device.id}`);
+  }
+  return stored;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AdapterServices, ReadyDelivery } from '../../core/adapter.js';
+import type { AdapterServices, DeliveryReport, ReadyDelivery } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import { statusesFor } from './command-status.js';
 import { SWV, formForOsVersion, mergeNodes } from './devinfo.js';
@@ -56,13 +56,17 @@ const MAX_ITEM_STATUSES = 64;
  * `save`: how the changed state is written (the route's compare-and-set writer; else state.put).
  */
 export async function handleMessage(
-  s: AdapterServices,
+  services: AdapterServices,
   device: Device,
   msg: SyncMLMessage,
   now: Date,
   current?: WindowsState,
-  save: (state: WindowsState) => Promise<unknown> = (st) => writeWindowsState(s, device.id, st),
+  save: (state: WindowsState) => Promise<unknown> = (st) => writeWindowsState(services, device.id, st),
 ): Promise<SessionReply> {
+  // The message's delivery reports are collected and written together, in one transaction, before
+  // its state (a delivering message has up to one per profile: issue 13).
+  const reports: DeliveryReport[] = [];
+  const s: AdapterServices = { ...services, report: async (_device, r) => void reports.push(r) };
   const state = current ?? (await readWindowsState(s, device.id));
   const profiles = (state.profiles ??= {});
   state.nodes ??= {};
@@ -152,7 +156,11 @@ export async function handleMessage(
   for (const profileId of touched) await evaluateAnswers(s, device, session, profiles, profileId, now);
 
   // The device is leaving: its certificates are revoked and nothing more is sent (docs/lifecycle.md).
-  if (unenrolling) await s.unenrolled(device, `Windows Generic alert 1226 ${UNENROLL_ALERT_TYPE}`);
+  if (unenrolling) {
+    // What the message reported so far is recorded before the device's certificates are revoked.
+    await services.reportAll(device, reports.splice(0));
+    await s.unenrolled(device, `Windows Generic alert 1226 ${UNENROLL_ALERT_TYPE}`);
+  }
 
   const commands: CspCommand[] = [];
   const tags = new Map<CspCommand, SentTag>();
@@ -168,6 +176,7 @@ export async function handleMessage(
     }
   }
   if (aborted) delete state.session;
+  await services.reportAll(device, reports);
   await save(state);
   return { xml, done: commands.length === 0 };
 }

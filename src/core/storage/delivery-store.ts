@@ -4,6 +4,12 @@ import type { DeliveryStatus, DeliveryState } from '../model.js';
 export interface DeliveryStore {
   /** Insert or replace the status for (deviceId, profileId); not-found for an unknown device. */
   putDeliveryStatus(s: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus>;
+  /**
+   * putDeliveryStatus for several, each with its `device.report` audit record
+   * (actor as given, details the status as stored), all in one transaction:
+   * all written or none (one commit for a message's reports, issue 13).
+   */
+  putDeliveryStatuses(entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[]): Promise<DeliveryStatus[]>;
   listDeliveryStatus(filter: { deviceId?: string; profileId?: string }): Promise<DeliveryStatus[]>;
   /** How many (device, profile) pairs are in each state; every state is present (0 when none). */
   countDeliveryStates(): Promise<Record<DeliveryState, number>>;

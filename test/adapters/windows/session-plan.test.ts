@@ -153,3 +153,31 @@ describe('Windows OMA-DM without device lease rows (issue 13)', () => {
     expect(commandsOf(await sim.session())).toEqual(['Get']);
   });
 });
+
+describe('Windows delivery reports written per message (issue 13)', () => {
+  it('a delivering session writes its 9 reports (pending, enrolling, installed for 3 profiles) in one transaction per message', async () => {
+    const storage = t.gw.storage as unknown as Record<string, unknown>;
+    const batches: string[][] = [];
+    let single = 0;
+    const saved = ['putDeliveryStatuses', 'putDeliveryStatus'].map((name) => ({ name, own: Object.getOwnPropertyDescriptor(storage, name) }));
+    const batch = t.gw.storage.putDeliveryStatuses;
+    const one = t.gw.storage.putDeliveryStatus;
+    storage.putDeliveryStatuses = (entries: Parameters<typeof batch>[0]) => (batches.push(entries.map((e) => e.status.state)), batch.call(t.gw.storage, entries));
+    storage.putDeliveryStatus = (st: Parameters<typeof one>[0]) => (single++, one.call(t.gw.storage, st));
+    let deviceId: string;
+    try {
+      ({ deviceId } = await settledDevice(3));
+    } finally {
+      for (const { name, own } of saved) {
+        if (own) Object.defineProperty(storage, name, own);
+        else delete storage[name];
+      }
+    }
+    expect(single).toBe(0);
+    // One batch per message that reported: the 3 pending with the Atomic installs, the 3 enrolling with
+    // their Exec Status, the 3 installed with the next session's query answers.
+    expect(batches).toEqual([['pending', 'pending', 'pending'], ['enrolling', 'enrolling', 'enrolling'], ['installed', 'installed', 'installed']]);
+    const audit = (await t.gw.storage.listAudit({ type: 'device.report' })).filter((e) => e.actor === `device:${deviceId}`);
+    expect(audit).toHaveLength(9);
+  });
+});

@@ -25,6 +25,38 @@ export function deliveriesContract(current: () => Storage): void {
         await expectStorageError(s.putDeliveryStatus({ ...base, deviceId: '00000000-0000-4000-8000-000000000000', state: 'pending' }), 'not-found');
       });
 
+      it('putDeliveryStatuses writes several statuses and their device.report audit records together, or nothing', async () => {
+        const d = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const base = { deviceId: d.id, profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        const actor = `device:${d.id}`;
+        const stored = await s.putDeliveryStatuses([
+          { status: { ...base, profileId: 'p-1', state: 'pending' }, actor },
+          { status: { ...base, profileId: 'p-2', state: 'pending' }, actor },
+          { status: { ...base, profileId: 'p-1', state: 'enrolling', detail: 'later wins' }, actor },
+        ]);
+        expect(stored.map((x) => [x.profileId, x.state])).toEqual([['p-1', 'pending'], ['p-2', 'pending'], ['p-1', 'enrolling']]);
+        expect(isIso(stored[0]!.updatedAt)).toBe(true);
+        const list = await s.listDeliveryStatus({ deviceId: d.id });
+        expect(list.map((x) => [x.profileId, x.state, x.detail]).sort()).toEqual([['p-1', 'enrolling', 'later wins'], ['p-2', 'pending', null]]);
+        const audit = (await s.listAudit({ type: 'device.report' })).filter((e) => e.actor === actor);
+        expect(audit).toHaveLength(3);
+        // Each record is its status as stored (the same on SQLite and PostgreSQL, whatever the id order).
+        const key = (x: unknown) => JSON.stringify(x);
+        expect(audit.map((e) => key(e.details)).sort()).toEqual(stored.map((x) => key({ ...x })).sort());
+        expect(await s.putDeliveryStatuses([])).toEqual([]);
+        // An unknown device in the batch: not-found, and nothing of the batch is written.
+        const before = (await s.listAudit({ type: 'device.report' })).length;
+        await expectStorageError(
+          s.putDeliveryStatuses([
+            { status: { ...base, profileId: 'p-3', state: 'pending' }, actor },
+            { status: { ...base, deviceId: '00000000-0000-4000-8000-000000000000', profileId: 'p-3', state: 'pending' }, actor },
+          ]),
+          'not-found',
+        );
+        expect((await s.listDeliveryStatus({ deviceId: d.id })).map((x) => x.profileId).sort()).toEqual(['p-1', 'p-2']);
+        expect((await s.listAudit({ type: 'device.report' })).length).toBe(before);
+      });
+
       it('counts (device, profile) pairs per state, every state present', async () => {
         expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 0, failed: 0, removed: 0 });
         const d1 = await s.createDevice({ name: 'd1', platform: 'windows' });

@@ -3,9 +3,49 @@ import { DELIVERY_STATES } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
 import type { DeliveryStore } from '../delivery-store.js';
 import { KyselyStore, toNumber, isForeignKeyViolation } from './support.js';
+import { auditRow } from './audit.js';
+
+const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
+  device_id: st.deviceId,
+  profile_id: st.profileId,
+  profile_version: st.profileVersion,
+  state: st.state,
+  thumbprint: st.thumbprint,
+  certificate_serial: st.certificateSerial,
+  error_code: st.errorCode,
+  detail: st.detail,
+  updated_at: stamp,
+});
 
 // Delivery status per (device, profile), as the adapters report it.
 export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
+  async putDeliveryStatuses(entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[]): Promise<DeliveryStatus[]> {
+    if (entries.length === 0) return [];
+    const stamp = this.stamp();
+    const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const st of stored) {
+          const row = statusRow(st, stamp);
+          await trx
+            .insertInto('delivery_status')
+            .values(row)
+            .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
+            .execute();
+        }
+        // One multi-row insert; ids follow the list (as recordEnrollment's trail).
+        await trx
+          .insertInto('audit_events')
+          .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
+          .execute();
+      });
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`a device of ${[...new Set(entries.map((x) => x.status.deviceId))].join(', ')} not found`, 'not-found');
+      throw e;
+    }
+    return stored;
+  }
+
   async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {
     const row = {
       device_id: st.deviceId,
