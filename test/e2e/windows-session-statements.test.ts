@@ -1,0 +1,83 @@
+import { X509Certificate } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { windowsAdapter } from '../../src/adapters/windows/index.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+// Issue 13: the SQL one Windows OMA-DM session with nothing to do runs (a
+// device with 3 installed profiles; 2 messages), counted at better-sqlite3's
+// statement layer on a real gateway. Per message: the identity (certificate,
+// device, enrollment), the state read with its version and its compare-and-set
+// write (no device lease rows: core/device-lock.ts); the first message's plan
+// adds 7: the groups of device and user (one query), the assignments, the
+// profiles (one query), the profile certificates and pending removals (the
+// removal reconcile), the user, the device's certificates (revocation check).
+// Before: 24 statements, 6 commits (the lease insert and delete per message,
+// a group query per member and a profile query per profile).
+const STATEMENT_BUDGET = 17;
+/** The state write of each message (it records the MsgIDs, which a replay is refused by). */
+const COMMIT_BUDGET = 2;
+
+function commitsOf(statements: string[]): number {
+  let inTransaction = false;
+  let commits = 0;
+  for (const s of statements) {
+    if (/^begin/i.test(s)) inTransaction = true;
+    else if (/^(commit|rollback)/i.test(s)) {
+      inTransaction = false;
+      if (/^commit/i.test(s)) commits += 1;
+    } else if (!inTransaction && /^(insert|update|delete|replace)/i.test(s)) commits += 1;
+  }
+  return commits;
+}
+
+let t: TestGateway;
+const executed: string[] = [];
+let recording = false;
+
+beforeAll(async () => {
+  const probe = new Database(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
+  probe.close();
+  for (const m of ['run', 'get', 'all', 'iterate']) {
+    const original = proto[m]!;
+    proto[m] = function (this: { source: string }, ...args: unknown[]) {
+      if (recording) executed.push(this.source.replace(/\s+/g, ' '));
+      return original.apply(this, args);
+    };
+  }
+  t = await startTestGateway({ adapters: [windowsAdapter] });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('SQL per Windows OMA-DM session', () => {
+  it(`a session with nothing to do runs at most ${STATEMENT_BUDGET} statements and ${COMMIT_BUDGET} commits`, async () => {
+    const upn = 'sql-win@contoso.com';
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'Sql' });
+    for (let i = 1; i <= 3; i++) {
+      const p = await t.api.ok('POST', '/profiles', { name: `sql ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Sql`, scepServerUrls: [t.scepUrl] });
+      await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
+    }
+    const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    expect((await sim.enroll()).fault).toBeUndefined();
+    const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+    expect((await sim.session()).enrolled).toHaveLength(3);
+    await sim.session(); // reports them installed
+    const deliveries = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    expect(deliveries.map((d: { state: string }) => d.state)).toEqual(['installed', 'installed', 'installed']);
+
+    executed.length = 0;
+    recording = true;
+    const log = await sim.session();
+    recording = false;
+    expect(log.messages).toHaveLength(2);
+    expect(executed.filter((s) => /leases/i.test(s))).toEqual([]);
+    expect(executed.length, executed.join('\n')).toBeLessThanOrEqual(STATEMENT_BUDGET);
+    expect(commitsOf(executed), executed.join('\n')).toBeLessThanOrEqual(COMMIT_BUDGET);
+    console.info(`windows session with nothing to do: ${executed.length} statements, ${commitsOf(executed)} commits`);
+  });
+});
