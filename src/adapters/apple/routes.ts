@@ -156,7 +156,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     const msg = m.data;
     // Read before anything the answer is made from (core/plan-generation.ts). Without the
     // device lock: the cached answer writes nothing, and its key holds the state it was made from.
-    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(), device, thumbprint) : null;
+    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(device.id), device, thumbprint) : null;
     if (idleKey && idles.get(device.id, idleKey(await s.state.get(device.id), msg.UDID), d.now()) && !(await s.commands.next(device.id, DEVICE_CHANNEL, []))) {
       res.status(200).end();
       return;
