@@ -29,13 +29,8 @@ export async function assignedProfiles(storage: DirectoryStore & ProfileStore & 
   if (device.retiredAt || device.retiringSince) return [];
   const refs = await refsFor(storage, device.id, device.userId);
   const assignments = await storage.assignmentsFor(refs);
-  const ids = [...new Set(assignments.map((a) => a.profileId))];
-  const profiles: Profile[] = [];
-  for (const id of ids) {
-    const p = await storage.getProfile(id);
-    if (p) profiles.push(p);
-  }
-  return profiles;
+  // One query for all of them (was one per profile).
+  return storage.getCurrentProfiles(assignments.map((a) => a.profileId));
 }
 
 /**

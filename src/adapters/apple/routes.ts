@@ -187,7 +187,8 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
           renewing = await planIdentityRenewal(s, device, after, thumbprint, d.now());
           if (renewing) await saveState(s, device.id, after);
         }
-        const next = await nextCommand(s, device, channel);
+        // The plan syncDevice just made serves the command sent now (no second planning in this request).
+        const next = await nextCommand(s, device, channel, (planned as { deliveries: Delivery[] } | null)?.deliveries);
         if (next) {
           res.status(200).type('application/xml').send(toXml(next));
           return;

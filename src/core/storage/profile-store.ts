@@ -14,6 +14,8 @@ export interface ProfileStore {
    */
   getProfile(id: string, version?: number): Promise<Profile | null>;
   listProfiles(): Promise<Profile[]>; // current versions, not deleted
+  /** Current versions of these profiles, in the order given, each once; missing and deleted ones left out. One query (a check-in's plan: issue 13). */
+  getCurrentProfiles(ids: readonly string[]): Promise<Profile[]>;
   /** Soft delete: old versions stay readable for audit; assignments are removed. False when missing or already deleted. */
   deleteProfile(id: string): Promise<boolean>;
 }

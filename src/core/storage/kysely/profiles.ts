@@ -76,6 +76,22 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
     return rows.map(rowToProfile);
   }
 
+  async getCurrentProfiles(ids: readonly string[]): Promise<Profile[]> {
+    const wanted = [...new Set(ids)];
+    if (wanted.length === 0) return [];
+    const byId = new Map<string, Profile>();
+    // In chunks: SQLite and PostgreSQL both cap bound parameters per statement.
+    for (let i = 0; i < wanted.length; i += 500) {
+      const rows = await this.#profileQuery(this.db)
+        .where('p.id', 'in', wanted.slice(i, i + 500))
+        .whereRef('v.version', '=', 'p.current_version')
+        .where('p.deleted_at', 'is', null)
+        .execute();
+      for (const row of rows) byId.set(row.id, rowToProfile(row));
+    }
+    return wanted.flatMap((id) => byId.get(id) ?? []);
+  }
+
   async deleteProfile(id: string): Promise<boolean> {
     const now = this.stamp();
     return this.db.transaction().execute(async (trx) => {
