@@ -70,7 +70,7 @@ export interface AdapterServiceDeps {
   /** Retiring devices: completed when the platform confirms the removals (core/retirement.ts). */
   retirement?: Retirement;
   /** The plan generation (core/plan-generation.ts); absent: a fresh value per call, so nothing is ever answered from a cached plan. */
-  planGeneration?: () => Promise<string>;
+  planGeneration?: (deviceId: string) => Promise<string>;
 }
 
 /** The fallback for services built without a shared lock (tests, one process). */

@@ -209,11 +209,12 @@ export interface AdapterServices {
    */
   deliveriesFor(device: Device, only?: { profileIds: readonly string[] }): Promise<Delivery[]>;
   /**
-   * The plan generation (core/plan-generation.ts): changes after every write
-   * that may change some device's deliveries. Read it before the inputs of an
-   * answer kept in a CheckinCache (core/checkin-cache.ts), and key the answer by it.
+   * The device's plan generations (core/plan-generation.ts): change after
+   * every write that may change this device's deliveries. Read them before the
+   * inputs of an answer kept in a CheckinCache (core/checkin-cache.ts), and key
+   * the answer by them.
    */
-  planGeneration(): Promise<string>;
+  planGeneration(deviceId: string): Promise<string>;
   /**
    * Records a per-profile result; the admin API shows the latest per device
    * and profile. `removed` also confirms a pending removal: the certificates

@@ -93,7 +93,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
     const presented = await s.presentedDevice(req);
     // Read before anything the answer is made from (core/plan-generation.ts).
-    const generation = await s.planGeneration();
+    const generation = await s.planGeneration(device.id);
     const asked = { query: req.query.schemaVersion, accept: req.headers.accept };
     const keyOf = (stored: unknown) => policyCacheKey(generation, device, presented?.thumbprint ?? '', stored, asked);
     const cached = answers.get(device.id, keyOf(await s.state.get(device.id)), clock());

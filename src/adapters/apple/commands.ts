@@ -1,4 +1,5 @@
 import type { AdapterServices } from '../../core/adapter.js';
+import type { Delivery } from '../../core/delivery.js';
 import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
 import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
 import { renderProfile, renderTrustProfile } from './render.js';
@@ -15,7 +16,7 @@ import { loadState } from './state.js';
 export const COMMAND_KINDS = ['InstallProfile', 'RemoveProfile', 'ProfileList', 'CertificateList'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
-export async function commandPlist(s: AdapterServices, device: Device, cmd: DeviceCommand): Promise<{ plist: PlistDict; subject?: RdnAttribute[] } | null> {
+export async function commandPlist(s: AdapterServices, device: Device, cmd: DeviceCommand, prepared?: readonly Delivery[]): Promise<{ plist: PlistDict; subject?: RdnAttribute[] } | null> {
   const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
   switch (cmd.kind) {
     case 'InstallProfile': {
@@ -29,7 +30,8 @@ export async function commandPlist(s: AdapterServices, device: Device, cmd: Devi
         return wrap({ RequestType: 'InstallProfile', Payload: await s.signAttached(toXmlBytes(renderTrustProfile(s.caCertificatePem, s.currentCaId))) });
       }
       if (!cmd.profileId) return null;
-      const deliveries = await s.deliveriesFor(device, { profileIds: [cmd.profileId] });
+      // The plan this request already made, if any (its challenges are minted when first read, so still fresh).
+      const deliveries = prepared ?? (await s.deliveriesFor(device, { profileIds: [cmd.profileId] }));
       const d = deliveries.find((x) => x.profile.id === cmd.profileId);
       if (!d || !d.ok || d.profile.version !== cmd.profileVersion) return null;
       const signed = await s.signAttached(toXmlBytes(renderProfile(device, d)));

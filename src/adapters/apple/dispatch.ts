@@ -1,4 +1,5 @@
 import type { AdapterServices } from '../../core/adapter.js';
+import type { Delivery } from '../../core/delivery.js';
 import type { Device } from '../../core/model.js';
 import { commandPlist } from './commands.js';
 import type { PlistDict } from './plist-codec.js';
@@ -10,12 +11,17 @@ import { loadState, saveState } from './state.js';
 // InstallProfile whose profile version is no longer current is cancelled and
 // the next one is tried.
 
-export async function nextCommand(s: AdapterServices, device: Device, channel: string): Promise<PlistDict | null> {
+/**
+ * `prepared`: the device's deliveries when this request already planned them
+ * (an Idle's syncDevice, under the same device lock): an InstallProfile is
+ * rendered from those instead of planning the device again (issue 13).
+ */
+export async function nextCommand(s: AdapterServices, device: Device, channel: string, prepared?: readonly Delivery[]): Promise<PlistDict | null> {
   const state = await loadState(s, device.id);
   for (;;) {
     const next = await s.commands.next(device.id, channel, state.channels[channel]?.notNow ?? []);
     if (!next) return null;
-    const built = await commandPlist(s, device, next);
+    const built = await commandPlist(s, device, next, prepared);
     if (!built) {
       await s.commands.update(next.id, device.id, 'cancelled', { reason: 'the profile version is no longer assigned to this device' });
       if (next.profileId && state.profiles[next.profileId]?.commandId === next.id) delete state.profiles[next.profileId];

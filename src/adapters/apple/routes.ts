@@ -156,7 +156,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     const msg = m.data;
     // Read before anything the answer is made from (core/plan-generation.ts). Without the
     // device lock: the cached answer writes nothing, and its key holds the state it was made from.
-    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(), device, thumbprint) : null;
+    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(device.id), device, thumbprint) : null;
     if (idleKey && idles.get(device.id, idleKey(await s.state.get(device.id), msg.UDID), d.now()) && !(await s.commands.next(device.id, DEVICE_CHANNEL, []))) {
       res.status(200).end();
       return;
@@ -187,7 +187,8 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
           renewing = await planIdentityRenewal(s, device, after, thumbprint, d.now());
           if (renewing) await saveState(s, device.id, after);
         }
-        const next = await nextCommand(s, device, channel);
+        // The plan syncDevice just made serves the command sent now (no second planning in this request).
+        const next = await nextCommand(s, device, channel, (planned as { deliveries: Delivery[] } | null)?.deliveries);
         if (next) {
           res.status(200).type('application/xml').send(toXml(next));
           return;

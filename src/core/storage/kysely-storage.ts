@@ -13,6 +13,7 @@ import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { CoordinationStore } from './coordination-store.js';
 import type { UpstreamRequestStore } from './upstream-request-store.js';
+import type { PlanGenerationStore } from './plan-generation-store.js';
 import type { KyselyStoreOptions } from './kysely/support.js';
 import { KyselyDirectoryStore } from './kysely/directory.js';
 import { KyselyProfileStore } from './kysely/profiles.js';
@@ -25,6 +26,7 @@ import { KyselyPlatformStateStore } from './kysely/platform-state.js';
 import { KyselyAuditStore } from './kysely/audit.js';
 import { KyselyCoordinationStore } from './kysely/coordination.js';
 import { KyselyUpstreamRequestStore } from './kysely/upstream-requests.js';
+import { KyselyPlanGenerationStore } from './kysely/plan-generation.js';
 
 export { isForeignKeyViolation, isUniqueViolation } from './db-errors.js';
 
@@ -50,6 +52,7 @@ export interface KyselyStores {
   audit: KyselyAuditStore;
   coordination: KyselyCoordinationStore;
   upstreamRequests: KyselyUpstreamRequestStore;
+  planGenerations: KyselyPlanGenerationStore;
 }
 
 /**
@@ -79,6 +82,7 @@ function buildStores(db: Kysely<Database>, options: KyselyStoreOptions): KyselyS
     audit: new KyselyAuditStore(db, options),
     coordination: new KyselyCoordinationStore(db, options),
     upstreamRequests: new KyselyUpstreamRequestStore(db, options),
+    planGenerations: new KyselyPlanGenerationStore(db, options),
   };
 }
 
@@ -112,6 +116,7 @@ export class KyselyStorage implements MigratingStore {
       ...boundMethods<AuditStore>(s.audit),
       ...boundMethods<CoordinationStore>(s.coordination),
       ...boundMethods<UpstreamRequestStore>(s.upstreamRequests),
+      ...boundMethods<PlanGenerationStore>(s.planGenerations),
     };
     Object.assign(this, methods);
   }

@@ -750,6 +750,27 @@ function hotPathIndexes(): Migration {
   };
 }
 
+/**
+ * Per-device plan generation (issue 13, core/plan-generation.ts): a write that
+ * changes one device's plan (its certificate issued or revoked, its record)
+ * advances this instead of the global generation, so the other devices keep
+ * their cached check-in answers.
+ */
+function devicePlanGeneration(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('devices').addColumn('plan_generation', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.alterTable('devices').dropColumn('plan_generation').execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -768,6 +789,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0014_instance_coordination': instanceCoordination(dialect),
     '0016_upstream_requests': upstreamRequests(),
     '0017_hot_path_indexes': hotPathIndexes(),
+    '0018_device_plan_generation': devicePlanGeneration(),
   };
 }
 

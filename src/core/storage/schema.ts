@@ -55,6 +55,8 @@ export interface DevicesTable {
   deleted_at: ColumnType<string | null, string | null | undefined, string | null>; // hidden from every read
   // 0012_device_retiring: set when an administrator retired the device; retired_at once its removals are done.
   retiring_since: ColumnType<string | null, string | null | undefined, string | null>;
+  // 0018_device_plan_generation: advanced by every write that changes only this device's plan (core/plan-generation.ts).
+  plan_generation: ColumnType<number, number | undefined, number>;
 }
 
 export interface GroupsTable {

@@ -195,6 +195,7 @@ import type { PlatformStateStore } from './platform-state-store.js';
 import type { AuditStore } from './audit-store.js';
 import type { CoordinationStore, KeyMaterial } from './coordination-store.js';
 import type { UpstreamRequestStore } from './upstream-request-store.js';
+import type { PlanGenerationStore } from './plan-generation-store.js';
 
 export type {
   MigratingStore,
@@ -210,6 +211,7 @@ export type {
   CoordinationStore,
   KeyMaterial,
   UpstreamRequestStore,
+  PlanGenerationStore,
 };
 
 /**
@@ -228,7 +230,8 @@ export type Storage = MigratingStore &
   PlatformStateStore &
   AuditStore &
   CoordinationStore &
-  UpstreamRequestStore;
+  UpstreamRequestStore &
+  PlanGenerationStore;
 
 // ---- directory sync (docs/directory.md)
 

@@ -109,6 +109,17 @@ export function profilesContract(current: () => Storage): void {
         expect(sortedBy(list, (p) => p.createdAt)).toBe(true);
       });
 
+      it('getProfiles (chunked): current versions of the ids given, in that order, each once; missing and deleted left out', async () => {
+        const a = await s.createProfile(spec({ name: 'a' }));
+        const b = await s.createProfile(spec({ name: 'b' }));
+        const c = await s.createProfile(spec({ name: 'c' }));
+        const a2 = await s.updateProfile(a.id, spec({ name: 'a2' }));
+        expect(await s.deleteProfile(c.id)).toBe(true);
+        expect(await s.getProfiles([b.id, 'no-such-profile', c.id, a.id, b.id])).toEqual([b, a2]);
+        expect(await s.getProfiles([a.id])).toEqual([await s.getProfile(a.id)]);
+        expect(await s.getProfiles([])).toEqual([]);
+      });
+
       it('soft-deletes: hidden from get and list, old versions kept for audit, assignments removed', async () => {
         const u = await s.createUser({ userPrincipalName: 'u@x', email: 'u@x', displayName: 'U' });
         const p = await s.createProfile(spec({ name: 'v1' }));

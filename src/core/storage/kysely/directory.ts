@@ -120,6 +120,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
       retired_at: null,
       deleted_at: null,
       retiring_since: null,
+      plan_generation: 0,
     };
     try {
       await this.db.insertInto('devices').values(row).execute();

@@ -5,7 +5,7 @@ import type { IssuanceStore } from '../issuance-store.js';
 import type { Database, NewCertificateRow } from '../schema.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
 import { rowToEnrollment, rowToCertificate } from './rows.js';
-import { revokeChainFrom } from './revocation.js';
+import { bumpHolders, revokeChainFrom } from './revocation.js';
 import { auditRow } from './audit.js';
 
 // Enrollments, certificates, spent challenges, revocation, CRL state and
@@ -78,10 +78,14 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
 
   /**
    * Inside an issuance transaction: what may have changed since the policy
-   * said yes. Both reads are no-op UPDATEs so they take the row's write lock:
+   * said yes. Both reads are UPDATEs so they take the row's write lock:
    * a concurrent blockDevice / revokeCertificateChain either committed first
    * (and is seen here) or waits for this transaction and then finds the new
    * certificate to revoke. (SQLite serialises write transactions anyway.)
+   * The device's is also the plan-generation bump of the issuance
+   * (core/plan-generation.ts, 0018): the new certificate and the device's new
+   * generation commit together, and only that device's cached check-in answer
+   * is dropped. The predecessor's is a no-op.
    * A device we have no record of is not ours to block (the CRP checked the
    * target); an unknown predecessor counts as revoked.
    */
@@ -93,7 +97,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     if (deviceId !== null) {
       const device = await trx
         .updateTable('devices')
-        .set((eb) => ({ blocked_at: eb.ref('blocked_at') }))
+        .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
         .where('id', '=', deviceId)
         .returning(['blocked_at', 'retired_at', 'retiring_since'])
         .executeTakeFirst();
@@ -386,16 +390,22 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
 
   async revokeCertificate(serialNumber: string, at: string, reason: RevocationReason): Promise<RevokeResult> {
     const revokedAt = isoTimestamp(at, 'revokedAt');
-    const row = await this.db
-      .updateTable('certificates')
-      .set({ revoked_at: revokedAt, revocation_reason: reason })
-      .where('serial_number', '=', serialNumber)
-      .where('revoked_at', 'is', null)
-      .returning('serial_number')
-      .executeTakeFirst();
-    if (row) return { ok: true, revoked: [serialNumber] };
-    const exists = await this.db.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
-    return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+    // One transaction with the holder's plan-generation bump (revocation.ts).
+    return this.db.transaction().execute(async (trx): Promise<RevokeResult> => {
+      const row = await trx
+        .updateTable('certificates')
+        .set({ revoked_at: revokedAt, revocation_reason: reason })
+        .where('serial_number', '=', serialNumber)
+        .where('revoked_at', 'is', null)
+        .returning('serial_number')
+        .executeTakeFirst();
+      if (row) {
+        await bumpHolders(trx, [serialNumber]);
+        return { ok: true, revoked: [serialNumber] };
+      }
+      const exists = await trx.selectFrom('certificates').select('serial_number').where('serial_number', '=', serialNumber).executeTakeFirst();
+      return { ok: false, reason: exists ? 'already-revoked' : 'not-found' };
+    });
   }
 
   async noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void> {

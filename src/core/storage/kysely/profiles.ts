@@ -66,18 +66,6 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
     return row ? rowToProfile(row) : null;
   }
 
-  async getProfiles(ids: readonly string[]): Promise<Profile[]> {
-    const wanted = [...new Set(ids)];
-    if (wanted.length === 0) return [];
-    const rows = await this.#profileQuery(this.db)
-      .where('p.id', 'in', wanted)
-      .whereRef('v.version', '=', 'p.current_version')
-      .where('p.deleted_at', 'is', null)
-      .execute();
-    const byId = new Map(rows.map((r) => [r.id, rowToProfile(r)]));
-    return wanted.flatMap((id) => byId.get(id) ?? []);
-  }
-
   async listProfiles(): Promise<Profile[]> {
     const rows = await this.#profileQuery(this.db)
       .whereRef('v.version', '=', 'p.current_version')
@@ -86,6 +74,22 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
       .orderBy('p.id')
       .execute();
     return rows.map(rowToProfile);
+  }
+
+  async getProfiles(ids: readonly string[]): Promise<Profile[]> {
+    const wanted = [...new Set(ids)];
+    if (wanted.length === 0) return [];
+    const byId = new Map<string, Profile>();
+    // In chunks: SQLite and PostgreSQL both cap bound parameters per statement.
+    for (let i = 0; i < wanted.length; i += 500) {
+      const rows = await this.#profileQuery(this.db)
+        .where('p.id', 'in', wanted.slice(i, i + 500))
+        .whereRef('v.version', '=', 'p.current_version')
+        .where('p.deleted_at', 'is', null)
+        .execute();
+      for (const row of rows) byId.set(row.id, rowToProfile(row));
+    }
+    return wanted.flatMap((id) => byId.get(id) ?? []);
   }
 
   async deleteProfile(id: string): Promise<boolean> {

@@ -4,7 +4,8 @@ import type { Database } from '../schema.js';
 
 // The revocation walk, shared by the directory's lifecycle transactions and
 // by issuance (chain and pending-removal revocations). Always inside the
-// caller's transaction.
+// caller's transaction, which also advances the plan generation of every
+// device holding a certificate it revoked (bumpHolders).
 
 /**
  * Revokes the unrevoked certificates whose `column` is `id` (profile ones
@@ -35,6 +36,7 @@ export async function revokeOwned(
   // Revoked certificates no longer wait for a removal.
   const done = [...current, ...successors];
   if (done.length > 0) await trx.deleteFrom('pending_removals').where('serial_number', 'in', done).execute();
+  await bumpHolders(trx, done);
   return done;
 }
 
@@ -52,7 +54,28 @@ export async function revokeChainFrom(trx: Transaction<Database>, serial: string
     .returning('serial_number')
     .executeTakeFirst();
   if (!root) return null;
-  return [serial, ...(await revokeSuccessors(trx, [serial], at, reason))];
+  const revoked = [serial, ...(await revokeSuccessors(trx, [serial], at, reason))];
+  await bumpHolders(trx, revoked);
+  return revoked;
+}
+
+/**
+ * Advances the plan generation (core/plan-generation.ts, 0018) of the devices
+ * holding these certificates, in the revoking transaction: a check-in that
+ * read the generation before the commit keeps no answer past it, and the
+ * other devices keep theirs. A certificate without a device is in no
+ * device's plan (plans read certificates by device).
+ */
+export async function bumpHolders(trx: Transaction<Database>, serials: readonly string[]): Promise<void> {
+  // In chunks: SQLite and PostgreSQL both cap bound parameters per statement.
+  for (let i = 0; i < serials.length; i += 500) {
+    const chunk = serials.slice(i, i + 500);
+    await trx
+      .updateTable('devices')
+      .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
+      .where((eb) => eb('id', 'in', eb.selectFrom('certificates').select('device_id').where('serial_number', 'in', chunk).where('device_id', 'is not', null)))
+      .execute();
+  }
 }
 
 /**

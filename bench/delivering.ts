@@ -1,0 +1,38 @@
+// `node --import tsx bench/delivering.ts [--devices N]`: only the delivering
+// check-ins (bench/lib/delivering.ts) of N Android agents and N Apple devices
+// (default 30), each with the same 3 assigned profiles, against the gateway
+// in its own process; BENCH_CPU_PROF=dir profiles the gateway. Subjects name
+// the device id: every simulator reports the same device name (a conflict).
+import { loadavg } from 'node:os';
+import { appleBenchSetup } from './lib/checkins.js';
+import { deliveringBench } from './lib/delivering.js';
+import { startGatewayProcess } from './lib/server-process.js';
+import { pushCertificate } from '../src/sim/fake-apns.js';
+
+const at = process.argv.indexOf('--devices');
+const DEVICES = at > 0 ? Number(process.argv[at + 1]) : 30;
+const apple = await appleBenchSetup();
+const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
+try {
+  const api = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
+  for (let i = 1; i <= 3; i++) {
+    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceId}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
+    await api('POST', '/assignments', { profileId: p.id, userId: user.id });
+  }
+  const push = await pushCertificate(apple.apns.ca, 'com.apple.mgmt.External.6b0c2a5e-bench-4c7d-9e0f-1a2b3c4d5e6f');
+  await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+  const load = loadavg().map((l) => l.toFixed(1)).join(' ');
+  // Two devices first to warm the gateway's JIT and caches, not counted.
+  await deliveringBench(api, gw.cpuMs, user.id, 2, gw.url, apple.apns);
+  const r = await deliveringBench(api, gw.cpuMs, user.id, DEVICES, gw.url, apple.apns);
+  console.log(JSON.stringify({ ...r, loadBefore: load, loadAfter: loadavg().map((l) => l.toFixed(1)).join(' ') }, null, 2));
+} finally {
+  await gw.stop();
+  await apple.apns.stop();
+}

@@ -1,0 +1,113 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { androidAdapter } from '../../src/adapters/android/index.js';
+import { createAppleAdapter } from '../../src/adapters/apple/index.js';
+import { AndroidAgentSim } from '../../src/sim/android.js';
+import { AppleDeviceSim } from '../../src/sim/apple.js';
+import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+// Issue 13: the SQL of the check-in that delivers a device's 3 profiles,
+// counted at better-sqlite3's statement layer on a real gateway (the SCEP
+// enrollments that follow are not counted: bench/delivering.ts measures the
+// CPU the same way). A device's plan reads its assigned profiles in one
+// query, and an Apple Idle renders the command it sends from the plan it
+// just made instead of planning the device a second time. The budgets fail a
+// change that adds statements to these paths without saying so here.
+
+/** Android, the first policy fetch (3 policies to enroll): identity (3), generations, state twice, lease and release, the plan (7), certificates, the state write. Before: 19. */
+const ANDROID_BUDGET = 17;
+/** Apple, the Idle connect that plans, queues nothing more and sends the first InstallProfile. Before: 45 (the device planned twice). */
+const APPLE_IDLE_BUDGET = 34;
+/** Apple, the 4 connects (Idle, then 3 answers) that fetch the 3 InstallProfile commands. Before: 127. */
+const APPLE_CONNECTS_BUDGET = 112;
+
+let t: TestGateway;
+let apns: FakeApns;
+const executed: string[] = [];
+let recording = false;
+/** The statements `fn` runs (the first call of each kind warms up, so count the second). */
+async function statementsOf<T>(fn: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  executed.length = 0;
+  recording = true;
+  try {
+    const result = await fn();
+    return { result, statements: [...executed] };
+  } finally {
+    recording = false;
+  }
+}
+const matching = (statements: string[], re: RegExp) => statements.filter((s) => re.test(s)).length;
+
+let userId = '';
+beforeAll(async () => {
+  const probe = new Database(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
+  probe.close();
+  for (const m of ['run', 'get', 'all', 'iterate']) {
+    const original = proto[m]!;
+    proto[m] = function (this: { source: string }, ...args: unknown[]) {
+      if (recording) executed.push(this.source.replace(/\s+/g, ' '));
+      return original.apply(this, args);
+    };
+  }
+  apns = await FakeApns.start();
+  t = await startTestGateway({ adapters: [androidAdapter, createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })] });
+  const push = await pushCertificate(apns.ca, 'com.apple.mgmt.External.0d6f1a2b-dlvr-4c7d-9e0f-1a2b3c4d5e6f');
+  await t.api.ok('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+  const user = await t.api.ok('POST', '/users', { userPrincipalName: 'deliver@contoso.com', email: 'deliver@contoso.com', displayName: 'Deliver' });
+  userId = user.id;
+  for (let i = 1; i <= 3; i++) {
+    const p = await t.api.ok('POST', '/profiles', { name: `deliver ${i}`, scope: 'device', subjectName: `CN={{DeviceId}},OU=P${i},O=Deliver` });
+    await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
+  }
+});
+afterAll(async () => {
+  await t?.stop();
+  await apns?.stop();
+});
+
+describe('SQL per delivering check-in (3 profiles)', () => {
+  it(`Android: the first policy fetch runs at most ${ANDROID_BUDGET} statements, the profiles read in one`, async () => {
+    let counted: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const agent = new AndroidAgentSim(t.url);
+      await agent.enroll((await t.api.ok('POST', '/enrollment-tokens', { userId, platform: 'android' })).enrollmentUrl);
+      const { result, statements } = await statementsOf(() => agent.fetchPolicy());
+      expect(result.document!.policies.map((p) => p.action)).toEqual(['enroll', 'enroll', 'enroll']);
+      counted = statements;
+    }
+    expect(matching(counted, /from "profiles" as "p"/)).toBe(1);
+    expect(counted.length).toBeLessThanOrEqual(ANDROID_BUDGET);
+  });
+
+  it(`Apple: the Idle that sends the first InstallProfile plans once (at most ${APPLE_IDLE_BUDGET}); the 4 connects at most ${APPLE_CONNECTS_BUDGET}`, async () => {
+    let idle: string[] = [];
+    let connects = 0;
+    for (let i = 0; i < 2; i++) {
+      const sim = new AppleDeviceSim(t.url, 'ios');
+      await sim.enroll((await t.api.ok('POST', '/enrollment-tokens', { userId, platform: 'ios' })).enrollmentUrl);
+      expect((await sim.authenticate()).status).toBe(200);
+      expect((await sim.tokenUpdate()).status).toBe(200);
+      const first = await statementsOf(() => sim.connect({ Status: 'Idle' }));
+      idle = first.statements;
+      connects = first.statements.length;
+      let cmd = first.result;
+      let installs = 0;
+      while (cmd) {
+        if ((cmd.Command as { RequestType?: string }).RequestType === 'InstallProfile') installs += 1;
+        const answer = await sim.execute(cmd); // its SCEP enrollment is not counted
+        const next = await statementsOf(() => sim.connect({ CommandUUID: cmd!.CommandUUID, ...answer }));
+        connects += next.statements.length;
+        cmd = next.result;
+      }
+      expect(installs).toBe(3);
+      expect(sim.installed.size).toBe(3);
+    }
+    // One plan: the assignments and the profiles read once, in syncDevice; the command rendered from that plan.
+    expect(matching(idle, /from "assignments"/)).toBe(1);
+    expect(matching(idle, /from "profiles" as "p"/)).toBe(1);
+    expect(idle.length).toBeLessThanOrEqual(APPLE_IDLE_BUDGET);
+    expect(connects).toBeLessThanOrEqual(APPLE_CONNECTS_BUDGET);
+  });
+});
