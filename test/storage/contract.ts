@@ -11,6 +11,7 @@ import { platformStateContract } from './contract/platform-state.js';
 import { auditContract } from './contract/audit.js';
 import { coordinationContract } from './contract/coordination.js';
 import { upstreamRequestsContract } from './contract/upstream-requests.js';
+import { preparedContract } from './contract/prepared.js';
 
 // Backend-independent contract for src/core/storage/storage.ts. Every backend
 // registers it with a factory that returns a fresh, migrated, empty Storage:
@@ -66,5 +67,6 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     auditContract(() => s);
     coordinationContract(() => s);
     upstreamRequestsContract(() => s);
+    preparedContract(() => s);
   });
 }
