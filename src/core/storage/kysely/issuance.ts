@@ -234,7 +234,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     try {
       await this.db.transaction().execute(async (trx) => {
         // An identity challenge minted to renew an identity: what it renews (noteIdentityRenewalChallenge).
-        if (challengeRow && enrollmentRow.renewal_of === null) {
+        // Only identity challenges are noted so: a profile certificate's enrollment does not look (issue 13).
+        if (challengeRow && enrollmentRow.renewal_of === null && enrollmentRow.kind === 'identity') {
           const link = await RENEWAL_LINK.first(this.db, { id: challengeRow.id }, trx);
           if (link) enrollmentRow.renewal_of = link.renewal_of;
         }
