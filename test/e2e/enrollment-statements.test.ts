@@ -9,13 +9,14 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 // profile version's issuer) is read once. The budget fails a change that adds
 // a statement to the hot path without saying so here.
 
-// 12 reads and writes, begin and commit of the issuing transaction (which
+// 11 reads and writes, begin and commit of the issuing transaction (which
 // also writes the enrollment's three audit records, one multi-row insert:
 // core/enrollment.ts), plus the plan-generation bump after the issuing write
 // (core/plan-generation.ts: check-ins see the new certificate). Before: 17,
 // with the three audit records each in a commit of its own; 15 with the
-// identity-renewal link looked up for a profile certificate too.
-const STATEMENT_BUDGET = 14;
+// identity-renewal link looked up for a profile certificate too, 14 with
+// the device's groups and the assignments read apart (isProfileAssigned).
+const STATEMENT_BUDGET = 13;
 /** The issuing transaction and the plan-generation bump (before: 5, each audit record committed on its own). */
 const COMMIT_BUDGET = 2;
 
@@ -82,6 +83,9 @@ describe('SQL per SCEP enrollment', () => {
     expect(count(/^insert into "audit_events"/)).toBe(1);
     // Only an identity enrollment can spend a challenge noted as an identity renewal.
     expect(count(/from "identity_renewal_challenges"/)).toBe(0);
+    // Whether the profile is still assigned: one statement, not the groups and then the assignments.
+    expect(count(/from "group_members"/)).toBe(1);
+    expect(count(/^select \(exists \(select "id" from "assignments"/)).toBe(1);
     const at = (re: RegExp) => executed.findIndex((s) => re.test(s));
     expect(at(/^insert into "audit_events"/)).toBeGreaterThan(at(/^insert into "certificates"/));
     expect(at(/^insert into "audit_events"/)).toBeLessThan(at(/^commit/));
