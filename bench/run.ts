@@ -13,6 +13,8 @@
 //   npm run bench -- --scale [--quick] the same measurements again on a store seeded with 100,000 devices,
 //                                     300,000 certificates, 1,000,000 audit rows (--quick: a tenth), side by side;
 //                                     --seed full|tenth picks the store size apart from --quick's counts
+//   npm run bench -- --ca-key rsa2048 the gateway's CA key (MDMGW_CA_KEY: rsa3072, rsa2048 or p256); the floor uses the same key
+//   npm run bench -- --enrollment     only the floor, the enrollment series and scepserver (about 30 s with --quick)
 //
 // Device-side work (RSA-2048 keys, CSRs, signed and encrypted requests) is
 // done before each timed phase; every answer is decoded and checked after it.
@@ -37,6 +39,9 @@ const value = (name: string) => {
 };
 const QUICK = flag('--quick');
 const CHECKINS_ONLY = flag('--checkins');
+const ENROLLMENT_ONLY = flag('--enrollment');
+const CA_KEY = value('--ca-key');
+if (CA_KEY !== undefined && !['rsa3072', 'rsa2048', 'p256'].includes(CA_KEY)) throw new Error(`--ca-key ${CA_KEY}: must be rsa3072, rsa2048 or p256`);
 const CONCURRENCIES = [1, 8, 64];
 const perLevel = (c: number) => (QUICK ? Math.max(30, c * 2) : Math.max(200, c * 5));
 const STATIC_N = QUICK ? 500 : 3000;
@@ -109,7 +114,7 @@ async function main(): Promise<number> {
   }
   const soakSeconds = value('--soak');
   const apple = await appleBenchSetup();
-  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
+  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env, ...(CA_KEY && { MDMGW_CA_KEY: CA_KEY }) } });
   try {
     const api = apiOf(gw);
     const device = await api('POST', '/devices', { name: 'bench-device', platform: 'windows' });
@@ -129,11 +134,11 @@ async function main(): Promise<number> {
     }
     const floor: Floor = measureFloor(await readFile(path.join(gw.dataDir, 'ca.pem'), 'utf8'));
     results.floor = floor;
-    results.staticAnswers = await staticAnswers(gw);
-    results.ocsp = (await ocspBench({ url: gw.url, dataDir: gw.dataDir, api, mint, cpuMs: gw.cpuMs, n: STATIC_N })) satisfies OcspResults;
+    if (!ENROLLMENT_ONLY) results.staticAnswers = await staticAnswers(gw);
+    if (!ENROLLMENT_ONLY) results.ocsp = (await ocspBench({ url: gw.url, dataDir: gw.dataDir, api, mint, cpuMs: gw.cpuMs, n: STATIC_N })) satisfies OcspResults;
     const ours = await scepSeries('gateway', scepUrl, gw.cpuMs, mint);
     results.gateway = { enrollment: ours, rssMiB: gw.rssMiB() };
-    results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8, apple.apns)) satisfies CheckinResults;
+    if (!ENROLLMENT_ONLY) results.checkins = (await checkinBench(gw.url, api, gw.cpuMs, CHECKIN_N, 8, apple.apns)) satisfies CheckinResults;
     results.gateway = { enrollment: ours, rssMiB: gw.rssMiB() };
   } finally {
     await gw.stop();

@@ -101,7 +101,7 @@ caCommand
       'works with the gateway stopped or running: a running gateway switches at its next restart',
   )
   .option('-d, --data-dir <dir>', 'data directory (env MDMGW_DATA_DIR, default ./data)')
-  .option('--key <type>', "the new CA's key: rsa3072 or p256 (env MDMGW_CA_KEY; default the old CA's type); a change of type is for relying parties a new root like any other (docs/ca-keys.md)", caKeyArg)
+  .option('--key <type>', "the new CA's key: rsa3072, rsa2048 or p256 (env MDMGW_CA_KEY; default the old CA's type); a change of type is for relying parties a new root like any other (docs/ca-keys.md)", caKeyArg)
   .action(async (opts: { dataDir?: string; key?: CaKeyType }) => {
     process.umask(0o077);
     const config = configOrExit({ dataDir: opts.dataDir }, true);

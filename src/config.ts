@@ -123,7 +123,7 @@ const schema = z.object({
   /** Failed SCEP requests one source address may make in a burst before it is answered 429 (one forgiven per 10 s); 0 turns it off. */
   scepFailureBudget: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(20),
   /** The key type of a CA the gateway creates (first start, `ca init`, `ca rollover`); an existing CA keeps its own (docs/ca-keys.md). Unset: rsa3072 (rollover: the old CA's type). */
-  caKey: z.enum(['rsa3072', 'p256'], { error: (i) => `${JSON.stringify(String(i.input).slice(0, 32))} is not offered: must be rsa3072 (the default) or p256` }).optional(),
+  caKey: z.enum(['rsa3072', 'rsa2048', 'p256'], { error: (i) => `${JSON.stringify(String(i.input).slice(0, 32))} is not offered: must be rsa3072 (the default), rsa2048 or p256` }).optional(),
   /** SQLite page cache of the gateway's connection, MiB (src/core/storage/sqlite.ts, docs/database.md); ignored with PostgreSQL. */
   sqliteCacheMiB: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(2, 'must be at least 2').max(4096, 'must be at most 4096').default(16), // DEFAULT_SQLITE_CACHE_MIB
 });

@@ -72,7 +72,9 @@ export function caInitCommand(loadConfig: LoadConfig): Command {
         const keyType = opts.key ?? config.caKey ?? DEFAULT_CA_KEY;
         if (opts.pkcs11) {
           // The token code makes RSA keys only (docs/hsm.md).
-          if (keyType !== 'rsa3072') throw new CaSetupError(`--pkcs11 makes an RSA CA key in the token; ${opts.key ? `--key ${keyType}` : `MDMGW_CA_KEY=${keyType}`} is for key files only (use --ca-key-bits for the RSA size)`);
+          if (keyType === 'p256') throw new CaSetupError(`--pkcs11 makes an RSA CA key in the token; ${opts.key ? `--key ${keyType}` : `MDMGW_CA_KEY=${keyType}`} is for key files only (use --ca-key-bits for the RSA size)`);
+          // rsa2048 names the size: the token's key gets it unless --ca-key-bits says otherwise.
+          if (keyType === 'rsa2048') opts = { ...opts, caKeyBits: opts.caKeyBits ?? 2048 };
           // Keys in a token: the top-level CA, self-signed (docs/hsm.md).
           if (opts.name !== DEFAULT_CA_NAME) throw new CaSetupError('--pkcs11 makes the top-level CA in the token; it does not combine with --name yet');
           if (opts.subject !== undefined && !opts.subordinate) throw new CaSetupError('--subject applies to --subordinate only');

@@ -18,7 +18,8 @@
 // key-transport envelope needs an RSA RA key anyway. 3072 bits gives the
 // root a security level fitting its 10-year life; the RA lives 2 years and
 // decrypts every request, so it stays at 2048 for speed.
-// MDMGW_CA_KEY=p256 (docs/ca-keys.md) makes NEW roots EC P-256 instead: the
+// MDMGW_CA_KEY=rsa2048 makes NEW roots RSA-2048 (as many NDES / AD CS issuing
+// CAs are), MDMGW_CA_KEY=p256 (docs/ca-keys.md) makes them EC P-256 instead: the
 // CA's signatures become ecdsa-with-SHA256, far cheaper than RSA-3072. The RA
 // stays RSA whatever the CA is. An existing CA keeps its key type.
 
@@ -114,7 +115,7 @@ export interface CaMaterial {
 // ---- small helpers ---------------------------------------------------------------
 
 /** The key types a new CA may have (MDMGW_CA_KEY, `ca init --key`, `ca rollover --key`). */
-export const CA_KEY_TYPES = ['rsa3072', 'p256'] as const;
+export const CA_KEY_TYPES = ['rsa3072', 'rsa2048', 'p256'] as const;
 export type CaKeyType = (typeof CA_KEY_TYPES)[number];
 export const DEFAULT_CA_KEY: CaKeyType = 'rsa3072';
 
@@ -123,6 +124,9 @@ export async function generateCaKey(type: CaKeyType): Promise<KeyObject> {
   switch (type) {
     case 'rsa3072':
       return generateRsa(ROOT_KEY_BITS);
+    case 'rsa2048':
+      // What many NDES / AD CS issuing CAs still have (docs/ca-keys.md): each signature costs about a third of RSA-3072's.
+      return generateRsa(2048);
     case 'p256':
       return generateEc('prime256v1');
     default:
@@ -138,7 +142,7 @@ export function generateEc(namedCurve: 'prime256v1'): Promise<KeyObject> {
 
 /**
  * What kind of key a certificate carries, in MDMGW_CA_KEY's words when it is
- * one of them ('rsa3072', 'p256'), else a description ('rsa2048', 'ec secp384r1').
+ * one of them ('rsa3072', 'rsa2048', 'p256'), else a description ('rsa4096', 'ec secp384r1').
  */
 export function keyTypeOfCertificate(certificate: Uint8Array): string {
   const key = createPublicKey({ key: Buffer.from(readCertificate(certificate).spki), format: 'der', type: 'spki' });

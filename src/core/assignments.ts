@@ -43,15 +43,11 @@ export async function isAssigned(
   /** The target device as the caller just read it (the CRP's targetExists): not read again (issue 13). */
   known?: Device | null,
 ): Promise<boolean> {
-  let refs: AssignmentTarget[];
+  // One statement for the whole rule (storage isProfileAssigned), not a read per group list and one of the assignments (issue 13).
   if (target.kind === 'device') {
     const device = known?.id === target.deviceId ? known : await storage.getDevice(target.deviceId);
     if (!device) return false;
-    refs = await refsFor(storage, device.id, device.userId);
-  } else {
-    refs = await refsFor(storage, target.deviceId, target.userId);
+    return storage.isProfileAssigned(profileId, { deviceId: device.id, userId: device.userId });
   }
-  if (refs.length === 0) return false;
-  const assignments = await storage.assignmentsFor(refs);
-  return assignments.some((a) => a.profileId === profileId);
+  return storage.isProfileAssigned(profileId, { deviceId: target.deviceId, userId: target.userId });
 }

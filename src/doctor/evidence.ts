@@ -54,5 +54,5 @@ export interface Evidence {
   probe: ScepProbe;
   apns: ApnsEvidence;
   /** config mode: MDMGW_CA_KEY, when set (it applies to new CAs; the check says when the CA differs). */
-  requestedCaKey?: 'rsa3072' | 'p256';
+  requestedCaKey?: 'rsa3072' | 'rsa2048' | 'p256';
 }

@@ -13,7 +13,8 @@
 // values the policy can refuse rather than parse failures. Signatures are
 // verified with node:crypto.
 
-import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, verify, type KeyObject } from 'node:crypto';
+import { publicKeyFromSpki } from './spki-key.js';
 import type { CsrInfo, CsrSan } from '../core/csr-info.js';
 import { KEY_USAGES, type KeyUsageName, type RdnAttribute } from '../core/model.js';
 import { toHex } from './asn1/bytes.js';
@@ -257,7 +258,7 @@ const CURVE_BITS: Readonly<Record<string, number>> = {
 function describeKey(spki: Uint8Array): { key: KeyObject | null; algorithm: CsrInfo['publicKey']['algorithm']; bits: number } {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    key = publicKeyFromSpki(spki); // RSA without OpenSSL's slow DER decoder (spki-key.ts)
   } catch {
     return { key: null, algorithm: 'other', bits: 0 };
   }

@@ -84,7 +84,21 @@ describe('CA key type', () => {
     expect(keyTypeOfCertificate(await derOf(d))).toBe('p256');
   });
 
+  it('rsa2048: a first start makes an RSA-2048 root (as many NDES / AD CS issuing CAs are) and a rollover without a key type keeps it', async () => {
+    const d = join(dir.path, 'first-start-rsa2048');
+    const m = await loadOrCreateCaMaterial(d, { caKey: 'rsa2048' });
+    expect(m.created).toBe(true);
+    expect(keyTypeOfCertificate(m.root.certificate)).toBe('rsa2048');
+    expect(openssl(['x509', '-in', join(d, 'ca.pem'), '-noout', '-text'])).toContain('Public-Key: (2048 bit)');
+    expect(await verifyIssuedBy(m.ra.certificate, m.root.certificate)).toBe(true);
+    expect(caKeyMismatch('rsa2048', m.root.certificate)).toBeNull();
+    expect(caKeyMismatch('rsa3072', m.root.certificate)).toMatch(/the existing CA is RSA-2048/);
+    const again = await rollOverCa(d);
+    expect(again).toMatchObject({ retiredKeyType: 'rsa2048', keyType: 'rsa2048' });
+    expect(keyTypeOfCertificate(await derOf(d))).toBe('rsa2048');
+  });
+
   it('generateCaKey refuses a type it does not know', async () => {
-    await expect(generateCaKey('p384' as never)).rejects.toThrow(/unknown CA key type "p384": use rsa3072 or p256/);
+    await expect(generateCaKey('p384' as never)).rejects.toThrow(/unknown CA key type "p384": use rsa3072 or rsa2048 or p256/);
   });
 });

@@ -174,19 +174,20 @@ describe('PKCS#11 configuration (docs/hsm.md)', () => {
     expect(message).not.toContain('sekrit-pin-42');
   });
 
-  it('MDMGW_CA_KEY: unset (the CA keeps or gets rsa3072), rsa3072 or p256 (any case); anything else is one line naming the allowed values', () => {
+  it('MDMGW_CA_KEY: unset (the CA keeps or gets rsa3072), rsa3072, rsa2048 or p256 (any case); anything else is one line naming the allowed values', () => {
     expect(load().caKey).toBeUndefined();
     expect(load({ MDMGW_CA_KEY: 'p256' }).caKey).toBe('p256');
     expect(load({ MDMGW_CA_KEY: ' P256 ' }).caKey).toBe('p256');
     expect(load({ MDMGW_CA_KEY: 'rsa3072' }).caKey).toBe('rsa3072');
-    for (const bad of ['p384', 'rsa2048', 'ecdsa', 'ed25519']) {
+    expect(load({ MDMGW_CA_KEY: 'RSA2048' }).caKey).toBe('rsa2048');
+    for (const bad of ['p384', 'rsa4096', 'rsa1024', 'ecdsa', 'ed25519']) {
       let problems: string[] = [];
       try {
         load({ MDMGW_CA_KEY: bad });
       } catch (e) {
         problems = (e as ConfigError).problems;
       }
-      expect(problems, bad).toEqual([`MDMGW_CA_KEY: "${bad}" is not offered: must be rsa3072 (the default) or p256`]);
+      expect(problems, bad).toEqual([`MDMGW_CA_KEY: "${bad}" is not offered: must be rsa3072 (the default), rsa2048 or p256`]);
     }
   });
 

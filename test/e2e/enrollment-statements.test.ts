@@ -9,14 +9,16 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 // profile version's issuer) is read once. The budget fails a change that adds
 // a statement to the hot path without saying so here.
 
-// 12 reads and writes, begin and commit of the issuing transaction (which
+// 11 reads and writes, begin and commit of the issuing transaction (which
 // also writes the enrollment's three audit records, one multi-row insert:
 // core/enrollment.ts, and advances the device's plan generation in the
 // UPDATE that re-checks its block: core/plan-generation.ts, so check-ins see
 // the new certificate and only this device's cached answer is dropped).
-// Before: 17, with the three audit records each in a commit of its own; then
-// 15 with a global plan-generation bump committed after the issuing write.
-const STATEMENT_BUDGET = 14;
+// Before: 17, with the three audit records each in a commit of its own; 15
+// with a global plan-generation bump committed after the issuing write; 14
+// with the identity-renewal link looked up for a profile certificate too; 13
+// with the device's groups and the assignments read apart (isProfileAssigned).
+const STATEMENT_BUDGET = 13;
 /** The issuing transaction only (before: 5, each audit record committed on its own; then 2, the plan-generation bump on its own). */
 const COMMIT_BUDGET = 1;
 
@@ -84,6 +86,11 @@ describe('SQL per SCEP enrollment', () => {
     expect(at(/^update "devices" set "plan_generation"/)).toBeLessThan(at(/^commit/));
     // The three audit records: one insert, inside the issuing transaction, after the certificate.
     expect(count(/^insert into "audit_events"/)).toBe(1);
+    // Only an identity enrollment can spend a challenge noted as an identity renewal.
+    expect(count(/from "identity_renewal_challenges"/)).toBe(0);
+    // Whether the profile is still assigned: one statement, not the groups and then the assignments.
+    expect(count(/from "group_members"/)).toBe(1);
+    expect(count(/^select \(exists \(select "id" from "assignments"/)).toBe(1);
     expect(at(/^insert into "audit_events"/)).toBeGreaterThan(at(/^insert into "certificates"/));
     expect(at(/^insert into "audit_events"/)).toBeLessThan(at(/^commit/));
     expect(commitsOf(executed)).toBeLessThanOrEqual(COMMIT_BUDGET);

@@ -12,6 +12,7 @@ import { auditContract } from './contract/audit.js';
 import { coordinationContract } from './contract/coordination.js';
 import { upstreamRequestsContract } from './contract/upstream-requests.js';
 import { planGenerationContract } from './contract/plan-generation.js';
+import { preparedContract } from './contract/prepared.js';
 
 // Backend-independent contract for src/core/storage/storage.ts. Every backend
 // registers it with a factory that returns a fresh, migrated, empty Storage:
@@ -68,5 +69,6 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     coordinationContract(() => s);
     upstreamRequestsContract(() => s);
     planGenerationContract(() => s);
+    preparedContract(() => s);
   });
 }

@@ -7,4 +7,10 @@ export interface AssignmentStore {
   deleteAssignment(id: string): Promise<boolean>;
   /** Assignments whose target is any of the given refs (the caller expands groups). */
   assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]>;
+  /**
+   * Whether the profile is assigned to the device or to the user (either may
+   * be null), directly or through a group either is in: the rule of
+   * core/assignments.ts in one statement (the CRP's profileAssigned check).
+   */
+  isProfileAssigned(profileId: string, to: { deviceId: string | null; userId: string | null }): Promise<boolean>;
 }

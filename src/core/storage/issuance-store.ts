@@ -99,7 +99,8 @@ export interface IssuanceStore {
    * certificate `renewalOf`: recordEnrollment spending that challenge records
    * the enrollment and its certificate with that renewalOf (and refuses with
    * predecessor-revoked when it has been revoked). Kept until `expiresAt`
-   * (purgeExpiredChallenges removes it after).
+   * (purgeExpiredChallenges removes it after). Only an enrollment of kind
+   * `identity` looks for it (identity challenges are the only ones noted).
    */
   noteIdentityRenewalChallenge(challengeId: string, renewalOf: string, expiresAt: string): Promise<void>;
   /**

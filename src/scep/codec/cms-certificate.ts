@@ -9,7 +9,8 @@
 // renewal and device identity (serial, names, validity, fingerprints) come
 // from certificateInfo() in ../csr.ts, which is built on cert-raw.
 
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { publicKeyFromSpki } from '../../x509/spki-key.js';
 import { LruCache } from '../../x509/lru-cache.js';
 import {
   childrenOf,
@@ -101,7 +102,7 @@ export function publicKeyOf(info: CmsCertificate): KeyObject {
   const known = publicKeys.get(info);
   if (known) return known;
   try {
-    const key = createPublicKey({ key: Buffer.from(info.spki), format: 'der', type: 'spki' });
+    const key = publicKeyFromSpki(info.spki); // a new device's key: RSA without OpenSSL's slow DER decoder (spki-key.ts)
     publicKeys.set(info, key);
     return key;
   } catch (e) {

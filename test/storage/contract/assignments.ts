@@ -59,6 +59,38 @@ export function assignmentsContract(current: () => Storage): void {
         expect(await s.listAssignments()).toHaveLength(1);
       });
 
+      it('isProfileAssigned: to the device or the user, directly or through a group of either; the profile and the kind matter', async () => {
+        const { u, d, g, p, q } = await world();
+        const other = await s.createDevice({ name: 'other', platform: 'windows' });
+        const g2 = await s.createGroup('g2');
+        const both = { deviceId: d.id, userId: u.id };
+        expect(await s.isProfileAssigned(p.id, both)).toBe(false);
+        expect(await s.isProfileAssigned(p.id, { deviceId: null, userId: null })).toBe(false);
+        const direct = await s.createAssignment(p.id, { deviceId: d.id });
+        expect(await s.isProfileAssigned(p.id, both)).toBe(true);
+        expect(await s.isProfileAssigned(p.id, { deviceId: d.id, userId: null })).toBe(true);
+        expect(await s.isProfileAssigned(p.id, { deviceId: null, userId: u.id })).toBe(false);
+        expect(await s.isProfileAssigned(q.id, both)).toBe(false);
+        expect(await s.isProfileAssigned(p.id, { deviceId: other.id, userId: null })).toBe(false);
+        await s.deleteAssignment(direct.id);
+        // Through the user, then a group of the user, then a group of the device.
+        const viaUser = await s.createAssignment(q.id, { userId: u.id });
+        expect(await s.isProfileAssigned(q.id, { deviceId: null, userId: u.id })).toBe(true);
+        expect(await s.isProfileAssigned(q.id, { deviceId: d.id, userId: null })).toBe(false);
+        await s.deleteAssignment(viaUser.id);
+        await s.addGroupMember(g.id, { userId: u.id });
+        await s.addGroupMember(g2.id, { deviceId: d.id });
+        const toGroup = await s.createAssignment(q.id, { groupId: g.id });
+        expect(await s.isProfileAssigned(q.id, { deviceId: null, userId: u.id })).toBe(true);
+        expect(await s.isProfileAssigned(q.id, { deviceId: d.id, userId: null })).toBe(false);
+        await s.deleteAssignment(toGroup.id);
+        await s.createAssignment(p.id, { groupId: g2.id });
+        expect(await s.isProfileAssigned(p.id, { deviceId: d.id, userId: null })).toBe(true);
+        expect(await s.isProfileAssigned(p.id, { deviceId: other.id, userId: u.id })).toBe(false);
+        // An id of another kind does not count: the user's id as a device, the group's as a user.
+        expect(await s.isProfileAssigned(p.id, { deviceId: u.id, userId: g2.id })).toBe(false);
+      });
+
       it('finds assignments for any of the given targets', async () => {
         const { u, d, g, p, q } = await world();
         const other = await s.createUser({ userPrincipalName: 'o@x', email: 'o@x', displayName: 'O' });

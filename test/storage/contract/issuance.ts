@@ -530,6 +530,10 @@ export function issuanceContract(current: () => Storage): void {
         });
         expect(await s.getCertificate('04')).toBeNull();
         expect(await s.isChallengeUsed('ch-late')).toBe(false);
+        // A profile certificate's enrollment does not look for a renewal link (only identity challenges are noted).
+        await s.noteIdentityRenewalChallenge('ch-profile', '01', '2030-01-01T00:00:00.000Z');
+        expect(await s.recordEnrollment(challenge('ch-profile'), enrollment('tx-5'), certificate('05'))).toEqual({ ok: true });
+        expect(await s.getCertificate('05')).toMatchObject({ renewalOf: null });
       });
 
       it('normalises timestamps to toISOString form', async () => {

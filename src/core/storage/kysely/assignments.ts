@@ -5,6 +5,30 @@ import type { AssignmentStore } from '../assignment-store.js';
 import type { AssignmentRow, TargetKind } from '../schema.js';
 import { KyselyStore, isForeignKeyViolation, isUniqueViolation } from './support.js';
 import { targetOf, rowToAssignment } from './rows.js';
+import { prepared } from './prepared.js';
+
+/**
+ * One EXISTS per way a profile applies (core/assignments.ts), each served by
+ * the unique (profile_id, target_kind, target_id) index and the group-member
+ * indexes: no scan of a profile's assignments, however many it has.
+ */
+const PROFILE_ASSIGNED = prepared('profile assigned to a device or user', (db, p: { profileId: string; deviceId: string | null; userId: string | null }) =>
+  db.selectNoFrom((eb) => {
+    const direct = (kind: TargetKind, id: string | null) =>
+      eb.exists(eb.selectFrom('assignments').select('id').where('profile_id', '=', p.profileId).where('target_kind', '=', kind).where('target_id', '=', id as string));
+    const viaGroup = (member: 'device_id' | 'user_id', id: string | null) =>
+      eb.exists(
+        eb
+          .selectFrom('group_members as gm')
+          .innerJoin('assignments as a', 'a.target_id', 'gm.group_id')
+          .select('a.id')
+          .where(`gm.${member}`, '=', id as string)
+          .where('a.profile_id', '=', p.profileId)
+          .where('a.target_kind', '=', 'group'),
+      );
+    return eb.or([direct('device', p.deviceId), viaGroup('device_id', p.deviceId), direct('user', p.userId), viaGroup('user_id', p.userId)]).as('assigned');
+  }),
+);
 
 // Assignments of profiles to users, devices and groups; creation checks the
 // profile and target exist in the same transaction as the insert.
@@ -82,5 +106,12 @@ export class KyselyAssignmentStore extends KyselyStore implements AssignmentStor
       .orderBy('id')
       .execute();
     return rows.map(rowToAssignment);
+  }
+
+  async isProfileAssigned(profileId: string, to: { deviceId: string | null; userId: string | null }): Promise<boolean> {
+    if (to.deviceId === null && to.userId === null) return false;
+    const row = await PROFILE_ASSIGNED.first(this.db, { profileId, deviceId: to.deviceId, userId: to.userId });
+    // SQLite answers 0/1, PostgreSQL a boolean.
+    return Number(row?.assigned ?? 0) === 1;
   }
 }

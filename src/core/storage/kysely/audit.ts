@@ -5,6 +5,7 @@ import { type AuditFilter } from '../storage.js';
 import type { AuditStore } from '../audit-store.js';
 import { KyselyStore, isoTimestamp, cut } from './support.js';
 import { rowToAudit } from './rows.js';
+import { prepared } from './prepared.js';
 import type { AuditEventsTable } from '../schema.js';
 
 /**
@@ -23,10 +24,16 @@ export function auditRow(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }, sta
   };
 }
 
+/** One audit record (compiled once per store: prepared.ts, issue 13). */
+const INSERT_AUDIT = prepared('insert audit record', (db, p: { at: string; transaction_id: string | null; type: string; reason_code: string | null; actor: string | null; details: string }) =>
+  db.insertInto('audit_events').values({ at: p.at, transaction_id: p.transaction_id, type: p.type, reason_code: p.reason_code, actor: p.actor, details: p.details }),
+);
+
 // The append-only audit log (bounded on the way in, purged by retention).
 export class KyselyAuditStore extends KyselyStore implements AuditStore {
   async appendAudit(e: Omit<AuditEvent, 'id' | 'at'> & { at?: string }): Promise<void> {
-    await this.db.insertInto('audit_events').values(auditRow(e, this.stamp())).execute();
+    const r = auditRow(e, this.stamp());
+    await INSERT_AUDIT.execute(this.db, { at: r.at, transaction_id: r.transaction_id ?? null, type: r.type, reason_code: r.reason_code ?? null, actor: r.actor ?? null, details: r.details });
   }
 
   async purgeAudit(before: string): Promise<number> {

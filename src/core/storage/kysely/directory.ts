@@ -8,6 +8,13 @@ import type { Transaction } from 'kysely';
 import { KyselyStore, isoTimestamp, attributesJson, isForeignKeyViolation, isUniqueViolation } from './support.js';
 import { memberOf, describeMember, rowToUser, rowToDevice, rowToGroup } from './rows.js';
 import { revokeOwned } from './revocation.js';
+import { prepared } from './prepared.js';
+
+// Read on every enrollment and check-in: compiled once per store (prepared.ts, issue 13).
+const DEVICE_BY_ID = prepared('device by id', (db, p: { id: string }) => db.selectFrom('devices').selectAll().where('id', '=', p.id).where('deleted_at', 'is', null));
+const USER_BY_ID = prepared('user by id', (db, p: { id: string }) => db.selectFrom('users').selectAll().where('id', '=', p.id).where('deleted_at', 'is', null));
+const GROUPS_OF_DEVICE = prepared('groups of a device', (db, p: { id: string }) => db.selectFrom('group_members').select('group_id').where('device_id', '=', p.id).orderBy('group_id'));
+const GROUPS_OF_USER = prepared('groups of a user', (db, p: { id: string }) => db.selectFrom('group_members').select('group_id').where('user_id', '=', p.id).orderBy('group_id'));
 
 // Users, devices, groups and memberships, and the lifecycle transactions
 // (block, retire, delete, disable). Those write certificates, memberships,
@@ -92,7 +99,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    const row = await USER_BY_ID.first(this.db, { id });
     return row ? rowToUser(row) : null;
   }
 
@@ -132,7 +139,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
   }
 
   async getDevice(id: string): Promise<Device | null> {
-    const row = await this.db.selectFrom('devices').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    const row = await DEVICE_BY_ID.first(this.db, { id });
     return row ? rowToDevice(row) : null;
   }
 
@@ -387,9 +394,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
 
   async groupsOf(member: MemberRef): Promise<string[]> {
     const m = memberOf(member);
-    let q = this.db.selectFrom('group_members').select('group_id');
-    q = m.userId !== null ? q.where('user_id', '=', m.userId) : q.where('device_id', '=', m.deviceId!);
-    const rows = await q.orderBy('group_id').execute();
+    const rows = m.userId !== null ? await GROUPS_OF_USER.execute(this.db, { id: m.userId }) : await GROUPS_OF_DEVICE.execute(this.db, { id: m.deviceId! });
     return rows.map((r) => r.group_id);
   }
 

@@ -2,11 +2,76 @@ import type { SelectQueryBuilder, Transaction } from 'kysely';
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
 import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter } from '../storage.js';
 import type { IssuanceStore } from '../issuance-store.js';
-import type { Database, NewCertificateRow } from '../schema.js';
+import type { Database, NewCertificateRow, NewEnrollmentRow } from '../schema.js';
+import type { Insertable } from 'kysely';
+import type { AuditEventsTable } from '../schema.js';
+import { columnsOf, prepared, type PreparedQuery } from './prepared.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
 import { rowToEnrollment, rowToCertificate } from './rows.js';
 import { bumpHolders, revokeChainFrom } from './revocation.js';
 import { auditRow } from './audit.js';
+
+// The queries of an enrollment, compiled once per store (prepared.ts: issue 13).
+const ENROLLMENT_BY_ID = prepared('enrollment by transaction id', (db, p: { id: string }) =>
+  db.selectFrom('enrollments').selectAll().where('transaction_id', '=', p.id),
+);
+const CHALLENGE_USED = prepared('used challenge by id', (db, p: { id: string }) => db.selectFrom('used_challenges').select('id').where('id', '=', p.id));
+const RENEWAL_LINK = prepared('identity renewal link', (db, p: { id: string }) =>
+  db.selectFrom('identity_renewal_challenges').select('renewal_of').where('challenge_id', '=', p.id),
+);
+const ENROLLMENT_COLUMNS = [
+  'transaction_id', 'status', 'kind', 'challenge_id', 'profile_id', 'profile_version', 'device_id', 'user_id',
+  'csr_sha256', 'csr_der', 'resolved', 'renewal_of', 'certificate_serial', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof NewEnrollmentRow)[];
+const INSERT_ENROLLMENT = prepared('insert enrollment', (db, p: NewEnrollmentRow) => db.insertInto('enrollments').values(columnsOf(p, ENROLLMENT_COLUMNS)));
+const INSERT_USED_CHALLENGE = prepared('insert used challenge', (db, p: { id: string; transaction_id: string; used_at: string; expires_at: string }) =>
+  db.insertInto('used_challenges').values({ id: p.id, transaction_id: p.transaction_id, used_at: p.used_at, expires_at: p.expires_at }),
+);
+const CERTIFICATE_COLUMNS = [
+  'serial_number', 'kind', 'subject', 'not_before', 'not_after', 'thumbprint', 'sha256', 'transaction_id', 'profile_id', 'profile_version',
+  'device_id', 'user_id', 'der', 'issued_at', 'revoked_at', 'revocation_reason', 'renewal_of', 'issuer_id',
+] as const satisfies readonly (keyof NewCertificateRow)[];
+const INSERT_CERTIFICATE = prepared('insert certificate', (db, p: NewCertificateRow) => db.insertInto('certificates').values(columnsOf(p, CERTIFICATE_COLUMNS)));
+/**
+ * UPDATEs that take the row's write lock (see #issuanceRefusal). The device's
+ * one also advances its plan generation (core/plan-generation.ts), so the
+ * issuing transaction drops only this device's cached check-in answer.
+ */
+const LOCK_DEVICE = prepared('lock device for issuance', (db, p: { id: string }) =>
+  db
+    .updateTable('devices')
+    .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
+    .where('id', '=', p.id)
+    .returning(['blocked_at', 'retired_at', 'retiring_since']),
+);
+const LOCK_PREDECESSOR = prepared('lock renewed certificate for issuance', (db, p: { serial: string }) =>
+  db
+    .updateTable('certificates')
+    .set((eb) => ({ revoked_at: eb.ref('revoked_at') }))
+    .where('serial_number', '=', p.serial)
+    .returning('revoked_at'),
+);
+const AUDIT_COLUMNS = ['at', 'transaction_id', 'type', 'reason_code', 'actor', 'details'] as const;
+/** The audit records of an enrollment in one insert: one prepared query per row count up to this (three in the common case). */
+const PREPARED_AUDIT_ROWS = 8;
+const auditInserts = new Map<number, PreparedQuery<Record<string, unknown>, unknown>>();
+function auditInsert(rows: number): PreparedQuery<Record<string, unknown>, unknown> {
+  let q = auditInserts.get(rows);
+  if (!q) {
+    q = prepared(`insert ${rows} audit records`, (db, p: Record<string, unknown>) =>
+      db.insertInto('audit_events').values(Array.from({ length: rows }, (_, i) => Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, p[`${c}${i}`]])) as Insertable<AuditEventsTable>)),
+    );
+    auditInserts.set(rows, q);
+  }
+  return q;
+}
+function auditParams(rows: readonly Insertable<AuditEventsTable>[]): Record<string, unknown> {
+  const p: Record<string, unknown> = {};
+  rows.forEach((r, i) => {
+    for (const c of AUDIT_COLUMNS) p[`${c}${i}`] = r[c] ?? null;
+  });
+  return p;
+}
 
 // Enrollments, certificates, spent challenges, revocation, CRL state and
 // pending removals. Issuance re-checks the device (blocked/retired) inside its
@@ -95,22 +160,12 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     renewalOf: string | null,
   ): Promise<'device-blocked' | 'predecessor-revoked' | null> {
     if (deviceId !== null) {
-      const device = await trx
-        .updateTable('devices')
-        .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
-        .where('id', '=', deviceId)
-        .returning(['blocked_at', 'retired_at', 'retiring_since'])
-        .executeTakeFirst();
+      const device = await LOCK_DEVICE.first(this.db, { id: deviceId }, trx);
       // A retired or retiring (or deleted, which retires) device gets no certificate either.
       if (device && (device.blocked_at !== null || device.retired_at !== null || device.retiring_since !== null)) return 'device-blocked';
     }
     if (renewalOf !== null) {
-      const predecessor = await trx
-        .updateTable('certificates')
-        .set((eb) => ({ revoked_at: eb.ref('revoked_at') }))
-        .where('serial_number', '=', renewalOf)
-        .returning('revoked_at')
-        .executeTakeFirst();
+      const predecessor = await LOCK_PREDECESSOR.first(this.db, { serial: renewalOf }, trx);
       if (!predecessor || predecessor.revoked_at !== null) return 'predecessor-revoked';
     }
     return null;
@@ -118,7 +173,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
 
   async #insertCertificate(trx: Transaction<Database>, row: NewCertificateRow): Promise<void> {
     try {
-      await trx.insertInto('certificates').values(row).execute();
+      await INSERT_CERTIFICATE.execute(this.db, row, trx);
     } catch (e) {
       if (isUniqueViolation(e)) {
         throw new StorageConflictError(`a certificate with serial number ${row.serial_number} already exists`, 'conflict');
@@ -128,7 +183,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
   }
 
   async getEnrollment(transactionId: string): Promise<Enrollment | null> {
-    const row = await this.db.selectFrom('enrollments').selectAll().where('transaction_id', '=', transactionId).executeTakeFirst();
+    const row = await ENROLLMENT_BY_ID.first(this.db, { id: transactionId });
     return row ? rowToEnrollment(row) : null;
   }
 
@@ -187,22 +242,23 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     try {
       await this.db.transaction().execute(async (trx) => {
         // An identity challenge minted to renew an identity: what it renews (noteIdentityRenewalChallenge).
-        if (challengeRow && enrollmentRow.renewal_of === null) {
-          const link = await trx.selectFrom('identity_renewal_challenges').select('renewal_of').where('challenge_id', '=', challengeRow.id).executeTakeFirst();
+        // Only identity challenges are noted so: a profile certificate's enrollment does not look (issue 13).
+        if (challengeRow && enrollmentRow.renewal_of === null && enrollmentRow.kind === 'identity') {
+          const link = await RENEWAL_LINK.first(this.db, { id: challengeRow.id }, trx);
           if (link) enrollmentRow.renewal_of = link.renewal_of;
         }
         // The enrollment first: a retried request that also re-spends its own
         // challenge is reported as transaction-exists, which lets the caller
         // answer from the stored enrollment.
         try {
-          await trx.insertInto('enrollments').values(enrollmentRow).execute();
+          await INSERT_ENROLLMENT.execute(this.db, enrollmentRow, trx);
         } catch (e) {
           if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'transaction-exists' });
           throw e;
         }
         if (challengeRow) {
           try {
-            await trx.insertInto('used_challenges').values(challengeRow).execute();
+            await INSERT_USED_CHALLENGE.execute(this.db, challengeRow, trx);
           } catch (e) {
             if (isUniqueViolation(e)) throw new Rollback<ConsumeResult>({ ok: false, reason: 'challenge-used' });
             throw e;
@@ -214,7 +270,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
           await this.#insertCertificate(trx, { ...certificateRow, renewal_of: certificateRow.renewal_of ?? enrollmentRow.renewal_of });
         }
         // Last, one multi-row insert: ids follow the list order on both databases.
-        if (auditRows.length > 0) await trx.insertInto('audit_events').values(auditRows).execute();
+        if (auditRows.length > PREPARED_AUDIT_ROWS) await trx.insertInto('audit_events').values(auditRows).execute();
+        else if (auditRows.length > 0) await auditInsert(auditRows.length).execute(this.db, auditParams(auditRows), trx);
       });
     } catch (e) {
       if (e instanceof Rollback) return e.result as ConsumeResult;
@@ -424,8 +481,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires) ----
 
   async isChallengeUsed(id: string): Promise<boolean> {
-    const row = await this.db.selectFrom('used_challenges').select('id').where('id', '=', id).executeTakeFirst();
-    return row !== undefined;
+    return (await CHALLENGE_USED.first(this.db, { id })) !== undefined;
   }
 
   async purgeExpiredChallenges(now: string): Promise<number> {

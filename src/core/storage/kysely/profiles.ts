@@ -3,6 +3,7 @@ import type { Profile, ProfileSpec } from '../../model.js';
 import type { ProfileStore } from '../profile-store.js';
 import { KyselyStore, toNumber, type Db } from './support.js';
 import { rowToProfile } from './rows.js';
+import { prepared } from './prepared.js';
 
 // Versioned profiles. deleteProfile also removes the profile's assignments in
 // its transaction (an assignment of a deleted profile must not outlive it).
@@ -13,6 +14,17 @@ function specJson(spec: ProfileSpec): string {
     Partial<Pick<Profile, 'id' | 'version' | 'createdAt' | 'updatedAt'>>;
   return JSON.stringify(rest);
 }
+
+/** A profile's current version, unless deleted (getProfile without a version). */
+const CURRENT_PROFILE = prepared('current profile version', (db, p: { id: string }) =>
+  db
+    .selectFrom('profiles as p')
+    .innerJoin('profile_versions as v', 'v.profile_id', 'p.id')
+    .select(['p.id as id', 'p.created_at as created_at', 'v.version as version', 'v.spec as spec', 'v.created_at as version_created_at'])
+    .where('p.id', '=', p.id)
+    .whereRef('v.version', '=', 'p.current_version')
+    .where('p.deleted_at', 'is', null),
+);
 
 export class KyselyProfileStore extends KyselyStore implements ProfileStore {
   #profileQuery(db: Db) {
@@ -57,6 +69,11 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
   }
 
   async getProfile(id: string, version?: number): Promise<Profile | null> {
+    // The current version: read on every enrollment and check-in, so compiled once (prepared.ts).
+    if (version === undefined) {
+      const current = await CURRENT_PROFILE.first(this.db, { id });
+      return current ? rowToProfile(current) : null;
+    }
     let q = this.#profileQuery(this.db).where('p.id', '=', id);
     q =
       version === undefined
