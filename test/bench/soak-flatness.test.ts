@@ -15,6 +15,13 @@ describe('soak flatness', () => {
     expect(f.verdict).toMatch(/^flat: RSS peak/);
   });
 
+  it('allows a sampled heap low point a few MiB above the last one (the 10 s sample is not the post-GC size)', () => {
+    // The 300 s run that set the slack: lows 55.8 then 61.5 MiB, no growth.
+    const f = flatness(samples(() => 250, (t) => (t < 400 ? 55.8 : 61.5)));
+    expect(f.flat, f.verdict).toBe(true);
+    expect(flatness(samples(() => 250, (t) => (t < 400 ? 55.8 : 65))).flat).toBe(false);
+  });
+
   it('fails a steady RSS climb, and a heap floor that climbs under a flat RSS', () => {
     const climb = flatness(samples((t) => 180 + t * 0.2, () => 50));
     expect(climb.flat).toBe(false);
