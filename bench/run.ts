@@ -12,7 +12,8 @@
 //   npm run bench -- --checkins       only the check-in benches (Android, Windows, Apple)
 //   npm run bench -- --scale [--quick] the same measurements again on a store seeded with 100,000 devices,
 //                                     300,000 certificates, 1,000,000 audit rows (--quick: a tenth), side by side;
-//                                     --seed full|tenth picks the store size apart from --quick's counts
+//                                     --seed full|tenth picks the store size apart from --quick's counts;
+//                                     --rounds N (default 3) more enrollment series, alternating the two stores
 //   npm run bench -- --ca-key rsa2048 the gateway's CA key (MDMGW_CA_KEY: rsa3072, rsa2048 or p256); the floor uses the same key
 //   npm run bench -- --enrollment     only the floor, the enrollment series and scepserver (about 30 s with --quick)
 //
@@ -43,7 +44,8 @@ const ENROLLMENT_ONLY = flag('--enrollment');
 const CA_KEY = value('--ca-key');
 if (CA_KEY !== undefined && !['rsa3072', 'rsa2048', 'p256'].includes(CA_KEY)) throw new Error(`--ca-key ${CA_KEY}: must be rsa3072, rsa2048 or p256`);
 const CONCURRENCIES = [1, 8, 64];
-const perLevel = (c: number) => (QUICK ? Math.max(30, c * 2) : Math.max(200, c * 5));
+// --scale --quick: 80 per level, not 30 (30 swung 0.82–1.52x run to run; issue 13).
+const perLevel = (c: number) => (QUICK ? Math.max(flag('--scale') ? 80 : 30, c * 2) : Math.max(200, c * 5));
 const STATIC_N = QUICK ? 500 : 3000;
 const CHECKIN_N = QUICK ? 100 : 400;
 
@@ -99,6 +101,14 @@ async function measureGateway(gw: ServerProcess & { adminToken: string }, api: R
   return { staticAnswers: staticAnswersResult, enrollment, checkins, rssMiB: gw.rssMiB() };
 }
 
+/** One more enrollment series on a gateway of --scale (its own device and profile): the alternating rounds. */
+async function scaleEnrollmentRound(gw: ServerProcess & { adminToken: string }, api: ReturnType<typeof apiOf>, label: string) {
+  const device = await api('POST', '/devices', { name: 'bench-device', platform: 'windows' });
+  const profile = await api('POST', '/profiles', { name: `bench ${label}`, scope: 'device', subjectName: 'CN={{DeviceName}},O=Bench' });
+  await api('POST', '/assignments', { profileId: profile.id, deviceId: device.id });
+  return scepSeries(label, `${gw.url}/certsrv/mscep/mscep.dll`, gw.cpuMs, async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string);
+}
+
 async function main(): Promise<number> {
   const target = value('--target');
   if (target) {
@@ -109,12 +119,14 @@ async function main(): Promise<number> {
     return report();
   }
   if (flag('--scale')) {
-    results.scale = await scaleRun({ quick: QUICK, seed: value('--seed'), measure: (gw, api) => measureGateway(gw, api) });
+    results.scale = await scaleRun({ quick: QUICK, seed: value('--seed'), rounds: Number(value('--rounds') ?? 3), measure: (gw, api) => measureGateway(gw, api), enrollments: scaleEnrollmentRound });
     return report();
   }
   const soakSeconds = value('--soak');
   const apple = await appleBenchSetup();
-  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env, ...(CA_KEY && { MDMGW_CA_KEY: CA_KEY }) } });
+  // BENCH_GATEWAY_NODE_OPTIONS / BENCH_GATEWAY_MALLOC_ARENA_MAX: V8 and glibc settings for the gateway alone (the soak's RSS trials).
+  const tuning = { ...(process.env.BENCH_GATEWAY_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS }), ...(process.env.BENCH_GATEWAY_MALLOC_ARENA_MAX && { MALLOC_ARENA_MAX: process.env.BENCH_GATEWAY_MALLOC_ARENA_MAX }) };
+  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env, ...tuning, ...(CA_KEY && { MDMGW_CA_KEY: CA_KEY }) } });
   try {
     const api = apiOf(gw);
     const device = await api('POST', '/devices', { name: 'bench-device', platform: 'windows' });
@@ -123,9 +135,11 @@ async function main(): Promise<number> {
     const scepUrl = `${gw.url}/certsrv/mscep/mscep.dll`;
     const mint = async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
     if (soakSeconds) {
-      const checkins = await soakCheckins(gw.url, api, { android: 4, windows: 4 });
+      const checkins = await soakCheckins(gw.url, api, { android: 4, windows: 4, apple: { devices: 4, apns: apple.apns } });
       const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap used/total ${x.heapUsedMiB}/${x.heapTotalMiB} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
-      results.soak = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64, checkins, onSample });
+      const soaked = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64, checkins, onSample });
+      results.soak = { ...soaked, gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS ?? null, mallocArenaMax: process.env.BENCH_GATEWAY_MALLOC_ARENA_MAX ?? null };
+      console.error(`soak memory ${soaked.flatness.verdict}`);
       return report();
     }
     if (CHECKINS_ONLY) {
@@ -207,15 +221,17 @@ async function report(): Promise<number> {
   const target = (results.target as { enrollment?: Record<number, EnrollmentLoadResult> } | undefined)?.enrollment;
   for (const c of CONCURRENCIES) if (target?.[c]) row(`target enrollment c=${c}`, target[c]);
   if (results.scale) rows.splice(0, rows.length, ...scaleRows(results.scale as ScaleResults)); // a --scale run prints only its own table
-  const s = results.soak as { errors: number; operations: number; enrollments: number; checkins: number; rss: SoakSample[] } | undefined;
-  if (s) rows.push(['soak', `${s.operations} ops (${s.enrollments} enrollments, ${s.checkins} check-ins), RSS ${s.rss.map((r) => r.rssMiB).join(' ')} MiB`, '', '', '', '', String(s.errors)]);
+  const s = results.soak as { errors: number; operations: number; enrollments: number; checkins: number; checkinsByKind: Record<string, number>; rss: SoakSample[]; flatness: { verdict: string; flat: boolean } } | undefined;
+  if (s) rows.push(['soak', `${s.operations} ops (${s.enrollments} enrollments, ${s.checkins} check-ins: ${JSON.stringify(s.checkinsByKind)}), RSS ${s.rss.map((r) => r.rssMiB).join(' ')} MiB`, '', '', '', '', String(s.errors)]);
+  if (s) rows.push(['soak memory', s.flatness.verdict, '', '', '', '', '']);
   if (s) rows.push(['soak heap used', `${s.rss.map((r) => r.heapUsedMiB).join(' ')} MiB`, '', '', '', '', '']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
   console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
   const scaled = results.scale as ScaleResults | undefined;
-  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {}), ...Object.values(scaled?.plain.enrollment ?? {}), ...Object.values(scaled?.scaled.enrollment ?? {})].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0) + Object.values(ocsp ?? {}).reduce((n, r) => n + r.errors, 0);
-  return failures > 0 ? 1 : 0;
+  const failures = [...Object.values(ours ?? {}), ...Object.values(target ?? {}), ...Object.values(scaled?.plain.enrollment ?? {}), ...Object.values(scaled?.scaled.enrollment ?? {}), ...[...(scaled?.plain.rounds ?? []), ...(scaled?.scaled.rounds ?? [])].flatMap((r) => Object.values(r))].reduce((n, r) => n + r.failed, 0) + (s?.errors ?? 0) + Object.values(ocsp ?? {}).reduce((n, r) => n + r.errors, 0);
+  // A soak whose memory does not level off fails like an error (criterion: bench/lib/soak.ts flatness()).
+  return failures > 0 || (s && !s.flatness.flat) ? 1 : 0;
 }
 
 process.exitCode = await main();

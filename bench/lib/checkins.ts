@@ -44,7 +44,7 @@ export interface AppleCheckinResults {
 /** Agents / Apple devices behind the concurrency-64 runs (each enrolled with its 3 certificates). */
 const CONCURRENT_AGENTS = 8;
 const APPLE_DEVICES = 4;
-const TOPIC = 'com.apple.mgmt.External.6b0c2a5e-bench-4c7d-9e0f-1a2b3c4d5e6f';
+export const TOPIC = 'com.apple.mgmt.External.6b0c2a5e-bench-4c7d-9e0f-1a2b3c4d5e6f';
 
 /** The fake APNs and the gateway environment that points the Apple adapter at it. */
 export async function appleBenchSetup(): Promise<{ apns: FakeApns; env: Record<string, string> }> {
@@ -104,7 +104,7 @@ export async function checkinBench(url: string, api: Api, cpuMs: () => number, n
 }
 
 /** One Apple device enrolled with its 3 profiles installed (the user's assignments from checkinBench). */
-async function enrolledAppleDevice(url: string, api: Api, userId: string, apns: FakeApns): Promise<AppleDeviceSim> {
+export async function enrolledAppleDevice(url: string, api: Api, userId: string, apns: FakeApns): Promise<AppleDeviceSim> {
   const sim = new AppleDeviceSim(url, 'ios');
   await sim.enroll((await api('POST', '/enrollment-tokens', { userId, platform: 'ios' })).enrollmentUrl);
   const pushed = apns.pushes.length;
@@ -114,7 +114,7 @@ async function enrolledAppleDevice(url: string, api: Api, userId: string, apns: 
 }
 
 /** A prebuilt Idle connect (body and Mdm-Signature made once: the gateway takes a message as often as it is sent). */
-async function idleRequest(sim: AppleDeviceSim): Promise<() => Promise<void>> {
+export async function idleRequest(sim: AppleDeviceSim): Promise<() => Promise<void>> {
   const body = new Uint8Array(Buffer.from(build({ UDID: sim.udid, Status: 'Idle' }), 'utf8'));
   const headers = { 'content-type': 'application/x-apple-aspen-mdm', 'Mdm-Signature': await sim.sign(body) };
   const serverUrl = sim.enrollment!.mdm.ServerURL as string;

@@ -1,11 +1,14 @@
 // Check-in clients for the soak (bench/lib/soak.ts): a few enrolled Android
-// agents (policy fetch, alternately unconditional and with If-None-Match) and
-// Windows devices (an OMA-DM session each), set up through the admin API and
+// agents (policy fetch, alternately unconditional and with If-None-Match),
+// Windows devices (an OMA-DM session each) and Apple devices (an Idle connect
+// with nothing to do, as in checkins.ts), set up through the admin API and
 // the device simulators the way a real device enrolls. Each returned
 // operation is one check-in; a Windows device never overlaps its own
 // sessions (one operation per device, the caller runs each on one worker).
 import { AndroidAgentSim } from '../../src/sim/android.js';
 import { WindowsSimulator } from '../../src/sim/windows.js';
+import { pushCertificate, type FakeApns } from '../../src/sim/fake-apns.js';
+import { enrolledAppleDevice, idleRequest, TOPIC } from './checkins.js';
 
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 
@@ -14,9 +17,11 @@ export interface SoakCheckins {
   android: (() => Promise<void>)[];
   /** One per Windows device: call each from one worker only. */
   windows: (() => Promise<void>)[];
+  /** Apple Idle connects, one per device; any number of workers may call these at once. */
+  apple: (() => Promise<void>)[];
 }
 
-export async function soakCheckins(url: string, api: Api, o: { android: number; windows: number }): Promise<SoakCheckins> {
+export async function soakCheckins(url: string, api: Api, o: { android: number; windows: number; apple?: { devices: number; apns: FakeApns } }): Promise<SoakCheckins> {
   const user = await api('POST', '/users', { userPrincipalName: 'soak@contoso.com', email: 'soak@contoso.com', displayName: 'Soak' });
   for (let i = 1; i <= 2; i++) {
     const p = await api('POST', '/profiles', { name: `soak Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=S${i},O=Soak` });
@@ -49,5 +54,18 @@ export async function soakCheckins(url: string, api: Api, o: { android: number; 
       if (log.enrolled.some((x) => x.status !== 1)) throw new Error('Windows session: an enrollment failed');
     });
   }
-  return { android, windows };
+  const apple: SoakCheckins['apple'] = [];
+  if (o.apple && o.apple.devices > 0) {
+    const push = await pushCertificate(o.apple.apns.ca, TOPIC);
+    await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+    for (let i = 0; i < o.apple.devices; i++) {
+      const sim = await enrolledAppleDevice(url, api, user.id, o.apple.apns);
+      await sim.drain(); // installs the profiles
+      await sim.drain(); // CertificateList/ProfileList follow-ups, if any
+      const installed = [...sim.installed.values()].filter((p) => p.certificate).length;
+      if (installed !== 2) throw new Error(`the Apple device installed ${installed} certificates, not 2`);
+      apple.push(await idleRequest(sim));
+    }
+  }
+  return { android, windows, apple };
 }

@@ -1,12 +1,12 @@
 // `npm run bench -- --soak SECONDS`: mixed load at concurrency 64 for a fixed
 // time. Of every 4 workers, 2 enroll over SCEP (a request prebuilt per
 // enrollment, refilled in the background), 1 checks in (Android policy
-// fetches, 200 and 304, and Windows OMA-DM sessions, through the device
-// simulators), 1 asks the static answers a device asks before enrolling
-// (GetCACaps, GetCACert) and /healthz. Reports errors (must be 0; a 503 the
-// client retries after is counted apart) and, every 10 s, the gateway's RSS
-// (from /proc) and its V8 heap and external memory (from its own /metrics):
-// RSS must level off.
+// fetches, 200 and 304, Windows OMA-DM sessions and Apple Idle connects,
+// through the device simulators), 1 asks the static answers a device asks
+// before enrolling (GetCACaps, GetCACert) and /healthz. Reports errors (must
+// be 0; a 503 the client retries after is counted apart) and, every 10 s, the
+// gateway's RSS (from /proc) and its V8 heap and external memory (from its own
+// /metrics), and checks that memory levels off (flatness(), below).
 import { performance } from 'node:perf_hooks';
 import { readCertRep } from '../../src/scep/codec/index.js';
 import { getOk } from './load.js';
@@ -25,6 +25,45 @@ export interface SoakSample {
   externalMiB: number | null;
   operations: number;
   errors: number;
+}
+
+/** How much the last third of a soak may exceed its second third (RSS peak, heap low point) and still count as flat. */
+export const FLATNESS_TOLERANCE = 0.1;
+/**
+ * The heap low point is a 10-second sample, not the true post-GC size: it
+ * lands anywhere from just after a collection to 10 s of allocation later
+ * (15 to 25 MiB at the soak's rate), so it may also exceed by this much.
+ * Seen: 55.8 -> 61.5 MiB between thirds of a 300 s run with no growth.
+ */
+export const HEAP_LOW_SLACK_MIB = 8;
+
+export interface Flatness {
+  /** Max RSS and lowest V8 heap used (the post-GC floor, as sampled) in the second and the last third of the run, MiB. */
+  rssMax: [second: number, last: number];
+  heapLow: [second: number, last: number] | null;
+  flat: boolean;
+  verdict: string;
+}
+
+/**
+ * Flat: the last third's RSS peak and heap low point are within
+ * FLATNESS_TOLERANCE of the second third's (the low point: or within HEAP_LOW_SLACK_MIB) (the first third is start-up: JIT,
+ * caches filling, the heap growing to its working size). A leak climbs
+ * between thirds and fails; the sawtooth of the major-GC cycle repeats in
+ * both and passes.
+ */
+export function flatness(samples: readonly SoakSample[]): Flatness {
+  const end = samples.at(-1)?.t ?? 0;
+  const third = (k: number) => samples.filter((x) => x.t >= (end * k) / 3 && (k === 2 || x.t < (end * (k + 1)) / 3));
+  const [second, last] = [third(1), third(2)];
+  const rssMax: [number, number] = [Math.max(...second.map((x) => x.rssMiB)), Math.max(...last.map((x) => x.rssMiB))];
+  const lows = (xs: SoakSample[]) => xs.map((x) => x.heapUsedMiB).filter((v): v is number => v !== null);
+  const heapLow: [number, number] | null = lows(second).length && lows(last).length ? [Math.min(...lows(second)), Math.min(...lows(last))] : null;
+  const within = ([a, b]: [number, number], slack = 0) => b <= Math.max(a * (1 + FLATNESS_TOLERANCE), a + slack);
+  const flat = second.length > 0 && last.length > 0 && within(rssMax) && (heapLow === null || within(heapLow, HEAP_LOW_SLACK_MIB));
+  const pct = ([a, b]: [number, number]) => `${a} -> ${b} MiB (${b >= a ? '+' : ''}${Math.round(((b - a) / a) * 100)}%)`;
+  const verdict = `${flat ? 'flat' : 'NOT flat'}: RSS peak, second third -> last third ${pct(rssMax)}; heap used low point ${heapLow ? pct(heapLow) : 'not read'}; tolerance ${FLATNESS_TOLERANCE * 100}% (heap low point: or ${HEAP_LOW_SLACK_MIB} MiB)`;
+  return { rssMax, heapLow, flat, verdict };
 }
 
 /** The gateway's own process_* and nodejs_* gauges (prom-client default metrics, prefix mdmgw_). */
@@ -60,6 +99,7 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
   let operations = 0;
   let enrollments = 0;
   let checkins = 0;
+  const checkinsByKind = { windows: 0, apple: 0, android: 0 };
   let errors = 0;
   let busy = 0;
   const firstErrors: string[] = [];
@@ -101,12 +141,13 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
     await getOk(`${o.scepUrl}?operation=${operations % 2 ? 'GetCACaps' : 'GetCACert'}`);
     await getOk(`${base}/healthz`);
   };
-  // Check-in workers: the first few own one Windows device each, the rest fetch Android policies.
-  const checkinOp = (k: number): (() => Promise<void>) | null => {
+  // Check-in workers: the first few own one Windows device each, as many again send Apple Idle connects, the rest fetch Android policies.
+  const checkinOp = (k: number): [keyof typeof checkinsByKind, () => Promise<void>] | null => {
     const c = o.checkins;
     if (!c) return null;
-    if (k < c.windows.length) return c.windows[k]!;
-    return c.android.length ? c.android[k % c.android.length]! : null;
+    if (k < c.windows.length) return ['windows', c.windows[k]!];
+    if (c.apple.length && k < c.windows.length + c.apple.length) return ['apple', c.apple[k - c.windows.length]!];
+    return c.android.length ? ['android', c.android[k % c.android.length]!] : null;
   };
   await Promise.all(
     Array.from({ length: o.concurrency }, async (_, w) => {
@@ -117,8 +158,9 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
         try {
           if (w % 4 === 3) await statics();
           else if (checkin) {
-            await checkin();
+            await checkin[1]();
             checkins++;
+            checkinsByKind[checkin[0]]++;
           } else await enroll();
         } catch (e) {
           // fetch() says only "fetch failed": the socket error is its cause.
@@ -131,5 +173,5 @@ export async function soak(o: { gw: ServerProcess & { adminToken?: string }; sce
   clearInterval(timer);
   await refilling; // nothing may still talk to the gateway once it is stopped
   await sample();
-  return { seconds: o.seconds, concurrency: o.concurrency, operations, enrollments, checkins, errors, busyRetried: busy, firstErrors, rss };
+  return { seconds: o.seconds, concurrency: o.concurrency, operations, enrollments, checkins, checkinsByKind, errors, busyRetried: busy, firstErrors, rss, flatness: flatness(rss) };
 }

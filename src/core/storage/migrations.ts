@@ -771,6 +771,26 @@ function devicePlanGeneration(): Migration {
   };
 }
 
+/**
+ * Admin list paging at scale (issue 13): GET /devices pages by (created_at,
+ * id) like GET /users; without this index the first page of 100,000 devices
+ * sorts the whole table (SCAN devices + TEMP B-TREE FOR ORDER BY).
+ */
+function adminListIndexes(): Migration {
+  return {
+    async up(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.createIndex('devices_page_idx').ifNotExists().on('devices').columns(['created_at', 'id']).execute();
+      });
+    },
+    async down(outer) {
+      await inTransaction(outer, async (db) => {
+        await db.schema.dropIndex('devices_page_idx').ifExists().execute();
+      });
+    },
+  };
+}
+
 /** Every migration, by name; names sort in application order. */
 export function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
@@ -790,6 +810,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0016_upstream_requests': upstreamRequests(),
     '0017_hot_path_indexes': hotPathIndexes(),
     '0018_device_plan_generation': devicePlanGeneration(),
+    '0019_admin_list_indexes': adminListIndexes(),
   };
 }
 

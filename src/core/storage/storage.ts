@@ -170,6 +170,8 @@ export interface AuditFilter {
   transactionId?: string;
   type?: string;
   limit?: number;
+  /** Only events older than this id (the admin API's audit paging walks back from the newest). */
+  beforeId?: number;
 }
 
 /** Thrown for a foreign key or uniqueness conflict the caller can explain (409/404). */
@@ -258,4 +260,17 @@ export interface NewExternalUser extends NewUser {
   /** false: created disabled (the directory has the account disabled) at `at`. Default true. */
   enabled?: boolean;
   at?: string;
+}
+
+// ---- admin list paging (GET /devices)
+
+/** Where a page of listDevicesPage ended: the last row's sort key. */
+export interface DevicePosition {
+  createdAt: string;
+  id: string;
+}
+
+export interface DevicePageQuery {
+  after?: DevicePosition;
+  limit: number;
 }

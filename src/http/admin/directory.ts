@@ -10,6 +10,7 @@ import { HttpError, notFound, parseBody } from '../errors.js';
 import { fieldIssues } from '../../core/field-issues.js';
 import { apiDoc } from './api-doc.js';
 import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery } from './directory-source.js';
+import { decodeDeviceCursor, deviceListQuery, encodeDeviceCursor, linkNextPage } from './list-pages.js';
 import { SID_ATTRIBUTE, sidAttributeProblem } from '../../core/profile/security-identifier.js';
 
 // Users, devices and groups: the directory profiles' templates are filled from.
@@ -97,8 +98,15 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
     await flagReportedCollisions(d);
     res.status(201).json(d);
   });
-  r.get('/devices', apiDoc({ tag: 'Directory', summary: 'List devices', responses: { 200: 'every device not deleted' } }), async (_req, res) => {
-    res.json(await storage.listDevices());
+  r.get('/devices', apiDoc({ tag: 'Directory', summary: 'List devices, paged (X-Next-Cursor, Link rel=next; pass it as after)', query: deviceListQuery, responses: { 200: 'one page of devices not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+    const parsed = deviceListQuery.safeParse(req.query);
+    if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
+    const q = parsed.data;
+    // One more than the page: whether it exists decides the next cursor.
+    const rows = await storage.listDevicesPage({ limit: q.limit + 1, ...(q.after !== undefined && { after: decodeDeviceCursor(q.after) }) });
+    const page = rows.slice(0, q.limit);
+    if (rows.length > q.limit) linkNextPage(req, res, 'after', encodeDeviceCursor(page[page.length - 1]!));
+    res.json(page);
   });
   r.get('/devices/:id', apiDoc({ tag: 'Directory', summary: 'Read a device', responses: { 200: 'the device (admin values and device-reported ones)', 404: 'unknown or deleted device' } }), async (req, res) => {
     const d = await storage.getDevice(req.params.id);

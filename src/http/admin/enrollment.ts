@@ -8,6 +8,7 @@ import { formatDn } from '../../x509/names.js';
 import { toPem } from '../../pem.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE, decodeAuditCursor, encodeAuditCursor, linkNextPage } from './list-pages.js';
 import { IssuanceRefused } from '../../core/issuer.js';
 
 // Challenges, certificates, enrollment timelines and approvals.
@@ -33,7 +34,8 @@ export function certificateView(c: IssuedCertificate) {
 const auditQuery = z.object({
   transactionId: z.string().optional().describe("one SCEP transaction's records"),
   type: z.string().optional().describe('one record type, e.g. admin.device.blocked'),
-  limit: z.number().int().min(1).max(1000).default(200),
+  limit: z.number().int().min(1).max(MAX_AUDIT_PAGE).default(DEFAULT_AUDIT_PAGE),
+  before: z.string().optional().describe('the X-Next-Cursor of the previous page: the records before it'),
 });
 
 export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
@@ -104,12 +106,19 @@ export function enrollmentRoutes(d: EnrollmentRouteDeps): Router {
     res.json({ transactionId: req.params.transactionId, status: 'rejected' });
   });
 
-  r.get('/audit', apiDoc({ tag: 'Audit', summary: 'Audit records, newest last', query: auditQuery, responses: { 200: 'the audit records', 400: 'limit is not 1..1000' } }), async (req, res) => {
+  r.get('/audit', apiDoc({ tag: 'Audit', summary: 'Audit records, the newest page first, each page oldest to newest (X-Next-Cursor: pass it as before for the older page)', query: auditQuery, responses: { 200: 'the audit records', 400: 'limit is not 1..1000, or before is not a cursor this API returned' } }), async (req, res) => {
     const transactionId = typeof req.query.transactionId === 'string' ? req.query.transactionId : undefined;
     const type = typeof req.query.type === 'string' ? req.query.type : undefined;
-    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be 1..1000');
-    res.json(await d.storage.listAudit({ transactionId, type, limit }));
+    const limit = req.query.limit === undefined ? DEFAULT_AUDIT_PAGE : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) throw new HttpError(400, `limit must be 1..${MAX_AUDIT_PAGE}`);
+    const before = req.query.before;
+    if (before !== undefined && (typeof before !== 'string' || before.length > 512)) throw new HttpError(400, 'invalid query', [{ path: 'before', message: 'the before value is not a cursor this API returned' }]);
+    const beforeId = before === undefined ? undefined : decodeAuditCursor(before);
+    // One more than the page, oldest first: if it came back, older records exist and the page starts after it.
+    const rows = await d.storage.listAudit({ transactionId, type, limit: limit + 1, ...(beforeId !== undefined && { beforeId }) });
+    const page = rows.length > limit ? rows.slice(1) : rows;
+    if (rows.length > limit) linkNextPage(req, res, 'before', encodeAuditCursor(page[0]!));
+    res.json(page);
   });
 
   return r;

@@ -89,6 +89,21 @@ export function auditContract(current: () => Storage): void {
         expect(await s.listAudit({ limit: 0 })).toEqual([]);
         expect(await s.listAudit({ transactionId: 'none' })).toEqual([]);
       });
+
+      it('walks back from the newest with beforeId, filters kept', async () => {
+        for (let i = 0; i < 7; i++) {
+          await s.appendAudit({ transactionId: null, type: i % 3 === 0 ? 'admin.a' : 'admin.b', reasonCode: null, actor: 'admin', details: { i } });
+        }
+        const idx = (list: { details: Record<string, unknown> }[]) => list.map((e) => e.details['i']);
+        const newest = await s.listAudit({ limit: 3 });
+        expect(idx(newest)).toEqual([4, 5, 6]);
+        const older = await s.listAudit({ limit: 3, beforeId: newest[0]!.id });
+        expect(idx(older)).toEqual([1, 2, 3]);
+        expect(idx(await s.listAudit({ limit: 3, beforeId: older[0]!.id }))).toEqual([0]);
+        expect(idx(await s.listAudit({ type: 'admin.b', limit: 2, beforeId: newest[0]!.id }))).toEqual([1, 2]);
+        expect(await s.listAudit({ limit: 3, beforeId: 1 })).toEqual([]);
+        await expect(s.listAudit({ limit: 3, beforeId: 1.5 })).rejects.toThrow(RangeError);
+      });
     });
   });
 }

@@ -562,6 +562,35 @@ export function directoryContract(current: () => Storage): void {
         await expect(s.listUsersPage({ limit: 0 })).rejects.toThrow(RangeError);
       });
 
+      it('pages devices by (createdAt, id), skips deleted ones, and a page boundary holds while devices are added', async () => {
+        const made = [];
+        for (let i = 0; i < 7; i++) made.push(await s.createDevice({ name: `p${i}`, platform: 'android' }));
+        expect(await s.deleteDevice(made[3]!.id, '2026-03-01T00:00:00Z', 'cessationOfOperation')).toMatchObject({ ok: true });
+        const all = await s.listDevices();
+        expect(all.map((d) => d.id)).not.toContain(made[3]!.id);
+        const seen: string[] = [];
+        let after: { createdAt: string; id: string } | undefined;
+        for (;;) {
+          const page = await s.listDevicesPage({ limit: 2, ...(after && { after }) });
+          seen.push(...page.map((d) => d.id));
+          // A device added mid-walk comes after every cursor handed out so far: still seen, once, at the end.
+          if (seen.length === 2) {
+            await new Promise((r) => setTimeout(r, 3)); // a later millisecond than every device so far
+            made.push(await s.createDevice({ name: 'late', platform: 'ios' }));
+          }
+          if (page.length < 2) break;
+          after = { createdAt: page[1]!.createdAt, id: page[1]!.id };
+        }
+        expect(seen).toEqual((await s.listDevices()).map((d) => d.id));
+        expect(seen).toHaveLength(7);
+        expect(await s.listDevicesPage({ limit: 100 })).toEqual(await s.listDevices());
+        // Ties on createdAt are broken by id: a cursor at (createdAt, '') starts at the first device of that instant.
+        const first = all[0]!;
+        expect((await s.listDevicesPage({ limit: 1, after: { createdAt: first.createdAt, id: '' } }))[0]?.id).toBe(first.id);
+        await expect(s.listDevicesPage({ limit: 0 })).rejects.toThrow(RangeError);
+        await expect(s.listDevicesPage({ limit: 10_001 })).rejects.toThrow(RangeError);
+      });
+
       it('sets a group\'s user members in one go, leaving device members alone', async () => {
         const g = await s.createExternalGroup('G', 'ldap', 'g-1');
         const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => s.createUser({ userPrincipalName: `${n}@example.com`, email: `${n}@example.com`, displayName: n })));

@@ -50,6 +50,10 @@ export class KyselyAuditStore extends KyselyStore implements AuditStore {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (filter?.transactionId !== undefined) q = q.where('transaction_id', '=', filter.transactionId);
     if (filter?.type !== undefined) q = q.where('type', '=', filter.type);
+    if (filter?.beforeId !== undefined) {
+      if (!Number.isSafeInteger(filter.beforeId)) throw new RangeError(`audit beforeId must be an integer, got ${filter.beforeId}`);
+      q = q.where('id', '<', filter.beforeId);
+    }
     if (limit === undefined) {
       const rows = await q.orderBy('id', 'asc').execute();
       return rows.map(rowToAudit);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Updateable } from 'kysely';
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../../model.js';
-import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch } from '../storage.js';
+import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type DevicePageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch } from '../storage.js';
 import type { DirectoryStore } from '../directory-store.js';
 import type { Database, DeviceRow, DevicesTable, GroupRow, UserRow } from '../schema.js';
 import type { Transaction } from 'kysely';
@@ -431,10 +431,24 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     if (q.search) query = query.where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.search));
     if (q.after !== undefined) {
       const { createdAt, id } = q.after;
-      query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+      // The leading created_at >= is what lets both databases seek the index to the cursor; the OR alone walks it from the start.
+      query = query.where('created_at', '>=', createdAt).where((eb) => eb.or([eb('created_at', '>', createdAt), eb('id', '>', id)]));
     }
     const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
     return rows.map(rowToUser);
+  }
+
+  /** Keyset paging on devices_page_idx (created_at, id), migration 0019: the index walk stops at the limit. */
+  async listDevicesPage(q: DevicePageQuery): Promise<Device[]> {
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`device page limit must be 1..10000, got ${q.limit}`);
+    let query = this.db.selectFrom('devices').selectAll().where('deleted_at', 'is', null);
+    if (q.after !== undefined) {
+      const { createdAt, id } = q.after;
+      // The leading created_at >= is what lets both databases seek the index to the cursor; the OR alone walks it from the start.
+      query = query.where('created_at', '>=', createdAt).where((eb) => eb.or([eb('created_at', '>', createdAt), eb('id', '>', id)]));
+    }
+    const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
+    return rows.map(rowToDevice);
   }
 
   async createExternalUser(u: NewExternalUser): Promise<User> {

@@ -323,7 +323,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
       // Keyset paging on the list order: stable under inserts, no OFFSET scan.
       const { issuedAt, serialNumber } = filter.after;
       const at = isoTimestamp(issuedAt, 'after.issuedAt');
-      q = q.where((eb) => eb.or([eb('issued_at', '>', at), eb.and([eb('issued_at', '=', at), eb('serial_number', '>', serialNumber)])]));
+      // The leading issued_at >= lets the index seek to the cursor; the OR alone walks it from the first row (deep pages cost their depth).
+      q = q.where('issued_at', '>=', at).where((eb) => eb.or([eb('issued_at', '>', at), eb('serial_number', '>', serialNumber)]));
     }
     q = q.orderBy('issued_at').orderBy('serial_number');
     if (filter.limit !== undefined) {
