@@ -136,7 +136,7 @@ async function main(): Promise<number> {
     const mint = async () => (await api('POST', '/challenges', { profileId: profile.id, deviceId: device.id })).challenge as string;
     if (soakSeconds) {
       const checkins = await soakCheckins(gw.url, api, { android: 4, windows: 4, apple: { devices: 4, apns: apple.apns } });
-      const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap used/total ${x.heapUsedMiB}/${x.heapTotalMiB} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
+      const onSample = (x: SoakSample) => console.error(`soak ${x.t} s: RSS ${x.rssMiB} MiB, heap used/total ${x.heapUsedMiB}/${x.heapTotalMiB} MiB, after major GC ${x.heapAfterGcMiB ?? '-'} MiB, external ${x.externalMiB} MiB, ${x.operations} ops, ${x.errors} errors`);
       const soaked = await soak({ gw, scepUrl, mint, seconds: Number(soakSeconds), concurrency: 64, checkins, onSample });
       results.soak = { ...soaked, gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS ?? null, mallocArenaMax: process.env.BENCH_GATEWAY_MALLOC_ARENA_MAX ?? null };
       console.error(`soak memory ${soaked.flatness.verdict}`);

@@ -20,6 +20,8 @@ export interface SoakSample {
   cpuMs: number;
   /** V8 heap used / external (Buffers, better-sqlite3 is not in it), MiB; null when /metrics could not be read. */
   heapUsedMiB: number | null;
+  /** V8 heap used right after the gateway's last major collection (mdmgw_nodejs_heap_used_after_major_gc_bytes), MiB; null when not read or none yet. */
+  heapAfterGcMiB?: number | null;
   /** V8 heap committed (what RSS holds for it), MiB. */
   heapTotalMiB: number | null;
   externalMiB: number | null;
@@ -30,10 +32,12 @@ export interface SoakSample {
 /** How much the last third of a soak may exceed its second third (RSS peak, heap low point) and still count as flat. */
 export const FLATNESS_TOLERANCE = 0.1;
 /**
- * The heap low point is a 10-second sample, not the true post-GC size: it
- * lands anywhere from just after a collection to 10 s of allocation later
- * (15 to 25 MiB at the soak's rate), so it may also exceed by this much.
- * Seen: 55.8 -> 61.5 MiB between thirds of a 300 s run with no growth.
+ * The heap low point is the gateway's heap after its last major collection
+ * (mdmgw_nodejs_heap_used_after_major_gc_bytes); without it, a 10-second
+ * sample of the heap used, which lands anywhere from just after a collection
+ * to 10 s of allocation later (15 to 25 MiB at the soak's rate). Either may
+ * exceed by this much: seen 55.8 -> 61.5 MiB (sampled) between thirds of a
+ * 300 s run with no growth.
  */
 export const HEAP_LOW_SLACK_MIB = 8;
 
@@ -57,7 +61,9 @@ export function flatness(samples: readonly SoakSample[]): Flatness {
   const third = (k: number) => samples.filter((x) => x.t >= (end * k) / 3 && (k === 2 || x.t < (end * (k + 1)) / 3));
   const [second, last] = [third(1), third(2)];
   const rssMax: [number, number] = [Math.max(...second.map((x) => x.rssMiB)), Math.max(...last.map((x) => x.rssMiB))];
-  const lows = (xs: SoakSample[]) => xs.map((x) => x.heapUsedMiB).filter((v): v is number => v !== null);
+  // The heap after a major collection when the gateway reports it (the true floor), else the sampled heap used.
+  const floorOf = (x: SoakSample) => (x.heapAfterGcMiB ? x.heapAfterGcMiB : x.heapUsedMiB);
+  const lows = (xs: SoakSample[]) => xs.map(floorOf).filter((v): v is number => v !== null);
   const heapLow: [number, number] | null = lows(second).length && lows(last).length ? [Math.min(...lows(second)), Math.min(...lows(last))] : null;
   const within = ([a, b]: [number, number], slack = 0) => b <= Math.max(a * (1 + FLATNESS_TOLERANCE), a + slack);
   const flat = second.length > 0 && last.length > 0 && within(rssMax) && (heapLow === null || within(heapLow, HEAP_LOW_SLACK_MIB));
@@ -67,7 +73,7 @@ export function flatness(samples: readonly SoakSample[]): Flatness {
 }
 
 /** The gateway's own process_* and nodejs_* gauges (prom-client default metrics, prefix mdmgw_). */
-async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; heapTotalMiB: number | null; externalMiB: number | null }> {
+async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; heapTotalMiB: number | null; externalMiB: number | null; heapAfterGcMiB?: number | null }> {
   if (!adminToken) return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
   try {
     const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
@@ -75,7 +81,12 @@ async function memoryGauges(url: string, adminToken: string | undefined): Promis
       const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
       return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : null;
     };
-    return { heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'), heapTotalMiB: gauge('mdmgw_nodejs_heap_size_total_bytes'), externalMiB: gauge('mdmgw_nodejs_external_memory_bytes') };
+    return {
+      heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'),
+      heapTotalMiB: gauge('mdmgw_nodejs_heap_size_total_bytes'),
+      externalMiB: gauge('mdmgw_nodejs_external_memory_bytes'),
+      heapAfterGcMiB: gauge('mdmgw_nodejs_heap_used_after_major_gc_bytes') || null,
+    };
   } catch {
     return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
   }

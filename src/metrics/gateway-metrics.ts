@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DELIVERY_STATES, type AuditEvent } from '../core/model.js';
 import type { CertificateStatus, Storage } from '../core/storage/storage.js';
+import { heapUsedAfterMajorGc } from './heap-after-gc.js';
 
 // The gateway's Prometheus metrics, in a registry of its own (several gateways
 // in one process, as in the tests, do not share counters). Counters move as
@@ -59,6 +60,16 @@ export class GatewayMetrics {
     this.#refusals = new Counter({ name: 'mdmgw_enrollment_refusals_total', help: 'Refused certificate requests by the refusing check (its reason code).', labelNames: ['check'], registers });
     this.#checkIns = new Counter({ name: 'mdmgw_checkins_total', help: 'Device check-ins (requests authenticated by a device identity) by platform adapter and result.', labelNames: ['platform', 'result'], registers });
     this.#challenges = new Counter({ name: 'mdmgw_challenges_total', help: 'Challenges minted, redeemed (spent by an issuance) and refused as expired.', labelNames: ['kind', 'event'], registers });
+    heapUsedAfterMajorGc(); // start observing collections now, not at the first scrape
+    new Gauge({
+      name: 'mdmgw_nodejs_heap_used_after_major_gc_bytes',
+      help: 'V8 heap in use right after the last major garbage collection (the live data; it climbs only with a leak); 0 until one has happened.',
+      registers,
+      collect() {
+        const bytes = heapUsedAfterMajorGc();
+        if (bytes !== null) this.set(bytes);
+      },
+    });
     const inventory = () => this.#readInventory();
     new Gauge({
       name: 'mdmgw_certificates',

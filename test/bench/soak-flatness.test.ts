@@ -30,3 +30,14 @@ describe('soak flatness', () => {
     expect(leak.flat).toBe(false);
   });
 });
+
+describe('soak flatness on the post-GC heap', () => {
+  it('reads the heap after the last major collection when the gateway reports it, not the sampled heap used', () => {
+    // Sampled heap used climbs (a busy last third), the post-GC floor does not: flat.
+    const busy = samples(() => 250, (t) => 40 + t * 0.1).map((x) => ({ ...x, heapAfterGcMiB: 48 }));
+    expect(flatness(busy).flat, flatness(busy).verdict).toBe(true);
+    // The post-GC floor climbs: not flat, whatever the sampled heap says.
+    const leak = samples(() => 250, () => 50).map((x) => ({ ...x, heapAfterGcMiB: 40 + x.t * 0.1 }));
+    expect(flatness(leak).flat).toBe(false);
+  });
+});

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceAdapter } from '../../src/adapters/reference/index.js';
 import { toPem } from '../../src/pem.js';
@@ -92,5 +94,16 @@ describe('Prometheus metrics', () => {
     expect(value('mdmgw_certificates', { status: 'expiring' })).toBe(0);
     expect(value('mdmgw_deliveries', { state: 'installed' })).toBe(1);
     expect(value('mdmgw_process_cpu_seconds_total')).toBeGreaterThan(0);
+  });
+
+  it('reports the V8 heap left after the last major collection (the soak reads it)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc(); // a full (major) collection
+    await new Promise((r) => setTimeout(r, 50)); // the gc performance entry is delivered asynchronously
+    const value = await scrape();
+    const after = value('mdmgw_nodejs_heap_used_after_major_gc_bytes');
+    expect(after).toBeGreaterThan(1024 * 1024);
+    expect(after).toBeLessThanOrEqual(value('mdmgw_nodejs_heap_size_total_bytes'));
   });
 });
