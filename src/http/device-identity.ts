@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { LruCache } from '../x509/lru-cache.js';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -126,7 +127,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     return { ok: true, device, serialNumber };
   }
 
-  function presented(req: Request): Presented {
+  function presented(req: IncomingMessage): Presented {
     const socket = req.socket as Partial<TLSSocket>;
     if (typeof socket.getPeerCertificate === 'function') {
       // We terminate TLS ourselves: only the certificate the client proved it
@@ -152,8 +153,8 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   }
 
   // The middleware's verdict per request, so a route asking again (presentedDevice) does not repeat the reads.
-  const verdicts = new WeakMap<Request, { result: IdentityResult; thumbprint: string }>();
-  const verifiedFor = (req: Request) => verdicts.get(req);
+  const verdicts = new WeakMap<IncomingMessage, { result: IdentityResult; thumbprint: string }>();
+  const verifiedFor = (req: IncomingMessage) => verdicts.get(req);
 
   /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {
