@@ -299,6 +299,8 @@ export interface FastReply {
   status: number;
   headers: Record<string, string>;
   body?: string;
+  /** Counted in mdmgw_checkins_total ('ok'), as the route's authenticateDevice counts a request it authenticated. */
+  checkIn?: boolean;
 }
 
 /** A check-in recognised in front of Express (PlatformAdapter.fastCheckins). */

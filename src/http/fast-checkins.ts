@@ -16,7 +16,8 @@ import type { FastAnswers } from './fast-answers.js';
 // listener (--admin-listen) goes straight to Express, which keeps device
 // routes off it. A hit is counted as the route would count it
 // (mdmgw_http_requests_total and the latency histogram under the route's
-// label, mdmgw_check_ins as 'ok').
+// label, mdmgw_checkins_total as 'ok' where the route's authenticateDevice
+// would have counted it).
 
 export interface FastCheckinDeps {
   /** The Express app: what answers everything the fast path does not. */
@@ -43,18 +44,18 @@ export function fastCheckins(mounted: readonly MountedFastCheckin[], d: FastChec
     // What Express reports as req.ip with `trust proxy` off (the audit's request source).
     const source = req.socket.remoteAddress ?? 'unknown';
     withRequestSource(source, () => {
-      void answer(req, res, m, d).then((status) => {
-        if (status === null) return;
-        d.observe(m.checkin.method, m.checkin.path, status, Number(process.hrtime.bigint() - started) / 1e9);
-        d.checkedIn(m.adapter);
+      void answer(req, res, m, d).then((reply) => {
+        if (reply === null) return;
+        d.observe(m.checkin.method, m.checkin.path, reply.status, Number(process.hrtime.bigint() - started) / 1e9);
+        if (reply.checkIn) d.checkedIn(m.adapter);
       });
     });
     return true;
   };
 }
 
-/** The status of the kept answer written, or null when the Express route got the request. */
-async function answer(req: IncomingMessage, res: ServerResponse, m: MountedFastCheckin, d: FastCheckinDeps): Promise<number | null> {
+/** The kept answer written, or null when the Express route got the request. */
+async function answer(req: IncomingMessage, res: ServerResponse, m: MountedFastCheckin, d: FastCheckinDeps): Promise<FastReply | null> {
   let body: Buffer;
   try {
     body = await readBody(req);
@@ -63,7 +64,10 @@ async function answer(req: IncomingMessage, res: ServerResponse, m: MountedFastC
   }
   try {
     const reply = await m.checkin.answer(req, body);
-    if (reply) return send(res, reply);
+    if (reply) {
+      send(res, reply);
+      return reply;
+    }
   } catch (err) {
     // Whatever went wrong, the route meets it again and answers it as it always did (503, 500 and the log).
     d.log.debug({ err: (err as Error)?.message, path: m.checkin.path }, 'fast check-in handed to the route after an error');
@@ -95,12 +99,16 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** Head and body in one write; returns the status for the counters. */
-function send(res: ServerResponse, r: FastReply): number {
-  const body = r.body === undefined ? undefined : Buffer.from(r.body);
-  res.writeHead(r.status, body === undefined || r.status === 304 ? r.headers : { ...r.headers, 'content-length': String(body.byteLength) });
+/** Head and body in one write; Content-Length as Node gives Express's res.end (0 for no body; none on a 304). */
+function send(res: ServerResponse, r: FastReply): void {
+  if (r.status === 304) {
+    res.writeHead(304, r.headers);
+    res.end();
+    return;
+  }
+  const body = Buffer.from(r.body ?? '');
+  res.writeHead(r.status, { ...r.headers, 'content-length': String(body.byteLength) });
   res.end(body);
-  return r.status;
 }
 
 /**

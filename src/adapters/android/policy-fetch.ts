@@ -75,7 +75,8 @@ export function fastPolicyFetch(s: AdapterServices, clock: () => Date, platforms
       const q = req.url!.indexOf('?');
       const asked = { query: q < 0 ? undefined : parseQuery(req.url!.slice(q + 1)).schemaVersion, accept: req.headers.accept };
       const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked);
-      return kept ? policyReply(kept, req.headers['if-none-match']) : null;
+      // Counted as a check-in, as the route's authenticateDevice counts it.
+      return kept ? { ...policyReply(kept, req.headers['if-none-match']), checkIn: true } : null;
     },
   };
 }

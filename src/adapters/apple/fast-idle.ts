@@ -4,7 +4,7 @@ import type { CheckinCache } from '../../core/checkin-cache.js';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
 import type { Device, Platform } from '../../core/model.js';
 import { idleAnswers, idleCacheKey } from './idle-cache.js';
-import { acceptedSender } from './message-auth.js';
+import { acceptedSender, signed } from './message-auth.js';
 import { connectMessage } from './messages.js';
 import { parseDict } from './plist-codec.js';
 import { DEVICE_CHANNEL } from './state.js';
@@ -64,8 +64,9 @@ export function fastIdle(s: AdapterServices, clock: () => Date): FastCheckin {
       const m = connectMessage.safeParse(raw);
       if (!m.success || m.data.Status !== 'Idle' || m.data.UserID) return null;
       const { kept } = await keptIdle(s, clock(), who.device, who.thumbprint, m.data.UDID);
-      // What the route answers: 200, no body (Content-Length: 0).
-      return kept ? { status: 200, headers: {} } : null;
+      // What the route answers: 200, no body (Content-Length: 0). The route counts a check-in only when
+      // authenticateDevice (the TLS / proxy certificate) authenticated it, not for an Mdm-Signature.
+      return kept ? { status: 200, headers: {}, checkIn: !signed(req) } : null;
     },
   };
 }

@@ -31,12 +31,17 @@ export async function signatureVerdict(s: AdapterServices, header: string, body:
  * (fast-idle.ts) hands a refusal to the route, which answers and audits it.
  */
 export async function acceptedSender(s: AdapterServices, req: IncomingMessage, body: Uint8Array): Promise<Authenticated | null> {
-  const sig = req.headers['mdm-signature'];
-  if (typeof sig === 'string' && sig !== '') {
-    const v = await signatureVerdict(s, sig, body);
+  if (signed(req)) {
+    const v = await signatureVerdict(s, req.headers['mdm-signature'] as string, body);
     return v.ok ? v.who : null;
   }
   return s.presentedDevice(req);
+}
+
+/** Whether the message carries an Mdm-Signature (what authenticateMessage checks first). */
+export function signed(req: IncomingMessage): boolean {
+  const sig = req.headers['mdm-signature'];
+  return typeof sig === 'string' && sig !== '';
 }
 
 export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Authenticated | null> {
