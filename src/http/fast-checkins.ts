@@ -106,8 +106,9 @@ function send(res: ServerResponse, r: FastReply): void {
     res.end();
     return;
   }
-  const body = Buffer.from(r.body ?? '');
-  res.writeHead(r.status, { ...r.headers, 'content-length': String(body.byteLength) });
+  // A string body goes out in the same write(2) as the head (Node prepends the head to it).
+  const body = r.body ?? '';
+  res.writeHead(r.status, { ...r.headers, 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
 }
 
