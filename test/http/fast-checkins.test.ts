@@ -7,7 +7,7 @@ import type { Storage } from '../../src/core/storage/storage.js';
 import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 // The Android policy fetch and the Apple device-channel Idle with a kept
 // answer are answered in front of Express (src/http/fast-checkins.ts). These
@@ -240,5 +240,24 @@ describe('Apple Idle in front of Express', () => {
     const commands = await t.api.ok('GET', `/apple/devices/${deviceId}/commands`);
     const done = (commands.items ?? commands).find((c: { id: string }) => c.id === cmd!.CommandUUID);
     expect(done.status).toBe('acknowledged');
+  });
+});
+
+describe('with an admin listener', () => {
+  it('answers a kept fetch on the device listener only: the admin listener keeps its 404 for device routes', async () => {
+    const split = await startTestGateway({ adapters: [createAndroidAdapter()], env: { MDMGW_ADMIN_LISTEN: `127.0.0.1:${await freePort()}` } });
+    try {
+      const user = await split.api.ok('POST', '/users', { userPrincipalName: 'split@contoso.com', email: 'split@contoso.com', displayName: 'Split' });
+      const agent = new AndroidAgentSim(split.url);
+      await agent.enroll((await split.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' })).enrollmentUrl);
+      for (let i = 0; i < 3; i++) expect((await agent.fetchPolicy()).status).toBe(200);
+      const onDevice = await fetch(`${split.url}/android/v1/policy`, { headers: agent.authHeaders() });
+      expect(onDevice.status).toBe(200);
+      const onAdmin = await fetch(`${split.adminUrl}/android/v1/policy`, { headers: agent.authHeaders() });
+      expect(onAdmin.status).toBe(404);
+      expect(await onAdmin.json()).toEqual({ error: 'not found' });
+    } finally {
+      await split.stop();
+    }
   });
 });
