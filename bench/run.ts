@@ -47,7 +47,8 @@ const CONCURRENCIES = [1, 8, 64];
 // --scale --quick: 80 per level, not 30 (30 swung 0.82–1.52x run to run; issue 13).
 const perLevel = (c: number) => (QUICK ? Math.max(flag('--scale') ? 80 : 30, c * 2) : Math.max(200, c * 5));
 const STATIC_N = QUICK ? 500 : 3000;
-const CHECKIN_N = QUICK ? 100 : 400;
+// BENCH_CHECKIN_N: more check-ins per row (the quick rows are 100, counted in 10 ms ticks).
+const CHECKIN_N = Number(process.env.BENCH_CHECKIN_N) || (QUICK ? 100 : 400);
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const results: Record<string, unknown> = { startedAt: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', node: process.version };

@@ -80,6 +80,7 @@ import { directoryLdapRoutes } from './http/admin/directory-ldap.js';
 import { fastAnswers, firstOf, type FastAnswers } from './http/fast-answers.js';
 import { fastOcsp } from './http/fast-ocsp.js';
 import { fastPkiOperation } from './http/fast-pki-operation.js';
+import { fastCheckins } from './http/fast-checkins.js';
 import { FAILURE_REFILL_MS, FAILURE_SOURCES, FailureBudget, InFlightLimit, type ScepAdmission } from './core/admission.js';
 
 // The composition root: builds every part from the configuration and wires
@@ -473,6 +474,19 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
             metrics.httpRequests.inc({ method: 'POST', route, status: String(status) });
           },
         }),
+        // Check-ins with a kept answer (Android policy fetch, Apple Idle); anything else goes on to `app`.
+        fastCheckins(
+          mounted.flatMap(({ adapter, services }) => (adapter.fastCheckins?.(services) ?? []).map((checkin) => ({ adapter: adapter.name, checkin }))),
+          {
+            fallThrough: app,
+            log,
+            observe: (method, route, status, seconds) => {
+              metrics.httpDuration.observe({ method, route }, seconds);
+              metrics.httpRequests.inc({ method, route, status: String(status) });
+            },
+            checkedIn: (adapter) => metrics.checkIn(adapter, 'ok'),
+          },
+        ),
       ),
       close: async () => {
         health.markClosing();

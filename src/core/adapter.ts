@@ -1,4 +1,5 @@
 import type { ComponentHealth } from './health.js';
+import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Router } from 'express';
 import type { Logger } from '../log.js';
 import type { Delivery } from './delivery.js';
@@ -135,7 +136,7 @@ export interface AdapterServices {
    * verifies (ours, unexpired, unrevoked); null otherwise. Never answers the
    * request: for routes where the certificate is optional (Windows re-enrollment).
    */
-  presentedDevice(req: Request): Promise<{ device: Device; thumbprint: string } | null>;
+  presentedDevice(req: Request | IncomingMessage): Promise<{ device: Device; thumbprint: string } | null>;
   /**
    * Verifies a device identity certificate given directly (e.g. Apple's
    * Mdm-Signature header). `blocked`: it is a device's, but an administrator
@@ -306,6 +307,30 @@ export interface AdapterServices {
   audit(type: string, details: Record<string, unknown>, opts?: { deviceId?: string; transactionId?: string; reasonCode?: string }): Promise<void>;
 }
 
+/** What a fast check-in answers: written to the socket as it is (one write). */
+export interface FastReply {
+  status: number;
+  headers: Record<string, string>;
+  body?: string;
+  /** Counted in mdmgw_checkins_total ('ok'), as the route's authenticateDevice counts a request it authenticated. */
+  checkIn?: boolean;
+}
+
+/** A check-in recognised in front of Express (PlatformAdapter.fastCheckins). */
+export interface FastCheckin {
+  method: 'GET' | 'PUT';
+  /** The exact path; also the route label of mdmgw_http_requests_total, as the Express route's. */
+  path: string;
+  /** The body limit of the Express route: a larger declared body is left to it (413). */
+  maxBodyBytes: number;
+  /**
+   * The answer when the request is one this path answers (authenticated,
+   * well-formed, a cache hit), else null: the Express route answers it
+   * instead. `body` is the request body as read (empty for a GET).
+   */
+  answer(req: IncomingMessage, body: Buffer): Promise<FastReply | null>;
+}
+
 export interface PlatformAdapter<Payload = unknown> {
   /** Folder name; state and settings are kept under it. */
   readonly name: string;
@@ -326,6 +351,13 @@ export interface PlatformAdapter<Payload = unknown> {
   routes(services: AdapterServices): Router;
   /** Optional admin routes, mounted under /api/v1 behind the admin token. */
   adminRoutes?(services: AdapterServices): Router;
+  /**
+   * Optional: check-ins answered in front of Express (issue 13; http/fast-checkins.ts),
+   * built with the same services as `routes` and sharing their answer caches.
+   * Each answers only what it recognises as a kept answer and returns null for
+   * anything else, which the route in `routes` then answers unchanged.
+   */
+  fastCheckins?(services: AdapterServices): FastCheckin[];
   /**
    * Optional: called after an admin change has committed that may change which
    * profiles these devices get (an assignment, a group membership, a profile

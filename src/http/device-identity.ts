@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { LruCache } from '../x509/lru-cache.js';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -101,17 +102,21 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (cert === 'foreign') return refuse('client certificate is not issued by this gateway CA');
     if (now < cert.validFrom || now > cert.validTo) return refuse('client certificate is expired or not yet valid');
     const serialNumber = cert.serialNumber;
-    const record = await o.storage.getCertificate(serialNumber);
+    // The record, its device and whether the device has other live identities: one read (issue 13).
+    const found = await o.storage.getCertificateWithDevice(serialNumber);
+    const record = found?.certificate;
     if (!record || record.sha256 !== sha256) return refuse('client certificate is not in the issuance record');
     if (record.kind !== 'identity') return refuse('client certificate is not a device identity certificate');
-    const device = record.deviceId ? await o.storage.getDevice(record.deviceId) : null;
+    const device = record.deviceId ? found.device : null;
     if (!device) return refuse('client certificate maps to no device');
     if (device.blockedAt !== null) return refuse(`device ${device.id} is blocked by an administrator`, 403);
     if (device.retiredAt !== null) return refuse(`device ${device.id} is retired`, 403);
     // The housekeeping sweep retires it up to an hour late; its identity ends on time all the same.
     if (o.retirementGraceEnded?.(device, now)) return refuse(`device ${device.id} is retired (its removal grace period ended)`, 403);
     if (record.revokedAt) return refuse('client certificate is revoked');
-    // Identity certificates only (a device holds few): this runs on every check-in.
+    // Without another unrevoked identity on the device nothing supersedes this one and a renewal
+    // has nothing left to revoke: the list is read only when there is one (a device holds few).
+    if (!found.otherUnrevokedIdentities) return { ok: true, device, serialNumber };
     const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });
     if (superseded(record, issued)) return refuse('client certificate was superseded by a later enrollment of the device');
     // A renewal in use is confirmed: the identities it replaced stop here (revoked, superseded).
@@ -122,7 +127,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     return { ok: true, device, serialNumber };
   }
 
-  function presented(req: Request): Presented {
+  function presented(req: IncomingMessage): Presented {
     const socket = req.socket as Partial<TLSSocket>;
     if (typeof socket.getPeerCertificate === 'function') {
       // We terminate TLS ourselves: only the certificate the client proved it
@@ -148,8 +153,8 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   }
 
   // The middleware's verdict per request, so a route asking again (presentedDevice) does not repeat the reads.
-  const verdicts = new WeakMap<Request, { result: IdentityResult; thumbprint: string }>();
-  const verifiedFor = (req: Request) => verdicts.get(req);
+  const verdicts = new WeakMap<IncomingMessage, { result: IdentityResult; thumbprint: string }>();
+  const verifiedFor = (req: IncomingMessage) => verdicts.get(req);
 
   /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {

@@ -4,13 +4,13 @@ import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
 import { emptyState } from './state.js';
 import { agentStateFrom, loadAgentState, saveAgentState } from './state-store.js';
-import { policyAnswers, policyCacheKey, reusableUntil, type PolicyAnswer } from './policy-cache.js';
-import { ifNoneMatchHits } from './canonical.js';
+import { reusableUntil, type PolicyAnswer } from './policy-cache.js';
+import { keptPolicyAnswer, policyAnswersFor, policyReply, POLICY_PATH, servedPolicyType } from './policy-fetch.js';
 import { checkin, stateChanged } from './checkin.js';
 import { enrollmentAnswer } from './enrollment-answer.js';
 import { defaultDeviceName, parseEnrollRequest } from './enrollment-request.js';
 import { parseStatusRequest, toDeliveryReport } from './status-request.js';
-import { chooseVersion, POLICY_MEDIA_TYPE, requestedVersion, SCHEMAS, SUPPORTED_VERSIONS } from './versions.js';
+import { chooseVersion, requestedVersion, SCHEMAS, SUPPORTED_VERSIONS } from './versions.js';
 import { IDENTITY_RENEW_PATH, identityRenewalBlock, renewalRefusalStatus } from './identity-renewal.js';
 import { IDENTITY_KEY_SIZE } from '../../core/profile/resolve.js';
 
@@ -73,30 +73,24 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     );
   });
 
-  // A fetch with nothing to do is answered from the last answer while nothing it depends on changed (policy-cache.ts).
-  const answers = policyAnswers();
+  // A fetch with nothing to do is answered from the last answer while nothing it depends on changed
+  // (policy-cache.ts); the same answer is also given in front of Express (policy-fetch.ts).
+  const answers = policyAnswersFor(s);
   const sendAnswer = (req: Request, res: Response, a: PolicyAnswer) => {
-    res.setHeader('ETag', a.etag);
-    res.setHeader('Cache-Control', 'private, no-cache');
-    res.setHeader('Vary', 'Accept');
-    if (ifNoneMatchHits(req.headers['if-none-match'], a.etag)) {
-      res.status(304).end();
-      return;
-    }
-    res.status(200).type(a.contentType).send(a.body);
+    const reply = policyReply(a, req.headers['if-none-match']);
+    res.status(reply.status);
+    for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
+    res.end(reply.body);
   };
 
   // Policy fetch and status report read the agent state and write it back: under the device lock (core/device-lock.ts).
   // The cached answer is read without it: it writes nothing, and its key holds the state it was made from.
-  r.get('/android/v1/policy', s.authenticateDevice, async (req, res) => {
+  r.get(POLICY_PATH, s.authenticateDevice, async (req, res) => {
     const device = res.locals.device!;
     // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
     const presented = await s.presentedDevice(req);
-    // Read before anything the answer is made from (core/plan-generation.ts).
-    const generation = await s.planGeneration(device.id);
     const asked = { query: req.query.schemaVersion, accept: req.headers.accept };
-    const keyOf = (stored: unknown) => policyCacheKey(generation, device, presented?.thumbprint ?? '', stored, asked);
-    const cached = answers.get(device.id, keyOf(await s.state.get(device.id)), clock());
+    const { kept: cached, keyOf } = await keptPolicyAnswer(s, clock(), device, presented?.thumbprint ?? '', asked);
     if (cached) {
       sendAnswer(req, res, cached);
       return;
@@ -118,7 +112,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
       const changed = stateChanged(before, result.state);
       if (changed) await saveAgentState(s, device.id, result.state);
       for (const report of result.reports) await s.report(device, report);
-      const answer: PolicyAnswer = { etag: result.etag, contentType: `${POLICY_MEDIA_TYPE}; schemaVersion=${choice.version}`, body: JSON.stringify(result.document) };
+      const answer: PolicyAnswer = { etag: result.etag, contentType: servedPolicyType(choice.version), body: JSON.stringify(result.document) };
       const until = reusableUntil(result, changed, deliveries.filter((d): d is ReadyDelivery => d.ok), before, issued, current);
       if (until !== null) answers.set(device.id, keyOf(stored), answer, now, until);
       sendAnswer(req, res, answer);

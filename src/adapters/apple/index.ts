@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
 import { adminRoutes } from './admin-routes.js';
 import { deviceRoutes } from './routes.js';
+import { fastIdle } from './fast-idle.js';
 import { devicesChanged } from './devices-changed.js';
 import type { PlistDict } from './plist-codec.js';
 import { DEFAULT_APNS_URL, Pusher } from './pusher.js';
@@ -46,6 +47,8 @@ export function createAppleAdapter(o: AppleAdapterOptions = {}): PlatformAdapter
     render: renderProfile,
     enrollmentUrl: (token, publicUrl) => `${publicUrl}/mdm/enroll?token=${encodeURIComponent(token)}`,
     routes: (s): Router => deviceRoutes(s, { pusher: pusherFor(s), now: clockFor(s) }),
+    // The device-channel Idle with a kept answer, in front of Express (fast-idle.ts, http/fast-checkins.ts).
+    fastCheckins: (s) => [fastIdle(s, clockFor(s))],
     adminRoutes: (s): Router => adminRoutes(s, pusherFor(s), clockFor(s)),
     // Core passes the services it mounted the routes with, so the push goes over the same APNs connection.
     onDevicesChanged: (devices, s) => devicesChanged(s, pusherFor(s), devices, clockFor(s)),

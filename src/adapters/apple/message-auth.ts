@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
@@ -12,23 +13,47 @@ import type { Device } from '../../core/model.js';
 /** SHA-1 thumbprint (hex, upper case) of the identity certificate the message came with: what identity renewal times. */
 export type Authenticated = { device: Device; thumbprint: string | null };
 
+/** The Mdm-Signature's verdict: the signer, or the refusal (status, reason, audit reason code). */
+export type SignatureVerdict = { ok: true; who: Authenticated } | { ok: false; status: 401 | 403; reason: string; reasonCode: string };
+
+/** Verifies the Mdm-Signature over the body and that its signer is one of our devices; answers nothing. */
+export async function signatureVerdict(s: AdapterServices, header: string, body: Uint8Array): Promise<SignatureVerdict> {
+  // The gateway's one detached-CMS verification (src/x509/detached-signature.ts).
+  const v = s.verifyDetachedSignature(header, body, 'Mdm-Signature');
+  if (!v.ok) return { ok: false, status: 401, reason: v.reason, reasonCode: 'MDM_SIGNATURE_INVALID' };
+  const d = await s.verifyDeviceCertificate(v.signerCertificate);
+  if (!d.ok) return { ok: false, status: d.blocked ? 403 : 401, reason: d.reason, reasonCode: d.blocked ? 'DEVICE_BLOCKED' : 'MDM_SIGNER_NOT_A_DEVICE' };
+  return { ok: true, who: { device: d.device, thumbprint: createHash('sha1').update(v.signerCertificate).digest('hex').toUpperCase() } };
+}
+
+/**
+ * Who sent the message when it is accepted, else null: the fast path
+ * (fast-idle.ts) hands a refusal to the route, which answers and audits it.
+ */
+export async function acceptedSender(s: AdapterServices, req: IncomingMessage, body: Uint8Array): Promise<Authenticated | null> {
+  if (signed(req)) {
+    const v = await signatureVerdict(s, req.headers['mdm-signature'] as string, body);
+    return v.ok ? v.who : null;
+  }
+  return s.presentedDevice(req);
+}
+
+/** Whether the message carries an Mdm-Signature (what authenticateMessage checks first). */
+export function signed(req: IncomingMessage): boolean {
+  const sig = req.headers['mdm-signature'];
+  return typeof sig === 'string' && sig !== '';
+}
+
 export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Authenticated | null> {
   const sig = req.header('mdm-signature');
   if (sig) {
-    // The gateway's one detached-CMS verification (src/x509/detached-signature.ts).
-    const v = s.verifyDetachedSignature(sig, body, 'Mdm-Signature');
+    const v = await signatureVerdict(s, sig, body);
     if (!v.ok) {
-      await s.audit('apple.message.refused', { path: req.path, reason: v.reason }, { reasonCode: 'MDM_SIGNATURE_INVALID' });
-      res.status(401).json({ error: v.reason });
+      await s.audit('apple.message.refused', { path: req.path, reason: v.reason }, { reasonCode: v.reasonCode });
+      res.status(v.status).json({ error: v.reason });
       return null;
     }
-    const d = await s.verifyDeviceCertificate(v.signerCertificate);
-    if (!d.ok) {
-      await s.audit('apple.message.refused', { path: req.path, reason: d.reason }, { reasonCode: d.blocked ? 'DEVICE_BLOCKED' : 'MDM_SIGNER_NOT_A_DEVICE' });
-      res.status(d.blocked ? 403 : 401).json({ error: d.reason });
-      return null;
-    }
-    return { device: d.device, thumbprint: createHash('sha1').update(v.signerCertificate).digest('hex').toUpperCase() };
+    return v.who;
   }
   let passed = false;
   await Promise.resolve(

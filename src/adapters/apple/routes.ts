@@ -15,7 +15,8 @@ import { enrollRefusal } from './error-codes.js';
 import type { Pusher } from './pusher.js';
 import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
 import { DEVICE_CHANNEL, emptyState, loadState, saveState, userChannel, type AppleState } from './state.js';
-import { idleAnswers, idleCacheKey, idleReusableUntil } from './idle-cache.js';
+import { idleReusableUntil } from './idle-cache.js';
+import { APPLE_PLATFORMS, CONNECT_PATH, idleAnswersFor, keptIdle } from './fast-idle.js';
 import type { Delivery } from '../../core/delivery.js';
 import { syncDevice, type SyncOptions } from './sync.js';
 import { applyIdentityResult, isIdentityCommand, planIdentityRenewal } from './identity-renewal.js';
@@ -28,7 +29,6 @@ import { applyIdentityResult, isIdentityCommand, planIdentityRenewal } from './i
 // renewals and check-in bookkeeping; tests move it.
 
 export const MOBILECONFIG_TYPE = 'application/x-apple-aspen-config';
-const APPLE_PLATFORMS: readonly Platform[] = ['ios', 'macos'];
 /** Bodies are taken as they come, whatever the Content-Type says; larger ones get 413 unread. */
 const rawBody = express.raw({ type: () => true, limit: PLIST_LIMITS.maxBodyBytes });
 
@@ -141,10 +141,11 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     });
   });
 
-  // Idle with nothing to do: the empty answer again while nothing it depends on changed (idle-cache.ts).
-  const idles = idleAnswers();
+  // Idle with nothing to do: the empty answer again while nothing it depends on changed (idle-cache.ts);
+  // the same answer is also given in front of Express (fast-idle.ts).
+  const idles = idleAnswersFor(s);
 
-  r.put('/mdm/connect', rawBody, async (req, res) => {
+  r.put(CONNECT_PATH, rawBody, async (req, res) => {
     const got = await accept(req, res);
     if (!got) return;
     const { device, msg: raw, thumbprint } = got;
@@ -156,14 +157,14 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     const msg = m.data;
     // Read before anything the answer is made from (core/plan-generation.ts). Without the
     // device lock: the cached answer writes nothing, and its key holds the state it was made from.
-    const idleKey = msg.Status === 'Idle' && !msg.UserID ? idleCacheKey.bind(null, await s.planGeneration(device.id), device, thumbprint) : null;
-    if (idleKey && idles.get(device.id, idleKey(await s.state.get(device.id), msg.UDID), d.now()) && !(await s.commands.next(device.id, DEVICE_CHANNEL, []))) {
+    const idle = msg.Status === 'Idle' && !msg.UserID ? await keptIdle(s, d.now(), device, thumbprint, msg.UDID) : null;
+    if (idle?.kept) {
       res.status(200).end();
       return;
     }
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
     await withDeviceLock(s, device.id, async () => {
-      const stored = idleKey ? await s.state.get(device.id) : null;
+      const stored = idle ? await s.state.get(device.id) : null;
       const state = await loadState(s, device.id);
       if (!state.enrolled) {
         res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
@@ -194,7 +195,7 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
           return;
         }
         // Nothing was to do: kept for the next Idle while nothing changes.
-        if (idleKey && touched.size === 0 && !renewing && planned) await keepIdle(device, stored, idleKey(stored, msg.UDID), planned, thumbprint);
+        if (idle && touched.size === 0 && !renewing && planned) await keepIdle(device, stored, idle.keyOf(stored), planned, thumbprint);
         res.status(200).end();
         return;
       } else {

@@ -1,5 +1,5 @@
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../model.js';
-import type { ChallengeUse, NewEnrollment, NewCertificate, ConsumeResult, RevokeResult, RevokedEntry, RevokedSetState, CertificateStatus, CertificateFilter } from './storage.js';
+import type { ChallengeUse, NewEnrollment, NewCertificate, ConsumeResult, RevokeResult, RevokedEntry, RevokedSetState, CertificateStatus, CertificateFilter, CertificateWithDevice } from './storage.js';
 
 // Issuance: enrollments, certificates, spent challenges, revocation and CRL
 // state, and pending removals (a removal ends in a revocation, in one
@@ -61,6 +61,14 @@ export interface IssuanceStore {
   listRecentEnrollments(limit: number): Promise<Enrollment[]>;
   getCertificate(serialNumber: string): Promise<IssuedCertificate | null>;
   listCertificates(filter?: CertificateFilter): Promise<IssuedCertificate[]>;
+  /**
+   * What a device check-in's authentication reads, in one statement (issue
+   * 13): the certificate, its device (null when it names none, or the device
+   * was deleted), and whether that device holds another unrevoked identity
+   * certificate (only then can the certificate be superseded, or a renewal
+   * have an older identity left to revoke). null for an unknown serial.
+   */
+  getCertificateWithDevice(serialNumber: string): Promise<CertificateWithDevice | null>;
   /** How many certificates match the filter, per status at `asOf` (`after` and `limit` are ignored). */
   countCertificates(filter?: CertificateFilter): Promise<Record<CertificateStatus, number>>;
   findCertificateByThumbprint(thumbprint: string): Promise<IssuedCertificate | null>;

@@ -122,6 +122,15 @@ export interface CertificatePosition {
   issuedAt: string;
   serialNumber: string;
 }
+/** IssuanceStore.getCertificateWithDevice: a device authentication's one read. */
+export interface CertificateWithDevice {
+  certificate: IssuedCertificate;
+  /** null when the certificate names no device or the device was deleted. */
+  device: Device | null;
+  /** Whether the device holds an unrevoked identity certificate other than this one. */
+  otherUnrevokedIdentities: boolean;
+}
+
 /** The admin's user fields (PATCH /users/:id). `enabled: false` disables the user and revokes their certificates. */
 export type UserPatch = Partial<Pick<User, 'email' | 'displayName' | 'attributes' | 'enabled'>>;
 

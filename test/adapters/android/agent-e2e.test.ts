@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { androidAdapter } from '../../../src/adapters/android/index.js';
-import { androidRoutes } from '../../../src/adapters/android/routes.js';
+import { androidAdapter, createAndroidAdapter } from '../../../src/adapters/android/index.js';
 import { referenceAdapter } from '../../../src/adapters/reference/index.js';
 import { SCHEMAS } from '../../../src/adapters/android/versions.js';
 import { EnrollmentTokens } from '../../../src/core/enrollment-tokens.js';
@@ -19,7 +18,7 @@ import { AndroidAgentSim, PIXEL_8, sha256Hex } from '../../../src/sim/android.js
 
 // The adapter's clock (not core's) can be moved forward, to reach renewal time.
 let skewMs = 0;
-const skewedAndroid = { ...androidAdapter, routes: (s: Parameters<typeof androidAdapter.routes>[0]) => androidRoutes(s, () => new Date(Date.now() + skewMs)) };
+const skewedAndroid = createAndroidAdapter({ now: () => new Date(Date.now() + skewMs) });
 
 let t: TestGateway;
 beforeAll(async () => {

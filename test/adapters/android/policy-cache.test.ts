@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { androidAdapter } from '../../../src/adapters/android/index.js';
-import { androidRoutes } from '../../../src/adapters/android/routes.js';
+import { createAndroidAdapter } from '../../../src/adapters/android/index.js';
 import { renewalDueAt } from '../../../src/core/renewal.js';
 import { AndroidAgentSim } from '../../../src/sim/android.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
@@ -13,7 +12,8 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 // certificate entering its renewal window (the entry's validUntil).
 
 let clockMs = 0;
-const clocked = { ...androidAdapter, routes: (s: Parameters<typeof androidAdapter.routes>[0]) => androidRoutes(s, () => new Date(Date.now() + clockMs)) };
+// The adapter's own clock: its routes and its fast path (policy-fetch.ts) both read it.
+const clocked = createAndroidAdapter({ now: () => new Date(Date.now() + clockMs) });
 
 let t: TestGateway;
 beforeAll(async () => {

@@ -73,14 +73,14 @@ describe('Windows session planning (issue 13)', () => {
   it('a session with nothing to do reads the assignments on its first message only, identity and state once per message, and still checks every message', async () => {
     const { sim, deviceId } = await settledDevice(3);
     let log!: Awaited<ReturnType<WindowsSimulator['session']>>;
-    const reads = await countReads(['assignmentsFor', 'getCertificate', 'getPlatformState', 'getPlatformStateVersioned', 'putPlatformState', 'putPlatformStateIfVersion', 'tryLease', 'releaseLease'], async () => {
+    const reads = await countReads(['assignmentsFor', 'getCertificateWithDevice', 'getPlatformState', 'getPlatformStateVersioned', 'putPlatformState', 'putPlatformStateIfVersion', 'tryLease', 'releaseLease'], async () => {
       log = await sim.session();
     });
     expect(log.messages).toHaveLength(2);
     expect(commandsOf(log)).toEqual(['Get']);
     expect(reads.assignmentsFor).toBe(1);
-    // Each message: its identity certificate looked up once (not again by the route), its state read once.
-    expect(reads.getCertificate).toBe(2);
+    // Each message: its identity certificate (with its device) looked up once (not again by the route), its state read once.
+    expect(reads.getCertificateWithDevice).toBe(2);
     expect(reads.getPlatformState! + reads.getPlatformStateVersioned!).toBe(2);
     // One write per message, compare-and-set on the version read, and no device lease rows (issue 13).
     expect(reads.putPlatformStateIfVersion).toBe(2);

@@ -551,6 +551,61 @@ export function issuanceContract(current: () => Storage): void {
       });
     });
 
+    describe('getCertificateWithDevice', () => {
+      const identity = (serial: string, deviceId: string | null) => s.recordEnrollment(null, enrollment(`tx-${serial}`, { kind: 'identity', deviceId }), certificate(serial, { kind: 'identity', deviceId }));
+
+      it('answers the certificate and its device as getCertificate and getDevice do, in one read', async () => {
+        const u = await s.createUser({ userPrincipalName: 'cwd@contoso.example', email: 'cwd@example.com', displayName: 'C' });
+        const d = await s.createDevice({ name: 'phone', platform: 'android', serialNumber: 'SN-CWD', userId: u.id, attributes: { site: 'HQ' } });
+        await s.setDeviceReported(d.id, { name: 'Pixel', serialNumber: 'R1', conflicts: ['serialNumber'], updatedAt: '2026-02-02T00:00:00.000Z' });
+        await identity('c1', d.id);
+        const got = await s.getCertificateWithDevice('c1');
+        expect(got?.certificate).toEqual(await s.getCertificate('c1'));
+        expect(got?.device).toEqual(await s.getDevice(d.id));
+        expect(got?.device?.reported.conflicts).toEqual(['serialNumber']);
+        expect(got?.otherUnrevokedIdentities).toBe(false);
+        expect(await s.getCertificateWithDevice('nope')).toBeNull();
+      });
+
+      it('says whether the device holds another unrevoked identity certificate', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'ios' });
+        const other = await s.createDevice({ name: 'o', platform: 'ios' });
+        await identity('a1', d.id);
+        // A profile certificate of the same device and another device's identity do not count.
+        await s.recordEnrollment(null, enrollment('tx-p1', { deviceId: d.id }), certificate('p1', { deviceId: d.id }));
+        await identity('o1', other.id);
+        expect((await s.getCertificateWithDevice('a1'))?.otherUnrevokedIdentities).toBe(false);
+        await identity('a2', d.id);
+        expect((await s.getCertificateWithDevice('a1'))?.otherUnrevokedIdentities).toBe(true);
+        expect((await s.getCertificateWithDevice('a2'))?.otherUnrevokedIdentities).toBe(true);
+        await s.revokeCertificate('a1', '2026-03-01T00:00:00.000Z', 'superseded');
+        expect((await s.getCertificateWithDevice('a2'))?.otherUnrevokedIdentities).toBe(false);
+        // The revoked one still sees its live successor.
+        expect((await s.getCertificateWithDevice('a1'))?.otherUnrevokedIdentities).toBe(true);
+        expect((await s.getCertificateWithDevice('a1'))?.certificate.revokedAt).toBe('2026-03-01T00:00:00.000Z');
+      });
+
+      it('answers no device for a certificate without one, or whose device was deleted', async () => {
+        await identity('n1', null);
+        expect(await s.getCertificateWithDevice('n1')).toMatchObject({ device: null, otherUnrevokedIdentities: false });
+        const d = await s.createDevice({ name: 'gone', platform: 'windows' });
+        await identity('g1', d.id);
+        expect((await s.getCertificateWithDevice('g1'))?.device?.id).toBe(d.id);
+        expect((await s.deleteDevice(d.id, '2026-03-01T00:00:00.000Z', 'cessationOfOperation')).ok).toBe(true);
+        const after = await s.getCertificateWithDevice('g1');
+        expect(after?.device).toBeNull();
+        expect(after?.certificate.serialNumber).toBe('g1');
+      });
+
+      it('shows a block and a retirement on the device it answers', async () => {
+        const d = await s.createDevice({ name: 'b', platform: 'macos' });
+        await identity('b1', d.id);
+        await s.blockDevice(d.id, '2026-03-01T00:00:00.000Z', 'unspecified');
+        expect((await s.getCertificateWithDevice('b1'))?.device?.blockedAt).toBe('2026-03-01T00:00:00.000Z');
+        expect((await s.getCertificateWithDevice('b1'))?.certificate.revokedAt).not.toBeNull();
+      });
+    });
+
     // ---- used challenges ----------------------------------------------------------------
     describe('purgeExpiredChallenges', () => {
       it('deletes only used-challenge records that expired before now', async () => {

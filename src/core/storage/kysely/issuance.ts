@@ -1,13 +1,13 @@
 import type { SelectQueryBuilder, Transaction } from 'kysely';
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
-import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter } from '../storage.js';
+import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter, type CertificateWithDevice } from '../storage.js';
 import type { IssuanceStore } from '../issuance-store.js';
 import type { Database, NewCertificateRow, NewEnrollmentRow } from '../schema.js';
 import type { Insertable } from 'kysely';
 import type { AuditEventsTable } from '../schema.js';
 import { columnsOf, prepared, type PreparedQuery } from './prepared.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
-import { rowToEnrollment, rowToCertificate } from './rows.js';
+import { rowToEnrollment, rowToCertificate, rowToDevice } from './rows.js';
 import { bumpHolders, revokeChainFrom } from './revocation.js';
 import { auditRow } from './audit.js';
 
@@ -314,6 +314,71 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
   async getCertificate(serialNumber: string): Promise<IssuedCertificate | null> {
     const row = await this.db.selectFrom('certificates').selectAll().where('serial_number', '=', serialNumber).executeTakeFirst();
     return row ? rowToCertificate(row) : null;
+  }
+
+  async getCertificateWithDevice(serialNumber: string): Promise<CertificateWithDevice | null> {
+    // One statement instead of three on every device check-in (issue 13): the device's
+    // columns under d_ names (both tables have serial_number and user_id), a deleted device as none.
+    const row = await this.db
+      .selectFrom('certificates as c')
+      .leftJoin('devices as d', (j) => j.onRef('d.id', '=', 'c.device_id').on('d.deleted_at', 'is', null))
+      .selectAll('c')
+      .select([
+        'd.id as d_id',
+        'd.name as d_name',
+        'd.platform as d_platform',
+        'd.serial_number as d_serial_number',
+        'd.user_id as d_user_id',
+        'd.attributes as d_attributes',
+        'd.created_at as d_created_at',
+        'd.blocked_at as d_blocked_at',
+        'd.reported_name as d_reported_name',
+        'd.reported_serial_number as d_reported_serial_number',
+        'd.reported_conflicts as d_reported_conflicts',
+        'd.reported_at as d_reported_at',
+        'd.retired_at as d_retired_at',
+        'd.retiring_since as d_retiring_since',
+        'd.plan_generation as d_plan_generation',
+      ])
+      .select((eb) =>
+        eb
+          .exists(
+            eb
+              .selectFrom('certificates as o')
+              .select('o.serial_number')
+              .whereRef('o.device_id', '=', 'c.device_id')
+              .where('o.kind', '=', 'identity')
+              .where('o.revoked_at', 'is', null)
+              .whereRef('o.serial_number', '<>', 'c.serial_number'),
+          )
+          .as('other_unrevoked_identities'),
+      )
+      .where('c.serial_number', '=', serialNumber)
+      .executeTakeFirst();
+    if (!row) return null;
+    const device =
+      row.d_id === null
+        ? null
+        : rowToDevice({
+            id: row.d_id,
+            name: row.d_name!,
+            platform: row.d_platform!,
+            serial_number: row.d_serial_number,
+            user_id: row.d_user_id,
+            attributes: row.d_attributes!,
+            created_at: row.d_created_at!,
+            blocked_at: row.d_blocked_at,
+            reported_name: row.d_reported_name,
+            reported_serial_number: row.d_reported_serial_number,
+            reported_conflicts: row.d_reported_conflicts!,
+            reported_at: row.d_reported_at,
+            retired_at: row.d_retired_at,
+            deleted_at: null,
+            retiring_since: row.d_retiring_since,
+            plan_generation: row.d_plan_generation!,
+          });
+    // SQLite answers EXISTS with 0/1, PostgreSQL with a boolean.
+    return { certificate: rowToCertificate(row), device, otherUnrevokedIdentities: Boolean(row.other_unrevoked_identities) };
   }
 
   async listCertificates(filter: CertificateFilter = {}): Promise<IssuedCertificate[]> {
