@@ -4,7 +4,8 @@ import type { CommandStatus, DeviceCommand } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
 import type { CommandStore } from '../command-store.js';
 import type { DeviceCommandsTable } from '../schema.js';
-import { KyselyStore, isForeignKeyViolation, isoTimestamp } from './support.js';
+import { prepared } from './prepared.js';
+import { KyselyStore, isForeignKeyViolation, isoTimestamp, type Db } from './support.js';
 
 // The device command queue (adapters): ids are UUIDv7, so id order is creation order.
 
@@ -57,6 +58,27 @@ export function uuidv7(now = Date.now()): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** The statuses a command is offered again in. */
+const OFFERABLE: readonly CommandStatus[] = ['sent', 'queued', 'notnow'];
+// The queue read and the take of every check-in, compiled once per store (prepared.ts, issue 13);
+// the read that skips ids (an `in` list) is built per call.
+const OFFERABLE_COMMANDS = prepared('offerable commands of a device', (db, p: { deviceId: string; channel: string }) =>
+  db
+    .selectFrom('device_commands')
+    .selectAll()
+    .where('device_id', '=', p.deviceId)
+    .where('channel', '=', p.channel)
+    .where('status', 'in', [...OFFERABLE])
+    .orderBy('id', 'asc'),
+);
+const TAKE_COMMAND = prepared('take a command', (db, p: { id: string; status: string; updatedAt: string }) =>
+  db
+    .updateTable('device_commands')
+    .set({ status: 'sent', updated_at: p.updatedAt })
+    .where('id', '=', p.id)
+    .where('status', '=', p.status as CommandStatus),
+);
+
 export class KyselyCommandStore extends KyselyStore implements CommandStore {
   async enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand> {
     const now = this.stamp();
@@ -95,22 +117,28 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
 
   async #takeNextCommand(deviceId: string, channel: string, skip: string[]): Promise<DeviceCommand | null | 'raced'> {
     return this.db.transaction().execute(async (trx) => {
-      let q = trx
-        .selectFrom('device_commands')
-        .selectAll()
-        .where('device_id', '=', deviceId)
-        .where('channel', '=', channel)
-        .where('status', 'in', ['sent', 'queued', 'notnow']);
-      if (skip.length) q = q.where('id', 'not in', skip);
-      // 'sent' sorts before the others: an unanswered command is offered again first.
-      const rows = await q.orderBy('id', 'asc').execute();
+      const rows = await this.#offerableCommands(trx, deviceId, channel, skip);
       const row = rows.find((r) => r.status === 'sent') ?? rows[0];
       if (!row) return null;
       const now = this.stamp();
-      const result = await trx.updateTable('device_commands').set({ status: 'sent', updated_at: now }).where('id', '=', row.id).where('status', '=', row.status).executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) return 'raced';
+      const result = await TAKE_COMMAND.run(this.db, { id: row.id, status: row.status, updatedAt: now }, trx);
+      if (Number(result.numAffectedRows ?? 0) === 0) return 'raced';
       return commandOf({ ...row, status: 'sent', updated_at: now });
     });
+  }
+
+  /** 'sent' first, then in id order (see #takeNextCommand); without the ids in `skip`. */
+  #offerableCommands(trx: Db, deviceId: string, channel: string, skip: string[]) {
+    if (!skip.length) return OFFERABLE_COMMANDS.execute(this.db, { deviceId, channel }, trx);
+    return trx
+      .selectFrom('device_commands')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .where('channel', '=', channel)
+      .where('status', 'in', [...OFFERABLE])
+      .where('id', 'not in', skip)
+      .orderBy('id', 'asc')
+      .execute();
   }
 
   async updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null> {

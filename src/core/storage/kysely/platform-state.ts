@@ -1,19 +1,42 @@
 import { sql } from 'kysely';
 import { StorageConflictError } from '../storage.js';
 import type { PlatformStateStore } from '../platform-state-store.js';
+import { prepared } from './prepared.js';
 import { KyselyStore, isForeignKeyViolation } from './support.js';
 
 // Per-device protocol state (one JSON document per device and adapter) and
 // gateway-wide settings.
 
+// Every check-in reads its state and most write it back with a compare-and-set:
+// compiled once per store (prepared.ts, issue 13).
+type StateKey = { deviceId: string; adapter: string };
+const STATE = prepared('platform state', (db, p: StateKey) =>
+  db.selectFrom('platform_state').select('state').where('device_id', '=', p.deviceId).where('adapter', '=', p.adapter),
+);
+const STATE_VERSIONED = prepared('platform state with its version', (db, p: StateKey) =>
+  db.selectFrom('platform_state').select(['state', 'version']).where('device_id', '=', p.deviceId).where('adapter', '=', p.adapter),
+);
+type StateWrite = StateKey & { state: string; updatedAt: string };
+/** The first write of a device's state (expected version 0): nothing when another writer got there first. */
+const INSERT_STATE_IF_ABSENT = prepared('insert platform state if absent', (db, p: StateWrite) =>
+  db
+    .insertInto('platform_state')
+    .values({ device_id: p.deviceId, adapter: p.adapter, state: p.state, updated_at: p.updatedAt, version: 1 })
+    .onConflict((oc) => oc.columns(['device_id', 'adapter']).doNothing())
+    .returning('version'),
+);
+const UPDATE_STATE_IF_VERSION = prepared('update platform state if version', (db, p: StateWrite & { expectedVersion: number }) =>
+  db
+    .updateTable('platform_state')
+    .set({ state: p.state, updated_at: p.updatedAt, version: sql<number>`version + 1` })
+    .where('device_id', '=', p.deviceId)
+    .where('adapter', '=', p.adapter)
+    .where('version', '=', p.expectedVersion),
+);
+
 export class KyselyPlatformStateStore extends KyselyStore implements PlatformStateStore {
   async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
-    const row = await this.db
-      .selectFrom('platform_state')
-      .select('state')
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .executeTakeFirst();
+    const row = await STATE.first(this.db, { deviceId, adapter });
     return row ? (JSON.parse(row.state) as Record<string, unknown>) : null;
   }
 
@@ -33,12 +56,7 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
   }
 
   async getPlatformStateVersioned(deviceId: string, adapter: string): Promise<{ state: Record<string, unknown> | null; version: number }> {
-    const row = await this.db
-      .selectFrom('platform_state')
-      .select(['state', 'version'])
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .executeTakeFirst();
+    const row = await STATE_VERSIONED.first(this.db, { deviceId, adapter });
     return row ? { state: JSON.parse(row.state) as Record<string, unknown>, version: Number(row.version) } : { state: null, version: 0 };
   }
 
@@ -48,26 +66,15 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
     const updatedAt = this.stamp();
     if (expectedVersion === 0) {
       try {
-        const row = await this.db
-          .insertInto('platform_state')
-          .values({ device_id: deviceId, adapter, state: json, updated_at: updatedAt, version: 1 })
-          .onConflict((oc) => oc.columns(['device_id', 'adapter']).doNothing())
-          .returning('version')
-          .executeTakeFirst();
+        const row = await INSERT_STATE_IF_ABSENT.first(this.db, { deviceId, adapter, state: json, updatedAt });
         return row !== undefined;
       } catch (e) {
         if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
         throw e;
       }
     }
-    const result = await this.db
-      .updateTable('platform_state')
-      .set({ state: json, updated_at: updatedAt, version: sql<number>`version + 1` })
-      .where('device_id', '=', deviceId)
-      .where('adapter', '=', adapter)
-      .where('version', '=', expectedVersion)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    const result = await UPDATE_STATE_IF_VERSION.run(this.db, { deviceId, adapter, state: json, updatedAt, expectedVersion });
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
   async getSetting(key: string): Promise<string | null> {
