@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidAdapter } from '../../src/adapters/android/index.js';
 import { createAppleAdapter } from '../../src/adapters/apple/index.js';
@@ -6,6 +5,7 @@ import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // Issue 13: the SQL of the check-in that delivers a device's 3 profiles,
 // counted at better-sqlite3's statement layer on a real gateway (the SCEP
@@ -24,33 +24,23 @@ const APPLE_CONNECTS_BUDGET = 112;
 
 let t: TestGateway;
 let apns: FakeApns;
-const executed: string[] = [];
-let recording = false;
+const sql = recordSqliteStatements();
+const executed = sql.executed;
 /** The statements `fn` runs (the first call of each kind warms up, so count the second). */
 async function statementsOf<T>(fn: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
   executed.length = 0;
-  recording = true;
+  sql.recording = true;
   try {
     const result = await fn();
     return { result, statements: [...executed] };
   } finally {
-    recording = false;
+    sql.recording = false;
   }
 }
 const matching = (statements: string[], re: RegExp) => statements.filter((s) => re.test(s)).length;
 
 let userId = '';
 beforeAll(async () => {
-  const probe = new Database(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
-  probe.close();
-  for (const m of ['run', 'get', 'all', 'iterate']) {
-    const original = proto[m]!;
-    proto[m] = function (this: { source: string }, ...args: unknown[]) {
-      if (recording) executed.push(this.source.replace(/\s+/g, ' '));
-      return original.apply(this, args);
-    };
-  }
   apns = await FakeApns.start();
   t = await startTestGateway({ adapters: [androidAdapter, createAppleAdapter({ apnsUrl: apns.url, apnsCa: apns.ca.certPem })] });
   const push = await pushCertificate(apns.ca, 'com.apple.mgmt.External.0d6f1a2b-dlvr-4c7d-9e0f-1a2b3c4d5e6f');

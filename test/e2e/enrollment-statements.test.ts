@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scepEnroll } from '../../src/sim/scep-client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // Issue 13: the SQL one steady-state SCEP enrollment runs, counted at
 // better-sqlite3's statement layer on a real gateway. Every CRP check and the
@@ -22,35 +22,11 @@ const STATEMENT_BUDGET = 13;
 /** The issuing transaction only (before: 5, each audit record committed on its own; then 2, the plan-generation bump on its own). */
 const COMMIT_BUDGET = 1;
 
-/** Commits: each `commit`, and each write outside a transaction (autocommit). */
-function commitsOf(statements: string[]): number {
-  let inTransaction = false;
-  let commits = 0;
-  for (const s of statements) {
-    if (/^begin/i.test(s)) inTransaction = true;
-    else if (/^(commit|rollback)/i.test(s)) {
-      inTransaction = false;
-      if (/^commit/i.test(s)) commits += 1;
-    } else if (!inTransaction && /^(insert|update|delete|replace)/i.test(s)) commits += 1;
-  }
-  return commits;
-}
-
 let t: TestGateway;
-const executed: string[] = [];
-let recording = false;
+const sql = recordSqliteStatements();
+const executed = sql.executed;
 
 beforeAll(async () => {
-  const probe = new Database(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
-  probe.close();
-  for (const m of ['run', 'get', 'all', 'iterate']) {
-    const original = proto[m]!;
-    proto[m] = function (this: { source: string }, ...args: unknown[]) {
-      if (recording) executed.push(this.source.replace(/\s+/g, ' '));
-      return original.apply(this, args);
-    };
-  }
   t = await startTestGateway();
 });
 afterAll(async () => {
@@ -66,9 +42,9 @@ describe('SQL per SCEP enrollment', () => {
     for (let i = 0; i < 2; i++) {
       const { challenge } = await t.api.ok('POST', '/challenges', { profileId: profile.id, deviceId: device.id });
       // The first enrollment warms what is remembered (the profile version's issuer); the second is counted.
-      recording = i === 1;
+      sql.recording = i === 1;
       const r = await scepEnroll({ scepUrl: t.scepUrl, subject: 'CN=sql-device, O=Sql', challenge });
-      recording = false;
+      sql.recording = false;
       expect(r.status).toBe('SUCCESS');
       transactionId = r.transactionId;
     }

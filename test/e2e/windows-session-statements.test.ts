@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { WindowsSimulator } from '../../src/sim/windows.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // Issue 13: the SQL one Windows OMA-DM session with nothing to do runs (a
 // device with 3 installed profiles; 2 messages), counted at better-sqlite3's
@@ -19,34 +19,11 @@ const STATEMENT_BUDGET = 17;
 /** The state write of each message (it records the MsgIDs, which a replay is refused by). */
 const COMMIT_BUDGET = 2;
 
-function commitsOf(statements: string[]): number {
-  let inTransaction = false;
-  let commits = 0;
-  for (const s of statements) {
-    if (/^begin/i.test(s)) inTransaction = true;
-    else if (/^(commit|rollback)/i.test(s)) {
-      inTransaction = false;
-      if (/^commit/i.test(s)) commits += 1;
-    } else if (!inTransaction && /^(insert|update|delete|replace)/i.test(s)) commits += 1;
-  }
-  return commits;
-}
-
 let t: TestGateway;
-const executed: string[] = [];
-let recording = false;
+const sql = recordSqliteStatements();
+const executed = sql.executed;
 
 beforeAll(async () => {
-  const probe = new Database(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
-  probe.close();
-  for (const m of ['run', 'get', 'all', 'iterate']) {
-    const original = proto[m]!;
-    proto[m] = function (this: { source: string }, ...args: unknown[]) {
-      if (recording) executed.push(this.source.replace(/\s+/g, ' '));
-      return original.apply(this, args);
-    };
-  }
   t = await startTestGateway({ adapters: [windowsAdapter] });
 });
 afterAll(async () => {
@@ -71,9 +48,9 @@ describe('SQL per Windows OMA-DM session', () => {
     expect(deliveries.map((d: { state: string }) => d.state)).toEqual(['installed', 'installed', 'installed']);
 
     executed.length = 0;
-    recording = true;
+    sql.recording = true;
     const log = await sim.session();
-    recording = false;
+    sql.recording = false;
     expect(log.messages).toHaveLength(2);
     expect(executed.filter((s) => /leases/i.test(s))).toEqual([]);
     expect(executed.length, executed.join('\n')).toBeLessThanOrEqual(STATEMENT_BUDGET);

@@ -47,17 +47,7 @@ export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
   }
 
   async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {
-    const row = {
-      device_id: st.deviceId,
-      profile_id: st.profileId,
-      profile_version: st.profileVersion,
-      state: st.state,
-      thumbprint: st.thumbprint,
-      certificate_serial: st.certificateSerial,
-      error_code: st.errorCode,
-      detail: st.detail,
-      updated_at: this.stamp(),
-    };
+    const row = statusRow(st, this.stamp());
     try {
       await this.db
         .insertInto('delivery_status')
