@@ -6,7 +6,7 @@
 import { loadavg } from 'node:os';
 import { appleBenchSetup } from './lib/checkins.js';
 import { deliveringBench } from './lib/delivering.js';
-import { startGatewayProcess } from './lib/server-process.js';
+import { apiOf, startGatewayProcess } from './lib/server-process.js';
 import { pushCertificate } from '../src/sim/fake-apns.js';
 
 const at = process.argv.indexOf('--devices');
@@ -14,12 +14,7 @@ const DEVICES = at > 0 ? Number(process.argv[at + 1]) : 30;
 const apple = await appleBenchSetup();
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
 try {
-  const api = async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
-    return text ? JSON.parse(text) : null;
-  };
+  const api = apiOf(gw);
   const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
   for (let i = 1; i <= 3; i++) {
     const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceId}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });

@@ -27,7 +27,7 @@ import { measureFloor, type Floor } from './lib/floor.js';
 import { ocspBench, type OcspResults } from './lib/ocsp-load.js';
 import { getOk, runLoad, type LoadResult } from './lib/load.js';
 import { deviceKeys, enrollmentLoad, prebuild, recipientOf, type EnrollmentLoadResult } from './lib/scep-load.js';
-import { startGatewayProcess, startScepserver, type ServerProcess } from './lib/server-process.js';
+import { apiOf, startGatewayProcess, startScepserver, type ServerProcess } from './lib/server-process.js';
 import { soak, type SoakSample } from './lib/soak.js';
 import { soakCheckins } from './lib/soak-checkins.js';
 import { scaleRun, scaleRows, type ScaleResults } from './lib/scale-run.js';
@@ -70,15 +70,6 @@ async function scepSeries(name: string, scepUrl: string, cpuMs: () => number, ch
     console.error(`${name} c=${c}: ${out[c].cpuMsPerOp} ms CPU/enrollment, ${out[c].perSecond}/s, ${out[c].failed} failed`);
   }
   return out;
-}
-
-function apiOf(gw: { url: string; adminToken: string }) {
-  return async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
-    return text ? JSON.parse(text) : null;
-  };
 }
 
 async function staticAnswers(gw: ServerProcess): Promise<Record<string, LoadResult>> {

@@ -1,7 +1,7 @@
 // `node --import tsx bench/windows.ts [--quick]`: only the Windows OMA-DM
 // session figures of `npm run bench` (bench/lib/windows-checkins.ts), against
 // the gateway in its own process; BENCH_CPU_PROF=dir profiles the gateway.
-import { startGatewayProcess } from './lib/server-process.js';
+import { apiOf, startGatewayProcess } from './lib/server-process.js';
 import { windowsCheckinBench } from './lib/windows-checkins.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -9,12 +9,7 @@ const QUICK = process.argv.includes('--quick');
 const SESSIONS = Number(process.argv[process.argv.indexOf('--sessions') + 1] ?? 0) || 0;
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info' } });
 try {
-  const api = async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
-    return text ? JSON.parse(text) : null;
-  };
+  const api = apiOf(gw);
   const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
   for (let i = 1; i <= 3; i++) {
     const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });

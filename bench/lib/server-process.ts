@@ -144,3 +144,13 @@ async function answering(url: string, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The admin API of a started gateway: JSON in and out, an Error naming the call on any status of 300 or more. */
+export function apiOf(gw: { url: string; adminToken: string }) {
+  return async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${gw.url}/api/v1${p}`, { method, headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (r.status >= 300) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
+    return text ? JSON.parse(text) : null;
+  };
+}

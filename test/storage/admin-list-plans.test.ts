@@ -1,10 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
-import type { Storage } from '../../src/core/storage/storage.js';
+import { describe, expect, it } from 'vitest';
+import { sqlitePlanStore } from '../helpers/sqlite-plans.js';
 
 // Issue 13, paged admin lists at 100,000 devices (migration
 // 0019_admin_list_indexes, docs/performance.md "Query plans"): a page must be
@@ -14,38 +9,13 @@ import type { Storage } from '../../src/core/storage/storage.js';
 // the index from the first row, so page n cost n pages. SQLite's plan does not
 // depend on the row count (no ANALYZE), so an empty store shows it.
 
-let dir: string;
-let storage: Storage;
-let captured: string[];
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'mdmgw-list-plans-'));
-  storage = await openSqliteStorage(path.join(dir, 'mdmgw.sqlite'));
-  captured = [];
-  const prepare = BetterSqlite3.prototype.prepare;
-  vi.spyOn(BetterSqlite3.prototype, 'prepare').mockImplementation(function (this: BetterSqlite3.Database, sql: string) {
-    captured.push(sql);
-    return prepare.call(this, sql);
-  });
-});
-
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await storage.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const plans = sqlitePlanStore('mdmgw-list-plans-');
 
 /** EXPLAIN QUERY PLAN of the last captured statement matching `pattern`, as one line. */
 function planOf(pattern: RegExp): string {
-  const sql = captured.filter((s) => pattern.test(s)).at(-1);
-  expect(sql, `a statement matching ${pattern} in ${JSON.stringify(captured)}`).toBeDefined();
-  const db = new BetterSqlite3(path.join(dir, 'mdmgw.sqlite'), { readonly: true });
-  try {
-    const params = Array((sql!.match(/\?/g) ?? []).length).fill('2026-01-01T00:00:00.000Z');
-    return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
-  } finally {
-    db.close();
-  }
+  const sql = plans.captured.filter((s) => pattern.test(s)).at(-1);
+  expect(sql, `a statement matching ${pattern} in ${JSON.stringify(plans.captured)}`).toBeDefined();
+  return plans.explain(sql!, AT).join('; ');
 }
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -53,26 +23,26 @@ const ID = '00000000-0000-4000-8000-000000000000';
 
 describe('admin list query plans (0019_admin_list_indexes)', () => {
   it('GET /devices: the first page reads devices_page_idx in order; a deep page searches it at the cursor', async () => {
-    await storage.listDevicesPage({ limit: 101 });
+    await plans.storage.listDevicesPage({ limit: 101 });
     const first = planOf(/from "devices" where "deleted_at" is null order by/);
     expect(first).toMatch(/^SCAN devices USING INDEX devices_page_idx$/);
-    await storage.listDevicesPage({ limit: 101, after: { createdAt: AT, id: ID } });
+    await plans.storage.listDevicesPage({ limit: 101, after: { createdAt: AT, id: ID } });
     const deep = planOf(/from "devices" where "deleted_at" is null and "created_at" >=/);
     expect(deep).toMatch(/^SEARCH devices USING INDEX devices_page_idx \(created_at>\?\)$/);
   });
 
   it('GET /users and GET /certificates: a deep page searches the paging index at the cursor, no sort', async () => {
-    await storage.listUsersPage({ limit: 101, after: { createdAt: AT, id: ID } });
+    await plans.storage.listUsersPage({ limit: 101, after: { createdAt: AT, id: ID } });
     expect(planOf(/from "users" where "deleted_at" is null and "created_at" >=/)).toMatch(/^SEARCH users USING INDEX users_page_idx \(created_at>\?\)$/);
-    await storage.listCertificates({ limit: 101, after: { issuedAt: AT, serialNumber: 'ab' } });
+    await plans.storage.listCertificates({ limit: 101, after: { issuedAt: AT, serialNumber: 'ab' } });
     const certs = planOf(/from "certificates" where "issued_at" >=/);
     expect(certs).toMatch(/^SEARCH certificates USING INDEX certificates_issued_at_serial_idx \(issued_at>\?\)$/);
   });
 
   it('GET /audit: an older page searches the primary key or the filter index below the cursor, no sort', async () => {
-    await storage.listAudit({ limit: 201, beforeId: 5000 });
+    await plans.storage.listAudit({ limit: 201, beforeId: 5000 });
     expect(planOf(/from "audit_events" where "id" </)).toMatch(/^SEARCH audit_events USING INTEGER PRIMARY KEY \(rowid<\?\)$/);
-    await storage.listAudit({ type: 'admin.device.blocked', limit: 201, beforeId: 5000 });
+    await plans.storage.listAudit({ type: 'admin.device.blocked', limit: 201, beforeId: 5000 });
     expect(planOf(/from "audit_events" where "type" = \? and "id" </)).toMatch(/^SEARCH audit_events USING INDEX audit_events_type_idx \(type=\? AND rowid<\?\)$/);
   });
 });
