@@ -109,13 +109,16 @@ export function profilesContract(current: () => Storage): void {
         expect(sortedBy(list, (p) => p.createdAt)).toBe(true);
       });
 
-      it('getProfiles (chunked): current versions of the ids given, in that order, each once; missing and deleted left out', async () => {
+      it('getProfiles: current versions of the ids given, in that order, each once; missing and deleted left out, past the 500-id chunk too', async () => {
         const a = await s.createProfile(spec({ name: 'a' }));
         const b = await s.createProfile(spec({ name: 'b' }));
         const c = await s.createProfile(spec({ name: 'c' }));
         const a2 = await s.updateProfile(a.id, spec({ name: 'a2' }));
         expect(await s.deleteProfile(c.id)).toBe(true);
         expect(await s.getProfiles([b.id, 'no-such-profile', c.id, a.id, b.id])).toEqual([b, a2]);
+        // Read in chunks of 500 ids (bound-parameter limits): a profile after the first chunk is still found.
+        const unknown = Array.from({ length: 1200 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+        expect(await s.getProfiles([...unknown, b.id])).toEqual([b]);
         expect(await s.getProfiles([a.id])).toEqual([await s.getProfile(a.id)]);
         expect(await s.getProfiles([])).toEqual([]);
       });
