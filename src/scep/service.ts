@@ -312,6 +312,11 @@ export class ScepService {
    * The codec has already verified the pkiMessage signature with the signer's key.
    */
   private async isLegacyRenewal(signer: Uint8Array, csr: CsrInfo): Promise<boolean> {
+    // A certificate our CA issued names it byte for byte (ca/certificate-builder.ts
+    // copies the issuer's subject): a signer that names none of our CAs (every
+    // device's self-signed first request) is not ours, without parsing both
+    // names again to compare them attribute by attribute (issue 13).
+    if (!this.mayBeOurs(signer)) return false;
     let ours = false;
     for (const ca of [this.caCertificate, ...this.retiredCaCertificates]) ours ||= await verifyIssuedBy(signer, ca);
     if (!ours) return false;
@@ -319,6 +324,20 @@ export class ScepService {
       return sameRdnSet(csr.subject, certificateInfo(signer).subject);
     } catch {
       return false;
+    }
+  }
+
+  /** The subject Names of our CAs (current and retired), as certificates they issued name them. */
+  private caSubjects: readonly Buffer[] | null = null;
+
+  /** Whether `certificate` names one of our CAs as its issuer, byte for byte (false: certainly not ours). */
+  private mayBeOurs(certificate: Uint8Array): boolean {
+    try {
+      this.caSubjects ??= [this.caCertificate, ...this.retiredCaCertificates].map((c) => Buffer.from(readCmsCertificate(c).subject));
+      const issuer = Buffer.from(readCmsCertificate(certificate).issuer);
+      return this.caSubjects.some((s) => s.equals(issuer));
+    } catch {
+      return true; // unreadable here: let verifyIssuedBy decide, as before
     }
   }
 
