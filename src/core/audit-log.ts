@@ -44,8 +44,16 @@ export class AuditLog {
    * counted as a whole, by the client address of the current request.
    */
   async append(...events: NewAuditEvent[]): Promise<void> {
+    return this.appendFrom(requestSource(), ...events);
+  }
+
+  /**
+   * append, with the client address given by the caller instead of read from
+   * the request-source context: the SCEP enrollment path passes it down, so
+   * it runs without an AsyncLocalStorage scope (issue 13). null: no request.
+   */
+  async appendFrom(source: string | null, ...events: NewAuditEvent[]): Promise<void> {
     const last = events.at(-1);
-    const source = requestSource();
     if (last && source !== null && UNAUTHENTICATED_REFUSALS.has(last.type)) {
       const verdict = this.limiter.admit(source, last.type, this.now());
       await this.#writeSummaries(this.limiter.takeReady());

@@ -27,8 +27,22 @@ export interface EnrollmentDeps {
   parseCsr: (der: Uint8Array) => Promise<CsrInfo>;
   log: Logger;
   /** Where audit records go (core/audit-log.ts: refusals are rate-limited per source); default straight to storage. */
-  audit?: { append(...events: NewAuditEvent[]): Promise<void> };
+  audit?: AuditSink;
 }
+
+/**
+ * Where audit records go. `appendFrom` takes the client address from the
+ * caller (the SCEP fast path passes it down instead of an AsyncLocalStorage
+ * scope: issue 13); without it, or without a source, `append` reads the
+ * request-source context.
+ */
+export interface AuditSink {
+  append(...events: NewAuditEvent[]): Promise<void>;
+  appendFrom?(source: string | null, ...events: NewAuditEvent[]): Promise<void>;
+}
+
+/** A request as the SCEP service hands it over: `source` is the client address, when the caller passes it. */
+type EnrollRequest = PolicyRequest & { renewalFallback?: boolean; source?: string };
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -65,14 +79,15 @@ function namesOf(csr: CsrInfo): Record<string, unknown> {
 }
 
 export class EnrollmentService {
-  private readonly sink: { append(...events: NewAuditEvent[]): Promise<void> };
+  private readonly sink: AuditSink;
 
   constructor(private readonly deps: EnrollmentDeps) {
     this.sink = deps.audit ?? { append: async (...events) => { for (const e of events) await deps.storage.appendAudit(e); } };
   }
 
   /** PKCSReq and RenewalReq. */
-  async enroll(request: PolicyRequest & { renewalFallback?: boolean }): Promise<EnrollmentOutcome> {
+  async enroll(request: EnrollRequest): Promise<EnrollmentOutcome> {
+    const { source } = request;
     const csrSha256 = sha256Hex(request.csr.der);
     const transactionId = await this.enrollmentKey(request, csrSha256);
     let req: PolicyRequest = transactionId === request.transactionId ? request : { ...request, transactionId };
@@ -90,7 +105,7 @@ export class EnrollmentService {
     ];
 
     const previous = await this.deps.storage.getEnrollment(transactionId);
-    if (previous) return this.answerRetry(previous, csrSha256, trail);
+    if (previous) return this.answerRetry(previous, csrSha256, trail, source);
 
     let decision: Awaited<ReturnType<PolicyModule['evaluate']>>;
     try {
@@ -105,7 +120,7 @@ export class EnrollmentService {
       await this.write(trail); // a policy fault: keep what was received
       throw e;
     }
-    if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused', trail);
+    if (!decision.allow) return this.refuse(transactionId, decision.refusal, 'crp.refused', trail, source);
     // Still held: an issuance writes them in its own transaction (commit()).
     trail.push(this.record(transactionId, 'crp.passed', null, { policy: this.deps.policy.name, kind: decision.approval.kind }));
 
@@ -113,17 +128,17 @@ export class EnrollmentService {
     if (outcome === 'transaction-exists') {
       // Another request with this transactionID won the race: answer as a retry.
       const winner = await this.deps.storage.getEnrollment(transactionId);
-      if (winner) return this.answerRetry(winner, csrSha256, []);
+      if (winner) return this.answerRetry(winner, csrSha256, [], source);
     }
     if (outcome === 'challenge-used' || outcome === 'transaction-exists') {
-      return this.refuse(transactionId, { code: 'CHALLENGE_ALREADY_USED', detail: 'spent by a concurrent request' }, 'crp.refused');
+      return this.refuse(transactionId, { code: 'CHALLENGE_ALREADY_USED', detail: 'spent by a concurrent request' }, 'crp.refused', [], source);
     }
     // The policy said yes, but a block or revocation committed before the certificate could be recorded.
     if (outcome === 'device-blocked') {
-      return this.refuse(transactionId, { code: 'DEVICE_BLOCKED', detail: 'blocked while the request was being decided' }, 'crp.refused');
+      return this.refuse(transactionId, { code: 'DEVICE_BLOCKED', detail: 'blocked while the request was being decided' }, 'crp.refused', [], source);
     }
     if (outcome === 'predecessor-revoked') {
-      return this.refuse(transactionId, { code: 'RENEWAL_SIGNER_REVOKED', detail: 'revoked while the renewal was being decided' }, 'crp.refused');
+      return this.refuse(transactionId, { code: 'RENEWAL_SIGNER_REVOKED', detail: 'revoked while the renewal was being decided' }, 'crp.refused', [], source);
     }
     return outcome;
   }
@@ -134,11 +149,11 @@ export class EnrollmentService {
    * renewal's own key is tried first; otherwise the poll would find the
    * original enrollment and hand back the old certificate.
    */
-  async poll(scepTransactionId: string, signerCertificate?: Uint8Array): Promise<EnrollmentOutcome> {
+  async poll(scepTransactionId: string, signerCertificate?: Uint8Array, source?: string): Promise<EnrollmentOutcome> {
     const renewal = signerCertificate ? await this.deps.storage.getEnrollment(renewalKey(scepTransactionId, signerCertificate)) : null;
     const e = renewal ?? (await this.deps.storage.getEnrollment(scepTransactionId));
     const transactionId = e?.transactionId ?? scepTransactionId;
-    if (!e) return this.refuse(transactionId, { code: 'TRANSACTION_UNKNOWN' }, 'scep.poll.refused');
+    if (!e) return this.refuse(transactionId, { code: 'TRANSACTION_UNKNOWN' }, 'scep.poll.refused', [], source);
     await this.audit(transactionId, 'scep.poll', null, { status: e.status });
     return this.stateOf(e);
   }
@@ -325,9 +340,9 @@ export class EnrollmentService {
     return 'settled';
   }
 
-  private async answerRetry(previous: Enrollment, csrSha256: string, trail: NewAuditEvent[]): Promise<EnrollmentOutcome> {
+  private async answerRetry(previous: Enrollment, csrSha256: string, trail: NewAuditEvent[], source: string | undefined): Promise<EnrollmentOutcome> {
     if (previous.csrSha256 !== csrSha256) {
-      return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused', trail);
+      return this.refuse(previous.transactionId, { code: 'TRANSACTION_CSR_MISMATCH', expected: previous.csrSha256, received: csrSha256 }, 'scep.refused', trail, source);
     }
     await this.write(trail);
     await this.audit(previous.transactionId, 'scep.retry', null, { status: previous.status });
@@ -347,15 +362,19 @@ export class EnrollmentService {
     return { status: 'issued', certificate: cert.der };
   }
 
-  /** A refusal, written with the records held back for it (`trail`) as one group. */
-  private async refuse(transactionId: string, refusal: Refusal, type: string, trail: NewAuditEvent[] = []): Promise<EnrollmentOutcome> {
+  /**
+   * A refusal, written with the records held back for it (`trail`) as one
+   * group; `source` (the client address) decides the per-source limit of an
+   * unauthenticated refusal (core/audit-log.ts).
+   */
+  private async refuse(transactionId: string, refusal: Refusal, type: string, trail: NewAuditEvent[] = [], source?: string): Promise<EnrollmentOutcome> {
     const row = this.record(transactionId, type, refusal.code, {
       text: REASONS[refusal.code].text,
       ...(refusal.detail !== undefined && { detail: refusal.detail }),
       ...(refusal.expected !== undefined && { expected: refusal.expected }),
       ...(refusal.received !== undefined && { received: refusal.received }),
     });
-    await this.write([...trail, row]);
+    await this.write([...trail, row], source);
     return { status: 'rejected', refusal };
   }
 
@@ -368,18 +387,37 @@ export class EnrollmentService {
     return { transactionId, type, reasonCode, actor, details };
   }
 
-  private async write(events: NewAuditEvent[]): Promise<void> {
+  private async write(events: NewAuditEvent[], source?: string): Promise<void> {
     if (events.length === 0) return;
-    await this.sink.append(...events);
+    if (source !== undefined && this.sink.appendFrom) await this.sink.appendFrom(source, ...events);
+    else await this.sink.append(...events);
     this.logSteps(events);
   }
 
-  /** The log line of each stored record. */
+  /**
+   * The log lines of stored records: a refusal gets a warn line of its own;
+   * the steps that passed, written together (an issuance's scep.received,
+   * crp.passed, ca.issued), share one info line, `steps` in order and the
+   * message naming them, with the same transactionId (issue 13: a log line
+   * costs about as much as a SQL statement, and an enrollment wrote five).
+   */
   private logSteps(events: NewAuditEvent[]): void {
+    let passed: NewAuditEvent[] = [];
+    const flush = () => {
+      if (passed.length === 1) this.deps.log.info({ transactionId: passed[0]!.transactionId, step: passed[0]!.type, actor: passed[0]!.actor }, passed[0]!.type);
+      else if (passed.length > 1) {
+        const steps = passed.map((e) => e.type);
+        this.deps.log.info({ transactionId: passed[0]!.transactionId, steps, actor: passed[0]!.actor }, steps.join(', '));
+      }
+      passed = [];
+    };
     for (const e of events) {
       const reason = e.reasonCode as Refusal['code'] | null;
+      // One line per transaction and actor: a group is one request's, but keep the line truthful if not.
+      if (passed.length > 0 && (reason || passed[0]!.transactionId !== e.transactionId || passed[0]!.actor !== e.actor)) flush();
       if (reason) this.deps.log.warn({ transactionId: e.transactionId, step: e.type, reason, actor: e.actor }, REASONS[reason].text);
-      else this.deps.log.info({ transactionId: e.transactionId, step: e.type, actor: e.actor }, e.type);
+      else passed.push(e);
     }
+    flush();
   }
 }

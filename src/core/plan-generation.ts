@@ -164,18 +164,26 @@ export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): Plan
       log.error({ err, method }, 'could not record the plan generation after a change; other instances may serve their cached plans until they expire');
     }
   };
+  // One wrapper per method, made at its first call, not one (and a regex test) per call: an enrollment makes a dozen storage calls (issue 13).
+  const wrappers = new Map<string | symbol, { of: unknown; fn: unknown }>();
   const storage = new Proxy(inner, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
+      const kept = wrappers.get(prop);
+      if (kept?.of === value) return kept.fn;
       // Bound to the real storage: its methods use private fields a proxy does not have.
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (typeof prop !== 'string' || !bumpsPlanGeneration(prop)) return fn;
-      return async (...args: unknown[]) => {
-        const result = await fn(...args);
-        await bump(prop, planScope(prop, args, result));
-        return result;
-      };
+      const wrapper =
+        typeof prop !== 'string' || !bumpsPlanGeneration(prop)
+          ? fn
+          : async (...args: unknown[]) => {
+              const result = await fn(...args);
+              await bump(prop, planScope(prop, args, result));
+              return result;
+            };
+      wrappers.set(prop, { of: value, fn: wrapper });
+      return wrapper;
     },
   });
   return {

@@ -34,9 +34,11 @@ export interface ScepBackend {
     csr: CsrInfo;
     signerCertificate: Uint8Array;
     receivedAt: Date;
+    /** The client address, for the per-source audit limit; absent: the request-source context (core/request-source.ts). */
+    source?: string;
   }): Promise<EnrollmentOutcome>;
   /** The signer is passed so a renewal's poll (signed by the certificate being renewed) finds that renewal. */
-  poll(transactionId: string, signerCertificate: Uint8Array): Promise<EnrollmentOutcome>;
+  poll(transactionId: string, signerCertificate: Uint8Array, source?: string): Promise<EnrollmentOutcome>;
   certificate(serialNumber: string): Promise<Uint8Array | null>;
 }
 
@@ -209,8 +211,9 @@ export class ScepService {
    * Every readable request gets a signed CertRep, refusals included (iOS shows
    * "unknown SCEP problem" for a bare HTTP error). Only a message too broken to
    * answer (no transactionID, no signer) throws ScepMessageError with context null.
+   * `source`: the client address, passed to the audit (see ScepBackend).
    */
-  async pkiOperation(der: Uint8Array): Promise<PkiOperationResult> {
+  async pkiOperation(der: Uint8Array, source?: string): Promise<PkiOperationResult> {
     let msg: PkiMessage;
     let ra: KeyedCertificate;
     try {
@@ -242,11 +245,11 @@ export class ScepService {
       return this.fail(reply, { code: 'UNSUPPORTED_ALGORITHM', detail: 'the requester certificate must have an RSA key: SCEP encrypts the reply to it' }, ra);
     }
     if (msg.payload.type === 'GetCRL') return this.crl(reply, msg.payload, ra);
-    const outcome = await this.dispatch(msg, msg.payload);
+    const outcome = await this.dispatch(msg, msg.payload, source);
     return this.answer(reply, outcome, ra);
   }
 
-  private async dispatch(msg: PkiMessage, p: Exclude<PkiMessage['payload'], { type: 'GetCRL' }>): Promise<EnrollmentOutcome> {
+  private async dispatch(msg: PkiMessage, p: Exclude<PkiMessage['payload'], { type: 'GetCRL' }>, source: string | undefined): Promise<EnrollmentOutcome> {
     switch (p.type) {
       case 'PKCSReq':
       case 'RenewalReq': {
@@ -271,10 +274,11 @@ export class ScepService {
           csr,
           signerCertificate: msg.signerCertificate,
           receivedAt: new Date(),
+          ...(source !== undefined && { source }),
         });
       }
       case 'CertPoll':
-        return this.backend.poll(msg.transactionId, msg.signerCertificate);
+        return this.backend.poll(msg.transactionId, msg.signerCertificate, source);
       case 'GetCert': {
         const serial = serialHex(p.serialNumber);
         const cert = await this.backend.certificate(serial);
@@ -308,6 +312,11 @@ export class ScepService {
    * The codec has already verified the pkiMessage signature with the signer's key.
    */
   private async isLegacyRenewal(signer: Uint8Array, csr: CsrInfo): Promise<boolean> {
+    // A certificate our CA issued names it byte for byte (ca/certificate-builder.ts
+    // copies the issuer's subject): a signer that names none of our CAs (every
+    // device's self-signed first request) is not ours, without parsing both
+    // names again to compare them attribute by attribute (issue 13).
+    if (!this.mayBeOurs(signer)) return false;
     let ours = false;
     for (const ca of [this.caCertificate, ...this.retiredCaCertificates]) ours ||= await verifyIssuedBy(signer, ca);
     if (!ours) return false;
@@ -315,6 +324,20 @@ export class ScepService {
       return sameRdnSet(csr.subject, certificateInfo(signer).subject);
     } catch {
       return false;
+    }
+  }
+
+  /** The subject Names of our CAs (current and retired), as certificates they issued name them. */
+  private caSubjects: readonly Buffer[] | null = null;
+
+  /** Whether `certificate` names one of our CAs as its issuer, byte for byte (false: certainly not ours). */
+  private mayBeOurs(certificate: Uint8Array): boolean {
+    try {
+      this.caSubjects ??= [this.caCertificate, ...this.retiredCaCertificates].map((c) => Buffer.from(readCmsCertificate(c).subject));
+      const issuer = Buffer.from(readCmsCertificate(certificate).issuer);
+      return this.caSubjects.some((s) => s.equals(issuer));
+    } catch {
+      return true; // unreadable here: let verifyIssuedBy decide, as before
     }
   }
 

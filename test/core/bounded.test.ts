@@ -44,4 +44,16 @@ describe('bounded (audit and log values)', () => {
     expect(line.nested.challenge).toBe('[redacted]');
     expect(line.nested.list.at(-1)).toBe('…(truncated, 68 more items)');
   });
+  it('censors secret-named fields at any depth, in child bindings too, without pino redaction paths', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (c, _e, cb) => { lines.push(String(c)); cb(); } });
+    const log = createLogger('info', sink).child({ token: 'child-secret', adapter: 'a' });
+    log.info({ challenge: 'top-secret', deep: { a: { b: [{ privateKey: 'key-secret' }] } }, headers: { authorization: 'Bearer s3cret' }, keep: 'visible' }, 'line');
+    await new Promise((r) => setImmediate(r));
+    const text = lines.join('');
+    for (const secret of ['top-secret', 'key-secret', 's3cret', 'child-secret']) expect(text).not.toContain(secret);
+    const line = JSON.parse(lines[0]!);
+    expect(line).toMatchObject({ challenge: '[redacted]', token: '[redacted]', adapter: 'a', keep: 'visible', headers: { authorization: '[redacted]' } });
+    expect(line.deep.a.b[0].privateKey).toBe('[redacted]');
+  });
 });

@@ -33,6 +33,28 @@ describe('plan generation', () => {
     await inner.close();
   });
 
+  it('keeps one wrapper per method, and still sees a method replaced after its first call (tests observe storage that way)', async () => {
+    const inner = await openSqliteStorage(':memory:');
+    const g = planGeneration(inner, quiet);
+    expect(g.storage.getSetting).toBe(g.storage.getSetting);
+    expect(g.storage.putSetting).toBe(g.storage.putSetting);
+    await g.storage.createDevice({ name: 'w', platform: 'android' });
+    const before = await inner.getSetting(PLAN_GENERATION_SETTING);
+    const original = inner.getSetting;
+    let seen = 0;
+    inner.getSetting = async (key: string) => (seen++, original.call(inner, key));
+    await g.storage.getSetting('x');
+    expect(seen).toBe(1);
+    const create = inner.createUser;
+    let created = 0;
+    inner.createUser = async (...a: Parameters<typeof create>) => (created++, create.apply(inner, a));
+    await g.storage.createUser({ userPrincipalName: 'w@contoso.com', email: 'w@contoso.com', displayName: 'W', attributes: {} } as Parameters<typeof inner.createUser>[0]);
+    expect(created).toBe(1);
+    // Still a plan-changing write through the replaced method.
+    expect(await original.call(inner, PLAN_GENERATION_SETTING)).not.toBe(before);
+    await inner.close();
+  });
+
   it('counts an unclassified storage method as a change; reads by name do not', () => {
     expect(bumpsPlanGeneration('someFutureWrite')).toBe(true);
     for (const m of ['createAssignment', 'deleteAssignment', 'updateProfile', 'addGroupMember', 'setGroupUserMembers', 'updateDevice', 'revokeCertificateChain', 'recordEnrollment', 'createExternalUsers']) expect(bumpsPlanGeneration(m), m).toBe(true);

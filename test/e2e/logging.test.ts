@@ -28,9 +28,16 @@ describe('logging', () => {
     const refused = await scepEnroll({ scepUrl: t.scepUrl, challenge, subject: 'CN=log-1' });
     expect(refused.status).toBe('FAILURE');
 
-    const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { transactionId?: string; step?: string; msg: string; reason?: string });
-    const trace = lines.filter((l) => l.transactionId === ok.transactionId).map((l) => l.step ?? l.msg);
-    expect(trace).toEqual(expect.arrayContaining(['pkiMessage received', 'scep.received', 'crp.passed', 'ca.issued', 'CertRep SUCCESS']));
+    const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { transactionId?: string; step?: string; steps?: string[]; msg: string; reason?: string; level: number });
+    const mine = lines.filter((l) => l.transactionId === ok.transactionId);
+    // The three audit steps of an issuance share one line (steps, in order); every step is still there, at info, in order.
+    const trace = mine.flatMap((l) => l.steps ?? [l.step ?? l.msg]);
+    expect(trace).toEqual(['pkiMessage received', 'scep.received', 'crp.passed', 'ca.issued', 'CertRep SUCCESS']);
+    expect(mine.every((l) => l.level === 30)).toBe(true);
+    expect(mine).toHaveLength(3);
+    // A refused request: its received step and its refusal (warn, with the reason) are both traced by its transactionId.
+    const theirs = lines.filter((l) => l.transactionId === refused.transactionId);
+    expect(theirs.flatMap((l) => l.steps ?? [l.step ?? l.msg])).toEqual(expect.arrayContaining(['pkiMessage received', 'scep.received', 'crp.refused', 'CertRep FAILURE']));
     expect(lines.some((l) => l.transactionId === refused.transactionId && l.reason === 'CHALLENGE_ALREADY_USED')).toBe(true);
     expect(log).not.toContain(challenge);
     expect(log).not.toContain(challenge.slice(0, 40));

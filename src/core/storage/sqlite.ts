@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import { KyselyStorage } from './kysely-storage.js';
+import { executeDirectly } from './kysely/prepared.js';
 import { LruCache } from '../../x509/lru-cache.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
@@ -67,8 +68,7 @@ export const STATEMENT_CACHE_ENTRIES = 512;
  * the one connection and only with all()/run() (nothing here streams, which
  * would hold a statement busy).
  */
-function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDialectConfig['database'] {
-  const cache = new LruCache<string, BetterSqlite3.Statement>(STATEMENT_CACHE_ENTRIES);
+function withStatementCache(sqlite: BetterSqlite3.Database, cache: LruCache<string, BetterSqlite3.Statement>): SqliteDialectConfig['database'] {
   return {
     prepare: (sql: string) => cache.getOrSet(sql, () => sqlite.prepare(sql)),
     close: () => {
@@ -110,7 +110,10 @@ export async function openSqliteStorage(file: string, options: SqliteOptions = {
     sqlite.close();
     throw e;
   }
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+  const statements = new LruCache<string, BetterSqlite3.Statement>(STATEMENT_CACHE_ENTRIES);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite, statements) }) });
+  // Prepared queries run on the connection without Kysely's executor (kysely/prepared.ts).
+  executeDirectly(db, { prepare: (sql) => statements.getOrSet(sql, () => sqlite.prepare(sql)), inTransaction: () => sqlite.inTransaction });
   const storage = new KyselyStorage(db, { dialect: 'sqlite' });
   try {
     await storage.migrate();

@@ -70,6 +70,47 @@ export function preparedContract(current: () => Storage): void {
       expect(await s.getSetting('k2')).toBe('v');
     });
 
+    it('a prepared write from outside an open transaction is not taken into it: it waits, and survives the rollback', async () => {
+      const db = dbOf();
+      let inside!: () => void;
+      const opened = new Promise<void>((r) => (inside = r));
+      let outside: Promise<unknown> | null = null;
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await SETTING_INSERT.execute(db, { key: 'tx-row', value: 'v', updated_at: '2030-01-04T00:00:00.000Z' }, trx);
+          inside();
+          // Another request's write while this transaction is open (on SQLite: the same connection).
+          outside = SETTING_INSERT.execute(db, { key: 'outside-row', value: 'v', updated_at: '2030-01-04T00:00:00.000Z' });
+          await new Promise((r) => setTimeout(r, 20));
+          await SETTING_INSERT.execute(db, { key: 'tx-row-2', value: 'v', updated_at: '2030-01-04T00:00:00.000Z' }, trx);
+          throw new Error('roll back');
+        }),
+      ).rejects.toThrow('roll back');
+      await opened;
+      await outside;
+      expect(await s.getSetting('tx-row')).toBeNull();
+      expect(await s.getSetting('tx-row-2')).toBeNull();
+      expect(await s.getSetting('outside-row')).toBe('v');
+    });
+
+    it('on SQLite runs on the connection without Kysely\'s executor; on PostgreSQL through it', async () => {
+      const db = dbOf();
+      let viaKysely = 0;
+      const original = db.executeQuery.bind(db);
+      (db as { executeQuery: typeof db.executeQuery }).executeQuery = ((q: Parameters<typeof db.executeQuery>[0]) => {
+        viaKysely++;
+        return original(q);
+      }) as typeof db.executeQuery;
+      try {
+        expect(await SETTING_UPSERT.first(db, { key: 'direct', value: 'one', at: '2030-01-05T00:00:00.000Z' })).toEqual({ key: 'direct', value: 'one' });
+        expect(await DEVICES_OF_USER.execute(db, { userId: 'nobody', platform: 'windows' })).toEqual([]);
+      } finally {
+        delete (db as { executeQuery?: unknown }).executeQuery;
+      }
+      expect(viaKysely).toBe((s as KyselyStorage).dialect === 'sqlite' ? 0 : 2);
+      expect(await s.getSetting('direct')).toBe('one');
+    });
+
     it('refuses a missing parameter, and a builder that does not pass a parameter through unchanged', async () => {
       const db = dbOf();
       await expect(SETTING_INSERT.execute(db, { key: 'k3', value: 'v' } as typeof SETTING_ROW)).rejects.toThrow(/prepared query setting insert: parameter updated_at is missing/);

@@ -28,6 +28,18 @@ import type { Db } from './support.js';
 //   bound as they were compiled;
 // - a call gives every parameter, null rather than undefined (SQLite cannot
 //   bind undefined): a missing one is a TypeError, not a query.
+//
+// On SQLite a prepared query skips Kysely's executor too (issue 13: its
+// connection provider, the driver's mutex and the promise chain between them
+// were about 3% of an enrollment): sqlite.ts registers the better-sqlite3
+// connection (executeDirectly) and the query runs on its statement at once,
+// as Kysely's own SQLite connection would (all() for a reader, run() for a
+// write). Transactions stay correct because SQLite has one connection: a
+// query given a transaction (`via`) runs inside it, since the transaction
+// holds that connection; a query from outside a transaction runs directly only
+// while no transaction is open on the connection, and otherwise takes Kysely's
+// way, which waits for the transaction to end (the driver's mutex), exactly as
+// before. PostgreSQL (a pool) keeps Kysely's executor.
 
 /** The SQL of one query in one dialect, and where each parameter goes in its bound values. */
 interface Template {
@@ -36,9 +48,41 @@ interface Template {
   constants: readonly unknown[];
   /** For each bound value, the parameter name it takes, or null for a constant. */
   slots: readonly (string | null)[];
+  /** The connection to run on without Kysely (SQLite), and its statement once prepared. */
+  direct: DirectExecutor | null;
+  statement: DirectStatement | null;
 }
 
 type Params = object;
+
+/** A statement of the connection, as better-sqlite3 has it. */
+export interface DirectStatement {
+  readonly reader: boolean;
+  all(params: readonly unknown[]): unknown[];
+  run(params: readonly unknown[]): { changes: number; lastInsertRowid: number | bigint };
+}
+
+/** A store's single connection, when prepared queries may run on it without Kysely (SQLite). */
+export interface DirectExecutor {
+  /** The kept statement of `sql` (prepared once). */
+  prepare(sql: string): DirectStatement;
+  /** A transaction is open on the connection: a query from outside it must wait for it (Kysely's way). */
+  inTransaction(): boolean;
+}
+
+const directExecutors = new WeakMap<Kysely<Database>, DirectExecutor>();
+
+/** Prepared queries on `db` run on `executor` from now on (sqlite.ts; see the file comment). */
+export function executeDirectly(db: Kysely<Database>, executor: DirectExecutor): void {
+  directExecutors.set(db, executor);
+}
+
+/** What Kysely's SQLite connection answers for the same statement. */
+function runStatement<O>(statement: DirectStatement, values: readonly unknown[]): QueryResult<O> {
+  if (statement.reader) return { rows: statement.all(values) as O[] };
+  const { changes, lastInsertRowid } = statement.run(values);
+  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+}
 
 const MARKER = '\u0000mdmgw-prepared:';
 
@@ -82,6 +126,14 @@ export class PreparedQuery<P extends Params, O> {
       if (Array.isArray(v)) throw new TypeError(`prepared query ${this.name}: parameter ${name} is a list, which cannot be prepared (build the query per call)`);
       values[i] = v;
     }
+    const direct = t.direct;
+    if (direct && (via.isTransaction || !direct.inTransaction())) {
+      try {
+        return Promise.resolve(runStatement<O>((t.statement ??= direct.prepare(t.sql)), values));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return via.executeQuery<O>(CompiledQuery.raw(t.sql, values));
   }
 
@@ -122,7 +174,7 @@ export class PreparedQuery<P extends Params, O> {
     if (altered || unbound.length > 0) {
       throw new TypeError(`prepared query ${this.name}: every parameter must reach the SQL as a bound value, unchanged${unbound.length ? ` (not bound: ${unbound.join(', ')})` : ''}`);
     }
-    return { sql: compiled.sql, constants: compiled.parameters, slots };
+    return { sql: compiled.sql, constants: compiled.parameters, slots, direct: directExecutors.get(db) ?? null, statement: null };
   }
 }
 
