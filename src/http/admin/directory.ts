@@ -75,12 +75,12 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/users', apiDoc({ tag: 'Directory', summary: 'Create a user', body: userBody, responses: { 201: 'the user', 400: 'a field is invalid', 409: 'the userPrincipalName is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
   });
-  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source and q (case-insensitive substring of userPrincipalName, email or displayName)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source, q (case-insensitive prefix of userPrincipalName, email or displayName) and contains (substring, not indexed)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
     const parsed = userListQuery.safeParse(req.query);
     if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
     const q = parsed.data;
     // One more than the page: whether it exists decides the next cursor.
-    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { search: q.q }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { prefix: q.q }), ...(q.contains && { search: q.contains }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
     const page = rows.slice(0, q.limit);
     if (rows.length > q.limit) res.set('X-Next-Cursor', encodeUserCursor(page[page.length - 1]!));
     res.json(page);

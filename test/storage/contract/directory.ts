@@ -562,6 +562,28 @@ export function directoryContract(current: () => Storage): void {
         await expect(s.listUsersPage({ limit: 0 })).rejects.toThrow(RangeError);
       });
 
+      it('finds users by a case-insensitive prefix of userPrincipalName, email or displayName, paged in creation order', async () => {
+        const a = await s.createUser({ userPrincipalName: 'Zed.One@example.com', email: 'alpha@mail.example', displayName: 'Zed One' });
+        const b = await s.createUser({ userPrincipalName: 'zed.two@example.com', email: 'zoe@mail.example', displayName: 'Beta_Z' });
+        const c = await s.createUser({ userPrincipalName: 'amy@example.com', email: 'zed@mail.example', displayName: 'Amy' });
+        await s.createUser({ userPrincipalName: 'other@example.com', email: 'other@mail.example', displayName: 'Lazed' }); // "zed" inside, not at the start
+        const ids = async (prefix: string, limit = 100) => (await s.listUsersPage({ limit, prefix })).map((u) => u.id);
+        const all = await ids('ZED');
+        expect([...all].sort()).toEqual([a.id, b.id, c.id].sort());
+        expect(await ids('zed.t')).toEqual([b.id]);
+        expect(await ids('alpha@')).toEqual([a.id]);
+        expect(await ids('beta_')).toEqual([b.id]);
+        expect(await ids('beta%')).toEqual([]);
+        expect(await ids('zee')).toEqual([]);
+        // Keyset paging holds with the prefix.
+        const first = await s.listUsersPage({ limit: 2, prefix: 'zed' });
+        const rest = await s.listUsersPage({ limit: 2, prefix: 'zed', after: { createdAt: first[1]!.createdAt, id: first[1]!.id } });
+        expect([...first, ...rest].map((u) => u.id)).toEqual(all);
+        // A character above the basic plane at the end still bounds the range.
+        const emoji = await s.createUser({ userPrincipalName: 'x\u{1F600}@example.com', email: 'e@mail.example', displayName: 'E' });
+        expect(await ids('x\u{1F600}')).toEqual([emoji.id]);
+      });
+
       it('pages devices by (createdAt, id), skips deleted ones, and a page boundary holds while devices are added', async () => {
         const made = [];
         for (let i = 0; i < 7; i++) made.push(await s.createDevice({ name: `p${i}`, platform: 'android' }));

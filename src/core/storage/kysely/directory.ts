@@ -9,6 +9,7 @@ import { KyselyStore, isoTimestamp, attributesJson, isForeignKeyViolation, isUni
 import { memberOf, describeMember, rowToUser, rowToDevice, rowToGroup } from './rows.js';
 import { revokeOwned } from './revocation.js';
 import { prepared } from './prepared.js';
+import { startsWithIgnoringCase } from './prefix-search.js';
 
 // Read on every enrollment and check-in: compiled once per store (prepared.ts, issue 13).
 const DEVICE_BY_ID = prepared('device by id', (db, p: { id: string }) => db.selectFrom('devices').selectAll().where('id', '=', p.id).where('deleted_at', 'is', null));
@@ -429,6 +430,7 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     let query = this.db.selectFrom('users').selectAll().where('deleted_at', 'is', null);
     if (q.source !== undefined) query = query.where('source', '=', q.source);
     if (q.search) query = query.where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.search));
+    if (q.prefix) query = query.where(startsWithIgnoringCase(['user_principal_name', 'email', 'display_name'], q.prefix, this.dialect));
     if (q.after !== undefined) {
       const { createdAt, id } = q.after;
       // The leading created_at >= is what lets both databases seek the index to the cursor; the OR alone walks it from the start.
