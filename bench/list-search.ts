@@ -11,7 +11,7 @@ import { runLoad } from './lib/load.js';
 const [dataDir, label = ''] = process.argv.slice(2);
 if (!dataDir) throw new Error('usage: bench/list-search.ts DATADIR [label]');
 const N = Number(process.env.N ?? 40);
-const gw = await startGatewayProcess({ dataDir, env: { MDMGW_LOG_LEVEL: 'warn' } });
+const gw = await startGatewayProcess({ dataDir });
 const auth = { authorization: `Bearer ${gw.adminToken}` };
 async function get(p: string): Promise<{ status: number; next: string | null; rows: number }> {
   const r = await fetch(`${gw.url}/api/v1${p}`, { headers: auth });

@@ -38,4 +38,20 @@ describe('admin search query plans (0020_list_search_indexes)', () => {
     await plans.storage.listUsersPage({ limit: 101, prefix: 'User42', after: { createdAt: AT, id: ID } });
     expect(planOf(/lower\("display_name"\) < \?\)\) and "created_at" >= \?/, 'user42')).not.toMatch(/SCAN users/);
   });
+
+  it('GET /groups, /assignments, /profiles: a page walks the (created_at, id) index, a deep page searches it at the cursor; no sort', async () => {
+    const after = { createdAt: AT, id: ID };
+    await plans.storage.listGroupsPage({ limit: 101 });
+    expect(planOf(/from "groups" order by/, AT)).toBe('SCAN groups USING INDEX groups_page_idx');
+    await plans.storage.listGroupsPage({ limit: 101, after });
+    expect(planOf(/from "groups" where \("groups"."created_at" >=/, AT)).toBe('SEARCH groups USING INDEX groups_page_idx (created_at>?)');
+    await plans.storage.listAssignmentsPage({ limit: 101, after });
+    expect(planOf(/from "assignments" where \("assignments"."created_at" >=/, AT)).toBe('SEARCH assignments USING INDEX assignments_page_idx (created_at>?)');
+    await plans.storage.listAssignmentsPage({ limit: 101, profileId: ID, after });
+    expect(planOf(/from "assignments" where "profile_id" = \? and/, AT)).toBe('SEARCH assignments USING INDEX assignments_profile_page_idx (profile_id=? AND created_at>?)');
+    await plans.storage.listProfilesPage({ limit: 101, after });
+    const profiles = planOf(/from "profiles" as "p" inner join .* and \("p"."created_at" >=/, AT);
+    expect(profiles).toMatch(/^SEARCH p USING INDEX profiles_page_idx \(created_at>\?\); SEARCH v USING/);
+    expect(profiles).not.toMatch(/TEMP B-TREE/);
+  });
 });

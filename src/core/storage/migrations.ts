@@ -802,21 +802,31 @@ function adminListIndexes(): Migration {
  *   on `lower(column)` per searched column. PostgreSQL compares text in the
  *   database's collation, where a range is not a prefix: there the key is in
  *   byte order (`collate "C"`). The query builds the same expression
- *   (kysely/prefix-search.ts): keep the two in step, or the index is not used.
+ *   (kysely/prefix-search.ts): keep the two in step, or the index is not used;
+ * - GET /groups, /assignments and /profiles page in creation order like
+ *   GET /devices (0019): one (created_at, id) index each.
  */
 function listSearchIndexes(dialect: SqlDialect): Migration {
   const key = (column: string) => (dialect === 'postgres' ? sql`(lower(${sql.ref(column)}) collate "C")` : sql`lower(${sql.ref(column)})`);
   const userIndexes = { user_principal_name: 'users_upn_prefix_idx', email: 'users_email_prefix_idx', display_name: 'users_display_name_prefix_idx' };
+  // GET /groups, /assignments (also of one profile) and /profiles page in creation order like /devices (0019).
+  const pageIndexes: [string, string, string[]][] = [
+    ['groups_page_idx', 'groups', ['created_at', 'id']],
+    ['assignments_page_idx', 'assignments', ['created_at', 'id']],
+    ['assignments_profile_page_idx', 'assignments', ['profile_id', 'created_at', 'id']],
+    ['profiles_page_idx', 'profiles', ['created_at', 'id']],
+  ];
   return {
     async up(outer) {
       await inTransaction(outer, async (db) => {
         await db.schema.createIndex('certificates_expiry_page_idx').ifNotExists().on('certificates').columns(['not_after', 'serial_number']).execute();
         for (const [column, name] of Object.entries(userIndexes)) await db.schema.createIndex(name).ifNotExists().on('users').expression(key(column)).execute();
+        for (const [name, table, columns] of pageIndexes) await db.schema.createIndex(name).ifNotExists().on(table).columns(columns).execute();
       });
     },
     async down(outer) {
       await inTransaction(outer, async (db) => {
-        for (const name of ['certificates_expiry_page_idx', ...Object.values(userIndexes)]) await db.schema.dropIndex(name).ifExists().execute();
+        for (const name of ['certificates_expiry_page_idx', ...Object.values(userIndexes), ...pageIndexes.map(([n]) => n)]) await db.schema.dropIndex(name).ifExists().execute();
       });
     },
   };

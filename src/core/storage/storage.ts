@@ -297,3 +297,15 @@ export interface DevicePageQuery {
   after?: DevicePosition;
   limit: number;
 }
+
+/** Where a page of a list in creation order ended (groups, assignments, profiles): the last row's (createdAt, id). */
+export interface CreatedPosition {
+  createdAt: string;
+  id: string;
+}
+
+/** One page of a list in creation order: at most `limit` (1..10000) rows after `after`. */
+export interface CreatedPageQuery {
+  after?: CreatedPosition;
+  limit: number;
+}
