@@ -108,12 +108,12 @@ try {
   if (crl.status !== 200) throw new Error(`CRL: HTTP ${crl.status}`);
   phase = 'housekeeping sweeps';
   await t.gw.housekeeping.runNow();
-  for (const [name, p] of [['GET /certificates', '/certificates?limit=100'], ['GET /certificates?status=revoked', '/certificates?status=revoked&limit=100'], ['GET /certificates?expiringWithinDays=30', '/certificates?expiringWithinDays=30&limit=100'], ['GET /users', '/users?limit=100'], ['GET /audit', '/audit?limit=200'], ['GET /enrollments', '/enrollments?limit=100']]) {
+  for (const [name, p] of [['GET /certificates', '/certificates?limit=100'], ['GET /certificates?status=revoked', '/certificates?status=revoked&limit=100'], ['GET /certificates?expiringWithinDays=30', '/certificates?expiringWithinDays=30&limit=100'], ['GET /users', '/users?limit=100'], ['GET /audit', '/audit?limit=200'], ['GET /enrollments', '/enrollments?limit=100'], ['GET /users?q=', '/users?q=user4242&limit=100'], ['GET /users?q= (a prefix every user shares)', '/users?q=u&limit=100'], ['GET /users?contains=', '/users?contains=user4242&limit=100'], ['GET /groups', '/groups?limit=100'], ['GET /assignments', '/assignments?limit=100'], ['GET /profiles', '/profiles?limit=100']]) {
     phase = `admin API: ${name}`;
     await t.api.ok('GET', p!);
   }
   // The paged lists' cursor statements (the same SQL at any depth: the plan shows whether it seeks or walks).
-  for (const [name, p, param] of [['GET /devices', '/devices?limit=100', 'after'], ['GET /users', '/users?limit=100', 'after'], ['GET /certificates', '/certificates?limit=100', 'cursor'], ['GET /audit', '/audit?limit=200', 'before']] as const) {
+  for (const [name, p, param] of [['GET /devices', '/devices?limit=100', 'after'], ['GET /users', '/users?limit=100', 'after'], ['GET /certificates', '/certificates?limit=100', 'cursor'], ['GET /audit', '/audit?limit=200', 'before'], ['GET /certificates?expiringWithinDays=30', '/certificates?expiringWithinDays=30&limit=100', 'cursor'], ['GET /groups', '/groups?limit=10', 'after'], ['GET /assignments', '/assignments?limit=10', 'after'], ['GET /profiles', '/profiles?limit=5', 'after']] as const) {
     phase = `admin API: ${name}, the next page`;
     const first = await fetch(`${t.api.base}${p}`, { headers: { authorization: `Bearer ${t.api.token}` } });
     await first.arrayBuffer();

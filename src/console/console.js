@@ -90,6 +90,20 @@ async function get(path) {
   return r.body;
 }
 
+/** Every row of a paged list (GET /profiles, ...): follows X-Next-Cursor as `after`, 1,000 rows a request. */
+async function getAll(path) {
+  const rows = [];
+  let after = null;
+  for (;;) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await call('GET', `${path}${sep}limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    if (!r.ok) throw new ApiError(r.status, r.body);
+    rows.push(...r.body);
+    after = r.headers.get('x-next-cursor');
+    if (!after) return rows;
+  }
+}
+
 /** GET that answers null on a 404 (an endpoint this gateway does not have yet, or a missing record). */
 async function getOptional(path) {
   const r = await call('GET', path);
@@ -209,7 +223,7 @@ function certificateStatus(c, now = Date.now()) {
 const deviceName = (d) => d.name ?? d.reported?.name ?? '(unnamed)';
 
 async function profileNames() {
-  const profiles = await get('profiles');
+  const profiles = await getAll('profiles');
   return new Map(profiles.map((p) => [p.id, p.name]));
 }
 
@@ -371,7 +385,7 @@ function counts(group) {
 }
 
 async function profilesView() {
-  const profiles = await get('profiles');
+  const profiles = await getAll('profiles');
   const reports = await Promise.all(profiles.map((p) => getOptional(`profiles/${encodeURIComponent(p.id)}/report`)));
   const rows = profiles.map((p, i) => {
     const report = reports[i];

@@ -115,6 +115,39 @@ describe('GET /certificates: status, expiry and paging', () => {
     expect(seen).toEqual(all.map((c) => c.serialNumber));
   });
 
+  it('pages the expiry report in expiry order (soonest first) with its own cursor; an issue-order cursor is refused there and back', async () => {
+    // Issued last, expiring first (an identity certificate, outside the profile reports below): expiry order is not issue order.
+    await t.gw.storage.recordEnrollment(
+      null,
+      { transactionId: 'late-tx', status: 'issued', kind: 'identity', challengeId: null, profileId: null, profileVersion: null, deviceId: null, userId: null, csrSha256: '11'.repeat(32), csrDer: new Uint8Array([0x30, 0x00]), resolved: null as never },
+      { serialNumber: 'f1f1f1', kind: 'identity', subject: 'CN=late', notBefore: new Date().toISOString(), notAfter: new Date(Date.now() + 2 * 86_400_000).toISOString(), thumbprint: 'F1'.repeat(20), sha256: 'f1'.repeat(32), transactionId: 'late-tx', profileId: null, profileVersion: null, deviceId: null, userId: null, der: new Uint8Array([0x30, 0x00]) },
+    );
+    const all = (await get('/certificates?status=valid')).body as { serialNumber: string; notAfter: string }[];
+    expect(all.at(-1)!.serialNumber).toBe('f1f1f1');
+    const byExpiry = [...all].sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.serialNumber.localeCompare(b.serialNumber)).map((c) => c.serialNumber);
+    expect(byExpiry.slice(0, 2)).toEqual(['f1f1f1', serials.short1]);
+    const seen: string[] = [];
+    let path = '/certificates?expiringWithinDays=400&limit=1';
+    const cursors: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await get(path);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.map((c: { serialNumber: string }) => c.serialNumber));
+      if (!page.next) break;
+      cursors.push(page.next);
+      expect(page.link).toBe(`</api/v1/certificates?expiringWithinDays=400&limit=1&cursor=${page.next}>; rel="next"`);
+      path = `/certificates?expiringWithinDays=400&limit=1&cursor=${page.next}`;
+    }
+    expect(seen).toEqual(byExpiry);
+    // The orders' cursors are not interchangeable: each is a 400 naming cursor in the other list.
+    const issueCursor = (await get('/certificates?limit=1')).next!;
+    for (const wrong of [`/certificates?expiringWithinDays=400&cursor=${issueCursor}`, `/certificates?cursor=${cursors[0]}`]) {
+      const r = await get(wrong);
+      expect([wrong, r.status]).toEqual([wrong, 400]);
+      expect(r.body.issues.map((i: { path: string }) => i.path)).toEqual(['cursor']);
+    }
+  });
+
   it('refuses bad query parameters with a 400 naming the parameter', async () => {
     const cases: Array<[string, string]> = [
       ['status=bogus', 'status'],

@@ -24,19 +24,25 @@ afterAll(async () => {
 });
 
 describe('GET /users?q= and /groups?q=', () => {
-  it('finds users by a case-insensitive substring of userPrincipalName, email or displayName', async () => {
+  it('q finds users by a case-insensitive prefix of userPrincipalName, email or displayName (indexed); contains by a substring', async () => {
     const ann = await t.api.ok('POST', '/users', { userPrincipalName: 'ann.q@contoso.example', email: 'ann@mail.example', displayName: 'Ann Quill' });
     const bob = await t.api.ok('POST', '/users', { userPrincipalName: 'bob.q@contoso.example', email: 'bob@mail.example', displayName: 'Bob QUILLER (bob_50%)' });
-    const names = async (q: string) => ((await t.api.ok('GET', `/users?q=${encodeURIComponent(q)}`)) as { id: string }[]).map((u) => u.id).sort();
-    expect(await names('quill')).toEqual([ann.id, bob.id].sort());
-    expect(await names('ANN@MAIL')).toEqual([ann.id]);
-    expect(await names('_50%')).toEqual([bob.id]);
-    expect(await names('b_b')).toEqual([]);
+    const ids = async (query: string) => ((await t.api.ok('GET', `/users?${query}`)) as { id: string }[]).map((u) => u.id).sort();
+    const q = (v: string) => ids(`q=${encodeURIComponent(v)}`);
+    expect(await q('ANN')).toEqual([ann.id]);
+    expect(await q('ann@mail')).toEqual([ann.id]); // the email's start
+    expect(await q('bob quiller (bob_5')).toEqual([bob.id]); // the display name's start; _ is no wildcard
+    expect(await q('quill')).toEqual([]); // not at the start of any of the three
+    expect(await q('b_b')).toEqual([]);
+    const contains = (v: string) => ids(`contains=${encodeURIComponent(v)}`);
+    expect(await contains('quill')).toEqual([ann.id, bob.id].sort());
+    expect(await contains('_50%')).toEqual([bob.id]);
+    expect(await contains('b_b')).toEqual([]);
     expect((await t.api.ok('GET', '/users')).length).toBeGreaterThanOrEqual(2);
   });
 
   it('answers 400 for an empty or repeated q, or an unknown parameter', async () => {
-    for (const query of ['q=', 'q=a&q=b', 'name=x']) {
+    for (const query of ['q=', 'q=a&q=b', 'contains=', 'contains=a&contains=b', 'name=x']) {
       const r = await t.api.call('GET', `/users?${query}`);
       expect(r.status, query).toBe(400);
       expect(r.body.error).toBe('invalid query');

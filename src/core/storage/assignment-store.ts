@@ -1,9 +1,12 @@
 import type { Assignment, AssignmentTarget } from '../model.js';
+import type { CreatedPageQuery } from './storage.js';
 
 // Assignments of profiles to users, devices and groups.
 export interface AssignmentStore {
   createAssignment(profileId: string, target: AssignmentTarget): Promise<Assignment>; // not-found (also a deleted profile) / conflict (duplicate)
   listAssignments(filter?: { profileId?: string }): Promise<Assignment[]>;
+  /** Assignments in list order (createdAt, id), after `after`, at most `limit`, of one profile when given: GET /assignments' pages. */
+  listAssignmentsPage(q: CreatedPageQuery & { profileId?: string }): Promise<Assignment[]>;
   deleteAssignment(id: string): Promise<boolean>;
   /** Assignments whose target is any of the given refs (the caller expands groups). */
   assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]>;

@@ -1,5 +1,5 @@
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../model.js';
-import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, DevicePageQuery, NewExternalUser, ExternalSource, DeleteGroupResult, DirectorySearch } from './storage.js';
+import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, DevicePageQuery, NewExternalUser, ExternalSource, DeleteGroupResult, DirectorySearch, CreatedPageQuery } from './storage.js';
 
 // The directory: users, devices, groups, memberships and the device/user
 // lifecycle (docs/lifecycle.md). The lifecycle methods (block, retire, delete,
@@ -110,6 +110,8 @@ export interface DirectoryStore {
   listUsersPage(q: UserPageQuery): Promise<User[]>;
   /** Devices not deleted, in list order (createdAt, id), after `after`, at most `limit` (1..10000): GET /devices' pages. */
   listDevicesPage(q: DevicePageQuery): Promise<Device[]>;
+  /** Groups in list order (createdAt, id), after `after`, at most `limit`; `q` as listGroups: GET /groups' pages. */
+  listGroupsPage(q: CreatedPageQuery & DirectorySearch): Promise<Group[]>;
   /** A user owned by a directory; conflict when the userPrincipalName or (source, externalId) is taken. */
   createExternalUser(u: NewExternalUser): Promise<User>;
   /** Several at once, in one transaction (a first sync brings thousands); a conflict on any writes none. Returned in the order given. */

@@ -1,4 +1,5 @@
 import type { Profile, ProfileSpec } from '../model.js';
+import type { CreatedPageQuery } from './storage.js';
 
 // Profiles, versioned: every update is a new immutable version. deleteProfile
 // also removes the profile's assignments in the same transaction (an assignment
@@ -14,6 +15,8 @@ export interface ProfileStore {
    */
   getProfile(id: string, version?: number): Promise<Profile | null>;
   listProfiles(): Promise<Profile[]>; // current versions, not deleted
+  /** Current versions, not deleted, in list order (createdAt, id), after `after`, at most `limit`: GET /profiles' pages. */
+  listProfilesPage(q: CreatedPageQuery): Promise<Profile[]>;
   /** Current versions of the given profiles in one read, in the order of `ids`; missing or deleted ones left out, repeats once. */
   getProfiles(ids: readonly string[]): Promise<Profile[]>;
   /** Soft delete: old versions stay readable for audit; assignments are removed. False when missing or already deleted. */

@@ -173,6 +173,18 @@ export interface CertificateFilter {
   after?: CertificatePosition;
   /** At most this many rows (1..10000). */
   limit?: number;
+  /** List order: `issued` (default: issuedAt, serialNumber) or `expiry` (notAfter, serialNumber: the expiry report, indexed by 0020). */
+  order?: CertificateOrder;
+  /** Keyset paging in `expiry` order (with `order: 'expiry'` only). */
+  afterExpiry?: CertificateExpiryPosition;
+}
+
+export type CertificateOrder = 'issued' | 'expiry';
+
+/** Where a page in expiry order ended: the last row's notAfter and serial. */
+export interface CertificateExpiryPosition {
+  notAfter: string;
+  serialNumber: string;
 }
 
 export interface AuditFilter {
@@ -257,8 +269,10 @@ export interface UserPosition {
 
 export interface UserPageQuery {
   source?: DirectorySource;
-  /** Case-insensitive substring of userPrincipalName, email or displayName. */
+  /** Case-insensitive substring of userPrincipalName, email or displayName (walks the list: no index serves a substring). */
   search?: string;
+  /** Case-insensitive prefix of userPrincipalName, email or displayName (index ranges, migration 0020). */
+  prefix?: string;
   after?: UserPosition;
   limit: number;
 }
@@ -281,5 +295,17 @@ export interface DevicePosition {
 
 export interface DevicePageQuery {
   after?: DevicePosition;
+  limit: number;
+}
+
+/** Where a page of a list in creation order ended (groups, assignments, profiles): the last row's (createdAt, id). */
+export interface CreatedPosition {
+  createdAt: string;
+  id: string;
+}
+
+/** One page of a list in creation order: at most `limit` (1..10000) rows after `after`. */
+export interface CreatedPageQuery {
+  after?: CreatedPosition;
   limit: number;
 }

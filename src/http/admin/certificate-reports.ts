@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { devicesForTargets } from '../../core/affected-devices.js';
 import { fieldIssues } from '../../core/field-issues.js';
 import { DELIVERY_STATES, type DeliveryState } from '../../core/model.js';
-import { CERTIFICATE_STATUSES, type CertificateFilter, type CertificatePosition, type ProfileStore, type AssignmentStore, type IssuanceStore, type DeliveryStore, type DirectoryStore } from '../../core/storage/storage.js';
+import { CERTIFICATE_STATUSES, type CertificateFilter, type CertificatePosition, type CertificateExpiryPosition, type ProfileStore, type AssignmentStore, type IssuanceStore, type DeliveryStore, type DirectoryStore } from '../../core/storage/storage.js';
 import { HttpError, notFound } from '../errors.js';
 import { apiDoc } from './api-doc.js';
 import { decodePageCursor, encodePageCursor } from './page-cursor.js';
@@ -65,6 +65,16 @@ export function decodeCursor(cursor: string): CertificatePosition {
   return { issuedAt, serialNumber };
 }
 
+/** The expiry report's cursor: (notAfter, serial), tagged so an issue-order cursor is refused there and back. */
+export function encodeExpiryCursor(c: { notAfter: string; serialNumber: string }): string {
+  return encodePageCursor(c.notAfter, c.serialNumber, 'expiry');
+}
+
+export function decodeExpiryCursor(cursor: string): CertificateExpiryPosition {
+  const [notAfter, serialNumber] = decodePageCursor(cursor, 'cursor', /^[0-9a-f]{1,64}$/, 'expiry');
+  return { notAfter, serialNumber };
+}
+
 /** The same request with the next page's cursor, for the Link header. */
 function nextLink(req: Request, cursor: string): string {
   const url = new URL(req.originalUrl, 'http://gateway.invalid');
@@ -79,7 +89,7 @@ export function certificateReportRoutes(storage: DirectoryStore & ProfileStore &
    * An array, as before paging existed; the next page's cursor comes in the
    * X-Next-Cursor header and a Link rel="next" (absent on the last page).
    */
-  r.get('/certificates', apiDoc({ tag: 'Certificates', summary: 'List certificates, filtered and paged (X-Next-Cursor, Link rel=next)', query: listQuery, responses: { 200: 'one page of certificates in issue order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+  r.get('/certificates', apiDoc({ tag: 'Certificates', summary: 'List certificates, filtered and paged (X-Next-Cursor, Link rel=next)', query: listQuery, responses: { 200: 'one page of certificates in issue order (with expiringWithinDays: in expiry order, soonest first)', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
     const q = parseQuery(listQuery, req.query);
     const now = new Date();
     const filter: CertificateFilter = {
@@ -88,7 +98,9 @@ export function certificateReportRoutes(storage: DirectoryStore & ProfileStore &
       ...(q.profileId && { profileId: q.profileId }),
       ...(q.status && { status: q.status }),
       ...(q.expiringWithinDays !== undefined && { status: 'valid', notAfterUntil: new Date(now.getTime() + q.expiringWithinDays * DAY_MS).toISOString() }),
-      ...(q.cursor !== undefined && { after: decodeCursor(q.cursor) }),
+      // The expiry report pages in expiry order (soonest first): the order its index serves (0020), no sort of the range.
+      ...(q.expiringWithinDays !== undefined && { order: 'expiry' }),
+      ...(q.cursor !== undefined && (q.expiringWithinDays === undefined ? { after: decodeCursor(q.cursor) } : { afterExpiry: decodeExpiryCursor(q.cursor) })),
       asOf: now.toISOString(),
       // One more than the page: whether it exists decides the next cursor.
       limit: q.limit + 1,
@@ -97,7 +109,7 @@ export function certificateReportRoutes(storage: DirectoryStore & ProfileStore &
     const page = rows.slice(0, q.limit);
     if (rows.length > q.limit) {
       const last = page[page.length - 1]!;
-      const cursor = encodeCursor({ issuedAt: last.issuedAt, serialNumber: last.serialNumber });
+      const cursor = filter.order === 'expiry' ? encodeExpiryCursor(last) : encodeCursor({ issuedAt: last.issuedAt, serialNumber: last.serialNumber });
       res.set('X-Next-Cursor', cursor);
       res.set('Link', `<${nextLink(req, cursor)}>; rel="next"`);
     }

@@ -23,7 +23,10 @@ export const userListQuery = z.strictObject({
     .default(DEFAULT_USER_PAGE),
   after: z.string({ message: 'after must be given once' }).max(512, 'after is not a cursor this API returned').optional(),
   source: z.enum(DIRECTORY_SOURCES, { message: `source must be one of ${DIRECTORY_SOURCES.join(', ')}` }).optional(),
-  q: z.string({ message: 'give q once' }).trim().min(1, 'q must not be empty').max(256, 'q must be at most 256 characters').optional(),
+  // q: how an admin finds someone (the start of a name or address), served by an index range per column (0020).
+  q: z.string({ message: 'give q once' }).trim().min(1, 'q must not be empty').max(256, 'q must be at most 256 characters').optional().describe('a case-insensitive prefix of userPrincipalName, email or displayName (indexed)'),
+  // contains: a substring anywhere, which no index serves: it walks the users in creation order until the page is full (docs/api.md).
+  contains: z.string({ message: 'give contains once' }).trim().min(1, 'contains must not be empty').max(256, 'contains must be at most 256 characters').optional().describe('a case-insensitive substring of userPrincipalName, email or displayName (not indexed: a rare one reads every user)'),
 });
 
 /** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was added since. */

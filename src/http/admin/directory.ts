@@ -10,7 +10,7 @@ import { HttpError, notFound, parseBody } from '../errors.js';
 import { fieldIssues } from '../../core/field-issues.js';
 import { apiDoc } from './api-doc.js';
 import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery } from './directory-source.js';
-import { decodeDeviceCursor, deviceListQuery, encodeDeviceCursor, linkNextPage } from './list-pages.js';
+import { answerCreatedPage, createdListQuery, decodeDeviceCursor, deviceListQuery, encodeDeviceCursor, linkNextPage } from './list-pages.js';
 import { SID_ATTRIBUTE, sidAttributeProblem } from '../../core/profile/security-identifier.js';
 
 // Users, devices and groups: the directory profiles' templates are filled from.
@@ -51,11 +51,8 @@ const groupBody = z.strictObject({ name: z.string().trim().min(1, 'must not be e
 // ?q=: a case-insensitive substring (users: userPrincipalName, email, displayName; groups: name).
 const searchQuery = z.strictObject({ q: z.string({ message: 'give q once' }).trim().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional() });
 
-function parseSearch(query: unknown): { q?: string } {
-  const r = searchQuery.safeParse(query);
-  if (!r.success) throw new HttpError(400, 'invalid query', fieldIssues(r.error));
-  return r.data.q === undefined ? {} : { q: r.data.q };
-}
+// GET /groups: paged (list-pages.ts), and q a substring: groups are few enough (hundreds to thousands) that the walk stays cheap.
+const groupListQuery = createdListQuery(searchQuery.shape);
 
 const memberBody = z.union(
   [z.strictObject({ userId: z.string().uuid() }), z.strictObject({ deviceId: z.string().uuid() })],
@@ -75,12 +72,12 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/users', apiDoc({ tag: 'Directory', summary: 'Create a user', body: userBody, responses: { 201: 'the user', 400: 'a field is invalid', 409: 'the userPrincipalName is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
   });
-  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source and q (case-insensitive substring of userPrincipalName, email or displayName)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source, q (case-insensitive prefix of userPrincipalName, email or displayName) and contains (substring, not indexed)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
     const parsed = userListQuery.safeParse(req.query);
     if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
     const q = parsed.data;
     // One more than the page: whether it exists decides the next cursor.
-    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { search: q.q }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { prefix: q.q }), ...(q.contains && { search: q.contains }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
     const page = rows.slice(0, q.limit);
     if (rows.length > q.limit) res.set('X-Next-Cursor', encodeUserCursor(page[page.length - 1]!));
     res.json(page);
@@ -132,8 +129,8 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/groups', apiDoc({ tag: 'Directory', summary: 'Create a group', body: groupBody, responses: { 201: 'the group', 400: 'a field is invalid', 409: 'the name is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createGroup(parseBody(groupBody, req.body).name));
   });
-  r.get('/groups', apiDoc({ tag: 'Directory', summary: 'List groups; q: case-insensitive substring of the name', query: searchQuery, responses: { 200: 'every group (that matches q)', 400: 'invalid query' } }), async (req, res) => {
-    res.json(await storage.listGroups(parseSearch(req.query)));
+  r.get('/groups', apiDoc({ tag: 'Directory', summary: 'List groups, paged (X-Next-Cursor, Link rel=next; pass it as after); q: case-insensitive substring of the name', query: groupListQuery, responses: { 200: 'one page of groups (that match q), in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+    await answerCreatedPage(req, res, groupListQuery, (q) => storage.listGroupsPage({ limit: q.limit, ...(q.after && { after: q.after }), ...(q.q !== undefined && { q: q.q }) }));
   });
   r.get('/groups/:id', apiDoc({ tag: 'Directory', summary: 'Read a group', responses: { 200: 'the group', 404: 'unknown group' } }), async (req, res) => {
     const g = await storage.getGroup(req.params.id);

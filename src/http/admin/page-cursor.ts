@@ -4,8 +4,9 @@ import { HttpError } from '../errors.js';
 // opaque to clients, they hold the last row's sort key (a timestamp and an
 // id), so the next page starts right after it whatever was added since.
 
-export function encodePageCursor(at: string, id: string): string {
-  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
+export function encodePageCursor(at: string, id: string, order?: string): string {
+  // A list with a second order (certificates by expiry) names it, so a cursor of one order is refused by the other.
+  return Buffer.from(JSON.stringify(order === undefined ? [at, id] : [at, id, order])).toString('base64url');
 }
 
 /**
@@ -13,7 +14,7 @@ export function encodePageCursor(at: string, id: string): string {
  * API did not hand out (not base64url JSON, not two strings, a bad timestamp,
  * an id that `idShape` refuses).
  */
-export function decodePageCursor(cursor: string, param: string, idShape: RegExp): [at: string, id: string] {
+export function decodePageCursor(cursor: string, param: string, idShape: RegExp, order?: string): [at: string, id: string] {
   const bad = () => new HttpError(400, 'invalid query', [{ path: param, message: `the ${param} value is not a cursor this API returned` }]);
   let v: unknown;
   try {
@@ -21,7 +22,8 @@ export function decodePageCursor(cursor: string, param: string, idShape: RegExp)
   } catch {
     throw bad();
   }
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw bad();
+  if (!Array.isArray(v) || v.length !== (order === undefined ? 2 : 3) || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw bad();
+  if (order !== undefined && v[2] !== order) throw bad();
   const [at, id] = v as [string, string];
   if (Number.isNaN(Date.parse(at)) || !idShape.test(id)) throw bad();
   return [at, id];

@@ -7,6 +7,7 @@ import type { DeviceChangeListener } from '../../core/device-changes.js';
 import type { AssignmentTarget } from '../../core/model.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { apiDoc } from './api-doc.js';
+import { answerCreatedPage, createdListQuery } from './list-pages.js';
 
 // Certificate profiles (versioned) and their assignments.
 
@@ -36,7 +37,9 @@ const assignmentBody = z.union(
 
 // What the readers below accept (they parse by hand, with these bounds).
 const versionQuery = z.object({ version: z.string().regex(/^[1-9][0-9]*$/).optional().describe('an older version of the profile (1, 2, ...)') });
-const assignmentQuery = z.object({ profileId: z.string().optional().describe("only this profile's assignments") });
+// The lists page in creation order like GET /devices (list-pages.ts).
+const profileListQuery = createdListQuery({});
+const assignmentQuery = createdListQuery({ profileId: z.string({ message: 'profileId must be given once' }).uuid('profileId must be a profile id').optional().describe("only this profile's assignments") });
 
 export function profileRoutes(storage: DirectoryStore & ProfileStore & AssignmentStore & IssuanceStore & DeliveryStore, devicesChanged: DeviceChangeListener = () => {}, cas?: KnownCas): Router {
   const r = Router();
@@ -44,8 +47,8 @@ export function profileRoutes(storage: DirectoryStore & ProfileStore & Assignmen
   r.post('/profiles', apiDoc({ tag: 'Profiles', summary: 'Create a certificate profile (version 1)', body: profileSpecSchema, responses: { 201: 'the profile', 400: 'invalid profile: issues name each field' } }), async (req, res) => {
     res.status(201).json(await storage.createProfile(specOrThrow(req.body, cas)));
   });
-  r.get('/profiles', apiDoc({ tag: 'Profiles', summary: 'List profiles (current versions)', responses: { 200: 'every profile not deleted' } }), async (_req, res) => {
-    res.json(await storage.listProfiles());
+  r.get('/profiles', apiDoc({ tag: 'Profiles', summary: 'List profiles (current versions), paged (X-Next-Cursor, Link rel=next; pass it as after)', query: profileListQuery, responses: { 200: 'one page of profiles not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+    await answerCreatedPage(req, res, profileListQuery, (q) => storage.listProfilesPage(q));
   });
   r.get('/profiles/:id', apiDoc({ tag: 'Profiles', summary: 'Read a profile, or one of its versions', query: versionQuery, responses: { 200: 'the profile', 400: 'version is not a positive integer', 404: 'unknown profile or version' } }), async (req, res) => {
     const v = req.query.version === undefined ? undefined : Number(req.query.version);
@@ -74,9 +77,8 @@ export function profileRoutes(storage: DirectoryStore & ProfileStore & Assignmen
     devicesChanged(devicesForTargets(storage, [created.target]));
     res.status(201).json(created);
   });
-  r.get('/assignments', apiDoc({ tag: 'Assignments', summary: 'List assignments', query: assignmentQuery, responses: { 200: 'the assignments' } }), async (req, res) => {
-    const profileId = typeof req.query.profileId === 'string' ? req.query.profileId : undefined;
-    res.json(await storage.listAssignments(profileId ? { profileId } : undefined));
+  r.get('/assignments', apiDoc({ tag: 'Assignments', summary: 'List assignments, paged (X-Next-Cursor, Link rel=next; pass it as after)', query: assignmentQuery, responses: { 200: 'one page of assignments (of profileId when given), in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+    await answerCreatedPage(req, res, assignmentQuery, (q) => storage.listAssignmentsPage({ limit: q.limit, ...(q.after && { after: q.after }), ...(q.profileId !== undefined && { profileId: q.profileId }) }));
   });
   r.delete('/assignments/:id', apiDoc({ tag: 'Assignments', summary: 'Delete an assignment', responses: { 204: 'deleted', 404: 'unknown assignment' } }), async (req, res) => {
     const gone = (await storage.listAssignments()).find((a) => a.id === req.params.id);

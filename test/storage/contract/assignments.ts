@@ -2,6 +2,17 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { type Storage } from '../../../src/core/storage/storage.js';
 import { UUID, expectStorageError, isIso, spec } from './fixtures.js';
 
+/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
+async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const last = out.at(-1);
+    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
+    out.push(...page);
+    if (page.length < size) return out;
+  }
+}
+
 /** The AssignmentStore part of the storage contract; `current` is the fresh storage of the running test. */
 export function assignmentsContract(current: () => Storage): void {
   describe('AssignmentStore', () => {
@@ -43,6 +54,18 @@ export function assignmentsContract(current: () => Storage): void {
         expect(await s.deleteAssignment(a2.id)).toBe(true);
         expect(await s.deleteAssignment(a2.id)).toBe(false);
         expect(await s.listAssignments({ profileId: p.id })).toEqual([a1]);
+      });
+
+      it('pages assignments in creation order (createdAt, id), of one profile when given; same rows as the unpaged list', async () => {
+        const { u, d, g, p, q } = await world();
+        const made = [await s.createAssignment(p.id, { userId: u.id }), await s.createAssignment(q.id, { groupId: g.id }), await s.createAssignment(p.id, { deviceId: d.id }), await s.createAssignment(p.id, { groupId: g.id })];
+        const all = await walkPages((o) => s.listAssignmentsPage(o), 2);
+        expect(all).toEqual(await s.listAssignments());
+        expect(all.map((a) => a.id).sort()).toEqual(made.map((a) => a.id).sort());
+        const ofP = await walkPages((o) => s.listAssignmentsPage({ ...o, profileId: p.id }), 1);
+        expect(ofP).toEqual(await s.listAssignments({ profileId: p.id }));
+        expect(ofP).toHaveLength(3);
+        await expect(s.listAssignmentsPage({ limit: 0 })).rejects.toThrow(RangeError);
       });
 
       it('refuses duplicates with conflict and unknown references with not-found', async () => {

@@ -4,6 +4,17 @@ import { type Storage } from '../../../src/core/storage/storage.js';
 import { UUID, expectStorageError, isIso, spec, enrollment, certificate, challenge, sortedBy } from './fixtures.js';
 
 /** The DirectoryStore part of the storage contract; `current` is the fresh storage of the running test. */
+/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
+async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const last = out.at(-1);
+    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
+    out.push(...page);
+    if (page.length < size) return out;
+  }
+}
+
 export function directoryContract(current: () => Storage): void {
   describe('DirectoryStore', () => {
     let s: Storage;
@@ -178,6 +189,17 @@ export function directoryContract(current: () => Storage): void {
         const all = await s.listGroups();
         expect(all).toHaveLength(2);
         expect(all).toEqual(expect.arrayContaining([g, h]));
+      });
+
+      it('pages groups in creation order (createdAt, id), filtered by q; same rows as the unpaged list', async () => {
+        for (const name of ['Sales EMEA', 'HR', 'Sales US', 'Presales', 'IT']) await s.createGroup(name);
+        const all = await walkPages((o) => s.listGroupsPage(o), 2);
+        expect(all).toEqual(await s.listGroups());
+        expect(all).toHaveLength(5);
+        const sales = await walkPages((o) => s.listGroupsPage({ ...o, q: 'SALES' }), 1);
+        expect(sales).toEqual(await s.listGroups({ q: 'SALES' }));
+        expect(sales.map((g) => g.name).sort()).toEqual(['Presales', 'Sales EMEA', 'Sales US']);
+        await expect(s.listGroupsPage({ limit: 0 })).rejects.toThrow(RangeError);
       });
 
       it('adds and removes users and devices; membership is idempotent', async () => {
@@ -560,6 +582,39 @@ export function directoryContract(current: () => Storage): void {
         expect((await s.listUsersPage({ limit: 100, source: 'ldap' })).map((u) => u.userPrincipalName).sort()).toEqual(['x0@example.com', 'x1@example.com', 'x2@example.com']);
         expect(await s.listUsersPage({ limit: 100, source: 'local' })).toHaveLength(5);
         await expect(s.listUsersPage({ limit: 0 })).rejects.toThrow(RangeError);
+      });
+
+      it('finds users by a case-insensitive prefix of userPrincipalName, email or displayName, paged in creation order', async () => {
+        const a = await s.createUser({ userPrincipalName: 'Zed.One@example.com', email: 'alpha@mail.example', displayName: 'Zed One' });
+        const b = await s.createUser({ userPrincipalName: 'zed.two@example.com', email: 'zoe@mail.example', displayName: 'Beta_Z' });
+        const c = await s.createUser({ userPrincipalName: 'amy@example.com', email: 'zed@mail.example', displayName: 'Amy' });
+        await s.createUser({ userPrincipalName: 'other@example.com', email: 'other@mail.example', displayName: 'Lazed' }); // "zed" inside, not at the start
+        const ids = async (prefix: string, limit = 100) => (await s.listUsersPage({ limit, prefix })).map((u) => u.id);
+        const all = await ids('ZED');
+        expect([...all].sort()).toEqual([a.id, b.id, c.id].sort());
+        expect(await ids('zed.t')).toEqual([b.id]);
+        expect(await ids('alpha@')).toEqual([a.id]);
+        expect(await ids('beta_')).toEqual([b.id]);
+        expect(await ids('beta%')).toEqual([]);
+        expect(await ids('zee')).toEqual([]);
+        // Keyset paging holds with the prefix.
+        const first = await s.listUsersPage({ limit: 2, prefix: 'zed' });
+        const rest = await s.listUsersPage({ limit: 2, prefix: 'zed', after: { createdAt: first[1]!.createdAt, id: first[1]!.id } });
+        expect([...first, ...rest].map((u) => u.id)).toEqual(all);
+        // A character above the basic plane at the end still bounds the range.
+        const emoji = await s.createUser({ userPrincipalName: 'x\u{1F600}@example.com', email: 'e@mail.example', displayName: 'E' });
+        expect(await ids('x\u{1F600}')).toEqual([emoji.id]);
+      });
+
+      it('a prefix that 1,000 or more users share pages the same way (the paging index is walked instead of sorting every match)', async () => {
+        await s.createUser({ userPrincipalName: 'bulkless@example.com', email: 'x@mail.example', displayName: 'First' });
+        await s.createExternalUsers(Array.from({ length: 1003 }, (_, i) => ({ userPrincipalName: `Bulk${i}@example.com`, email: `b${i}@mail.example`, displayName: `B ${i}`, source: 'ldap' as const, externalId: `bulk-${i}` })));
+        await s.createUser({ userPrincipalName: 'other@example.com', email: 'BULK.o@mail.example', displayName: 'O' }); // by its email
+        await s.createUser({ userPrincipalName: 'zz@example.com', email: 'zz@mail.example', displayName: 'Zz bulk' }); // "bulk" not at a start
+        const everyone = await walkPages((o) => s.listUsersPage(o), 1000);
+        const expected = everyone.filter((u) => [u.userPrincipalName, u.email, u.displayName].some((v) => v.toLowerCase().startsWith('bulk')));
+        expect(expected).toHaveLength(1005);
+        expect((await walkPages((o) => s.listUsersPage({ ...o, prefix: 'BULK' }), 400)).map((u) => u.id)).toEqual(expected.map((u) => u.id));
       });
 
       it('pages devices by (createdAt, id), skips deleted ones, and a page boundary holds while devices are added', async () => {

@@ -314,6 +314,31 @@ export function issuanceContract(current: () => Storage): void {
         expect(await s.getCertificate('99')).toBeNull();
       });
 
+      it('pages in expiry order, (notAfter, serialNumber), with its own cursor; refuses mixing the orders', async () => {
+        // Issued in serial order, expiring in another; two share a notAfter (the serial breaks the tie).
+        const rows: Array<[string, string]> = [
+          ['21', '2026-09-01T00:00:00.000Z'],
+          ['22', '2026-07-01T00:00:00.000Z'],
+          ['23', '2026-08-01T00:00:00.000Z'],
+          ['24', '2026-07-01T00:00:00.000Z'],
+          ['25', '2026-06-15T00:00:00.000Z'],
+        ];
+        for (const [serial, notAfter] of rows) expect(await s.recordEnrollment(null, enrollment(`tx-${serial}`), certificate(serial, { notAfter }))).toEqual({ ok: true });
+        await s.revokeCertificateChain('23', '2026-02-01T00:00:00.000Z', 'superseded');
+        const filter = { status: 'valid', asOf: '2026-06-01T00:00:00.000Z', notAfterUntil: '2026-12-31T00:00:00.000Z', order: 'expiry' } as const;
+        const seen: string[] = [];
+        let afterExpiry: { notAfter: string; serialNumber: string } | undefined;
+        for (let i = 0; i < 10; i++) {
+          const page = await s.listCertificates({ ...filter, limit: 2, ...(afterExpiry && { afterExpiry }) });
+          seen.push(...page.map((c) => c.serialNumber));
+          if (page.length < 2) break;
+          afterExpiry = { notAfter: page[1]!.notAfter, serialNumber: page[1]!.serialNumber };
+        }
+        expect(seen).toEqual(['25', '22', '24', '21']);
+        await expect(s.listCertificates({ ...filter, after: { issuedAt: '2026-01-01T00:00:00.000Z', serialNumber: '21' } })).rejects.toThrow(RangeError);
+        await expect(s.listCertificates({ afterExpiry: { notAfter: '2026-01-01T00:00:00.000Z', serialNumber: '21' } })).rejects.toThrow(RangeError);
+      });
+
       it('filters by status at a given time, by expiry and by a device list, and counts per status', async () => {
         const asOf = '2026-06-01T00:00:00.000Z';
         const rows: Array<[string, string, string]> = [

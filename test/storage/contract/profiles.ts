@@ -1,8 +1,20 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type Storage } from '../../../src/core/storage/storage.js';
+import type { Profile } from '../../../src/core/model.js';
 import { UUID, expectStorageError, isIso, spec, sortedBy } from './fixtures.js';
 
 /** The ProfileStore part of the storage contract; `current` is the fresh storage of the running test. */
+/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
+async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const last = out.at(-1);
+    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
+    out.push(...page);
+    if (page.length < size) return out;
+  }
+}
+
 export function profilesContract(current: () => Storage): void {
   describe('ProfileStore', () => {
     let s: Storage;
@@ -107,6 +119,18 @@ export function profilesContract(current: () => Storage): void {
         expect(list).toHaveLength(2);
         expect(list).toEqual(expect.arrayContaining([a2, b]));
         expect(sortedBy(list, (p) => p.createdAt)).toBe(true);
+      });
+
+      it('pages current versions of live profiles in creation order (createdAt, id); same rows as the unpaged list', async () => {
+        const made: Profile[] = [];
+        for (let i = 0; i < 5; i++) made.push(await s.createProfile(spec({ name: `pg${i}` })));
+        await s.updateProfile(made[1]!.id, spec({ name: 'pg1 v2' }));
+        expect(await s.deleteProfile(made[3]!.id)).toBe(true);
+        const all = await walkPages((o) => s.listProfilesPage(o), 2);
+        expect(all).toEqual(await s.listProfiles());
+        expect(all).toHaveLength(4);
+        expect(all.find((x) => x.id === made[1]!.id)?.version).toBe(2);
+        await expect(s.listProfilesPage({ limit: 10_001 })).rejects.toThrow(RangeError);
       });
 
       it('getProfiles: current versions of the ids given, in that order, each once; missing and deleted left out, past the 500-id chunk too', async () => {

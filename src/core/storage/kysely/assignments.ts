@@ -6,6 +6,8 @@ import type { AssignmentRow, TargetKind } from '../schema.js';
 import { KyselyStore, isForeignKeyViolation, isUniqueViolation } from './support.js';
 import { targetOf, rowToAssignment } from './rows.js';
 import { prepared } from './prepared.js';
+import { afterCreated, checkPageLimit } from './created-order.js';
+import type { CreatedPageQuery } from '../storage.js';
 
 /**
  * One EXISTS per way a profile applies (core/assignments.ts), each served by
@@ -77,6 +79,16 @@ export class KyselyAssignmentStore extends KyselyStore implements AssignmentStor
     let q = this.db.selectFrom('assignments').selectAll();
     if (filter?.profileId !== undefined) q = q.where('profile_id', '=', filter.profileId);
     const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToAssignment);
+  }
+
+  /** Keyset paging on assignments_page_idx / assignments_profile_page_idx (migration 0020). */
+  async listAssignmentsPage(q: CreatedPageQuery & { profileId?: string }): Promise<Assignment[]> {
+    checkPageLimit(q.limit, 'assignment');
+    let query = this.db.selectFrom('assignments').selectAll();
+    if (q.profileId !== undefined) query = query.where('profile_id', '=', q.profileId);
+    if (q.after !== undefined) query = query.where(afterCreated('assignments', q.after));
+    const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
     return rows.map(rowToAssignment);
   }
 

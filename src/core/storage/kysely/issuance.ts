@@ -2,7 +2,7 @@ import type { SelectQueryBuilder, Transaction } from 'kysely';
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../../model.js';
 import { StorageConflictError, type ChallengeUse, type NewEnrollment, type NewCertificate, type ConsumeResult, type RevokeResult, type RevokedEntry, type RevokedSetState, type CertificateStatus, type CertificateFilter, type CertificateWithDevice } from '../storage.js';
 import type { IssuanceStore } from '../issuance-store.js';
-import type { Database, NewCertificateRow, NewEnrollmentRow } from '../schema.js';
+import type { CertificateRow, Database, NewCertificateRow, NewEnrollmentRow } from '../schema.js';
 import type { Insertable } from 'kysely';
 import type { AuditEventsTable } from '../schema.js';
 import { columnsOf, prepared, type PreparedQuery } from './prepared.js';
@@ -390,6 +390,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
   async listCertificates(filter: CertificateFilter = {}): Promise<IssuedCertificate[]> {
     if (filter.deviceIds?.length === 0) return [];
     let q = this.#certificatesWhere(this.db.selectFrom('certificates').selectAll(), filter);
+    if (filter.order === 'expiry') return this.#listByExpiry(q, filter);
+    if (filter.afterExpiry !== undefined) throw new RangeError('afterExpiry pages the expiry order: give order: expiry');
     if (filter.after !== undefined) {
       // Keyset paging on the list order: stable under inserts, no OFFSET scan.
       const { issuedAt, serialNumber } = filter.after;
@@ -398,6 +400,23 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
       q = q.where('issued_at', '>=', at).where((eb) => eb.or([eb('issued_at', '>', at), eb('serial_number', '>', serialNumber)]));
     }
     q = q.orderBy('issued_at').orderBy('serial_number');
+    if (filter.limit !== undefined) {
+      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
+      q = q.limit(filter.limit);
+    }
+    return (await q.execute()).map(rowToCertificate);
+  }
+
+  /** The expiry report's order, (not_after, serial_number): a range of certificates_expiry_page_idx (0020) stopped by LIMIT, no sort. */
+  async #listByExpiry(q: SelectQueryBuilder<Database, 'certificates', CertificateRow>, filter: CertificateFilter): Promise<IssuedCertificate[]> {
+    if (filter.after !== undefined) throw new RangeError('after pages the issue order: give afterExpiry with order: expiry');
+    if (filter.afterExpiry !== undefined) {
+      const { notAfter, serialNumber } = filter.afterExpiry;
+      const at = isoTimestamp(notAfter, 'afterExpiry.notAfter');
+      // The leading not_after >= lets the index seek to the cursor (as in the issue order above).
+      q = q.where('not_after', '>=', at).where((eb) => eb.or([eb('not_after', '>', at), eb('serial_number', '>', serialNumber)]));
+    }
+    q = q.orderBy('not_after').orderBy('serial_number');
     if (filter.limit !== undefined) {
       if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
       q = q.limit(filter.limit);

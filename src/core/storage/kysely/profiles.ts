@@ -4,6 +4,8 @@ import type { ProfileStore } from '../profile-store.js';
 import { KyselyStore, toNumber, type Db } from './support.js';
 import { rowToProfile } from './rows.js';
 import { prepared } from './prepared.js';
+import { afterCreated, checkPageLimit } from './created-order.js';
+import type { CreatedPageQuery } from '../storage.js';
 
 // Versioned profiles. deleteProfile also removes the profile's assignments in
 // its transaction (an assignment of a deleted profile must not outlive it).
@@ -90,6 +92,15 @@ export class KyselyProfileStore extends KyselyStore implements ProfileStore {
       .orderBy('p.created_at')
       .orderBy('p.id')
       .execute();
+    return rows.map(rowToProfile);
+  }
+
+  /** Keyset paging on profiles_page_idx (created_at, id), migration 0020; each row joins its current version. */
+  async listProfilesPage(q: CreatedPageQuery): Promise<Profile[]> {
+    checkPageLimit(q.limit, 'profile');
+    let query = this.#profileQuery(this.db).whereRef('v.version', '=', 'p.current_version').where('p.deleted_at', 'is', null);
+    if (q.after !== undefined) query = query.where(afterCreated('p', q.after));
+    const rows = await query.orderBy('p.created_at').orderBy('p.id').limit(q.limit).execute();
     return rows.map(rowToProfile);
   }
 
