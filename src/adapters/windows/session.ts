@@ -63,10 +63,13 @@ export async function handleMessage(
   msg: SyncMLMessage,
   now: Date,
   current?: WindowsState,
-  save: (state: WindowsState) => Promise<unknown> = (st) => writeWindowsState(services, device.id, st),
+  save: (state: WindowsState, reports?: readonly DeliveryReport[]) => Promise<unknown> = async (st, reports = []) => {
+    await services.reportAll(device, reports);
+    await writeWindowsState(services, device.id, st);
+  },
 ): Promise<SessionReply> {
-  // The message's delivery reports are collected and written together, in one transaction, before
-  // its state (a delivering message has up to one per profile: issue 13).
+  // The message's delivery reports are collected and written together with its state (the route's save:
+  // one transaction, compare-and-set; a delivering message has up to one per profile: issue 13).
   const reports: DeliveryReport[] = [];
   const s: AdapterServices = { ...services, report: async (_device, r) => void reports.push(r) };
   const state = current ?? (await readWindowsState(s, device.id));
@@ -178,8 +181,7 @@ export async function handleMessage(
     }
   }
   if (aborted) delete state.session;
-  await services.reportAll(device, reports);
-  await save(state);
+  await save(state, reports);
   return { xml, done: commands.length === 0 };
 }
 
