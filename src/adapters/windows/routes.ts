@@ -52,6 +52,19 @@ function readSoap(req: Request, res: Response, action: string): El | null {
   }
 }
 
+/** The Content-Type Express's res.type + send has always served for an answer (charset added). */
+const SYNCML_SERVED_TYPE = `${SYNCML_CONTENT_TYPE}; charset=utf-8`;
+
+/**
+ * An OMA-DM answer, head and body in one write (issue 13): res.send turned the
+ * string into a Buffer to hash an ETag no device asks for (a POST answer), and
+ * Node writes a Buffer body apart from the head.
+ */
+function sendSyncML(res: Response, xml: string): void {
+  res.writeHead(200, { 'Content-Type': SYNCML_SERVED_TYPE, 'Content-Length': String(Buffer.byteLength(xml)) });
+  res.end(xml);
+}
+
 /**
  * `clock` is the adapter's time (createWindowsAdapter's `now`): what enrollment
  * records, the RSTR timestamps, OMA-DM result tracking and renewal. Never the
@@ -199,7 +212,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     }
     const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st, withReports) => save(st as Record<string, unknown>, withReports));
     if (renewalConfirmed !== undefined) await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
-    res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
+    sendSyncML(res, reply.xml);
   }));
   return r;
 }
