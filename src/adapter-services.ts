@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { countCheckIns } from './metrics/check-ins.js';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
-import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
+import type { AdapterServices, DeliveryReport, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
 import { recordDeliveryReport, recordDeliveryReports } from './core/delivery-reports.js';
@@ -87,6 +87,13 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     if (!d.retirement || adapter.retirementConfirmedBy === 'unenrollment' || device.retiringSince === null) return;
     const current = await storage.getDevice(device.id);
     if (current) await d.retirement.completeIfRemoved(current, clock());
+  };
+  /** What a recorded `removed` report sets off once it is written: the pending removal confirmed, the retirement completed. */
+  const afterReports = async (device: Device, reports: readonly DeliveryReport[]) => {
+    for (const report of reports) {
+      if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
+      if (report.state === 'removed') await retireIfRemoved(device);
+    }
   };
   const devices: AdapterServices['devices'] = {
     get: (id) => storage.getDevice(id),
@@ -174,10 +181,12 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     reportAll: async (device, reports) => {
       if (reports.length === 0) return;
       await recordDeliveryReports(storage, device, reports, clock());
-      for (const report of reports) {
-        if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
-        if (report.state === 'removed') await retireIfRemoved(device);
-      }
+      await afterReports(device, reports);
+    },
+    reportAllWithState: async (device, reports, state, expectedVersion) => {
+      if ((await recordDeliveryReports(storage, device, reports, clock(), { adapter: adapter.name, state, expectedVersion })) === null) return false;
+      await afterReports(device, reports);
+      return true;
     },
     unenrolled: async (device, detail) => {
       const revoked = await recordUnenrollment(d, device, { adapter: adapter.name, detail }, clock());

@@ -225,6 +225,12 @@ export interface AdapterServices {
   /** report() for several of one device, their statuses and audit records written in one transaction (issue 13). */
   reportAll(device: Device, reports: readonly DeliveryReport[]): Promise<void>;
   /**
+   * reportAll() with the adapter's state for the device written in the same
+   * transaction, compare-and-set on `expectedVersion` (state.putIfVersion):
+   * false, and nothing written, when another writer got there first (issue 13).
+   */
+  reportAllWithState(device: Device, reports: readonly DeliveryReport[], state: Record<string, unknown>, expectedVersion: number): Promise<boolean>;
+  /**
    * The device left management (Apple CheckOut, the Windows unenroll alert,
    * the Android agent's unenroll call): every certificate issued for it is
    * revoked (cessationOfOperation) and audited as `device.unenrolled`.

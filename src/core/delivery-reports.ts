@@ -61,10 +61,19 @@ export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStor
  * transaction (issue 13); a later report of the same profile wins, as it would
  * one after the other. The supersession revocations follow, in report order.
  */
-export async function recordDeliveryReports(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, reports: readonly DeliveryReport[], now: Date = new Date()): Promise<DeliveryStatus[]> {
+export async function recordDeliveryReports(
+  storage: IssuanceStore & DeliveryStore & AuditStore,
+  device: Device,
+  reports: readonly DeliveryReport[],
+  now: Date = new Date(),
+  /** Written in the same transaction, compare-and-set: when it does not hold, nothing is written and the result is null. */
+  withState?: { adapter: string; state: Record<string, unknown>; expectedVersion: number },
+): Promise<DeliveryStatus[] | null> {
   const read = [];
   for (const r of reports) read.push(await statusOf(storage, device, r));
-  const stored = await storage.putDeliveryStatuses(read.map((r) => ({ status: r.status, actor: `device:${device.id}` })));
+  const entries = read.map((r) => ({ status: r.status, actor: `device:${device.id}` }));
+  const stored = withState ? await storage.putDeliveryStatusesWithState(entries, { deviceId: device.id, ...withState }) : await storage.putDeliveryStatuses(entries);
+  if (stored === null) return null;
   for (const [i, r] of reports.entries()) {
     const installed = read[i]!.installed;
     if (r.state === 'installed' && installed) await revokeSuperseded(storage, installed, now, `device:${device.id}`);

@@ -56,6 +56,7 @@ const NO_PLAN_INPUT = new Set<string>([
   'purgeAnsweredCommands',
   'putDeliveryStatus',
   'putDeliveryStatuses',
+  'putDeliveryStatusesWithState',
   'putSetting',
   'putKeyMaterial',
   'createEnrollmentToken',

@@ -14,8 +14,12 @@ import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js'
 // profiles (one query), the profile certificates and pending removals (the
 // removal reconcile), the user, the device's certificates (revocation check).
 // Before: 24 statements, 6 commits (the lease insert and delete per message,
-// a group query per member and a profile query per profile).
-const STATEMENT_BUDGET = 17;
+// a group query per member and a profile query per profile). Since win12 the
+// plan of a session whose inputs did not change since a plan that found
+// nothing to do is not made (adapters/windows/plan-memo.ts): its first message
+// reads the plan generations instead of the 7 (per message: the identity, the
+// state, its write; 7 in all, was 17).
+const STATEMENT_BUDGET = 7;
 /** The state write of each message (it records the MsgIDs, which a replay is refused by). */
 const COMMIT_BUDGET = 2;
 
@@ -46,6 +50,7 @@ describe('SQL per Windows OMA-DM session', () => {
     await sim.session(); // reports them installed
     const deliveries = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
     expect(deliveries.map((d: { state: string }) => d.state)).toEqual(['installed', 'installed', 'installed']);
+    await sim.session(); // plans, finds nothing to do: kept (adapters/windows/plan-memo.ts)
 
     executed.length = 0;
     sql.recording = true;
@@ -55,6 +60,6 @@ describe('SQL per Windows OMA-DM session', () => {
     expect(executed.filter((s) => /leases/i.test(s))).toEqual([]);
     expect(executed.length, executed.join('\n')).toBeLessThanOrEqual(STATEMENT_BUDGET);
     expect(commitsOf(executed), executed.join('\n')).toBeLessThanOrEqual(COMMIT_BUDGET);
-    console.info(`windows session with nothing to do: ${executed.length} statements, ${commitsOf(executed)} commits`);
+    console.info(`windows session with nothing to do: ${executed.length} statements, ${commitsOf(executed)} commits\n${executed.join('\n')}`);
   });
 });

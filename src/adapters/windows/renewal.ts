@@ -1,6 +1,6 @@
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
-import { renewalDue as coreRenewalDue } from '../../core/renewal.js';
+import { renewalDueAt } from '../../core/renewal.js';
 import type { CertificateValidity, TrackedProfile } from './state.js';
 
 // When an installed profile certificate is due for re-issue. The timing comes
@@ -38,8 +38,12 @@ export async function installedValidity(
 
 /** Re-issue once the certificate has used up (100 - renewalThresholdPercent)% of its validity (core/renewal.ts). */
 export function renewalDue(t: TrackedProfile, now: Date): boolean {
-  if (t.phase !== 'installed') return false;
+  return now.getTime() >= renewalDueTime(t);
+}
+
+/** When renewalDue turns true for this profile (ms since the epoch); +Infinity when it never does (not installed, no validity known). */
+export function renewalDueTime(t: TrackedProfile): number {
+  if (t.phase !== 'installed') return Number.POSITIVE_INFINITY;
   const v = t.validity ?? (t.installedAt ? estimate(t.installedAt, t.validityDays) : undefined);
-  if (!v) return false;
-  return coreRenewalDue(v, t.renewalThresholdPercent, now);
+  return v ? renewalDueAt(v, t.renewalThresholdPercent) : Number.POSITIVE_INFINITY;
 }

@@ -1,6 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { IDENTITY_KEY_SIZE, IDENTITY_VALIDITY_DAYS } from '../../core/profile/resolve.js';
-import type { AdapterServices } from '../../core/adapter.js';
+import type { AdapterServices, DeliveryReport } from '../../core/adapter.js';
 import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
 import { discoverResponse, parseDiscover } from './discovery.js';
 import { enroll } from './enroll.js';
@@ -50,6 +50,19 @@ function readSoap(req: Request, res: Response, action: string): El | null {
     sendFault(res, action, undefined, { code: 'MessageFormat', reason: e instanceof XmlError ? e.message : 'unreadable message' });
     return null;
   }
+}
+
+/** The Content-Type Express's res.type + send has always served for an answer (charset added). */
+const SYNCML_SERVED_TYPE = `${SYNCML_CONTENT_TYPE}; charset=utf-8`;
+
+/**
+ * An OMA-DM answer, head and body in one write (issue 13): res.send turned the
+ * string into a Buffer to hash an ETag no device asks for (a POST answer), and
+ * Node writes a Buffer body apart from the head.
+ */
+function sendSyncML(res: Response, xml: string): void {
+  res.writeHead(200, { 'Content-Type': SYNCML_SERVED_TYPE, 'Content-Length': String(Buffer.byteLength(xml)) });
+  res.end(xml);
 }
 
 /**
@@ -139,7 +152,21 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     // Read once per message: handleMessage works on this copy and writes it back.
     const read = await s.state.getVersioned(deviceId);
     const state = (read.state ?? {}) as WindowsState;
-    const save = versionedStateWriter(deviceId, read, s.state.putIfVersion);
+    // The state compare-and-set, with the message's delivery reports in the same transaction when it has
+    // any: a message refused on a conflict (503) leaves no report or audit record; its retry writes them once.
+    let reports: readonly DeliveryReport[] = [];
+    const write = versionedStateWriter(deviceId, read, (id, st, version) =>
+      reports.length === 0 ? s.state.putIfVersion(id, st, version) : s.reportAllWithState(res.locals.device!, reports, st, version),
+    );
+    const save = async (st: Record<string, unknown>, withReports: readonly DeliveryReport[] = []) => {
+      reports = withReports;
+      try {
+        // An unchanged state is not written: its reports then go alone.
+        if (!(await write(st)) && withReports.length > 0) await s.reportAll(res.locals.device!, withReports);
+      } finally {
+        reports = [];
+      }
+    };
     let renewalConfirmed: string | undefined;
     if (state.enrollment) {
       // The certificate authenticateDevice just verified (no second verification).
@@ -183,9 +210,9 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       res.status(400).json({ error: parsed.reason });
       return;
     }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st) => save(st as Record<string, unknown>));
+    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st, withReports) => save(st as Record<string, unknown>, withReports));
     if (renewalConfirmed !== undefined) await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
-    res.status(200).type(SYNCML_CONTENT_TYPE).send(reply.xml);
+    sendSyncML(res, reply.xml);
   }));
   return r;
 }

@@ -10,6 +10,8 @@ import { type CspCommand, removal, renderWindows, rootCommands, scepNodeFor, sta
 import { issuedByRetiredCa, rolloverReissueDue } from '../../core/ca-rollover.js';
 import { type SentTag, type SessionState, type TrackedProfile, type WindowsState, readWindowsState, writeWindowsState } from './state.js';
 import { buildMessage } from './syncml-build.js';
+import { memoKey, planMemoFor, quietUntil } from './plan-memo.js';
+import type { CheckinCache } from '../../core/checkin-cache.js';
 import type { ClientCommand, SyncMLMessage } from './syncml-message.js';
 
 // One OMA-DM message from an authenticated device, answered (MS-MDM over SyncML 1.2):
@@ -61,10 +63,13 @@ export async function handleMessage(
   msg: SyncMLMessage,
   now: Date,
   current?: WindowsState,
-  save: (state: WindowsState) => Promise<unknown> = (st) => writeWindowsState(services, device.id, st),
+  save: (state: WindowsState, reports?: readonly DeliveryReport[]) => Promise<unknown> = async (st, reports = []) => {
+    await services.reportAll(device, reports);
+    await writeWindowsState(services, device.id, st);
+  },
 ): Promise<SessionReply> {
-  // The message's delivery reports are collected and written together, in one transaction, before
-  // its state (a delivering message has up to one per profile: issue 13).
+  // The message's delivery reports are collected and written together with its state (the route's save:
+  // one transaction, compare-and-set; a delivering message has up to one per profile: issue 13).
   const reports: DeliveryReport[] = [];
   const s: AdapterServices = { ...services, report: async (_device, r) => void reports.push(r) };
   const state = current ?? (await readWindowsState(s, device.id));
@@ -164,7 +169,7 @@ export async function handleMessage(
 
   const commands: CspCommand[] = [];
   const tags = new Map<CspCommand, SentTag>();
-  if (!aborted && !unenrolling) await plan(s, device, state, session, commands, tags, now);
+  if (!aborted && !unenrolling) await plan(s, device, state, session, commands, tags, now, { memo: planMemoFor(services), reported: () => reports.length });
 
   const { xml, emitted } = buildMessage({ sessionId: hdr.sessionId, msgId: serverMsgId, target: hdr.source, source, statuses, commands });
   for (const e of emitted) {
@@ -176,8 +181,7 @@ export async function handleMessage(
     }
   }
   if (aborted) delete state.session;
-  await services.reportAll(device, reports);
-  await save(state);
+  await save(state, reports);
   return { xml, done: commands.length === 0 };
 }
 
@@ -299,6 +303,7 @@ async function plan(
   commands: CspCommand[],
   tags: Map<CspCommand, SentTag>,
   now: Date,
+  kept: { memo: CheckinCache<true>; reported: () => number },
 ): Promise<void> {
   const push = (c: CspCommand, tag?: SentTag) => {
     commands.push(c);
@@ -315,9 +320,21 @@ async function plan(
   // when something the plan reads from this state changed since (an answer, a status, the OS
   // version): the closing message of a session with nothing to do reads nothing (issue 13). An
   // admin change made during a session is seen by the device's next session.
-  if (session.plannedKey !== undefined && session.plannedKey === planKey(state, session)) return;
+  const key = planKey(state, session);
+  if (session.plannedKey !== undefined && session.plannedKey === key) return;
+  // An earlier session's plan found nothing to do from the same inputs (plan-memo.ts): no reads.
+  const memo = memoKey(await s.planGeneration(device.id), key);
+  if (kept.memo.get(device.id, memo, now)) {
+    session.plannedKey = key;
+    return;
+  }
+  const before = { commands: commands.length, reports: kept.reported() };
   await planDeliveries(s, device, state, session, push, now);
   session.plannedKey = planKey(state, session);
+  // Nothing sent, reported or changed in the state: the next session with the same inputs need not plan.
+  if (commands.length === before.commands && kept.reported() === before.reports && session.plannedKey === key) {
+    kept.memo.set(device.id, memo, true, now, quietUntil(state));
+  }
 }
 
 /**

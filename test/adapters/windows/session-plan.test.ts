@@ -159,10 +159,15 @@ describe('Windows delivery reports written per message (issue 13)', () => {
     const storage = t.gw.storage as unknown as Record<string, unknown>;
     const batches: string[][] = [];
     let single = 0;
-    const saved = ['putDeliveryStatuses', 'putDeliveryStatus'].map((name) => ({ name, own: Object.getOwnPropertyDescriptor(storage, name) }));
+    const saved = ['putDeliveryStatuses', 'putDeliveryStatusesWithState', 'putDeliveryStatus'].map((name) => ({ name, own: Object.getOwnPropertyDescriptor(storage, name) }));
     const batch = t.gw.storage.putDeliveryStatuses;
+    const withState = t.gw.storage.putDeliveryStatusesWithState;
     const one = t.gw.storage.putDeliveryStatus;
     storage.putDeliveryStatuses = (entries: Parameters<typeof batch>[0]) => (batches.push(entries.map((e) => e.status.state)), batch.call(t.gw.storage, entries));
+    // With the message's state, in its transaction (a message without reports writes its state alone).
+    storage.putDeliveryStatusesWithState = (entries: Parameters<typeof withState>[0], write: Parameters<typeof withState>[1]) => (
+      entries.length > 0 && batches.push(entries.map((e) => e.status.state)), withState.call(t.gw.storage, entries, write)
+    );
     storage.putDeliveryStatus = (st: Parameters<typeof one>[0]) => (single++, one.call(t.gw.storage, st));
     let deviceId: string;
     try {
@@ -179,5 +184,50 @@ describe('Windows delivery reports written per message (issue 13)', () => {
     expect(batches).toEqual([['pending', 'pending', 'pending'], ['enrolling', 'enrolling', 'enrolling'], ['installed', 'installed', 'installed']]);
     const audit = (await t.gw.storage.listAudit({ type: 'device.report' })).filter((e) => e.actor === `device:${deviceId}`);
     expect(audit).toHaveLength(9);
+  });
+});
+
+describe('Windows delivery reports with the state compare-and-set (issue 13)', () => {
+  it('a message refused on a state conflict (503) leaves no report or audit record; its retry writes each once', async () => {
+    const storage = t.gw.storage as unknown as Record<string, unknown>;
+    const names = ['putDeliveryStatuses', 'putDeliveryStatusesWithState'] as const;
+    const saved = names.map((name) => ({ name, own: Object.getOwnPropertyDescriptor(storage, name), original: t.gw.storage[name] as (...a: unknown[]) => Promise<unknown> }));
+    let conflicted: string | null = null;
+    // Another instance writes the device's state just before the first message with reports writes them (whichever way it does).
+    for (const { name, original } of saved) {
+      storage[name] = async (...a: unknown[]) => {
+        const entries = a[0] as { status: { deviceId: string } }[];
+        if (conflicted === null && entries.length > 0) {
+          conflicted = entries[0]!.status.deviceId;
+          const current = (await t.gw.storage.getPlatformState(conflicted, 'windows')) as WindowsState;
+          await t.gw.storage.putPlatformState(conflicted, 'windows', { ...current, nodes: { ...current.nodes, './DevDetail/Ext/Microsoft/DeviceName': 'written-by-instance-b' } });
+        }
+        return original.apply(t.gw.storage, a);
+      };
+    }
+    const refused: { reports: number; audit: number }[] = [];
+    const post = WindowsSimulator.prototype.post;
+    // The device sends a message refused with 503 again, as Windows does after Retry-After.
+    WindowsSimulator.prototype.post = async function (this: WindowsSimulator, xml, headers) {
+      const r = await post.call(this, xml, headers);
+      if (r.status !== 503 || conflicted === null) return r;
+      refused.push({
+        reports: (await t.gw.storage.listDeliveryStatus({ deviceId: conflicted })).length,
+        audit: (await t.gw.storage.listAudit({ type: 'device.report' })).filter((e) => e.actor === `device:${conflicted}`).length,
+      });
+      return post.call(this, xml, headers);
+    };
+    try {
+      await settledDevice(1);
+    } finally {
+      WindowsSimulator.prototype.post = post;
+      for (const { name, own } of saved) {
+        if (own) Object.defineProperty(storage, name, own);
+        else delete storage[name];
+      }
+    }
+    expect(refused).toEqual([{ reports: 0, audit: 0 }]);
+    const audit = (await t.gw.storage.listAudit({ type: 'device.report' })).filter((e) => e.actor === `device:${conflicted}`);
+    expect(audit.map((e) => (e.details as { state: string }).state).sort()).toEqual(['enrolling', 'installed', 'pending']);
   });
 });

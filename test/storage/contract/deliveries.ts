@@ -57,6 +57,40 @@ export function deliveriesContract(current: () => Storage): void {
         expect((await s.listAudit({ type: 'device.report' })).length).toBe(before);
       });
 
+      it('putDeliveryStatusesWithState writes the statuses, their audit records and the state compare-and-set together, or nothing on a version conflict', async () => {
+        const d = await s.createDevice({ name: 'd1', platform: 'windows' });
+        const base = { deviceId: d.id, profileVersion: 1, thumbprint: null, certificateSerial: null, errorCode: null, detail: null };
+        const actor = `device:${d.id}`;
+        const reports = () => s.listAudit({ type: 'device.report' }).then((a) => a.filter((e) => e.actor === actor));
+        // No state yet: expected version 0 inserts it.
+        const first = await s.putDeliveryStatusesWithState([{ status: { ...base, profileId: 'p-1', state: 'pending' }, actor }], { deviceId: d.id, adapter: 'windows', state: { n: 1 }, expectedVersion: 0 });
+        expect(first?.map((x) => [x.profileId, x.state])).toEqual([['p-1', 'pending']]);
+        expect(await s.getPlatformStateVersioned(d.id, 'windows')).toEqual({ state: { n: 1 }, version: 1 });
+        expect(await reports()).toHaveLength(1);
+        // A stale version (another writer got there first): null, and neither the state nor any status or audit record is written.
+        expect(
+          await s.putDeliveryStatusesWithState([{ status: { ...base, profileId: 'p-1', state: 'enrolling' }, actor }, { status: { ...base, profileId: 'p-2', state: 'pending' }, actor }], {
+            deviceId: d.id,
+            adapter: 'windows',
+            state: { n: 'stale' },
+            expectedVersion: 0,
+          }),
+        ).toBeNull();
+        expect(await s.getPlatformStateVersioned(d.id, 'windows')).toEqual({ state: { n: 1 }, version: 1 });
+        expect((await s.listDeliveryStatus({ deviceId: d.id })).map((x) => [x.profileId, x.state])).toEqual([['p-1', 'pending']]);
+        expect(await reports()).toHaveLength(1);
+        // The current version: all written, the version moves on.
+        const next = await s.putDeliveryStatusesWithState([{ status: { ...base, profileId: 'p-1', state: 'enrolling' }, actor }], { deviceId: d.id, adapter: 'windows', state: { n: 2 }, expectedVersion: 1 });
+        expect(next?.map((x) => x.state)).toEqual(['enrolling']);
+        expect(await s.getPlatformStateVersioned(d.id, 'windows')).toEqual({ state: { n: 2 }, version: 2 });
+        expect((await s.listDeliveryStatus({ deviceId: d.id })).map((x) => x.state)).toEqual(['enrolling']);
+        expect(await reports()).toHaveLength(2);
+        // No reports: the state alone, compare-and-set as putPlatformStateIfVersion.
+        expect(await s.putDeliveryStatusesWithState([], { deviceId: d.id, adapter: 'windows', state: { n: 3 }, expectedVersion: 2 })).toEqual([]);
+        expect(await s.putDeliveryStatusesWithState([], { deviceId: d.id, adapter: 'windows', state: { n: 'stale' }, expectedVersion: 2 })).toBeNull();
+        expect(await s.getPlatformStateVersioned(d.id, 'windows')).toEqual({ state: { n: 3 }, version: 3 });
+      });
+
       it('counts (device, profile) pairs per state, every state present', async () => {
         expect(await s.countDeliveryStates()).toEqual({ pending: 0, enrolling: 0, installed: 0, failed: 0, removed: 0 });
         const d1 = await s.createDevice({ name: 'd1', platform: 'windows' });

@@ -4,6 +4,9 @@ import { StorageConflictError } from '../storage.js';
 import type { DeliveryStore } from '../delivery-store.js';
 import { KyselyStore, toNumber, isForeignKeyViolation } from './support.js';
 import { auditRow } from './audit.js';
+import { putStateIfVersion } from './platform-state.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../schema.js';
 
 const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
   device_id: st.deviceId,
@@ -17,33 +20,57 @@ const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
   updated_at: stamp,
 });
 
+/** The statuses (upserts) and their `device.report` audit records, inside the caller's transaction. */
+async function writeStatuses(trx: Transaction<Database>, entries: readonly { actor: string }[], stored: readonly DeliveryStatus[], stamp: string): Promise<void> {
+  for (const st of stored) {
+    const row = statusRow(st, stamp);
+    await trx
+      .insertInto('delivery_status')
+      .values(row)
+      .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
+      .execute();
+  }
+  // One multi-row insert; ids follow the list (as recordEnrollment's trail).
+  await trx
+    .insertInto('audit_events')
+    .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
+    .execute();
+}
+
 // Delivery status per (device, profile), as the adapters report it.
 export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
   async putDeliveryStatuses(entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[]): Promise<DeliveryStatus[]> {
     if (entries.length === 0) return [];
     const stamp = this.stamp();
     const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
+    await this.notFoundAsConflict(entries, () => this.db.transaction().execute((trx) => writeStatuses(trx, entries, stored, stamp)));
+    return stored;
+  }
+
+  async putDeliveryStatusesWithState(
+    entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[],
+    write: { deviceId: string; adapter: string; state: Record<string, unknown>; expectedVersion: number },
+  ): Promise<DeliveryStatus[] | null> {
+    const stamp = this.stamp();
+    const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
+    return this.notFoundAsConflict(entries, () =>
+      this.db.transaction().execute(async (trx) => {
+        // The state first: on a conflict nothing else is written (the transaction holds no write).
+        if (!(await putStateIfVersion(this.db, trx, { ...write, updatedAt: stamp }))) return null;
+        if (entries.length > 0) await writeStatuses(trx, entries, stored, stamp);
+        return stored;
+      }),
+    );
+  }
+
+  /** A foreign-key violation (an unknown device) as StorageConflictError not-found. */
+  private async notFoundAsConflict<T>(entries: readonly { status: Pick<DeliveryStatus, 'deviceId'> }[], fn: () => Promise<T>): Promise<T> {
     try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const st of stored) {
-          const row = statusRow(st, stamp);
-          await trx
-            .insertInto('delivery_status')
-            .values(row)
-            .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
-            .execute();
-        }
-        // One multi-row insert; ids follow the list (as recordEnrollment's trail).
-        await trx
-          .insertInto('audit_events')
-          .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
-          .execute();
-      });
+      return await fn();
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`a device of ${[...new Set(entries.map((x) => x.status.deviceId))].join(', ')} not found`, 'not-found');
       throw e;
     }
-    return stored;
   }
 
   async putDeliveryStatus(st: Omit<DeliveryStatus, 'updatedAt'>): Promise<DeliveryStatus> {

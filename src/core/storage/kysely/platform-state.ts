@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
 import { StorageConflictError } from '../storage.js';
 import type { PlatformStateStore } from '../platform-state-store.js';
 import { prepared } from './prepared.js';
-import { KyselyStore, isForeignKeyViolation } from './support.js';
+import { KyselyStore, isForeignKeyViolation, type Db } from './support.js';
 
 // Per-device protocol state (one JSON document per device and adapter) and
 // gateway-wide settings.
@@ -34,6 +35,31 @@ const UPDATE_STATE_IF_VERSION = prepared('update platform state if version', (db
     .where('version', '=', p.expectedVersion),
 );
 
+/**
+ * The compare-and-set write of a device's state, on `db` or inside its transaction `via`
+ * (putPlatformStateIfVersion; putDeliveryStatusesWithState writes it with a message's reports).
+ */
+export async function putStateIfVersion(
+  db: Kysely<Database>,
+  via: Db,
+  w: { deviceId: string; adapter: string; state: Record<string, unknown>; expectedVersion: number; updatedAt: string },
+): Promise<boolean> {
+  const { deviceId, adapter, expectedVersion, updatedAt } = w;
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw new RangeError(`expectedVersion must be a non-negative integer, got ${expectedVersion}`);
+  const json = JSON.stringify(w.state);
+  if (expectedVersion === 0) {
+    try {
+      const [row] = await INSERT_STATE_IF_ABSENT.execute(db, { deviceId, adapter, state: json, updatedAt }, via);
+      return row !== undefined;
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
+      throw e;
+    }
+  }
+  const result = await UPDATE_STATE_IF_VERSION.run(db, { deviceId, adapter, state: json, updatedAt, expectedVersion }, via);
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
+
 export class KyselyPlatformStateStore extends KyselyStore implements PlatformStateStore {
   async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
     const row = await STATE.first(this.db, { deviceId, adapter });
@@ -61,20 +87,7 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
   }
 
   async putPlatformStateIfVersion(deviceId: string, adapter: string, state: Record<string, unknown>, expectedVersion: number): Promise<boolean> {
-    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw new RangeError(`expectedVersion must be a non-negative integer, got ${expectedVersion}`);
-    const json = JSON.stringify(state);
-    const updatedAt = this.stamp();
-    if (expectedVersion === 0) {
-      try {
-        const row = await INSERT_STATE_IF_ABSENT.first(this.db, { deviceId, adapter, state: json, updatedAt });
-        return row !== undefined;
-      } catch (e) {
-        if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
-        throw e;
-      }
-    }
-    const result = await UPDATE_STATE_IF_VERSION.run(this.db, { deviceId, adapter, state: json, updatedAt, expectedVersion });
-    return Number(result.numAffectedRows ?? 0) > 0;
+    return putStateIfVersion(this.db, this.db, { deviceId, adapter, state, expectedVersion, updatedAt: this.stamp() });
   }
 
   async getSetting(key: string): Promise<string | null> {
