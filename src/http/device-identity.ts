@@ -7,6 +7,7 @@ import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
 import type { Device, IssuedCertificate, Platform } from '../core/model.js';
 import type { DirectoryStore, IssuanceStore, AuditStore } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
+import type { PlanGenerations } from '../core/storage/plan-generation-store.js';
 
 // Device check-ins are authenticated by the device identity certificate our
 // CA issued (POST /api/v1/devices/:id/identity-challenge, then SCEP). The
@@ -50,7 +51,18 @@ export interface IdentityOptions {
 }
 
 /** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
-export type IdentityResult = { ok: true; device: Device; serialNumber: string } | { ok: false; reason: string; status: 401 | 403 };
+/**
+ * `planGenerations`: the device's plan generations read in the identity's own
+ * statement, when nothing was written after it (no renewal confirmed): a
+ * kept check-in keys its answer by them without a read of its own.
+ */
+export type IdentityResult = { ok: true; device: Device; serialNumber: string; planGenerations?: PlanGenerations } | { ok: false; reason: string; status: 401 | 403 };
+
+/** A request's identity verdict and the SHA-1 thumbprint (upper-case hex) of the certificate it was reached for. */
+interface Verdict {
+  result: IdentityResult;
+  thumbprint: string;
+}
 
 /** What the request presents: a certificate, nothing, or something we refuse to choose from (400). */
 type Presented = { der: Uint8Array } | { none: true } | { invalid: string };
@@ -116,7 +128,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (record.revokedAt) return refuse('client certificate is revoked');
     // Without another unrevoked identity on the device nothing supersedes this one and a renewal
     // has nothing left to revoke: the list is read only when there is one (a device holds few).
-    if (!found.otherUnrevokedIdentities) return { ok: true, device, serialNumber };
+    if (!found.otherUnrevokedIdentities) return { ok: true, device, serialNumber, planGenerations: found.planGenerations };
     const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });
     if (superseded(record, issued)) return refuse('client certificate was superseded by a later enrollment of the device');
     // A renewal in use is confirmed: the identities it replaced stop here (revoked, superseded).
@@ -152,9 +164,28 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     return blocks.length === 1 ? { der: Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64') } : { none: true };
   }
 
-  // The middleware's verdict per request, so a route asking again (presentedDevice) does not repeat the reads.
-  const verdicts = new WeakMap<IncomingMessage, { result: IdentityResult; thumbprint: string }>();
+  // The verdict per request object, whoever reached it first (the fast check-in path through
+  // presentedDevice, or the middleware): the other reuses it instead of repeating the reads and the
+  // crypto, so a request handed from the fast path to the route (a refusal, a miss) is verified
+  // once (issue 13). Keyed by the IncomingMessage itself, which a client cannot name or forge;
+  // the certificate it was reached for is the request's own (`presented` reads only the request).
+  const verdicts = new WeakMap<IncomingMessage, Verdict>();
   const verifiedFor = (req: IncomingMessage) => verdicts.get(req);
+
+  /** The verdict on the certificate this request presents (kept for the request), or null when it presents none or an ambiguous one. */
+  async function verdictFor(req: IncomingMessage): Promise<Verdict | null> {
+    const known = verdicts.get(req);
+    if (known) return known;
+    const p = presented(req);
+    if (!('der' in p)) return null;
+    return remember(req, p.der, await verify(p.der));
+  }
+
+  function remember(req: IncomingMessage, der: Uint8Array, result: IdentityResult): Verdict {
+    const v = { result, thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase() };
+    verdicts.set(req, v);
+    return v;
+  }
 
   /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {
@@ -168,8 +199,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
       res.status(401).json({ error: 'device identity certificate required' });
       return;
     }
-    const r = await verify(p.der);
-    verdicts.set(req, { result: r, thumbprint: createHash('sha1').update(p.der).digest('hex').toUpperCase() });
+    const { result: r, thumbprint } = verdicts.get(req) ?? remember(req, p.der, await verify(p.der));
     if (!r.ok) {
       o.log.warn({ path: req.path, reason: r.reason }, 'device authentication failed');
       res.status(r.status).json({ error: r.reason });
@@ -177,12 +207,12 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     }
     res.locals.device = r.device;
     // Routes that also need the certificate itself (Windows: which enrollment's identity) read this instead of verifying again.
-    res.locals.identityThumbprint = createHash('sha1').update(p.der).digest('hex').toUpperCase();
+    res.locals.identityThumbprint = thumbprint;
     next();
   };
 
   // presented: for routes where a certificate is optional (Windows re-enrollment proves the device with it).
-  return { verify, middleware, presented, verifiedFor };
+  return { verify, middleware, presented, verifiedFor, verdictFor };
 }
 
 /** How a refusal names the platforms an adapter serves ("not a Windows device's"). */
