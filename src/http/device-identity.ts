@@ -64,8 +64,14 @@ interface Verdict {
   thumbprint: string;
 }
 
-/** What the request presents: a certificate, nothing, or something we refuse to choose from (400). */
-type Presented = { der: Uint8Array } | { none: true } | { invalid: string };
+/** A presented certificate's SHA-256 (hex: the issuance record's) and SHA-1 thumbprint (upper-case hex). */
+interface Digests {
+  sha256: string;
+  thumbprint: string;
+}
+
+/** What the request presents: a certificate (with its digests when they were known), nothing, or something we refuse to choose from (400). */
+type Presented = { der: Uint8Array; digests?: Digests } | { none: true } | { invalid: string };
 
 declare module 'express-serve-static-core' {
   interface Locals {
@@ -77,6 +83,13 @@ declare module 'express-serve-static-core' {
 
 /** Identity certificates whose parsed form and CA-signature verdict are kept (about 200 bytes each). */
 export const IDENTITY_CACHE_ENTRIES = 10_000;
+/** Proxy certificate headers kept decoded, by their exact value (about 3 KiB each: the header, the DER, two digests). */
+export const PROXY_HEADER_CACHE_ENTRIES = 10_000;
+
+const digestsOf = (der: Uint8Array): Digests => ({
+  sha256: createHash('sha256').update(der).digest('hex'),
+  thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+});
 
 interface ParsedIdentity {
   validFrom: Date;
@@ -106,9 +119,13 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
-  async function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
+  function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
+    return verifyHashed(der, createHash('sha256').update(der).digest('hex'), now);
+  }
+
+  /** verify, with the DER's SHA-256 (hex) already known. */
+  async function verifyHashed(der: Uint8Array, sha256: string, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
-    const sha256 = createHash('sha256').update(der).digest('hex');
     const cert = parsed.getOrSet(sha256, () => parseIdentity(der));
     if (cert === 'unparseable') return refuse('client certificate does not parse');
     if (cert === 'foreign') return refuse('client certificate is not issued by this gateway CA');
@@ -153,6 +170,18 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (values.length > 1) return { invalid: `more than one ${o.clientCertHeader} header` };
     const h = values[0];
     if (h === undefined || h === '') return { none: true };
+    // A device sends the same header on every check-in: decoded once (a pure function of its exact text).
+    const known = fromHeader.get(h);
+    if (known) return known;
+    const p = fromHeaderText(h);
+    if ('der' in p) fromHeader.set(h, p);
+    return p;
+  }
+
+  const fromHeader = new LruCache<string, { der: Uint8Array; digests: Digests }>(PROXY_HEADER_CACHE_ENTRIES);
+
+  /** The certificate in a proxy header's value (URL-encoded PEM): one, none, or more than one (refused). */
+  function fromHeaderText(h: string): { der: Uint8Array; digests: Digests } | { none: true } | { invalid: string } {
     let pem: string;
     try {
       pem = decodeURIComponent(h);
@@ -161,7 +190,9 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     }
     const blocks = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/g)];
     if (blocks.length > 1) return { invalid: `more than one certificate in the ${o.clientCertHeader} header` };
-    return blocks.length === 1 ? { der: Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64') } : { none: true };
+    if (blocks.length === 0) return { none: true };
+    const der = Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64');
+    return { der, digests: digestsOf(der) };
   }
 
   // The verdict per request object, whoever reached it first (the fast check-in path through
@@ -178,11 +209,13 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (known) return known;
     const p = presented(req);
     if (!('der' in p)) return null;
-    return remember(req, p.der, await verify(p.der));
+    return verdictOn(req, p);
   }
 
-  function remember(req: IncomingMessage, der: Uint8Array, result: IdentityResult): Verdict {
-    const v = { result, thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase() };
+  /** Verifies what the request presents and keeps the verdict for the request. */
+  async function verdictOn(req: IncomingMessage, p: { der: Uint8Array; digests?: Digests }): Promise<Verdict> {
+    const digests = p.digests ?? digestsOf(p.der);
+    const v = { result: await verifyHashed(p.der, digests.sha256), thumbprint: digests.thumbprint };
     verdicts.set(req, v);
     return v;
   }
@@ -199,7 +232,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
       res.status(401).json({ error: 'device identity certificate required' });
       return;
     }
-    const { result: r, thumbprint } = verdicts.get(req) ?? remember(req, p.der, await verify(p.der));
+    const { result: r, thumbprint } = verdicts.get(req) ?? (await verdictOn(req, p));
     if (!r.ok) {
       o.log.warn({ path: req.path, reason: r.reason }, 'device authentication failed');
       res.status(r.status).json({ error: r.reason });

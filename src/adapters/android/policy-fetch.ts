@@ -59,6 +59,17 @@ export function policyReply(a: PolicyAnswer, ifNoneMatch: string | undefined): F
   return { status: 200, headers: { ...headers, 'Content-Type': a.contentType }, body: a.body };
 }
 
+// The two replies of a kept answer, made once per answer: the fast path writes
+// the same object every time (http/fast-checkins.ts keeps its head and bytes).
+const fastReplies = new WeakMap<PolicyAnswer, { ok: FastReply; notModified: FastReply }>();
+
+/** policyReply, counted as a check-in (as the route's authenticateDevice counts it), one object per answer and status. */
+function fastReplyOf(a: PolicyAnswer, ifNoneMatch: string | undefined): FastReply {
+  let r = fastReplies.get(a);
+  if (!r) fastReplies.set(a, (r = { ok: { ...policyReply(a, undefined), checkIn: true }, notModified: { ...policyReply(a, a.etag), checkIn: true } }));
+  return ifNoneMatchHits(ifNoneMatch, a.etag) ? r.notModified : r.ok;
+}
+
 /**
  * The policy fetch in front of Express: the identity certificate verified as
  * the route's authenticateDevice does (services.presentedDevice), a device of
@@ -77,8 +88,7 @@ export function fastPolicyFetch(s: AdapterServices, clock: () => Date, platforms
       const q = req.url!.indexOf('?');
       const asked = { query: q < 0 ? undefined : parseQuery(req.url!.slice(q + 1)).schemaVersion, accept: req.headers.accept };
       const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked, who.planGenerations);
-      // Counted as a check-in, as the route's authenticateDevice counts it.
-      return kept ? { ...policyReply(kept, req.headers['if-none-match']), checkIn: true } : null;
+      return kept ? fastReplyOf(kept, req.headers['if-none-match']) : null;
     },
   };
 }
