@@ -37,13 +37,15 @@ async function row(name: string, cpuMs: () => number, op: (i: number) => Promise
 }
 
 /** A bare Node http server in its own process: keep-alive, 200 with a fixed 15-byte JSON body. */
-async function bareServer(): Promise<{ url: string; pid: number; stop(): void }> {
+async function bareServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const code = `const b=Buffer.from('{"status":"ok"}');require('node:http').createServer((q,s)=>{s.writeHead(200,{'content-type':'application/json; charset=utf-8','content-length':b.length});s.end(b)}).listen(${port},'127.0.0.1',()=>console.log('up'))`;
+  // Exits on SIGTERM (so --cpu-prof writes its profile).
+  const code = `process.on('SIGTERM',()=>process.exit(0));const b=Buffer.from('{"status":"ok"}');require('node:http').createServer((q,s)=>{s.writeHead(200,{'content-type':'application/json; charset=utf-8','content-length':b.length});s.end(b)}).listen(${port},'127.0.0.1',()=>console.log('up'))`;
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => child.stdout!.once('data', r));
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill('SIGTERM') };
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: async () => void (child.kill('SIGTERM'), await exited) };
 }
 
 const { apns, env } = await appleBenchSetup();
@@ -86,7 +88,7 @@ try {
     try {
       await row('bare node http (fixed 200)', () => cpuMsOf(bare.pid), async () => void (await getOk(`${bare.url}/healthz`)));
     } finally {
-      bare.stop();
+      await bare.stop();
     }
   }
 } finally {
