@@ -188,6 +188,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
+      peek: (deviceId, channel) => storage.peekCommand(deviceId, channel),
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
     },

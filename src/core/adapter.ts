@@ -238,6 +238,8 @@ export interface AdapterServices {
   commands: {
     enqueue(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
     next(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+    /** The command `next` would offer now, not taken (nothing written). */
+    peek(deviceId: string, channel: string): Promise<DeviceCommand | null>;
     update(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
     list(deviceId: string, status?: CommandStatus): Promise<DeviceCommand[]>;
   };

@@ -38,7 +38,8 @@ export function idleAnswersFor(s: AdapterServices): CheckinCache<true> {
 export async function keptIdle(s: AdapterServices, now: Date, device: Device, thumbprint: string | null, udid: string, read?: PlanGenerations): Promise<{ kept: boolean; keyOf(stored: unknown): string }> {
   const generation = await s.planGeneration(device.id, read);
   const keyOf = (stored: unknown) => idleCacheKey(generation, device, thumbprint, stored, udid);
-  const kept = idleAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now) === true && !(await s.commands.next(device.id, DEVICE_CHANNEL, []));
+  // Only whether a command waits (peek: one read, nothing taken); the full Idle takes and sends it.
+  const kept = idleAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now) === true && !(await s.commands.peek(device.id, DEVICE_CHANNEL));
   return { kept, keyOf };
 }
 
