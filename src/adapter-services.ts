@@ -1,5 +1,5 @@
 import { inProcessDeviceLock, type DeviceLock } from './core/device-lock.js';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { countCheckIns } from './metrics/check-ins.js';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
@@ -15,6 +15,7 @@ import type { IdentityPolicy } from './core/crp/index.js';
 import { recordReportedValues } from './core/reported-values.js';
 import type { CertificateIssuer } from './core/issuer.js';
 import type { Storage } from './core/storage/storage.js';
+import type { PlanGenerations } from './core/storage/plan-generation-store.js';
 import { boundToPlatforms, type createDeviceAuthenticator } from './http/device-identity.js';
 import type { Logger } from './log.js';
 import { formatDn } from './x509/names.js';
@@ -70,7 +71,7 @@ export interface AdapterServiceDeps {
   /** Retiring devices: completed when the platform confirms the removals (core/retirement.ts). */
   retirement?: Retirement;
   /** The plan generation (core/plan-generation.ts); absent: a fresh value per call, so nothing is ever answered from a cached plan. */
-  planGeneration?: (deviceId: string) => Promise<string>;
+  planGeneration?: (deviceId: string, read?: PlanGenerations) => Promise<string>;
 }
 
 /** The fallback for services built without a shared lock (tests, one process). */
@@ -124,18 +125,17 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     now: d.now ?? (() => new Date()),
     authenticateDevice: countCheckIns(boundToPlatforms(d.auth.middleware, adapter.platforms), adapter.name, d.metrics),
     presentedDevice: async (req) => {
-      // authenticateDevice verified this request's certificate already: the same verdict, not a second round of reads.
-      const known = d.auth.verifiedFor(req);
-      if (known) return known.result.ok ? { device: known.result.device, thumbprint: known.thumbprint } : null;
-      const presented = d.auth.presented(req);
-      if (!('der' in presented)) return null; // none, or more than one: proves nothing
-      const der = presented.der;
-      const r = await d.auth.verify(der);
-      return r.ok ? { device: r.device, thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase() } : null;
+      // One verdict per request (http/device-identity.ts): authenticateDevice's, or the one reached here,
+      // which authenticateDevice then reuses (a request the fast path hands to the route).
+      const v = await d.auth.verdictFor(req); // null: none, or more than one: proves nothing
+      if (!v?.result.ok) return null;
+      const { device, planGenerations } = v.result;
+      return { device, thumbprint: v.thumbprint, ...(planGenerations && { planGenerations }) };
     },
     verifyDeviceCertificate: async (der) => {
       const r = await d.auth.verify(der);
-      return r.ok ? { ok: true, device: r.device } : { ok: false, reason: r.reason, blocked: r.status === 403 };
+      if (!r.ok) return { ok: false, reason: r.reason, blocked: r.status === 403 };
+      return { ok: true, device: r.device, ...(r.planGenerations && { planGenerations: r.planGenerations }) };
     },
     redeemEnrollmentToken: (token, o) => redeemEnrollmentToken(redemption, adapter.platforms, token, o),
     identityChallenge: async (device, o = {}) => {
@@ -197,6 +197,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
+      peek: (deviceId, channel) => storage.peekCommand(deviceId, channel),
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
     },

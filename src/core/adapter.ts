@@ -8,6 +8,7 @@ import type { Refusal } from './reasons.js';
 import type { CommandStatus, DeliveryState, Device, DeviceCommand, EnrollmentToken, IssuedCertificate, Platform, User } from './model.js';
 import type { ReportedValues } from './reported-values.js';
 import type { DevicePatch } from './storage/storage.js';
+import type { PlanGenerations } from './storage/plan-generation-store.js';
 
 // The adapter contract: the one door between a platform adapter and core.
 // An adapter is handed a device's prepared deliveries (profile, resolved
@@ -136,13 +137,13 @@ export interface AdapterServices {
    * verifies (ours, unexpired, unrevoked); null otherwise. Never answers the
    * request: for routes where the certificate is optional (Windows re-enrollment).
    */
-  presentedDevice(req: Request | IncomingMessage): Promise<{ device: Device; thumbprint: string } | null>;
+  presentedDevice(req: Request | IncomingMessage): Promise<{ device: Device; thumbprint: string; planGenerations?: PlanGenerations } | null>;
   /**
    * Verifies a device identity certificate given directly (e.g. Apple's
    * Mdm-Signature header). `blocked`: it is a device's, but an administrator
    * blocked the device (answer 403).
    */
-  verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device } | { ok: false; reason: string; blocked: boolean }>;
+  verifyDeviceCertificate(der: Uint8Array): Promise<{ ok: true; device: Device; planGenerations?: PlanGenerations } | { ok: false; reason: string; blocked: boolean }>;
 
   /**
    * Enrollment-token redemption, in the one safe order: look at the token
@@ -213,9 +214,10 @@ export interface AdapterServices {
    * The device's plan generations (core/plan-generation.ts): change after
    * every write that may change this device's deliveries. Read them before the
    * inputs of an answer kept in a CheckinCache (core/checkin-cache.ts), and key
-   * the answer by them.
+   * the answer by them. `read`: the generations this request's identity check
+   * returned (presentedDevice, verifyDeviceCertificate), so no read of their own.
    */
-  planGeneration(deviceId: string): Promise<string>;
+  planGeneration(deviceId: string, read?: PlanGenerations): Promise<string>;
   /**
    * Records a per-profile result; the admin API shows the latest per device
    * and profile. `removed` also confirms a pending removal: the certificates
@@ -242,6 +244,8 @@ export interface AdapterServices {
   commands: {
     enqueue(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
     next(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+    /** The command `next` would offer now, not taken (nothing written). */
+    peek(deviceId: string, channel: string): Promise<DeviceCommand | null>;
     update(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
     list(deviceId: string, status?: CommandStatus): Promise<DeviceCommand[]>;
   };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { DeleteUserResult, Storage } from './storage/storage.js';
-import { PLAN_GENERATION_SETTING } from './storage/plan-generation-store.js';
+import { PLAN_GENERATION_SETTING, type PlanGenerations } from './storage/plan-generation-store.js';
 import type { MemberRef, PendingRemoval } from './model.js';
 
 // A check-in with nothing to do should not recompute the device's whole plan
@@ -145,8 +145,13 @@ export function planScope(method: string, args: readonly unknown[], result: unkn
 export interface PlanGeneration {
   /** The storage to hand out: every plan-changing write bumps a generation once it succeeded. */
   storage: Storage;
-  /** The generations the device's cached answer is keyed by, now (one read of the database). */
-  current(deviceId: string): Promise<string>;
+  /**
+   * The generations the device's cached answer is keyed by, now (one read of
+   * the database); `read`: the generations the request's identity read
+   * returned in its own statement (getCertificateWithDevice), used instead of
+   * a read of their own. Both are read before the plan's inputs.
+   */
+  current(deviceId: string, read?: PlanGenerations): Promise<string>;
 }
 
 export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): PlanGeneration {
@@ -189,8 +194,8 @@ export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): Plan
   });
   return {
     storage,
-    current: async (deviceId: string) => {
-      const g = await inner.getPlanGenerations(deviceId);
+    current: async (deviceId: string, read?: PlanGenerations) => {
+      const g = read ?? (await inner.getPlanGenerations(deviceId));
       return `${localEpoch}:${g.global ?? ''}:${g.device ?? '-'}`;
     },
   };

@@ -7,6 +7,7 @@ import { revokeSuperseded, supersedesNow } from '../core/identity-renewal.js';
 import type { Device, IssuedCertificate, Platform } from '../core/model.js';
 import type { DirectoryStore, IssuanceStore, AuditStore } from '../core/storage/storage.js';
 import type { Logger } from '../log.js';
+import type { PlanGenerations } from '../core/storage/plan-generation-store.js';
 
 // Device check-ins are authenticated by the device identity certificate our
 // CA issued (POST /api/v1/devices/:id/identity-challenge, then SCEP). The
@@ -50,10 +51,27 @@ export interface IdentityOptions {
 }
 
 /** `status`: 401 when the certificate does not identify a device, 403 when it does but the device is blocked. */
-export type IdentityResult = { ok: true; device: Device; serialNumber: string } | { ok: false; reason: string; status: 401 | 403 };
+/**
+ * `planGenerations`: the device's plan generations read in the identity's own
+ * statement, when nothing was written after it (no renewal confirmed): a
+ * kept check-in keys its answer by them without a read of its own.
+ */
+export type IdentityResult = { ok: true; device: Device; serialNumber: string; planGenerations?: PlanGenerations } | { ok: false; reason: string; status: 401 | 403 };
 
-/** What the request presents: a certificate, nothing, or something we refuse to choose from (400). */
-type Presented = { der: Uint8Array } | { none: true } | { invalid: string };
+/** A request's identity verdict and the SHA-1 thumbprint (upper-case hex) of the certificate it was reached for. */
+interface Verdict {
+  result: IdentityResult;
+  thumbprint: string;
+}
+
+/** A presented certificate's SHA-256 (hex: the issuance record's) and SHA-1 thumbprint (upper-case hex). */
+interface Digests {
+  sha256: string;
+  thumbprint: string;
+}
+
+/** What the request presents: a certificate (with its digests when they were known), nothing, or something we refuse to choose from (400). */
+type Presented = { der: Uint8Array; digests?: Digests } | { none: true } | { invalid: string };
 
 declare module 'express-serve-static-core' {
   interface Locals {
@@ -65,6 +83,13 @@ declare module 'express-serve-static-core' {
 
 /** Identity certificates whose parsed form and CA-signature verdict are kept (about 200 bytes each). */
 export const IDENTITY_CACHE_ENTRIES = 10_000;
+/** Proxy certificate headers kept decoded, by their exact value (about 3 KiB each: the header, the DER, two digests). */
+export const PROXY_HEADER_CACHE_ENTRIES = 10_000;
+
+const digestsOf = (der: Uint8Array): Digests => ({
+  sha256: createHash('sha256').update(der).digest('hex'),
+  thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+});
 
 interface ParsedIdentity {
   validFrom: Date;
@@ -94,9 +119,13 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
   }
 
   /** Verifies a presented certificate: ours, unexpired, not revoked, the device's newest identity, one device. */
-  async function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
+  function verify(der: Uint8Array, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
+    return verifyHashed(der, createHash('sha256').update(der).digest('hex'), now);
+  }
+
+  /** verify, with the DER's SHA-256 (hex) already known. */
+  async function verifyHashed(der: Uint8Array, sha256: string, now = (o.now ?? (() => new Date()))()): Promise<IdentityResult> {
     const refuse = (reason: string, status: 401 | 403 = 401): IdentityResult => ({ ok: false, reason, status });
-    const sha256 = createHash('sha256').update(der).digest('hex');
     const cert = parsed.getOrSet(sha256, () => parseIdentity(der));
     if (cert === 'unparseable') return refuse('client certificate does not parse');
     if (cert === 'foreign') return refuse('client certificate is not issued by this gateway CA');
@@ -116,7 +145,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (record.revokedAt) return refuse('client certificate is revoked');
     // Without another unrevoked identity on the device nothing supersedes this one and a renewal
     // has nothing left to revoke: the list is read only when there is one (a device holds few).
-    if (!found.otherUnrevokedIdentities) return { ok: true, device, serialNumber };
+    if (!found.otherUnrevokedIdentities) return { ok: true, device, serialNumber, planGenerations: found.planGenerations };
     const issued = await o.storage.listCertificates({ deviceId: device.id, kind: 'identity' });
     if (superseded(record, issued)) return refuse('client certificate was superseded by a later enrollment of the device');
     // A renewal in use is confirmed: the identities it replaced stop here (revoked, superseded).
@@ -141,6 +170,18 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     if (values.length > 1) return { invalid: `more than one ${o.clientCertHeader} header` };
     const h = values[0];
     if (h === undefined || h === '') return { none: true };
+    // A device sends the same header on every check-in: decoded once (a pure function of its exact text).
+    const known = fromHeader.get(h);
+    if (known) return known;
+    const p = fromHeaderText(h);
+    if ('der' in p) fromHeader.set(h, p);
+    return p;
+  }
+
+  const fromHeader = new LruCache<string, { der: Uint8Array; digests: Digests }>(PROXY_HEADER_CACHE_ENTRIES);
+
+  /** The certificate in a proxy header's value (URL-encoded PEM): one, none, or more than one (refused). */
+  function fromHeaderText(h: string): { der: Uint8Array; digests: Digests } | { none: true } | { invalid: string } {
     let pem: string;
     try {
       pem = decodeURIComponent(h);
@@ -149,12 +190,35 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     }
     const blocks = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/g)];
     if (blocks.length > 1) return { invalid: `more than one certificate in the ${o.clientCertHeader} header` };
-    return blocks.length === 1 ? { der: Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64') } : { none: true };
+    if (blocks.length === 0) return { none: true };
+    const der = Buffer.from(blocks[0]![1]!.replace(/\s+/g, ''), 'base64');
+    return { der, digests: digestsOf(der) };
   }
 
-  // The middleware's verdict per request, so a route asking again (presentedDevice) does not repeat the reads.
-  const verdicts = new WeakMap<IncomingMessage, { result: IdentityResult; thumbprint: string }>();
+  // The verdict per request object, whoever reached it first (the fast check-in path through
+  // presentedDevice, or the middleware): the other reuses it instead of repeating the reads and the
+  // crypto, so a request handed from the fast path to the route (a refusal, a miss) is verified
+  // once (issue 13). Keyed by the IncomingMessage itself, which a client cannot name or forge;
+  // the certificate it was reached for is the request's own (`presented` reads only the request).
+  const verdicts = new WeakMap<IncomingMessage, Verdict>();
   const verifiedFor = (req: IncomingMessage) => verdicts.get(req);
+
+  /** The verdict on the certificate this request presents (kept for the request), or null when it presents none or an ambiguous one. */
+  async function verdictFor(req: IncomingMessage): Promise<Verdict | null> {
+    const known = verdicts.get(req);
+    if (known) return known;
+    const p = presented(req);
+    if (!('der' in p)) return null;
+    return verdictOn(req, p);
+  }
+
+  /** Verifies what the request presents and keeps the verdict for the request. */
+  async function verdictOn(req: IncomingMessage, p: { der: Uint8Array; digests?: Digests }): Promise<Verdict> {
+    const digests = p.digests ?? digestsOf(p.der);
+    const v = { result: await verifyHashed(p.der, digests.sha256), thumbprint: digests.thumbprint };
+    verdicts.set(req, v);
+    return v;
+  }
 
   /** Express middleware: sets res.locals.device, or answers 400 (ambiguous proxy header), 401 or 403 (blocked) with the reason. */
   const middleware = async (req: Request, res: Response, next: NextFunction) => {
@@ -168,8 +232,7 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
       res.status(401).json({ error: 'device identity certificate required' });
       return;
     }
-    const r = await verify(p.der);
-    verdicts.set(req, { result: r, thumbprint: createHash('sha1').update(p.der).digest('hex').toUpperCase() });
+    const { result: r, thumbprint } = verdicts.get(req) ?? (await verdictOn(req, p));
     if (!r.ok) {
       o.log.warn({ path: req.path, reason: r.reason }, 'device authentication failed');
       res.status(r.status).json({ error: r.reason });
@@ -177,12 +240,12 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     }
     res.locals.device = r.device;
     // Routes that also need the certificate itself (Windows: which enrollment's identity) read this instead of verifying again.
-    res.locals.identityThumbprint = createHash('sha1').update(p.der).digest('hex').toUpperCase();
+    res.locals.identityThumbprint = thumbprint;
     next();
   };
 
   // presented: for routes where a certificate is optional (Windows re-enrollment proves the device with it).
-  return { verify, middleware, presented, verifiedFor };
+  return { verify, middleware, presented, verifiedFor, verdictFor };
 }
 
 /** How a refusal names the platforms an adapter serves ("not a Windows device's"). */

@@ -99,17 +99,36 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** Head and body in one write; Content-Length as Node gives Express's res.end (0 for no body; none on a 304). */
-function send(res: ServerResponse, r: FastReply): void {
-  if (r.status === 304) {
-    res.writeHead(304, r.headers);
-    res.end();
-    return;
+/** A reply as it goes out: the head as writeHead's flat [name, value, ...] list, the body encoded. */
+interface Wire {
+  head: string[];
+  body: Buffer | null;
+}
+
+// Adapters hand out the same FastReply object for the same kept answer (policy-fetch.ts,
+// fast-idle.ts): its head list and encoded body are built once, not per request (issue 13).
+const wires = new WeakMap<FastReply, Wire>();
+
+/** Content-Length as Node gives Express's res.end (0 for no body; none on a 304). */
+function wireOf(r: FastReply): Wire {
+  let w = wires.get(r);
+  if (w) return w;
+  const head = Object.entries(r.headers).flat();
+  if (r.status === 304) w = { head, body: null };
+  else {
+    const body = Buffer.from(r.body ?? '');
+    w = { head: [...head, 'content-length', String(body.byteLength)], body };
   }
-  // A string body goes out in the same write(2) as the head (Node prepends the head to it).
-  const body = r.body ?? '';
-  res.writeHead(r.status, { ...r.headers, 'content-length': String(Buffer.byteLength(body)) });
-  res.end(body);
+  wires.set(r, w);
+  return w;
+}
+
+/** Head and body in one writev(2) (Node corks the socket for end()). */
+function send(res: ServerResponse, r: FastReply): void {
+  const w = wireOf(r);
+  res.writeHead(r.status, w.head);
+  if (w.body === null) res.end();
+  else res.end(w.body);
 }
 
 /**

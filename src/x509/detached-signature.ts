@@ -59,16 +59,39 @@ export const SIGNER_CACHE_ENTRIES = 4096;
 const signerCache = new LruCache<string, SignerCandidate | null>(SIGNER_CACHE_ENTRIES);
 
 /**
+ * Signatures that verified, by a hash of exactly the signature and the content
+ * they cover. The answer is a pure function of those bytes (no clock, no
+ * database: whether the signer is still a device of ours is the caller's
+ * question, asked every time), and a device repeats the same message with the
+ * same signature (an Apple Idle): a hit skips the BER walk and the public-key
+ * operation (issue 13). Only successes are kept, so refused input cannot evict
+ * a device's entry; bounded (about 1.2 KiB each: the signer certificate).
+ */
+export const VERIFIED_SIGNATURE_ENTRIES = 4096;
+const verified = new LruCache<string, SignatureCheck>(VERIFIED_SIGNATURE_ENTRIES);
+
+/** The memo key: SHA-256 over the signature's length, the signature, then the content (no two pairs share it). */
+function verifiedKey(base64: string, body: Uint8Array): string {
+  return createHash('sha256').update(`${base64.length}:`).update(base64).update(body).digest('base64');
+}
+
+/**
  * Verifies a base64 detached SignedData over `body`. `label` names the
  * signature in the reasons (e.g. `Mdm-Signature`). Total: any malformed input
  * is a failure result, never an exception.
  */
 export function verifyDetachedSignature(base64: string, body: Uint8Array, label = 'the signature'): SignatureCheck {
+  const key = verifiedKey(base64, body);
+  const known = verified.get(key);
+  if (known) return known;
+  let result: SignatureCheck;
   try {
-    return check(base64, body, label);
+    result = check(base64, body, label);
   } catch (e) {
     return fail(`${label} is malformed: ${(e as Error).message}`);
   }
+  if (result.ok) verified.set(key, result);
+  return result;
 }
 
 interface SignerInfoParts {

@@ -280,6 +280,26 @@ describe('the trusted proxy certificate header', () => {
     expect(joined.status).toBe(400);
     expect(JSON.parse(joined.body).error).toMatch(/more than one certificate/);
   });
+
+  it('keeps a decoded header by its exact text only: the same value again is the same device, a changed one is decoded afresh', async () => {
+    const a = await t.api.ok('POST', '/devices', { name: 'kept-header-a', platform: 'android' });
+    const b = await t.api.ok('POST', '/devices', { name: 'kept-header-b', platform: 'android' });
+    const pemA = toPem((await identityOf(a.id)).certificate!);
+    const pemB = toPem((await identityOf(b.id)).certificate!);
+    const as = async (value: string) => getWithHeaders('/reference/v1/payload', [value]);
+    for (let i = 0; i < 2; i++) expect(JSON.parse((await as(encodeURIComponent(pemA))).body).deviceId).toBe(a.id);
+    // Another spelling of the same certificate (the PEM's line breaks as spaces) decodes to the same device.
+    expect(JSON.parse((await as(encodeURIComponent(pemA.replace(/\n/g, ' ')))).body).deviceId).toBe(a.id);
+    expect(JSON.parse((await as(encodeURIComponent(pemB))).body).deviceId).toBe(b.id);
+    // One base64 character changed after the exact value was kept: not the kept certificate.
+    const body = pemA.split('\n');
+    body[3] = body[3]!.slice(0, 10) + (body[3]![10] === 'A' ? 'B' : 'A') + body[3]!.slice(11);
+    expect((await as(encodeURIComponent(body.join('\n')))).status).toBe(401);
+    // A kept value followed by a second certificate is a different value: refused as ambiguous.
+    const joined = await as(encodeURIComponent(pemA + pemB));
+    expect(joined.status).toBe(400);
+    expect(JSON.parse(joined.body).error).toMatch(/more than one certificate/);
+  });
 });
 
 // Architecture issue #8: enrollment-token redemption is core's (AdapterServices.redeemEnrollmentToken),

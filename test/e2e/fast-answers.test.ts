@@ -45,6 +45,25 @@ describe('static answers in front of Express', () => {
     expect(await requestsCounted('/certsrv/mscep/mscep.dll')).toBe(before + 2);
   });
 
+  it('answers the plain query and any other spelling of it alike (prebuilt heads), and a name it does not know goes on to Express', async () => {
+    const der = Buffer.from(await t.gw.scep.caCert());
+    for (const q of ['operation=GetCACert', 'operation=GetCACert&x=1', 'x=1&operation=GetCACert']) {
+      const r = await fetch(`${t.scepUrl}?${q}`);
+      expect(r.status, q).toBe(200);
+      expect(r.headers.get('content-type')).toBe('application/x-x509-ca-ra-cert');
+      expect(r.headers.get('content-length')).toBe(String(der.byteLength));
+      expect(r.headers.get('etag')).toBeNull();
+      expect(Buffer.from(await r.arrayBuffer()).equals(der), q).toBe(true);
+    }
+    const caps = await t.gw.scep.caCaps();
+    for (const q of ['operation=GetCACaps', 'operation=GetCACaps&message=x']) {
+      const r = await fetch(`${t.scepUrl}?${q}`);
+      expect(r.headers.get('content-length')).toBe(String(Buffer.byteLength(caps)));
+      expect(await r.text(), q).toBe(caps);
+    }
+    for (const q of ['constructor', '__proto__', 'toString']) expect((await fetch(`${t.scepUrl}?${q}`)).status, q).toBe(400);
+  });
+
   it('builds the GetCACert bytes once per RA, not per request', async () => {
     const a = await t.gw.scep.caCert();
     const b = await t.gw.scep.caCert();

@@ -8,6 +8,7 @@ import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // The Android policy fetch and the Apple device-channel Idle with a kept
 // answer are answered in front of Express (src/http/fast-checkins.ts). These
@@ -25,6 +26,21 @@ let t: TestGateway;
 let apns: FakeApns;
 let raw: Storage;
 let expressRequests = 0;
+const sql = recordSqliteStatements();
+
+/** The SQL statements `fn` runs on the gateway's database (better-sqlite3's statement layer). */
+async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
+  sql.executed.length = 0;
+  sql.recording = true;
+  try {
+    await fn();
+    return [...sql.executed];
+  } finally {
+    sql.recording = false;
+  }
+}
+/** The device identity read (getCertificateWithDevice): one per identity check. */
+const identityReads = (statements: string[]) => statements.filter((q) => q.includes('from "certificates" as "c"')).length;
 
 beforeAll(async () => {
   apns = await FakeApns.start();
@@ -240,6 +256,86 @@ describe('Apple Idle in front of Express', () => {
     const commands = await t.api.ok('GET', `/apple/devices/${deviceId}/commands`);
     const done = (commands.items ?? commands).find((c: { id: string }) => c.id === cmd!.CommandUUID);
     expect(done.status).toBe('acknowledged');
+  });
+});
+
+describe('one statement and one verification less (branch checkin12)', () => {
+  it('a kept Android fetch runs 2 statements (the identity with the plan generations, the agent state); a kept Apple Idle the same and the command queue', async () => {
+    const { agent } = await steadyAgent();
+    expect((await agent.fetchPolicy()).status).toBe(200);
+    const android = await statementsOf(async () => expect((await agent.fetchPolicy()).status).toBe(200));
+    expect(android, android.join('\n')).toHaveLength(2);
+    expect(identityReads(android)).toBe(1);
+    // The generations come with the identity: no statement of their own.
+    expect(android.filter((q) => q.includes('plan_generation') && !q.includes('"certificates" as "c"')), android.join('\n')).toEqual([]);
+
+    const { sim } = await steadyIphone();
+    expect(await sim.connect({ Status: 'Idle' })).toBeNull();
+    const apple = await statementsOf(async () => expect(await sim.connect({ Status: 'Idle' })).toBeNull());
+    // The identity, the state, and a look at the command queue (no transaction, nothing taken).
+    expect(apple, apple.join('\n')).toHaveLength(3);
+    expect(apple.filter((q) => /^(begin|commit|update)/i.test(q)), apple.join('\n')).toEqual([]);
+    expect(identityReads(apple)).toBe(1);
+  });
+
+  it('a refused Android fetch handed to the route is verified once, and answered, logged and counted as before', async () => {
+    const { agent, serial } = await steadyAgent();
+    expect((await agent.fetchPolicy()).status).toBe(200);
+    expect((await raw.revokeCertificate(serial, new Date().toISOString(), 'keyCompromise')).ok).toBe(true);
+    const label = ['method="GET"', 'route="/android/v1/policy"', 'status="401"'];
+    const [requests, refused] = [await metric('mdmgw_http_requests_total', ...label), await metric('mdmgw_checkins_total', 'platform="android"', 'result="unauthenticated"')];
+    let res!: Awaited<ReturnType<AndroidAgentSim['fetchPolicy']>>;
+    let routed = 0;
+    const statements = await statementsOf(async () => (routed = await viaExpress(async () => (res = await agent.fetchPolicy()))));
+    expect(routed).toBe(1); // the route answered it
+    expect(identityReads(statements), statements.join('\n')).toBe(1);
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: 'client certificate is revoked' });
+    expect(await metric('mdmgw_http_requests_total', ...label)).toBe(requests + 1);
+    expect(await metric('mdmgw_checkins_total', 'platform="android"', 'result="unauthenticated"')).toBe(refused + 1);
+  });
+
+  it('a miss handed to the route is verified once too', async () => {
+    const { agent, deviceId } = await steadyAgent();
+    await t.api.ok('PATCH', `/devices/${deviceId}`, { attributes: { floor: '3' } });
+    let routed = 0;
+    const statements = await statementsOf(async () => (routed = await viaExpress(async () => expect((await agent.fetchPolicy()).status).toBe(200))));
+    expect(routed).toBe(1);
+    expect(identityReads(statements), statements.join('\n')).toBe(1);
+  });
+
+  it('a refused Apple Idle (revoked or blocked signer) handed to the route is verified once, and answered, audited and counted as before', async () => {
+    const audited = async (reasonCode: string) => {
+      const page = await t.api.ok('GET', '/audit?type=apple.message.refused&limit=1000');
+      return ((page.items ?? page) as { reasonCode: string | null }[]).filter((e) => e.reasonCode === reasonCode).length;
+    };
+    const idle = (sim: AppleDeviceSim) => sim.put(sim.enrollment!.mdm.ServerURL, { UDID: sim.udid, Status: 'Idle' });
+    const count = (status: number) => metric('mdmgw_http_requests_total', 'method="PUT"', 'route="/mdm/connect"', `status="${status}"`);
+
+    const revoked = await steadyIphone();
+    const serial = new X509Certificate(revoked.sim.identity!.certificate).serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+    expect((await raw.revokeCertificate(serial, new Date().toISOString(), 'keyCompromise')).ok).toBe(true);
+    let [audits, requests] = [await audited('MDM_SIGNER_NOT_A_DEVICE'), await count(401)];
+    let res!: Response;
+    let routed = 0;
+    let statements = await statementsOf(async () => (routed = await viaExpress(async () => (res = await idle(revoked.sim)))));
+    expect(routed).toBe(1);
+    expect(identityReads(statements), statements.join('\n')).toBe(1);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: 'client certificate is revoked' });
+    expect(await audited('MDM_SIGNER_NOT_A_DEVICE')).toBe(audits + 1);
+    expect(await count(401)).toBe(requests + 1);
+
+    const blocked = await steadyIphone();
+    expect((await raw.blockDevice(blocked.deviceId, new Date().toISOString(), 'unspecified')).ok).toBe(true);
+    [audits, requests] = [await audited('DEVICE_BLOCKED'), await count(403)];
+    statements = await statementsOf(async () => (routed = await viaExpress(async () => (res = await idle(blocked.sim)))));
+    expect(routed).toBe(1);
+    expect(identityReads(statements), statements.join('\n')).toBe(1);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ error: `device ${blocked.deviceId} is blocked by an administrator` });
+    expect(await audited('DEVICE_BLOCKED')).toBe(audits + 1);
+    expect(await count(403)).toBe(requests + 1);
   });
 });
 

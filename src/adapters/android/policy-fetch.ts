@@ -3,6 +3,7 @@ import { parse as parseQuery } from 'node:querystring';
 import type { AdapterServices, FastCheckin, FastReply } from '../../core/adapter.js';
 import type { CheckinCache } from '../../core/checkin-cache.js';
 import type { Device, Platform } from '../../core/model.js';
+import type { PlanGenerations } from '../../core/storage/plan-generation-store.js';
 import { ifNoneMatchHits } from './canonical.js';
 import { policyAnswers, policyCacheKey, type PolicyAnswer } from './policy-cache.js';
 import { POLICY_MEDIA_TYPE } from './versions.js';
@@ -32,11 +33,12 @@ export interface PolicyAsk {
 /**
  * The kept answer for this fetch, if any, and the key a full fetch keeps its
  * answer under. The plan generation is read before anything the answer is
- * made from (core/plan-generation.ts); the device lock is not taken: a kept
+ * made from (core/plan-generation.ts): `read`, the ones the identity check
+ * returned from its own statement, else read here. The device lock is not taken: a kept
  * answer writes nothing, and its key holds the state it was made from.
  */
-export async function keptPolicyAnswer(s: AdapterServices, now: Date, device: Device, thumbprint: string, asked: PolicyAsk): Promise<{ kept: PolicyAnswer | undefined; keyOf(stored: unknown): string }> {
-  const generation = await s.planGeneration(device.id);
+export async function keptPolicyAnswer(s: AdapterServices, now: Date, device: Device, thumbprint: string, asked: PolicyAsk, read?: PlanGenerations): Promise<{ kept: PolicyAnswer | undefined; keyOf(stored: unknown): string }> {
+  const generation = await s.planGeneration(device.id, read);
   const keyOf = (stored: unknown) => policyCacheKey(generation, device, thumbprint, stored, asked);
   return { kept: policyAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now), keyOf };
 }
@@ -57,6 +59,17 @@ export function policyReply(a: PolicyAnswer, ifNoneMatch: string | undefined): F
   return { status: 200, headers: { ...headers, 'Content-Type': a.contentType }, body: a.body };
 }
 
+// The two replies of a kept answer, made once per answer: the fast path writes
+// the same object every time (http/fast-checkins.ts keeps its head and bytes).
+const fastReplies = new WeakMap<PolicyAnswer, { ok: FastReply; notModified: FastReply }>();
+
+/** policyReply, counted as a check-in (as the route's authenticateDevice counts it), one object per answer and status. */
+function fastReplyOf(a: PolicyAnswer, ifNoneMatch: string | undefined): FastReply {
+  let r = fastReplies.get(a);
+  if (!r) fastReplies.set(a, (r = { ok: { ...policyReply(a, undefined), checkIn: true }, notModified: { ...policyReply(a, a.etag), checkIn: true } }));
+  return ifNoneMatchHits(ifNoneMatch, a.etag) ? r.notModified : r.ok;
+}
+
 /**
  * The policy fetch in front of Express: the identity certificate verified as
  * the route's authenticateDevice does (services.presentedDevice), a device of
@@ -74,9 +87,8 @@ export function fastPolicyFetch(s: AdapterServices, clock: () => Date, platforms
       // Express's query parser ("simple": node:querystring), so schemaVersion is what the route reads.
       const q = req.url!.indexOf('?');
       const asked = { query: q < 0 ? undefined : parseQuery(req.url!.slice(q + 1)).schemaVersion, accept: req.headers.accept };
-      const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked);
-      // Counted as a check-in, as the route's authenticateDevice counts it.
-      return kept ? { ...policyReply(kept, req.headers['if-none-match']), checkIn: true } : null;
+      const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked, who.planGenerations);
+      return kept ? fastReplyOf(kept, req.headers['if-none-match']) : null;
     },
   };
 }

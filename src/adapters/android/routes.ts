@@ -90,7 +90,7 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
     const presented = await s.presentedDevice(req);
     const asked = { query: req.query.schemaVersion, accept: req.headers.accept };
-    const { kept: cached, keyOf } = await keptPolicyAnswer(s, clock(), device, presented?.thumbprint ?? '', asked);
+    const { kept: cached, keyOf } = await keptPolicyAnswer(s, clock(), device, presented?.thumbprint ?? '', asked, presented?.planGenerations);
     if (cached) {
       sendAnswer(req, res, cached);
       return;

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import type { AdapterServices, FastCheckin } from '../../core/adapter.js';
+import type { AdapterServices, FastCheckin, FastReply } from '../../core/adapter.js';
 import type { CheckinCache } from '../../core/checkin-cache.js';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
 import type { Device, Platform } from '../../core/model.js';
+import type { PlanGenerations } from '../../core/storage/plan-generation-store.js';
 import { idleAnswers, idleCacheKey } from './idle-cache.js';
 import { acceptedSender, signed } from './message-auth.js';
 import { connectMessage } from './messages.js';
@@ -30,15 +31,23 @@ export function idleAnswersFor(s: AdapterServices): CheckinCache<true> {
  * Whether the empty answer is kept for this Idle (and nothing is queued for
  * the device channel: an admin's command is fetched at once), and the key a
  * full Idle keeps its answer under. The plan generation is read before
- * anything the answer is made from (core/plan-generation.ts); no device lock:
+ * anything the answer is made from (core/plan-generation.ts; `read`: the ones
+ * the sender's identity check returned from its own statement); no device lock:
  * a kept answer writes nothing, and its key holds the state it was made from.
  */
-export async function keptIdle(s: AdapterServices, now: Date, device: Device, thumbprint: string | null, udid: string): Promise<{ kept: boolean; keyOf(stored: unknown): string }> {
-  const generation = await s.planGeneration(device.id);
+export async function keptIdle(s: AdapterServices, now: Date, device: Device, thumbprint: string | null, udid: string, read?: PlanGenerations): Promise<{ kept: boolean; keyOf(stored: unknown): string }> {
+  const generation = await s.planGeneration(device.id, read);
   const keyOf = (stored: unknown) => idleCacheKey(generation, device, thumbprint, stored, udid);
-  const kept = idleAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now) === true && !(await s.commands.next(device.id, DEVICE_CHANNEL, []));
+  // Only whether a command waits (peek: one read, nothing taken); the full Idle takes and sends it.
+  const kept = idleAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now) === true && !(await s.commands.peek(device.id, DEVICE_CHANNEL));
   return { kept, keyOf };
 }
+
+// What the route answers: 200, no body (Content-Length: 0). The route counts a check-in only when
+// authenticateDevice (the TLS / proxy certificate) authenticated it, not for an Mdm-Signature.
+// One object each: the fast path keeps the head it writes per reply object.
+const IDLE_SIGNED: FastReply = { status: 200, headers: {}, checkIn: false };
+const IDLE_CERTIFICATE: FastReply = { status: 200, headers: {}, checkIn: true };
 
 /**
  * The device-channel Idle in front of Express: the sender as the route
@@ -63,10 +72,8 @@ export function fastIdle(s: AdapterServices, clock: () => Date): FastCheckin {
       }
       const m = connectMessage.safeParse(raw);
       if (!m.success || m.data.Status !== 'Idle' || m.data.UserID) return null;
-      const { kept } = await keptIdle(s, clock(), who.device, who.thumbprint, m.data.UDID);
-      // What the route answers: 200, no body (Content-Length: 0). The route counts a check-in only when
-      // authenticateDevice (the TLS / proxy certificate) authenticated it, not for an Mdm-Signature.
-      return kept ? { status: 200, headers: {}, checkIn: !signed(req) } : null;
+      const { kept } = await keptIdle(s, clock(), who.device, who.thumbprint, m.data.UDID, who.planGenerations);
+      return kept ? (signed(req) ? IDLE_SIGNED : IDLE_CERTIFICATE) : null;
     },
   };
 }

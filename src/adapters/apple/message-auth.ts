@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
+import type { PlanGenerations } from '../../core/storage/plan-generation-store.js';
 
 // Who sent this check-in or connect message: the Mdm-Signature header (CMS
 // over the body, signer must be one of our device identity certificates), or
@@ -10,8 +11,11 @@ import type { Device } from '../../core/model.js';
 // (services.authenticateDevice). A message with a bad signature is refused
 // even if a certificate header is present too.
 
-/** SHA-1 thumbprint (hex, upper case) of the identity certificate the message came with: what identity renewal times. */
-export type Authenticated = { device: Device; thumbprint: string | null };
+/**
+ * `thumbprint`: SHA-1 (hex, upper case) of the identity certificate the message came with: what identity renewal times.
+ * `planGenerations`: the device's plan generations read with its identity (one statement), when they were.
+ */
+export type Authenticated = { device: Device; thumbprint: string | null; planGenerations?: PlanGenerations };
 
 /** The Mdm-Signature's verdict: the signer, or the refusal (status, reason, audit reason code). */
 export type SignatureVerdict = { ok: true; who: Authenticated } | { ok: false; status: 401 | 403; reason: string; reasonCode: string };
@@ -23,7 +27,24 @@ export async function signatureVerdict(s: AdapterServices, header: string, body:
   if (!v.ok) return { ok: false, status: 401, reason: v.reason, reasonCode: 'MDM_SIGNATURE_INVALID' };
   const d = await s.verifyDeviceCertificate(v.signerCertificate);
   if (!d.ok) return { ok: false, status: d.blocked ? 403 : 401, reason: d.reason, reasonCode: d.blocked ? 'DEVICE_BLOCKED' : 'MDM_SIGNER_NOT_A_DEVICE' };
-  return { ok: true, who: { device: d.device, thumbprint: createHash('sha1').update(v.signerCertificate).digest('hex').toUpperCase() } };
+  const thumbprint = createHash('sha1').update(v.signerCertificate).digest('hex').toUpperCase();
+  return { ok: true, who: { device: d.device, thumbprint, ...(d.planGenerations && { planGenerations: d.planGenerations }) } };
+}
+
+// The Mdm-Signature verdict reached for a request, with the header and body it was reached for:
+// when the fast path (fast-idle.ts) hands the message to the route, the route reuses it instead
+// of verifying the CMS and reading the signer's identity again (issue 13: a refused message
+// costs one verification, not two). Module-private and keyed by the IncomingMessage object,
+// which a client cannot name; reused only for the same header and the same body bytes.
+const signatureVerdicts = new WeakMap<IncomingMessage, { header: string; body: Uint8Array; verdict: SignatureVerdict }>();
+
+/** signatureVerdict, once per request: a second ask for the same header and body gets the first answer. */
+async function signatureVerdictOf(s: AdapterServices, req: IncomingMessage, header: string, body: Uint8Array): Promise<SignatureVerdict> {
+  const known = signatureVerdicts.get(req);
+  if (known && known.header === header && Buffer.from(known.body.buffer, known.body.byteOffset, known.body.byteLength).equals(body)) return known.verdict;
+  const verdict = await signatureVerdict(s, header, body);
+  signatureVerdicts.set(req, { header, body, verdict });
+  return verdict;
 }
 
 /**
@@ -32,7 +53,7 @@ export async function signatureVerdict(s: AdapterServices, header: string, body:
  */
 export async function acceptedSender(s: AdapterServices, req: IncomingMessage, body: Uint8Array): Promise<Authenticated | null> {
   if (signed(req)) {
-    const v = await signatureVerdict(s, req.headers['mdm-signature'] as string, body);
+    const v = await signatureVerdictOf(s, req, req.headers['mdm-signature'] as string, body);
     return v.ok ? v.who : null;
   }
   return s.presentedDevice(req);
@@ -47,7 +68,7 @@ export function signed(req: IncomingMessage): boolean {
 export async function authenticateMessage(s: AdapterServices, req: Request, res: Response, body: Uint8Array): Promise<Authenticated | null> {
   const sig = req.header('mdm-signature');
   if (sig) {
-    const v = await signatureVerdict(s, sig, body);
+    const v = await signatureVerdictOf(s, req, sig, body);
     if (!v.ok) {
       await s.audit('apple.message.refused', { path: req.path, reason: v.reason }, { reasonCode: v.reasonCode });
       res.status(v.status).json({ error: v.reason });

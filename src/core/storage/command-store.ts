@@ -9,6 +9,8 @@ export interface CommandStore {
    * NotNow ones. `skip` lists ids not to offer again in this session.
    */
   nextCommand(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+  /** The command nextCommand would offer now (without `skip`), without taking it: one read, no write, no transaction. */
+  peekCommand(deviceId: string, channel: string): Promise<DeviceCommand | null>;
   /** Records the device's answer; null if no such command for that device. */
   updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
   listCommands(filter: { deviceId: string; status?: CommandStatus }): Promise<DeviceCommand[]>;

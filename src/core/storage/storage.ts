@@ -1,3 +1,4 @@
+import type { PlanGenerations } from './plan-generation-store.js';
 import type {
   CertificateKind,
   Assignment,
@@ -129,6 +130,12 @@ export interface CertificateWithDevice {
   device: Device | null;
   /** Whether the device holds an unrevoked identity certificate other than this one. */
   otherUnrevokedIdentities: boolean;
+  /**
+   * The plan generations (plan-generation-store.ts) read in the same statement:
+   * the global one, and the device's (null without a device). A kept check-in
+   * keys its answer by them instead of reading them again (issue 13).
+   */
+  planGenerations: PlanGenerations;
 }
 
 /** The admin's user fields (PATCH /users/:id). `enabled: false` disables the user and revokes their certificates. */

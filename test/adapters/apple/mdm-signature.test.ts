@@ -31,6 +31,30 @@ describe('verifyMdmSignature', () => {
     expect(verifyMdmSignature(Buffer.from('hello').toString('base64'), body)).toMatchObject({ ok: false });
   });
 
+  it('keeps a verified signature by its exact bytes and the content it covers: the same pair again is the kept answer; other content, another signature or a refusal are checked afresh', async () => {
+    const ca = await makeCa();
+    const leaf = await issue(ca, 'CN=repeating-device');
+    const sim = new AppleDeviceSim('http://unused');
+    const id = { certificate: new Uint8Array(leaf.cert.rawData), key: { keys: leaf.keys, keyObject: KeyObject.from(leaf.keys.privateKey) } };
+    const body = new Uint8Array(Buffer.from('<plist><dict><key>Status</key><string>Idle</string></dict></plist>'));
+    const sig = await sim.sign(body, id);
+    const first = verifyMdmSignature(sig, body);
+    expect(first.ok).toBe(true);
+    // The same bytes again (a copy of the body): the kept answer, no second verification.
+    expect(verifyMdmSignature(sig, new Uint8Array(body))).toBe(first);
+    // The kept signature over other content, or moved between signature and content, is not a hit.
+    const other = new Uint8Array(Buffer.from('<plist><dict><key>Status</key><string>Error</string></dict></plist>'));
+    expect(verifyMdmSignature(sig, other)).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
+    expect(verifyMdmSignature(sig.slice(0, -4), new Uint8Array([...Buffer.from(sig.slice(-4)), ...body]))).toMatchObject({ ok: false });
+    // A refusal is not kept: each is a fresh answer.
+    expect(verifyMdmSignature(sig, other)).not.toBe(verifyMdmSignature(sig, other));
+    // Another device's signature over the same body verifies on its own.
+    const leaf2 = await issue(ca, 'CN=another-device');
+    const sig2 = await sim.sign(body, { certificate: new Uint8Array(leaf2.cert.rawData), key: { keys: leaf2.keys, keyObject: KeyObject.from(leaf2.keys.privateKey) } });
+    const second = verifyMdmSignature(sig2, body);
+    expect(second.ok && Buffer.from(second.signerCertificate).equals(Buffer.from(leaf2.cert.rawData))).toBe(true);
+  });
+
   it('accepts SHA-1 without signed attributes; refuses a wrong signature', async () => {
     const ca = await makeCa();
     const leaf = await issue(ca, 'CN=old-device');

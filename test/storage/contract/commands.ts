@@ -37,6 +37,26 @@ export function commandsContract(current: () => Storage): void {
         expect(await s.listCommands({ deviceId: d.id, status: 'acknowledged' })).toHaveLength(1);
         await expectStorageError(s.enqueueCommand({ deviceId: '00000000-0000-4000-8000-000000000000', channel: 'device', kind: 'x', payload: {}, profileId: null, profileVersion: null }), 'not-found');
       });
+
+      it('peekCommand answers what nextCommand would offer, and takes nothing', async () => {
+        const d = await s.createDevice({ name: 'peek', platform: 'ios' });
+        expect(await s.peekCommand(d.id, 'device')).toBeNull();
+        const cmd = (kind: string, channel = 'device') => s.enqueueCommand({ deviceId: d.id, channel, kind, payload: { kind }, profileId: null, profileVersion: null });
+        const a = await cmd('ProfileList');
+        const b = await cmd('CertificateList');
+        expect(await s.peekCommand(d.id, 'user:501')).toBeNull();
+        expect(await s.peekCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' });
+        expect(await s.peekCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' }); // still queued: not taken
+        // A sent, unanswered one comes first, as nextCommand offers it.
+        expect(await s.updateCommand(b.id, d.id, 'sent', null)).toMatchObject({ status: 'sent' });
+        expect((await s.peekCommand(d.id, 'device'))?.id).toBe(b.id);
+        expect((await s.nextCommand(d.id, 'device'))?.id).toBe(b.id);
+        expect(await s.updateCommand(b.id, d.id, 'acknowledged', null)).toMatchObject({ status: 'acknowledged' });
+        expect(await s.updateCommand(a.id, d.id, 'notnow', null)).toMatchObject({ status: 'notnow' });
+        expect((await s.peekCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect(await s.updateCommand(a.id, d.id, 'error', null)).toMatchObject({ status: 'error' });
+        expect(await s.peekCommand(d.id, 'device')).toBeNull();
+      });
     });
     describe('purgeAnsweredCommands', () => {
       it('deletes answered commands past their age or beyond the newest per device; never queued, sent or NotNow ones', async () => {

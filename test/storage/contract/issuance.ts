@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { PLAN_GENERATION_SETTING } from '../../../src/core/storage/plan-generation-store.js';
 import type { IssuedCertificate } from '../../../src/core/model.js';
 import { type CertificateFilter, type CertificatePosition, type NewCertificate, type Storage } from '../../../src/core/storage/storage.js';
 import { expectStorageError, isIso, resolved, enrollment, certificate, challenge, sortedBy } from './fixtures.js';
@@ -620,6 +621,23 @@ export function issuanceContract(current: () => Storage): void {
         const after = await s.getCertificateWithDevice('g1');
         expect(after?.device).toBeNull();
         expect(after?.certificate.serialNumber).toBe('g1');
+      });
+
+      it('answers the plan generations in the same read, as getPlanGenerations does; none for the device of a certificate without one', async () => {
+        const d = await s.createDevice({ name: 'gen', platform: 'android' });
+        await identity('pg1', d.id);
+        const gens = async () => (await s.getCertificateWithDevice('pg1'))?.planGenerations;
+        expect(await gens()).toEqual(await s.getPlanGenerations(d.id));
+        expect((await gens())?.global).toBeNull();
+        await s.putSetting(PLAN_GENERATION_SETTING, 'global-2');
+        await s.bumpDevicePlanGenerations([d.id]);
+        expect(await gens()).toEqual(await s.getPlanGenerations(d.id));
+        expect(await gens()).toMatchObject({ global: 'global-2' });
+        const before = (await gens())!.device!;
+        await s.bumpDevicePlanGenerations([d.id]);
+        expect((await gens())?.device).toBe(before + 1);
+        await identity('pg2', null);
+        expect((await s.getCertificateWithDevice('pg2'))?.planGenerations).toEqual({ global: 'global-2', device: null });
       });
 
       it('shows a block and a retirement on the device it answers', async () => {

@@ -115,6 +115,13 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
     throw new StorageConflictError(`the command queue of device ${deviceId} kept changing under us`, 'conflict');
   }
 
+  async peekCommand(deviceId: string, channel: string): Promise<DeviceCommand | null> {
+    // A kept Apple Idle only asks whether anything is waiting (issue 13): the read nextCommand makes, without its transaction.
+    const rows = await OFFERABLE_COMMANDS.execute(this.db, { deviceId, channel });
+    const row = rows.find((r) => r.status === 'sent') ?? rows[0];
+    return row ? commandOf(row) : null;
+  }
+
   async #takeNextCommand(deviceId: string, channel: string, skip: string[]): Promise<DeviceCommand | null | 'raced'> {
     return this.db.transaction().execute(async (trx) => {
       const rows = await this.#offerableCommands(trx, deviceId, channel, skip);

@@ -10,6 +10,7 @@ import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolat
 import { rowToEnrollment, rowToCertificate, rowToDevice } from './rows.js';
 import { bumpHolders, revokeChainFrom } from './revocation.js';
 import { auditRow } from './audit.js';
+import { PLAN_GENERATION_SETTING } from '../plan-generation-store.js';
 
 // The queries of an enrollment, compiled once per store (prepared.ts: issue 13).
 const ENROLLMENT_BY_ID = prepared('enrollment by transaction id', (db, p: { id: string }) =>
@@ -90,6 +91,8 @@ const CERTIFICATE_WITH_DEVICE = prepared('certificate with its device', (db, p: 
         )
         .as('other_unrevoked_identities'),
     )
+    // The global plan generation in the same round trip: a kept check-in reads nothing else for its key (issue 13).
+    .select((eb) => eb.selectFrom('settings').select('value').where('key', '=', PLAN_GENERATION_SETTING).as('plan_generation_global'))
     .where('c.serial_number', '=', p.serial),
 );
 const AUDIT_COLUMNS = ['at', 'transaction_id', 'type', 'reason_code', 'actor', 'details'] as const;
@@ -384,7 +387,8 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
             plan_generation: row.d_plan_generation!,
           });
     // SQLite answers EXISTS with 0/1, PostgreSQL with a boolean.
-    return { certificate: rowToCertificate(row), device, otherUnrevokedIdentities: Boolean(row.other_unrevoked_identities) };
+    const planGenerations = { global: row.plan_generation_global ?? null, device: device === null ? null : toNumber(row.d_plan_generation!) };
+    return { certificate: rowToCertificate(row), device, otherUnrevokedIdentities: Boolean(row.other_unrevoked_identities), planGenerations };
   }
 
   async listCertificates(filter: CertificateFilter = {}): Promise<IssuedCertificate[]> {
