@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // Issue 13 (scale12): GET /groups, /assignments and /profiles answered every
 // row at once; they page like GET /devices (limit 1..1000, default 100,
@@ -90,5 +91,20 @@ describe('GET /groups, /assignments and /profiles, paged like GET /devices', () 
     }
     expect((await get('/assignments?profileId=nope')).body.issues.map((i: { path: string }) => i.path)).toEqual(['profileId']);
     expect((await get('/groups?q=')).status).toBe(400);
+  });
+
+  it('DELETE /assignments/:id deletes by key, without reading every assignment first; 404 once gone', async () => {
+    const sql = recordSqliteStatements();
+    const last = assignments.at(-1)!;
+    const del = (id: string) => fetch(`${t.api.base}/assignments/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${t.api.token}` } });
+    sql.recording = true;
+    expect((await del(last.id)).status).toBe(204);
+    sql.recording = false;
+    const onAssignments = sql.executed.filter((q) => /\bfrom "assignments"/i.test(q));
+    expect(onAssignments.length).toBeGreaterThan(0);
+    for (const q of onAssignments) expect(q).toMatch(/where "id" = \?/);
+    expect((await del(last.id)).status).toBe(404);
+    expect((await del('no-such-assignment')).status).toBe(404);
+    expect((await walk(`/assignments?profileId=${last.profileId}`, 100)).map((x) => x.id)).not.toContain(last.id);
   });
 });

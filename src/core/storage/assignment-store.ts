@@ -7,7 +7,8 @@ export interface AssignmentStore {
   listAssignments(filter?: { profileId?: string }): Promise<Assignment[]>;
   /** Assignments in list order (createdAt, id), after `after`, at most `limit`, of one profile when given: GET /assignments' pages. */
   listAssignmentsPage(q: CreatedPageQuery & { profileId?: string }): Promise<Assignment[]>;
-  deleteAssignment(id: string): Promise<boolean>;
+  /** The assignment deleted (its target names the devices to re-plan), or null when there was none. */
+  deleteAssignment(id: string): Promise<Assignment | null>;
   /** Assignments whose target is any of the given refs (the caller expands groups). */
   assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]>;
   /**

@@ -81,8 +81,9 @@ export function profileRoutes(storage: DirectoryStore & ProfileStore & Assignmen
     await answerCreatedPage(req, res, assignmentQuery, (q) => storage.listAssignmentsPage({ limit: q.limit, ...(q.after && { after: q.after }), ...(q.profileId !== undefined && { profileId: q.profileId }) }));
   });
   r.delete('/assignments/:id', apiDoc({ tag: 'Assignments', summary: 'Delete an assignment', responses: { 204: 'deleted', 404: 'unknown assignment' } }), async (req, res) => {
-    const gone = (await storage.listAssignments()).find((a) => a.id === req.params.id);
-    if (!gone || !(await storage.deleteAssignment(gone.id))) throw notFound('assignment');
+    // One DELETE ... RETURNING: the row by its key, not a read of every assignment first.
+    const gone = await storage.deleteAssignment(req.params.id);
+    if (!gone) throw notFound('assignment');
     devicesChanged(devicesForTargets(storage, [gone.target]));
     res.status(204).end();
   });

@@ -51,8 +51,8 @@ export function assignmentsContract(current: () => Storage): void {
         expect(await s.listAssignments({ profileId: q.id })).toEqual([a3]);
         expect(await s.listAssignments({ profileId: 'none' })).toEqual([]);
 
-        expect(await s.deleteAssignment(a2.id)).toBe(true);
-        expect(await s.deleteAssignment(a2.id)).toBe(false);
+        expect(await s.deleteAssignment(a2.id)).toEqual(a2);
+        expect(await s.deleteAssignment(a2.id)).toBeNull();
         expect(await s.listAssignments({ profileId: p.id })).toEqual([a1]);
       });
 

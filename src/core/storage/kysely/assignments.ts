@@ -92,9 +92,9 @@ export class KyselyAssignmentStore extends KyselyStore implements AssignmentStor
     return rows.map(rowToAssignment);
   }
 
-  async deleteAssignment(id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('assignments').where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+  async deleteAssignment(id: string): Promise<Assignment | null> {
+    const row = await this.db.deleteFrom('assignments').where('id', '=', id).returningAll().executeTakeFirst();
+    return row ? rowToAssignment(row) : null;
   }
 
   async assignmentsFor(targets: AssignmentTarget[]): Promise<Assignment[]> {
