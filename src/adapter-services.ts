@@ -3,10 +3,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { countCheckIns } from './metrics/check-ins.js';
 import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redemption.js';
-import type { AdapterServices, PlatformAdapter } from './core/adapter.js';
+import type { AdapterServices, DeliveryReport, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
-import { recordDeliveryReport, recordDeliveryReports } from './core/delivery-reports.js';
+import { readDeliveryReports, recordDeliveryReport, recordDeliveryReports, settleDeliveryReports } from './core/delivery-reports.js';
 import { recordUnenrollment } from './core/unenrollment.js';
 import type { Device } from './core/model.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
@@ -87,6 +87,13 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     if (!d.retirement || adapter.retirementConfirmedBy === 'unenrollment' || device.retiringSince === null) return;
     const current = await storage.getDevice(device.id);
     if (current) await d.retirement.completeIfRemoved(current, clock());
+  };
+  // What a removal a device reported leads to (after its status was written).
+  const reportsConfirmed = async (device: Device, reports: readonly DeliveryReport[]) => {
+    for (const report of reports) {
+      if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
+      if (report.state === 'removed') await retireIfRemoved(device);
+    }
   };
   const devices: AdapterServices['devices'] = {
     get: (id) => storage.getDevice(id),
@@ -174,10 +181,7 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     reportAll: async (device, reports) => {
       if (reports.length === 0) return;
       await recordDeliveryReports(storage, device, reports, clock());
-      for (const report of reports) {
-        if (report.state === 'removed' && d.removalConfirmed) await d.removalConfirmed(device, report.profileId);
-        if (report.state === 'removed') await retireIfRemoved(device);
-      }
+      await reportsConfirmed(device, reports);
     },
     unenrolled: async (device, detail) => {
       const revoked = await recordUnenrollment(d, device, { adapter: adapter.name, detail }, clock());
@@ -190,6 +194,26 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
+      peek: (deviceId, channel, skip) => storage.peekNextCommand(deviceId, channel, skip),
+      exchange: async (device, x) => {
+        const actor = `device:${device.id}`;
+        const reports = x.reports ?? [];
+        const read = await readDeliveryReports(storage, device, reports);
+        const written = await storage.recordCommandExchange({
+          deviceId: device.id,
+          ...(x.answer && { answer: x.answer }),
+          ...(x.cancel && { cancel: x.cancel }),
+          ...(x.enqueue && { enqueue: x.enqueue }),
+          ...(x.send && { send: x.send }),
+          ...(x.state && { state: { adapter: adapter.name, state: x.state } }),
+          statuses: read.map((r) => ({ status: r.status, actor })),
+          audit: (x.audit ?? []).map((a) => ({ transactionId: null, type: a.type, reasonCode: null, actor, details: a.details })),
+        });
+        if (!written) return false;
+        await settleDeliveryReports(storage, device, reports, read, clock());
+        await reportsConfirmed(device, reports);
+        return true;
+      },
     },
     secrets: adapterSecrets(storage, d.secretBox, adapter.name),
     deviceLock: (deviceId, fn) => (d.deviceLock ?? processDeviceLock)(deviceId, fn),

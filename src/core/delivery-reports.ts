@@ -62,12 +62,23 @@ export async function recordDeliveryReport(storage: IssuanceStore & DeliveryStor
  * one after the other. The supersession revocations follow, in report order.
  */
 export async function recordDeliveryReports(storage: IssuanceStore & DeliveryStore & AuditStore, device: Device, reports: readonly DeliveryReport[], now: Date = new Date()): Promise<DeliveryStatus[]> {
+  const read = await readDeliveryReports(storage, device, reports);
+  const stored = await storage.putDeliveryStatuses(read.map((r) => ({ status: r.status, actor: `device:${device.id}` })));
+  await settleDeliveryReports(storage, device, reports, read, now);
+  return stored;
+}
+
+/** What each report stores (its thumbprint matched), for a caller writing them in its own transaction. */
+export async function readDeliveryReports(storage: IssuanceStore, device: Device, reports: readonly DeliveryReport[]): Promise<Awaited<ReturnType<typeof statusOf>>[]> {
   const read = [];
   for (const r of reports) read.push(await statusOf(storage, device, r));
-  const stored = await storage.putDeliveryStatuses(read.map((r) => ({ status: r.status, actor: `device:${device.id}` })));
+  return read;
+}
+
+/** After the reports were written: the supersession revocations, in report order. */
+export async function settleDeliveryReports(storage: IssuanceStore & AuditStore, device: Device, reports: readonly DeliveryReport[], read: readonly Awaited<ReturnType<typeof statusOf>>[], now: Date): Promise<void> {
   for (const [i, r] of reports.entries()) {
     const installed = read[i]!.installed;
     if (r.state === 'installed' && installed) await revokeSuperseded(storage, installed, now, `device:${device.id}`);
   }
-  return stored;
 }

@@ -53,6 +53,7 @@ const NO_PLAN_INPUT = new Set<string>([
   'putPlatformStateIfVersion',
   'enqueueCommand',
   'updateCommand',
+  'recordCommandExchange',
   'purgeAnsweredCommands',
   'putDeliveryStatus',
   'putDeliveryStatuses',

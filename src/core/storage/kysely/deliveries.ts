@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { DeliveryStatus, DeliveryState } from '../../model.js';
+import type { Database } from '../schema.js';
 import { DELIVERY_STATES } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
 import type { DeliveryStore } from '../delivery-store.js';
@@ -17,6 +19,29 @@ const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
   updated_at: stamp,
 });
 
+/**
+ * Delivery statuses and their device.report audit records, inside the caller's
+ * transaction (putDeliveryStatuses; the command exchange of kysely/commands.ts).
+ */
+export async function writeDeliveryStatuses(trx: Transaction<Database>, entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[], stamp: string): Promise<DeliveryStatus[]> {
+  const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
+  if (stored.length === 0) return stored;
+  for (const st of stored) {
+    const row = statusRow(st, stamp);
+    await trx
+      .insertInto('delivery_status')
+      .values(row)
+      .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
+      .execute();
+  }
+  // One multi-row insert; ids follow the list (as recordEnrollment's trail).
+  await trx
+    .insertInto('audit_events')
+    .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
+    .execute();
+  return stored;
+}
+
 // Delivery status per (device, profile), as the adapters report it.
 export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
   async putDeliveryStatuses(entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[]): Promise<DeliveryStatus[]> {
@@ -24,21 +49,7 @@ export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
     const stamp = this.stamp();
     const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
     try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const st of stored) {
-          const row = statusRow(st, stamp);
-          await trx
-            .insertInto('delivery_status')
-            .values(row)
-            .onConflict((oc) => oc.columns(['device_id', 'profile_id']).doUpdateSet({ ...row, device_id: undefined, profile_id: undefined }))
-            .execute();
-        }
-        // One multi-row insert; ids follow the list (as recordEnrollment's trail).
-        await trx
-          .insertInto('audit_events')
-          .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
-          .execute();
-      });
+      await this.db.transaction().execute((trx) => writeDeliveryStatuses(trx, entries, stamp));
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`a device of ${[...new Set(entries.map((x) => x.status.deviceId))].join(', ')} not found`, 'not-found');
       throw e;

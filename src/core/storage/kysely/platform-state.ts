@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { StorageConflictError } from '../storage.js';
 import type { PlatformStateStore } from '../platform-state-store.js';
 import { prepared } from './prepared.js';
-import { KyselyStore, isForeignKeyViolation } from './support.js';
+import { KyselyStore, isForeignKeyViolation, type Db } from './support.js';
 
 // Per-device protocol state (one JSON document per device and adapter) and
 // gateway-wide settings.
@@ -34,6 +34,17 @@ const UPDATE_STATE_IF_VERSION = prepared('update platform state if version', (db
     .where('version', '=', p.expectedVersion),
 );
 
+/** putPlatformState's write, on the store or inside a caller's transaction (the command exchange of kysely/commands.ts). */
+export async function writePlatformState(db: Db, deviceId: string, adapter: string, state: Record<string, unknown>, stamp: string): Promise<void> {
+  const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: stamp };
+  await db
+    .insertInto('platform_state')
+    .values(row)
+    // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
+    .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at, version: sql<number>`platform_state.version + 1` }))
+    .execute();
+}
+
 export class KyselyPlatformStateStore extends KyselyStore implements PlatformStateStore {
   async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
     const row = await STATE.first(this.db, { deviceId, adapter });
@@ -41,14 +52,8 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
   }
 
   async putPlatformState(deviceId: string, adapter: string, state: Record<string, unknown>): Promise<void> {
-    const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: this.stamp() };
     try {
-      await this.db
-        .insertInto('platform_state')
-        .values(row)
-        // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
-        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at, version: sql<number>`platform_state.version + 1` }))
-        .execute();
+      await writePlatformState(this.db, deviceId, adapter, state, this.stamp());
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
       throw e;
