@@ -175,7 +175,7 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
         const updates = [...(x.answer ? [status(x.answer.id, x.answer.status, x.answer.result)] : []), ...(x.cancel ?? []).map((c) => status(c.id, 'cancelled', c.result))];
         for (const u of updates) await UPDATE_COMMAND.run(this.db, { ...u, deviceId: x.deviceId }, trx);
         if (x.enqueue?.length) await trx.insertInto('device_commands').values(x.enqueue.map((c) => commandRow(c, stamp))).execute();
-        if (x.state) await writePlatformState(trx, x.deviceId, x.state.adapter, x.state.state, stamp);
+        if (x.state) await writePlatformState(this.db, x.deviceId, x.state.adapter, x.state.state, stamp, trx);
         if (x.statuses?.length) await writeDeliveryStatuses(trx, x.statuses, stamp);
         if (x.audit?.length) await trx.insertInto('audit_events').values(x.audit.map((e) => auditRow(e, stamp))).execute();
         return true;

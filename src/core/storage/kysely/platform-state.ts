@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
 import { StorageConflictError } from '../storage.js';
 import type { PlatformStateStore } from '../platform-state-store.js';
 import { prepared } from './prepared.js';
@@ -34,15 +35,18 @@ const UPDATE_STATE_IF_VERSION = prepared('update platform state if version', (db
     .where('version', '=', p.expectedVersion),
 );
 
-/** putPlatformState's write, on the store or inside a caller's transaction (the command exchange of kysely/commands.ts). */
-export async function writePlatformState(db: Db, deviceId: string, adapter: string, state: Record<string, unknown>, stamp: string): Promise<void> {
-  const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: stamp };
-  await db
+/** The plain write (putPlatformState): compiled once per store, as the check-in writes it (issue 13: Kysely's insert parsing was a tenth of an Apple connect). */
+const UPSERT_STATE = prepared('upsert platform state', (db, p: StateWrite) =>
+  db
     .insertInto('platform_state')
-    .values(row)
+    .values({ device_id: p.deviceId, adapter: p.adapter, state: p.state, updated_at: p.updatedAt })
     // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
-    .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at, version: sql<number>`platform_state.version + 1` }))
-    .execute();
+    .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), updated_at: eb.ref('excluded.updated_at'), version: sql<number>`platform_state.version + 1` }))),
+);
+
+/** putPlatformState's write; `via`: a transaction of `db` (the command exchange of kysely/commands.ts). */
+export async function writePlatformState(db: Kysely<Database>, deviceId: string, adapter: string, state: Record<string, unknown>, stamp: string, via: Db = db): Promise<void> {
+  await UPSERT_STATE.run(db, { deviceId, adapter, state: JSON.stringify(state), updatedAt: stamp }, via);
 }
 
 export class KyselyPlatformStateStore extends KyselyStore implements PlatformStateStore {
