@@ -6,7 +6,7 @@ import { redeemEnrollmentToken, type RedemptionDeps } from './core/token-redempt
 import type { AdapterServices, DeliveryReport, PlatformAdapter } from './core/adapter.js';
 import type { ChallengeMinter } from './core/challenge/minter.js';
 import type { CsrInfo } from './core/csr-info.js';
-import { recordDeliveryReport, recordDeliveryReports } from './core/delivery-reports.js';
+import { readDeliveryReports, recordDeliveryReport, recordDeliveryReports, settleDeliveryReports } from './core/delivery-reports.js';
 import { recordUnenrollment } from './core/unenrollment.js';
 import type { Device } from './core/model.js';
 import type { EnrollmentTokens } from './core/enrollment-tokens.js';
@@ -197,9 +197,28 @@ export function adapterServices(d: AdapterServiceDeps, adapter: Pick<PlatformAda
     commands: {
       enqueue: (c) => storage.enqueueCommand(c),
       next: (deviceId, channel, skip) => storage.nextCommand(deviceId, channel, skip),
-      peek: (deviceId, channel) => storage.peekCommand(deviceId, channel),
       update: (id, deviceId, status, result) => storage.updateCommand(id, deviceId, status, result),
       list: (deviceId, status) => storage.listCommands(status ? { deviceId, status } : { deviceId }),
+      peek: (deviceId, channel, skip) => storage.peekNextCommand(deviceId, channel, skip),
+      exchange: async (device, x) => {
+        const actor = `device:${device.id}`;
+        const reports = x.reports ?? [];
+        const read = await readDeliveryReports(storage, device, reports);
+        const written = await storage.recordCommandExchange({
+          deviceId: device.id,
+          ...(x.answer && { answer: x.answer }),
+          ...(x.cancel && { cancel: x.cancel }),
+          ...(x.enqueue && { enqueue: x.enqueue }),
+          ...(x.send && { send: x.send }),
+          ...(x.state && { state: { adapter: adapter.name, state: x.state } }),
+          statuses: read.map((r) => ({ status: r.status, actor })),
+          audit: (x.audit ?? []).map((a) => ({ transactionId: null, type: a.type, reasonCode: null, actor, details: a.details })),
+        });
+        if (!written) return false;
+        await settleDeliveryReports(storage, device, reports, read, clock());
+        await afterReports(device, reports);
+        return true;
+      },
     },
     secrets: adapterSecrets(storage, d.secretBox, adapter.name),
     deviceLock: (deviceId, fn) => (d.deviceLock ?? processDeviceLock)(deviceId, fn),

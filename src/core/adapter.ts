@@ -244,10 +244,19 @@ export interface AdapterServices {
   commands: {
     enqueue(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand>;
     next(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
-    /** The command `next` would offer now, not taken (nothing written). */
-    peek(deviceId: string, channel: string): Promise<DeviceCommand | null>;
     update(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null>;
     list(deviceId: string, status?: CommandStatus): Promise<DeviceCommand[]>;
+    /** The command next() would take, without taking it: one read, no write, no transaction (a kept Idle asks only this). */
+    peek(deviceId: string, channel: string, skip?: string[]): Promise<DeviceCommand | null>;
+    /**
+     * What one exchange with the device writes (the answer to a command, the
+     * next command marked sent, cancellations and follow-ups, the adapter's
+     * state, delivery reports and audit records) in one transaction, all or
+     * nothing (issue 13). The reports then have their consequences, as
+     * reportAll's. false: the command to send was no longer in the status
+     * peek() read (taken or answered meanwhile), and nothing was written.
+     */
+    exchange(device: Device, x: CommandExchangeWrites): Promise<boolean>;
   };
   /**
    * Runs `fn` as the only writer of this device's state and command queue, in
@@ -384,4 +393,17 @@ export interface PlatformAdapter<Payload = unknown> {
    * is shown as an error component named after the adapter.
    */
   health?(services: AdapterServices): Promise<ComponentHealth[]>;
+}
+
+/** AdapterServices.commands.exchange: the writes of one exchange (storage's CommandExchange, in the adapter's terms). */
+export interface CommandExchangeWrites {
+  answer?: { id: string; status: CommandStatus; result: Record<string, unknown> | null };
+  cancel?: readonly { id: string; result: Record<string, unknown> | null }[];
+  enqueue?: readonly Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>[];
+  send?: { id: string; status: CommandStatus };
+  /** The adapter's state of the device (state.put). */
+  state?: Record<string, unknown>;
+  reports?: readonly DeliveryReport[];
+  /** Audit records, by the device. */
+  audit?: readonly { type: string; details: Record<string, unknown> }[];
 }

@@ -69,14 +69,25 @@ export async function recordDeliveryReports(
   /** Written in the same transaction, compare-and-set: when it does not hold, nothing is written and the result is null. */
   withState?: { adapter: string; state: Record<string, unknown>; expectedVersion: number },
 ): Promise<DeliveryStatus[] | null> {
-  const read = [];
-  for (const r of reports) read.push(await statusOf(storage, device, r));
+  const read = await readDeliveryReports(storage, device, reports);
   const entries = read.map((r) => ({ status: r.status, actor: `device:${device.id}` }));
   const stored = withState ? await storage.putDeliveryStatusesWithState(entries, { deviceId: device.id, ...withState }) : await storage.putDeliveryStatuses(entries);
   if (stored === null) return null;
+  await settleDeliveryReports(storage, device, reports, read, now);
+  return stored;
+}
+
+/** What each report stores (its thumbprint matched), for a caller writing them in its own transaction. */
+export async function readDeliveryReports(storage: IssuanceStore, device: Device, reports: readonly DeliveryReport[]): Promise<Awaited<ReturnType<typeof statusOf>>[]> {
+  const read = [];
+  for (const r of reports) read.push(await statusOf(storage, device, r));
+  return read;
+}
+
+/** After the reports were written: the supersession revocations, in report order. */
+export async function settleDeliveryReports(storage: IssuanceStore & AuditStore, device: Device, reports: readonly DeliveryReport[], read: readonly Awaited<ReturnType<typeof statusOf>>[], now: Date): Promise<void> {
   for (const [i, r] of reports.entries()) {
     const installed = read[i]!.installed;
     if (r.state === 'installed' && installed) await revokeSuperseded(storage, installed, now, `device:${device.id}`);
   }
-  return stored;
 }

@@ -53,6 +53,7 @@ const NO_PLAN_INPUT = new Set<string>([
   'putPlatformStateIfVersion',
   'enqueueCommand',
   'updateCommand',
+  'recordCommandExchange',
   'purgeAnsweredCommands',
   'putDeliveryStatus',
   'putDeliveryStatuses',
@@ -102,6 +103,8 @@ const SCOPES: Record<string, (args: readonly unknown[], result: unknown) => Plan
   revokeCertificate: () => NONE,
   revokeCertificateChain: () => NONE,
   revokePendingRemoval: () => NONE,
+  // Bumps the devices whose removals it dropped in its own transaction (kysely/issuance.ts): the caller names serials, not devices.
+  cancelPendingRemovals: () => NONE,
   // No plan reads enrollment rows; a refused pending enrollment issued nothing.
   rejectEnrollment: () => NONE,
   // A device that did not exist has no cached answer, and no other device's plan reads its row

@@ -93,6 +93,17 @@ describe('plan generation', () => {
     expect(a1).not.toBe(a0);
     expect(b1).toBe(b0);
     expect(await inner.getSetting(PLAN_GENERATION_SETTING)).toBe(globalBefore(a0!));
+    // A pending removal dropped (its profile is back): the device it was on only, not the global generation (issue 13).
+    await g.storage.addPendingRemovals([{ serialNumber: 'abc1', deviceId: a.id, profileId: 'p-scope' }], new Date().toISOString());
+    [a0, b0] = await gens();
+    expect(await g.storage.cancelPendingRemovals(['abc1', 'not-pending'])).toBe(1);
+    [a1, b1] = await gens();
+    expect(a1).not.toBe(a0);
+    expect(b1).toBe(b0);
+    expect(globalBefore(a1!)).toBe(globalBefore(a0!));
+    // Nothing dropped: nothing bumped.
+    expect(await g.storage.cancelPendingRemovals(['abc1'])).toBe(0);
+    expect(await gens()).toEqual([a1, b1]);
     await inner.close();
   });
 
@@ -101,8 +112,8 @@ describe('plan generation', () => {
     expect(planScope('addPendingRemovals', [[{ serialNumber: 's', deviceId: 'd2', profileId: 'p' }], 'now'], [])).toEqual({ kind: 'devices', ids: ['d2'] });
     expect(planScope('addGroupMember', ['g', { userId: 'u1' }], undefined)).toEqual({ kind: 'user', id: 'u1' });
     expect(planScope('deleteUser', ['u1'], { ok: true, devices: ['d3'] })).toEqual({ kind: 'devices', ids: ['d3'] });
-    for (const m of ['recordEnrollment', 'revokeCertificate', 'revokeCertificateChain', 'revokePendingRemoval', 'getPlanGenerations', 'bumpDevicePlanGenerations']) expect(planScope(m, [], null), m).toEqual({ kind: 'none' });
-    for (const m of ['createAssignment', 'updateProfile', 'setGroupUserMembers', 'cancelPendingRemovals', 'someFutureWrite']) expect(planScope(m, ['x'], null), m).toEqual({ kind: 'global' });
+    for (const m of ['recordEnrollment', 'revokeCertificate', 'revokeCertificateChain', 'revokePendingRemoval', 'cancelPendingRemovals', 'getPlanGenerations', 'bumpDevicePlanGenerations']) expect(planScope(m, [], null), m).toEqual({ kind: 'none' });
+    for (const m of ['createAssignment', 'updateProfile', 'setGroupUserMembers', 'someFutureWrite']) expect(planScope(m, ['x'], null), m).toEqual({ kind: 'global' });
     // A device write whose argument is not a device id falls back to global.
     expect(planScope('updateDevice', [undefined], null)).toEqual({ kind: 'global' });
   });

@@ -5,7 +5,7 @@ import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { recordSqliteStatements } from '../helpers/sql-statements.js';
+import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js';
 
 // Issue 13: the SQL of the check-in that delivers a device's 3 profiles,
 // counted at better-sqlite3's statement layer on a real gateway (the SCEP
@@ -19,8 +19,13 @@ import { recordSqliteStatements } from '../helpers/sql-statements.js';
 const ANDROID_BUDGET = 17;
 /** Apple, the Idle connect that plans, queues nothing more and sends the first InstallProfile. Before: 45 (the device planned twice). */
 const APPLE_IDLE_BUDGET = 34;
-/** Apple, the 4 connects (Idle, then 3 answers) that fetch the 3 InstallProfile commands. Before: 127. */
-const APPLE_CONNECTS_BUDGET = 112;
+/** Apple, the 4 connects (Idle, then 3 answers) that fetch the 3 InstallProfile commands. Before: 127, then 112 (gen9). */
+const APPLE_CONNECTS_BUDGET = 100;
+/**
+ * Commits of an Apple connect answering an InstallProfile and sent the next one: the lease's two and one for
+ * everything the answer and the sent command write (deliver12: adapters/apple/connect-writes.ts). Before: 11.
+ */
+const APPLE_ANSWER_COMMITS = 3;
 
 let t: TestGateway;
 let apns: FakeApns;
@@ -74,6 +79,7 @@ describe('SQL per delivering check-in (3 profiles)', () => {
   it(`Apple: the Idle that sends the first InstallProfile plans once (at most ${APPLE_IDLE_BUDGET}); the 4 connects at most ${APPLE_CONNECTS_BUDGET}`, async () => {
     let idle: string[] = [];
     let connects = 0;
+    let answerCommits: number[] = [];
     for (let i = 0; i < 2; i++) {
       const sim = new AppleDeviceSim(t.url, 'ios');
       await sim.enroll((await t.api.ok('POST', '/enrollment-tokens', { userId, platform: 'ios' })).enrollmentUrl);
@@ -84,11 +90,13 @@ describe('SQL per delivering check-in (3 profiles)', () => {
       connects = first.statements.length;
       let cmd = first.result;
       let installs = 0;
+      answerCommits = [];
       while (cmd) {
         if ((cmd.Command as { RequestType?: string }).RequestType === 'InstallProfile') installs += 1;
         const answer = await sim.execute(cmd); // its SCEP enrollment is not counted
         const next = await statementsOf(() => sim.connect({ CommandUUID: cmd!.CommandUUID, ...answer }));
         connects += next.statements.length;
+        answerCommits.push(commitsOf(next.statements));
         cmd = next.result;
       }
       expect(installs).toBe(3);
@@ -99,5 +107,7 @@ describe('SQL per delivering check-in (3 profiles)', () => {
     expect(matching(idle, /from "profiles" as "p"/)).toBe(1);
     expect(idle.length).toBeLessThanOrEqual(APPLE_IDLE_BUDGET);
     expect(connects).toBeLessThanOrEqual(APPLE_CONNECTS_BUDGET);
+    expect(answerCommits).toHaveLength(3);
+    for (const c of answerCommits) expect(c).toBeLessThanOrEqual(APPLE_ANSWER_COMMITS);
   });
 });

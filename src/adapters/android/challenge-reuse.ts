@@ -32,21 +32,26 @@ export function decideChallenge(
   issued: readonly IssuedFacts[] = [],
 ): ChallengeDecision {
   const hash = requestHash(d);
-  const fresh: StoredChallenge = {
-    profileVersion: d.profile.version,
-    requestHash: hash,
-    challenge: d.challenge,
-    scepUrl: d.scepUrl,
-    mintedAt: now.toISOString(),
-    expiresAt: d.challengeExpiresAt.toISOString(),
-  };
-  if (!stored) return { reuse: false, fresh, why: 'none' };
-  if (stored.profileVersion !== d.profile.version || stored.requestHash !== hash) return { reuse: false, fresh, why: 'stale' };
+  // Minted only when served: reading d.challenge signs one (core/delivery.ts), and a reused challenge needs none (issue 13).
+  const fresh = (why: 'none' | 'used' | 'stale' | 'expiring'): ChallengeDecision => ({
+    reuse: false,
+    why,
+    fresh: {
+      profileVersion: d.profile.version,
+      requestHash: hash,
+      challenge: d.challenge,
+      scepUrl: d.scepUrl,
+      mintedAt: now.toISOString(),
+      expiresAt: d.challengeExpiresAt.toISOString(),
+    },
+  });
+  if (!stored) return fresh('none');
+  if (stored.profileVersion !== d.profile.version || stored.requestHash !== hash) return fresh('stale');
   const minted = Date.parse(stored.mintedAt);
   const results = [installed?.reportedAt, lastResultAt].filter((x): x is string => x !== undefined).map(Date.parse);
-  if (results.some((t) => t >= minted) || challengeSpent(issued, d.profile.id, stored.mintedAt)) return { reuse: false, fresh, why: 'used' };
+  if (results.some((t) => t >= minted) || challengeSpent(issued, d.profile.id, stored.mintedAt)) return fresh('used');
   const expires = Date.parse(stored.expiresAt);
   const margin = Math.min(REFRESH_MARGIN_MS, (expires - minted) / 4);
-  if (expires - now.getTime() <= margin) return { reuse: false, fresh, why: 'expiring' };
+  if (expires - now.getTime() <= margin) return fresh('expiring');
   return { reuse: true, stored };
 }

@@ -4,7 +4,7 @@ import type { Device, DeviceCommand, RdnAttribute } from '../../core/model.js';
 import { toXmlBytes, type PlistDict, type PlistValue } from './plist-codec.js';
 import { renderProfile, renderTrustProfile } from './render.js';
 import { identityCommand, isIdentityCommand } from './identity-renewal.js';
-import { loadState } from './state.js';
+import { loadState, type AppleState } from './state.js';
 
 // A queued command to the plist the device receives. InstallProfile is
 // rendered and signed when it is sent, not when it is queued, so its SCEP
@@ -16,12 +16,13 @@ import { loadState } from './state.js';
 export const COMMAND_KINDS = ['InstallProfile', 'RemoveProfile', 'ProfileList', 'CertificateList'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
-export async function commandPlist(s: AdapterServices, device: Device, cmd: DeviceCommand, prepared?: readonly Delivery[]): Promise<{ plist: PlistDict; subject?: RdnAttribute[] } | null> {
+/** `state`: the device state as this request has it (not yet written); read from storage when absent. */
+export async function commandPlist(s: AdapterServices, device: Device, cmd: DeviceCommand, prepared?: readonly Delivery[], state?: AppleState): Promise<{ plist: PlistDict; subject?: RdnAttribute[] } | null> {
   const wrap = (command: PlistDict) => ({ plist: { CommandUUID: cmd.id, Command: command } as PlistDict });
   switch (cmd.kind) {
     case 'InstallProfile': {
       if (isIdentityCommand(cmd)) {
-        const plist = await identityCommand(s, device, cmd, await loadState(s, device.id));
+        const plist = await identityCommand(s, device, cmd, state ?? (await loadState(s, device.id)));
         return plist ? { plist } : null;
       }
       if (typeof cmd.payload.trust === 'string') {

@@ -4,6 +4,7 @@ import { PLIST_LIMITS } from '../../core/input-limits.js';
 import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
 import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
 import { LruCache } from '../../x509/lru-cache.js';
+import { DEFERRED, readPlistXml } from './plist-xml-reader.js';
 
 // Property lists in and out. Devices send XML plists (binary ones are
 // accepted too); we always answer XML. Bodies are parsed only after the
@@ -86,6 +87,14 @@ function readXmlOnce(text: string): PlistValue {
     if (e instanceof XmlBoundsError) throw new PlistError(`XML property list refused: ${e.message}`);
     throw e;
   }
+  // The strict subset devices send, read with fast-xml-parser; anything else the old way (plist-xml-reader.ts).
+  const fast = readPlistXml(text);
+  if (fast !== DEFERRED) return fast;
+  return readXmlSlow(text);
+}
+
+/** xmldom's well-formedness check with its error handler, then `plist` (the reference plist-xml-reader.ts is compared with). */
+export function readXmlSlow(text: string): PlistValue {
   checkWellFormed(text);
   return parse(text);
 }

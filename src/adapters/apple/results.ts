@@ -3,6 +3,7 @@ import type { CommandStatus, Device, DeviceCommand, IssuedCertificate } from '..
 import { type Bounds, boundedRecord } from '../../core/bounded.js';
 import { jsonSafe } from './commands.js';
 import type { ConnectMessage } from './messages.js';
+import type { ConnectWrites } from './connect-writes.js';
 import type { PlistDict, PlistValue } from './plist-codec.js';
 import type { AppleState } from './state.js';
 
@@ -132,6 +133,12 @@ export function reconcileProfileList(state: AppleState, list: PlistValue | undef
     reports.push({ profileId, profileVersion: rec.version, state: 'pending', detail: 'not in the device ProfileList any more: it will be installed again' });
   }
   return reports;
+}
+
+/** The command's status and kept result, with the rest of the connect's writes (connect-writes.ts). */
+export function answerWrites(writes: ConnectWrites, cmd: DeviceCommand, msg: ConnectMessage, raw: PlistDict): void {
+  const status = STATUS[msg.Status];
+  if (status) writes.answer(cmd.id, status, commandResult(raw));
 }
 
 export async function recordAnswer(s: AdapterServices, device: Device, cmd: DeviceCommand, msg: ConnectMessage, raw: PlistDict): Promise<void> {

@@ -13,7 +13,8 @@ import { withDeviceLock } from './device-lock.js';
 import { PlistError, parseDict, toXml, toXmlBytes, type PlistDict } from './plist-codec.js';
 import { enrollRefusal } from './error-codes.js';
 import type { Pusher } from './pusher.js';
-import { applyResult, reconcileProfileList, recordAnswer } from './results.js';
+import { answerWrites, applyResult, reconcileProfileList, recordAnswer } from './results.js';
+import { ConnectWrites } from './connect-writes.js';
 import { DEVICE_CHANNEL, emptyState, loadState, saveState, userChannel, type AppleState } from './state.js';
 import { idleReusableUntil } from './idle-cache.js';
 import { APPLE_PLATFORMS, CONNECT_PATH, idleAnswersFor, keptIdle } from './fast-idle.js';
@@ -175,6 +176,8 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
         return;
       }
       const channel = msg.UserID ? userChannel(msg.UserID) : DEVICE_CHANNEL;
+      // What answering a command writes, and the next command sent: one transaction (connect-writes.ts).
+      const writes = new ConnectWrites(s, device);
       if (msg.Status === 'Idle') {
         const ch = state.channels[channel];
         if (ch) ch.notNow = [];
@@ -211,33 +214,36 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
           await saveState(s, device.id, after);
           await s.audit('apple.identity.renewal-answered', { commandId: cmd.id, status: msg.Status }, { deviceId: device.id });
         } else {
-          // Looked up before recordAnswer: it needs the command as it was when sent.
+          // Looked up before the answer is recorded: it needs the command as it was when sent.
           const issued = cmd.kind === 'InstallProfile' && msg.Status === 'Acknowledged' ? await certificateInstalledBy(s, device.id, cmd) : null;
-          await recordAnswer(s, device, cmd, msg, raw);
+          answerWrites(writes, cmd, msg, raw);
           const fx = applyResult(state, cmd, msg, channel, issued);
           if (cmd.kind === 'CertificateList' && msg.Status === 'Acknowledged') fx.reports.push(...matchCertificateList(state, raw.CertificateList));
           const missing = cmd.kind === 'ProfileList' && msg.Status === 'Acknowledged' ? reconcileProfileList(state, raw.ProfileList, channel) : [];
           fx.reports.push(...missing);
-          await saveState(s, device.id, state);
-          for (const rep of fx.reports) await s.report(device, rep);
+          writes.saveState(state);
+          writes.report(...fx.reports);
           if (isUnenrollCommand(cmd) && msg.Status === 'Acknowledged') {
             // Retiring: the device removed the MDM profile; it will not ask for anything more (core/retirement.ts).
+            await writes.commit();
             await checkedOut(s, device, state, 'RemoveProfile of the MDM enrollment profile acknowledged (device retiring)');
             res.status(200).end();
             return;
           }
-          // Profiles missing from the device are queued again in this same session.
-          if (missing.length) await syncDevice(s, device, { now: d.now() });
           if (fx.followUps.length) {
             const waiting = (await s.commands.list(device.id)).filter((c) => c.channel === channel && (c.status === 'queued' || c.status === 'notnow'));
             for (const kind of fx.followUps) {
               // One CertificateList answers for every profile installed before it runs.
-              if (!waiting.some((c) => c.kind === kind)) await s.commands.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
+              if (!waiting.some((c) => c.kind === kind)) writes.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
             }
           }
+          // Profiles missing from the device are queued again in this same session (syncDevice writes
+          // on its own), and follow-ups must be in the queue the next command is read from.
+          if (missing.length || writes.enqueued) await writes.commit();
+          if (missing.length) await syncDevice(s, device, { now: d.now() });
         }
       }
-      const next = await nextCommand(s, device, channel);
+      const next = await nextCommand(s, device, channel, undefined, writes);
       if (next) res.status(200).type('application/xml').send(toXml(next));
       else res.status(200).end();
     });

@@ -12,7 +12,7 @@ export interface IssuanceStore {
   addPendingRemovals(entries: Omit<PendingRemoval, 'since'>[], since: string): Promise<PendingRemoval[]>;
   /** Ordered by since, then serial. `since` given: only those pending since before it. */
   listPendingRemovals(filter?: { deviceId?: string; before?: string }): Promise<PendingRemoval[]>;
-  /** Drops pending removals (the profile reaches the device again); returns how many. */
+  /** Drops pending removals (the profile reaches the device again); returns how many. Advances the plan generation of the devices they were on, in the same transaction. */
   cancelPendingRemovals(serialNumbers: string[]): Promise<number>;
   /**
    * One transaction: drops the pending removal and revokes its certificate

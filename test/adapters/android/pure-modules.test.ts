@@ -57,6 +57,16 @@ describe('challenge reuse', () => {
     expect(decideChallenge(userWifi, stored(), undefined, '2026-03-02T09:10:00.000Z', at('2026-03-02T09:20:00Z'))).toMatchObject({ why: 'used' });
     expect(decideChallenge(userWifi, stored(), installed(), '2026-03-01T00:00:00.000Z', at('2026-03-02T09:20:00Z')).reuse).toBe(true);
   });
+  it('mints no challenge when it serves the stored one (reading a delivery\'s challenge signs one)', () => {
+    let mints = 0;
+    const counting = { ...userWifi };
+    Object.defineProperty(counting, 'challenge', { get: () => (mints += 1, userWifi.challenge) });
+    Object.defineProperty(counting, 'challengeExpiresAt', { get: () => (mints += 1, userWifi.challengeExpiresAt) });
+    expect(decideChallenge(counting, stored(), undefined, undefined, at('2026-03-02T09:40:00Z')).reuse).toBe(true);
+    expect(mints).toBe(0);
+    expect(decideChallenge(counting, stored(), undefined, undefined, at('2026-03-02T09:51:00Z'))).toMatchObject({ reuse: false, fresh: { challenge: userWifi.challenge } });
+    expect(mints).toBeGreaterThan(0);
+  });
   it('mints fresh for a new profile version or a changed request', () => {
     expect(decideChallenge(userWifi, stored({ profileVersion: 0 }), undefined, undefined, at('2026-03-02T09:20:00Z'))).toMatchObject({ why: 'stale' });
     expect(decideChallenge(userWifi, stored({ requestHash: 'x' }), undefined, undefined, at('2026-03-02T09:20:00Z'))).toMatchObject({ why: 'stale' });

@@ -38,26 +38,98 @@ export function commandsContract(current: () => Storage): void {
         await expectStorageError(s.enqueueCommand({ deviceId: '00000000-0000-4000-8000-000000000000', channel: 'device', kind: 'x', payload: {}, profileId: null, profileVersion: null }), 'not-found');
       });
 
-      it('peekCommand answers what nextCommand would offer, and takes nothing', async () => {
+      it('peekNextCommand (no skip) answers what nextCommand would offer, and takes nothing', async () => {
         const d = await s.createDevice({ name: 'peek', platform: 'ios' });
-        expect(await s.peekCommand(d.id, 'device')).toBeNull();
+        expect(await s.peekNextCommand(d.id, 'device')).toBeNull();
         const cmd = (kind: string, channel = 'device') => s.enqueueCommand({ deviceId: d.id, channel, kind, payload: { kind }, profileId: null, profileVersion: null });
         const a = await cmd('ProfileList');
         const b = await cmd('CertificateList');
-        expect(await s.peekCommand(d.id, 'user:501')).toBeNull();
-        expect(await s.peekCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' });
-        expect(await s.peekCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' }); // still queued: not taken
+        expect(await s.peekNextCommand(d.id, 'user:501')).toBeNull();
+        expect(await s.peekNextCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' });
+        expect(await s.peekNextCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' }); // still queued: not taken
         // A sent, unanswered one comes first, as nextCommand offers it.
         expect(await s.updateCommand(b.id, d.id, 'sent', null)).toMatchObject({ status: 'sent' });
-        expect((await s.peekCommand(d.id, 'device'))?.id).toBe(b.id);
+        expect((await s.peekNextCommand(d.id, 'device'))?.id).toBe(b.id);
         expect((await s.nextCommand(d.id, 'device'))?.id).toBe(b.id);
         expect(await s.updateCommand(b.id, d.id, 'acknowledged', null)).toMatchObject({ status: 'acknowledged' });
         expect(await s.updateCommand(a.id, d.id, 'notnow', null)).toMatchObject({ status: 'notnow' });
-        expect((await s.peekCommand(d.id, 'device'))?.id).toBe(a.id);
+        expect((await s.peekNextCommand(d.id, 'device'))?.id).toBe(a.id);
         expect(await s.updateCommand(a.id, d.id, 'error', null)).toMatchObject({ status: 'error' });
-        expect(await s.peekCommand(d.id, 'device')).toBeNull();
+        expect(await s.peekNextCommand(d.id, 'device')).toBeNull();
       });
     });
+    describe('command exchange', () => {
+      it('peekNextCommand reads what nextCommand would take, without taking it', async () => {
+        const d = await s.createDevice({ name: 'peek', platform: 'ios' });
+        const a = await s.enqueueCommand({ deviceId: d.id, channel: 'device', kind: 'InstallProfile', payload: {}, profileId: null, profileVersion: null });
+        const b = await s.enqueueCommand({ deviceId: d.id, channel: 'device', kind: 'ProfileList', payload: {}, profileId: null, profileVersion: null });
+        expect(await s.peekNextCommand(d.id, 'device')).toMatchObject({ id: a.id, status: 'queued' });
+        expect((await s.peekNextCommand(d.id, 'device', [a.id]))?.id).toBe(b.id);
+        expect(await s.peekNextCommand(d.id, 'user:1')).toBeNull();
+        expect((await s.listCommands({ deviceId: d.id })).map((c) => c.status)).toEqual(['queued', 'queued']);
+        // A command in flight comes first, as nextCommand's.
+        await s.nextCommand(d.id, 'device', [a.id]);
+        expect((await s.peekNextCommand(d.id, 'device'))?.id).toBe(b.id);
+      });
+
+      it('recordCommandExchange writes the answer, cancellations, follow-ups, the take, state, statuses and audit together', async () => {
+        const d = await s.createDevice({ name: 'exchange', platform: 'ios' });
+        const q = (kind: string) => s.enqueueCommand({ deviceId: d.id, channel: 'device', kind, payload: { kind }, profileId: null, profileVersion: null });
+        const answered = await q('InstallProfile');
+        await s.nextCommand(d.id, 'device');
+        const obsolete = await q('InstallProfile');
+        const next = await q('RemoveProfile');
+        const auditBefore = (await s.listAudit()).length;
+        const written = await s.recordCommandExchange({
+          deviceId: d.id,
+          answer: { id: answered.id, status: 'acknowledged', result: { Status: 'Acknowledged' } },
+          cancel: [{ id: obsolete.id, result: { reason: 'gone' } }],
+          enqueue: [{ deviceId: d.id, channel: 'device', kind: 'CertificateList', payload: {}, profileId: null, profileVersion: null }],
+          send: { id: next.id, status: 'queued' },
+          state: { adapter: 'apple', state: { enrolled: true, n: 1 } },
+          statuses: [{ status: { deviceId: d.id, profileId: 'p-x', profileVersion: 2, state: 'enrolling', thumbprint: null, certificateSerial: null, errorCode: null, detail: 'sent' }, actor: `device:${d.id}` }],
+          audit: [{ transactionId: null, type: 'apple.command.sent', reasonCode: null, actor: `device:${d.id}`, details: { commandId: next.id } }],
+        });
+        expect(written).toBe(true);
+        const cmds = await s.listCommands({ deviceId: d.id });
+        expect(cmds.map((c) => [c.kind, c.status])).toEqual([
+          ['InstallProfile', 'acknowledged'],
+          ['InstallProfile', 'cancelled'],
+          ['RemoveProfile', 'sent'],
+          ['CertificateList', 'queued'],
+        ]);
+        expect(cmds[0]!.result).toEqual({ Status: 'Acknowledged' });
+        expect(cmds[1]!.result).toEqual({ reason: 'gone' });
+        expect(await s.getPlatformState(d.id, 'apple')).toEqual({ enrolled: true, n: 1 });
+        expect(await s.listDeliveryStatus({ deviceId: d.id })).toMatchObject([{ profileId: 'p-x', state: 'enrolling', detail: 'sent' }]);
+        const audit = (await s.listAudit()).slice(auditBefore);
+        expect(audit.map((e) => e.type)).toEqual(['device.report', 'apple.command.sent']);
+      });
+
+      it('recordCommandExchange writes nothing when the command to send changed since it was read', async () => {
+        const d = await s.createDevice({ name: 'raced', platform: 'ios' });
+        const a = await s.enqueueCommand({ deviceId: d.id, channel: 'device', kind: 'InstallProfile', payload: {}, profileId: null, profileVersion: null });
+        const b = await s.enqueueCommand({ deviceId: d.id, channel: 'device', kind: 'ProfileList', payload: {}, profileId: null, profileVersion: null });
+        await s.nextCommand(d.id, 'device'); // a taken elsewhere: no longer 'queued'
+        const auditBefore = (await s.listAudit()).length;
+        const written = await s.recordCommandExchange({
+          deviceId: d.id,
+          answer: { id: b.id, status: 'acknowledged', result: null },
+          send: { id: a.id, status: 'queued' },
+          state: { adapter: 'apple', state: { x: 1 } },
+          statuses: [{ status: { deviceId: d.id, profileId: 'p-y', profileVersion: 1, state: 'enrolling', thumbprint: null, certificateSerial: null, errorCode: null, detail: null }, actor: 'device' }],
+          audit: [{ transactionId: null, type: 'apple.command.sent', reasonCode: null, actor: 'device', details: {} }],
+        });
+        expect(written).toBe(false);
+        expect((await s.listCommands({ deviceId: d.id })).map((c) => c.status)).toEqual(['sent', 'queued']);
+        expect(await s.getPlatformState(d.id, 'apple')).toBeNull();
+        expect(await s.listDeliveryStatus({ deviceId: d.id })).toEqual([]);
+        expect((await s.listAudit()).length).toBe(auditBefore);
+        // An unknown device: not-found, nothing written.
+        await expectStorageError(s.recordCommandExchange({ deviceId: '00000000-0000-4000-8000-000000000000', state: { adapter: 'apple', state: {} } }), 'not-found');
+      });
+    });
+
     describe('purgeAnsweredCommands', () => {
       it('deletes answered commands past their age or beyond the newest per device; never queued, sent or NotNow ones', async () => {
         const d1 = await s.createDevice({ name: 'mac-1', platform: 'macos' });

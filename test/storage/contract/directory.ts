@@ -486,6 +486,19 @@ export function directoryContract(current: () => Storage): void {
         expect(await s.getCertificate('62')).toMatchObject({ revocationReason: 'cessationOfOperation' });
       });
 
+      it('cancelPendingRemovals advances the plan generation of the devices it dropped removals of, and no other', async () => {
+        const d = await s.createDevice({ name: 'd', platform: 'ios' });
+        const other = await s.createDevice({ name: 'o', platform: 'ios' });
+        await s.recordEnrollment(null, enrollment('tx-c1', { deviceId: d.id }), certificate('7c', { deviceId: d.id, profileId: 'p-1' }));
+        await s.addPendingRemovals([{ serialNumber: '7c', deviceId: d.id, profileId: 'p-1' }], '2026-03-01T00:00:00Z');
+        const before = [(await s.getPlanGenerations(d.id)).device, (await s.getPlanGenerations(other.id)).device];
+        expect(await s.cancelPendingRemovals(['7c'])).toBe(1);
+        expect([(await s.getPlanGenerations(d.id)).device, (await s.getPlanGenerations(other.id)).device]).toEqual([before[0]! + 1, before[1]]);
+        // Nothing left to drop: nothing advances.
+        expect(await s.cancelPendingRemovals(['7c'])).toBe(0);
+        expect((await s.getPlanGenerations(d.id)).device).toBe(before[0]! + 1);
+      });
+
       it('a revocation of the device or user drops the pending removals it covers', async () => {
         const d = await s.createDevice({ name: 'd', platform: 'ios' });
         await s.recordEnrollment(null, enrollment('tx-q1', { deviceId: d.id }), certificate('71', { deviceId: d.id, profileId: 'p-1' }));

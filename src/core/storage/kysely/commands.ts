@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { CommandStatus, DeviceCommand } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
-import type { CommandStore } from '../command-store.js';
+import type { CommandExchange, CommandStore, NewCommand } from '../command-store.js';
+import { auditRow } from './audit.js';
+import { writeDeliveryStatuses } from './deliveries.js';
+import { writePlatformState } from './platform-state.js';
 import type { DeviceCommandsTable } from '../schema.js';
 import { prepared } from './prepared.js';
-import { KyselyStore, isForeignKeyViolation, isoTimestamp, type Db } from './support.js';
+import { KyselyStore, Rollback, isForeignKeyViolation, isoTimestamp, type Db } from './support.js';
 
 // The device command queue (adapters): ids are UUIDv7, so id order is creation order.
 
@@ -24,6 +27,22 @@ function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
     result: r.result === null ? null : (JSON.parse(r.result) as Record<string, unknown>),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+  };
+}
+
+function commandRow(c: NewCommand, now: string) {
+  return {
+    id: uuidv7(),
+    device_id: c.deviceId,
+    channel: c.channel,
+    kind: c.kind,
+    payload: JSON.stringify(c.payload),
+    profile_id: c.profileId,
+    profile_version: c.profileVersion,
+    status: 'queued',
+    result: null,
+    created_at: now,
+    updated_at: now,
   };
 }
 
@@ -78,23 +97,18 @@ const TAKE_COMMAND = prepared('take a command', (db, p: { id: string; status: st
     .where('id', '=', p.id)
     .where('status', '=', p.status as CommandStatus),
 );
+/** A command's status and result, on its device (the exchange's answer and cancellations). */
+const UPDATE_COMMAND = prepared('update command status', (db, p: { id: string; deviceId: string; status: string; result: string | null; updatedAt: string }) =>
+  db
+    .updateTable('device_commands')
+    .set({ status: p.status as CommandStatus, result: p.result, updated_at: p.updatedAt })
+    .where('id', '=', p.id)
+    .where('device_id', '=', p.deviceId),
+);
 
 export class KyselyCommandStore extends KyselyStore implements CommandStore {
-  async enqueueCommand(c: Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>): Promise<DeviceCommand> {
-    const now = this.stamp();
-    const row = {
-      id: uuidv7(),
-      device_id: c.deviceId,
-      channel: c.channel,
-      kind: c.kind,
-      payload: JSON.stringify(c.payload),
-      profile_id: c.profileId,
-      profile_version: c.profileVersion,
-      status: 'queued',
-      result: null,
-      created_at: now,
-      updated_at: now,
-    };
+  async enqueueCommand(c: NewCommand): Promise<DeviceCommand> {
+    const row = commandRow(c, this.stamp());
     try {
       await this.db.insertInto('device_commands').values(row).execute();
     } catch (e) {
@@ -113,13 +127,6 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
       if (taken !== 'raced') return taken;
     }
     throw new StorageConflictError(`the command queue of device ${deviceId} kept changing under us`, 'conflict');
-  }
-
-  async peekCommand(deviceId: string, channel: string): Promise<DeviceCommand | null> {
-    // A kept Apple Idle only asks whether anything is waiting (issue 13): the read nextCommand makes, without its transaction.
-    const rows = await OFFERABLE_COMMANDS.execute(this.db, { deviceId, channel });
-    const row = rows.find((r) => r.status === 'sent') ?? rows[0];
-    return row ? commandOf(row) : null;
   }
 
   async #takeNextCommand(deviceId: string, channel: string, skip: string[]): Promise<DeviceCommand | null | 'raced'> {
@@ -146,6 +153,39 @@ export class KyselyCommandStore extends KyselyStore implements CommandStore {
       .where('id', 'not in', skip)
       .orderBy('id', 'asc')
       .execute();
+  }
+
+  async peekNextCommand(deviceId: string, channel: string, skip: string[] = []): Promise<DeviceCommand | null> {
+    // A kept Apple Idle only asks whether anything is waiting (issue 13): the read nextCommand makes, without its transaction.
+    const rows = await this.#offerableCommands(this.db, deviceId, channel, skip);
+    const row = rows.find((r) => r.status === 'sent') ?? rows[0];
+    return row ? commandOf(row) : null;
+  }
+
+  async recordCommandExchange(x: CommandExchange): Promise<boolean> {
+    const stamp = this.stamp();
+    const status = (id: string, status: CommandStatus, result: Record<string, unknown> | null) =>
+      ({ id, status, result: result === null ? null : JSON.stringify(result), updatedAt: stamp });
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        // The conditional take first: a lost race writes nothing at all.
+        if (x.send) {
+          const taken = await TAKE_COMMAND.run(this.db, { id: x.send.id, status: x.send.status, updatedAt: stamp }, trx);
+          if (Number(taken.numAffectedRows ?? 0) === 0) throw new Rollback(false);
+        }
+        const updates = [...(x.answer ? [status(x.answer.id, x.answer.status, x.answer.result)] : []), ...(x.cancel ?? []).map((c) => status(c.id, 'cancelled', c.result))];
+        for (const u of updates) await UPDATE_COMMAND.run(this.db, { ...u, deviceId: x.deviceId }, trx);
+        if (x.enqueue?.length) await trx.insertInto('device_commands').values(x.enqueue.map((c) => commandRow(c, stamp))).execute();
+        if (x.state) await writePlatformState(this.db, x.deviceId, x.state.adapter, x.state.state, stamp, trx);
+        if (x.statuses?.length) await writeDeliveryStatuses(trx, x.statuses, stamp);
+        if (x.audit?.length) await trx.insertInto('audit_events').values(x.audit.map((e) => auditRow(e, stamp))).execute();
+        return true;
+      });
+    } catch (e) {
+      if (e instanceof Rollback) return e.result as boolean;
+      if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${x.deviceId} not found`, 'not-found');
+      throw e;
+    }
   }
 
   async updateCommand(id: string, deviceId: string, status: CommandStatus, result: Record<string, unknown> | null): Promise<DeviceCommand | null> {

@@ -1,12 +1,12 @@
+import type { Transaction } from 'kysely';
 import type { DeliveryStatus, DeliveryState } from '../../model.js';
+import type { Database } from '../schema.js';
 import { DELIVERY_STATES } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
 import type { DeliveryStore } from '../delivery-store.js';
 import { KyselyStore, toNumber, isForeignKeyViolation } from './support.js';
 import { auditRow } from './audit.js';
 import { putStateIfVersion } from './platform-state.js';
-import type { Transaction } from 'kysely';
-import type { Database } from '../schema.js';
 
 const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
   device_id: st.deviceId,
@@ -20,8 +20,13 @@ const statusRow = (st: Omit<DeliveryStatus, 'updatedAt'>, stamp: string) => ({
   updated_at: stamp,
 });
 
-/** The statuses (upserts) and their `device.report` audit records, inside the caller's transaction. */
-async function writeStatuses(trx: Transaction<Database>, entries: readonly { actor: string }[], stored: readonly DeliveryStatus[], stamp: string): Promise<void> {
+/**
+ * Delivery statuses and their device.report audit records, inside the caller's
+ * transaction (putDeliveryStatuses; the command exchange of kysely/commands.ts).
+ */
+export async function writeDeliveryStatuses(trx: Transaction<Database>, entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[], stamp: string): Promise<DeliveryStatus[]> {
+  const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
+  if (stored.length === 0) return stored;
   for (const st of stored) {
     const row = statusRow(st, stamp);
     await trx
@@ -35,6 +40,7 @@ async function writeStatuses(trx: Transaction<Database>, entries: readonly { act
     .insertInto('audit_events')
     .values(stored.map((st, i) => auditRow({ transactionId: null, type: 'device.report', reasonCode: null, actor: entries[i]!.actor, details: { ...st } }, stamp)))
     .execute();
+  return stored;
 }
 
 // Delivery status per (device, profile), as the adapters report it.
@@ -42,9 +48,7 @@ export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
   async putDeliveryStatuses(entries: readonly { status: Omit<DeliveryStatus, 'updatedAt'>; actor: string }[]): Promise<DeliveryStatus[]> {
     if (entries.length === 0) return [];
     const stamp = this.stamp();
-    const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
-    await this.notFoundAsConflict(entries, () => this.db.transaction().execute((trx) => writeStatuses(trx, entries, stored, stamp)));
-    return stored;
+    return this.notFoundAsConflict(entries, () => this.db.transaction().execute((trx) => writeDeliveryStatuses(trx, entries, stamp)));
   }
 
   async putDeliveryStatusesWithState(
@@ -52,13 +56,11 @@ export class KyselyDeliveryStore extends KyselyStore implements DeliveryStore {
     write: { deviceId: string; adapter: string; state: Record<string, unknown>; expectedVersion: number },
   ): Promise<DeliveryStatus[] | null> {
     const stamp = this.stamp();
-    const stored = entries.map((e) => ({ ...e.status, updatedAt: stamp }));
     return this.notFoundAsConflict(entries, () =>
       this.db.transaction().execute(async (trx) => {
         // The state first: on a conflict nothing else is written (the transaction holds no write).
         if (!(await putStateIfVersion(this.db, trx, { ...write, updatedAt: stamp }))) return null;
-        if (entries.length > 0) await writeStatuses(trx, entries, stored, stamp);
-        return stored;
+        return writeDeliveryStatuses(trx, entries, stamp);
       }),
     );
   }

@@ -149,8 +149,20 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
 
   async cancelPendingRemovals(serialNumbers: string[]): Promise<number> {
     if (serialNumbers.length === 0) return 0;
-    const result = await this.db.deleteFrom('pending_removals').where('serial_number', 'in', serialNumbers).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    // The devices whose removals went advance their plan generation in the same transaction
+    // (core/plan-generation.ts): only their cached answers are dropped, not every device's (issue 13).
+    return this.db.transaction().execute(async (trx) => {
+      const gone = await trx.deleteFrom('pending_removals').where('serial_number', 'in', serialNumbers).returning('device_id').execute();
+      const devices = [...new Set(gone.map((r) => r.device_id))];
+      if (devices.length > 0) {
+        await trx
+          .updateTable('devices')
+          .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
+          .where('id', 'in', devices)
+          .execute();
+      }
+      return gone.length;
+    });
   }
 
   async revokePendingRemoval(serialNumber: string, at: string, reason: RevocationReason): Promise<string[] | null> {

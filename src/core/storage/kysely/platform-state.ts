@@ -60,6 +60,20 @@ export async function putStateIfVersion(
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
+/** The plain write (putPlatformState): compiled once per store, as the check-in writes it (issue 13: Kysely's insert parsing was a tenth of an Apple connect). */
+const UPSERT_STATE = prepared('upsert platform state', (db, p: StateWrite) =>
+  db
+    .insertInto('platform_state')
+    .values({ device_id: p.deviceId, adapter: p.adapter, state: p.state, updated_at: p.updatedAt })
+    // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
+    .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), updated_at: eb.ref('excluded.updated_at'), version: sql<number>`platform_state.version + 1` }))),
+);
+
+/** putPlatformState's write; `via`: a transaction of `db` (the command exchange of kysely/commands.ts). */
+export async function writePlatformState(db: Kysely<Database>, deviceId: string, adapter: string, state: Record<string, unknown>, stamp: string, via: Db = db): Promise<void> {
+  await UPSERT_STATE.run(db, { deviceId, adapter, state: JSON.stringify(state), updatedAt: stamp }, via);
+}
+
 export class KyselyPlatformStateStore extends KyselyStore implements PlatformStateStore {
   async getPlatformState(deviceId: string, adapter: string): Promise<Record<string, unknown> | null> {
     const row = await STATE.first(this.db, { deviceId, adapter });
@@ -67,14 +81,8 @@ export class KyselyPlatformStateStore extends KyselyStore implements PlatformSta
   }
 
   async putPlatformState(deviceId: string, adapter: string, state: Record<string, unknown>): Promise<void> {
-    const row = { device_id: deviceId, adapter, state: JSON.stringify(state), updated_at: this.stamp() };
     try {
-      await this.db
-        .insertInto('platform_state')
-        .values(row)
-        // The version moves on every write, so a compare-and-set writer (putPlatformStateIfVersion) sees this one.
-        .onConflict((oc) => oc.columns(['device_id', 'adapter']).doUpdateSet({ state: row.state, updated_at: row.updated_at, version: sql<number>`platform_state.version + 1` }))
-        .execute();
+      await writePlatformState(this.db, deviceId, adapter, state, this.stamp());
     } catch (e) {
       if (isForeignKeyViolation(e)) throw new StorageConflictError(`device ${deviceId} not found`, 'not-found');
       throw e;
