@@ -9,6 +9,10 @@
 //   open    arrivals on a schedule at 25, 50 and 75% of that throughput,
 //           at most 64 outstanding (bench/lib/open-load.ts);
 //   burst   64 sent at once, 20 times, 200 ms apart.
+// Beside each row, from the gateway's own /metrics (prom-client default
+// metrics, read before and after the row): the longest event-loop delay and
+// the time spent in GC pauses during it, so a p99 can be told apart as the
+// gateway's stall or the load generator's (it shares the 2 cores).
 import { loadavg } from 'node:os';
 import { appleBenchSetup, enrolledAppleDevice, idleRequest, TOPIC } from './lib/checkins.js';
 import { runLoad } from './lib/load.js';
@@ -23,6 +27,23 @@ const CONCURRENT_AGENTS = 8;
 const APPLE_DEVICES = 4;
 const C = 64;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+
+/** The gateway's GC pause total (s) and its event-loop delay max since the last read (prom-client resets it per scrape). */
+async function stalls(url: string, token: string): Promise<{ gcSeconds: number; loopMaxMs: number }> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  let gcSeconds = 0;
+  for (const m of text.matchAll(/^mdmgw_nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)$/gm)) gcSeconds += Number(m[1]);
+  const lag = /^mdmgw_nodejs_eventloop_lag_max_seconds ([0-9.e+-]+)$/m.exec(text);
+  return { gcSeconds, loopMaxMs: lag ? Number(lag[1]) * 1000 : NaN };
+}
+
+/** `run` with the gateway's GC pause time and longest event-loop delay during it. */
+async function withStalls<T>(url: string, token: string, run: () => Promise<T>): Promise<T & { gcMs: number; loopMaxMs: number }> {
+  const before = await stalls(url, token);
+  const r = await run();
+  const after = await stalls(url, token);
+  return { ...r, gcMs: Number(((after.gcSeconds - before.gcSeconds) * 1000).toFixed(1)), loopMaxMs: Number(after.loopMaxMs.toFixed(1)) };
+}
 
 const apple = await appleBenchSetup();
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
@@ -63,20 +84,21 @@ try {
     'Apple Idle': (i) => idles[i % idles.length]!(),
   };
 
-  const rows: string[][] = [['check-in', 'load', 'req/s', 'CPU ms/op', 'p50 ms', 'p99 ms', 'max ms', 'errors']];
+  const rows: string[][] = [['check-in', 'load', 'req/s', 'CPU ms/op', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'gateway GC ms', 'gateway loop delay max ms']];
+  const measured = <T,>(run: () => Promise<T>) => withStalls(gw.url, gw.adminToken, run);
   const results: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(kinds)) {
     await runLoad({ n: 100, concurrency: C, cpuMs: gw.cpuMs, op }); // warm-up
-    const closed = await runLoad({ n: N, concurrency: C, cpuMs: gw.cpuMs, op });
-    rows.push([name, `closed, ${C} clients`, String(closed.perSecond), String(closed.cpuMsPerOp), String(closed.latencyMs.p50), String(closed.latencyMs.p99), '', String(closed.errors)]);
+    const closed = await measured(() => runLoad({ n: N, concurrency: C, cpuMs: gw.cpuMs, op }));
+    rows.push([name, `closed, ${C} clients`, String(closed.perSecond), String(closed.cpuMsPerOp), String(closed.latencyMs.p50), String(closed.latencyMs.p99), '', String(closed.errors), String(closed.gcMs), String(closed.loopMaxMs)]);
     const open = [];
     for (const share of [0.25, 0.5, 0.75]) {
-      const r = await runOpenLoad({ n: N, rate: closed.perSecond * share, maxInFlight: C, cpuMs: gw.cpuMs, op });
+      const r = await measured(() => runOpenLoad({ n: N, rate: closed.perSecond * share, maxInFlight: C, cpuMs: gw.cpuMs, op }));
       open.push({ share, ...r });
-      rows.push([name, `open, ${share * 100}% of closed (peak ${r.peakInFlight} in flight)`, String(r.rate), String(r.cpuMsPerOp), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors)]);
+      rows.push([name, `open, ${share * 100}% of closed (peak ${r.peakInFlight} in flight)`, String(r.rate), String(r.cpuMsPerOp), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors), String(r.gcMs), String(r.loopMaxMs)]);
     }
-    const burst = await runBursts({ size: C, rounds: 20, pauseMs: 200, op });
-    rows.push([name, `${C} at once, 20 times`, '', '', String(burst.latencyMs.p50), String(burst.latencyMs.p99), String(burst.latencyMs.max), String(burst.errors)]);
+    const burst = await measured(() => runBursts({ size: C, rounds: 20, pauseMs: 200, op }));
+    rows.push([name, `${C} at once, 20 times`, '', '', String(burst.latencyMs.p50), String(burst.latencyMs.p99), String(burst.latencyMs.max), String(burst.errors), String(burst.gcMs), String(burst.loopMaxMs)]);
     results[name] = { closed, open, burst };
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
