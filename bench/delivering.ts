@@ -6,11 +6,10 @@
 // ours over it. Subjects name
 // the device id: every simulator reports the same device name (a conflict).
 import { loadavg } from 'node:os';
-import { appleBenchSetup } from './lib/checkins.js';
+import { appleBenchSetup, benchUser, installPushCertificate } from './lib/checkins.js';
 import { deliveringBench } from './lib/delivering.js';
 import { measureDeliveringFloor } from './lib/floor.js';
 import { apiOf, startGatewayProcess } from './lib/server-process.js';
-import { pushCertificate } from '../src/sim/fake-apns.js';
 
 const at = process.argv.indexOf('--devices');
 const DEVICES = at > 0 ? Number(process.argv[at + 1]) : 30;
@@ -18,13 +17,8 @@ const apple = await appleBenchSetup();
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
 try {
   const api = apiOf(gw);
-  const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
-  for (let i = 1; i <= 3; i++) {
-    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceId}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
-    await api('POST', '/assignments', { profileId: p.id, userId: user.id });
-  }
-  const push = await pushCertificate(apple.apns.ca, 'com.apple.mgmt.External.6b0c2a5e-bench-4c7d-9e0f-1a2b3c4d5e6f');
-  await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+  const user = await benchUser(api, 'DeviceId');
+  await installPushCertificate(api, apple.apns);
   const load = loadavg().map((l) => l.toFixed(1)).join(' ');
   // Two devices first to warm the gateway's JIT and caches, not counted.
   await deliveringBench(api, gw.cpuMs, user.id, 2, gw.url, apple.apns);

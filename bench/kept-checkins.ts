@@ -13,8 +13,7 @@
 import { spawn } from 'node:child_process';
 import { freePort } from '../src/free-port.js';
 import { AndroidAgentSim } from '../src/sim/android.js';
-import { appleBenchSetup, enrolledAppleDevice, idleRequest, TOPIC } from './lib/checkins.js';
-import { pushCertificate } from '../src/sim/fake-apns.js';
+import { appleBenchSetup, benchUser, enrolledAppleDevice, idleRequest, installPushCertificate } from './lib/checkins.js';
 import { getOk, runLoad, type LoadResult } from './lib/load.js';
 import { apiOf, cpuMsOf, startGatewayProcess } from './lib/server-process.js';
 
@@ -52,11 +51,7 @@ const { apns, env } = await appleBenchSetup();
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...env } });
 try {
   const api = apiOf(gw);
-  const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
-  for (let i = 1; i <= 3; i++) {
-    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
-    await api('POST', '/assignments', { profileId: p.id, userId: user.id });
-  }
+  const user = await benchUser(api);
   if (ROWS.includes('android200') || ROWS.includes('android304')) {
     const agent = new AndroidAgentSim(gw.url);
     await agent.enroll((await api('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' })).enrollmentUrl);
@@ -73,8 +68,7 @@ try {
     if (ROWS.includes('android304')) await row('android policy fetch 304', gw.cpuMs, fetchAs(304, true));
   }
   if (ROWS.includes('idle')) {
-    const push = await pushCertificate(apns.ca, TOPIC);
-    await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+    await installPushCertificate(api, apns);
     const sim = await enrolledAppleDevice(gw.url, api, user.id, apns);
     await sim.drain();
     await sim.drain();

@@ -14,12 +14,11 @@
 // the time spent in GC pauses during it, so a p99 can be told apart as the
 // gateway's stall or the load generator's (it shares the 2 cores).
 import { loadavg } from 'node:os';
-import { appleBenchSetup, enrolledAppleDevice, idleRequest, TOPIC } from './lib/checkins.js';
+import { appleBenchSetup, benchUser, enrolledAppleDevice, idleRequest, installPushCertificate } from './lib/checkins.js';
 import { runLoad } from './lib/load.js';
 import { runBursts, runOpenLoad } from './lib/open-load.js';
 import { apiOf, startGatewayProcess } from './lib/server-process.js';
 import { AndroidAgentSim } from '../src/sim/android.js';
-import { pushCertificate } from '../src/sim/fake-apns.js';
 
 const at = process.argv.indexOf('--n');
 const N = at > 0 ? Number(process.argv[at + 1]) : 1000;
@@ -49,13 +48,8 @@ const apple = await appleBenchSetup();
 const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
 try {
   const api = apiOf(gw);
-  const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
-  for (let i = 1; i <= 3; i++) {
-    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceId}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
-    await api('POST', '/assignments', { profileId: p.id, userId: user.id });
-  }
-  const push = await pushCertificate(apple.apns.ca, TOPIC);
-  await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+  const user = await benchUser(api, 'DeviceId');
+  await installPushCertificate(api, apple.apns);
 
   const agents: AndroidAgentSim[] = [];
   for (let i = 0; i < CONCURRENT_AGENTS; i++) {

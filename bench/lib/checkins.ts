@@ -54,14 +54,27 @@ export async function appleBenchSetup(): Promise<{ apns: FakeApns; env: Record<s
   return { apns, env: { MDMGW_APNS_URL: apns.url, NODE_EXTRA_CA_CERTS: caFile } };
 }
 
-const PROFILE = (i: number) => ({ name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
-
-export async function checkinBench(url: string, api: Api, cpuMs: () => number, n: number, concurrency: number, apns?: FakeApns): Promise<CheckinResults> {
+/**
+ * The benches' user, bench@contoso.com, with the 3 device-scope profiles assigned to it. `subject` names the
+ * device: by its name, or by its id where several simulators report the same device name (a conflict).
+ */
+export async function benchUser(api: Api, subject: 'DeviceName' | 'DeviceId' = 'DeviceName'): Promise<{ id: string }> {
   const user = await api('POST', '/users', { userPrincipalName: 'bench@contoso.com', email: 'bench@contoso.com', displayName: 'Bench' });
   for (let i = 1; i <= 3; i++) {
-    const p = await api('POST', '/profiles', PROFILE(i));
+    const p = await api('POST', '/profiles', { name: `bench Wi-Fi ${i}`, scope: 'device', subjectName: `CN={{${subject}}},OU=P${i},O=Bench`, subjectAlternativeNames: [{ type: 'upn', value: '{{UserPrincipalName}}' }] });
     await api('POST', '/assignments', { profileId: p.id, userId: user.id });
   }
+  return user;
+}
+
+/** The gateway's APNs push certificate, issued by the fake APNs's CA for TOPIC. */
+export async function installPushCertificate(api: Api, apns: FakeApns): Promise<void> {
+  const push = await pushCertificate(apns.ca, TOPIC);
+  await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+}
+
+export async function checkinBench(url: string, api: Api, cpuMs: () => number, n: number, concurrency: number, apns?: FakeApns): Promise<CheckinResults> {
+  const user = await benchUser(api);
   // Android: enroll, first fetch + install (3 SCEP enrollments), then the steady state.
   const tok = await api('POST', '/enrollment-tokens', { userId: user.id, platform: 'android' });
   const agent = new AndroidAgentSim(url);
@@ -128,8 +141,7 @@ export async function idleRequest(sim: AppleDeviceSim): Promise<() => Promise<vo
 /** Apple: enrollment and the first connects (installing the 3 profiles of checkinBench's user), then Idle with nothing to do. */
 export async function appleCheckinBench(url: string, api: Api, cpuMs: () => number, n: number, apns: FakeApns, userId: string): Promise<AppleCheckinResults | { error: string }> {
   try {
-    const push = await pushCertificate(apns.ca, TOPIC);
-    await api('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
+    await installPushCertificate(api, apns);
     let c0 = cpuMs();
     const sim = await enrolledAppleDevice(url, api, userId, apns);
     const enrollCpuMs = cpuMs() - c0;

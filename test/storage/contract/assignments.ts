@@ -1,17 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type Storage } from '../../../src/core/storage/storage.js';
-import { UUID, expectStorageError, isIso, spec } from './fixtures.js';
-
-/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
-async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
-  const out: T[] = [];
-  for (;;) {
-    const last = out.at(-1);
-    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
-    out.push(...page);
-    if (page.length < size) return out;
-  }
-}
+import { UUID, expectStorageError, isIso, spec, walkPages } from './fixtures.js';
 
 /** The AssignmentStore part of the storage contract; `current` is the fresh storage of the running test. */
 export function assignmentsContract(current: () => Storage): void {

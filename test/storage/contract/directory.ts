@@ -1,20 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ProfileSpec } from '../../../src/core/model.js';
 import { type Storage } from '../../../src/core/storage/storage.js';
-import { UUID, expectStorageError, isIso, spec, enrollment, certificate, challenge, sortedBy } from './fixtures.js';
+import { UUID, expectStorageError, isIso, spec, enrollment, certificate, challenge, sortedBy, walkPages } from './fixtures.js';
 
 /** The DirectoryStore part of the storage contract; `current` is the fresh storage of the running test. */
-/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
-async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
-  const out: T[] = [];
-  for (;;) {
-    const last = out.at(-1);
-    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
-    out.push(...page);
-    if (page.length < size) return out;
-  }
-}
-
 export function directoryContract(current: () => Storage): void {
   describe('DirectoryStore', () => {
     let s: Storage;

@@ -95,3 +95,14 @@ export const challenge = (id: string, expiresAt = '2030-01-01T00:00:00.000Z') =>
 export function sortedBy<T>(items: T[], key: (t: T) => string): boolean {
   return items.every((item, i) => i === 0 || key(items[i - 1]!) <= key(item));
 }
+
+/** Every row of a paged list read `size` at a time, each page after the last row of the previous one. */
+export async function walkPages<T extends { createdAt: string; id: string }>(read: (q: { limit: number; after?: { createdAt: string; id: string } }) => Promise<T[]>, size: number): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const last = out.at(-1);
+    const page = await read({ limit: size, ...(last && { after: { createdAt: last.createdAt, id: last.id } }) });
+    out.push(...page);
+    if (page.length < size) return out;
+  }
+}

@@ -408,36 +408,16 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     let q = this.#certificatesWhere(this.db.selectFrom('certificates').selectAll(), filter);
     if (filter.order === 'expiry') return this.#listByExpiry(q, filter);
     if (filter.afterExpiry !== undefined) throw new RangeError('afterExpiry pages the expiry order: give order: expiry');
-    if (filter.after !== undefined) {
-      // Keyset paging on the list order: stable under inserts, no OFFSET scan.
-      const { issuedAt, serialNumber } = filter.after;
-      const at = isoTimestamp(issuedAt, 'after.issuedAt');
-      // The leading issued_at >= lets the index seek to the cursor; the OR alone walks it from the first row (deep pages cost their depth).
-      q = q.where('issued_at', '>=', at).where((eb) => eb.or([eb('issued_at', '>', at), eb('serial_number', '>', serialNumber)]));
-    }
-    q = q.orderBy('issued_at').orderBy('serial_number');
-    if (filter.limit !== undefined) {
-      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
-      q = q.limit(filter.limit);
-    }
-    return (await q.execute()).map(rowToCertificate);
+    // Keyset paging on the list order: stable under inserts, no OFFSET scan.
+    if (filter.after !== undefined) q = afterKey(q, 'issued_at', isoTimestamp(filter.after.issuedAt, 'after.issuedAt'), filter.after.serialNumber);
+    return (await limited(q.orderBy('issued_at').orderBy('serial_number'), filter.limit).execute()).map(rowToCertificate);
   }
 
   /** The expiry report's order, (not_after, serial_number): a range of certificates_expiry_page_idx (0020) stopped by LIMIT, no sort. */
   async #listByExpiry(q: SelectQueryBuilder<Database, 'certificates', CertificateRow>, filter: CertificateFilter): Promise<IssuedCertificate[]> {
     if (filter.after !== undefined) throw new RangeError('after pages the issue order: give afterExpiry with order: expiry');
-    if (filter.afterExpiry !== undefined) {
-      const { notAfter, serialNumber } = filter.afterExpiry;
-      const at = isoTimestamp(notAfter, 'afterExpiry.notAfter');
-      // The leading not_after >= lets the index seek to the cursor (as in the issue order above).
-      q = q.where('not_after', '>=', at).where((eb) => eb.or([eb('not_after', '>', at), eb('serial_number', '>', serialNumber)]));
-    }
-    q = q.orderBy('not_after').orderBy('serial_number');
-    if (filter.limit !== undefined) {
-      if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 10_000) throw new RangeError(`limit must be 1..10000: ${filter.limit}`);
-      q = q.limit(filter.limit);
-    }
-    return (await q.execute()).map(rowToCertificate);
+    if (filter.afterExpiry !== undefined) q = afterKey(q, 'not_after', isoTimestamp(filter.afterExpiry.notAfter, 'afterExpiry.notAfter'), filter.afterExpiry.serialNumber);
+    return (await limited(q.orderBy('not_after').orderBy('serial_number'), filter.limit).execute()).map(rowToCertificate);
   }
 
   async countCertificates(filter: CertificateFilter = {}): Promise<Record<CertificateStatus, number>> {
@@ -600,4 +580,22 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     await this.db.deleteFrom('identity_renewal_challenges').where('expires_at', '<', isoTimestamp(now, 'now')).execute();
     return Number(result.numDeletedRows);
   }
+}
+
+type CertificateQuery = SelectQueryBuilder<Database, 'certificates', CertificateRow>;
+
+/**
+ * The rows after a keyset cursor on (column, serial_number). The leading
+ * `column >=` lets the index seek to the cursor; the OR alone walks it from
+ * the first row (deep pages would cost their depth).
+ */
+function afterKey(q: CertificateQuery, column: 'issued_at' | 'not_after', at: string, serialNumber: string): CertificateQuery {
+  return q.where(column, '>=', at).where((eb) => eb.or([eb(column, '>', at), eb('serial_number', '>', serialNumber)]));
+}
+
+/** At most `limit` rows (1..10000) when given. */
+function limited(q: CertificateQuery, limit: number | undefined): CertificateQuery {
+  if (limit === undefined) return q;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new RangeError(`limit must be 1..10000: ${limit}`);
+  return q.limit(limit);
 }
