@@ -7,16 +7,32 @@
 // - Apple: the TokenUpdate that plans and queues the 3 InstallProfile
 //   commands, and the connects that fetch them (Idle, then each answer); the
 //   simulator's SCEP enrollment between two connects is outside the windows.
+// `cpu` reads the gateway's CPU: /proc in 10 ms ticks (ServerProcess.cpuMs),
+// or the gateway's own process.cpuUsage() through /metrics (bench/delivering.ts
+// --precise: microseconds, less what the reading itself costs, `cpu.offset`).
+// Means and medians are given: a window a major GC falls in costs several
+// times the others.
 import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import type { FakeApns } from '../../src/sim/fake-apns.js';
 
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 
+/** A gateway CPU reader (ms) and what one reading adds between two readings with nothing between them. */
+export interface CpuReader {
+  read(): number | Promise<number>;
+  offset: number;
+}
+
 export interface DeliveringResults {
   devices: number;
   /** Gateway CPU ms per delivering Android policy fetch. */
   androidFetchCpuMs: number;
+  /** The median of those (a window with a major GC in it is not typical). */
+  androidFetchMedianMs: number;
+  /** Medians of the Apple TokenUpdate and of the 4 connects per device. */
+  appleTokenUpdateMedianMs?: number;
+  appleConnectsMedianMs?: number;
   /** Gateway CPU ms per Apple TokenUpdate (plans and queues the 3 InstallProfile commands). */
   appleTokenUpdateCpuMs?: number;
   /** Gateway CPU ms per Apple device for the connects that fetch the 3 commands (Idle + the answers), SCEP excluded. */
@@ -25,44 +41,63 @@ export interface DeliveringResults {
   appleConnects?: number;
 }
 
-export async function deliveringBench(api: Api, cpuMs: () => number, userId: string, devices: number, url: string, apns?: FakeApns): Promise<DeliveringResults> {
-  let android = 0;
+const mean = (x: readonly number[]) => x.reduce((a, b) => a + b, 0) / x.length;
+const median = (x: readonly number[]) => {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export async function deliveringBench(api: Api, cpu: CpuReader, userId: string, devices: number, url: string, apns?: FakeApns): Promise<DeliveringResults> {
+  /** The gateway CPU `run` took. */
+  const timed = async <T,>(run: () => Promise<T>): Promise<{ value: T; ms: number }> => {
+    const c0 = await cpu.read();
+    const value = await run();
+    return { value, ms: (await cpu.read()) - c0 - cpu.offset };
+  };
+  const android: number[] = [];
   for (let i = 0; i < devices; i++) {
     const agent = new AndroidAgentSim(url);
     await agent.enroll((await api('POST', '/enrollment-tokens', { userId, platform: 'android' })).enrollmentUrl);
-    const c0 = cpuMs();
-    const first = await agent.fetchPolicy();
-    android += cpuMs() - c0;
+    const { value: first, ms } = await timed(() => agent.fetchPolicy());
+    android.push(ms);
     const enroll = first.document?.policies.filter((p) => p.action === 'enroll').length;
     if (enroll !== 3) throw new Error(`the delivering fetch carried ${enroll} policies to enroll, not 3: HTTP ${first.status} ${JSON.stringify(first.body).slice(0, 300)}`);
   }
-  const results: DeliveringResults = { devices, androidFetchCpuMs: android / devices };
+  const results: DeliveringResults = { devices, androidFetchCpuMs: mean(android), androidFetchMedianMs: median(android) };
   if (!apns) return results;
-  let tokenUpdate = 0;
-  let connects = 0;
+  const tokenUpdate: number[] = [];
+  const connects: number[] = [];
   let connectCount = 0;
   for (let i = 0; i < devices; i++) {
     const sim = new AppleDeviceSim(url, 'ios');
     await sim.enroll((await api('POST', '/enrollment-tokens', { userId, platform: 'ios' })).enrollmentUrl);
     if ((await sim.authenticate()).status !== 200) throw new Error('Authenticate refused');
-    let c0 = cpuMs();
-    const r = await sim.tokenUpdate();
-    tokenUpdate += cpuMs() - c0;
+    const { value: r, ms } = await timed(() => sim.tokenUpdate());
+    tokenUpdate.push(ms);
     if (r.status !== 200) throw new Error(`TokenUpdate: HTTP ${r.status}`);
     let installs = 0;
-    c0 = cpuMs();
-    let cmd = await sim.connect({ Status: 'Idle' });
-    connects += cpuMs() - c0;
+    const idle = await timed(() => sim.connect({ Status: 'Idle' }));
+    let cmd = idle.value;
+    let device = idle.ms;
     connectCount += 1;
     while (cmd) {
       if ((cmd.Command as { RequestType?: string }).RequestType === 'InstallProfile') installs += 1;
       const answer = await sim.execute(cmd); // the SCEP enrollment: not counted
-      c0 = cpuMs();
-      cmd = await sim.connect({ CommandUUID: cmd.CommandUUID, ...answer });
-      connects += cpuMs() - c0;
+      const reply = { CommandUUID: cmd.CommandUUID, ...answer };
+      const next = await timed(() => sim.connect(reply));
+      cmd = next.value;
+      device += next.ms;
       connectCount += 1;
     }
+    connects.push(device);
     if (installs !== 3) throw new Error(`the Apple device got ${installs} InstallProfile commands, not 3`);
   }
-  return { ...results, appleTokenUpdateCpuMs: tokenUpdate / devices, appleConnectsCpuMs: connects / devices, appleConnects: connectCount / devices };
+  return {
+    ...results,
+    appleTokenUpdateCpuMs: mean(tokenUpdate),
+    appleTokenUpdateMedianMs: median(tokenUpdate),
+    appleConnectsCpuMs: mean(connects),
+    appleConnectsMedianMs: median(connects),
+    appleConnects: connectCount / devices,
+  };
 }
