@@ -9,22 +9,21 @@
 // microseconds) instead of /proc's 10 ms ticks, less what a /metrics reading
 // itself costs (the median of 20 back-to-back pairs, measured first).
 import { loadavg } from 'node:os';
-import { appleBenchSetup, benchUser, installPushCertificate } from './lib/checkins.js';
+import { appleBenchGateway } from './lib/checkins.js';
 import { deliveringBench, type CpuReader } from './lib/delivering.js';
 import { measureDeliveringFloor } from './lib/floor.js';
-import { apiOf, startGatewayProcess } from './lib/server-process.js';
+import { metricsText, metricValue } from './lib/server-process.js';
 
 const at = process.argv.indexOf('--devices');
 const DEVICES = at > 0 ? Number(process.argv[at + 1]) : 30;
 const PRECISE = process.argv.includes('--precise');
 
 /** process_cpu_seconds_total from the gateway's /metrics, in ms, and the cost of reading it (see the file comment). */
-async function metricsCpu(url: string, token: string): Promise<CpuReader> {
+async function metricsCpu(gw: { url: string; adminToken: string }): Promise<CpuReader> {
   const read = async () => {
-    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    const m = /^mdmgw_process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(text);
-    if (!m) throw new Error('no mdmgw_process_cpu_seconds_total in /metrics');
-    return Number(m[1]) * 1000;
+    const seconds = metricValue(await metricsText(gw), 'mdmgw_process_cpu_seconds_total');
+    if (seconds === null) throw new Error('no mdmgw_process_cpu_seconds_total in /metrics');
+    return seconds * 1000;
   };
   const pairs: number[] = [];
   for (let i = 0; i < 20; i++) {
@@ -34,17 +33,13 @@ async function metricsCpu(url: string, token: string): Promise<CpuReader> {
   pairs.sort((x, y) => x - y);
   return { read, offset: pairs[10]! };
 }
-const apple = await appleBenchSetup();
-const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
+const { gw, apns, api, user, stop } = await appleBenchGateway('DeviceId');
 try {
-  const api = apiOf(gw);
-  const user = await benchUser(api, 'DeviceId');
-  await installPushCertificate(api, apple.apns);
   const load = loadavg().map((l) => l.toFixed(1)).join(' ');
-  const cpu: CpuReader = PRECISE ? await metricsCpu(gw.url, gw.adminToken) : { read: gw.cpuMs, offset: 0 };
+  const cpu: CpuReader = PRECISE ? await metricsCpu(gw) : { read: gw.cpuMs, offset: 0 };
   // Two devices first to warm the gateway's JIT and caches, not counted.
-  await deliveringBench(api, cpu, user.id, 2, gw.url, apple.apns);
-  const r = await deliveringBench(api, cpu, user.id, DEVICES, gw.url, apple.apns);
+  await deliveringBench(api, cpu, user.id, 2, gw.url, apns);
+  const r = await deliveringBench(api, cpu, user.id, DEVICES, gw.url, apns);
   // The signatures these check-ins need, with node:crypto in this run (issue 13: "3 ms plus the signatures it needs").
   const floor = measureDeliveringFloor();
   const ratio = (ours: number | undefined, f: number) => (ours === undefined ? undefined : Number((ours / f).toFixed(2)));
@@ -52,6 +47,5 @@ try {
   const ratios = { android: ratio(r.androidFetchCpuMs, floor.androidFetchMs), appleTokenUpdate: ratio(r.appleTokenUpdateCpuMs, floor.appleTokenUpdateMs), appleConnects: ratio(r.appleConnectsCpuMs, floor.appleConnectsMs) };
   console.log(JSON.stringify({ cpu: PRECISE ? `gateway /metrics, less ${cpu.offset.toFixed(2)} ms per reading` : '/proc ticks', ...r, floor, overFloor, ratios, loadBefore: load, loadAfter: loadavg().map((l) => l.toFixed(1)).join(' ') }, null, 2));
 } finally {
-  await gw.stop();
-  await apple.apns.stop();
+  await stop();
 }

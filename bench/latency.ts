@@ -14,10 +14,10 @@
 // the time spent in GC pauses during it, so a p99 can be told apart as the
 // gateway's stall or the load generator's (it shares the 2 cores).
 import { loadavg } from 'node:os';
-import { appleBenchSetup, benchUser, enrolledAppleDevice, idleRequest, installPushCertificate } from './lib/checkins.js';
+import { appleBenchGateway, enrolledAppleDevice, idleRequest } from './lib/checkins.js';
 import { runLoad } from './lib/load.js';
 import { runBursts, runOpenLoad } from './lib/open-load.js';
-import { apiOf, startGatewayProcess } from './lib/server-process.js';
+import { metricsText, metricValue } from './lib/server-process.js';
 import { AndroidAgentSim } from '../src/sim/android.js';
 
 const at = process.argv.indexOf('--n');
@@ -28,28 +28,22 @@ const C = 64;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 /** The gateway's GC pause total (s) and its event-loop delay max since the last read (prom-client resets it per scrape). */
-async function stalls(url: string, token: string): Promise<{ gcSeconds: number; loopMaxMs: number }> {
-  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-  let gcSeconds = 0;
-  for (const m of text.matchAll(/^mdmgw_nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)$/gm)) gcSeconds += Number(m[1]);
-  const lag = /^mdmgw_nodejs_eventloop_lag_max_seconds ([0-9.e+-]+)$/m.exec(text);
-  return { gcSeconds, loopMaxMs: lag ? Number(lag[1]) * 1000 : NaN };
+async function stalls(gw: { url: string; adminToken: string }): Promise<{ gcSeconds: number; loopMaxMs: number }> {
+  const text = await metricsText(gw);
+  const lag = metricValue(text, 'mdmgw_nodejs_eventloop_lag_max_seconds');
+  return { gcSeconds: metricValue(text, 'mdmgw_nodejs_gc_duration_seconds_sum') ?? 0, loopMaxMs: lag === null ? NaN : lag * 1000 };
 }
 
 /** `run` with the gateway's GC pause time and longest event-loop delay during it. */
-async function withStalls<T>(url: string, token: string, run: () => Promise<T>): Promise<T & { gcMs: number; loopMaxMs: number }> {
-  const before = await stalls(url, token);
+async function withStalls<T>(gw: { url: string; adminToken: string }, run: () => Promise<T>): Promise<T & { gcMs: number; loopMaxMs: number }> {
+  const before = await stalls(gw);
   const r = await run();
-  const after = await stalls(url, token);
+  const after = await stalls(gw);
   return { ...r, gcMs: Number(((after.gcSeconds - before.gcSeconds) * 1000).toFixed(1)), loopMaxMs: Number(after.loopMaxMs.toFixed(1)) };
 }
 
-const apple = await appleBenchSetup();
-const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...apple.env } });
+const { gw, apns, api, user, stop } = await appleBenchGateway('DeviceId');
 try {
-  const api = apiOf(gw);
-  const user = await benchUser(api, 'DeviceId');
-  await installPushCertificate(api, apple.apns);
 
   const agents: AndroidAgentSim[] = [];
   for (let i = 0; i < CONCURRENT_AGENTS; i++) {
@@ -61,7 +55,7 @@ try {
   }
   const idles: Array<() => Promise<void>> = [];
   for (let i = 0; i < APPLE_DEVICES; i++) {
-    const sim = await enrolledAppleDevice(gw.url, api, user.id, apple.apns);
+    const sim = await enrolledAppleDevice(gw.url, api, user.id, apns);
     await sim.drain();
     await sim.drain();
     idles.push(await idleRequest(sim));
@@ -79,7 +73,7 @@ try {
   };
 
   const rows: string[][] = [['check-in', 'load', 'req/s', 'CPU ms/op', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'gateway GC ms', 'gateway loop delay max ms']];
-  const measured = <T,>(run: () => Promise<T>) => withStalls(gw.url, gw.adminToken, run);
+  const measured = <T,>(run: () => Promise<T>) => withStalls(gw, run);
   const results: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(kinds)) {
     await runLoad({ n: 100, concurrency: C, cpuMs: gw.cpuMs, op }); // warm-up
@@ -99,6 +93,5 @@ try {
   for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join('  '));
   console.log(JSON.stringify({ n: N, load: load(), results }));
 } finally {
-  await gw.stop();
-  await apple.apns.stop();
+  await stop();
 }

@@ -15,6 +15,7 @@ import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { windowsCheckinBench, type WindowsCheckinResults } from './windows-checkins.js';
+import { apiOf, startGatewayProcess, type ServerProcess } from './server-process.js';
 import { runLoad, type LoadResult } from './load.js';
 
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
@@ -165,5 +166,27 @@ export async function appleCheckinBench(url: string, api: Api, cpuMs: () => numb
     return { enrollCpuMs, firstConnectsCpuMs, certificates, idle, idleC64 };
   } catch (e) {
     return { error: (e as Error).message };
+  }
+}
+
+/**
+ * The gateway in its own process pointed at a fake APNs, with the bench user and its 3 profiles and the push
+ * certificate installed (bench/latency.ts, bench/delivering.ts). `stop` ends both.
+ */
+export async function appleBenchGateway(subject: 'DeviceName' | 'DeviceId'): Promise<{ gw: ServerProcess & { adminToken: string }; apns: FakeApns; api: Api; user: { id: string }; stop(): Promise<void> }> {
+  const { apns, env } = await appleBenchSetup();
+  const gw = await startGatewayProcess({ env: { MDMGW_CLIENT_CERT_HEADER: 'X-Client-Cert', MDMGW_LOG_LEVEL: 'info', ...env } });
+  const stop = async () => {
+    await gw.stop();
+    await apns.stop();
+  };
+  try {
+    const api = apiOf(gw);
+    const user = await benchUser(api, subject);
+    await installPushCertificate(api, apns);
+    return { gw, apns, api, user, stop };
+  } catch (e) {
+    await stop();
+    throw e;
   }
 }

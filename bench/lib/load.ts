@@ -14,7 +14,12 @@ export interface LoadResult {
   cpuMsPerOp: number;
 }
 
-const round = (v: number, digits = 2) => Number(v.toFixed(digits));
+export const round = (v: number, digits = 2) => Number(v.toFixed(digits));
+
+/** The p-th percentile (0..100) of latencies sorted ascending, in ms to 0.1 (0 when there are none). */
+export function percentile(sorted: readonly number[], p: number): number {
+  return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0, 1);
+}
 
 export async function runLoad(o: { n: number; concurrency: number; cpuMs: () => number; op: (i: number) => Promise<void> }): Promise<LoadResult> {
   const latencies: number[] = [];
@@ -41,8 +46,7 @@ export async function runLoad(o: { n: number; concurrency: number; cpuMs: () => 
   const seconds = (performance.now() - t0) / 1000;
   const cpu = o.cpuMs() - cpu0;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0, 1);
-  return { operations: o.n, concurrency: o.concurrency, errors, firstError, perSecond: round(o.n / seconds, 1), latencyMs: { p50: pct(50), p99: pct(99) }, cpuMsPerOp: round(cpu / o.n, 3) };
+  return { operations: o.n, concurrency: o.concurrency, errors, firstError, perSecond: round(o.n / seconds, 1), latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) }, cpuMsPerOp: round(cpu / o.n, 3) };
 }
 
 /** GET that must answer `status` (200 unless told), body drained. */

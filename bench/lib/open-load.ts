@@ -9,6 +9,7 @@
 // became free, so a server that falls behind is not flattered (no
 // coordinated omission).
 import { performance } from 'node:perf_hooks';
+import { percentile, round } from './load.js';
 
 export interface OpenLoadResult {
   /** Requests per second scheduled. */
@@ -22,7 +23,6 @@ export interface OpenLoadResult {
   cpuMsPerOp: number;
 }
 
-const round = (v: number, digits = 2) => Number(v.toFixed(digits));
 
 export async function runOpenLoad(o: { n: number; rate: number; maxInFlight: number; cpuMs: () => number; op: (i: number) => Promise<void> }): Promise<OpenLoadResult> {
   const latencies: number[] = [];
@@ -63,8 +63,7 @@ export async function runOpenLoad(o: { n: number; rate: number; maxInFlight: num
   await Promise.all(all);
   const cpu = o.cpuMs() - cpu0;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0, 1);
-  return { rate: round(o.rate, 1), operations: o.n, errors, firstError, peakInFlight, latencyMs: { p50: pct(50), p99: pct(99), max: pct(100) }, cpuMsPerOp: round(cpu / o.n, 3) };
+  return { rate: round(o.rate, 1), operations: o.n, errors, firstError, peakInFlight, latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) }, cpuMsPerOp: round(cpu / o.n, 3) };
 }
 
 /** `rounds` bursts of `size` requests sent at once, `pauseMs` apart: the latency of each request from its burst's start. */
@@ -84,6 +83,5 @@ export async function runBursts(o: { size: number; rounds: number; pauseMs: numb
     await new Promise((resolve) => setTimeout(resolve, o.pauseMs));
   }
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0, 1);
-  return { size: o.size, rounds: o.rounds, errors, latencyMs: { p50: pct(50), p99: pct(99), max: pct(100) } };
+  return { size: o.size, rounds: o.rounds, errors, latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) } };
 }

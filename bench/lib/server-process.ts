@@ -154,3 +154,15 @@ export function apiOf(gw: { url: string; adminToken: string }) {
     return text ? JSON.parse(text) : null;
   };
 }
+
+/** The gateway's own /metrics (prom-client, prefix mdmgw_) as text. */
+export async function metricsText(gw: { url: string; adminToken: string }): Promise<string> {
+  return (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${gw.adminToken}` } })).text();
+}
+
+/** A sample of `text`, summed over its labelled series (a histogram's `_sum` by GC kind); null when it has none. */
+export function metricValue(text: string, name: string): number | null {
+  let sum: number | null = null;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum = (sum ?? 0) + Number(m[1]);
+  return sum;
+}

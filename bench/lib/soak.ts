@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { readCertRep } from '../../src/scep/codec/index.js';
 import { getOk } from './load.js';
 import { deviceKeys, prebuild, recipientOf, type Prebuilt } from './scep-load.js';
-import type { ServerProcess } from './server-process.js';
+import { metricsText, metricValue, type ServerProcess } from './server-process.js';
 import type { SoakCheckins } from './soak-checkins.js';
 
 export interface SoakSample {
@@ -76,10 +76,10 @@ export function flatness(samples: readonly SoakSample[]): Flatness {
 async function memoryGauges(url: string, adminToken: string | undefined): Promise<{ heapUsedMiB: number | null; heapTotalMiB: number | null; externalMiB: number | null; heapAfterGcMiB?: number | null }> {
   if (!adminToken) return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
   try {
-    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    const text = await metricsText({ url, adminToken });
     const gauge = (name: string) => {
-      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
-      return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : null;
+      const bytes = metricValue(text, name);
+      return bytes === null ? null : Math.round((bytes / 1048576) * 10) / 10;
     };
     return {
       heapUsedMiB: gauge('mdmgw_nodejs_heap_size_used_bytes'),
