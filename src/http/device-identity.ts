@@ -78,6 +78,8 @@ declare module 'express-serve-static-core' {
     device?: Device;
     /** SHA-1 thumbprint (upper-case hex) of the identity certificate that authenticated res.locals.device. */
     identityThumbprint?: string;
+    /** The device's plan generations, read with its identity (AdapterServices.planGeneration's `read`). */
+    planGenerations?: PlanGenerations;
   }
 }
 
@@ -241,6 +243,8 @@ export function createDeviceAuthenticator(o: IdentityOptions) {
     res.locals.device = r.device;
     // Routes that also need the certificate itself (Windows: which enrollment's identity) read this instead of verifying again.
     res.locals.identityThumbprint = thumbprint;
+    // Read with the identity, before anything the route reads: a check-in memo keys on them without a read of its own.
+    if (r.planGenerations) res.locals.planGenerations = r.planGenerations;
     next();
   };
 

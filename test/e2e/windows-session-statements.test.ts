@@ -18,8 +18,9 @@ import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js'
 // plan of a session whose inputs did not change since a plan that found
 // nothing to do is not made (adapters/windows/plan-memo.ts): its first message
 // reads the plan generations instead of the 7 (per message: the identity, the
-// state, its write; 7 in all, was 17).
-const STATEMENT_BUDGET = 7;
+// state, its write; 7 in all, was 17). The identity read returns the plan
+// generations (checkin12), which the memo now keys on: 6.
+const STATEMENT_BUDGET = 6;
 /** The state write of each message (it records the MsgIDs, which a replay is refused by). */
 const COMMIT_BUDGET = 2;
 

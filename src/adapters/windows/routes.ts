@@ -210,7 +210,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       res.status(400).json({ error: parsed.reason });
       return;
     }
-    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st, withReports) => save(st as Record<string, unknown>, withReports));
+    const reply = await handleMessage(s, res.locals.device!, parsed.msg, clock(), state, (st, withReports) => save(st as Record<string, unknown>, withReports), res.locals.planGenerations);
     if (renewalConfirmed !== undefined) await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
     sendSyncML(res, reply.xml);
   }));

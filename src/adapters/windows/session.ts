@@ -12,6 +12,7 @@ import { type SentTag, type SessionState, type TrackedProfile, type WindowsState
 import { buildMessage } from './syncml-build.js';
 import { memoKey, planMemoFor, quietUntil } from './plan-memo.js';
 import type { CheckinCache } from '../../core/checkin-cache.js';
+import type { PlanGenerations } from '../../core/storage/plan-generation-store.js';
 import type { ClientCommand, SyncMLMessage } from './syncml-message.js';
 
 // One OMA-DM message from an authenticated device, answered (MS-MDM over SyncML 1.2):
@@ -67,6 +68,8 @@ export async function handleMessage(
     await services.reportAll(device, reports);
     await writeWindowsState(services, device.id, st);
   },
+  /** The device's plan generations as read with its identity (the route's res.locals), so the plan memo reads none. */
+  generations?: PlanGenerations,
 ): Promise<SessionReply> {
   // The message's delivery reports are collected and written together with its state (the route's save:
   // one transaction, compare-and-set; a delivering message has up to one per profile: issue 13).
@@ -169,7 +172,7 @@ export async function handleMessage(
 
   const commands: CspCommand[] = [];
   const tags = new Map<CspCommand, SentTag>();
-  if (!aborted && !unenrolling) await plan(s, device, state, session, commands, tags, now, { memo: planMemoFor(services), reported: () => reports.length });
+  if (!aborted && !unenrolling) await plan(s, device, state, session, commands, tags, now, { memo: planMemoFor(services), reported: () => reports.length, ...(generations && { generations }) });
 
   const { xml, emitted } = buildMessage({ sessionId: hdr.sessionId, msgId: serverMsgId, target: hdr.source, source, statuses, commands });
   for (const e of emitted) {
@@ -303,7 +306,7 @@ async function plan(
   commands: CspCommand[],
   tags: Map<CspCommand, SentTag>,
   now: Date,
-  kept: { memo: CheckinCache<true>; reported: () => number },
+  kept: { memo: CheckinCache<true>; reported: () => number; generations?: PlanGenerations },
 ): Promise<void> {
   const push = (c: CspCommand, tag?: SentTag) => {
     commands.push(c);
@@ -323,7 +326,7 @@ async function plan(
   const key = planKey(state, session);
   if (session.plannedKey !== undefined && session.plannedKey === key) return;
   // An earlier session's plan found nothing to do from the same inputs (plan-memo.ts): no reads.
-  const memo = memoKey(await s.planGeneration(device.id), key);
+  const memo = memoKey(await s.planGeneration(device.id, kept.generations), key);
   if (kept.memo.get(device.id, memo, now)) {
     session.plannedKey = key;
     return;
