@@ -1,6 +1,7 @@
 // `node --import tsx bench/list-search.ts DATADIR [label]`: gateway CPU ms per
 // request of the admin searches that grew with the store (issue 13, branch
 // scale12): the expiry report's first and second page and the user search,
+// the certificate status lists (scale13),
 // on a store seeded by bench/lib/scale.ts (the gateway runs as its own
 // process on DATADIR; CPU is its utime+stime from /proc, 10 ms ticks, so each
 // figure is the mean over N requests). Run it on copies of one store with the
@@ -20,6 +21,7 @@ async function get(p: string): Promise<{ status: number; next: string | null; ro
 }
 try {
   const first = await get('/certificates?expiringWithinDays=30&limit=100');
+  const revoked = await get('/certificates?status=revoked&limit=100');
   const probes: [string, string][] = [
     ['GET /certificates?expiringWithinDays=30&limit=100', '/certificates?expiringWithinDays=30&limit=100'],
     ['  the same, second page (cursor)', `/certificates?expiringWithinDays=30&limit=100&cursor=${first.next}`],
@@ -27,6 +29,11 @@ try {
     ['GET /users?q=nobody-matches&limit=100', '/users?q=nobody-matches&limit=100'],
     ['GET /users?q=u&limit=100 (matches every user)', '/users?q=u&limit=100'],
     ['GET /users?contains=user4242&limit=100', '/users?contains=user4242&limit=100'],
+    // Issue 13, branch scale13: the status lists (0025_revoked_list_index).
+    ['GET /certificates?status=revoked&limit=100', '/certificates?status=revoked&limit=100'],
+    ['  the same, second page (cursor)', `/certificates?status=revoked&limit=100&cursor=${revoked.next}`],
+    ['GET /certificates?status=valid&limit=100', '/certificates?status=valid&limit=100'],
+    ['GET /certificates?status=expired&limit=100', '/certificates?status=expired&limit=100'],
   ];
   for (const [name, p] of probes) {
     const warm = await get(p);

@@ -55,3 +55,22 @@ describe('admin search query plans (0020_list_search_indexes)', () => {
     expect(profiles).not.toMatch(/TEMP B-TREE/);
   });
 });
+
+describe('certificate status lists (0025_revoked_list_index)', () => {
+  it('GET /certificates?status=revoked: the partial index of revoked rows in paging order, first and deep pages, no walk past valid rows', async () => {
+    await plans.storage.listCertificates({ status: 'revoked', limit: 101 });
+    expect(planOf(/from "certificates" where "revoked_at" is not null order by "issued_at"/, AT)).toBe('SCAN certificates USING INDEX certificates_revoked_page_idx');
+    await plans.storage.listCertificates({ status: 'revoked', limit: 101, after: { issuedAt: AT, serialNumber: 'ab' } });
+    expect(planOf(/where "revoked_at" is not null and "issued_at" >= \?/, AT)).toBe('SEARCH certificates USING INDEX certificates_revoked_page_idx (issued_at>?)');
+  });
+
+  it('GET /certificates?status=valid|expired: the partial index of unrevoked rows, whose not_after tells them apart without reading the row', async () => {
+    for (const status of ['valid', 'expired'] as const) {
+      await plans.storage.listCertificates({ status, asOf: AT, limit: 101 });
+      const op = status === 'valid' ? '>=' : '<';
+      expect(planOf(new RegExp(`where "revoked_at" is null and "not_after" ${op} \\? order by "issued_at"`), AT), status).toBe('SCAN certificates USING INDEX certificates_unrevoked_page_idx');
+      await plans.storage.listCertificates({ status, asOf: AT, limit: 101, after: { issuedAt: AT, serialNumber: 'ab' } });
+      expect(planOf(new RegExp(`where "revoked_at" is null and "not_after" ${op} \\? and "issued_at" >= \\?`), AT), status).toBe('SEARCH certificates USING INDEX certificates_unrevoked_page_idx (issued_at>?)');
+    }
+  });
+});
