@@ -8,7 +8,7 @@ import type { AuditEventsTable } from '../schema.js';
 import { columnsOf, prepared, type PreparedQuery } from './prepared.js';
 import { KyselyStore, Rollback, isoTimestamp, toBuffer, toNumber, isUniqueViolation } from './support.js';
 import { rowToEnrollment, rowToCertificate, rowToDevice } from './rows.js';
-import { bumpHolders, revokeChainFrom } from './revocation.js';
+import { bumpHolders, revokeChainFrom, revokeOne } from './revocation.js';
 import { auditRow } from './audit.js';
 import { PLAN_GENERATION_SETTING } from '../plan-generation-store.js';
 
@@ -536,14 +536,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     const revokedAt = isoTimestamp(at, 'revokedAt');
     // One transaction with the holder's plan-generation bump (revocation.ts).
     return this.db.transaction().execute(async (trx): Promise<RevokeResult> => {
-      const row = await trx
-        .updateTable('certificates')
-        .set({ revoked_at: revokedAt, revocation_reason: reason })
-        .where('serial_number', '=', serialNumber)
-        .where('revoked_at', 'is', null)
-        .returning('serial_number')
-        .executeTakeFirst();
-      if (row) {
+      if (await revokeOne(trx, serialNumber, revokedAt, reason)) {
         await bumpHolders(trx, [serialNumber]);
         return { ok: true, revoked: [serialNumber] };
       }

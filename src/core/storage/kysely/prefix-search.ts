@@ -10,6 +10,12 @@ import type { SqlDialect } from '../migrations.js';
 // `lower(column) collate "C"` (byte order) — in the index (migration
 // 0020_list_search_indexes) and in the query alike, or the index is not used.
 
+// Migration 0020 builds its indexes from USER_SEARCH_INDEXES and
+// caseFoldedKey below, so the indexed expression is this one by construction.
+// Changing either needs a NEW migration that rebuilds the indexes (stores
+// already migrated keep the old expression) — test/storage/list-search-plans
+// checks that the query still reads them.
+
 /** The users columns `q` searches, with the expression index of each (migration 0020). */
 export const USER_SEARCH_INDEXES = {
   user_principal_name: 'users_upn_prefix_idx',

@@ -46,17 +46,26 @@ export async function revokeOwned(
  * certificate is missing or was already revoked (its renewals untouched).
  */
 export async function revokeChainFrom(trx: Transaction<Database>, serial: string, at: string, reason: RevocationReason): Promise<string[] | null> {
-  const root = await trx
+  if (!(await revokeOne(trx, serial, at, reason))) return null;
+  const revoked = [serial, ...(await revokeSuccessors(trx, [serial], at, reason))];
+  await bumpHolders(trx, revoked);
+  return revoked;
+}
+
+/**
+ * Revokes one certificate if it is not revoked yet (a revoked one keeps its
+ * first time and reason); false when it is missing or already revoked. The
+ * caller bumps the holder's plan generation in the same transaction.
+ */
+export async function revokeOne(trx: Transaction<Database>, serial: string, at: string, reason: RevocationReason): Promise<boolean> {
+  const row = await trx
     .updateTable('certificates')
     .set({ revoked_at: at, revocation_reason: reason })
     .where('serial_number', '=', serial)
     .where('revoked_at', 'is', null)
     .returning('serial_number')
     .executeTakeFirst();
-  if (!root) return null;
-  const revoked = [serial, ...(await revokeSuccessors(trx, [serial], at, reason))];
-  await bumpHolders(trx, revoked);
-  return revoked;
+  return row !== undefined;
 }
 
 /**
