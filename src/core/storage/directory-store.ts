@@ -1,5 +1,5 @@
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../model.js';
-import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, DevicePageQuery, NewExternalUser, ExternalSource, DeleteGroupResult, DirectorySearch, CreatedPageQuery } from './storage.js';
+import type { NewUser, NewDevice, DevicePatch, BlockResult, UnblockResult, UserPatch, UpdateUserResult, DeleteUserResult, RetireResult, BeginRetireResult, DeleteDeviceResult, UserPageQuery, DevicePageQuery, NewExternalUser, ExternalSource, DeleteGroupResult, DirectorySearch, CreatedPageQuery, UserSearchQuery, UserSearchPage } from './storage.js';
 
 // The directory: users, devices, groups, memberships and the device/user
 // lifecycle (docs/lifecycle.md). The lifecycle methods (block, retire, delete,
@@ -108,6 +108,12 @@ export interface DirectoryStore {
   // ---- directory sync (docs/directory.md)
   /** Users not deleted, in list order (createdAt, id), after `after`, at most `limit` (1..10000), of one source when given. */
   listUsersPage(q: UserPageQuery): Promise<User[]>;
+  /**
+   * A substring of userPrincipalName, email or displayName, ignoring case,
+   * over at most `examine` users after `after`: the page may hold fewer than
+   * `limit` matches (none) while `next` says where to resume.
+   */
+  searchUsersPage(q: UserSearchQuery): Promise<UserSearchPage>;
   /** Devices not deleted, in list order (createdAt, id), after `after`, at most `limit` (1..10000): GET /devices' pages. */
   listDevicesPage(q: DevicePageQuery): Promise<Device[]>;
   /** Groups in list order (createdAt, id), after `after`, at most `limit`; `q` as listGroups: GET /groups' pages. */

@@ -284,6 +284,27 @@ export interface UserPageQuery {
   limit: number;
 }
 
+/**
+ * GET /users?contains= (issue 13, branch scale13): a substring no index
+ * serves, searched over a bounded window: at most `examine` users (in list
+ * order, after `after`) are read per call, so a call costs the same at any
+ * directory size.
+ */
+export interface UserSearchQuery {
+  contains: string;
+  /** How many users (not deleted, of `source` when given) one call reads at most, 1..100000. */
+  examine: number;
+  source?: DirectorySource;
+  after?: UserPosition;
+  limit: number;
+}
+
+/** Matches in list order (at most `limit`), and where the next call resumes; null when every user after `after` was read. */
+export interface UserSearchPage {
+  users: User[];
+  next: UserPosition | null;
+}
+
 export interface NewExternalUser extends NewUser {
   source: ExternalSource;
   externalId: string;

@@ -13,6 +13,13 @@ import { decodePageCursor, encodePageCursor } from './page-cursor.js';
 export const DEFAULT_USER_PAGE = 100;
 export const MAX_USER_PAGE = 1000;
 
+/**
+ * GET /users?contains= reads at most this many users a request (issue 13): a
+ * substring has no index, and 50,000 users cost 75 ms a request to walk;
+ * 5,000 keep a request near the price of a plain page (docs/decisions.md).
+ */
+export const USERS_EXAMINED_PER_SEARCH = 5000;
+
 export const userListQuery = z.strictObject({
   limit: z
     .string({ message: 'limit must be given once' })
@@ -25,12 +32,12 @@ export const userListQuery = z.strictObject({
   source: z.enum(DIRECTORY_SOURCES, { message: `source must be one of ${DIRECTORY_SOURCES.join(', ')}` }).optional(),
   // q: how an admin finds someone (the start of a name or address), served by an index range per column (0020).
   q: z.string({ message: 'give q once' }).trim().min(1, 'q must not be empty').max(256, 'q must be at most 256 characters').optional().describe('a case-insensitive prefix of userPrincipalName, email or displayName (indexed)'),
-  // contains: a substring anywhere, which no index serves: it walks the users in creation order until the page is full (docs/api.md).
-  contains: z.string({ message: 'give contains once' }).trim().min(1, 'contains must not be empty').max(256, 'contains must be at most 256 characters').optional().describe('a case-insensitive substring of userPrincipalName, email or displayName (not indexed: a rare one reads every user)'),
+  // contains: a substring anywhere, which no index serves: each request reads the next USERS_EXAMINED_PER_SEARCH users in creation order (docs/api.md).
+  contains: z.string({ message: 'give contains once' }).trim().min(1, 'contains must not be empty').max(256, 'contains must be at most 256 characters').optional().describe('a case-insensitive substring of userPrincipalName, email or displayName (not indexed: each request reads at most 5,000 users; follow X-Next-Cursor, a page may hold fewer matches than limit)'),
 });
 
 /** Opaque to clients: the last row's sort key, so the next page starts right after it whatever was added since. */
-export function encodeUserCursor(u: User): string {
+export function encodeUserCursor(u: Pick<User, 'createdAt' | 'id'>): string {
   return encodePageCursor(u.createdAt, u.id);
 }
 

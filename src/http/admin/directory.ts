@@ -9,7 +9,7 @@ import type { DeviceChangeListener } from '../../core/device-changes.js';
 import { HttpError, notFound, parseBody } from '../errors.js';
 import { fieldIssues } from '../../core/field-issues.js';
 import { apiDoc } from './api-doc.js';
-import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery } from './directory-source.js';
+import { decodeUserCursor, encodeUserCursor, refuseSyncedGroup, userListQuery, USERS_EXAMINED_PER_SEARCH } from './directory-source.js';
 import { answerCreatedPage, createdListQuery, decodeDeviceCursor, deviceListQuery, encodeDeviceCursor, linkNextPage } from './list-pages.js';
 import { SID_ATTRIBUTE, sidAttributeProblem } from '../../core/profile/security-identifier.js';
 
@@ -72,12 +72,19 @@ export function directoryRoutes(storage: DirectoryStore & AssignmentStore & Issu
   r.post('/users', apiDoc({ tag: 'Directory', summary: 'Create a user', body: userBody, responses: { 201: 'the user', 400: 'a field is invalid', 409: 'the userPrincipalName is taken' } }), async (req, res) => {
     res.status(201).json(await storage.createUser(parseBody(userBody, req.body)));
   });
-  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source, q (case-insensitive prefix of userPrincipalName, email or displayName) and contains (substring, not indexed)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
+  r.get('/users', apiDoc({ tag: 'Directory', summary: 'List users, paged (X-Next-Cursor; pass it as after), by source, q (case-insensitive prefix of userPrincipalName, email or displayName) and contains (substring, not indexed: at most 5,000 users read a request, follow X-Next-Cursor; a page may hold fewer matches than limit)', query: userListQuery, responses: { 200: 'one page of users not deleted, in creation order', 400: 'invalid query: issues name each parameter' } }), async (req, res) => {
     const parsed = userListQuery.safeParse(req.query);
     if (!parsed.success) throw new HttpError(400, 'invalid query', fieldIssues(parsed.error));
     const q = parsed.data;
+    if (q.contains !== undefined) {
+      // A substring: bounded walk (USERS_EXAMINED_PER_SEARCH users a request); a page may hold fewer matches than limit, even none, while X-Next-Cursor is set.
+      if (q.q !== undefined) throw new HttpError(400, 'invalid query', [{ path: 'contains', message: 'give q or contains, not both' }]);
+      const found = await storage.searchUsersPage({ contains: q.contains, examine: USERS_EXAMINED_PER_SEARCH, limit: q.limit, ...(q.source && { source: q.source }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+      if (found.next) res.set('X-Next-Cursor', encodeUserCursor(found.next));
+      return void res.json(found.users);
+    }
     // One more than the page: whether it exists decides the next cursor.
-    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { prefix: q.q }), ...(q.contains && { search: q.contains }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
+    const rows = await storage.listUsersPage({ limit: q.limit + 1, ...(q.source && { source: q.source }), ...(q.q && { prefix: q.q }), ...(q.after !== undefined && { after: decodeUserCursor(q.after) }) });
     const page = rows.slice(0, q.limit);
     if (rows.length > q.limit) res.set('X-Next-Cursor', encodeUserCursor(page[page.length - 1]!));
     res.json(page);

@@ -619,6 +619,40 @@ export function directoryContract(current: () => Storage): void {
         expect((await walkPages((o) => s.listUsersPage({ ...o, prefix: 'BULK' }), 400)).map((u) => u.id)).toEqual(expected.map((u) => u.id));
       });
 
+      it('searches a substring over a bounded window of users: every match is found by following next, and one call reads at most `examine` users', async () => {
+        const made = [];
+        for (let i = 0; i < 12; i++) {
+          const hit = i === 1 || i === 7 || i === 8 || i === 11;
+          made.push(await s.createUser({ userPrincipalName: `w${i}@example.com`, email: `w${i}@mail.example`, displayName: hit ? `Has NeedLE_${i}` : `Plain ${i}` }));
+        }
+        expect(await s.deleteUser(made[8]!.id, '2026-03-01T00:00:00Z', 'cessationOfOperation')).toMatchObject({ ok: true });
+        // List order is (createdAt, id): users made in the same millisecond sort by id.
+        const order = await s.listUsers();
+        expect(order).toHaveLength(11);
+        const expected = order.filter((u) => u.displayName.includes('NeedLE')).map((u) => u.id);
+        expect(expected).toHaveLength(3);
+        const calls: { ids: string[]; next: string | null }[] = [];
+        let after: { createdAt: string; id: string } | undefined;
+        for (;;) {
+          const r = await s.searchUsersPage({ contains: 'needle_', examine: 3, limit: 100, ...(after && { after }) });
+          calls.push({ ids: r.users.map((u) => u.id), next: r.next?.id ?? null });
+          if (!r.next) break;
+          after = r.next;
+        }
+        expect(calls.flatMap((c) => c.ids)).toEqual(expected);
+        // The bound: each call reads the next 3 users (the deleted one not counted) and resumes at the last of them, matched or not.
+        expect(calls.map((c) => c.next)).toEqual([order[2]!.id, order[5]!.id, order[8]!.id, null]);
+        calls.forEach((c, i) => expect(c.ids).toEqual(order.slice(i * 3, i * 3 + 3).filter((u) => expected.includes(u.id)).map((u) => u.id)));
+        // A full page resumes after its last match, inside the window.
+        const first = await s.searchUsersPage({ contains: 'NEEDLE', examine: 100, limit: 1 });
+        const hit = order.find((u) => u.id === expected[0])!;
+        expect(first).toEqual({ users: [expect.objectContaining({ id: hit.id })], next: { createdAt: hit.createdAt, id: hit.id } });
+        // % and _ are no wildcards.
+        expect((await s.searchUsersPage({ contains: '%', examine: 100, limit: 100 })).users).toEqual([]);
+        expect((await s.searchUsersPage({ contains: 'n_', examine: 100, limit: 100 })).users).toEqual([]);
+        await expect(s.searchUsersPage({ contains: 'x', examine: 0, limit: 10 })).rejects.toThrow(RangeError);
+      });
+
       it('pages devices by (createdAt, id), skips deleted ones, and a page boundary holds while devices are added', async () => {
         const made = [];
         for (let i = 0; i < 7; i++) made.push(await s.createDevice({ name: `p${i}`, platform: 'android' }));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Updateable } from 'kysely';
 import type { Device, Group, MemberRef, User, DeviceReported, ReportedField, RevocationReason } from '../../model.js';
-import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type DevicePageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch, type CreatedPageQuery } from '../storage.js';
+import { StorageConflictError, type NewUser, type NewDevice, type DevicePatch, type BlockResult, type UnblockResult, type UserPatch, type UpdateUserResult, type DeleteUserResult, type RetireResult, type BeginRetireResult, type DeleteDeviceResult, type UserPageQuery, type DevicePageQuery, type NewExternalUser, type ExternalSource, type DeleteGroupResult, type DirectorySearch, type CreatedPageQuery, type UserSearchQuery, type UserSearchPage } from '../storage.js';
 import type { DirectoryStore } from '../directory-store.js';
 import type { Database, DeviceRow, DevicesTable, GroupRow, UserRow } from '../schema.js';
 import type { Transaction } from 'kysely';
@@ -452,6 +452,30 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
     }
     const rows = await query.orderBy('created_at').orderBy('id').limit(q.limit).execute();
     return rows.map(rowToUser);
+  }
+
+  /**
+   * GET /users?contains=: no index serves a substring, so the cost is bounded
+   * instead (docs/decisions.md): find where a window of `examine` users after
+   * the cursor ends (the paging index, no LIKE), then read that window's
+   * matches as a range of the same index. Two statements, at most 2 ×
+   * `examine` rows read whatever the directory's size; the caller follows
+   * `next` for the rest.
+   */
+  async searchUsersPage(q: UserSearchQuery): Promise<UserSearchPage> {
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`user page limit must be 1..10000, got ${q.limit}`);
+    if (!Number.isInteger(q.examine) || q.examine < 1 || q.examine > 100_000) throw new RangeError(`users examined must be 1..100000, got ${q.examine}`);
+    let window = this.db.selectFrom('users').where('deleted_at', 'is', null);
+    if (q.source !== undefined) window = window.where('source', '=', q.source);
+    if (q.after !== undefined) window = window.where('created_at', '>=', q.after.createdAt).where((eb) => eb.or([eb('created_at', '>', q.after!.createdAt), eb('id', '>', q.after!.id)]));
+    const end = await window.select(['created_at', 'id']).orderBy('created_at').orderBy('id').limit(1).offset(q.examine - 1).executeTakeFirst();
+    let matches = window.selectAll().where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.contains));
+    if (end) matches = matches.where('created_at', '<=', end.created_at).where((eb) => eb.or([eb('created_at', '<', end.created_at), eb('id', '<=', end.id)]));
+    const rows = await matches.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
+    const page = rows.slice(0, q.limit);
+    // A full page resumes after its last match; otherwise after the window (null: nothing was left to read).
+    const resume = rows.length > q.limit ? page[page.length - 1]! : end;
+    return { users: page.map(rowToUser), next: resume ? { createdAt: resume.created_at, id: resume.id } : null };
   }
 
   /**
