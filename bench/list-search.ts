@@ -34,6 +34,7 @@ try {
     ['  the same, second page (cursor)', `/certificates?status=revoked&limit=100&cursor=${revoked.next}`],
     ['GET /certificates?status=valid&limit=100', '/certificates?status=valid&limit=100'],
     ['GET /certificates?status=expired&limit=100', '/certificates?status=expired&limit=100'],
+    ['GET /users?contains=nobody-matches&limit=100 (one request)', '/users?contains=nobody-matches&limit=100'],
   ];
   for (const [name, p] of probes) {
     const warm = await get(p);
@@ -44,6 +45,20 @@ try {
     const r = await runLoad({ n: N, concurrency: 1, cpuMs: gw.cpuMs, op: async () => void (await get(p)) });
     console.log(`${label}\t${name}\t${r.cpuMsPerOp.toFixed(1)} ms CPU\t(${warm.rows} rows, p50 ${r.latencyMs.p50} ms wall)`);
   }
+  // A rare substring followed to the end (since scale13 a request reads at most 5,000 users): CPU for the whole walk.
+  const walk = async () => {
+    let next: string | null = null;
+    let requests = 0;
+    do {
+      const r = await get(`/users?contains=nobody-matches&limit=100${next ? `&after=${next}` : ''}`);
+      next = r.next;
+      requests++;
+    } while (next);
+    return requests;
+  };
+  const requests = await walk();
+  const w = await runLoad({ n: 5, concurrency: 1, cpuMs: gw.cpuMs, op: async () => void (await walk()) });
+  console.log(`${label}	GET /users?contains=nobody-matches, followed to the end	${w.cpuMsPerOp.toFixed(1)} ms CPU a walk	(${requests} requests)`);
 } finally {
   await gw.stop();
 }

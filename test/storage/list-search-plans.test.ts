@@ -74,3 +74,12 @@ describe('certificate status lists (0025_revoked_list_index)', () => {
     }
   });
 });
+
+describe('user substring search, a bounded walk (branch scale13)', () => {
+  it('GET /users?contains=: the window end from the paging index alone, then its matches as a range of that index; no walk past the window', async () => {
+    for (const n of ['a', 'b', 'c']) await plans.storage.createUser({ userPrincipalName: `${n}@example.com`, email: `${n}@example.com`, displayName: n });
+    await plans.storage.searchUsersPage({ contains: 'x', examine: 2, limit: 101, after: { createdAt: AT, id: ID } });
+    expect(planOf(/select "created_at", "id" from "users" where "created_at" >= \?/, AT)).toBe('SEARCH users USING COVERING INDEX users_page_idx (created_at>?)');
+    expect(planOf(/select \* from "users" where "created_at" >= \? .* and "created_at" <= \?/, AT)).toBe('SEARCH users USING INDEX users_page_idx (created_at>? AND created_at<?)');
+  });
+});

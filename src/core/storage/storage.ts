@@ -292,7 +292,7 @@ export interface UserPageQuery {
  */
 export interface UserSearchQuery {
   contains: string;
-  /** How many users (not deleted, of `source` when given) one call reads at most, 1..100000. */
+  /** How many users one call reads at most (entries of the paging index after `after`, deleted ones and other sources included), 1..100000. */
   examine: number;
   source?: DirectorySource;
   after?: UserPosition;

@@ -456,20 +456,21 @@ export class KyselyDirectoryStore extends KyselyStore implements DirectoryStore 
 
   /**
    * GET /users?contains=: no index serves a substring, so the cost is bounded
-   * instead (docs/decisions.md): find where a window of `examine` users after
-   * the cursor ends (the paging index, no LIKE), then read that window's
-   * matches as a range of the same index. Two statements, at most 2 ×
-   * `examine` rows read whatever the directory's size; the caller follows
-   * `next` for the rest.
+   * instead (docs/decisions.md): find where a window of `examine` entries of
+   * the paging index after the cursor ends (read from the index alone:
+   * deleted users and other sources count, so no row is read for it), then
+   * read that window's matches as a range of the same index. Two statements,
+   * at most `examine` rows read whatever the directory's size; the caller
+   * follows `next` for the rest.
    */
   async searchUsersPage(q: UserSearchQuery): Promise<UserSearchPage> {
     if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 10_000) throw new RangeError(`user page limit must be 1..10000, got ${q.limit}`);
     if (!Number.isInteger(q.examine) || q.examine < 1 || q.examine > 100_000) throw new RangeError(`users examined must be 1..100000, got ${q.examine}`);
-    let window = this.db.selectFrom('users').where('deleted_at', 'is', null);
-    if (q.source !== undefined) window = window.where('source', '=', q.source);
+    let window = this.db.selectFrom('users');
     if (q.after !== undefined) window = window.where('created_at', '>=', q.after.createdAt).where((eb) => eb.or([eb('created_at', '>', q.after!.createdAt), eb('id', '>', q.after!.id)]));
     const end = await window.select(['created_at', 'id']).orderBy('created_at').orderBy('id').limit(1).offset(q.examine - 1).executeTakeFirst();
-    let matches = window.selectAll().where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.contains));
+    let matches = window.selectAll().where('deleted_at', 'is', null).where(containsIgnoringCase(['user_principal_name', 'email', 'display_name'], q.contains));
+    if (q.source !== undefined) matches = matches.where('source', '=', q.source);
     if (end) matches = matches.where('created_at', '<=', end.created_at).where((eb) => eb.or([eb('created_at', '<', end.created_at), eb('id', '<=', end.id)]));
     const rows = await matches.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
     const page = rows.slice(0, q.limit);
