@@ -293,6 +293,7 @@ export class EnrollmentService {
       await this.write(held); // the refusal follows (enroll())
       return r.reason;
     }
+    this.deps.policy.issued?.(approval, r.devicePlanGeneration);
     this.logSteps(trail);
     return { status: 'issued', certificate: cert.der };
   }

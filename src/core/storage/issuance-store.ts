@@ -1,5 +1,11 @@
+import type { PlanGenerations } from './plan-generation-store.js';
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../model.js';
 import type { ChallengeUse, NewEnrollment, NewCertificate, ConsumeResult, RevokeResult, RevokedEntry, RevokedSetState, CertificateStatus, CertificateFilter, CertificateWithDevice } from './storage.js';
+
+export interface ChallengeUseAndGenerations {
+  used: boolean;
+  planGenerations: PlanGenerations;
+}
 
 // Issuance: enrollments, certificates, spent challenges, revocation and CRL
 // state, and pending removals (a removal ends in a revocation, in one
@@ -120,6 +126,11 @@ export interface IssuanceStore {
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;
+  /**
+   * isChallengeUsed and the plan generations of `deviceId` (null: none) in one
+   * read: the CRP's early answer and the key of its read cache (core/crp/read-cache.ts).
+   */
+  getChallengeUse(id: string, deviceId: string | null): Promise<ChallengeUseAndGenerations>;
   /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
   purgeExpiredChallenges(now: string): Promise<number>;
 }
