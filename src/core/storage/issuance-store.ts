@@ -7,6 +7,12 @@ export interface ChallengeUseAndGenerations {
   planGenerations: PlanGenerations;
 }
 
+/** What an issuing transaction saw, for the caller (recordEnrollment's `seen`). */
+export interface RecordSeen {
+  /** The certificate's device's plan generation after the transaction's own bump; unset when no device row was locked. */
+  devicePlanGeneration?: number;
+}
+
 // Issuance: enrollments, certificates, spent challenges, revocation and CRL
 // state, and pending removals (a removal ends in a revocation, in one
 // transaction with it).
@@ -49,6 +55,8 @@ export interface IssuanceStore {
      * appendAudit. Written only when the result is ok.
      */
     audit?: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[],
+    /** Filled in when the result is ok: what the transaction saw (the CRP's read cache: core/crp/read-cache.ts). */
+    seen?: RecordSeen,
   ): Promise<ConsumeResult>;
   /**
    * Pending -> issued, one transaction; false if the enrollment is not pending

@@ -83,8 +83,7 @@ export type NewCertificate = Omit<IssuedCertificate, 'issuedAt' | 'revokedAt' | 
  * `predecessor-revoked` (the certificate being renewed was revoked).
  */
 export type ConsumeResult =
-  /** devicePlanGeneration: the certificate's device's plan generation after the issuing transaction's bump (absent when no device was locked). */
-  | { ok: true; devicePlanGeneration?: number | null }
+  | { ok: true }
   | { ok: false; reason: 'challenge-used' | 'transaction-exists' | 'device-blocked' | 'predecessor-revoked' };
 
 export type RevokeResult = { ok: true; revoked: string[] } | { ok: false; reason: 'not-found' | 'already-revoked' };

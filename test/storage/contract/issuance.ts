@@ -60,15 +60,23 @@ export function issuanceContract(current: () => Storage): void {
         expect(await s.isChallengeUsed('ch-2')).toBe(false);
       });
 
-      it("answers with the certificate's device's plan generation after its own bump (the CRP read cache: core/crp/read-cache.ts)", async () => {
+      it("tells the caller the certificate's device's plan generation after its own bump (the CRP read cache: core/crp/read-cache.ts)", async () => {
         const d = await s.createDevice({ name: 'gen', platform: 'windows' });
         const before = (await s.getPlanGenerations(d.id)).device!;
+        const seen: { devicePlanGeneration?: number } = {};
         const r = await s.recordEnrollment(
           challenge('ch-g', '2030-06-01T12:00:00Z'),
           enrollment('tx-g', { challengeId: 'ch-g', deviceId: d.id }),
           certificate('0a1c', { transactionId: 'tx-g', deviceId: d.id }),
+          [],
+          seen,
         );
-        expect(r).toEqual({ ok: true, devicePlanGeneration: before + 1 });
+        expect(r).toEqual({ ok: true });
+        expect(seen).toEqual({ devicePlanGeneration: before + 1 });
+        // No device row (an unknown id): nothing seen.
+        const none: { devicePlanGeneration?: number } = {};
+        await s.recordEnrollment(challenge('ch-h'), enrollment('tx-h', { challengeId: 'ch-h' }), certificate('0a1d', { transactionId: 'tx-h' }), [], none);
+        expect(none).toEqual({});
         expect((await s.getPlanGenerations(d.id)).device).toBe(before + 1);
       });
 

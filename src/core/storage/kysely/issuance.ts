@@ -11,7 +11,7 @@ import { rowToEnrollment, rowToCertificate, rowToDevice } from './rows.js';
 import { bumpHolders, revokeChainFrom } from './revocation.js';
 import { auditRow } from './audit.js';
 import { PLAN_GENERATION_SETTING } from '../plan-generation-store.js';
-import type { ChallengeUseAndGenerations } from '../issuance-store.js';
+import type { ChallengeUseAndGenerations, RecordSeen } from '../issuance-store.js';
 
 // The queries of an enrollment, compiled once per store (prepared.ts: issue 13).
 const ENROLLMENT_BY_ID = prepared('enrollment by transaction id', (db, p: { id: string }) =>
@@ -228,7 +228,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     deviceId: string | null,
     renewalOf: string | null,
     /** Receives the device's plan generation after this transaction's bump (the CRP's read cache: core/crp/read-cache.ts). */
-    seen: { devicePlanGeneration?: number },
+    seen: RecordSeen,
   ): Promise<'device-blocked' | 'predecessor-revoked' | null> {
     if (deviceId !== null) {
       const device = await LOCK_DEVICE.first(this.db, { id: deviceId }, trx);
@@ -277,6 +277,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     enrollment: NewEnrollment,
     certificate: NewCertificate | null,
     audit: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[] = [],
+    seen: RecordSeen = {},
   ): Promise<ConsumeResult> {
     if ((certificate !== null) !== (enrollment.status === 'issued')) {
       throw new TypeError('recordEnrollment: a certificate is given exactly when the enrollment status is "issued"');
@@ -310,7 +311,6 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     };
     const certificateRow = certificate && this.#certificateRow(certificate, now);
     const auditRows = audit.map((e) => auditRow(e, now));
-    const seen: { devicePlanGeneration?: number } = {};
 
     try {
       await this.db.transaction().execute(async (trx) => {
@@ -350,7 +350,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
       if (e instanceof Rollback) return e.result as ConsumeResult;
       throw e;
     }
-    return seen.devicePlanGeneration === undefined ? { ok: true } : { ok: true, devicePlanGeneration: seen.devicePlanGeneration };
+    return { ok: true };
   }
 
   async completeEnrollment(transactionId: string, certificate: NewCertificate): Promise<boolean> {
