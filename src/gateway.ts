@@ -69,6 +69,7 @@ import { toPem } from './pem.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { observedStorage } from './metrics/observed-storage.js';
 import { planGeneration } from './core/plan-generation.js';
+import { CrpReadCache } from './core/crp/read-cache.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { consoleRoutes } from './console/routes.js';
@@ -227,7 +228,7 @@ export async function createGateway(config: Config, log: Logger, adapters: Platf
     // The profile's `issuer` picks the CA; identities and profiles naming none get the default CA (builtInIssuer of authorities.current).
     // The version the challenge was minted for: its issuer is the one the device was given the root of.
     const issuer = registryIssuer(registry, async (profileId, version) => (await storage.getProfile(profileId, version ?? undefined))?.issuer ?? null);
-    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now });
+    const policy = new CertificateRegistrationPoint({ storage, challengePublicKey: challengeKey.publicKey, clock: now, readCache: new CrpReadCache(generation.epoch) });
     const auditLog = new AuditLog(storage, log);
     // Upstream CAs (docs/upstream-ca.md): a profile naming one has its approved requests forwarded there; identities stay with the built-in CA.
     // The gateway's current SCEP RA signs what it forwards to a SCEP upstream.

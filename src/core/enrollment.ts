@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Enrollment } from './model.js';
 import type { Approval, PolicyModule, PolicyRequest } from './policy-module.js';
 import { REASONS, type Refusal } from './reasons.js';
+import type { RecordSeen } from './storage/issuance-store.js';
 import type { ConsumeResult, IssuanceStore, AuditStore, NewEnrollment, UpstreamRequestStore } from './storage/storage.js';
 import { certificateRecord, enrollmentRecord } from './issued-records.js';
 import type { NewAuditEvent } from './audit-log.js';
@@ -277,12 +278,14 @@ export class EnrollmentService {
       }),
     ];
     let r: ConsumeResult;
+    const seen: RecordSeen = {};
     try {
       r = await this.deps.storage.recordEnrollment(
         approval.challenge,
         enrollment,
         { ...certificateRecord(approval.kind, transactionId, resolved, cert), renewalOf: approval.renewalOf },
         trail,
+        seen,
       );
     } catch (e) {
       // Nothing was written: keep what was received and decided, as before (the write's own failure must not hide this one).
@@ -293,6 +296,7 @@ export class EnrollmentService {
       await this.write(held); // the refusal follows (enroll())
       return r.reason;
     }
+    this.deps.policy.issued?.(approval, seen.devicePlanGeneration);
     this.logSteps(trail);
     return { status: 'issued', certificate: cert.der };
   }

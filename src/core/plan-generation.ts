@@ -155,6 +155,8 @@ export interface PlanGeneration {
    * a read of their own. Both are read before the plan's inputs.
    */
   current(deviceId: string, read?: PlanGenerations): Promise<string>;
+  /** This instance's epoch, raised when a bump could not be written (part of every key current() gives). */
+  epoch(): number;
 }
 
 export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): PlanGeneration {
@@ -201,5 +203,6 @@ export function planGeneration(inner: Storage, log: Pick<Logger, 'error'>): Plan
       const g = read ?? (await inner.getPlanGenerations(deviceId));
       return `${localEpoch}:${g.global ?? ''}:${g.device ?? '-'}`;
     },
+    epoch: () => localEpoch,
   };
 }

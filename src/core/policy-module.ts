@@ -37,4 +37,10 @@ export type PolicyDecision = { allow: true; approval: Approval } | { allow: fals
 export interface PolicyModule {
   readonly name: string;
   evaluate(req: PolicyRequest): Promise<PolicyDecision>;
+  /**
+   * The approval was issued and recorded; the issuing transaction left the
+   * certificate's device at this plan generation (the CRP's read cache carries
+   * its entry forward: core/crp/read-cache.ts). Optional.
+   */
+  issued?(approval: Approval, devicePlanGeneration: number | null | undefined): void;
 }

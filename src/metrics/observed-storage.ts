@@ -12,8 +12,8 @@ export function observedStorage(storage: Storage, metrics: GatewayMetrics): Stor
       await storage.appendAudit(e);
       metrics.observeAudit({ type: e.type, reasonCode: e.reasonCode, details: e.details });
     },
-    recordEnrollment: async (challenge, enrollment, certificate, audit = []) => {
-      const r = await storage.recordEnrollment(challenge, enrollment, certificate, audit);
+    recordEnrollment: async (challenge, enrollment, certificate, audit = [], seen) => {
+      const r = await storage.recordEnrollment(challenge, enrollment, certificate, audit, seen);
       if (r.ok && challenge !== null) metrics.challengeRedeemed(enrollment.kind);
       // The audit records written in the issuing transaction count like appended ones.
       if (r.ok) for (const e of audit) metrics.observeAudit({ type: e.type, reasonCode: e.reasonCode, details: e.details });

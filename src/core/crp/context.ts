@@ -5,6 +5,7 @@ import type { CsrInfo } from '../csr-info.js';
 import type { PolicyRequest, ScepRequestType } from '../policy-module.js';
 import type { ReasonCode, Refusal } from '../reasons.js';
 import type { Storage } from '../storage/storage.js';
+import type { CrpReadCache, ReadStamp } from './read-cache.js';
 
 // What every CRP check sees. Checks run in the order of the table in
 // index.ts; each may record what it established on the context for the
@@ -42,6 +43,8 @@ export interface CrpDeps {
   /** Verifies challenges; the private half lives with the minter. */
   challengePublicKey: KeyObject;
   clock: () => Date;
+  /** The reads kept across requests under the plan generations (read-cache.ts); none: every read goes to storage. */
+  readCache?: CrpReadCache;
 }
 
 /**
@@ -63,6 +66,8 @@ export interface CrpContext {
   readonly dryRun: boolean;
   /** checkChallengeWellFormed: structurally valid, NOT yet trusted. */
   decodedChallenge?: DecodedChallenge;
+  /** checkChallengeUnused: the plan generations read with the challenge's use (the read cache's key). */
+  reads?: ReadStamp;
   /** checkChallengeSignature: the verified claims. */
   claims?: ChallengeClaims;
   /** checkRenewalSignerIssuedByUs: our record of the certificate that signed the RenewalReq. */

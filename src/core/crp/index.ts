@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Approval, PolicyDecision, PolicyModule, PolicyRequest } from '../policy-module.js';
 import type { Refusal } from '../reasons.js';
 import type { Storage } from '../storage/storage.js';
+import type { CrpReadCache } from './read-cache.js';
 import { checkChallengeNotExpired } from './challenge-not-expired.js';
 import { checkChallengePresent } from './challenge-present.js';
 import { checkChallengeSignature } from './challenge-signature.js';
@@ -111,6 +112,8 @@ export interface CrpOptions {
   clock?: () => Date;
   /** Defaults to CHECKS; tests and embedders may supply another table (a missing row: UNSUPPORTED_MESSAGE_TYPE). */
   checks?: Readonly<Partial<Record<CrpMessageType, readonly Check[]>>>;
+  /** Keeps the reads that do not change per request under the plan generations (read-cache.ts); none: every read goes to storage. */
+  readCache?: CrpReadCache;
 }
 
 /** Direct identity issuance asks this (core/identity-issuance.ts); the CRP is one. */
@@ -122,6 +125,8 @@ export interface IdentityPolicy {
 export class CertificateRegistrationPoint implements PolicyModule, IdentityPolicy {
   readonly name = 'crp';
   private readonly checks: Readonly<Partial<Record<CrpMessageType, readonly Check[]>>>;
+  /** The device whose reads an approval was decided on (read cache only): issued() carries its entry forward. */
+  private readonly cachedDevice = new WeakMap<Approval, string>();
 
   constructor(private readonly options: CrpOptions) {
     this.checks = options.checks ?? CHECKS;
@@ -150,6 +155,7 @@ export class CertificateRegistrationPoint implements PolicyModule, IdentityPolic
         storage: this.options.storage,
         challengePublicKey: this.options.challengePublicKey,
         clock: this.options.clock ?? (() => new Date()),
+        ...(this.options.readCache && { readCache: this.options.readCache }),
       },
     };
     for (const check of row) {
@@ -175,7 +181,14 @@ export class CertificateRegistrationPoint implements PolicyModule, IdentityPolic
       requireApproval: ctx.profile?.requireApproval ?? false,
       renewalOf: ctx.signer?.record.serialNumber ?? null,
     };
+    if (this.options.readCache && ctx.reads?.deviceId) this.cachedDevice.set(approval, ctx.reads.deviceId);
     return { allow: true, approval };
+  }
+
+  /** The issuing transaction advanced the device's plan generation itself: the kept reads still hold (read-cache.ts noteIssued). */
+  issued(approval: Approval, devicePlanGeneration: number | null | undefined): void {
+    const deviceId = this.cachedDevice.get(approval);
+    if (deviceId !== undefined) this.options.readCache?.noteIssued(deviceId, devicePlanGeneration);
   }
 }
 

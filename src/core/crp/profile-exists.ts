@@ -1,4 +1,13 @@
-import { need, type Check } from './context.js';
+import type { Profile } from '../model.js';
+import { need, type Check, type CrpContext } from './context.js';
+import { stampOf } from './read-cache.js';
+
+/** The profile (current when version is undefined), from the read cache when the request has one. */
+function readProfile(ctx: CrpContext, profileId: string, version?: number): Promise<Profile | null> {
+  const read = () => ctx.deps.storage.getProfile(profileId, version);
+  const c = stampOf(ctx);
+  return c ? c.cache.profile(c.stamp, profileId, version, read) : read();
+}
 
 /**
  * The profile still exists (not deleted) and, for a challenge, the version it
@@ -14,10 +23,10 @@ export const checkProfileExists: Check = {
       ctx.profile = null;
       return null;
     }
-    const current = await ctx.deps.storage.getProfile(basis.profileId);
+    const current = await readProfile(ctx, basis.profileId);
     if (!current) return { code: 'PROFILE_UNKNOWN', detail: `profile ${basis.profileId} does not exist or was deleted` };
     if (basis.profileVersion !== null && basis.profileVersion !== current.version) {
-      const minted = await ctx.deps.storage.getProfile(basis.profileId, basis.profileVersion);
+      const minted = await readProfile(ctx, basis.profileId, basis.profileVersion);
       if (!minted) {
         return {
           code: 'PROFILE_UNKNOWN',

@@ -1,4 +1,5 @@
 import { need, type Check } from './context.js';
+import { stampOf } from './read-cache.js';
 
 /**
  * The target device and/or user exist. For a user's certificate on a device,
@@ -13,10 +14,15 @@ export const checkTargetExists: Check = {
     const { target } = need(ctx.basis, this.name, 'what the request is for');
     const { storage } = ctx.deps;
     if (target.kind === 'device') {
-      const device = await storage.getDevice(target.deviceId);
+      // A device's certificate: the device and its primary user may come from the read cache (read-cache.ts).
+      const c = stampOf(ctx);
+      const readDevice = () => storage.getDevice(target.deviceId);
+      const device = await (c ? c.cache.device(c.stamp, target.deviceId, readDevice) : readDevice());
       if (!device) return { code: 'TARGET_UNKNOWN', detail: `device ${target.deviceId} does not exist` };
       ctx.targetDevice = device;
-      ctx.targetUser = device.userId ? await storage.getUser(device.userId) : null;
+      const userId = device.userId;
+      const readUser = () => storage.getUser(userId!);
+      ctx.targetUser = userId ? await (c ? c.cache.primaryUser(c.stamp, device, readUser) : readUser()) : null;
       return null;
     }
     const user = await storage.getUser(target.userId);

@@ -1,5 +1,17 @@
+import type { PlanGenerations } from './plan-generation-store.js';
 import type { AuditEvent, Enrollment, IssuedCertificate, RevocationReason, PendingRemoval } from '../model.js';
 import type { ChallengeUse, NewEnrollment, NewCertificate, ConsumeResult, RevokeResult, RevokedEntry, RevokedSetState, CertificateStatus, CertificateFilter, CertificateWithDevice } from './storage.js';
+
+export interface ChallengeUseAndGenerations {
+  used: boolean;
+  planGenerations: PlanGenerations;
+}
+
+/** What an issuing transaction saw, for the caller (recordEnrollment's `seen`). */
+export interface RecordSeen {
+  /** The certificate's device's plan generation after the transaction's own bump; unset when no device row was locked. */
+  devicePlanGeneration?: number;
+}
 
 // Issuance: enrollments, certificates, spent challenges, revocation and CRL
 // state, and pending removals (a removal ends in a revocation, in one
@@ -43,6 +55,8 @@ export interface IssuanceStore {
      * appendAudit. Written only when the result is ok.
      */
     audit?: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[],
+    /** Filled in when the result is ok: what the transaction saw (the CRP's read cache: core/crp/read-cache.ts). */
+    seen?: RecordSeen,
   ): Promise<ConsumeResult>;
   /**
    * Pending -> issued, one transaction; false if the enrollment is not pending
@@ -120,6 +134,11 @@ export interface IssuanceStore {
 
   // ---- challenges (spent by recordEnrollment; the used-record is kept until the challenge expires)
   isChallengeUsed(id: string): Promise<boolean>;
+  /**
+   * isChallengeUsed and the plan generations of `deviceId` (null: none) in one
+   * read: the CRP's early answer and the key of its read cache (core/crp/read-cache.ts).
+   */
+  getChallengeUse(id: string, deviceId: string | null): Promise<ChallengeUseAndGenerations>;
   /** Deletes used-challenge records whose expiry is before `now` (they can no longer be replayed); returns how many. */
   purgeExpiredChallenges(now: string): Promise<number>;
 }

@@ -20,22 +20,39 @@ import { DerError } from './der-error.js';
 
 export { DerError };
 
-function lengthBytes(len: number): Uint8Array {
-  if (len < 0x80) return Uint8Array.of(len);
-  const out: number[] = [];
-  for (let n = len; n > 0; n = Math.floor(n / 256)) out.unshift(n & 0xff);
-  return Uint8Array.from([0x80 | out.length, ...out]);
+/** Octets of a DER length (X.690 8.1.3): the short form below 128, else 0x8n and n big-endian octets. */
+function lengthOctets(len: number): number {
+  if (len < 0x80) return 1;
+  if (len < 0x100) return 2;
+  if (len < 0x10000) return 3;
+  if (len < 0x1000000) return 4;
+  if (len <= 0xffffffff) return 5;
+  throw new DerError(`a DER length of ${len} octets is beyond what this writer encodes`);
 }
 
-/** One TLV with a single-byte tag (every tag we write is < 31). */
+/**
+ * One TLV with a single-byte tag (every tag we write is < 31). The header and
+ * every content part are written straight into the one output array: no
+ * joined body copied a second time, no length array per element (the CA's
+ * and the CertRep's hot path, issue 13; test/x509/der-writer.test.ts holds it
+ * byte for byte to the joining writer it replaced).
+ */
 export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  // One allocation for the common single-content case: this is the CA's hot path.
-  const body = content.length === 1 ? content[0]! : concat(content);
-  const len = lengthBytes(body.length);
-  const out = new Uint8Array(1 + len.length + body.length);
+  let len = 0;
+  for (const c of content) len += c.length;
+  const n = lengthOctets(len);
+  const out = new Uint8Array(1 + n + len);
   out[0] = tag;
-  out.set(len, 1);
-  out.set(body, 1 + len.length);
+  if (n === 1) out[1] = len;
+  else {
+    out[1] = 0x80 | (n - 1);
+    for (let i = n, v = len; i > 1; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  let off = 1 + n;
+  for (const c of content) {
+    out.set(c, off);
+    off += c.length;
+  }
   return out;
 }
 

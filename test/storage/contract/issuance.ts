@@ -60,6 +60,37 @@ export function issuanceContract(current: () => Storage): void {
         expect(await s.isChallengeUsed('ch-2')).toBe(false);
       });
 
+      it("tells the caller the certificate's device's plan generation after its own bump (the CRP read cache: core/crp/read-cache.ts)", async () => {
+        const d = await s.createDevice({ name: 'gen', platform: 'windows' });
+        const before = (await s.getPlanGenerations(d.id)).device!;
+        const seen: { devicePlanGeneration?: number } = {};
+        const r = await s.recordEnrollment(
+          challenge('ch-g', '2030-06-01T12:00:00Z'),
+          enrollment('tx-g', { challengeId: 'ch-g', deviceId: d.id }),
+          certificate('0a1c', { transactionId: 'tx-g', deviceId: d.id }),
+          [],
+          seen,
+        );
+        expect(r).toEqual({ ok: true });
+        expect(seen).toEqual({ devicePlanGeneration: before + 1 });
+        // No device row (an unknown id): nothing seen.
+        const none: { devicePlanGeneration?: number } = {};
+        await s.recordEnrollment(challenge('ch-h'), enrollment('tx-h', { challengeId: 'ch-h' }), certificate('0a1d', { transactionId: 'tx-h' }), [], none);
+        expect(none).toEqual({});
+        expect((await s.getPlanGenerations(d.id)).device).toBe(before + 1);
+      });
+
+      it('getChallengeUse: whether the challenge is spent and the plan generations, in one read', async () => {
+        const d = await s.createDevice({ name: 'use', platform: 'windows' });
+        await s.putSetting(PLAN_GENERATION_SETTING, 'g-1');
+        const gens = await s.getPlanGenerations(d.id);
+        expect(await s.getChallengeUse('ch-u', d.id)).toEqual({ used: false, planGenerations: gens });
+        await s.recordEnrollment(challenge('ch-u', '2030-06-01T12:00:00Z'), enrollment('tx-u', { challengeId: 'ch-u', status: 'pending' }), null);
+        expect(await s.getChallengeUse('ch-u', d.id)).toEqual({ used: true, planGenerations: gens });
+        expect(await s.getChallengeUse('ch-u', null)).toEqual({ used: true, planGenerations: { global: 'g-1', device: null } });
+        expect(await s.getChallengeUse('ch-none', 'no-such-device')).toEqual({ used: false, planGenerations: { global: 'g-1', device: null } });
+      });
+
       it('records a pending enrollment without a certificate', async () => {
         expect(
           await s.recordEnrollment(challenge('ch-p'), enrollment('tx-p', { status: 'pending', challengeId: 'ch-p' }), null),

@@ -11,12 +11,25 @@ import { rowToEnrollment, rowToCertificate, rowToDevice } from './rows.js';
 import { bumpHolders, revokeChainFrom, revokeOne } from './revocation.js';
 import { auditRow } from './audit.js';
 import { PLAN_GENERATION_SETTING } from '../plan-generation-store.js';
+import type { ChallengeUseAndGenerations, RecordSeen } from '../issuance-store.js';
 
 // The queries of an enrollment, compiled once per store (prepared.ts: issue 13).
 const ENROLLMENT_BY_ID = prepared('enrollment by transaction id', (db, p: { id: string }) =>
   db.selectFrom('enrollments').selectAll().where('transaction_id', '=', p.id),
 );
 const CHALLENGE_USED = prepared('used challenge by id', (db, p: { id: string }) => db.selectFrom('used_challenges').select('id').where('id', '=', p.id));
+/**
+ * The CRP's early used-challenge answer and the plan generations its read
+ * cache is keyed by (core/crp/read-cache.ts), in one statement: the cache
+ * costs no round trip of its own (issue 13).
+ */
+const CHALLENGE_USE_AND_GENERATIONS = prepared('used challenge and plan generations', (db, p: { id: string; deviceId: string }) =>
+  db.selectNoFrom((eb) => [
+    eb.selectFrom('used_challenges').select('id').where('id', '=', p.id).as('used'),
+    eb.selectFrom('settings').select('value').where('key', '=', PLAN_GENERATION_SETTING).as('global'),
+    eb.selectFrom('devices').select('plan_generation').where('id', '=', p.deviceId).as('device'),
+  ]),
+);
 const RENEWAL_LINK = prepared('identity renewal link', (db, p: { id: string }) =>
   db.selectFrom('identity_renewal_challenges').select('renewal_of').where('challenge_id', '=', p.id),
 );
@@ -43,7 +56,7 @@ const LOCK_DEVICE = prepared('lock device for issuance', (db, p: { id: string })
     .updateTable('devices')
     .set((eb) => ({ plan_generation: eb(eb.ref('plan_generation'), '+', 1) }))
     .where('id', '=', p.id)
-    .returning(['blocked_at', 'retired_at', 'retiring_since']),
+    .returning(['blocked_at', 'retired_at', 'retiring_since', 'plan_generation']),
 );
 const LOCK_PREDECESSOR = prepared('lock renewed certificate for issuance', (db, p: { serial: string }) =>
   db
@@ -214,9 +227,12 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     trx: Transaction<Database>,
     deviceId: string | null,
     renewalOf: string | null,
+    /** Receives the device's plan generation after this transaction's bump (the CRP's read cache: core/crp/read-cache.ts). */
+    seen: RecordSeen,
   ): Promise<'device-blocked' | 'predecessor-revoked' | null> {
     if (deviceId !== null) {
       const device = await LOCK_DEVICE.first(this.db, { id: deviceId }, trx);
+      if (device) seen.devicePlanGeneration = toNumber(device.plan_generation);
       // A retired or retiring (or deleted, which retires) device gets no certificate either.
       if (device && (device.blocked_at !== null || device.retired_at !== null || device.retiring_since !== null)) return 'device-blocked';
     }
@@ -261,6 +277,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
     enrollment: NewEnrollment,
     certificate: NewCertificate | null,
     audit: readonly (Omit<AuditEvent, 'id' | 'at'> & { at?: string })[] = [],
+    seen: RecordSeen = {},
   ): Promise<ConsumeResult> {
     if ((certificate !== null) !== (enrollment.status === 'issued')) {
       throw new TypeError('recordEnrollment: a certificate is given exactly when the enrollment status is "issued"');
@@ -321,7 +338,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
           }
         }
         if (certificateRow) {
-          const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, certificateRow.renewal_of ?? enrollmentRow.renewal_of);
+          const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, certificateRow.renewal_of ?? enrollmentRow.renewal_of, seen);
           if (refusal) throw new Rollback<ConsumeResult>({ ok: false, reason: refusal });
           await this.#insertCertificate(trx, { ...certificateRow, renewal_of: certificateRow.renewal_of ?? enrollmentRow.renewal_of });
         }
@@ -349,7 +366,7 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
         .executeTakeFirst();
       if (!updated) return false;
       const renewalOf = certificateRow.renewal_of ?? updated.renewal_of;
-      const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, renewalOf);
+      const refusal = await this.#issuanceRefusal(trx, certificateRow.device_id ?? null, renewalOf, {});
       if (refusal === 'device-blocked') throw new StorageConflictError(`device ${certificateRow.device_id} is blocked`, 'conflict');
       if (refusal) throw new StorageConflictError(`the certificate this enrollment renews (${renewalOf}) is revoked`, 'conflict');
       await this.#insertCertificate(trx, { ...certificateRow, renewal_of: renewalOf });
@@ -562,6 +579,16 @@ export class KyselyIssuanceStore extends KyselyStore implements IssuanceStore {
 
   async isChallengeUsed(id: string): Promise<boolean> {
     return (await CHALLENGE_USED.first(this.db, { id })) !== undefined;
+  }
+
+  async getChallengeUse(id: string, deviceId: string | null): Promise<ChallengeUseAndGenerations> {
+    // No device has the empty id: a null device reads as no generation.
+    const row = await CHALLENGE_USE_AND_GENERATIONS.first(this.db, { id, deviceId: deviceId ?? '' });
+    if (!row) throw new Error('challenge use: the select without FROM returned no row');
+    return {
+      used: row.used !== null && row.used !== undefined,
+      planGenerations: { global: row.global ?? null, device: row.device === null || row.device === undefined ? null : toNumber(row.device) },
+    };
   }
 
   async purgeExpiredChallenges(now: string): Promise<number> {
