@@ -399,7 +399,8 @@ export interface PlatformAdapter<Payload = unknown> {
 export interface CommandExchangeWrites {
   answer?: { id: string; status: CommandStatus; result: Record<string, unknown> | null };
   cancel?: readonly { id: string; result: Record<string, unknown> | null }[];
-  enqueue?: readonly Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'>[];
+  /** `id`: named by the adapter (core/command-id.ts uuidv7) when it records it before the write, else made by storage. */
+  enqueue?: readonly (Pick<DeviceCommand, 'deviceId' | 'channel' | 'kind' | 'payload' | 'profileId' | 'profileVersion'> & { id?: string })[];
   send?: { id: string; status: CommandStatus };
   /** The adapter's state of the device (state.put). */
   state?: Record<string, unknown>;

@@ -1,6 +1,7 @@
 import type { AdapterServices, CommandExchangeWrites, DeliveryReport } from '../../core/adapter.js';
 import { DeviceBusyError } from '../../core/device-lock.js';
 import type { Device, DeviceCommand } from '../../core/model.js';
+import { uuidv7 } from '../../core/command-id.js';
 import type { AppleState } from './state.js';
 
 // What one connect writes about its commands, gathered and written at the end
@@ -9,11 +10,15 @@ import type { AppleState } from './state.js';
 // the delivery reports and their audit records, the next command marked sent
 // with its `apple.command.sent` record. Before, each went through its own
 // service: 4-6 commits per connect, and a failure half-way left some written.
-// Nothing is written until commit(); a failure writes none of it.
+// Nothing is written until commit(); a failure writes none of it. The
+// check-ins that plan (TokenUpdate, Idle: sync.ts) gather their writes here
+// too, so a TokenUpdate is one commit and an Idle one with the command it sends.
 
 export class ConnectWrites {
   #x: { -readonly [K in keyof CommandExchangeWrites]: NonNullable<CommandExchangeWrites[K]> } = {};
   #state: AppleState | null = null;
+  /** The state as the last commit() wrote it (this connect holds the device lock: it is what storage has). */
+  #written: AppleState | null = null;
 
   constructor(
     private readonly s: AdapterServices,
@@ -22,7 +27,7 @@ export class ConnectWrites {
 
   /** The device state as this connect changed it (read it back before loading the stored one). */
   get state(): AppleState | null {
-    return this.#state;
+    return this.#state ?? this.#written;
   }
 
   answer(id: string, status: NonNullable<CommandExchangeWrites['answer']>['status'], result: Record<string, unknown> | null): void {
@@ -38,8 +43,11 @@ export class ConnectWrites {
     this.#x.cancel = [...(this.#x.cancel ?? []), { id, result: { reason } }];
   }
 
-  enqueue(c: NonNullable<CommandExchangeWrites['enqueue']>[number]): void {
-    this.#x.enqueue = [...(this.#x.enqueue ?? []), c];
+  /** Queues a command with the commit; returns its id (named now, so the state can record it in the same transaction). */
+  enqueue(c: Omit<NonNullable<CommandExchangeWrites['enqueue']>[number], 'id'>): string {
+    const id = uuidv7();
+    this.#x.enqueue = [...(this.#x.enqueue ?? []), { ...c, id }];
+    return id;
   }
 
   /** Whether follow-up commands wait to be written (the next command is read from storage: commit them first). */
@@ -71,9 +79,11 @@ export class ConnectWrites {
    */
   async commit(): Promise<void> {
     const x = { ...this.#x, ...(this.#state && { state: this.#state as unknown as Record<string, unknown> }) };
+    const state = this.#state;
     this.#x = {};
     this.#state = null;
     if (Object.keys(x).length === 0) return;
     if (!(await this.s.commands.exchange(this.device, x))) throw new DeviceBusyError(this.device.id);
+    if (state) this.#written = state;
   }
 }

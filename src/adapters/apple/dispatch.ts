@@ -20,6 +20,8 @@ import { loadState } from './state.js';
  * the command sent now is written with it, in one transaction (connect-writes.ts).
  */
 export async function nextCommand(s: AdapterServices, device: Device, channel: string, prepared?: readonly Delivery[], writes: ConnectWrites = new ConnectWrites(s, device)): Promise<PlistDict | null> {
+  // Commands this request queued must be in the queue the next one is read from.
+  if (writes.enqueued) await writes.commit();
   const state = writes.state ?? (await loadState(s, device.id));
   // Read, not taken: the take is written with the rest (a command taken meanwhile writes nothing: connect-writes.ts).
   const skip = [...(state.channels[channel]?.notNow ?? []), ...writes.settled];

@@ -1,13 +1,14 @@
 import { DOMParser } from '@xmldom/xmldom';
-import { build, parse, parseBinary, type PlistValue } from 'plist';
+import { parse, parseBinary, type PlistValue } from 'plist';
 import { PLIST_LIMITS } from '../../core/input-limits.js';
 import { XmlBoundsError, checkXmlBounds } from '../../core/xml-bounds.js';
 import { BinaryPlistError, checkBinaryPlist } from './bplist-check.js';
 import { LruCache } from '../../x509/lru-cache.js';
 import { DEFERRED, readPlistXml } from './plist-xml-reader.js';
+import { writePlistXml } from './plist-writer.js';
 
 // Property lists in and out. Devices send XML plists (binary ones are
-// accepted too); we always answer XML. Bodies are parsed only after the
+// accepted too); we always answer XML (plist-writer.ts: plist.build's bytes). Bodies are parsed only after the
 // request is authenticated, and only after a structural check bounds what the
 // parser will build (limits in core/input-limits.ts): a binary plist is
 // validated by bplist-check.ts (offsets, references, cycles, depth, expanded
@@ -34,8 +35,9 @@ export type { PlistValue };
 
 export class PlistError extends Error {}
 
+/** What `plist.build` writes, without its xmlbuilder document (plist-writer.ts, issue 13). */
 export function toXml(value: PlistDict): string {
-  return build(value);
+  return writePlistXml(value);
 }
 
 export function toXmlBytes(value: PlistDict): Uint8Array {

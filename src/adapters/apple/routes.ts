@@ -126,15 +126,25 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
         res.status(out.status).json({ error: out.error });
         return;
       }
+      const type = `apple.checkin.${String(msg.MessageType).toLowerCase()}`;
+      const details = { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null };
+      if (out.effect === 'token-updated') {
+        // The token, its audit record and the plan's commands, reports and state: one transaction (issue 13).
+        const writes = new ConnectWrites(s, device);
+        writes.saveState(out.state);
+        writes.audit(type, details);
+        const touched = await syncDevice(s, device, { now: d.now(), writes });
+        await writes.commit();
+        const pending = await pendingChannels(s, device.id);
+        for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
+        res.status(200).end();
+        return;
+      }
       await saveState(s, device.id, out.state);
-      await s.audit(`apple.checkin.${String(msg.MessageType).toLowerCase()}`, { channel: out.channel ?? DEVICE_CHANNEL, udid: out.state.udid ?? null, serialNumber: out.state.serialNumber ?? null, model: out.state.model ?? null, osVersion: out.state.osVersion ?? null }, { deviceId: device.id });
+      await s.audit(type, details, { deviceId: device.id });
       if (out.effect === 'authenticated') {
         // The device's word, kept beside the admin's name and serial, never over them.
         await s.devices.report(device, reportedValues(out.state));
-      } else if (out.effect === 'token-updated') {
-        const touched = await syncDevice(s, device, { now: d.now() });
-        const pending = await pendingChannels(s, device.id);
-        for (const ch of new Set([...touched, ...pending])) if (out.state.channels[ch]) pushLater(device.id, ch);
       } else if (out.effect === 'checked-out' && out.channel === DEVICE_CHANNEL) {
         await checkedOut(s, device, before);
       }
@@ -165,8 +175,9 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
     }
     // Under the device lock: an admin change may be planning for this device right now (onDevicesChanged).
     await withDeviceLock(s, device.id, async () => {
-      const stored = idle ? await s.state.get(device.id) : null;
-      const state = await loadState(s, device.id);
+      // One read: the state as stored (kept as read for keepIdle) and the copy this connect changes.
+      const stored = await s.state.get(device.id);
+      const state = loadedState(idle ? structuredClone(stored) : stored);
       if (!state.enrolled) {
         res.status(401).json({ error: 'this device is not enrolled (it checked out)' });
         return;
@@ -181,18 +192,19 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
       if (msg.Status === 'Idle') {
         const ch = state.channels[channel];
         if (ch) ch.notNow = [];
-        await saveState(s, device.id, state);
+        // The Idle's state, the plan's writes and the command it sends: one transaction (connect-writes.ts).
+        writes.saveState(state);
         let planned: Parameters<NonNullable<SyncOptions['planned']>>[0] | null = null;
-        const touched = await syncDevice(s, device, { now: d.now(), planned: (p) => (planned = p) });
+        const touched = await syncDevice(s, device, { now: d.now(), planned: (p) => (planned = p), writes });
         // The MDM identity itself, inside its renewal period: the enrollment profile again (identity-renewal.ts).
         let renewing = false;
         if (channel === DEVICE_CHANNEL && device.retiringSince === null) {
-          const after = await loadState(s, device.id);
+          const after = writes.state ?? state;
           renewing = await planIdentityRenewal(s, device, after, thumbprint, d.now());
-          if (renewing) await saveState(s, device.id, after);
+          if (renewing) writes.saveState(after);
         }
         // The plan syncDevice just made serves the command sent now (no second planning in this request).
-        const next = await nextCommand(s, device, channel, (planned as { deliveries: Delivery[] } | null)?.deliveries);
+        const next = await nextCommand(s, device, channel, (planned as { deliveries: Delivery[] } | null)?.deliveries, writes);
         if (next) {
           res.status(200).type('application/xml').send(toXml(next));
           return;
@@ -237,10 +249,9 @@ export function deviceRoutes(s: AdapterServices, d: DeviceRouteDeps): Router {
               if (!waiting.some((c) => c.kind === kind)) writes.enqueue({ deviceId: device.id, channel, kind, payload: {}, profileId: null, profileVersion: null });
             }
           }
-          // Profiles missing from the device are queued again in this same session (syncDevice writes
-          // on its own), and follow-ups must be in the queue the next command is read from.
-          if (missing.length || writes.enqueued) await writes.commit();
-          if (missing.length) await syncDevice(s, device, { now: d.now() });
+          // Profiles missing from the device are queued again in this same session, with these writes
+          // (nextCommand commits queued commands before it reads the queue).
+          if (missing.length) await syncDevice(s, device, { now: d.now(), writes });
         }
       }
       const next = await nextCommand(s, device, channel, undefined, writes);

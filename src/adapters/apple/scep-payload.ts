@@ -1,6 +1,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { KeyUsageName, RdnAttribute, SanEntry } from '../../core/model.js';
 import type { PlistDict } from './plist-codec.js';
+import { LruCache } from '../../x509/lru-cache.js';
 
 // The pieces of a com.apple.security.scep payload, each a pure mapping from
 // the gateway's resolved request to Apple's representation
@@ -70,15 +71,34 @@ export function subjectAltNameDict(sans: readonly SanEntry[]): PlistDict | null 
 }
 
 /**
+ * A root's DER by its exact PEM text, parsed once (issue 13, apple13: every
+ * rendered profile parsed the same root twice with X509Certificate, for its
+ * DER and its fingerprint: about 12% of an Apple connect's samples). Pure
+ * functions of the text; a PEM that does not parse is not kept (it throws
+ * every time). LRU: the CA roots and the profiles' own trusted roots.
+ */
+export const PEM_DER_CACHE = new LruCache<string, { der: Uint8Array; sha1: Uint8Array }>(64);
+
+function parsedPem(pem: string): { der: Uint8Array; sha1: Uint8Array } {
+  let known = PEM_DER_CACHE.get(pem);
+  if (!known) {
+    const der = new Uint8Array(new X509Certificate(pem).raw);
+    known = { der, sha1: new Uint8Array(createHash('sha1').update(der).digest()) };
+    PEM_DER_CACHE.set(pem, known);
+  }
+  return known;
+}
+
+/**
  * CAFingerprint: the SHA-1 fingerprint of the CA certificate. Apple's schema
  * only says <data>; devices have long accepted MD5 and SHA-1 here, so SHA-1 is
  * what works on every OS version we serve (see docs/apple.md).
+ * Each caller gets its own copy (the kept bytes cannot be changed through it).
  */
 export function caFingerprint(pem: string): Uint8Array {
-  const der = new X509Certificate(pem).raw;
-  return new Uint8Array(createHash('sha1').update(der).digest());
+  return parsedPem(pem).sha1.slice();
 }
 
 export function pemToDer(pem: string): Uint8Array {
-  return new Uint8Array(new X509Certificate(pem).raw);
+  return parsedPem(pem).der.slice();
 }

@@ -2,7 +2,8 @@ import type { AdapterServices } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import { planSync, type InstallStep, type RemoveStep } from './plan.js';
 import { anyInstalled, planRenewals, type RenewalStep } from './renewal.js';
-import { DEVICE_CHANNEL, loadState, saveState } from './state.js';
+import { DEVICE_CHANNEL, loadState } from './state.js';
+import { ConnectWrites } from './connect-writes.js';
 import { issuedByRetiredCa } from '../../core/ca-rollover.js';
 import { newestIssued } from './issued-certificates.js';
 import { ENROLLMENT_IDENTIFIER } from './enrollment-profile.js';
@@ -11,6 +12,10 @@ import { ENROLLMENT_IDENTIFIER } from './enrollment-profile.js';
 // RemoveProfile (and InstallProfile again for certificates inside their
 // renewal threshold), records each in the device state and reports "pending"
 // for what was queued. Returns the channels that got new commands (to push).
+// Everything it writes goes through one ConnectWrites (connect-writes.ts):
+// the caller's, committed by the caller with its own writes (a TokenUpdate:
+// one transaction; an Idle: with the command it sends), or its own,
+// committed here. Before, each command, report and the state was a commit.
 
 export interface SyncOptions {
   /** The adapter's clock: renewal timing. */
@@ -18,10 +23,13 @@ export interface SyncOptions {
   retryFailed?: boolean;
   /** Told what the plan was made from (the Idle answer cache times its reuse by it: idle-cache.ts). */
   planned?: (p: { deliveries: Awaited<ReturnType<AdapterServices['deliveriesFor']>>; certs: Awaited<ReturnType<AdapterServices['certificates']['list']>> }) => void;
+  /** The request's writes: the plan's are added to them, and the caller commits (its state, if it set one, is planned from). */
+  writes?: ConnectWrites;
 }
 
 export async function syncDevice(s: AdapterServices, device: Device, opts: SyncOptions): Promise<Set<string>> {
-  const state = await loadState(s, device.id);
+  const writes = opts.writes ?? new ConnectWrites(s, device);
+  const state = writes.state ?? (await loadState(s, device.id));
   const touched = new Set<string>();
   if (!state.enrolled) return touched;
   const deliveries = await s.deliveriesFor(device);
@@ -32,18 +40,18 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
   opts.planned?.({ deliveries, certs });
   // CA rollover: a device holding a retired CA's certificate first gets the roots profile (once per CA).
   if (state.rootsHeld !== s.currentCaId && state.rootsQueued !== s.currentCaId && holdsRetiredCertificate(state, certs, s.currentCaId, s.activeCaIds)) {
-    await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'InstallProfile', payload: { trust: s.currentCaId }, profileId: null, profileVersion: null });
+    writes.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'InstallProfile', payload: { trust: s.currentCaId }, profileId: null, profileVersion: null });
     state.rootsQueued = s.currentCaId;
     touched.add(DEVICE_CHANNEL);
   }
   for (const c of plan.cancel) {
-    await s.commands.update(c.commandId, device.id, 'cancelled', { reason: 'superseded or unassigned before it was sent' });
+    writes.cancel(c.commandId, 'superseded or unassigned before it was sent');
     delete state.profiles[c.profileId];
   }
   for (const id of plan.forget) delete state.profiles[id];
   const steps: (InstallStep | RemoveStep | RenewalStep)[] = [...plan.steps, ...renewals];
   for (const step of steps) {
-    const cmd = await s.commands.enqueue({
+    const commandId = writes.enqueue({
       deviceId: device.id,
       channel: step.channel,
       kind: step.kind,
@@ -58,27 +66,27 @@ export async function syncDevice(s: AdapterServices, device: Device, opts: SyncO
       channel: step.channel,
       identifier: step.identifier,
       status: step.kind === 'InstallProfile' ? 'queued' : 'removing',
-      commandId: cmd.id,
+      commandId,
       ...(renewal && { renewalOf: renewal.renewalOf }),
     };
     if (step.kind === 'InstallProfile') {
       // A renewal leaves the current certificate installed until the new profile replaces it.
       const detail = renewal
-        ? `renewal: certificate ${renewal.renewalOf} (valid until ${renewal.notAfter}) is inside the renewal threshold and stays installed until replaced; InstallProfile queued (${cmd.id})`
-        : `InstallProfile queued (${cmd.id})`;
-      await s.report(device, { profileId: step.profileId, profileVersion: step.version, state: 'pending', detail });
+        ? `renewal: certificate ${renewal.renewalOf} (valid until ${renewal.notAfter}) is inside the renewal threshold and stays installed until replaced; InstallProfile queued (${commandId})`
+        : `InstallProfile queued (${commandId})`;
+      writes.report({ profileId: step.profileId, profileVersion: step.version, state: 'pending', detail });
     }
   }
-  for (const r of plan.reports) await s.report(device, r);
+  writes.report(...plan.reports);
   Object.assign(state.reportedErrors, plan.errorsReported);
   if (device.retiringSince !== null && !state.unenrollQueued) {
     // Retiring: after the profiles' RemoveProfile (queued above, fetched in
     // order), the MDM enrollment profile itself, so the device unenrolls.
-    const cmd = await s.commands.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'RemoveProfile', payload: { identifier: ENROLLMENT_IDENTIFIER, unenroll: true }, profileId: null, profileVersion: null });
-    state.unenrollQueued = cmd.id;
+    state.unenrollQueued = writes.enqueue({ deviceId: device.id, channel: DEVICE_CHANNEL, kind: 'RemoveProfile', payload: { identifier: ENROLLMENT_IDENTIFIER, unenroll: true }, profileId: null, profileVersion: null });
     touched.add(DEVICE_CHANNEL);
   }
-  await saveState(s, device.id, state);
+  writes.saveState(state);
+  if (!opts.writes) await writes.commit();
   return touched;
 }
 

@@ -14,8 +14,8 @@ export interface CommandExchange {
   answer?: { id: string; status: CommandStatus; result: Record<string, unknown> | null };
   /** Commands cancelled (as updateCommand with status 'cancelled'). */
   cancel?: readonly { id: string; result: Record<string, unknown> | null }[];
-  /** Commands to queue (as enqueueCommand). */
-  enqueue?: readonly NewCommand[];
+  /** Commands to queue (as enqueueCommand); `id`: named by the caller (core/command-id.ts uuidv7), else made here. */
+  enqueue?: readonly (NewCommand & { id?: string })[];
   /**
    * The command to send, as peekNextCommand read it: marked sent only if it is
    * still in the status read. When it is not (taken or answered meanwhile),

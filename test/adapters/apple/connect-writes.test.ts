@@ -50,6 +50,60 @@ async function deviceOf(commandId: string): Promise<string> {
 
 const kysely = () => (t.gw.storage as unknown as { db: Kysely<unknown> }).db;
 
+/** Enrolled and authenticated, no TokenUpdate yet; its device id. */
+async function authenticatedDevice(): Promise<{ sim: AppleDeviceSim; deviceId: string }> {
+  const token = await t.api.ok('POST', '/enrollment-tokens', { userId, platform: 'ios' });
+  const sim = new AppleDeviceSim(t.url, 'ios');
+  await sim.enroll(token.enrollmentUrl);
+  expect((await sim.authenticate()).status).toBe(200);
+  const r = await sql<{ device_id: string }>`select device_id from platform_state where adapter = 'apple' and state like ${`%${sim.udid}%`}`.execute(kysely());
+  return { sim, deviceId: r.rows[0]!.device_id };
+}
+
+describe('Apple TokenUpdate writes (apple13)', () => {
+  it('the token, its audit record and the queued commands with their reports and state are one commit (besides the lease)', async () => {
+    const { sim, deviceId } = await authenticatedDevice();
+    recorder.executed.length = 0;
+    recorder.recording = true;
+    const r = await sim.tokenUpdate().finally(() => (recorder.recording = false));
+    expect(r.status).toBe(200);
+    const writes = recorder.executed.filter((s) => !/"leases"/.test(s));
+    expect(commitsOf(writes)).toBe(1);
+    const commands = await t.gw.storage.listCommands({ deviceId });
+    expect(commands.map((c) => [c.kind, c.status])).toEqual([['InstallProfile', 'queued'], ['InstallProfile', 'queued']]);
+    // The state names the commands as stored (their ids were named before the one write).
+    const state = (await t.gw.storage.getPlatformState(deviceId, 'apple')) as { profiles: Record<string, { commandId: string; status: string }>; channels: Record<string, { token: string }> };
+    expect(Object.values(state.profiles).map((p) => p.commandId).sort()).toEqual(commands.map((c) => c.id).sort());
+    expect(Object.keys(state.channels)).toEqual(['device']);
+    const statuses = await t.gw.storage.listDeliveryStatus({ deviceId });
+    expect(statuses.map((x) => x.state)).toEqual(['pending', 'pending']);
+    const audit = (await t.gw.storage.listAudit()).filter((e) => e.actor === `device:${deviceId}`).map((e) => e.type);
+    expect(audit.filter((x) => x === 'apple.checkin.tokenupdate')).toHaveLength(1);
+    expect(audit.filter((x) => x === 'device.report')).toHaveLength(2);
+  });
+
+  it('a failure while writing them leaves none written: no token, no command, no report, no audit; the retry writes all', async () => {
+    const { sim, deviceId } = await authenticatedDevice();
+    const before = {
+      state: await t.gw.storage.getPlatformState(deviceId, 'apple'),
+      audit: (await t.gw.storage.listAudit()).length,
+    };
+    await sql`create trigger fail_token_update before insert on audit_events when new.type = 'apple.checkin.tokenupdate' begin select raise(abort, 'injected failure'); end`.execute(kysely());
+    try {
+      expect((await sim.tokenUpdate()).status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await sql`drop trigger fail_token_update`.execute(kysely());
+    }
+    expect(await t.gw.storage.listCommands({ deviceId })).toEqual([]);
+    expect(await t.gw.storage.listDeliveryStatus({ deviceId })).toEqual([]);
+    expect(await t.gw.storage.getPlatformState(deviceId, 'apple')).toEqual(before.state);
+    expect((await t.gw.storage.listAudit()).length).toBe(before.audit);
+    expect((await sim.tokenUpdate()).status).toBe(200);
+    expect(await t.gw.storage.listCommands({ deviceId })).toHaveLength(2);
+    expect(await t.gw.storage.listDeliveryStatus({ deviceId })).toHaveLength(2);
+  });
+});
+
 describe('Apple connect writes', () => {
   it('the answer to an InstallProfile and the next one sent are one commit (besides the lease)', async () => {
     const sim = await enrolledDevice();

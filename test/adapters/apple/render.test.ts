@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { enrollmentProfile } from '../../../src/adapters/apple/enrollment-profile.js';
 import { toXml } from '../../../src/adapters/apple/plist-codec.js';
 import { profileIdentifier, profilePayloadUuids, renderProfile } from '../../../src/adapters/apple/render.js';
-import { keyUsageBits, subjectAltNameDict, subjectArray } from '../../../src/adapters/apple/scep-payload.js';
+import { PEM_DER_CACHE, caFingerprint, keyUsageBits, pemToDer, subjectAltNameDict, subjectArray } from '../../../src/adapters/apple/scep-payload.js';
+import { X509Certificate, createHash } from 'node:crypto';
 import { uuidV5 } from '../../../src/adapters/apple/uuid.js';
 import { describeWithReference } from '../../helpers/reference.js';
 import { validateConfigurationProfile } from './apple-schema.js';
@@ -29,6 +30,26 @@ describe('Apple configuration profile rendering', () => {
       expect(back.PayloadContent[1].PayloadContent).toMatchObject({ Challenge: c.delivery.challenge, URL: c.delivery.scepUrl });
     });
   }
+
+  it('parses a root PEM once for its DER and fingerprint, and hands each caller its own bytes (apple13)', () => {
+    const der = new Uint8Array(new X509Certificate(ROOT_PEM).raw);
+    const c = GOLDEN_CASES[0]!;
+    renderProfile(c.device, c.delivery);
+    const kept = PEM_DER_CACHE.get(ROOT_PEM);
+    expect(kept?.der).toEqual(der);
+    // Rendering again reuses that entry: the same kept object, not a new parse.
+    renderProfile(c.device, c.delivery);
+    expect(PEM_DER_CACHE.get(ROOT_PEM)).toBe(kept);
+    const a = pemToDer(ROOT_PEM);
+    a.fill(0);
+    expect(pemToDer(ROOT_PEM)).toEqual(der);
+    const f = caFingerprint(ROOT_PEM);
+    f.fill(0);
+    expect(caFingerprint(ROOT_PEM)).toEqual(new Uint8Array(createHash('sha1').update(der).digest()));
+    // A PEM that does not parse is refused every time and not kept.
+    expect(() => pemToDer('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).toThrow();
+    expect(PEM_DER_CACHE.get('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).toBeUndefined();
+  });
 
   it('is deterministic and keeps identifiers stable per profile, UUIDs per version', () => {
     const c = GOLDEN_CASES[0]!;

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type Storage } from '../../../src/core/storage/storage.js';
 import { expectStorageError } from './fixtures.js';
+import { isCommandId, uuidv7 } from '../../../src/core/command-id.js';
 
 /** The CommandStore part of the storage contract; `current` is the fresh storage of the running test. */
 export function commandsContract(current: () => Storage): void {
@@ -104,6 +105,30 @@ export function commandsContract(current: () => Storage): void {
         expect(await s.listDeliveryStatus({ deviceId: d.id })).toMatchObject([{ profileId: 'p-x', state: 'enrolling', detail: 'sent' }]);
         const audit = (await s.listAudit()).slice(auditBefore);
         expect(audit.map((e) => e.type)).toEqual(['device.report', 'apple.command.sent']);
+      });
+
+      it('recordCommandExchange queues commands under the ids the caller named, in their order, with the rest (apple13)', async () => {
+        const d = await s.createDevice({ name: 'named', platform: 'ios' });
+        const ids = [uuidv7(), uuidv7(), uuidv7()];
+        const cmd = (id: string, n: number) => ({ id, deviceId: d.id, channel: 'device', kind: 'InstallProfile', payload: { n }, profileId: `p-${n}`, profileVersion: 1 });
+        const written = await s.recordCommandExchange({
+          deviceId: d.id,
+          enqueue: ids.map((id, n) => cmd(id, n)),
+          state: { adapter: 'apple', state: { profiles: ids } },
+          statuses: [{ status: { deviceId: d.id, profileId: 'p-0', profileVersion: 1, state: 'pending', thumbprint: null, certificateSerial: null, errorCode: null, detail: `queued (${ids[0]})` }, actor: `device:${d.id}` }],
+        });
+        expect(written).toBe(true);
+        const cmds = await s.listCommands({ deviceId: d.id });
+        expect(cmds.map((c) => [c.id, c.status, c.payload])).toEqual(ids.map((id, n) => [id, 'queued', { n }]));
+        // The state written with them names them as stored, and the queue offers them in order.
+        expect(await s.getPlatformState(d.id, 'apple')).toEqual({ profiles: ids });
+        expect((await s.peekNextCommand(d.id, 'device'))?.id).toBe(ids[0]);
+        expect(isCommandId(ids[0]!)).toBe(true);
+        // An id already in use: the whole exchange is refused, nothing of it written.
+        const again = await s.recordCommandExchange({ deviceId: d.id, enqueue: [cmd(uuidv7(), 7), cmd(ids[1]!, 8)], state: { adapter: 'apple', state: { profiles: [] } } }).catch((e: unknown) => e);
+        expect(again).toBeInstanceOf(Error);
+        expect(await s.listCommands({ deviceId: d.id })).toHaveLength(3);
+        expect(await s.getPlatformState(d.id, 'apple')).toEqual({ profiles: ids });
       });
 
       it('recordCommandExchange writes nothing when the command to send changed since it was read', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { uuidv7 } from '../../command-id.js';
 import { sql } from 'kysely';
 import type { CommandStatus, DeviceCommand } from '../../model.js';
 import { StorageConflictError } from '../storage.js';
@@ -10,7 +10,9 @@ import type { DeviceCommandsTable } from '../schema.js';
 import { prepared } from './prepared.js';
 import { KyselyStore, Rollback, isForeignKeyViolation, isoTimestamp, type Db } from './support.js';
 
-// The device command queue (adapters): ids are UUIDv7, so id order is creation order.
+// The device command queue (adapters): ids are UUIDv7 (core/command-id.ts), so id order is creation order.
+
+export { uuidv7 } from '../../command-id.js';
 
 type Selectable<T> = { [K in keyof T]: T[K] };
 
@@ -30,9 +32,10 @@ function commandOf(r: Selectable<DeviceCommandsTable>): DeviceCommand {
   };
 }
 
-function commandRow(c: NewCommand, now: string) {
+function commandRow(c: NewCommand & { id?: string }, now: string) {
   return {
-    id: uuidv7(),
+    // An id the caller named (CommandExchange.enqueue), else a new one.
+    id: c.id ?? uuidv7(),
     device_id: c.deviceId,
     channel: c.channel,
     kind: c.kind,
@@ -51,31 +54,6 @@ const NEXT_COMMAND_ATTEMPTS = 5;
 
 /** Commands the device has answered for good (or we cancelled): history, purgeable. */
 const ANSWERED: readonly CommandStatus[] = ['acknowledged', 'error', 'formaterror', 'cancelled'];
-
-let lastMs = 0;
-let counter = 0;
-/**
- * A UUIDv7 (RFC 9562): 48-bit millisecond time, then a 12-bit counter that
- * keeps ids made in the same millisecond in order, then random bits. Command
- * ids therefore sort in creation order, which is the order a queue needs.
- */
-export function uuidv7(now = Date.now()): string {
-  if (now <= lastMs) {
-    counter = (counter + 1) & 0xfff;
-    if (counter === 0) lastMs += 1;
-    now = lastMs;
-  } else {
-    counter = 0;
-    lastMs = now;
-  }
-  const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = 0x70 | (counter >> 8);
-  b[7] = counter & 0xff;
-  b[8] = 0x80 | (b[8]! & 0x3f);
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /** The statuses a command is offered again in. */
 const OFFERABLE: readonly CommandStatus[] = ['sent', 'queued', 'notnow'];
