@@ -1,5 +1,6 @@
 // `node --import tsx bench/delivering.ts [--devices N]`: only the delivering
-// check-ins (bench/lib/delivering.ts) of N Android agents and N Apple devices
+// check-ins (bench/lib/delivering.ts) of N Android agents, N Windows devices
+// (the OMA-DM messages of the first session) and N Apple devices
 // (default 30), each with the same 3 assigned profiles, against the gateway
 // in its own process; BENCH_CPU_PROF=dir profiles the gateway. Prints the
 // floor (the signatures each check-in needs, node:crypto in the same run) and
@@ -43,8 +44,8 @@ try {
   // The signatures these check-ins need, with node:crypto in this run (issue 13: "3 ms plus the signatures it needs").
   const floor = measureDeliveringFloor();
   const ratio = (ours: number | undefined, f: number) => (ours === undefined ? undefined : Number((ours / f).toFixed(2)));
-  const overFloor = { androidFetchMs: r.androidFetchCpuMs - floor.androidFetchMs, appleTokenUpdateMs: (r.appleTokenUpdateCpuMs ?? 0) - floor.appleTokenUpdateMs, appleConnectsMs: (r.appleConnectsCpuMs ?? 0) - floor.appleConnectsMs };
-  const ratios = { android: ratio(r.androidFetchCpuMs, floor.androidFetchMs), appleTokenUpdate: ratio(r.appleTokenUpdateCpuMs, floor.appleTokenUpdateMs), appleConnects: ratio(r.appleConnectsCpuMs, floor.appleConnectsMs) };
+  const overFloor = { androidFetchMs: r.androidFetchCpuMs - floor.androidFetchMs, appleTokenUpdateMs: (r.appleTokenUpdateCpuMs ?? 0) - floor.appleTokenUpdateMs, appleConnectsMs: (r.appleConnectsCpuMs ?? 0) - floor.appleConnectsMs, windowsSessionMs: (r.windowsSessionCpuMs ?? 0) - floor.windowsSessionMs };
+  const ratios = { android: ratio(r.androidFetchCpuMs, floor.androidFetchMs), appleTokenUpdate: ratio(r.appleTokenUpdateCpuMs, floor.appleTokenUpdateMs), appleConnects: ratio(r.appleConnectsCpuMs, floor.appleConnectsMs), windowsSession: ratio(r.windowsSessionCpuMs, floor.windowsSessionMs) };
   console.log(JSON.stringify({ cpu: PRECISE ? `gateway /metrics, less ${cpu.offset.toFixed(2)} ms per reading` : '/proc ticks', ...r, floor, overFloor, ratios, loadBefore: load, loadAfter: loadavg().map((l) => l.toFixed(1)).join(' ') }, null, 2));
 } finally {
   await stop();

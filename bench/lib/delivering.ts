@@ -7,6 +7,10 @@
 // - Apple: the TokenUpdate that plans and queues the 3 InstallProfile
 //   commands, and the connects that fetch them (Idle, then each answer); the
 //   simulator's SCEP enrollment between two connects is outside the windows.
+// - Windows: the first OMA-DM session after enrollment (Alert 1201, our 3
+//   Atomic Add + Exec installs with their challenges; the device's statuses,
+//   our closing Status): each message's exchange is a window; the 3 SCEP
+//   enrollments the simulator makes after the session are outside them.
 // `cpu` reads the gateway's CPU: /proc in 10 ms ticks (ServerProcess.cpuMs),
 // or the gateway's own process.cpuUsage() through /metrics (bench/delivering.ts
 // --precise: microseconds, less what the reading itself costs, `cpu.offset`).
@@ -14,6 +18,7 @@
 // times the others.
 import { AndroidAgentSim } from '../../src/sim/android.js';
 import { AppleDeviceSim } from '../../src/sim/apple.js';
+import { WindowsSimulator } from '../../src/sim/windows.js';
 import type { FakeApns } from '../../src/sim/fake-apns.js';
 
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
@@ -39,6 +44,11 @@ export interface DeliveringResults {
   appleConnectsCpuMs?: number;
   /** Connects per Apple device in that window. */
   appleConnects?: number;
+  /** Gateway CPU ms per Windows device for the OMA-DM messages of its first session (the 3 installs), SCEP excluded; and their median. */
+  windowsSessionCpuMs?: number;
+  windowsSessionMedianMs?: number;
+  /** OMA-DM messages in that session. */
+  windowsMessages?: number;
 }
 
 const mean = (x: readonly number[]) => x.reduce((a, b) => a + b, 0) / x.length;
@@ -63,7 +73,7 @@ export async function deliveringBench(api: Api, cpu: CpuReader, userId: string, 
     const enroll = first.document?.policies.filter((p) => p.action === 'enroll').length;
     if (enroll !== 3) throw new Error(`the delivering fetch carried ${enroll} policies to enroll, not 3: HTTP ${first.status} ${JSON.stringify(first.body).slice(0, 300)}`);
   }
-  const results: DeliveringResults = { devices, androidFetchCpuMs: mean(android), androidFetchMedianMs: median(android) };
+  const results: DeliveringResults = { devices, androidFetchCpuMs: mean(android), androidFetchMedianMs: median(android), ...(await windowsDelivering(api, timed, userId, devices, url)) };
   if (!apns) return results;
   const tokenUpdate: number[] = [];
   const connects: number[] = [];
@@ -100,4 +110,36 @@ export async function deliveringBench(api: Api, cpu: CpuReader, userId: string, 
     appleConnectsMedianMs: median(connects),
     appleConnects: connectCount / devices,
   };
+}
+
+/** The first OMA-DM session of `devices` Windows devices: each message's exchange timed, the SCEP enrollments after it not. */
+async function windowsDelivering(
+  api: Api,
+  timed: <T>(run: () => Promise<T>) => Promise<{ value: T; ms: number }>,
+  userId: string,
+  devices: number,
+  url: string,
+): Promise<Pick<DeliveringResults, 'windowsSessionCpuMs' | 'windowsSessionMedianMs' | 'windowsMessages'>> {
+  const sessions: number[] = [];
+  let messages = 0;
+  const user = await api('GET', `/users/${userId}`);
+  for (let i = 0; i < devices; i++) {
+    const token = await api('POST', '/enrollment-tokens', { userId, platform: 'windows' });
+    const sim = new WindowsSimulator({ baseUrl: url, upn: user.userPrincipalName, password: token.token });
+    const e = await sim.enroll();
+    if (e.fault || !sim.identity) throw new Error(`Windows enrollment: ${e.fault?.reason ?? `HTTP ${e.status}`}`);
+    let ms = 0;
+    const post = sim.post.bind(sim);
+    sim.post = async (xml, headers) => {
+      const r = await timed(() => post(xml, headers));
+      ms += r.ms;
+      messages += 1;
+      return r.value;
+    };
+    const log = await sim.session();
+    sessions.push(ms);
+    const installed = log.enrolled.filter((x) => x.status === 1).length;
+    if (installed !== 3) throw new Error(`the Windows device installed ${installed} certificates in its first session, not 3`);
+  }
+  return { windowsSessionCpuMs: mean(sessions), windowsSessionMedianMs: median(sessions), windowsMessages: messages / devices };
 }

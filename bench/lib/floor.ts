@@ -53,6 +53,8 @@ export interface DeliveringFloor {
   appleTokenUpdateMs: number;
   /** Apple 4 connects: 4 Mdm-Signatures, 3 profile CMS signatures, 3 challenges. */
   appleConnectsMs: number;
+  /** Windows first session (OMA-DM messages only): 3 challenges (the identity is the proxy header: no signature checked per message). */
+  windowsSessionMs: number;
 }
 
 /** The signatures a delivering check-in cannot skip (issue 13: "3 ms plus the signatures it needs"), with node:crypto in the same run. */
@@ -73,5 +75,6 @@ export function measureDeliveringFloor(n = 300): DeliveringFloor {
     androidFetchMs: r(3 * ed25519SignMs),
     appleTokenUpdateMs: r(rsa2048VerifyMs),
     appleConnectsMs: r(4 * rsa2048VerifyMs + 3 * rsa2048SignMs + 3 * ed25519SignMs),
+    windowsSessionMs: r(3 * ed25519SignMs),
   };
 }

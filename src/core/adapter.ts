@@ -337,7 +337,7 @@ export interface FastReply {
 
 /** A check-in recognised in front of Express (PlatformAdapter.fastCheckins). */
 export interface FastCheckin {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'POST';
   /** The exact path; also the route label of mdmgw_http_requests_total, as the Express route's. */
   path: string;
   /** The body limit of the Express route: a larger declared body is left to it (413). */
@@ -348,6 +348,27 @@ export interface FastCheckin {
    * instead. `body` is the request body as read (empty for a GET).
    */
   answer(req: IncomingMessage, body: Buffer): Promise<FastReply | null>;
+  /** Optional: whether to read this request at all (from its head); one it does not take goes to Express unread. */
+  takes?(req: IncomingMessage): boolean;
+  /**
+   * The route reads its body as UTF-8 text (express.text): a request handed on
+   * gets req.body as that string, byte-order mark dropped as raw-body drops it.
+   * Use with `takes` admitting only UTF-8 bodies.
+   */
+  textBody?: boolean;
+}
+
+/**
+ * Thrown by a FastCheckin's answer once it may have written (the Windows
+ * OMA-DM message: its state compare-and-set): the request is not handed to
+ * the route (which would apply the message a second time) but answered as the
+ * gateway's error handler answers the cause (503 + Retry-After for a busy
+ * device or an unavailable database, else 500).
+ */
+export class FastCheckinFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('the fast check-in failed after it began writing');
+  }
 }
 
 export interface PlatformAdapter<Payload = unknown> {

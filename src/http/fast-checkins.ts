@@ -1,8 +1,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { FastCheckin, FastReply } from '../core/adapter.js';
+import { FastCheckinFailed, type FastCheckin, type FastReply } from '../core/adapter.js';
+import { DeviceBusyError } from '../core/device-lock.js';
 import { withRequestSource } from '../core/request-source.js';
+import { isDatabaseUnavailable } from '../core/storage/db-errors.js';
 import type { Logger } from '../log.js';
 import type { FastAnswers } from './fast-answers.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from './errors.js';
 
 // Check-ins with nothing to do (the Android policy fetch, the Apple
 // device-channel Idle) answered in front of Express (issue 13): no router
@@ -18,6 +21,10 @@ import type { FastAnswers } from './fast-answers.js';
 // (mdmgw_http_requests_total and the latency histogram under the route's
 // label, mdmgw_checkins_total as 'ok' where the route's authenticateDevice
 // would have counted it).
+// The Windows OMA-DM message (POST, adapters/windows/management.ts) is the one
+// check-in here that writes: it is answered here whenever its message is well
+// formed and its identity current, and once it may have written, a failure is
+// answered here as errorHandler answers it (FastCheckinFailed), never handed on.
 
 export interface FastCheckinDeps {
   /** The Express app: what answers everything the fast path does not. */
@@ -39,7 +46,7 @@ export function fastCheckins(mounted: readonly MountedFastCheckin[], d: FastChec
     if (byRoute.size === 0 || !req.url) return false;
     const q = req.url.indexOf('?');
     const m = byRoute.get(`${req.method} ${q < 0 ? req.url : req.url.slice(0, q)}`);
-    if (!m || !plainBody(req, m.checkin)) return false;
+    if (!m || !plainBody(req, m.checkin) || (m.checkin.takes && !m.checkin.takes(req))) return false;
     const started = process.hrtime.bigint();
     // What Express reports as req.ip with `trust proxy` off (the audit's request source).
     const source = req.socket.remoteAddress ?? 'unknown';
@@ -69,11 +76,36 @@ async function answer(req: IncomingMessage, res: ServerResponse, m: MountedFastC
       return reply;
     }
   } catch (err) {
+    // The check-in may have written (the Windows message's state): never applied twice, answered here as errorHandler would.
+    if (err instanceof FastCheckinFailed) return res.headersSent ? null : failed(res, err.reason, m, d);
     // Whatever went wrong, the route meets it again and answers it as it always did (503, 500 and the log).
     d.log.debug({ err: (err as Error)?.message, path: m.checkin.path }, 'fast check-in handed to the route after an error');
     if (res.headersSent) return null;
   }
-  return handOn(req, res, body, d);
+  return handOn(req, res, body, m.checkin, d);
+}
+
+/**
+ * What errors.ts errorHandler answers for the same error: 503 + Retry-After
+ * for a busy device (another instance wrote its state meanwhile) or an
+ * unavailable database, else 500 with the error logged. Counted as the route's.
+ */
+function failed(res: ServerResponse, err: unknown, m: MountedFastCheckin, d: FastCheckinDeps): FastReply {
+  let reply: FastReply;
+  if (err instanceof DeviceBusyError) reply = jsonReply(503, err.message, { 'Retry-After': '5' });
+  else if (isDatabaseUnavailable(err)) {
+    d.log.warn({ err: (err as Error)?.message, method: m.checkin.method, path: m.checkin.path }, 'the database is unavailable: answered 503');
+    reply = jsonReply(503, 'the database is unavailable; retry later', { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+  } else {
+    d.log.error({ err, method: m.checkin.method, path: m.checkin.path }, 'unhandled error');
+    reply = jsonReply(500, 'internal error; see the gateway log');
+  }
+  send(res, reply);
+  return reply;
+}
+
+function jsonReply(status: number, error: string, headers: Record<string, string> = {}): FastReply {
+  return { status, headers: { ...headers, 'Content-Type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error }) };
 }
 
 /** Only bodies Express's parsers would take as they come: declared length within the route's limit, no content coding. */
@@ -131,13 +163,19 @@ function send(res: ServerResponse, r: FastReply): void {
   else res.end(w.body);
 }
 
+/** What express.text (raw-body, iconv-lite utf-8) makes of a UTF-8 body: the text, without a byte-order mark. */
+function utf8Text(body: Buffer): string {
+  const text = body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /**
  * To the Express route, with the body it would have read: body-parser skips a
  * request whose stream has ended and keeps req.body (what `express.raw` sets).
  * Counted there, so null here.
  */
-function handOn(req: IncomingMessage, res: ServerResponse, body: Buffer, d: FastCheckinDeps): null {
-  if (req.method !== 'GET') (req as IncomingMessage & { body?: Buffer }).body = body;
+function handOn(req: IncomingMessage, res: ServerResponse, body: Buffer, c: FastCheckin, d: FastCheckinDeps): null {
+  if (req.method !== 'GET') (req as IncomingMessage & { body?: Buffer | string }).body = c.textBody ? utf8Text(body) : body;
   d.fallThrough(req, res);
   return null;
 }

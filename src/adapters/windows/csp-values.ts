@@ -87,11 +87,30 @@ export function quoteRdnValue(v: string): string {
   return needs ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
+/**
+ * The few CA certificates a gateway serves (roots, intermediates) parsed once
+ * each: a delivering message rendered every install's root and chain, and the
+ * X509Certificate parse was about a fifth of its CPU (issue 13, win13). Keyed
+ * by the PEM text itself, so a new CA is simply another entry; bounded.
+ */
+const PARSED_MAX = 64;
+const parsed = new Map<string, { thumbprint: string; base64Der: string }>();
+
+function parsedPem(pem: string): { thumbprint: string; base64Der: string } {
+  let p = parsed.get(pem);
+  if (p) return p;
+  const cert = new X509Certificate(pem);
+  p = { thumbprint: cert.fingerprint.replace(/:/g, '').toUpperCase(), base64Der: Buffer.from(cert.raw).toString('base64') };
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(pem, p);
+  return p;
+}
+
 /** SHA-1 thumbprint (upper-case hex) of a PEM certificate: CAThumbprint and the RootCATrustedCertificates node name. */
 export function pemThumbprint(pem: string): string {
-  return new X509Certificate(pem).fingerprint.replace(/:/g, '').toUpperCase();
+  return parsedPem(pem).thumbprint;
 }
 
 export function pemToBase64Der(pem: string): string {
-  return Buffer.from(new X509Certificate(pem).raw).toString('base64');
+  return parsedPem(pem).base64Der;
 }

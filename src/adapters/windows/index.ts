@@ -1,5 +1,6 @@
 import type { AdapterServices, PlatformAdapter } from '../../core/adapter.js';
 import { render, type WindowsPayload } from './render.js';
+import { fastManagement } from './management.js';
 import { PATHS, windowsRoutes } from './routes.js';
 
 // The Windows adapter: MS-MDE2 enrollment and OMA-DM with the
@@ -19,6 +20,8 @@ export function createWindowsAdapter(o: WindowsAdapterOptions = {}): PlatformAda
     render,
     enrollmentUrl: (_token, publicUrl) => `${publicUrl}${PATHS.discovery}`,
     routes: (services: AdapterServices) => windowsRoutes(services, o.now ?? (() => services.now())),
+    // The OMA-DM message, in front of Express (management.ts, http/fast-checkins.ts).
+    fastCheckins: (services: AdapterServices) => [fastManagement(services, o.now ?? (() => services.now()))],
   };
 }
 

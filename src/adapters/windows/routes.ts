@@ -1,13 +1,13 @@
 import express, { Router, type Request, type Response } from 'express';
 import { IDENTITY_KEY_SIZE, IDENTITY_VALIDITY_DAYS } from '../../core/profile/resolve.js';
-import type { AdapterServices, DeliveryReport } from '../../core/adapter.js';
+import type { AdapterServices } from '../../core/adapter.js';
 import { WINDOWS_XML_LIMITS } from '../../core/input-limits.js';
 import { discoverResponse, parseDiscover } from './discovery.js';
 import { enroll } from './enroll.js';
 import { getPoliciesResponse, parseGetPolicies } from './enrollment-policy.js';
 import { handleMessage } from './session.js';
 import { identityStanding, type WindowsState } from './state.js';
-import { versionedStateWriter } from '../../core/device-lock.js';
+import { MANAGEMENT_PATH, SYNCML_SERVED_TYPE, mediaType, messageSaver } from './management.js';
 import { renew } from './renew.js';
 import { ACTIONS, ENROLLMENT_FAULTS, SOAP_CONTENT_TYPE, type SoapFault, faultEnvelope } from './soap.js';
 import { SYNCML_CONTENT_TYPE } from './syncml-build.js';
@@ -24,7 +24,7 @@ export const PATHS = {
   discovery: '/EnrollmentServer/Discovery.svc',
   policy: '/EnrollmentServer/Policy.svc',
   enrollment: '/EnrollmentServer/Enrollment.svc',
-  management: '/ManagementServer/MDM.svc',
+  management: MANAGEMENT_PATH,
 } as const;
 
 /** Larger bodies get 413 before they are read; the XML pre-scan (xml.ts) bounds the rest. */
@@ -51,9 +51,6 @@ function readSoap(req: Request, res: Response, action: string): El | null {
     return null;
   }
 }
-
-/** The Content-Type Express's res.type + send has always served for an answer (charset added). */
-const SYNCML_SERVED_TYPE = `${SYNCML_CONTENT_TYPE}; charset=utf-8`;
 
 /**
  * An OMA-DM answer, head and body in one write (issue 13): res.send turned the
@@ -152,21 +149,8 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
     // Read once per message: handleMessage works on this copy and writes it back.
     const read = await s.state.getVersioned(deviceId);
     const state = (read.state ?? {}) as WindowsState;
-    // The state compare-and-set, with the message's delivery reports in the same transaction when it has
-    // any: a message refused on a conflict (503) leaves no report or audit record; its retry writes them once.
-    let reports: readonly DeliveryReport[] = [];
-    const write = versionedStateWriter(deviceId, read, (id, st, version) =>
-      reports.length === 0 ? s.state.putIfVersion(id, st, version) : s.reportAllWithState(res.locals.device!, reports, st, version),
-    );
-    const save = async (st: Record<string, unknown>, withReports: readonly DeliveryReport[] = []) => {
-      reports = withReports;
-      try {
-        // An unchanged state is not written: its reports then go alone.
-        if (!(await write(st)) && withReports.length > 0) await s.reportAll(res.locals.device!, withReports);
-      } finally {
-        reports = [];
-      }
-    };
+    // The state compare-and-set, with the message's delivery reports in the same transaction (management.ts).
+    const save = messageSaver(s, res.locals.device!, read);
     let renewalConfirmed: string | undefined;
     if (state.enrollment) {
       // The certificate authenticateDevice just verified (no second verification).
@@ -190,8 +174,7 @@ export function windowsRoutes(s: AdapterServices, clock: () => Date): Router {
       await s.audit('windows.identity.renewal-confirmed', { deviceId, thumbprint: renewalConfirmed }, { deviceId });
       renewalConfirmed = undefined;
     };
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== SYNCML_CONTENT_TYPE) {
+    if (mediaType(req.headers['content-type']) !== SYNCML_CONTENT_TYPE) {
       await confirmRenewal();
       res.status(415).json({ error: `Content-Type must be ${SYNCML_CONTENT_TYPE}` });
       return;

@@ -1,6 +1,7 @@
+import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { statusCodeFor } from '../../../src/adapters/windows/command-status.js';
-import { keyUsageValue, quoteRdnValue, subjectAlternativeNamesValue, subjectNameValue, hashAlgorithmValue, keyProtectionValue } from '../../../src/adapters/windows/csp-values.js';
+import { pemThumbprint, pemToBase64Der, keyUsageValue, quoteRdnValue, subjectAlternativeNamesValue, subjectNameValue, hashAlgorithmValue, keyProtectionValue } from '../../../src/adapters/windows/csp-values.js';
 import { formForOsVersion } from '../../../src/adapters/windows/devinfo.js';
 import { formatHresult, hresultMeaning } from '../../../src/adapters/windows/error-codes.js';
 import { renewalDue } from '../../../src/adapters/windows/session.js';
@@ -9,7 +10,9 @@ import type { IssuedCertificate } from '../../../src/core/model.js';
 import type { TrackedProfile } from '../../../src/adapters/windows/state.js';
 import { XmlError, parseXml } from '../../../src/adapters/windows/xml.js';
 import { windowsProblem } from '../../../src/adapters/windows/render.js';
-import { delivery } from './fixtures.js';
+import { delivery, ROOT_PEM } from './fixtures.js';
+import { X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 
 describe('CSP value encodings (clientcertificateinstall-scep.md)', () => {
   it('KeyUsage is the CertEnroll bit value in decimal', () => {
@@ -39,6 +42,22 @@ describe('CSP value encodings (clientcertificateinstall-scep.md)', () => {
     expect(windowsProblem(delivery('aaaaaaaa-0000-4000-8000-0000000000a2', { ...base, extendedKeyUsages: [] }))).toMatch(/EKUMapping/);
     expect(windowsProblem(delivery('aaaaaaaa-0000-4000-8000-0000000000a3', { ...base, subjectAlternativeNames: [{ type: 'dns', value: 'a;b' }] }))).toMatch(/;/);
     expect(windowsProblem(delivery('aaaaaaaa-0000-4000-8000-0000000000a4', base))).toBeNull();
+  });
+});
+
+describe('CA certificates parsed once (win13)', () => {
+  it('gives each PEM its own thumbprint and DER, as a fresh parse does, and still refuses a malformed one', async () => {
+    const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const other = (await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=Other Root', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, serialNumber: '01' })).toString('pem');
+    for (let round = 0; round < 2; round++) {
+      for (const pem of [ROOT_PEM, other]) {
+        const fresh = new X509Certificate(pem);
+        expect(pemThumbprint(pem)).toBe(fresh.fingerprint.replace(/:/g, '').toUpperCase());
+        expect(pemToBase64Der(pem)).toBe(fresh.raw.toString('base64'));
+      }
+    }
+    expect(pemThumbprint(ROOT_PEM)).not.toBe(pemThumbprint(other));
+    expect(() => pemThumbprint('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).toThrow();
   });
 });
 
