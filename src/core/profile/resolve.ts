@@ -121,9 +121,18 @@ export function identityRequest(device: Pick<Device, 'id'>): ResolvedRequest {
 export { canonicalJson };
 
 
+/**
+ * SHA-256 over the canonical JSON of a resolved request (32 bytes). A check-in
+ * computes it once per delivery (core/delivery.ts) for both the challenge's
+ * digest and the adapter's fingerprint of the request (issue 13).
+ */
+export function requestSha256(r: ResolvedRequest): Buffer {
+  return createHash('sha256').update(canonicalJson(r), 'utf8').digest();
+}
+
 /** First 16 bytes of SHA-256 over the canonical JSON: what a challenge commits to. */
 export function requestDigestBytes(r: ResolvedRequest): Buffer {
-  return createHash('sha256').update(canonicalJson(r), 'utf8').digest().subarray(0, 16);
+  return requestSha256(r).subarray(0, 16);
 }
 
 /** requestDigestBytes as base64 (24 characters). */
