@@ -27,3 +27,36 @@ export function canonicalJson(value: unknown): string {
   }
   return `${s}}`;
 }
+
+/**
+ * canonicalJson(a) === canonicalJson(b), without writing either text: a
+ * check-in compares the agent state it read with the one it would write
+ * (issue 13). Same rules: key order and undefined members do not count.
+ */
+export function canonicalEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const aObject = a !== null && typeof a === 'object';
+  const bObject = b !== null && typeof b === 'object';
+  if (!aObject || !bObject) return !aObject && !bObject && (JSON.stringify(a) ?? 'null') === (JSON.stringify(b) ?? 'null');
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const y = b as unknown[];
+    if (a.length !== y.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      // A hole writes nothing, unlike undefined (null): holes must match.
+      if (i in a !== i in y) return false;
+      if (i in a && !canonicalEqual(a[i], y[i])) return false;
+    }
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k of Object.keys(x)) {
+    if (x[k] === undefined) continue;
+    defined += 1;
+    if (!Object.prototype.hasOwnProperty.call(y, k) || y[k] === undefined || !canonicalEqual(x[k], y[k])) return false;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined) defined -= 1;
+  return defined === 0;
+}
