@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { assignedProfiles } from './assignments.js';
 import { mintChallenge } from './challenge/token.js';
 import type { Device, Profile, ResolvedRequest, Target, User } from './model.js';
-import { resolveRequest } from './profile/resolve.js';
+import { requestSha256, resolveRequest } from './profile/resolve.js';
 import type { DirectoryStore, ProfileStore, AssignmentStore } from './storage/storage.js';
 
 // What a device gets at check-in: for every profile that applies to it, the
@@ -48,6 +48,12 @@ export type Delivery =
       challengeExpiresAt: Date;
       scepUrl: string;
       trustedRootPem: string;
+      /**
+       * SHA-256 of the resolved request's canonical JSON, hex (resolve.ts requestSha256), computed once per delivery:
+       * the challenge's request digest is its first 16 bytes, and adapters fingerprint the request with it.
+       * Optional for deliveries made elsewhere (tests): requestSha256(resolved) is the same value.
+       */
+      requestSha256?: string;
       /** Intermediate CA certificates (PEM) between the issuing CA and the root, for platforms that install them ('' when none). */
       intermediatesPem?: string;
       /** The registry name of the CA that issues this profile (GetCACert's message for it); absent: the default CA. */
@@ -108,10 +114,13 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
   // device already) renders no challenge, and an Ed25519 signature per assigned profile per
   // message was a large share of it (issue 13). The time is taken now, as if minted now.
   const at = deps.now?.() ?? new Date();
+  // The request's canonical JSON and hash, once: the challenge binds it and the adapter fingerprints it (issue 13).
+  let digest: Buffer | undefined;
+  const sha256 = () => (digest ??= requestSha256(r.resolved));
   let minted: ReturnType<typeof mintChallenge> | undefined;
   const mint = () => {
     if (!minted) {
-      minted = mintChallenge(deps.challengeKey, { kind: 'profile', resolved: r.resolved, ttlSeconds: deps.ttlSeconds, now: at });
+      minted = mintChallenge(deps.challengeKey, { kind: 'profile', resolved: r.resolved, ttlSeconds: deps.ttlSeconds, now: at, requestSha256: sha256() });
       deps.onMint?.();
     }
     return minted;
@@ -120,6 +129,9 @@ function prepareOne(deps: DeliveryDeps, device: Device, primaryUser: User | null
     profile,
     ok: true,
     resolved: r.resolved,
+    get requestSha256() {
+      return sha256().toString('hex');
+    },
     get challenge() {
       return mint().token;
     },

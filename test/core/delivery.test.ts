@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/core/canonical-json.js';
 import { verifyChallenge } from '../../src/core/challenge/token.js';
 import { prepareDeliveries, type Delivery, type DeliveryDeps } from '../../src/core/delivery.js';
 import { requestDigest } from '../../src/core/profile/resolve.js';
@@ -48,6 +50,15 @@ describe('prepareDeliveries', () => {
       expect(v.ok && v.claims.requestDigest).toBe(requestDigest(d.resolved));
       const decision = await w.crp.evaluate(pkcsReq(csrMatching(d.resolved, d.challenge)));
       expect(decision.allow, d.profile.name).toBe(true);
+    }
+  });
+
+  it("carries the resolved request's SHA-256, the one its challenge binds (computed once per delivery, issue 13)", async () => {
+    for (const d of ready(await prepareDeliveries(deps, w.laptop))) {
+      const expected = createHash('sha256').update(canonicalJson(d.resolved)).digest();
+      expect(d.requestSha256).toBe(expected.toString('hex'));
+      const v = verifyChallenge(w.keys.publicKey, d.challenge);
+      expect(v.ok && v.claims.requestDigest).toBe(expected.subarray(0, 16).toString('base64'));
     }
   });
 

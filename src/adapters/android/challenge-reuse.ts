@@ -17,8 +17,9 @@ import { challengeSpent, type IssuedFacts } from './issued-certificates.js';
 
 export const REFRESH_MARGIN_MS = 10 * 60_000;
 
+/** SHA-256 of the canonical resolved request, hex: the delivery's own (core/delivery.ts), the same digest its challenge binds. */
 export function requestHash(d: ReadyDelivery): string {
-  return sha256Hex(canonicalJson(d.resolved));
+  return d.requestSha256 ?? sha256Hex(canonicalJson(d.resolved));
 }
 
 export type ChallengeDecision = { reuse: true; stored: StoredChallenge } | { reuse: false; fresh: StoredChallenge; why: 'none' | 'used' | 'stale' | 'expiring' };

@@ -1,10 +1,11 @@
 import type { AdapterServices, DeliveryReport, ReadyDelivery } from '../../core/adapter.js';
 import type { Device } from '../../core/model.js';
 import type { AgentState } from './state.js';
-import { canonicalJson, sha256Hex, strongEtag } from './canonical.js';
+import { sha256Hex } from './canonical.js';
+import { canonicalEqual } from '../../core/canonical-json.js';
 import { decideChallenge } from './challenge-reuse.js';
 import { withIssuedValidity, type IssuedFacts } from './issued-certificates.js';
-import { policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type IdentityRenewalV1, type PolicyDocumentV1 } from './render.js';
+import { canonicalTextsV1, policyContentV1, policyDocumentV1, renderCertificatePolicy, type CertificatePolicyV1, type IdentityRenewalV1, type PolicyDocumentV1 } from './render.js';
 import { policyAction } from './renewal.js';
 import { currentCertificate, reissueAfterRevocation } from '../../core/renewal.js';
 import { rolloverReissueDue } from '../../core/ca-rollover.js';
@@ -81,7 +82,9 @@ export function checkin(
 
   if (version !== 1) throw new Error(`policy schema version ${version} has no renderer`);
   const content = policyContentV1(device, policies, identityRenewal);
-  const contentHash = sha256Hex(canonicalJson(content));
+  // One canonical text per policy for both hashes: the content's (has it changed?) and the document's (the ETag).
+  const texts = canonicalTextsV1(content);
+  const contentHash = sha256Hex(texts.content);
   const key = String(version);
   const mark = state.documents[key];
   const generatedAt = mark && mark.contentHash === contentHash ? mark.generatedAt : now.toISOString();
@@ -102,7 +105,7 @@ export function checkin(
 
   return {
     document,
-    etag: strongEtag(document),
+    etag: `"${sha256Hex(texts.document(generatedAt))}"`,
     state,
     unavailable: unavailable.map(({ profileId, code, message }) => ({ profileId, code, message })),
     reports,
@@ -114,7 +117,7 @@ export function stickyScepUrl(d: ReadyDelivery, previous: string | undefined): s
   return previous !== undefined && d.profile.scepServerUrls.includes(previous) ? previous : d.scepUrl;
 }
 
-/** Whether the state changed enough to be written back. */
+/** Whether the state changed enough to be written back (as their canonical JSON would differ, without writing it). */
 export function stateChanged(a: AgentState, b: AgentState): boolean {
-  return canonicalJson(a) !== canonicalJson(b);
+  return !canonicalEqual(a, b);
 }

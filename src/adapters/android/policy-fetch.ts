@@ -37,11 +37,29 @@ export interface PolicyAsk {
  * returned from its own statement, else read here. The device lock is not taken: a kept
  * answer writes nothing, and its key holds the state it was made from.
  */
-export async function keptPolicyAnswer(s: AdapterServices, now: Date, device: Device, thumbprint: string, asked: PolicyAsk, read?: PlanGenerations): Promise<{ kept: PolicyAnswer | undefined; keyOf(stored: unknown): string }> {
+export async function keptPolicyAnswer(
+  s: AdapterServices,
+  now: Date,
+  device: Device,
+  thumbprint: string,
+  asked: PolicyAsk,
+  read?: PlanGenerations,
+  /** The HTTP request: the fast path and the route of one request share one state read. */
+  req?: object,
+): Promise<{ kept: PolicyAnswer | undefined; keyOf(stored: unknown): string; stored: { state: Record<string, unknown> | null; version: number } }> {
   const generation = await s.planGeneration(device.id, read);
   const keyOf = (stored: unknown) => policyCacheKey(generation, device, thumbprint, stored, asked);
-  return { kept: policyAnswersFor(s).get(device.id, keyOf(await s.state.get(device.id)), now), keyOf };
+  // With its version: a full fetch computes from this read and writes compare-and-set on it (routes.ts), not reading it again.
+  // The fast path's read of the same request, when it had no kept answer and passed the request on to the route.
+  const earlier = req && stateReads.get(req);
+  const stored = earlier && earlier.deviceId === device.id ? earlier.stored : await s.state.getVersioned(device.id);
+  if (req) stateReads.set(req, { deviceId: device.id, stored });
+  return { kept: policyAnswersFor(s).get(device.id, keyOf(stored.state), now), keyOf, stored };
 }
+
+type StateRead = { state: Record<string, unknown> | null; version: number };
+/** The state read of a request the fast path handed on to the route: read once per request (issue 13). */
+const stateReads = new WeakMap<object, { deviceId: string; stored: StateRead }>();
 
 /**
  * The Content-Type the route has always served (Express's res.type + send
@@ -87,7 +105,7 @@ export function fastPolicyFetch(s: AdapterServices, clock: () => Date, platforms
       // Express's query parser ("simple": node:querystring), so schemaVersion is what the route reads.
       const q = req.url!.indexOf('?');
       const asked = { query: q < 0 ? undefined : parseQuery(req.url!.slice(q + 1)).schemaVersion, accept: req.headers.accept };
-      const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked, who.planGenerations);
+      const { kept } = await keptPolicyAnswer(s, clock(), who.device, who.thumbprint, asked, who.planGenerations, req);
       return kept ? fastReplyOf(kept, req.headers['if-none-match']) : null;
     },
   };

@@ -1,6 +1,6 @@
 import type { ReadyDelivery } from '../../core/adapter.js';
 import type { Device, KeySize, KeyUsageName, SanType } from '../../core/model.js';
-import { sha256Hex } from './canonical.js';
+import { canonicalJson, sha256Hex } from './canonical.js';
 import { keyDigests, keyPurposes, requiresHardwareBacked, RSA_ENCRYPTION_PADDINGS, RSA_SIGNATURE_PADDINGS, x500Subject, type KeyPurpose } from './vocabulary.js';
 
 // The policy document the agent fetches (schema version 1), built from core's
@@ -117,9 +117,32 @@ export interface PolicyPlan {
   scepUrl?: string;
 }
 
+/** A root PEM as a policy carries it: the first root's SHA-256 (hex, '' without one) and every root as base64 DER. */
+interface RootsV1 {
+  caFingerprint: string;
+  trustedRoots: readonly string[];
+}
+
+// Every policy of every device carries one of a few root PEMs (one per CA):
+// decoded, hashed and re-encoded once per PEM, not once per policy (issue 13).
+// Bounded: a new entry past the bound evicts the oldest.
+const ROOTS_MEMO_MAX = 32;
+const rootsMemo = new Map<string, RootsV1>();
+
+function rootsOf(pem: string): RootsV1 {
+  let r = rootsMemo.get(pem);
+  if (!r) {
+    const roots = pemCertificates(pem);
+    r = { caFingerprint: roots[0] ? sha256Hex(roots[0]) : '', trustedRoots: roots.map((b) => b.toString('base64')) };
+    if (rootsMemo.size >= ROOTS_MEMO_MAX) rootsMemo.delete(rootsMemo.keys().next().value!);
+    rootsMemo.set(pem, r);
+  }
+  return r;
+}
+
 export function renderCertificatePolicy(d: ReadyDelivery, plan: PolicyPlan): CertificatePolicyV1 {
   const { profile, resolved } = d;
-  const roots = pemCertificates(d.trustedRootPem);
+  const roots = rootsOf(d.trustedRootPem);
   const hardware = requiresHardwareBacked(profile.keyProtection);
   const purposes = keyPurposes(resolved.keyUsage, 'RSA');
   const withChallenge = plan.action !== 'keep';
@@ -141,7 +164,7 @@ export function renderCertificatePolicy(d: ReadyDelivery, plan: PolicyPlan): Cer
       keyUsage: [...resolved.keyUsage],
       extendedKeyUsages: [...resolved.extendedKeyUsages],
       hashAlgorithm: resolved.hashAlgorithm,
-      caFingerprint: roots[0] ? sha256Hex(roots[0]) : '',
+      caFingerprint: roots.caFingerprint,
       ...retryPolicy(profile.requireApproval),
       renewalThresholdPercent: profile.renewalThresholdPercent,
     },
@@ -157,7 +180,7 @@ export function renderCertificatePolicy(d: ReadyDelivery, plan: PolicyPlan): Cer
       signaturePaddings: [...RSA_SIGNATURE_PADDINGS],
       encryptionPaddings: purposes.includes('PURPOSE_DECRYPT') ? [...RSA_ENCRYPTION_PADDINGS] : [],
     },
-    trustedRoots: roots.map((r) => r.toString('base64')),
+    trustedRoots: [...roots.trustedRoots],
   };
 }
 
@@ -181,4 +204,19 @@ export function policyDocumentV1(content: PolicyContentV1, generatedAt: string):
     policies: content.policies,
     ...(content.identityRenewal && { identityRenewal: content.identityRenewal }),
   };
+}
+
+/**
+ * canonicalJson(content) and canonicalJson(policyDocumentV1(content, generatedAt)),
+ * from one canonical text per policy: the content hash and the ETag of a
+ * check-in used to canonicalise the whole document twice (issue 13). The
+ * members in sorted order: deviceId, generatedAt, identityRenewal, policies,
+ * schemaVersion (test/adapters/android/pure-modules.test.ts compares both
+ * texts with canonicalJson's).
+ */
+export function canonicalTextsV1(content: PolicyContentV1): { content: string; document(generatedAt: string): string } {
+  const head = `{"deviceId":${JSON.stringify(content.deviceId)}`;
+  const renewal = content.identityRenewal ? `,"identityRenewal":${canonicalJson(content.identityRenewal)}` : '';
+  const tail = `${renewal},"policies":[${content.policies.map(canonicalJson).join(',')}],"schemaVersion":${content.schemaVersion}}`;
+  return { content: head + tail, document: (generatedAt) => `${head},"generatedAt":${JSON.stringify(generatedAt)}${tail}` };
 }

@@ -1,9 +1,10 @@
 import express, { Router, type Request, type Response } from 'express';
-import type { AdapterServices, ReadyDelivery } from '../../core/adapter.js';
+import type { AdapterServices, DeliveryReport, ReadyDelivery } from '../../core/adapter.js';
+import type { Device } from '../../core/model.js';
 import { DEVICE_JSON_LIMITS } from '../../core/input-limits.js';
 import { verifyJsonBounds } from '../../http/json-bounds.js';
-import { emptyState } from './state.js';
-import { agentStateFrom, loadAgentState, saveAgentState } from './state-store.js';
+import { emptyState, type AgentState } from './state.js';
+import { agentStateFrom, loadAgentState, saveAgentState, sealAgentState } from './state-store.js';
 import { reusableUntil, type PolicyAnswer } from './policy-cache.js';
 import { keptPolicyAnswer, policyAnswersFor, policyReply, POLICY_PATH, servedPolicyType } from './policy-fetch.js';
 import { checkin, stateChanged } from './checkin.js';
@@ -90,34 +91,54 @@ export function androidRoutes(s: AdapterServices, clock: () => Date): Router {
     // The identity the agent holds (the one it authenticated with): due for renewal, the policy says so.
     const presented = await s.presentedDevice(req);
     const asked = { query: req.query.schemaVersion, accept: req.headers.accept };
-    const { kept: cached, keyOf } = await keptPolicyAnswer(s, clock(), device, presented?.thumbprint ?? '', asked, presented?.planGenerations);
+    const { kept: cached, keyOf, stored: read } = await keptPolicyAnswer(s, clock(), device, presented?.thumbprint ?? '', asked, presented?.planGenerations, req);
     if (cached) {
       sendAnswer(req, res, cached);
       return;
     }
     await s.deviceLock(device.id, async () => {
-      const stored = await s.state.get(device.id);
-      const before = agentStateFrom(s, stored);
-      const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
-      if (!choice.ok) {
-        notAcceptable(res, choice.asked);
+      // Computed from the state read above (not read again under the lock) and written compare-and-set on its
+      // version, with the delivery reports in the same transaction: a writer that came in between (a status
+      // report) makes the write fail, and the fetch is made again from a fresh read, once (issue 13).
+      let stored = read;
+      let deliveries: Awaited<ReturnType<typeof s.deliveriesFor>> | undefined;
+      let issued: Awaited<ReturnType<typeof s.certificates.list>> | undefined;
+      for (let attempt = 1; ; attempt++) {
+        const before = agentStateFrom(s, stored.state);
+        const choice = chooseVersion(requestedVersion(req.query.schemaVersion, req.headers.accept), before.schemaVersions ?? undefined);
+        if (!choice.ok) {
+          notAcceptable(res, choice.asked);
+          return;
+        }
+        deliveries ??= await s.deliveriesFor(device);
+        // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
+        issued ??= await s.certificates.list({ deviceId: device.id });
+        const now = clock();
+        const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
+        const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId, s.activeCaIds);
+        const changed = stateChanged(before, result.state);
+        if ((changed || result.reports.length > 0) && !(await writeFetch(device, result.state, result.reports, stored.version))) {
+          if (attempt < 2) {
+            stored = await s.state.getVersioned(device.id);
+            continue;
+          }
+          res.status(503).setHeader('Retry-After', '1').json({ error: 'the device state changed during the policy fetch; retry' });
+          return;
+        }
+        const answer: PolicyAnswer = { etag: result.etag, contentType: servedPolicyType(choice.version), body: JSON.stringify(result.document) };
+        const until = reusableUntil(result, changed, deliveries.filter((d): d is ReadyDelivery => d.ok), before, issued, current);
+        if (until !== null) answers.set(device.id, keyOf(stored.state), answer, now, until);
+        sendAnswer(req, res, answer);
         return;
       }
-      const deliveries = await s.deliveriesFor(device);
-      // One read for all the device's policies (checkin filters by profile): renewal timing and spent challenges.
-      const issued = await s.certificates.list({ deviceId: device.id });
-      const now = clock();
-      const current = presented ? (issued.find((c) => c.thumbprint === presented.thumbprint) ?? null) : null;
-      const result = checkin(device, deliveries, before, choice.version, now, issued, identityRenewalBlock(s, current, IDENTITY_KEY_SIZE, now), s.currentCaId, s.activeCaIds);
-      const changed = stateChanged(before, result.state);
-      if (changed) await saveAgentState(s, device.id, result.state);
-      for (const report of result.reports) await s.report(device, report);
-      const answer: PolicyAnswer = { etag: result.etag, contentType: servedPolicyType(choice.version), body: JSON.stringify(result.document) };
-      const until = reusableUntil(result, changed, deliveries.filter((d): d is ReadyDelivery => d.ok), before, issued, current);
-      if (until !== null) answers.set(device.id, keyOf(stored), answer, now, until);
-      sendAnswer(req, res, answer);
     });
   });
+
+  /** The fetch's writes in one transaction, compare-and-set on the state version it read: false when another writer came first. */
+  const writeFetch = (device: Device, state: AgentState, reports: readonly DeliveryReport[], version: number): Promise<boolean> => {
+    const sealed = sealAgentState(s, state);
+    return reports.length === 0 ? s.state.putIfVersion(device.id, sealed, version) : s.reportAllWithState(device, reports, sealed, version);
+  };
 
   r.post('/android/v1/status', s.authenticateDevice, statusBody, (req, res) => s.deviceLock(res.locals.device!.id, async () => {
     const device = res.locals.device!;

@@ -25,6 +25,11 @@ export function agentStateFrom(s: Pick<AdapterServices, 'secrets'>, raw: Record<
 }
 
 export async function saveAgentState(s: Pick<AdapterServices, 'state' | 'secrets'>, deviceId: string, state: AgentState): Promise<void> {
+  await s.state.put(deviceId, sealAgentState(s, state));
+}
+
+/** The state as stored: every challenge sealed. */
+export function sealAgentState(s: Pick<AdapterServices, 'secrets'>, state: AgentState): Record<string, unknown> {
   const challenges = Object.fromEntries(Object.entries(state.challenges).map(([id, c]) => [id, { ...c, challenge: s.secrets.seal(c.challenge) }]));
-  await s.state.put(deviceId, { ...state, challenges });
+  return { ...state, challenges };
 }

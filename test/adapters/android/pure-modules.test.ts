@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { emptyState, readAgentState, type InstalledCertificate, type StoredChallenge } from '../../../src/adapters/android/state.js';
 import { canonicalJson, ifNoneMatchHits, strongEtag } from '../../../src/adapters/android/canonical.js';
 import { decideChallenge, requestHash } from '../../../src/adapters/android/challenge-reuse.js';
-import { checkin } from '../../../src/adapters/android/checkin.js';
+import { checkin, stateChanged } from '../../../src/adapters/android/checkin.js';
+import { canonicalTextsV1, pemCertificates, policyContentV1 } from '../../../src/adapters/android/render.js';
 import { parseEnrollRequest } from '../../../src/adapters/android/enrollment-request.js';
 import { policyAction } from '../../../src/adapters/android/renewal.js';
 import { parseStatusRequest, toDeliveryReport } from '../../../src/adapters/android/status-request.js';
@@ -132,6 +134,42 @@ describe('check-in', () => {
     expect(c.reports).toEqual([]);
     const d = checkin(device, [{ profile: deviceVpn.profile, ok: false, error: { code: 'NO_PRIMARY_USER', message: 'n' } }], c.state, 1, now);
     expect(d.reports).toMatchObject([{ errorCode: 'NO_PRIMARY_USER' }]);
+  });
+});
+
+describe('the answer hashed once (issue 13)', () => {
+  const now = at('2026-03-02T09:00:00Z');
+  const renewal = { url: 'https://mdm.example/android/v1/identity/renew', subject: 'CN=x', keyAlgorithm: 'RSA' as const, keySize: 2048, notAfter: '2027-01-01T00:00:00.000Z' };
+  it('the ETag is the canonical document\'s hash and the content hash the canonical content\'s, with and without identityRenewal', () => {
+    for (const ir of [undefined, renewal]) {
+      const r = checkin(device, [userWifi, deviceVpn], emptyState(), 1, now, [], ir);
+      expect(r.etag).toBe(strongEtag(r.document));
+      const { generatedAt: _g, ...content } = r.document;
+      expect(r.state.documents['1']!.contentHash).toBe(createHash('sha256').update(canonicalJson(content)).digest('hex'));
+      const texts = canonicalTextsV1(policyContentV1(device, r.document.policies, ir));
+      expect(texts.content).toBe(canonicalJson(content));
+      expect(texts.document(r.document.generatedAt)).toBe(canonicalJson(r.document));
+    }
+  });
+  it('stateChanged compares as canonical JSON would: member order does not count, a changed entry does', () => {
+    const a = checkin(device, [userWifi, deviceVpn], emptyState(), 1, now).state;
+    const reordered = Object.fromEntries(Object.entries(JSON.parse(JSON.stringify(a)) as object).reverse()) as typeof a;
+    expect(stateChanged(a, reordered)).toBe(false);
+    expect(stateChanged(a, { ...a, rootsServed: undefined })).toBe(a.rootsServed !== undefined);
+    const id = userWifi.profile.id;
+    expect(stateChanged(a, { ...a, challenges: { ...a.challenges, [id]: { ...a.challenges[id]!, scepUrl: 'https://other.example' } } })).toBe(true);
+    expect(stateChanged(a, { ...a, scepUrls: {} })).toBe(true);
+  });
+  it('every policy carries the roots of its PEM, decoded once per PEM', () => {
+    const r = checkin(device, [userWifi, deviceVpn], emptyState(), 1, now);
+    for (const [p, d] of [[r.document.policies.find((x) => x.id === userWifi.profile.id)!, userWifi], [r.document.policies.find((x) => x.id === deviceVpn.profile.id)!, deviceVpn]] as const) {
+      const der = pemCertificates(d.trustedRootPem);
+      expect(p.trustedRoots).toEqual(der.map((b) => b.toString('base64')));
+      expect(p.scep.caFingerprint).toBe(der[0] ? createHash('sha256').update(der[0]).digest('hex') : '');
+    }
+    // Each policy its own array: a caller changing one does not change the memo.
+    r.document.policies[0]!.trustedRoots.push('x');
+    expect(checkin(device, [userWifi], emptyState(), 1, now).document.policies[0]!.trustedRoots).not.toContain('x');
   });
 });
 

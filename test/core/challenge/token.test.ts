@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CHALLENGE_KEY_FILE, loadOrCreateChallengeKey } from '../../../src/core/challenge/signing-key.js';
 import { CHALLENGE_BYTES, challengeFingerprint, mintChallenge, verifyChallenge } from '../../../src/core/challenge/token.js';
 import type { ResolvedRequest } from '../../../src/core/model.js';
-import { identityRequest, requestDigest } from '../../../src/core/profile/resolve.js';
+import { identityRequest, requestDigest, requestSha256 } from '../../../src/core/profile/resolve.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 
@@ -138,6 +138,24 @@ describe('mintChallenge / verifyChallenge', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
     expect(() => mintChallenge(rsa.privateKey, { kind: 'profile', resolved: r, ttlSeconds: 60 })).toThrow(/Ed25519/);
     expect(() => mintChallenge(privateKey, { kind: 'identity', resolved: r, ttlSeconds: 60 })).toThrow(/identity/);
+    // The key check is remembered per key (issue 13), and still refuses a public key after a private one passed.
+    expect(() => mintChallenge(generateKeyPairSync('ed25519').publicKey, { kind: 'profile', resolved: r, ttlSeconds: 60 })).toThrow(/Ed25519/);
+    expect(() => mintChallenge(privateKey, { kind: 'profile', resolved: r, ttlSeconds: 60, requestSha256: Buffer.alloc(16) })).toThrow(/32 bytes/);
+  });
+
+  it('binds the request SHA-256 the caller passes (the first 16 bytes), the same as computing it, with a distinct id each time', () => {
+    const r = userRequest();
+    const given = mintChallenge(privateKey, { kind: 'profile', resolved: r, ttlSeconds: 60, now, requestSha256: requestSha256(r) });
+    const computed = mint(r);
+    const a = verifyChallenge(publicKey, given.token);
+    const b = verifyChallenge(publicKey, computed.token);
+    expect(a.ok && a.claims.requestDigest).toBe(requestDigest(r));
+    expect(b.ok && b.claims.requestDigest).toBe(requestDigest(r));
+    expect(a.ok && a.claims.id).toBe(given.id);
+    // Ids from the pool: distinct over more than one refill, never the zeros a spent pool slot is wiped to.
+    const ids = new Set(Array.from({ length: 600 }, () => mint(r).id));
+    expect(ids.size).toBe(600);
+    expect(ids.has('0'.repeat(32))).toBe(false);
   });
 });
 

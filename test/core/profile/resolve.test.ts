@@ -73,6 +73,21 @@ describe('resolveRequest', () => {
     });
   });
 
+  it('resolves a template parsed before (kept per template text, issue 13) to each target\'s own values, and still refuses a template that does not parse', () => {
+    const p = profile({ scope: 'device', subjectName: 'CN={{DeviceName}},O=Contoso' });
+    const a = resolveRequest(p, { kind: 'device', deviceId: device.id }, { user, device });
+    const other = { ...device, id: '44444444-4444-4444-8444-444444444444', name: 'LAPTOP-2' };
+    const b = resolveRequest(p, { kind: 'device', deviceId: other.id }, { user, device: other });
+    expect(a.ok && a.resolved.subject).toEqual([{ type: 'CN', value: 'LAPTOP-1' }, { type: 'O', value: 'Contoso' }]);
+    expect(b.ok && b.resolved.subject).toEqual([{ type: 'CN', value: 'LAPTOP-2' }, { type: 'O', value: 'Contoso' }]);
+    // The resolved subject is the caller's own: changing it does not change the next resolution.
+    if (a.ok) a.resolved.subject[0]!.value = 'changed';
+    const c = resolveRequest(p, { kind: 'device', deviceId: device.id }, { user, device });
+    expect(c.ok && c.resolved.subject[0]).toEqual({ type: 'CN', value: 'LAPTOP-1' });
+    const bad = { ...p, subjectName: 'CN=a,,O=b' };
+    for (let i = 0; i < 2; i++) expect(() => resolveRequest(bad, { kind: 'device', deviceId: device.id }, { user, device })).toThrow(/empty/);
+  });
+
   it('reports the missing variable and the field it is in', () => {
     const target = { kind: 'device' as const, deviceId: device.id };
     expect(resolveRequest(profile({ subjectName: 'CN={{SerialNumber}}' }), target, { user, device })).toEqual({
