@@ -23,6 +23,16 @@ import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js'
 const STATEMENT_BUDGET = 6;
 /** The state write of each message (it records the MsgIDs, which a replay is refused by). */
 const COMMIT_BUDGET = 2;
+/**
+ * The first session of a device with 3 profiles to install (windeliver13): the first message
+ * plans (the reads above), mints the 3 challenges and writes the 3 pending reports, their audit
+ * records and the state in one transaction; the second takes the statuses of the 3 installs
+ * (enrolling) in one transaction, and no longer plans again (it read and resolved every
+ * assignment a second time: the statuses of this session's own installs changed the plan key):
+ * 24 statements, was 30.
+ */
+const DELIVERING_STATEMENT_BUDGET = 24;
+const DELIVERING_COMMIT_BUDGET = 2;
 
 let t: TestGateway;
 const sql = recordSqliteStatements();
@@ -62,5 +72,34 @@ describe('SQL per Windows OMA-DM session', () => {
     expect(executed.length, executed.join('\n')).toBeLessThanOrEqual(STATEMENT_BUDGET);
     expect(commitsOf(executed), executed.join('\n')).toBeLessThanOrEqual(COMMIT_BUDGET);
     console.info(`windows session with nothing to do: ${executed.length} statements, ${commitsOf(executed)} commits\n${executed.join('\n')}`);
+  });
+
+  it(`the delivering session (3 installs) runs at most ${DELIVERING_STATEMENT_BUDGET} statements and ${DELIVERING_COMMIT_BUDGET} commits in its 2 messages`, async () => {
+    const upn = 'sql-win-deliver@contoso.com';
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'Sql deliver' });
+    for (let i = 1; i <= 3; i++) {
+      const p = await t.api.ok('POST', '/profiles', { name: `sql deliver ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=D${i},O=Sql`, scepServerUrls: [t.scepUrl] });
+      await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
+    }
+    const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    expect((await sim.enroll()).fault).toBeUndefined();
+    // Only the OMA-DM messages are recorded, not the SCEP enrollments the simulator makes after the session.
+    const post = sim.post.bind(sim);
+    executed.length = 0;
+    sim.post = async (xml, headers) => {
+      sql.recording = true;
+      try {
+        return await post(xml, headers);
+      } finally {
+        sql.recording = false;
+      }
+    };
+    const log = await sim.session();
+    expect(log.messages).toHaveLength(2);
+    expect(log.enrolled.map((e) => e.status)).toEqual([1, 1, 1]);
+    expect(executed.length, executed.join('\n')).toBeLessThanOrEqual(DELIVERING_STATEMENT_BUDGET);
+    expect(commitsOf(executed), executed.join('\n')).toBeLessThanOrEqual(DELIVERING_COMMIT_BUDGET);
+    console.info(`windows delivering session: ${executed.length} statements, ${commitsOf(executed)} commits\n${executed.join('\n')}`);
   });
 });

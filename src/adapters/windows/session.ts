@@ -344,10 +344,23 @@ async function plan(
  * What a plan reads from the adapter's own state, hashed: the tracked profiles,
  * the OS version (form), undeliverable marks, the roots the device holds, and
  * this session's login status, queries, answers, installs and deletes.
+ * A profile installed in this session counts by its id only: the plan skips it
+ * for the rest of the session whatever its phase (no query, no second install;
+ * a removal or rollover concerns installed profiles of earlier sessions), so
+ * the device's statuses for its Atomic (sent -> enrolling, failed, retry) do
+ * not make the next message read and resolve every assignment again (issue 13).
  */
 export function planKey(state: WindowsState, session: SessionState): string {
-  const inputs = [state.osVersion ?? null, state.profiles ?? {}, state.undeliverable ?? {}, state.rootsHeld ?? null, session.loginStatus ?? null, session.queried, session.answers, session.installed, session.deleted, session.rootsSent ?? false];
+  const inputs = [state.osVersion ?? null, profilesKey(state.profiles ?? {}, session.installed), state.undeliverable ?? {}, state.rootsHeld ?? null, session.loginStatus ?? null, session.queried, session.answers, session.installed, session.deleted, session.rootsSent ?? false];
   return createHash('sha256').update(JSON.stringify(inputs)).digest('base64');
+}
+
+/** The tracked profiles as planKey reads them: those installed in this session by id only. */
+function profilesKey(profiles: Record<string, TrackedProfile>, installedThisSession: readonly string[]): Record<string, TrackedProfile | 'installed this session'> {
+  if (installedThisSession.length === 0) return profiles;
+  const out: Record<string, TrackedProfile | 'installed this session'> = {};
+  for (const [id, t] of Object.entries(profiles)) out[id] = installedThisSession.includes(id) ? 'installed this session' : t;
+  return out;
 }
 
 async function planDeliveries(

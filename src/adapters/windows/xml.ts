@@ -34,6 +34,10 @@ const parser = new XMLParser({
   ignoreDeclaration: true,
   ignorePiTags: true,
   commentPropName: false,
+  // No callback of ours reads the element path: without this the parser
+  // builds the path string for every element it passes to the (default)
+  // callbacks, about a seventh of its time on a 6 KB SyncML message (issue 13).
+  jPath: false,
 });
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };

@@ -95,6 +95,36 @@ describe('Windows session planning (issue 13)', () => {
     expect(replay.text).toMatch(/<Cmd>SyncHdr<\/Cmd>\s*(<TargetRef>[^<]*<\/TargetRef>\s*)?(<SourceRef>[^<]*<\/SourceRef>\s*)?<Data>400<\/Data>/);
   });
 
+  it('a delivering session plans on its first message only: the statuses of its own installs do not plan again', async () => {
+    const upn = `plan${++n}@contoso.com`;
+    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: `Plan ${n}` });
+    for (let i = 1; i <= 3; i++) {
+      const p = await t.api.ok('POST', '/profiles', { name: `deliver ${n}.${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=D${i},O=Contoso`, scepServerUrls: [t.scepUrl] });
+      await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
+    }
+    const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
+    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
+    expect((await sim.enroll()).fault).toBeUndefined();
+    const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+    let log!: Awaited<ReturnType<WindowsSimulator['session']>>;
+    const reads = await countReads(['assignmentsFor'], async () => {
+      log = await sim.session();
+    });
+    // Message 1 plans and sends the 3 installs; message 2 carries their statuses (Exec accepted: enrolling).
+    expect(log.messages).toHaveLength(2);
+    expect(commandsOf(log).filter((c) => c === 'Atomic')).toHaveLength(3);
+    expect(log.enrolled.map((e) => e.status)).toEqual([1, 1, 1]);
+    expect(reads.assignmentsFor).toBe(1);
+    const deliveries = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    expect(deliveries.map((d: { state: string }) => d.state)).toEqual(['enrolling', 'enrolling', 'enrolling']);
+    const state = (await t.gw.storage.getPlatformState(deviceId, 'windows')) as WindowsState;
+    expect(Object.values(state.profiles!).map((p) => p.phase)).toEqual(['enrolling', 'enrolling', 'enrolling']);
+    // The next session asks for their results, and plans (its state changed): all three installed.
+    await sim.session();
+    const after = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
+    expect(after.map((d: { state: string }) => d.state)).toEqual(['installed', 'installed', 'installed']);
+  });
+
   it('acts in the next session on a new assignment, a changed user attribute and a new profile version', async () => {
     const { sim, user, deviceId, specs } = await settledDevice(1);
     expect(commandsOf(await sim.session())).toEqual(['Get']);
