@@ -1,9 +1,8 @@
-import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
-import { WindowsSimulator } from '../../src/sim/windows.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { commitsOf, recordSqliteStatements } from '../helpers/sql-statements.js';
+import { enrolledWindowsDevice } from '../helpers/windows-device.js';
 
 // Issue 13: the SQL one Windows OMA-DM session with nothing to do runs (a
 // device with 3 installed profiles; 2 messages), counted at better-sqlite3's
@@ -47,16 +46,7 @@ afterAll(async () => {
 
 describe('SQL per Windows OMA-DM session', () => {
   it(`a session with nothing to do runs at most ${STATEMENT_BUDGET} statements and ${COMMIT_BUDGET} commits`, async () => {
-    const upn = 'sql-win@contoso.com';
-    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'Sql' });
-    for (let i = 1; i <= 3; i++) {
-      const p = await t.api.ok('POST', '/profiles', { name: `sql ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Sql`, scepServerUrls: [t.scepUrl] });
-      await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
-    }
-    const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
-    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
-    expect((await sim.enroll()).fault).toBeUndefined();
-    const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+    const { sim, deviceId } = await enrolledWindowsDevice(t, { upn: 'sql-win@contoso.com', label: 'Sql' });
     expect((await sim.session()).enrolled).toHaveLength(3);
     await sim.session(); // reports them installed
     const deliveries = await t.api.ok('GET', `/devices/${deviceId}/deliveries`);
@@ -75,15 +65,7 @@ describe('SQL per Windows OMA-DM session', () => {
   });
 
   it(`the delivering session (3 installs) runs at most ${DELIVERING_STATEMENT_BUDGET} statements and ${DELIVERING_COMMIT_BUDGET} commits in its 2 messages`, async () => {
-    const upn = 'sql-win-deliver@contoso.com';
-    const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'Sql deliver' });
-    for (let i = 1; i <= 3; i++) {
-      const p = await t.api.ok('POST', '/profiles', { name: `sql deliver ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=D${i},O=Sql`, scepServerUrls: [t.scepUrl] });
-      await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
-    }
-    const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
-    const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
-    expect((await sim.enroll()).fault).toBeUndefined();
+    const { sim } = await enrolledWindowsDevice(t, { upn: 'sql-win-deliver@contoso.com', label: 'SqlDeliver' });
     // Only the OMA-DM messages are recorded, not the SCEP enrollments the simulator makes after the session.
     const post = sim.post.bind(sim);
     executed.length = 0;

@@ -9,6 +9,7 @@ import { AppleDeviceSim } from '../../src/sim/apple.js';
 import { FakeApns, pushCertificate } from '../../src/sim/fake-apns.js';
 import { freePort, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { recordSqliteStatements } from '../helpers/sql-statements.js';
+import { expressRequestCounter } from '../helpers/express-count.js';
 
 // The Android policy fetch and the Apple device-channel Idle with a kept
 // answer are answered in front of Express (src/http/fast-checkins.ts). These
@@ -25,7 +26,7 @@ const TOPIC = 'com.apple.mgmt.External.0d6f1a2b-fast-4c7d-9e0f-1a2b3c4d5e6f';
 let t: TestGateway;
 let apns: FakeApns;
 let raw: Storage;
-let expressRequests = 0;
+let viaExpress: (fn: () => Promise<unknown>) => Promise<number>;
 const sql = recordSqliteStatements();
 
 /** The SQL statements `fn` runs on the gateway's database (better-sqlite3's statement layer). */
@@ -49,12 +50,7 @@ beforeAll(async () => {
   await t.api.ok('PUT', '/apple/push-certificate', { certificate: push.certPem, privateKey: push.keyPem });
   raw = await openStorage(undefined, t.dataDir);
   // Every request the fast path hands on (or never took) goes through the app's handle.
-  const app = t.gw.app as unknown as { handle: (...a: unknown[]) => unknown };
-  const handle = app.handle.bind(app);
-  app.handle = (...a: unknown[]) => {
-    expressRequests += 1;
-    return handle(...a);
-  };
+  viaExpress = expressRequestCounter(t.gw.app);
 });
 afterAll(async () => {
   await raw?.close();
@@ -66,13 +62,6 @@ async function metric(name: string, ...labels: string[]): Promise<number> {
   const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.gw.adminToken}` } })).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)));
   return Number(line?.split(' ').pop() ?? 0);
-}
-
-/** How many requests `fn` sent to the Express app. */
-async function viaExpress(fn: () => Promise<unknown>): Promise<number> {
-  const before = expressRequests;
-  await fn();
-  return expressRequests - before;
 }
 
 let n = 0;

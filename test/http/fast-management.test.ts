@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowsAdapter } from '../../src/adapters/windows/index.js';
 import { WINDOWS_XML_LIMITS } from '../../src/core/input-limits.js';
@@ -6,6 +5,8 @@ import { openStorage } from '../../src/core/storage/index.js';
 import type { Storage } from '../../src/core/storage/storage.js';
 import { WindowsSimulator } from '../../src/sim/windows.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { expressRequestCounter } from '../helpers/express-count.js';
+import { enrolledWindowsDevice } from '../helpers/windows-device.js';
 
 // The Windows OMA-DM message (POST /ManagementServer/MDM.svc) answered in
 // front of Express (src/adapters/windows/management.ts through
@@ -17,28 +18,17 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 let t: TestGateway;
 let raw: Storage;
-let expressRequests = 0;
+let viaExpress: (fn: () => Promise<unknown>) => Promise<number>;
 
 beforeAll(async () => {
   t = await startTestGateway({ adapters: [windowsAdapter] });
   raw = await openStorage(undefined, t.dataDir);
-  const app = t.gw.app as unknown as { handle: (...a: unknown[]) => unknown };
-  const handle = app.handle.bind(app);
-  app.handle = (...a: unknown[]) => {
-    expressRequests += 1;
-    return handle(...a);
-  };
+  viaExpress = expressRequestCounter(t.gw.app);
 });
 afterAll(async () => {
   await raw?.close();
   await t?.stop();
 });
-
-async function viaExpress(fn: () => Promise<unknown>): Promise<number> {
-  const before = expressRequests;
-  await fn();
-  return expressRequests - before;
-}
 
 async function metric(name: string, ...labels: string[]): Promise<number> {
   const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.gw.adminToken}` } })).text();
@@ -50,16 +40,7 @@ let n = 0;
 /** A Windows device with 3 installed profiles whose sessions have nothing to do. */
 async function steadyDevice(): Promise<{ sim: WindowsSimulator; deviceId: string }> {
   n += 1;
-  const upn = `fast-win-${n}@contoso.com`;
-  const user = await t.api.ok('POST', '/users', { userPrincipalName: upn, email: upn, displayName: 'Fast' });
-  for (let i = 1; i <= 3; i++) {
-    const p = await t.api.ok('POST', '/profiles', { name: `fast ${n} ${i}`, scope: 'device', subjectName: `CN={{DeviceName}},OU=P${i},O=Fast`, scepServerUrls: [t.scepUrl] });
-    await t.api.ok('POST', '/assignments', { profileId: p.id, userId: user.id });
-  }
-  const token = await t.api.ok('POST', '/enrollment-tokens', { userId: user.id, platform: 'windows' });
-  const sim = new WindowsSimulator({ baseUrl: t.url, upn, password: token.token });
-  expect((await sim.enroll()).fault).toBeUndefined();
-  const deviceId = new X509Certificate(sim.identity!).subject.match(/CN=([0-9a-f-]{36})/)![1]!;
+  const { sim, deviceId } = await enrolledWindowsDevice(t, { upn: `fast-win-${n}@contoso.com`, label: `Fast${n}` });
   expect((await sim.session()).enrolled).toHaveLength(3);
   await sim.session();
   await sim.session();

@@ -5,21 +5,12 @@ import { enrollmentProfile } from '../../../src/adapters/apple/enrollment-profil
 import { PlistWriteError, writePlistXml } from '../../../src/adapters/apple/plist-writer.js';
 import { renderProfile, renderTrustProfile } from '../../../src/adapters/apple/render.js';
 import { GOLDEN_CASES, ROOT_PEM, iphone } from './fixtures.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 // Issue 13 (apple13): the plist writer must give exactly plist.build's bytes
 // for every value we answer with, and refuse (without echoing the value) what
 // plist.build refuses. Differential: the golden inputs, the command envelopes
 // around them, and those values with strings mutated towards XML's edges.
-
-/** A seeded generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What plist.build gives, or the fact that it throws. */
 function reference(v: unknown): { xml: string } | { threw: true } {
@@ -77,7 +68,7 @@ describe('plist writer (apple13)', () => {
   });
 
   it('on 3,000 mutations of those answers (seed 13): the same bytes, or both refuse', () => {
-    const r = rng(13);
+    const r = seededRandom(13);
     const base = answers();
     let refused = 0;
     for (let i = 0; i < 3000; i++) {

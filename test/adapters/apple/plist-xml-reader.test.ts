@@ -2,6 +2,7 @@ import { build } from 'plist';
 import { describe, expect, it } from 'vitest';
 import { parseDict, readXmlSlow, type PlistDict } from '../../../src/adapters/apple/plist-codec.js';
 import { DEFERRED, readPlistXml } from '../../../src/adapters/apple/plist-xml-reader.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 // Issue 13: the device's XML plists are read with fast-xml-parser
 // (plist-xml-reader.ts) instead of two xmldom passes. Differential: on the
@@ -48,16 +49,6 @@ const TOKENS = [
   '<!DOCTYPE x>', '<!ENTITY e "x">', '\uFEFF', '\uD800', '\uFFFE', '&lt;', '&quot;', '<plist>', '</plist>', 'version="2"',
 ];
 
-/** A deterministic PRNG (mulberry32), so a failure names a reproducible input. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(text: string, r: () => number): string {
   const at = Math.floor(r() * (text.length + 1));
   const pick = r();
@@ -97,7 +88,7 @@ describe('the XML plist reader (fast-xml-parser) against plist + xmldom', () => 
   });
 
   it('on 20,000 mutations: what it reads, plist reads the same; the rest is deferred, never read differently', () => {
-    const r = rng(13);
+    const r = seededRandom(13);
     let read = 0;
     let deferred = 0;
     for (let i = 0; i < 20_000; i++) {
