@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, beforeEach, vi } from 'vitest';
+import { afterEach, beforeEach, expect, vi } from 'vitest';
 import { openSqliteStorage } from '../../src/core/storage/sqlite.js';
 import type { Storage } from '../../src/core/storage/storage.js';
 
@@ -17,12 +17,19 @@ export interface PlanStore {
   readonly captured: string[];
   /** SQLite's plan detail lines for `sql`, each `?` bound to `param`. */
   explain(sql: string, param: unknown): string[];
+  /** The plan of the last captured statement matching `pattern` (one must), its lines joined by '; '. */
+  planOfLast(pattern: RegExp, param: unknown): string;
 }
 
 /** Registers beforeEach/afterEach; read the returned object inside tests only. */
 export function sqlitePlanStore(prefix: string): PlanStore {
   let dir = '';
-  const store = { storage: undefined as unknown as Storage, captured: [] as string[], explain };
+  const store = { storage: undefined as unknown as Storage, captured: [] as string[], explain, planOfLast };
+  function planOfLast(pattern: RegExp, param: unknown): string {
+    const sql = store.captured.filter((s) => pattern.test(s)).at(-1);
+    expect(sql, `a statement matching ${pattern} in ${JSON.stringify(store.captured)}`).toBeDefined();
+    return explain(sql!, param).join('; ');
+  }
   function explain(sql: string, param: unknown): string[] {
     const db = new BetterSqlite3(path.join(dir, 'mdmgw.sqlite'), { readonly: true });
     try {

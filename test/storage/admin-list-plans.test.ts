@@ -12,11 +12,7 @@ import { sqlitePlanStore } from '../helpers/sqlite-plans.js';
 const plans = sqlitePlanStore('mdmgw-list-plans-');
 
 /** EXPLAIN QUERY PLAN of the last captured statement matching `pattern`, as one line. */
-function planOf(pattern: RegExp): string {
-  const sql = plans.captured.filter((s) => pattern.test(s)).at(-1);
-  expect(sql, `a statement matching ${pattern} in ${JSON.stringify(plans.captured)}`).toBeDefined();
-  return plans.explain(sql!, AT).join('; ');
-}
+const planOf = (pattern: RegExp) => plans.planOfLast(pattern, AT);
 
 const AT = '2026-01-01T00:00:00.000Z';
 const ID = '00000000-0000-4000-8000-000000000000';

@@ -10,11 +10,7 @@ import { sqlitePlanStore } from '../helpers/sqlite-plans.js';
 
 const plans = sqlitePlanStore('mdmgw-search-plans-');
 
-function planOf(pattern: RegExp, param: unknown): string {
-  const sql = plans.captured.filter((s) => pattern.test(s)).at(-1);
-  expect(sql, `a statement matching ${pattern} in ${JSON.stringify(plans.captured)}`).toBeDefined();
-  return plans.explain(sql!, param).join('; ');
-}
+const planOf = (pattern: RegExp, param: unknown) => plans.planOfLast(pattern, param);
 
 const AT = '2026-01-01T00:00:00.000Z';
 const ID = '00000000-0000-4000-8000-000000000000';
